@@ -1,0 +1,153 @@
+# enrichd - one GNU Makefile, pkg-config for dependencies, no configure step.
+#
+#   make                      build everything into build/
+#   make test                 unit + integration suites (ends with "N passed, N failed")
+#   make SAN=address,undefined test
+#                             the same, built with sanitizers into build-san/
+#   make lint                 banned functions and other greps
+#   make fuzz                 build the libFuzzer targets (clang) into build-fuzz/
+#   make bench                the benchmark harness (bench/run.sh)
+#   make install PREFIX=/usr/local DESTDIR=
+#   make clean
+
+PREFIX    ?= /usr/local
+DESTDIR   ?=
+CC        ?= cc
+SAN       ?=
+PKGS      := fcgi libcurl jansson libconfig sqlite3 libcrypto libpsl
+
+ifeq ($(SAN),)
+BUILD     ?= build
+else
+BUILD     ?= build-san
+endif
+
+WARN      := -std=c11 -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes \
+             -Wmissing-prototypes -Wformat=2 -Wvla
+HARDEN    := -fstack-protector-strong -fPIE
+ifeq ($(SAN),)
+HARDEN    += -D_FORTIFY_SOURCE=2
+endif
+# Warnings are errors in CI and whenever WERROR=1.
+ifneq ($(CI),)
+WERROR    ?= 1
+endif
+ifeq ($(WERROR),1)
+WARN      += -Werror
+endif
+
+# Some .pc files name the multiarch system include directory; as a -I it would
+# be searched before the compiler's own headers and break <limits.h>.
+PKG_CFLAGS := $(filter-out -I/usr/include -I/usr/include/%-linux-gnu,\
+                $(shell pkg-config --cflags $(PKGS) 2>/dev/null))
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+CFLAGS    ?= -O2 -g
+CPPFLAGS  += -D_GNU_SOURCE -iquote . -DENRICHD_VERSION='"$(VERSION)"'
+ALL_CFLAGS = $(WARN) $(HARDEN) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP
+LDFLAGS   += -pie -Wl,-z,relro,-z,now
+LDLIBS    += $(PKG_LIBS) -lpthread -lm
+
+ifneq ($(SAN),)
+ALL_CFLAGS += -fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS    += -fsanitize=$(SAN)
+endif
+
+VERSION   := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+
+LIB_SRCS  := $(sort $(wildcard lib/*.c lib/providers/*.c))
+LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+LIB_A     := $(BUILD)/libenrichd.a
+
+CGI_SRCS  := $(sort $(wildcard cgi/*.c))
+CGI_OBJS  := $(CGI_SRCS:%.c=$(BUILD)/%.o)
+
+TOOLS     := $(patsubst tools/%.c,%,$(wildcard tools/*.c))
+TOOL_BINS := $(TOOLS:%=$(BUILD)/%)
+
+BENCH_SRCS := $(wildcard bench/*.c)
+BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
+
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+
+FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build-fuzz/%)
+
+BINS      := $(BUILD)/enrichd $(TOOL_BINS) $(BENCH_BINS)
+
+.PHONY: all test test-unit test-integration lint fuzz fuzz-run bench install clean deps
+
+all: $(BINS) $(UNIT_BINS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+
+$(LIB_A): $(LIB_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/enrichd: $(CGI_OBJS) $(LIB_A)
+	$(CC) $(LDFLAGS) -o $@ $(CGI_OBJS) $(LIB_A) $(LDLIBS)
+
+$(BUILD)/%: $(BUILD)/tools/%.o $(LIB_A)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
+
+$(BUILD)/bench/%: $(BUILD)/bench/%.o
+	$(CC) $(LDFLAGS) -o $@ $< $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
+
+test: all
+	BUILD=$(BUILD) tests/run.sh
+
+test-unit: all
+	BUILD=$(BUILD) tests/run.sh unit
+
+test-integration: all
+	BUILD=$(BUILD) tests/run.sh integration
+
+# Functions that have no place in this code base (STYLE.md: curl's list).
+BANNED := \b(strcpy|strcat|sprintf|vsprintf|gets|atoi|atol|atoll|strtok|tmpnam|mktemp)[[:space:]]*\(
+lint:
+	@if grep -nE '$(BANNED)' lib/*.c lib/*.h lib/providers/*.c cgi/*.c cgi/*.h tools/*.c 2>/dev/null; then \
+		echo "lint: banned function used (see above)"; exit 1; fi
+	@if grep -nE '\bstrtol[l]?[[:space:]]*\(' lib/*.c lib/providers/*.c cgi/*.c tools/*.c 2>/dev/null | grep -v 'lint-ok'; then \
+		echo "lint: use util_parse_i64 instead of strtol"; exit 1; fi
+	@echo "lint: ok"
+
+# libFuzzer targets need clang.
+FUZZ_CC    ?= clang
+FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -iquote . $(PKG_CFLAGS)
+fuzz: $(FUZZ_BINS)
+
+build-fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(wildcard lib/*.h lib/providers/*.h)
+	@mkdir -p build-fuzz
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRCS) $(PKG_LIBS) -lpthread -lm
+
+# Run every fuzz target for FUZZ_SECONDS each, from its seed corpus.
+FUZZ_SECONDS ?= 30
+fuzz-run: fuzz
+	tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+bench: all
+	BUILD=$(BUILD) bench/run.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin \
+		$(DESTDIR)$(PREFIX)/share/enrichd/nginx $(DESTDIR)$(PREFIX)/share/enrichd/data \
+		$(DESTDIR)$(PREFIX)/share/enrichd/conf
+	install -m 0755 $(BUILD)/enrichd $(DESTDIR)$(PREFIX)/sbin/enrichd
+	for t in $(TOOLS); do install -m 0755 $(BUILD)/$$t $(DESTDIR)$(PREFIX)/bin/$$t; done
+	install -m 0644 nginx/*.in $(DESTDIR)$(PREFIX)/share/enrichd/nginx/
+	install -m 0755 nginx/render.sh $(DESTDIR)$(PREFIX)/share/enrichd/nginx/render.sh
+	install -m 0644 conf/enrichd.conf $(DESTDIR)$(PREFIX)/share/enrichd/conf/enrichd.conf
+	if [ -d data ]; then install -m 0644 data/* $(DESTDIR)$(PREFIX)/share/enrichd/data/; fi
+
+clean:
+	rm -rf build build-san build-fuzz
+
+-include $(LIB_OBJS:.o=.d) $(CGI_OBJS:.o=.d) $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%.d)

@@ -1,0 +1,63 @@
+/*
+ * nullfcgi.c - the benchmark's baseline: a FastCGI responder that does
+ * nothing but answer a fixed small JSON body, with the same threading model
+ * as enrichd (N threads each in FCGX_Accept_r, no lock).
+ *
+ *   nullfcgi SOCKET_PATH [THREADS]
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fcgiapp.h>
+
+static int listen_fd;
+
+static void *serve(void *arg)
+{
+	FCGX_Request r;
+	static const char resp[] = "Status: 200 OK\r\nContent-Type: application/json\r\n"
+				   "Content-Length: 16\r\n\r\n{\"status\":\"ok\"}\n";
+
+	(void)arg;
+	FCGX_InitRequest(&r, listen_fd, 0);
+	while (FCGX_Accept_r(&r) >= 0) {
+		FCGX_PutStr(resp, (int)sizeof resp - 1, r.out);
+		FCGX_Finish_r(&r);
+	}
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	int n = 64;
+	pthread_t t;
+
+	if (argc < 2) {
+		fprintf(stderr, "usage: nullfcgi SOCKET [THREADS]\n");
+		return 2;
+	}
+	if (argc > 2) {
+		char *end;
+		long v = strtol(argv[2], &end, 10); /* lint-ok: bench tool */
+
+		if (*end || v < 1 || v > 4096)
+			return 2;
+		n = (int)v;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	FCGX_Init();
+	unlink(argv[1]);
+	listen_fd = FCGX_OpenSocket(argv[1], 1024);
+	if (listen_fd < 0)
+		return 1;
+	chmod(argv[1], 0660);
+	for (int i = 0; i < n; i++)
+		pthread_create(&t, NULL, serve, NULL);
+	pause();
+	return 0;
+}

@@ -1,0 +1,24 @@
+/*
+ * app.h - the responder's process-wide state: what every request shares
+ * besides the configuration snapshot (the store, the key pool, ...).
+ *
+ * Prefix: app_.  app_init() runs once before serving, app_reload() when a
+ * new configuration snapshot is about to be published (runtime state such
+ * as buckets and key cool-downs lives in the store and survives it),
+ * app_thread_exit() when a responder thread ends, app_shutdown() last.
+ */
+#ifndef ENR_APP_H
+#define ENR_APP_H
+
+#include "lib/config.h"
+#include "lib/err.h"
+
+/* Mark this process as a one-request CGI program (no background work). */
+void app_cgi_mode(void);
+
+enum enr_err app_init(const struct cfg *cfg);
+enum enr_err app_reload(const struct cfg *next);
+void app_thread_exit(void);
+void app_shutdown(void);
+
+#endif

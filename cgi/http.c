@@ -1,0 +1,337 @@
+/*
+ * http.c - request parsing and response writing for FastCGI and CGI.
+ */
+#include "http.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "lib/log.h"
+#include "lib/util.h"
+
+/* Response memory kept between requests; more is given back. */
+#define HTTP_KEEP_BYTES (256u * 1024u)
+
+void http_req_init(struct http_req *r)
+{
+	memset(r, 0, sizeof *r);
+	buf_init(&r->body, LIM_BODY_MAX_CEILING);
+	buf_init(&r->out, 0);
+}
+
+void http_req_release(struct http_req *r)
+{
+	buf_release(&r->body);
+	buf_release(&r->out);
+}
+
+void http_req_reset(struct http_req *r)
+{
+	struct buf body = r->body, out = r->out;
+
+	if (body.alloc > HTTP_KEEP_BYTES)
+		buf_release(&body);
+	if (out.alloc > HTTP_KEEP_BYTES)
+		buf_release(&out);
+	buf_reset(&body);
+	buf_reset(&out);
+	memset(r, 0, sizeof *r);
+	r->body = body;
+	r->out = out;
+}
+
+const char *http_param(const struct http_req *r, const char *name)
+{
+	if (r->fcgx)
+		return FCGX_GetParam(name, r->fcgx->envp);
+	return getenv(name);
+}
+
+static bool rid_ok(const char *s)
+{
+	size_t n = 0;
+
+	for (; s[n]; n++) {
+		char c = s[n];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_' || c == '.'))
+			return false;
+	}
+	return n > 0 && n <= LIM_REQUEST_ID_MAX;
+}
+
+void http_req_begin(struct http_req *r, FCGX_Request *fcgx, struct cfg *cfg)
+{
+	const char *uri, *q, *rid;
+	size_t plen;
+
+	r->fcgx = fcgx;
+	r->cgi = fcgx == NULL;
+	r->cfg = cfg;
+	r->start_us = util_mono_us();
+	r->status = 200;
+	r->account_id = -1;
+
+	r->method = http_param(r, "REQUEST_METHOD");
+	if (r->method == NULL)
+		r->method = "GET";
+
+	/* DOCUMENT_URI is nginx's normalised path; REQUEST_URI is the raw one
+	 * with the query, which CGI servers always pass. */
+	uri = http_param(r, "DOCUMENT_URI");
+	if (uri == NULL)
+		uri = http_param(r, "REQUEST_URI");
+	if (uri == NULL)
+		uri = http_param(r, "PATH_INFO");
+	if (uri == NULL)
+		uri = "/";
+	q = strchr(uri, '?');
+	plen = q ? (size_t)(q - uri) : strlen(uri);
+	if (plen > LIM_PATH_MAX)
+		plen = LIM_PATH_MAX;
+	memcpy(r->path, uri, plen);
+	r->path[plen] = '\0';
+	r->query = http_param(r, "QUERY_STRING");
+	if (r->query == NULL)
+		r->query = q ? q + 1 : "";
+
+	/* nginx passes $request_id; a CGI server may pass nothing. */
+	rid = http_param(r, "REQUEST_ID");
+	if (rid && rid_ok(rid)) {
+		util_strlcpy(r->rid, rid, sizeof r->rid);
+	} else {
+		unsigned char raw[16];
+
+		if (util_random(raw, sizeof raw) != ENR_OK)
+			memset(raw, 0, sizeof raw);
+		util_hex(raw, sizeof raw, r->rid);
+	}
+	log_set_request_id(r->rid);
+}
+
+static ssize_t body_read_some(struct http_req *r, char *p, size_t n)
+{
+	if (r->fcgx)
+		return FCGX_GetStr(p, (int)(n > 65536 ? 65536 : n), r->fcgx->in);
+	return read(0, p, n);
+}
+
+enum enr_err http_read_body(struct http_req *r, size_t max)
+{
+	const char *cl = http_param(r, "CONTENT_LENGTH");
+	int64_t want = 0;
+	enum enr_err rc;
+
+	if (r->body_read)
+		return ENR_OK;
+	if (cl && *cl) {
+		rc = util_parse_i64(cl, 0, INT64_MAX, &want);
+		if (rc)
+			return ENR_E_INVALID;
+	}
+	if ((uint64_t)want > max)
+		return ENR_E_TOO_LARGE;
+	buf_reset(&r->body);
+	rc = buf_reserve(&r->body, (size_t)want);
+	if (rc)
+		return rc;
+	while (r->body.len < (size_t)want) {
+		ssize_t got = body_read_some(r, r->body.data + r->body.len,
+					     (size_t)want - r->body.len);
+
+		if (got <= 0)
+			return ENR_E_INVALID; /* the client sent less than it announced */
+		r->body.len += (size_t)got;
+	}
+	r->body.data[r->body.len] = '\0';
+	r->body_read = true;
+	return ENR_OK;
+}
+
+void http_set_header(struct http_req *r, const char *name, const char *value)
+{
+	struct http_header *h = NULL;
+	size_t o = 0;
+
+	for (unsigned i = 0; i < r->nheaders; i++) {
+		if (strcasecmp(r->headers[i].name, name) == 0) {
+			h = &r->headers[i];
+			break;
+		}
+	}
+	if (h == NULL) {
+		if (r->nheaders == LIM_RESPONSE_HEADERS)
+			return;
+		h = &r->headers[r->nheaders++];
+	}
+	util_strlcpy(h->name, name, sizeof h->name);
+	for (const char *p = value; *p && o + 1 < sizeof h->value; p++) {
+		if (*p != '\r' && *p != '\n')
+			h->value[o++] = *p;
+	}
+	h->value[o] = '\0';
+}
+
+static void out_write(struct http_req *r, const void *p, size_t n)
+{
+	if (n == 0)
+		return;
+	if (r->fcgx) {
+		FCGX_PutStr(p, (int)n, r->fcgx->out);
+		return;
+	}
+	fwrite(p, 1, n, stdout);
+}
+
+static void send_head(struct http_req *r, int status, const char *ctype, long long clen)
+{
+	char line[512];
+	int n;
+	struct buf head;
+
+	if (r->head_sent)
+		return;
+	r->head_sent = true;
+	r->status = status;
+	buf_init(&head, 64 * 1024);
+	buf_printf(&head, "Status: %d %s\r\n", status, enr_http_reason(status));
+	if (ctype)
+		buf_printf(&head, "Content-Type: %s\r\n", ctype);
+	if (clen >= 0)
+		buf_printf(&head, "Content-Length: %lld\r\n", clen);
+	buf_printf(&head, "X-Request-Id: %s\r\n", r->rid);
+	buf_puts(&head, "Cache-Control: no-store\r\n");
+	for (unsigned i = 0; i < r->nheaders; i++) {
+		n = snprintf(line, sizeof line, "%s: %s\r\n", r->headers[i].name,
+			     r->headers[i].value);
+		if (n > 0 && (size_t)n < sizeof line)
+			buf_append(&head, line, (size_t)n);
+	}
+	buf_puts(&head, "\r\n");
+	out_write(r, head.data, head.len);
+	buf_release(&head);
+}
+
+void http_send(struct http_req *r, int status, const char *ctype, const char *body, size_t len)
+{
+	if (r->responded)
+		return;
+	r->responded = true;
+	send_head(r, status, ctype, (long long)len);
+	if (strcmp(r->method, "HEAD") != 0)
+		out_write(r, body, len);
+}
+
+void http_json(struct http_req *r, int status, json_t *j)
+{
+	char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+
+	json_decref(j);
+	if (s == NULL) {
+		static const char oom[] =
+			"{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";
+
+		http_send(r, 500, "application/json", oom, sizeof oom - 1);
+		return;
+	}
+	buf_reset(&r->out);
+	buf_puts(&r->out, s);
+	buf_putc(&r->out, '\n');
+	free(s);
+	http_send(r, status, "application/json", r->out.data, r->out.len);
+}
+
+void http_error(struct http_req *r, enum enr_err e, const char *message, json_t *details)
+{
+	json_t *err = json_object();
+	json_t *top = json_object();
+
+	if (err == NULL || top == NULL) {
+		json_decref(err);
+		json_decref(top);
+		json_decref(details);
+		http_json(r, 500, NULL);
+		return;
+	}
+	json_object_set_new(err, "code", json_string(enr_code(e)));
+	json_object_set_new(err, "message", json_string(message ? message : enr_strerror(e)));
+	json_object_set_new(err, "request_id", json_string(r->rid));
+	if (details)
+		json_object_set_new(err, "details", details);
+	json_object_set_new(top, "error", err);
+	if (e == ENR_E_UNAUTHORIZED)
+		http_set_header(r, "WWW-Authenticate", "Bearer realm=\"enrichd\"");
+	http_json(r, enr_http_status(e), top);
+}
+
+void http_begin_stream(struct http_req *r, int status, const char *ctype)
+{
+	if (r->responded)
+		return;
+	r->responded = true;
+	send_head(r, status, ctype, -1);
+}
+
+enum enr_err http_write(struct http_req *r, const void *p, size_t n)
+{
+	if (r->fcgx) {
+		if (FCGX_PutStr(p, (int)n, r->fcgx->out) < 0)
+			return ENR_E_IO;
+		return ENR_OK;
+	}
+	return fwrite(p, 1, n, stdout) == n ? ENR_OK : ENR_E_IO;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+bool http_query_get(const struct http_req *r, const char *name, char *out, size_t outsz)
+{
+	size_t nl = strlen(name);
+
+	for (const char *p = r->query; p && *p;) {
+		const char *amp = strchr(p, '&');
+		size_t seg = amp ? (size_t)(amp - p) : strlen(p);
+
+		if (seg > nl && strncmp(p, name, nl) == 0 && p[nl] == '=') {
+			size_t o = 0;
+
+			for (size_t i = nl + 1; i < seg; i++) {
+				char c = p[i];
+
+				if (c == '+') {
+					c = ' ';
+				} else if (c == '%' && i + 2 < seg && hexval(p[i + 1]) >= 0 &&
+					   hexval(p[i + 2]) >= 0) {
+					c = (char)(hexval(p[i + 1]) * 16 + hexval(p[i + 2]));
+					i += 2;
+				}
+				if (o + 1 >= outsz)
+					return false;
+				out[o++] = c;
+			}
+			out[o] = '\0';
+			return true;
+		}
+		if (seg == nl && strncmp(p, name, nl) == 0) {
+			if (outsz == 0)
+				return false;
+			out[0] = '\0';
+			return true;
+		}
+		p = amp ? amp + 1 : NULL;
+	}
+	return false;
+}

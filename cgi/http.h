@@ -1,0 +1,111 @@
+/*
+ * http.h - the HTTP edge of the responder: one request in, one response out.
+ *
+ * Prefix: http_.  A struct http_req is owned by one responder thread and
+ * reused for every request it serves (http_req_reset between requests), so
+ * it owns all of a request's memory.  The same struct serves FastCGI
+ * (libfcgi streams) and plain CGI (environment, stdin, stdout).
+ *
+ * This is the only place where an enum enr_err becomes an HTTP status and
+ * a JSON error body.
+ */
+#ifndef ENR_HTTP_H
+#define ENR_HTTP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <fcgiapp.h>
+#include <jansson.h>
+
+#include "lib/buf.h"
+#include "lib/config.h"
+#include "lib/err.h"
+#include "lib/limits.h"
+#include "lib/router.h"
+
+#define HTTP_MAX_PARAMS 4
+
+struct http_header {
+	char name[64];
+	char value[256];
+};
+
+struct auth_ctx; /* cgi/auth edge, filled after authentication */
+
+struct http_req {
+	/* transport: exactly one of fcgx / cgi is in use */
+	FCGX_Request *fcgx;
+	bool cgi;
+
+	/* request */
+	const char *method;
+	char path[LIM_PATH_MAX + 1];      /* URI path, without the query */
+	const char *query;                /* raw query string ("" when none) */
+	char rid[LIM_REQUEST_ID_MAX + 1];
+	int64_t start_us;
+	struct cfg *cfg;                  /* snapshot for this request */
+	const char *params[HTTP_MAX_PARAMS]; /* {id} captures of the route, in path */
+	unsigned nparams;
+	struct rt_match match;
+	const char *route;                /* route pattern, for metrics */
+	struct buf body;
+	bool body_read;
+
+	/* authentication result (cgi/routes.c) */
+	int64_t account_id;
+	char account_name[LIM_NAME_MAX + 1];
+	unsigned scopes;
+
+	/* response */
+	int status;
+	struct http_header headers[LIM_RESPONSE_HEADERS];
+	unsigned nheaders;
+	struct buf out;
+	bool head_sent;
+	bool responded;
+};
+
+void http_req_init(struct http_req *r);
+void http_req_release(struct http_req *r);
+
+/* Prepare r for a request arriving on fcgx (or on CGI when fcgx is NULL):
+ * read the method, path and request id. */
+void http_req_begin(struct http_req *r, FCGX_Request *fcgx, struct cfg *cfg);
+
+/* Forget the request, keep (bounded) memory for the next one. */
+void http_req_reset(struct http_req *r);
+
+/* A CGI/FastCGI parameter ("HTTP_AUTHORIZATION", "CONTENT_TYPE"...);
+ * NULL when absent.  Borrowed until the request ends. */
+const char *http_param(const struct http_req *r, const char *name);
+
+/* Read the whole body, at most max bytes: ENR_E_TOO_LARGE beyond,
+ * ENR_E_INVALID on a bad Content-Length or a short body. */
+enum enr_err http_read_body(struct http_req *r, size_t max);
+
+/* Add a response header (copied; values are cut at 255 bytes, CR/LF
+ * removed).  Replaces a header of the same name. */
+void http_set_header(struct http_req *r, const char *name, const char *value);
+
+/* Send a complete JSON response: status, headers, body = json_dumps(j).
+ * Steals the reference to j. */
+void http_json(struct http_req *r, int status, json_t *j);
+
+/* Send a complete response with the given content type and body. */
+void http_send(struct http_req *r, int status, const char *ctype, const char *body, size_t len);
+
+/* Send the JSON error for e: {"error":{"code","message","request_id"[,"details"]}}.
+ * message NULL uses the code's default sentence; details (may be NULL) is
+ * stolen. */
+void http_error(struct http_req *r, enum enr_err e, const char *message, json_t *details);
+
+/* Streaming: send status and headers now, then body chunks. */
+void http_begin_stream(struct http_req *r, int status, const char *ctype);
+enum enr_err http_write(struct http_req *r, const void *p, size_t n);
+
+/* The value of query parameter name, percent-decoded into out (outsz);
+ * false when absent or too long. */
+bool http_query_get(const struct http_req *r, const char *name, char *out, size_t outsz);
+
+#endif

@@ -1,0 +1,445 @@
+/*
+ * main.c - enrichd, the FastCGI/CGI responder: start-up, the accept loop,
+ * signals (SIGHUP reload, SIGTERM/SIGINT graceful stop).
+ *
+ * Threads: N responder threads each run their own FCGX_Accept_r on the
+ * shared listening socket, with no lock around it.  Linux lets many
+ * threads block in accept(2) on one socket, and a lock would let a single
+ * thread parked on a kept-alive connection stall every other one.  nginx
+ * is configured not to keep FastCGI connections alive (nginx/ template),
+ * so every thread goes back to accept after each request.
+ *
+ * The main thread only waits for signals (they are blocked in every
+ * thread and taken with sigwait), so reload and shutdown run outside
+ * signal-handler context.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <fcgiapp.h>
+
+#include "app.h"
+#include "lib/buf.h"
+#include "lib/config.h"
+#include "http.h"
+#include "lib/limits.h"
+#include "lib/log.h"
+#include "lib/metrics.h"
+#include "routes.h"
+#include "lib/util.h"
+
+#ifndef ENRICHD_VERSION
+#define ENRICHD_VERSION "0.0.0"
+#endif
+
+#define DEFAULT_CONF "/etc/enrichd/enrichd.conf"
+#define STOP_GRACE_MS 30000
+
+static int listen_fd = -1;
+static char listen_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+static volatile int stopping;
+static int threads_idle;   /* threads blocked in accept (atomic) */
+static int threads_alive;  /* responder threads not yet finished (atomic) */
+static struct mx_family *mx_inflight;
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: enrichd [-c FILE] [-t] [-V]\n"
+		"  -c FILE  configuration file (default: $ENRICHD_CONF or " DEFAULT_CONF ")\n"
+		"  -t       check the configuration file and exit 0 (valid) or 1\n"
+		"  -p       print the settings the nginx site needs, as shell assignments\n"
+		"  -V       print the version and exit\n"
+		"Without a FastCGI socket on standard input, and with GATEWAY_INTERFACE set,\n"
+		"enrichd answers one request as a plain CGI program.\n");
+}
+
+static void *responder_thread(void *arg)
+{
+	FCGX_Request fr;
+	struct http_req r;
+	sigset_t none;
+
+	(void)arg;
+	sigemptyset(&none);
+	FCGX_InitRequest(&fr, listen_fd, 0);
+	http_req_init(&r);
+	while (!stopping) {
+		struct cfg *cfg;
+		int rc;
+
+		__atomic_add_fetch(&threads_idle, 1, __ATOMIC_SEQ_CST);
+		rc = FCGX_Accept_r(&fr);
+		__atomic_sub_fetch(&threads_idle, 1, __ATOMIC_SEQ_CST);
+		if (rc < 0) {
+			if (stopping)
+				break;
+			/* EMFILE and friends: do not spin. */
+			log_warn("main", "accept failed: %s", strerror(-rc > 0 ? -rc : errno));
+			nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
+			continue;
+		}
+		mx_add(mx_inflight, "", 1);
+		cfg = cfg_acquire();
+		http_req_begin(&r, &fr, cfg);
+		route_dispatch(&r);
+		FCGX_Finish_r(&fr);
+		cfg_release(cfg);
+		http_req_reset(&r);
+		log_set_request_id(NULL);
+		mx_add(mx_inflight, "", -1);
+	}
+	FCGX_Free(&fr, 1);
+	http_req_release(&r);
+	app_thread_exit();
+	__atomic_sub_fetch(&threads_alive, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+/* Bind the unix socket from the configuration, mode 0660. */
+static int open_unix_socket(const char *path, int backlog)
+{
+	struct sockaddr_un sa;
+	int fd;
+	mode_t old;
+
+	if (strlen(path) >= sizeof sa.sun_path) {
+		log_error("main", "listen path too long: %s", path);
+		return -1;
+	}
+	memset(&sa, 0, sizeof sa);
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+
+	/* Refuse to steal the socket of a responder that is still running. */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0) {
+		close(fd);
+		log_error("main", "another process is listening on %s", path);
+		return -1;
+	}
+	close(fd);
+	unlink(path);
+
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	old = umask(0117);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+		umask(old);
+		log_error("main", "cannot bind %s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	umask(old);
+	chmod(path, 0660);
+	if (listen(fd, backlog) != 0) {
+		log_error("main", "cannot listen on %s: %s", path, strerror(errno));
+		close(fd);
+		unlink(path);
+		return -1;
+	}
+	memcpy(listen_path, path, strlen(path) + 1);
+	return fd;
+}
+
+/* An inherited listening socket: systemd socket activation (fd 3) or a
+ * spawner that put it on standard input (spawn-fcgi). */
+static int inherited_socket(void)
+{
+	const char *fds = getenv("LISTEN_FDS");
+	const char *pid = getenv("LISTEN_PID");
+	int64_t n, p;
+
+	if (fds && pid && util_parse_i64(fds, 1, 64, &n) == ENR_OK &&
+	    util_parse_i64(pid, 1, INT32_MAX, &p) == ENR_OK && p == (int64_t)getpid())
+		return 3;
+	if (!FCGX_IsCGI())
+		return 0;
+	return -1;
+}
+
+/* Wake threads blocked in accept so they see `stopping`: a connection
+ * that closes at once makes libfcgi's accept loop return to us. */
+static void wake_acceptors(void)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+	int n = __atomic_load_n(&threads_idle, __ATOMIC_SEQ_CST);
+
+	if (getsockname(listen_fd, (struct sockaddr *)&ss, &len) != 0)
+		return;
+	for (int i = 0; i < n; i++) {
+		int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+		if (fd < 0)
+			return;
+		if (ss.ss_family == AF_INET) {
+			struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+
+			if (in->sin_addr.s_addr == 0)
+				in->sin_addr.s_addr = htonl(0x7f000001);
+		}
+		connect(fd, (struct sockaddr *)&ss, len);
+		close(fd);
+	}
+}
+
+static void reload(const char *path)
+{
+	char err[LIM_CONFIG_ERR_MAX];
+	struct cfg *next = NULL, *cur;
+
+	if (cfg_load(path, &next, err, sizeof err) != ENR_OK) {
+		log_notice("config", "reload refused, keeping the running configuration: %s", err);
+		return;
+	}
+	cur = cfg_acquire();
+	if (cur) {
+		if (strcmp(cur->listen, next->listen) != 0 || cur->threads != next->threads ||
+		    strcmp(cur->store, next->store) != 0)
+			log_warn("config", "listen, threads and store change only on restart");
+	}
+	cfg_release(cur);
+	if (app_reload(next) != ENR_OK) {
+		log_notice("config", "reload refused: the new configuration could not be applied");
+		cfg_release(next);
+		return;
+	}
+	log_set_level(next->log_level);
+	cfg_publish(next);
+	if (cfg_save_last_good(path) != ENR_OK)
+		log_warn("config", "could not write %s.last-good", path);
+	log_notice("config", "reloaded %s", path);
+}
+
+/* Single-quote v for a POSIX shell. */
+static void print_shell(const char *name, const char *v)
+{
+	printf("%s='", name);
+	for (; *v; v++) {
+		if (*v == '\'')
+			fputs("'\\''", stdout);
+		else
+			putchar(*v);
+	}
+	puts("'");
+}
+
+static void print_nginx_env(const struct cfg *cfg)
+{
+	char abs[4096];
+	struct buf origins;
+
+	if (cfg->listen[0] != '/' && getcwd(abs, sizeof abs - strlen(cfg->listen) - 2)) {
+		size_t n = strlen(abs);
+
+		abs[n] = '/';
+		memcpy(abs + n + 1, cfg->listen, strlen(cfg->listen) + 1);
+	} else {
+		util_strlcpy(abs, cfg->listen, sizeof abs);
+	}
+	buf_init(&origins, 0);
+	for (size_t i = 0; i < cfg->cors_origins.n; i++)
+		buf_printf(&origins, "%s%s", i ? " " : "", cfg->cors_origins.v[i]);
+	print_shell("ENRICHD_LISTEN", abs);
+	printf("ENRICHD_BODY_MAX_BYTES=%lld\n", (long long)cfg->limits.body_max_bytes);
+	print_shell("ENRICHD_SERVER_NAME", cfg->server_name);
+	print_shell("ENRICHD_CORS_ORIGINS", buf_cstr(&origins));
+	print_shell("ENRICHD_STORE", cfg->store);
+	printf("ENRICHD_THREADS=%d\n", cfg->threads);
+	buf_release(&origins);
+}
+
+static int run_cgi(struct cfg *cfg)
+{
+	struct http_req r;
+
+	http_req_init(&r);
+	http_req_begin(&r, NULL, cfg);
+	route_dispatch(&r);
+	fflush(stdout);
+	http_req_release(&r);
+	return 0;
+}
+
+static int open_log(const struct cfg *cfg)
+{
+	int fd;
+
+	if (cfg->log_file[0] == '\0')
+		return 0;
+	fd = open(cfg->log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		fprintf(stderr, "enrichd: cannot open log file %s: %s\n", cfg->log_file,
+			strerror(errno));
+		return -1;
+	}
+	log_set_fd(fd);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *path = getenv("ENRICHD_CONF");
+	bool check_only = false, print_env = false;
+	struct cfg *cfg = NULL;
+	char err[LIM_CONFIG_ERR_MAX];
+	pthread_t *tids = NULL;
+	pthread_attr_t attr;
+	sigset_t set;
+	int opt, nthreads, inherited, sig;
+	int64_t deadline;
+
+	while ((opt = getopt(argc, argv, "c:tpVh")) != -1) {
+		switch (opt) {
+		case 'c': path = optarg; break;
+		case 'p': print_env = true; check_only = true; break;
+		case 't': check_only = true; break;
+		case 'V': printf("enrichd %s\n", ENRICHD_VERSION); return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (path == NULL || *path == '\0')
+		path = DEFAULT_CONF;
+
+	if (cfg_load(path, &cfg, err, sizeof err) != ENR_OK) {
+		fprintf(stderr, "enrichd: %s\n", err);
+		if (check_only)
+			return 1;
+		/* A CGI request still deserves a JSON answer. */
+		if (getenv("GATEWAY_INTERFACE") && FCGX_IsCGI()) {
+			printf("Status: 500 Internal Server Error\r\nContent-Type: application/json\r\n\r\n"
+			       "{\"error\":{\"code\":\"internal\",\"message\":\"configuration is not valid\"}}\n");
+		}
+		return 1;
+	}
+	if (print_env) {
+		print_nginx_env(cfg);
+		cfg_release(cfg);
+		return 0;
+	}
+	if (check_only) {
+		printf("enrichd: %s: configuration ok\n", path);
+		cfg_release(cfg);
+		return 0;
+	}
+	log_set_level(cfg->log_level);
+	if (open_log(cfg) != 0) {
+		cfg_release(cfg);
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	route_init();
+	mx_inflight = mx_gauge("enrichd_requests_in_flight", "Requests being answered now.");
+
+	inherited = inherited_socket();
+	if (inherited < 0 && getenv("GATEWAY_INTERFACE")) {
+		int rc;
+
+		app_cgi_mode();
+		if (app_init(cfg) != ENR_OK) {
+			printf("Status: 503 Service Unavailable\r\nContent-Type: application/json\r\n\r\n"
+			       "{\"error\":{\"code\":\"unavailable\",\"message\":\"the store is unavailable\"}}\n");
+			cfg_release(cfg);
+			return 0;
+		}
+		cfg_publish(cfg);
+		cfg = cfg_acquire();
+		rc = run_cgi(cfg);
+		cfg_release(cfg);
+		app_shutdown();
+		cfg_publish(NULL);
+		return rc;
+	}
+
+	if (FCGX_Init() != 0) {
+		log_error("main", "libfcgi failed to initialise");
+		return 1;
+	}
+	listen_fd = inherited >= 0 ? inherited : open_unix_socket(cfg->listen, cfg->listen_backlog);
+	if (listen_fd < 0) {
+		cfg_release(cfg);
+		return 1;
+	}
+	if (app_init(cfg) != ENR_OK) {
+		log_error("main", "start-up failed");
+		if (listen_path[0])
+			unlink(listen_path);
+		cfg_release(cfg);
+		return 1;
+	}
+	if (cfg_save_last_good(path) != ENR_OK)
+		log_warn("config", "could not write %s.last-good", path);
+	nthreads = cfg->threads;
+	cfg_publish(cfg);
+	cfg = NULL;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+	tids = calloc((size_t)nthreads, sizeof *tids);
+	if (tids == NULL)
+		return 1;
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 512 * 1024);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	for (int i = 0; i < nthreads; i++) {
+		if (pthread_create(&tids[i], &attr, responder_thread, NULL) != 0) {
+			log_error("main", "cannot start thread %d of %d", i + 1, nthreads);
+			return 1;
+		}
+		__atomic_add_fetch(&threads_alive, 1, __ATOMIC_SEQ_CST);
+	}
+	pthread_attr_destroy(&attr);
+	log_notice("main", "enrichd %s serving on %s with %d threads (pid %d)", ENRICHD_VERSION,
+		 listen_path[0] ? listen_path : "an inherited socket", nthreads, (int)getpid());
+
+	for (;;) {
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			reload(path);
+			continue;
+		}
+		break;
+	}
+
+	log_notice("main", "stopping on signal %d: finishing requests in flight", sig);
+	stopping = 1;
+	FCGX_ShutdownPending();
+	deadline = util_mono_ms() + STOP_GRACE_MS;
+	while (__atomic_load_n(&threads_alive, __ATOMIC_SEQ_CST) > 0 && util_mono_ms() < deadline) {
+		wake_acceptors();
+		nanosleep(&(struct timespec){ 0, 20 * 1000 * 1000 }, NULL);
+	}
+	if (listen_path[0])
+		unlink(listen_path);
+	if (__atomic_load_n(&threads_alive, __ATOMIC_SEQ_CST) > 0)
+		log_warn("main", "%d threads still busy after the grace period",
+			 __atomic_load_n(&threads_alive, __ATOMIC_SEQ_CST));
+	else
+		app_shutdown();
+	log_notice("main", "stopped");
+	free(tids);
+	return 0;
+}

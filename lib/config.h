@@ -1,0 +1,214 @@
+/*
+ * config.h - the configuration: load, validate, snapshot, swap.
+ *
+ * Prefix: cfg_.  cfg_load() parses one libconfig file into a struct cfg
+ * and validates everything (unknown settings, types, ranges, references
+ * between sections, secrets that do not resolve); errors name the file,
+ * the line and the setting.  A loaded struct cfg is immutable and
+ * reference-counted: the responder publishes one as "current", each
+ * request takes a reference with cfg_acquire() and drops it with
+ * cfg_release(), and a reload publishes a fresh snapshot while requests
+ * in flight finish on the one they started with.
+ *
+ * Relative paths in the file (listen, store, data_dir, ...) are taken
+ * relative to the process's working directory.
+ */
+#ifndef ENR_CONFIG_H
+#define ENR_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "log.h"
+
+enum cfg_endpoint_id {
+	CFG_EP_ENRICH,
+	CFG_EP_ENQUEUE,
+	CFG_EP_JOBS,
+	CFG_EP_ADMIN,
+	CFG_EP__MAX
+};
+
+enum cfg_fallback { CFG_FALLBACK_NONE, CFG_FALLBACK_MOCK, CFG_FALLBACK__MAX };
+
+enum cfg_strategy {
+	CFG_STRATEGY_ROUND_ROBIN,
+	CFG_STRATEGY_ORDERED,
+	CFG_STRATEGY_LEAST_USED,
+	CFG_STRATEGY__MAX
+};
+
+/* Field groups of the waterfall (DESIGN section 5). */
+enum cfg_group {
+	CFG_GROUP_PERSON,
+	CFG_GROUP_PHONE,
+	CFG_GROUP_EMAIL,
+	CFG_GROUP_COMPANY,
+	CFG_GROUP__MAX
+};
+
+extern const char *const cfg_endpoint_names[CFG_EP__MAX];
+extern const char *const cfg_fallback_names[CFG_FALLBACK__MAX];
+extern const char *const cfg_strategy_names[CFG_STRATEGY__MAX];
+extern const char *const cfg_group_names[CFG_GROUP__MAX];
+
+struct cfg_endpoint {
+	bool enabled;
+	int deadline_ms;            /* enrich: bound on the whole waterfall */
+	enum cfg_fallback fallback; /* enrich: what answers when no provider could */
+};
+
+struct cfg_account_limits {
+	int64_t requests_per_minute;
+	int64_t burst;
+	int64_t records_per_hour;
+	int64_t records_per_day;
+};
+
+struct cfg_key {
+	char *id;
+	char *account;   /* upstream account; keys of one account share limits */
+	char *secret;    /* resolved from env:NAME or file:PATH; never logged */
+	char *category;  /* optional: "phone", "email", ... ("" when none) */
+	int requests_per_minute; /* pacing for this key (0: provider's value) */
+};
+
+/* Statuses a generic provider maps to outcomes. */
+struct cfg_int_list {
+	int *v;
+	size_t n;
+};
+
+struct cfg_generic {
+	char *method;        /* GET | POST */
+	char *url;           /* template: {base_url} {email} {domain} ... url-encoded */
+	char *body;          /* template for POST, JSON-escaped values ("" none) */
+	char *auth_header;   /* header carrying the key */
+	char *auth_prefix;   /* e.g. "Bearer " */
+	char *fields[32];    /* per enum fld_id: JSON path into the response, or NULL */
+	struct cfg_int_list miss, key_invalid, quota_exhausted, rate_limited,
+		request_rejected;
+};
+
+struct cfg_provider {
+	char *name;
+	char *kind;            /* pdl | lusha | surfe | generic | local | mock */
+	char *base_url;
+	bool enabled;
+	int timeout_ms;
+	int requests_per_minute;   /* default pace per key (0: unpaced) */
+	int account_requests_per_minute; /* pace per upstream account (0: none) */
+	int min_likelihood;        /* pdl */
+	int credits_per_hit;
+	int poll_interval_ms;      /* surfe */
+	struct cfg_key *keys;
+	size_t nkeys;
+	struct cfg_generic *generic; /* kind "generic" only */
+};
+
+struct cfg_list {
+	char **v;
+	size_t n;
+};
+
+struct cfg {
+	char *path;
+
+	/* process */
+	char *listen;
+	int listen_backlog;
+	int threads;
+	enum log_level log_level;
+	char *log_file;          /* "" = standard error */
+	char *store;             /* "sqlite:PATH" */
+	char *data_dir;          /* bundled data files (domain lists) */
+
+	/* http edge (nginx renders these too) */
+	struct cfg_list cors_origins;
+	char *server_name;
+
+	struct {
+		int64_t body_max_bytes;
+		int records_per_job_max;
+		int field_max_bytes;
+	} limits;
+
+	struct cfg_account_limits accounts_default;
+	struct cfg_endpoint endpoints[CFG_EP__MAX];
+
+	struct {
+		bool enabled;
+		enum cfg_strategy strategy;
+		bool endpoints[CFG_EP__MAX];
+		int breaker_threshold;   /* consecutive transients that cool a key */
+		int cooldown_max_s;      /* cap of the exponential cool-down */
+	} rotation;
+
+	struct cfg_list waterfall[CFG_GROUP__MAX];
+
+	struct {
+		bool enabled;
+		int64_t hit_ttl_s;
+		int64_t miss_ttl_s;
+	} cache;
+
+	struct {
+		char *webhook_url;       /* key death / pool dry ("" none) */
+	} alerts;
+
+	struct {
+		char *secret;            /* HMAC secret for job webhooks ("" none) */
+		bool allow_private;      /* allow loopback/private targets (tests) */
+		int timeout_ms;
+		int max_attempts;
+	} webhooks;
+
+	struct {
+		int concurrency;
+		int claim_batch;
+		int lease_s;
+		int heartbeat_s;
+		int max_attempts;
+		int grace_s;
+		int backoff_base_ms;
+		int backoff_max_ms;
+		int poll_ms;
+	} worker;
+
+	struct cfg_provider *providers;
+	size_t nproviders;
+
+	int refs; /* managed by cfg_acquire/cfg_release; starts at 1 */
+};
+
+/* Parse and validate path.  On success *out is a new snapshot with one
+ * reference (the caller's).  On failure err (errlen bytes) holds one line
+ * "FILE:LINE: SETTING: problem" and nothing is allocated.  Thread-safe. */
+enum enr_err cfg_load(const char *path, struct cfg **out, char *err, size_t errlen);
+
+/* Drop a reference; frees the snapshot at zero.  cfg_release(NULL) does
+ * nothing. */
+void cfg_release(struct cfg *c);
+
+/* Make c the current snapshot (takes over the caller's reference) and
+ * drop the reference to the previous one.  Thread-safe. */
+void cfg_publish(struct cfg *c);
+
+/* A new reference to the current snapshot (NULL before the first
+ * cfg_publish).  Pair with cfg_release(). Thread-safe. */
+struct cfg *cfg_acquire(void);
+
+/* Find a provider by name; NULL when absent. */
+const struct cfg_provider *cfg_provider_find(const struct cfg *c, const char *name);
+
+/* Copy path to path.last-good atomically (write to a temp file, rename).
+ * Called after a file loaded well. */
+enum enr_err cfg_save_last_good(const char *path);
+
+/* Parse "sqlite:PATH" and similar; returns a pointer into the string
+ * after the scheme and sets *scheme_len, or NULL when the form is wrong. */
+const char *cfg_store_path(const char *store, size_t *scheme_len);
+
+#endif

@@ -1,0 +1,57 @@
+/*
+ * limits.h - every hard cap on buffers that grow from outside input.
+ *
+ * Caps an operator may want to tune live in the configuration file
+ * (limits = { ... }); these are the ceilings no configuration can raise,
+ * and the sizes of fixed buffers.
+ */
+#ifndef ENR_LIMITS_H
+#define ENR_LIMITS_H
+
+/* HTTP edge */
+#define LIM_BODY_MAX_CEILING    (256u * 1024u * 1024u) /* body_max_bytes may not exceed */
+#define LIM_PATH_MAX            2048u   /* request URI bytes */
+#define LIM_QUERY_MAX           4096u   /* query string bytes */
+#define LIM_HEADER_VALUE_MAX    8192u   /* one request header value */
+#define LIM_REQUEST_ID_MAX      64u     /* X-Request-Id bytes kept */
+#define LIM_RESPONSE_HEADERS    32u     /* headers one response may carry */
+
+/* logging */
+#define LIM_LOG_LINE_MAX        4096u   /* one log line, after escaping */
+#define LIM_LOG_MSG_MAX         2048u   /* the formatted message, before escaping */
+
+/* configuration */
+#define LIM_CONFIG_ERR_MAX      512u    /* one validation message */
+#define LIM_CONFIG_FILE_MAX     (4u * 1024u * 1024u)
+#define LIM_THREADS_MAX         4096
+#define LIM_CORS_ORIGINS_MAX    64u
+#define LIM_NAME_MAX            64u     /* ids and names: providers, keys, accounts */
+
+/* metrics */
+#define LIM_METRIC_SERIES_MAX   4096u   /* label sets per family */
+#define LIM_METRIC_LABELS_MAX   256u    /* rendered label string bytes */
+
+/* growable buffers (lib/buf.h) default cap when the caller gives none */
+#define LIM_BUF_DEFAULT_CAP     (16u * 1024u * 1024u)
+
+/* csv */
+#define LIM_CSV_FIELD_MAX       (64u * 1024u)   /* bytes of one field, after unquoting */
+#define LIM_CSV_FIELDS_MAX      1024u           /* fields in one row, header included */
+#define LIM_CSV_ROW_MAX         (1024u * 1024u) /* raw bytes of one row, line end excluded */
+#define LIM_CSV_REASON_MAX      128u            /* one error reason, with its terminator */
+
+/* record */
+#define LIM_REC_FIELD_MAX       4096u   /* ceiling of one identifier, after trimming */
+#define LIM_REC_EMAIL_MAX       254u    /* RFC 5321 4.5.3.1.3 path, less "<" and ">" */
+#define LIM_REC_EMAIL_LOCAL_MAX 64u     /* RFC 5321 4.5.3.1.1 */
+#define LIM_REC_DOMAIN_MAX      253u    /* RFC 1035 2.3.4, without the trailing dot */
+#define LIM_REC_LABEL_MAX       63u     /* one DNS label */
+#define LIM_REC_SLUG_MIN        2u      /* LinkedIn slug bytes, after percent-decoding */
+#define LIM_REC_SLUG_MAX        200u
+#define LIM_REC_PHONE_MIN       6u      /* digits in a phone number */
+#define LIM_REC_PHONE_MAX       20u
+#define LIM_REC_NAME_MAX        64u     /* a name guessed from an e-mail local part */
+#define LIM_DOM_FILE_MAX        (64u * 1024u * 1024u) /* one domain list file */
+#define LIM_DOM_ENTRIES_MAX     (4u * 1024u * 1024u)  /* names in one domain list */
+
+#endif

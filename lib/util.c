@@ -1,0 +1,256 @@
+/*
+ * util.c - strict parsing, clocks, randomness.
+ */
+#include "util.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+enum enr_err util_parse_i64n(const char *s, size_t len, int64_t min, int64_t max,
+			     int64_t *out)
+{
+	size_t i = 0;
+	bool neg = false;
+	uint64_t acc = 0;
+	uint64_t limit;
+
+	if (s == NULL || len == 0)
+		return ENR_E_INVALID;
+	if (s[0] == '-' || s[0] == '+') {
+		neg = s[0] == '-';
+		i = 1;
+		if (len == 1)
+			return ENR_E_INVALID;
+	}
+	/* Magnitude limit for the sign we saw; INT64_MIN has one more. */
+	limit = neg ? (uint64_t)INT64_MAX + 1u : (uint64_t)INT64_MAX;
+	for (; i < len; i++) {
+		unsigned d;
+
+		if (s[i] < '0' || s[i] > '9')
+			return ENR_E_INVALID;
+		d = (unsigned)(s[i] - '0');
+		if (acc > (limit - d) / 10u)
+			return ENR_E_RANGE;
+		acc = acc * 10u + d;
+	}
+	{
+		int64_t v;
+
+		if (neg)
+			v = acc == (uint64_t)INT64_MAX + 1u ? INT64_MIN : -(int64_t)acc;
+		else
+			v = (int64_t)acc;
+		if (v < min || v > max)
+			return ENR_E_RANGE;
+		*out = v;
+	}
+	return ENR_OK;
+}
+
+enum enr_err util_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+	if (s == NULL)
+		return ENR_E_INVALID;
+	return util_parse_i64n(s, strlen(s), min, max, out);
+}
+
+enum enr_err util_parse_double(const char *s, double min, double max, double *out)
+{
+	char *end = NULL;
+	double v;
+
+	if (s == NULL || *s == '\0' || *s == ' ' || *s == '\t')
+		return ENR_E_INVALID;
+	errno = 0;
+	v = strtod(s, &end);
+	if (end == s || *end != '\0')
+		return ENR_E_INVALID;
+	if (errno == ERANGE || !isfinite(v) || v < min || v > max)
+		return ENR_E_RANGE;
+	*out = v;
+	return ENR_OK;
+}
+
+int64_t util_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t util_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t util_mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void fmt_tm(int64_t s, struct tm *tm)
+{
+	time_t t = (time_t)s;
+
+	gmtime_r(&t, tm);
+}
+
+void util_fmt_time_ms(int64_t ms, char out[25])
+{
+	struct tm tm;
+	int64_t s = ms / 1000;
+	int frac = (int)(ms % 1000);
+
+	if (frac < 0) {
+		frac += 1000;
+		s -= 1;
+	}
+	fmt_tm(s, &tm);
+	/* strftime cannot print milliseconds; the digits are bounded. */
+	strftime(out, 21, "%Y-%m-%dT%H:%M:%S", &tm);
+	out[19] = '.';
+	out[20] = (char)('0' + frac / 100);
+	out[21] = (char)('0' + frac / 10 % 10);
+	out[22] = (char)('0' + frac % 10);
+	out[23] = 'Z';
+	out[24] = '\0';
+}
+
+void util_fmt_time_s(int64_t s, char out[21])
+{
+	struct tm tm;
+
+	fmt_tm(s, &tm);
+	strftime(out, 21, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+enum enr_err util_random(void *buf, size_t n)
+{
+	unsigned char *p = buf;
+
+	while (n > 0) {
+		ssize_t r = getrandom(p, n, 0);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return ENR_E_IO;
+		}
+		p += r;
+		n -= (size_t)r;
+	}
+	return ENR_OK;
+}
+
+void util_hex(const void *in, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	const unsigned char *p = in;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+bool util_strlcpy(char *dst, const char *src, size_t dstsz)
+{
+	size_t n;
+
+	if (dstsz == 0)
+		return false;
+	n = strlen(src);
+	if (n >= dstsz) {
+		memcpy(dst, src, dstsz - 1);
+		dst[dstsz - 1] = '\0';
+		return false;
+	}
+	memcpy(dst, src, n + 1);
+	return true;
+}
+
+static char ascii_lower(char c)
+{
+	return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+}
+
+bool util_strn_ieq(const char *a, size_t alen, const char *b)
+{
+	size_t i;
+
+	for (i = 0; i < alen; i++) {
+		if (b[i] == '\0' || ascii_lower(a[i]) != ascii_lower(b[i]))
+			return false;
+	}
+	return b[alen] == '\0';
+}
+
+bool util_utf8_valid(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0;
+
+	while (i < len) {
+		unsigned c = p[i];
+		size_t need;
+		uint32_t cp;
+
+		if (c == 0)
+			return false;
+		if (c < 0x80) {
+			i++;
+			continue;
+		} else if ((c & 0xE0) == 0xC0) {
+			need = 1;
+			cp = c & 0x1F;
+		} else if ((c & 0xF0) == 0xE0) {
+			need = 2;
+			cp = c & 0x0F;
+		} else if ((c & 0xF8) == 0xF0) {
+			need = 3;
+			cp = c & 0x07;
+		} else {
+			return false;
+		}
+		if (i + need >= len)
+			return false;
+		for (size_t k = 1; k <= need; k++) {
+			if ((p[i + k] & 0xC0) != 0x80)
+				return false;
+			cp = (cp << 6) | (p[i + k] & 0x3F);
+		}
+		/* Reject overlong forms, surrogates and values past U+10FFFF. */
+		if ((need == 1 && cp < 0x80) || (need == 2 && cp < 0x800) ||
+		    (need == 3 && cp < 0x10000) || cp > 0x10FFFF ||
+		    (cp >= 0xD800 && cp <= 0xDFFF))
+			return false;
+		i += need + 1;
+	}
+	return true;
+}
+
+bool util_ct_equal(const void *a, const void *b, size_t n)
+{
+	const volatile unsigned char *x = a;
+	const volatile unsigned char *y = b;
+	unsigned char d = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		d |= (unsigned char)(x[i] ^ y[i]);
+	return d == 0;
+}

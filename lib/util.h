@@ -1,0 +1,63 @@
+/*
+ * util.h - small helpers every module needs: strict number parsing,
+ * clocks, randomness, hex, bounded string copies.
+ *
+ * Prefix: util_.  All functions are thread-safe and allocate nothing
+ * unless they say so.
+ */
+#ifndef ENR_UTIL_H
+#define ENR_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+/* Parse the whole of s as a base-10 signed integer in [min, max].
+ * Leading/trailing spaces, signs on empty digits, overflow and junk are
+ * ENR_E_INVALID or ENR_E_RANGE; *out is written only on ENR_OK. */
+enum enr_err util_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
+
+/* Same for a (pointer, length) string that need not be NUL-terminated. */
+enum enr_err util_parse_i64n(const char *s, size_t len, int64_t min, int64_t max,
+			     int64_t *out);
+
+/* Parse a whole decimal number (e.g. "1.5") in [min, max]. */
+enum enr_err util_parse_double(const char *s, double min, double max, double *out);
+
+/* Wall clock in milliseconds since the epoch, and a monotonic clock in
+ * milliseconds and microseconds (for elapsed times and deadlines). */
+int64_t util_now_ms(void);
+int64_t util_mono_ms(void);
+int64_t util_mono_us(void);
+
+/* Format ms-since-epoch as RFC 3339 UTC with milliseconds
+ * ("2026-11-23T09:23:36.123Z"); out must hold 25 bytes. */
+void util_fmt_time_ms(int64_t ms, char out[25]);
+
+/* Format seconds-since-epoch as RFC 3339 UTC ("2026-11-23T09:23:36Z");
+ * out must hold 21 bytes. */
+void util_fmt_time_s(int64_t s, char out[21]);
+
+/* Fill buf with n cryptographically random bytes (getrandom). */
+enum enr_err util_random(void *buf, size_t n);
+
+/* Lower-case hex of n bytes into out (2n+1 bytes, NUL-terminated). */
+void util_hex(const void *in, size_t n, char *out);
+
+/* Copy src into dst of size dstsz, always NUL-terminating when dstsz > 0.
+ * Returns false when src was truncated. */
+bool util_strlcpy(char *dst, const char *src, size_t dstsz);
+
+/* Case-insensitive ASCII comparison of a (pointer, length) string with a
+ * NUL-terminated one. */
+bool util_strn_ieq(const char *a, size_t alen, const char *b);
+
+/* True when s (len bytes) is valid UTF-8 without NUL bytes. */
+bool util_utf8_valid(const char *s, size_t len);
+
+/* Constant-time comparison of two n-byte buffers. */
+bool util_ct_equal(const void *a, const void *b, size_t n);
+
+#endif

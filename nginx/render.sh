@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Render the enrichd nginx templates into a directory.
+#
+#   nginx/render.sh OUT_DIR
+#
+# Reads the enrichd configuration through `enrichd -p` (socket path, body cap,
+# server name, CORS origins) so nginx and enrichd never disagree.  Environment:
+#   ENRICHD       enrichd binary                (default: build/enrichd)
+#   ENRICHD_CONF  configuration file            (default: conf/enrichd.conf)
+#   PREFIX        nginx state dir (pid, temp)   (default: OUT_DIR)
+#   LOG_DIR       nginx logs                    (default: $PREFIX/logs)
+#   LISTEN_ADDR   address nginx listens on      (default: 127.0.0.1)
+#   HTTP_PORT / HTTPS_PORT                      (default: 8080 / 8443)
+#   CERT / CERT_KEY  TLS certificate and key    (required)
+#   WORKERS       worker_processes              (default: auto)
+#   DAEMON        on | off                      (default: on)
+#   NGINX_USER    user line for nginx.conf      (default: none when not root,
+#                                                the current user when root)
+#   CGI_WRAPPER_SOCKET  conventional hosting: pass requests to a FastCGI-to-CGI
+#                 wrapper (fcgiwrap) on this socket, which runs CGI_SCRIPT (the
+#                 enrichd binary) once per request with ENRICHD_CONF set
+set -euo pipefail
+
+out=${1:?usage: render.sh OUT_DIR}
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+templates=${TEMPLATES:-$here}
+enrichd=${ENRICHD:-build/enrichd}
+conf=${ENRICHD_CONF:-conf/enrichd.conf}
+
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+prefix=${PREFIX:-$out}
+log_dir=${LOG_DIR:-$prefix/logs}
+mkdir -p "$prefix/tmp" "$log_dir"
+
+vars=$("$enrichd" -p -c "$conf") || { echo "render.sh: $conf is not valid" >&2; exit 1; }
+eval "$vars"
+
+: "${CERT:?CERT is required}" "${CERT_KEY:?CERT_KEY is required}"
+
+cors_map=""
+for origin in $ENRICHD_CORS_ORIGINS; do
+    cors_map+="    \"$origin\" \$http_origin;"$'\n'
+done
+
+socket=$ENRICHD_LISTEN
+cgi_params=""
+if [ -n "${CGI_WRAPPER_SOCKET:-}" ]; then
+    socket=$CGI_WRAPPER_SOCKET
+    conf_abs=$(cd "$(dirname "$conf")" && pwd)/$(basename "$conf")
+    cgi_params="fastcgi_param SCRIPT_FILENAME ${CGI_SCRIPT:?CGI_SCRIPT is required with CGI_WRAPPER_SOCKET};"$'\n'
+    cgi_params+="fastcgi_param ENRICHD_CONF $conf_abs;"$'\n'
+fi
+
+user_line=""
+if [ -n "${NGINX_USER:-}" ]; then
+    user_line="user ${NGINX_USER};"
+elif [ "$(id -u)" = 0 ]; then
+    user_line="user $(id -un);"
+fi
+
+render() {
+    local src=$1 dst=$2
+    awk -v cors="$cors_map" -v cgi_params="$cgi_params" \
+        -v server_name="$ENRICHD_SERVER_NAME" \
+        -v listen_addr="${LISTEN_ADDR:-127.0.0.1}" \
+        -v http_port="${HTTP_PORT:-8080}" \
+        -v https_port="${HTTPS_PORT:-8443}" \
+        -v cert="$CERT" -v cert_key="$CERT_KEY" \
+        -v socket="$socket" \
+        -v body_max="$ENRICHD_BODY_MAX_BYTES" \
+        -v log_dir="$log_dir" -v prefix="$prefix" -v render_dir="$out" \
+        -v workers="${WORKERS:-auto}" -v daemon="${DAEMON:-on}" \
+        -v user_line="$user_line" '
+    # gsub treats & and \ in the replacement specially; values are literal.
+    function lit(s) { gsub(/\\/, "\\\\", s); gsub(/&/, "\\\\&", s); return s }
+    BEGIN {
+        server_name = lit(server_name); listen_addr = lit(listen_addr); cert = lit(cert)
+        cert_key = lit(cert_key); socket = lit(socket); log_dir = lit(log_dir)
+        prefix = lit(prefix); render_dir = lit(render_dir)
+    }
+    {
+        if ($0 ~ /^@CORS_MAP@$/) { printf "%s", cors; next }
+        if ($0 ~ /^@CGI_PARAMS@$/) { printf "%s", cgi_params; next }
+        gsub(/@SERVER_NAME@/, server_name); gsub(/@LISTEN_ADDR@/, listen_addr)
+        gsub(/@HTTP_PORT@/, http_port); gsub(/@HTTPS_PORT@/, https_port)
+        gsub(/@CERT_KEY@/, cert_key); gsub(/@CERT@/, cert)
+        gsub(/@SOCKET@/, socket); gsub(/@BODY_MAX@/, body_max)
+        gsub(/@LOG_DIR@/, log_dir); gsub(/@PREFIX@/, prefix)
+        gsub(/@RENDER_DIR@/, render_dir); gsub(/@WORKERS@/, workers)
+        gsub(/@DAEMON@/, daemon); gsub(/@USER_LINE@/, user_line)
+        print
+    }' "$src" > "$dst.tmp"
+    mv "$dst.tmp" "$dst"
+}
+
+render "$templates/enrichd-site.conf.in" "$out/enrichd-site.conf"
+render "$templates/enrichd-fastcgi.conf.in" "$out/enrichd-fastcgi.conf"
+render "$templates/nginx.conf.in" "$out/nginx.conf"

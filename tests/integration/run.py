@@ -1,0 +1,58 @@
+#!/usr/bin/env python3
+"""Run the integration scenarios: every function test_* in tests/integration/test_*.py,
+in file order.  Prints "PASS file:test (1.2s)" or "FAIL file:test" per test and a
+summary; exits 1 when anything failed.
+
+    tests/integration/run.py                 all of them
+    tests/integration/run.py reload cors     only tests whose name contains a word
+"""
+
+import importlib.util
+import inspect
+import os
+import sys
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+
+def main(argv):
+    words = argv[1:]
+    passed = failed = 0
+    files = sorted(f for f in os.listdir(HERE) if f.startswith("test_") and f.endswith(".py"))
+    for fname in files:
+        spec = importlib.util.spec_from_file_location(fname[:-3], os.path.join(HERE, fname))
+        mod = importlib.util.module_from_spec(spec)
+        try:
+            spec.loader.exec_module(mod)
+        except Exception:  # noqa: BLE001
+            print(f"FAIL {fname}:import")
+            traceback.print_exc(file=sys.stdout)
+            failed += 1
+            continue
+        tests = [(n, f) for n, f in vars(mod).items()
+                 if n.startswith("test_") and inspect.isfunction(f) and f.__module__ == mod.__name__]
+        tests.sort(key=lambda t: t[1].__code__.co_firstlineno)
+        for name, fn in tests:
+            full = f"{fname[:-3]}:{name}"
+            if words and not any(w in full for w in words):
+                continue
+            t0 = time.monotonic()
+            try:
+                fn()
+            except Exception:  # noqa: BLE001
+                failed += 1
+                print(f"FAIL {full} ({time.monotonic() - t0:.1f}s)")
+                traceback.print_exc(file=sys.stdout)
+            else:
+                passed += 1
+                print(f"PASS {full} ({time.monotonic() - t0:.1f}s)")
+            sys.stdout.flush()
+    print(f"# integration: {passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

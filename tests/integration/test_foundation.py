@@ -1,0 +1,328 @@
+"""The responder, nginx edge, configuration, reload, rollback, shutdown and CGI mode."""
+
+import os
+import re
+import signal
+import subprocess
+import tempfile
+import threading
+
+import fcgi
+from harness import (ENRICHD, ROOT, Env, Load, check, free_port, render_conf, wait_for,
+                     BASE_CONF, deep_merge)
+
+
+def error_of(r, status, code):
+    check(r.status == status, f"want {status}, got {r!r}")
+    check(r.header("content-type", ).startswith("application/json"), f"not JSON: {r!r}")
+    e = r.json().get("error")
+    check(e and e.get("code") == code, f"want code {code}: {r!r}")
+    check(e.get("message"), "error without message")
+    return e
+
+
+def test_health_answers_json_with_request_id():
+    with Env() as env:
+        r = env.request("GET", "/health")
+        check(r.status == 200, r)
+        body = r.json()
+        check(body["status"] == "ok" and re.match(r"^\d+\.\d+\.\d+$", body["version"]), body)
+        check(set(body) <= {"status", "version", "store"}, f"health leaks details: {body}")
+        rid = r.header("x-request-id")
+        check(rid and re.match(r"^[0-9a-f]{32}$", rid), f"request id from nginx: {rid}")
+        check(len(r.header_all("x-request-id")) == 1, "one X-Request-Id header")
+        check(r.header("strict-transport-security") == "max-age=31536000", r)
+        # The access line carries the same request id, method, path, status and time.
+        line = env.wait_log(r"rid=%s mod=access method=GET path=\"/health\" status=200 ms=[0-9.]+" % rid)
+        check(line, "access line")
+
+
+def test_client_cannot_choose_request_id():
+    with Env() as env:
+        r = env.request("GET", "/health", headers={"X-Request-Id": "forged-id"})
+        check(r.header("x-request-id") != "forged-id", r)
+
+
+def test_unknown_path_is_json_404():
+    with Env() as env:
+        r = env.request("GET", "/no/such/thing")
+        e = error_of(r, 404, "not_found")
+        check(e["request_id"] == r.header("x-request-id"), "error body names the request id")
+
+
+def test_wrong_method_is_json_405_with_allow():
+    with Env() as env:
+        r = env.request("DELETE", "/health")
+        error_of(r, 405, "method_not_allowed")
+        check(r.header("allow") == "GET", f"Allow header: {r!r}")
+
+
+def test_plain_http_redirects_to_https():
+    with Env() as env:
+        r = env.http_plain("GET", "/health?x=1")
+        check(r.status == 301, r)
+        check(r.header("location") == f"https://127.0.0.1:{env.https_port}/health?x=1", r)
+
+
+def test_cors_allowed_origin_gets_headers():
+    with Env() as env:
+        r = env.request("GET", "/health", headers={"Origin": "https://app.example.com"})
+        check(r.status == 200, r)
+        check(r.header("access-control-allow-origin") == "https://app.example.com", r)
+        check("X-Request-Id" in (r.header("access-control-expose-headers") or ""), r)
+        check(r.header("vary") == "Origin", r)
+
+
+def test_cors_other_origin_gets_no_cors_headers():
+    with Env() as env:
+        for method, path in (("GET", "/health"), ("OPTIONS", "/enrich")):
+            r = env.request(method, path, headers={"Origin": "https://evil.example.net",
+                                                    "Access-Control-Request-Method": "POST"})
+            check(not any(k.startswith("access-control-") for k, _ in r.headers),
+                  f"CORS headers for a foreign origin: {r!r}")
+
+
+def test_cors_preflight_answered_by_nginx():
+    with Env() as env:
+        r = env.request("OPTIONS", "/enrich", headers={
+            "Origin": "https://app.example.com", "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type"})
+        check(r.status == 204, r)
+        check(r.header("access-control-allow-origin") == "https://app.example.com", r)
+        check("POST" in r.header("access-control-allow-methods"), r)
+        check("Authorization" in r.header("access-control-allow-headers"), r)
+        check(r.header("access-control-max-age") == "600", r)
+        check("method=OPTIONS" not in env.log(), "the preflight reached enrichd")
+
+
+def test_body_over_cap_is_json_413():
+    with Env(conf={"limits": {"body_max_bytes": 2048}}) as env:
+        r = env.request("POST", "/enrich", body=b"x" * 5000,
+                        headers={"Content-Type": "application/json"})
+        error_of(r, 413, "payload_too_large")
+        check("2048" in r.json()["error"]["message"], r)
+        check("path=\"/enrich\"" not in env.log(), "an oversized body reached enrichd")
+
+
+def test_nginx_json_502_when_responder_is_down():
+    with Env() as env:
+        env.stop_enrichd()
+        r = env.request("GET", "/health")
+        error_of(r, 502, "unavailable")
+
+
+def test_metrics_in_prometheus_text():
+    with Env() as env:
+        for _ in range(3):
+            env.request("GET", "/health")
+        env.request("GET", "/nope")
+        r = env.request("GET", "/metrics", headers=env_admin_headers(env))
+        check(r.status == 200, r)
+        check(r.header("content-type").startswith("text/plain; version=0.0.4"), r)
+        text = r.text()
+        m = re.search(r'^enrichd_http_requests_total\{route="/health",status="200"\} (\d+)$', text, re.M)
+        check(m and int(m.group(1)) >= 3, text[:2000])
+        check(re.search(r'^enrichd_http_requests_total\{route="unmatched",status="404"\} 1$', text, re.M), text[:2000])
+        check(re.search(r'^enrichd_http_request_duration_seconds_bucket\{route="/health",le="\+Inf"\} \d+$', text, re.M), text[:2000])
+        check("# TYPE enrichd_http_request_duration_seconds histogram" in text, text[:500])
+
+
+def env_admin_headers(env):
+    """Headers that pass /metrics and /admin access control (an admin key once
+    accounts exist)."""
+    key = getattr(env, "admin_key", None)
+    if key is None and os.path.exists(os.path.join(os.path.dirname(ENRICHD), "enrichctl")):
+        env.ctl("account", "create", "ops")
+        key = env.ctl("key", "create", "ops", "--scopes", "admin", "--raw").stdout.strip()
+        env.admin_key = key
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
+def test_config_check_flag():
+    with tempfile.TemporaryDirectory() as d:
+        good = os.path.join(d, "good.conf")
+        with open(good, "w") as f:
+            f.write(render_conf(BASE_CONF))
+        p = subprocess.run([ENRICHD, "-t", "-c", good], capture_output=True, text=True)
+        check(p.returncode == 0 and "configuration ok" in p.stdout, p)
+        p = subprocess.run([ENRICHD, "-t", "-c", os.path.join(ROOT, "conf", "enrichd.conf")],
+                           capture_output=True, text=True)
+        check(p.returncode == 0, f"the shipped configuration must validate: {p.stderr}")
+        cases = [
+            ("threads = 8;\nlimits = { body_max_bytes = 10; };\n",
+             r":2: limits\.body_max_bytes: 10 is outside 1024\.\."),
+            ("threads = 8;\nthreadz = 8;\n", r":2: threadz: unknown setting"),
+            ("threads = \"many\";\n", r":1: threads: must be an integer"),
+            ("rotation = { strategy = \"random\"; };\n", r":1: rotation\.strategy: \"random\" is not one of"),
+            ("waterfall = { person = [ \"nobody\" ]; };\n", r":1: waterfall\.person\[0\]: no provider is named \"nobody\""),
+            ("threads = 8\nlimits = {\n", r":\d+: syntax error"),
+            ("providers = ( { name = \"p\"; kind = \"pdl\"; keys = ( { id = \"k\"; secret = \"hunter2\"; } ); } );\n",
+             r":1: providers\[0\]\.keys\[0\]\.secret: must be \"env:NAME\""),
+            ("providers = ( { name = \"p\"; kind = \"pdl\"; keys = ( { id = \"k\"; secret = \"env:ENRICHD_TEST_UNSET\"; } ); } );\n",
+             r":1: providers\[0\]\.keys\[0\]\.secret: environment variable ENRICHD_TEST_UNSET is not set"),
+        ]
+        for i, (text, want) in enumerate(cases):
+            bad = os.path.join(d, f"bad{i}.conf")
+            with open(bad, "w") as f:
+                f.write(text)
+            p = subprocess.run([ENRICHD, "-t", "-c", bad], capture_output=True, text=True)
+            check(p.returncode == 1, f"case {i}: exit {p.returncode}")
+            check(re.search(re.escape(bad) + want, p.stderr), f"case {i}: {p.stderr!r} !~ {want}")
+            check("hunter2" not in p.stderr, "a secret in an error message")
+
+
+def test_good_reload_under_load_changes_behaviour_without_failures():
+    with Env() as env:
+        last_good = env.conf_path + ".last-good"
+        wait_for(lambda: os.path.exists(last_good), what=".last-good at start")
+        with Load(env, n=4) as load:
+            wait_for(lambda: load.total() > 200, timeout=20, what="load to run")
+            quiet = deep_merge(env.conf, {"log_level": "warn"})
+            env.reload(conf=quiet)
+            seen = load.total()
+            wait_for(lambda: load.total() > seen + 200, timeout=20, what="load after reload")
+        check(load.errors == [], f"transport errors during reload: {load.errors[:3]}")
+        check(set(load.statuses) == {200}, f"statuses during reload: {load.statuses}")
+        # The new snapshot is live: info-level access lines stopped.
+        n = env.log().count("mod=access")
+        for _ in range(5):
+            check(env.request("GET", "/health").status == 200)
+        check(env.log().count("mod=access") == n, "access lines after log_level=warn")
+        with open(last_good) as f:
+            check("log_level = \"warn\"" in f.read(), ".last-good holds the new file")
+
+
+def test_bad_reload_under_load_is_refused_and_nothing_changes():
+    with Env() as env:
+        last_good = env.conf_path + ".last-good"
+        wait_for(lambda: os.path.exists(last_good), what=".last-good at start")
+        before = open(last_good).read()
+        with Load(env, n=4) as load:
+            wait_for(lambda: load.total() > 200, timeout=20, what="load to run")
+            env.reload(text="threads = 8;\nlimits = { body_max_bytes = -1; };\n", expect="refused")
+            line = env.wait_log(r"reload refused.*body_max_bytes")
+            check(line, "refusal names the setting")
+            seen = load.total()
+            wait_for(lambda: load.total() > seen + 200, timeout=20, what="load after reload")
+        check(load.errors == [] and set(load.statuses) == {200},
+              f"failures: {load.statuses} {load.errors[:3]}")
+        check(open(last_good).read() == before, ".last-good must not change on a bad file")
+        check(env.enrichd.poll() is None, "enrichd still running")
+
+
+def test_deploy_script_up_reload_rollback_down():
+    """The README's start command end to end, in a private var/ directory."""
+    with tempfile.TemporaryDirectory(prefix="enrichd-deploy-") as d:
+        conf = os.path.join(d, "enrichd.conf")
+        c = deep_merge(BASE_CONF, {"listen": os.path.join(d, "run", "enrichd.sock"),
+                                   "store": "sqlite:" + os.path.join(d, "enrichd.db"),
+                                   "data_dir": os.path.join(ROOT, "data")})
+        with open(conf, "w") as f:
+            f.write(render_conf(c))
+        envv = dict(os.environ, ENRICHD_VAR=os.path.join(d, "var"), ENRICHD_CONF=conf,
+                    HTTPS_PORT=str(free_port()), HTTP_PORT=str(free_port()))
+        deploy = os.path.join(ROOT, "deploy.sh")
+
+        def run(*args, ok=True):
+            p = subprocess.run([deploy, *args], env=envv, capture_output=True, text=True,
+                               timeout=300)
+            if ok:
+                check(p.returncode == 0, f"deploy.sh {args}: {p.returncode}\n{p.stdout}\n{p.stderr}")
+            return p
+
+        try:
+            p = run("up")
+            check(f"https://127.0.0.1:{envv['HTTPS_PORT']}" in p.stdout, p.stdout)
+            check("curl" in p.stdout, "a curl example is printed")
+            p2 = run("up")  # twice is harmless
+            check("already running" in p2.stdout, p2.stdout)
+            check("running" in run("status").stdout)
+            # A bad edit is refused by reload, and rollback restores the last good file.
+            good = open(conf).read()
+            with open(conf, "a") as f:
+                f.write("no_such_setting = 1;\n")
+            p = run("reload", ok=False)
+            check(p.returncode != 0 and "no_such_setting: unknown setting" in p.stdout + p.stderr, p)
+            p = run("rollback")
+            check(open(conf).read() == good, "rollback restored the file")
+            check("reloaded" in p.stdout, p.stdout)
+            p = run("status")
+            check('"status":"ok"' in p.stdout, p.stdout)
+        finally:
+            run("down", ok=False)
+        p = run("status", ok=False)
+        check(p.returncode != 0 and "stopped" in p.stdout, p.stdout)
+
+
+def test_sigterm_finishes_request_in_flight():
+    with Env() as env:
+        conn = fcgi.Conn(env.socket)
+        # Begin a request and hold it: the responder has it but it is not complete.
+        conn.s.sendall(fcgi._record(fcgi.FCGI_BEGIN_REQUEST, b"\0\1\0\0\0\0\0\0"))
+        conn.s.sendall(fcgi._record(fcgi.FCGI_PARAMS, b"".join(fcgi._nv(k, v) for k, v in {
+            "REQUEST_METHOD": "GET", "REQUEST_URI": "/health", "DOCUMENT_URI": "/health",
+            "REQUEST_ID": "inflight1"}.items())))
+        env.signal(signal.SIGTERM)
+        env.wait_log(r"stopping on signal 15")
+        check(env.enrichd.poll() is None, "exited with a request in flight")
+        conn.s.sendall(fcgi._record(fcgi.FCGI_PARAMS, b""))
+        conn.end_stdin()
+        status, headers, body = conn.read_response()
+        conn.close()
+        check(status == 200 and b'"status":"ok"' in body, (status, body))
+        check(headers.get("x-request-id") == "inflight1", headers)
+        env.enrichd.wait(40)
+        check(env.enrichd.returncode == 0, f"exit code {env.enrichd.returncode}")
+        check("msg=\"stopped\"" in env.log(), env.log()[-500:])
+        check(not os.path.exists(env.socket), "socket removed on exit")
+
+
+def test_more_clients_than_threads_never_stall():
+    """Two responder threads, 32 concurrent keep-alive clients: every request is
+    answered (nginx does not pin FastCGI connections to threads)."""
+    with Env(conf={"threads": 2}) as env:
+        rendered = open(os.path.join(env.tmp, "nginx", "enrichd-fastcgi.conf")).read()
+        check("fastcgi_keep_conn" not in rendered, "FastCGI keep-alive would pin threads")
+        results = []
+        lock = threading.Lock()
+
+        def client():
+            c = env.new_client()
+            got = []
+            for _ in range(60):
+                got.append(c.request("GET", "/health").status)
+            c.close()
+            with lock:
+                results.extend(got)
+
+        ts = [threading.Thread(target=client) for _ in range(32)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(120)
+        check(not any(t.is_alive() for t in ts), "clients stalled")
+        check(len(results) == 32 * 60 and set(results) == {200},
+              f"{len(results)} answers, statuses {set(results)}")
+
+
+def test_cgi_mode_through_a_cgi_wrapper():
+    """Conventional hosting: the web server runs enrichd once per request."""
+    with Env(cgi=True) as env:
+        r = env.request("GET", "/health")
+        check(r.status == 200 and r.json()["status"] == "ok", r)
+        error_of(env.request("GET", "/missing"), 404, "not_found")
+        r = env.request("POST", "/health")
+        check(r.status == 405 and r.header("allow") == "GET", r)
+
+
+def test_cgi_mode_direct_invocation():
+    with Env(start=False) as env:
+        base = dict(os.environ, GATEWAY_INTERFACE="CGI/1.1", ENRICHD_CONF=env.conf_path,
+                    REQUEST_URI="/health", REQUEST_METHOD="GET")
+        p = subprocess.run([ENRICHD], env=base, capture_output=True, stdin=subprocess.DEVNULL)
+        check(p.returncode == 0, p)
+        out = p.stdout.decode()
+        check(out.startswith("Status: 200 OK\r\n") and '"status":"ok"' in out, out)
+        p = subprocess.run([ENRICHD], env=dict(base, REQUEST_URI="/x"), capture_output=True,
+                           stdin=subprocess.DEVNULL)
+        check(p.stdout.decode().startswith("Status: 404 Not Found\r\n"), p.stdout)

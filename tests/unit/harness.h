@@ -1,0 +1,91 @@
+/*
+ * harness.h - the unit tests' tiny assertion harness.
+ *
+ * A test is a void function; checks record failures and carry on, so one
+ * run shows every broken expectation.  Each test prints one line,
+ * "PASS <file>:<test>" or "FAIL <file>:<test>", which tests/run.sh counts;
+ * the process exits non-zero when any test failed.
+ *
+ *   TEST(parses_numbers) { CHECK_INT(parse("12"), 12); }
+ *   int main(void) { RUN(parses_numbers); return harness_done(); }
+ */
+#ifndef ENR_TEST_HARNESS_H
+#define ENR_TEST_HARNESS_H
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+static int harness_failed_checks;
+static int harness_tests_passed;
+static int harness_tests_failed;
+
+#define TEST(name) static void name(void)
+
+#define HARNESS_FAIL(...)                                                        \
+	do {                                                                     \
+		harness_failed_checks++;                                         \
+		fprintf(stderr, "  %s:%d: ", __FILE__, __LINE__);                \
+		fprintf(stderr, __VA_ARGS__);                                    \
+		fputc('\n', stderr);                                             \
+	} while (0)
+
+#define CHECK(cond)                                                              \
+	do {                                                                     \
+		if (!(cond))                                                     \
+			HARNESS_FAIL("CHECK(%s) failed", #cond);                 \
+	} while (0)
+
+#define CHECK_INT(got, want)                                                     \
+	do {                                                                     \
+		long long g_ = (long long)(got), w_ = (long long)(want);        \
+		if (g_ != w_)                                                    \
+			HARNESS_FAIL("%s == %lld, want %lld", #got, g_, w_);     \
+	} while (0)
+
+#define CHECK_STR(got, want)                                                     \
+	do {                                                                     \
+		const char *g_ = (got), *w_ = (want);                            \
+		if (g_ == NULL || w_ == NULL ? g_ != w_ : strcmp(g_, w_) != 0)   \
+			HARNESS_FAIL("%s == \"%s\", want \"%s\"", #got,          \
+				     g_ ? g_ : "(null)", w_ ? w_ : "(null)");    \
+	} while (0)
+
+#define CHECK_DBL(got, want, eps)                                                \
+	do {                                                                     \
+		double g_ = (got), w_ = (want);                                  \
+		if (g_ < w_ - (eps) || g_ > w_ + (eps))                          \
+			HARNESS_FAIL("%s == %g, want %g", #got, g_, w_);         \
+	} while (0)
+
+/* Stop the current test when a precondition fails (e.g. an allocation
+ * the rest of the test needs). */
+#define REQUIRE(cond)                                                            \
+	do {                                                                     \
+		if (!(cond)) {                                                   \
+			HARNESS_FAIL("REQUIRE(%s) failed", #cond);               \
+			return;                                                  \
+		}                                                                \
+	} while (0)
+
+#define RUN(name)                                                                \
+	do {                                                                     \
+		int before_ = harness_failed_checks;                             \
+		name();                                                          \
+		if (harness_failed_checks == before_) {                          \
+			harness_tests_passed++;                                  \
+			printf("PASS %s:%s\n", __FILE__, #name);                 \
+		} else {                                                         \
+			harness_tests_failed++;                                  \
+			printf("FAIL %s:%s\n", __FILE__, #name);                 \
+		}                                                                \
+		fflush(stdout);                                                  \
+	} while (0)
+
+static inline int harness_done(void)
+{
+	printf("# %d passed, %d failed\n", harness_tests_passed, harness_tests_failed);
+	return harness_tests_failed ? 1 : 0;
+}
+
+#endif

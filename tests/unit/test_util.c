@@ -1,0 +1,144 @@
+/*
+ * test_util.c - strict parsing, time formatting, hex, UTF-8, err tables.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "lib/err.h"
+#include "lib/util.h"
+
+#include "harness.h"
+
+TEST(parse_i64_accepts_whole_numbers_only)
+{
+	int64_t v = 7;
+
+	CHECK_INT(util_parse_i64("42", 0, 100, &v), ENR_OK);
+	CHECK_INT(v, 42);
+	CHECK_INT(util_parse_i64("-9223372036854775808", INT64_MIN, INT64_MAX, &v), ENR_OK);
+	CHECK(v == INT64_MIN);
+	CHECK_INT(util_parse_i64("9223372036854775807", INT64_MIN, INT64_MAX, &v), ENR_OK);
+	CHECK(v == INT64_MAX);
+	v = 7;
+	CHECK_INT(util_parse_i64("9223372036854775808", INT64_MIN, INT64_MAX, &v), ENR_E_RANGE);
+	CHECK_INT(util_parse_i64("", 0, 100, &v), ENR_E_INVALID);
+	CHECK_INT(util_parse_i64("-", 0, 100, &v), ENR_E_INVALID);
+	CHECK_INT(util_parse_i64(" 1", 0, 100, &v), ENR_E_INVALID);
+	CHECK_INT(util_parse_i64("1 ", 0, 100, &v), ENR_E_INVALID);
+	CHECK_INT(util_parse_i64("0x10", 0, 100, &v), ENR_E_INVALID);
+	CHECK_INT(util_parse_i64("12a", 0, 100, &v), ENR_E_INVALID);
+	CHECK_INT(util_parse_i64("101", 0, 100, &v), ENR_E_RANGE);
+	CHECK_INT(util_parse_i64("-1", 0, 100, &v), ENR_E_RANGE);
+	CHECK_INT(util_parse_i64(NULL, 0, 100, &v), ENR_E_INVALID);
+	CHECK_INT(v, 7); /* untouched on failure */
+	CHECK_INT(util_parse_i64n("123456", 3, 0, 1000, &v), ENR_OK);
+	CHECK_INT(v, 123);
+}
+
+TEST(parse_double_strict)
+{
+	double d = 0;
+
+	CHECK_INT(util_parse_double("1.5", 0, 2, &d), ENR_OK);
+	CHECK_DBL(d, 1.5, 1e-12);
+	CHECK_INT(util_parse_double("nan", -10, 10, &d), ENR_E_RANGE);
+	CHECK_INT(util_parse_double("1e999", -10, 10, &d), ENR_E_RANGE);
+	CHECK_INT(util_parse_double("1.5x", 0, 2, &d), ENR_E_INVALID);
+	CHECK_INT(util_parse_double(" 1", 0, 2, &d), ENR_E_INVALID);
+	CHECK_INT(util_parse_double("3", 0, 2, &d), ENR_E_RANGE);
+}
+
+TEST(time_formats_are_rfc3339_utc)
+{
+	char ms[25], s[21];
+
+	util_fmt_time_ms(1795426216123LL, ms);
+	CHECK_STR(ms, "2026-11-23T09:30:16.123Z");
+	util_fmt_time_ms(0, ms);
+	CHECK_STR(ms, "1970-01-01T00:00:00.000Z");
+	util_fmt_time_s(1795426216LL, s);
+	CHECK_STR(s, "2026-11-23T09:30:16Z");
+	CHECK(util_now_ms() > 1700000000000LL);
+	CHECK(util_mono_us() >= util_mono_ms() * 1000 - 1000);
+}
+
+TEST(random_and_hex)
+{
+	unsigned char a[16], b[16];
+	char hex[33];
+	static const unsigned char fixed[3] = { 0x00, 0xab, 0xff };
+
+	CHECK_INT(util_random(a, sizeof a), ENR_OK);
+	CHECK_INT(util_random(b, sizeof b), ENR_OK);
+	CHECK(memcmp(a, b, sizeof a) != 0);
+	util_hex(fixed, 3, hex);
+	CHECK_STR(hex, "00abff");
+}
+
+TEST(strlcpy_truncates_and_terminates)
+{
+	char small[4];
+
+	CHECK(util_strlcpy(small, "abc", sizeof small));
+	CHECK_STR(small, "abc");
+	CHECK(!util_strlcpy(small, "abcdef", sizeof small));
+	CHECK_STR(small, "abc");
+	CHECK(!util_strlcpy(small, "x", 0));
+}
+
+TEST(case_insensitive_compare)
+{
+	CHECK(util_strn_ieq("Content-Type", 12, "content-type"));
+	CHECK(!util_strn_ieq("Content-Type", 7, "content-type"));
+	CHECK(!util_strn_ieq("Content", 7, "content-type"));
+}
+
+TEST(utf8_validation)
+{
+	CHECK(util_utf8_valid("plain", 5));
+	CHECK(util_utf8_valid("M\xc3\xbcller", 7));             /* ü */
+	CHECK(util_utf8_valid("\xe2\x82\xac", 3));              /* € */
+	CHECK(util_utf8_valid("\xf0\x9f\x98\x80", 4));          /* emoji */
+	CHECK(!util_utf8_valid("\xc3", 1));                     /* truncated */
+	CHECK(!util_utf8_valid("\xc0\xaf", 2));                 /* overlong */
+	CHECK(!util_utf8_valid("\xed\xa0\x80", 3));             /* surrogate */
+	CHECK(!util_utf8_valid("\xf4\x90\x80\x80", 4));         /* > U+10FFFF */
+	CHECK(!util_utf8_valid("a\0b", 3));                     /* NUL */
+	CHECK(!util_utf8_valid("\xff", 1));
+}
+
+TEST(constant_time_equal)
+{
+	CHECK(util_ct_equal("abcd", "abcd", 4));
+	CHECK(!util_ct_equal("abcd", "abce", 4));
+}
+
+TEST(error_tables_cover_every_code)
+{
+	for (int e = 0; e < ENR__MAX; e++) {
+		CHECK(enr_strerror((enum enr_err)e)[0] != '\0');
+		CHECK(enr_code((enum enr_err)e)[0] != '\0');
+		CHECK(enr_http_status((enum enr_err)e) >= 200);
+		CHECK(strcmp(enr_http_reason(enr_http_status((enum enr_err)e)), "Unknown") != 0);
+	}
+	CHECK_INT(enr_http_status(ENR_E_RATE_LIMITED), 429);
+	CHECK_STR(enr_code(ENR_E_QUOTA), "quota_exceeded");
+	CHECK_INT(enr_http_status(ENR_E_DISABLED), 503);
+	CHECK_STR(enr_code(ENR_E_DISABLED), "endpoint_disabled");
+	CHECK_STR(enr_code(ENR_E_TIMEOUT), "upstream_timeout");
+	CHECK_STR(enr_code((enum enr_err)999), "internal");
+}
+
+int main(void)
+{
+	RUN(parse_i64_accepts_whole_numbers_only);
+	RUN(parse_double_strict);
+	RUN(time_formats_are_rfc3339_utc);
+	RUN(random_and_hex);
+	RUN(strlcpy_truncates_and_terminates);
+	RUN(case_insensitive_compare);
+	RUN(utf8_validation);
+	RUN(constant_time_equal);
+	RUN(error_tables_cover_every_code);
+	return harness_done();
+}
