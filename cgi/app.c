@@ -4,8 +4,12 @@
 #include "app.h"
 
 #include <stdbool.h>
+#include <stddef.h>
+
+#include "lib/log.h"
 
 static bool app_is_cgi;
+static struct store *store;
 
 void app_cgi_mode(void)
 {
@@ -14,7 +18,12 @@ void app_cgi_mode(void)
 
 enum enr_err app_init(const struct cfg *cfg)
 {
-	(void)cfg;
+	enum enr_err rc = st_open(cfg->store, &store);
+
+	if (rc) {
+		log_error("app", "cannot open the store %s: %s", cfg->store, enr_strerror(rc));
+		return rc;
+	}
 	return ENR_OK;
 }
 
@@ -26,8 +35,16 @@ enum enr_err app_reload(const struct cfg *next)
 
 void app_thread_exit(void)
 {
+	st_thread_release(store);
 }
 
 void app_shutdown(void)
 {
+	st_close(store);
+	store = NULL;
+}
+
+struct store *app_store(void)
+{
+	return store;
 }

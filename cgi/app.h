@@ -12,6 +12,7 @@
 
 #include "lib/config.h"
 #include "lib/err.h"
+#include "lib/store.h"
 
 /* Mark this process as a one-request CGI program (no background work). */
 void app_cgi_mode(void);
@@ -20,5 +21,8 @@ enum enr_err app_init(const struct cfg *cfg);
 enum enr_err app_reload(const struct cfg *next);
 void app_thread_exit(void);
 void app_shutdown(void);
+
+/* The store (valid between app_init and app_shutdown). */
+struct store *app_store(void);
 
 #endif

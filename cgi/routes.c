@@ -1,25 +1,38 @@
 /*
- * routes.c - route table, matching and the per-request pipeline.
+ * routes.c - route table, matching and the per-request pipeline:
+ * match (404/405) -> endpoint toggle (503) -> authentication (401/403)
+ * -> admission: rate limit and quotas (429) -> handler -> error body,
+ * access log and metrics.
  */
 #include "routes.h"
 
 #include <stdio.h>
 #include <string.h>
 
+#include "app.h"
+#include "lib/auth.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
+#include "lib/ratelimit.h"
 #include "lib/router.h"
 #include "lib/util.h"
 
+/* Records a request counts against the account's quotas at admission.
+ * Batch submissions count their records in the handler, once the body has
+ * been read. */
 static const struct route routes[] = {
-	{ "GET", "/health", h_health, -1, 0 },
-	{ "GET", "/metrics", h_metrics, -1, 0 },
+	{ "GET", "/health", h_health, -1, 0, 0 },
+	{ "GET", "/metrics", h_metrics, CFG_EP_ADMIN, SCOPE_ADMIN, 0 },
+	{ "GET", "/admin/usage", h_admin_usage, CFG_EP_ADMIN, SCOPE_ADMIN, 0 },
 };
 
 #define NROUTES (sizeof routes / sizeof routes[0])
 
 static struct mx_family *mx_requests;
 static struct mx_family *mx_latency;
+static struct mx_family *mx_auth_failures;
+static struct mx_family *mx_rejections;
+static struct mx_family *mx_bucket_checks;
 
 void route_init(void)
 {
@@ -28,6 +41,12 @@ void route_init(void)
 	mx_latency = mx_histogram("enrichd_http_request_duration_seconds",
 				  "Time to answer a request, by route.", mx_latency_bounds,
 				  mx_latency_nbounds);
+	mx_auth_failures = mx_counter("enrichd_auth_failures_total",
+				      "Requests refused by authentication, by reason.");
+	mx_rejections = mx_counter("enrichd_ratelimit_rejections_total",
+				   "Requests refused by rate limit or quota, by account and kind.");
+	mx_bucket_checks = mx_counter("enrichd_ratelimit_checks_total",
+				      "Admission checks made against the store, by verdict.");
 }
 
 /* Match path against pattern; on success keep the {id} captures in r. */
@@ -68,6 +87,130 @@ static const struct route *find_route(struct http_req *r, char *allow, size_t al
 	return hit;
 }
 
+static void auth_failed(const char *reason)
+{
+	char labels[64];
+
+	snprintf(labels, sizeof labels, "reason=\"%s\"", reason);
+	mx_add(mx_auth_failures, labels, 1);
+}
+
+/* Every failure answers the same 401 body: a client learns nothing about
+ * which keys or accounts exist.  The reason goes to the log and metrics. */
+static enum enr_err authenticate(struct http_req *r, const struct route *rt)
+{
+	char key[AUTH_KEY_LEN + 1];
+	unsigned char hash[AUTH_HASH_LEN];
+	struct st_client_key k;
+	const char *ah = http_param(r, "HTTP_AUTHORIZATION");
+	const char *xk = http_param(r, "HTTP_X_API_KEY");
+	int64_t now_s = util_now_ms() / 1000;
+	enum enr_err rc;
+
+	if ((ah == NULL || !*ah) && (xk == NULL || !*xk)) {
+		auth_failed("missing");
+		return ENR_E_UNAUTHORIZED;
+	}
+	if (auth_parse_headers(ah, xk, key) != ENR_OK) {
+		auth_failed("malformed");
+		return ENR_E_UNAUTHORIZED;
+	}
+	auth_key_hash(key, AUTH_KEY_LEN, hash);
+	explicit_bzero(key, sizeof key);
+	rc = st_client_key_by_hash(app_store(), hash, &k);
+	if (rc == ENR_E_NOT_FOUND) {
+		auth_failed("unknown");
+		return ENR_E_UNAUTHORIZED;
+	}
+	if (rc)
+		return rc == ENR_E_UNAVAILABLE ? rc : ENR_E_UNAVAILABLE;
+	if (k.revoked_at) {
+		auth_failed("revoked");
+		log_info("auth", "revoked key %lld (...%s) of account %s refused", (long long)k.id,
+			 k.last4, k.account);
+		return ENR_E_UNAUTHORIZED;
+	}
+	if (k.expires_at && k.expires_at <= now_s) {
+		auth_failed("expired");
+		log_info("auth", "expired key %lld (...%s) of account %s refused", (long long)k.id,
+			 k.last4, k.account);
+		return ENR_E_UNAUTHORIZED;
+	}
+	if ((k.scopes & rt->scope) != rt->scope) {
+		auth_failed("scope");
+		return ENR_E_FORBIDDEN;
+	}
+	r->account_id = k.account_id;
+	util_strlcpy(r->account_name, k.account, sizeof r->account_name);
+	r->scopes = k.scopes;
+	return ENR_OK;
+}
+
+static void set_num_header(struct http_req *r, const char *name, long long v)
+{
+	char val[32];
+
+	snprintf(val, sizeof val, "%lld", v);
+	http_set_header(r, name, val);
+}
+
+enum enr_err route_admit(struct http_req *r, int request_cost, int64_t records,
+			 int64_t *records_fit)
+{
+	struct st_account acct;
+	struct st_admit_req q;
+	struct st_admit_res res;
+	char val[256], labels[LIM_METRIC_LABELS_MAX], acc[LIM_NAME_MAX * 2 + 1];
+	enum enr_err rc;
+
+	rc = st_account_by_id(app_store(), r->account_id, &acct);
+	if (rc)
+		return rc == ENR_E_NOT_FOUND ? ENR_E_UNAUTHORIZED : rc;
+	memset(&q, 0, sizeof q);
+	q.account_id = r->account_id;
+	st_account_limits(&acct, &r->cfg->accounts_default, &q.limits);
+	q.now_ms = util_now_ms();
+	q.request_cost = request_cost;
+	q.records = records;
+	rc = st_admit(app_store(), &q, &res);
+	if (rc)
+		return rc;
+	mx_add(mx_bucket_checks,
+	       res.verdict == ST_ADMIT_OK ? "verdict=\"ok\"" :
+	       res.verdict == ST_ADMIT_QUOTA ? "verdict=\"quota_exceeded\"" :
+					       "verdict=\"rate_limited\"", 1);
+
+	/* IETF draft-ietf-httpapi-ratelimit-headers: the request bucket and the
+	 * two record quotas as policies; RateLimit reports the bucket. */
+	{
+		struct rl_bucket_limits bl = { q.limits.requests_per_minute, q.limits.burst };
+
+		snprintf(val, sizeof val,
+			 "\"requests\";q=%lld;w=%lld, \"records-hour\";q=%lld;w=3600, "
+			 "\"records-day\";q=%lld;w=86400",
+			 (long long)q.limits.burst, (long long)rl_bucket_window_s(&bl),
+			 (long long)q.limits.records_per_hour, (long long)q.limits.records_per_day);
+		http_set_header(r, "RateLimit-Policy", val);
+	}
+	snprintf(val, sizeof val, "\"requests\";r=%lld;t=%lld", (long long)res.bucket_remaining,
+		 (long long)res.bucket_reset_s);
+	http_set_header(r, "RateLimit", val);
+	set_num_header(r, "X-RateLimit-Limit", q.limits.burst);
+	set_num_header(r, "X-RateLimit-Remaining", res.bucket_remaining);
+	set_num_header(r, "X-RateLimit-Reset", res.bucket_reset_s);
+	if (records_fit)
+		*records_fit = res.records_fit;
+	if (res.verdict == ST_ADMIT_OK)
+		return ENR_OK;
+
+	set_num_header(r, "Retry-After", res.retry_after_s > 0 ? res.retry_after_s : 1);
+	mx_label(r->account_name, acc, sizeof acc);
+	snprintf(labels, sizeof labels, "account=\"%s\",kind=\"%s\"", acc,
+		 res.verdict == ST_ADMIT_QUOTA ? "quota_exceeded" : "rate_limited");
+	mx_add(mx_rejections, labels, 1);
+	return res.verdict == ST_ADMIT_QUOTA ? ENR_E_QUOTA : ENR_E_RATE_LIMITED;
+}
+
 static void observe(struct http_req *r)
 {
 	char labels[LIM_METRIC_LABELS_MAX];
@@ -80,6 +223,17 @@ static void observe(struct http_req *r)
 	snprintf(labels, sizeof labels, "route=\"%s\"", route);
 	mx_observe(mx_latency, labels, secs);
 	log_access(r->method, r->path, r->status, secs * 1000.0);
+}
+
+static const char *rate_message(enum enr_err rc)
+{
+	if (rc == ENR_E_RATE_LIMITED)
+		return "too many requests for this account; retry after the time in Retry-After";
+	if (rc == ENR_E_QUOTA)
+		return "the account's record quota is used up; retry after the time in Retry-After";
+	if (rc == ENR_E_UNAVAILABLE)
+		return "the store is unavailable";
+	return NULL;
 }
 
 void route_dispatch(struct http_req *r)
@@ -101,6 +255,15 @@ void route_dispatch(struct http_req *r)
 	if (rt->endpoint >= 0 && !r->cfg->endpoints[rt->endpoint].enabled) {
 		http_error(r, ENR_E_DISABLED, "this endpoint is disabled by configuration", NULL);
 		goto out;
+	}
+	if (rt->scope) {
+		rc = authenticate(r, rt);
+		if (rc == ENR_OK)
+			rc = route_admit(r, 1, rt->records, NULL);
+		if (rc) {
+			http_error(r, rc, rate_message(rc), NULL);
+			goto out;
+		}
 	}
 	rc = rt->handler(r);
 	if (!r->responded)

@@ -11,11 +11,12 @@
 #define ENR_ROUTES_H
 
 #include "http.h"
+#include "lib/auth.h"
 
-/* Client key scopes (bit set). */
-#define SCOPE_ENRICH  1u
-#define SCOPE_ENQUEUE 2u
-#define SCOPE_ADMIN   4u
+/* Client key scopes (bit set, lib/auth.h). */
+#define SCOPE_ENRICH  AUTH_SCOPE_ENRICH
+#define SCOPE_ENQUEUE AUTH_SCOPE_ENQUEUE
+#define SCOPE_ADMIN   AUTH_SCOPE_ADMIN
 
 typedef enum enr_err (*route_handler)(struct http_req *r);
 
@@ -25,6 +26,7 @@ struct route {
 	route_handler handler;
 	int endpoint;    /* enum cfg_endpoint_id whose toggle applies, or -1 */
 	unsigned scope;  /* required scope bits; 0 = open to anyone */
+	int records;     /* records counted against the quotas at admission */
 };
 
 /* Register metrics families; call once before serving. */
@@ -33,8 +35,16 @@ void route_init(void);
 /* Serve one request that http_req_begin() prepared. Thread-safe. */
 void route_dispatch(struct http_req *r);
 
+/* Admission for the authenticated account of r: take request_cost tokens
+ * and count records against the quotas; sets the RateLimit headers (and
+ * Retry-After on 429).  ENR_E_RATE_LIMITED / ENR_E_QUOTA when refused;
+ * *records_fit (may be NULL) says how many records would have fitted. */
+enum enr_err route_admit(struct http_req *r, int request_cost, int64_t records,
+			 int64_t *records_fit);
+
 /* Handlers (cgi/h_*.c). */
 enum enr_err h_health(struct http_req *r);
 enum enr_err h_metrics(struct http_req *r);
+enum enr_err h_admin_usage(struct http_req *r);
 
 #endif

@@ -188,6 +188,7 @@ struct cfg_errctx {
 	char *err;
 	size_t errlen;
 	bool set;
+	unsigned flags;
 };
 
 __attribute__((format(printf, 4, 5)))
@@ -496,6 +497,11 @@ static bool get_int_list(const config_setting_t *arr, struct cfg_int_list *out)
 static bool resolve_secret(struct cfg_errctx *e, const config_setting_t *s, const char *disp,
 			   const char *ref, char **out)
 {
+	if ((e->flags & CFG_LOAD_NO_SECRETS) &&
+	    ((strncmp(ref, "env:", 4) == 0 && ref[4]) || (strncmp(ref, "file:", 5) == 0 && ref[5]))) {
+		*out = strdup("");
+		return *out != NULL;
+	}
 	if (strncmp(ref, "env:", 4) == 0) {
 		const char *v = getenv(ref + 4);
 
@@ -1026,9 +1032,15 @@ static bool load_values(struct cfg_errctx *e, const config_setting_t *root, stru
 
 enum enr_err cfg_load(const char *path, struct cfg **out, char *err, size_t errlen)
 {
+	return cfg_load_flags(path, 0, out, err, errlen);
+}
+
+enum enr_err cfg_load_flags(const char *path, unsigned flags, struct cfg **out, char *err,
+			    size_t errlen)
+{
 	config_t lc;
 	struct cfg *c = NULL;
-	struct cfg_errctx e = { path, err, errlen, false };
+	struct cfg_errctx e = { path, err, errlen, false, flags };
 	bool oom = false;
 	enum enr_err rc = ENR_E_CONFIG;
 	struct stat st;

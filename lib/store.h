@@ -1,0 +1,160 @@
+/*
+ * store.h - the persistent state of enrichd behind one interface.
+ *
+ * Prefix: st_.  Accounts and their client keys, rate-limit buckets and
+ * quota windows, daily usage, the upstream key pool, the cache and batch
+ * jobs all live here, so every thread, process and (with a shared
+ * database) host sees the same state.  The embedded back end is SQLite
+ * (lib/store_sqlite.c): WAL, a busy timeout, BEGIN IMMEDIATE for writes,
+ * one connection per thread, schema migrations numbered in the code and
+ * applied by st_open.  Callers never see SQL.
+ *
+ * Thread-safety: a struct store is shared by all threads; each thread gets
+ * its own connection on first use.  Call st_thread_release() before a
+ * thread that used the store exits.
+ *
+ * Errors: ENR_E_NOT_FOUND, ENR_E_CONFLICT (a unique name taken),
+ * ENR_E_UNAVAILABLE (the database cannot be opened or is locked past the
+ * busy timeout), ENR_E_STORE (anything else; logged with the SQLite
+ * message).
+ */
+#ifndef ENR_STORE_H
+#define ENR_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "auth.h"
+#include "config.h"
+#include "err.h"
+#include "limits.h"
+
+struct store;
+
+/* Open (creating if needed) the store named by url ("sqlite:PATH") and
+ * bring its schema to the current version.  *out is the caller's; free
+ * with st_close. */
+enum enr_err st_open(const char *url, struct store **out);
+void st_close(struct store *s);
+
+/* Open without migrating; st_migrate() then applies what is missing.
+ * *from / *to report the versions before and after. */
+enum enr_err st_open_raw(const char *url, struct store **out);
+enum enr_err st_migrate(struct store *s, int *from, int *to);
+/* Migrate up to version target only (tests of upgrades from each
+ * earlier version). */
+enum enr_err st_migrate_to(struct store *s, int target, int *from, int *to);
+int st_schema_latest(void);
+enum enr_err st_schema_version(struct store *s, int *out);
+
+/* Release the calling thread's connection. */
+void st_thread_release(struct store *s);
+
+/* A cheap round trip (for /health). */
+enum enr_err st_ping(struct store *s);
+
+/* ---- accounts ---------------------------------------------------------- */
+
+#define ST_LIMIT_DEFAULT (-1)   /* an account limit that follows the config */
+
+struct st_account {
+	int64_t id;
+	char name[LIM_NAME_MAX + 1];
+	int64_t requests_per_minute;   /* ST_LIMIT_DEFAULT: from accounts_default */
+	int64_t burst;
+	int64_t records_per_hour;
+	int64_t records_per_day;
+	int64_t created_at;            /* seconds since the epoch */
+};
+
+enum enr_err st_account_create(struct store *s, const char *name, int64_t now_s, int64_t *id);
+enum enr_err st_account_by_name(struct store *s, const char *name, struct st_account *out);
+enum enr_err st_account_by_id(struct store *s, int64_t id, struct st_account *out);
+/* Set the four limits (ST_LIMIT_DEFAULT resets one to the config default). */
+enum enr_err st_account_set_limits(struct store *s, int64_t id, const struct st_account *limits);
+/* Call fn for every account, by name; fn returns non-zero to stop. */
+enum enr_err st_account_each(struct store *s, int (*fn)(void *arg, const struct st_account *a),
+			     void *arg);
+
+/* The limits that apply to a: its own, else cfg's defaults. */
+void st_account_limits(const struct st_account *a, const struct cfg_account_limits *dflt,
+		       struct cfg_account_limits *out);
+
+/* ---- client keys ------------------------------------------------------- */
+
+struct st_client_key {
+	int64_t id;
+	int64_t account_id;
+	char account[LIM_NAME_MAX + 1];
+	char name[LIM_NAME_MAX + 1];
+	char last4[5];
+	unsigned scopes;               /* AUTH_SCOPE_* bits */
+	int64_t created_at;
+	int64_t expires_at;            /* 0: never */
+	int64_t revoked_at;            /* 0: not revoked */
+};
+
+enum enr_err st_client_key_insert(struct store *s, int64_t account_id, const char *name,
+				  const unsigned char hash[AUTH_HASH_LEN], const char *last4,
+				  unsigned scopes, int64_t expires_at, int64_t now_s, int64_t *id);
+/* The key whose SHA-256 is hash (revoked and expired ones included: the
+ * caller decides). */
+enum enr_err st_client_key_by_hash(struct store *s, const unsigned char hash[AUTH_HASH_LEN],
+				   struct st_client_key *out);
+enum enr_err st_client_key_revoke(struct store *s, int64_t id, int64_t now_s);
+/* Every key (account_id < 0) or an account's keys, by id. */
+enum enr_err st_client_key_each(struct store *s, int64_t account_id,
+				int (*fn)(void *arg, const struct st_client_key *k), void *arg);
+
+/* ---- admission: rate limit, quotas and usage in one step --------------- */
+
+struct st_admit_req {
+	int64_t account_id;
+	struct cfg_account_limits limits;
+	int64_t now_ms;
+	int request_cost;      /* tokens to take from the request bucket (0 or 1) */
+	int64_t records;       /* records to count against the hour and day quotas */
+};
+
+enum st_admit_verdict { ST_ADMIT_OK, ST_ADMIT_RATE_LIMITED, ST_ADMIT_QUOTA, ST_ADMIT__MAX };
+
+struct st_admit_res {
+	enum st_admit_verdict verdict;
+	int64_t retry_after_s;     /* when denied */
+	int64_t bucket_remaining;  /* whole tokens left */
+	int64_t bucket_reset_s;    /* until the bucket is full */
+	int64_t hour_remaining, hour_reset_s;
+	int64_t day_remaining, day_reset_s;
+	int64_t records_fit;       /* ST_ADMIT_QUOTA: how many records would fit now */
+};
+
+/* Atomically: take request_cost tokens and count records against both
+ * quota windows, or take nothing when either says no; record the request,
+ * the records or the rejection in the account's usage for the UTC day.
+ * Holds across threads and processes (one write transaction). */
+enum enr_err st_admit(struct store *s, const struct st_admit_req *req, struct st_admit_res *out);
+
+/* ---- usage --------------------------------------------------------------- */
+
+struct st_usage {
+	int64_t account_id;
+	char account[LIM_NAME_MAX + 1];
+	char day[11];              /* YYYY-MM-DD (UTC) */
+	int64_t requests;
+	int64_t records;
+	int64_t credits;
+	int64_t rejections;
+};
+
+/* Add credits spent upstream to the account's usage of the day of now_s. */
+enum enr_err st_usage_add_credits(struct store *s, int64_t account_id, int64_t now_s,
+				  int64_t credits);
+/* Usage rows for one account (account_id < 0: all) from day `from`
+ * (YYYY-MM-DD, inclusive), newest first. */
+enum enr_err st_usage_each(struct store *s, int64_t account_id, const char *from,
+			   int (*fn)(void *arg, const struct st_usage *u), void *arg);
+
+/* The UTC day of now_s as YYYY-MM-DD. */
+void st_day(int64_t now_s, char out[11]);
+
+#endif

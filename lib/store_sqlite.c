@@ -1,0 +1,875 @@
+/*
+ * store_sqlite.c - the embedded SQLite back end of lib/store.h.
+ *
+ * One connection per thread (pthread key), prepared statements cached per
+ * connection, WAL journal with synchronous=NORMAL (a commit is durable at
+ * the next checkpoint; a crash loses no committed transaction, a power cut
+ * may lose the last few), busy timeout for other processes.  Writes take a
+ * process-wide mutex before BEGIN IMMEDIATE: threads of one process queue
+ * on the mutex instead of SQLite's sleeping busy handler, which would add
+ * milliseconds of latency under load; other processes are still kept out
+ * by SQLite's own lock.
+ */
+#include "store.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "log.h"
+#include "ratelimit.h"
+#include "util.h"
+
+#define BUSY_TIMEOUT_MS 5000
+
+/* ---- schema ------------------------------------------------------------ */
+
+/* Each entry moves the schema from version i to i + 1; never edit one that
+ * has shipped, add a new one. */
+static const char *const migrations[] = {
+	/* 1: accounts, client keys, buckets, quota windows, usage */
+	"CREATE TABLE accounts ("
+	"  id INTEGER PRIMARY KEY,"
+	"  name TEXT NOT NULL UNIQUE,"
+	"  requests_per_minute INTEGER NOT NULL DEFAULT -1,"
+	"  burst INTEGER NOT NULL DEFAULT -1,"
+	"  records_per_hour INTEGER NOT NULL DEFAULT -1,"
+	"  records_per_day INTEGER NOT NULL DEFAULT -1,"
+	"  created_at INTEGER NOT NULL);"
+	"CREATE TABLE client_keys ("
+	"  id INTEGER PRIMARY KEY,"
+	"  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+	"  name TEXT NOT NULL DEFAULT '',"
+	"  hash BLOB NOT NULL UNIQUE,"
+	"  last4 TEXT NOT NULL,"
+	"  scopes INTEGER NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  expires_at INTEGER NOT NULL DEFAULT 0,"
+	"  revoked_at INTEGER NOT NULL DEFAULT 0);"
+	"CREATE INDEX client_keys_account ON client_keys(account_id);"
+	"CREATE TABLE buckets ("
+	"  account_id INTEGER PRIMARY KEY REFERENCES accounts(id),"
+	"  tokens REAL NOT NULL,"
+	"  updated_ms INTEGER NOT NULL);"
+	"CREATE TABLE quota_windows ("
+	"  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+	"  period_s INTEGER NOT NULL,"
+	"  start_s INTEGER NOT NULL,"
+	"  used INTEGER NOT NULL,"
+	"  PRIMARY KEY (account_id, period_s));"
+	"CREATE TABLE usage_daily ("
+	"  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+	"  day TEXT NOT NULL,"
+	"  requests INTEGER NOT NULL DEFAULT 0,"
+	"  records INTEGER NOT NULL DEFAULT 0,"
+	"  credits INTEGER NOT NULL DEFAULT 0,"
+	"  rejections INTEGER NOT NULL DEFAULT 0,"
+	"  PRIMARY KEY (account_id, day));",
+};
+
+#define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+
+/* ---- statements ---------------------------------------------------------- */
+
+enum stmt_id {
+	Q_PING,
+	Q_ACCOUNT_INSERT,
+	Q_ACCOUNT_BY_NAME,
+	Q_ACCOUNT_BY_ID,
+	Q_ACCOUNT_SET_LIMITS,
+	Q_ACCOUNT_ALL,
+	Q_KEY_INSERT,
+	Q_KEY_BY_HASH,
+	Q_KEY_REVOKE,
+	Q_KEY_ALL,
+	Q_KEY_OF_ACCOUNT,
+	Q_BUCKET_GET,
+	Q_BUCKET_PUT,
+	Q_WINDOW_GET,
+	Q_WINDOW_PUT,
+	Q_USAGE_ADD,
+	Q_USAGE_ALL,
+	Q_USAGE_OF_ACCOUNT,
+	Q__MAX
+};
+
+static const char *const stmt_sql[Q__MAX] = {
+	[Q_PING] = "SELECT 1",
+	[Q_ACCOUNT_INSERT] = "INSERT INTO accounts(name, created_at) VALUES (?1, ?2)",
+	[Q_ACCOUNT_BY_NAME] = "SELECT id, name, requests_per_minute, burst, records_per_hour,"
+			      " records_per_day, created_at FROM accounts WHERE name = ?1",
+	[Q_ACCOUNT_BY_ID] = "SELECT id, name, requests_per_minute, burst, records_per_hour,"
+			    " records_per_day, created_at FROM accounts WHERE id = ?1",
+	[Q_ACCOUNT_SET_LIMITS] = "UPDATE accounts SET requests_per_minute = ?2, burst = ?3,"
+				 " records_per_hour = ?4, records_per_day = ?5 WHERE id = ?1",
+	[Q_ACCOUNT_ALL] = "SELECT id, name, requests_per_minute, burst, records_per_hour,"
+			  " records_per_day, created_at FROM accounts ORDER BY name",
+	[Q_KEY_INSERT] = "INSERT INTO client_keys(account_id, name, hash, last4, scopes,"
+			 " created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	[Q_KEY_BY_HASH] = "SELECT k.id, k.account_id, a.name, k.name, k.last4, k.scopes,"
+			  " k.created_at, k.expires_at, k.revoked_at"
+			  " FROM client_keys k JOIN accounts a ON a.id = k.account_id"
+			  " WHERE k.hash = ?1",
+	[Q_KEY_REVOKE] = "UPDATE client_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at = 0",
+	[Q_KEY_ALL] = "SELECT k.id, k.account_id, a.name, k.name, k.last4, k.scopes,"
+		      " k.created_at, k.expires_at, k.revoked_at"
+		      " FROM client_keys k JOIN accounts a ON a.id = k.account_id ORDER BY k.id",
+	[Q_KEY_OF_ACCOUNT] = "SELECT k.id, k.account_id, a.name, k.name, k.last4, k.scopes,"
+			     " k.created_at, k.expires_at, k.revoked_at"
+			     " FROM client_keys k JOIN accounts a ON a.id = k.account_id"
+			     " WHERE k.account_id = ?1 ORDER BY k.id",
+	[Q_BUCKET_GET] = "SELECT tokens, updated_ms FROM buckets WHERE account_id = ?1",
+	[Q_BUCKET_PUT] = "INSERT INTO buckets(account_id, tokens, updated_ms) VALUES (?1, ?2, ?3)"
+			 " ON CONFLICT(account_id) DO UPDATE SET tokens = ?2, updated_ms = ?3",
+	[Q_WINDOW_GET] = "SELECT start_s, used FROM quota_windows WHERE account_id = ?1 AND period_s = ?2",
+	[Q_WINDOW_PUT] = "INSERT INTO quota_windows(account_id, period_s, start_s, used)"
+			 " VALUES (?1, ?2, ?3, ?4) ON CONFLICT(account_id, period_s)"
+			 " DO UPDATE SET start_s = ?3, used = ?4",
+	[Q_USAGE_ADD] = "INSERT INTO usage_daily(account_id, day, requests, records, credits, rejections)"
+			" VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(account_id, day) DO UPDATE SET"
+			" requests = requests + ?3, records = records + ?4,"
+			" credits = credits + ?5, rejections = rejections + ?6",
+	[Q_USAGE_ALL] = "SELECT u.account_id, a.name, u.day, u.requests, u.records, u.credits,"
+			" u.rejections FROM usage_daily u JOIN accounts a ON a.id = u.account_id"
+			" WHERE u.day >= ?1 ORDER BY u.day DESC, a.name",
+	[Q_USAGE_OF_ACCOUNT] = "SELECT u.account_id, a.name, u.day, u.requests, u.records, u.credits,"
+			       " u.rejections FROM usage_daily u JOIN accounts a ON a.id = u.account_id"
+			       " WHERE u.day >= ?1 AND u.account_id = ?2 ORDER BY u.day DESC",
+};
+
+struct conn {
+	sqlite3 *db;
+	sqlite3_stmt *stmt[Q__MAX];
+};
+
+struct store {
+	char *path;
+	pthread_key_t key;
+	pthread_mutex_t wlock;
+};
+
+/* ---- connections ----------------------------------------------------------- */
+
+static void conn_free(void *p)
+{
+	struct conn *c = p;
+
+	if (c == NULL)
+		return;
+	for (int i = 0; i < Q__MAX; i++)
+		sqlite3_finalize(c->stmt[i]);
+	sqlite3_close_v2(c->db);
+	free(c);
+}
+
+static enum enr_err exec(sqlite3 *db, const char *sql)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		log_error("store", "%s", msg ? msg : "statement failed");
+		sqlite3_free(msg);
+		return sqlite3_errcode(db) == SQLITE_BUSY ? ENR_E_UNAVAILABLE : ENR_E_STORE;
+	}
+	return ENR_OK;
+}
+
+static struct conn *conn_open(const char *path)
+{
+	struct conn *c = calloc(1, sizeof *c);
+
+	if (c == NULL)
+		return NULL;
+	if (sqlite3_open_v2(path, &c->db,
+			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+			    NULL) != SQLITE_OK) {
+		log_error("store", "cannot open %s: %s", path,
+			  c->db ? sqlite3_errmsg(c->db) : "out of memory");
+		conn_free(c);
+		return NULL;
+	}
+	sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
+	if (exec(c->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+			"PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;") != ENR_OK) {
+		conn_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+static struct conn *conn_get(struct store *s)
+{
+	struct conn *c = pthread_getspecific(s->key);
+
+	if (c)
+		return c;
+	c = conn_open(s->path);
+	if (c && pthread_setspecific(s->key, c) != 0) {
+		conn_free(c);
+		c = NULL;
+	}
+	return c;
+}
+
+void st_thread_release(struct store *s)
+{
+	struct conn *c;
+
+	if (s == NULL)
+		return;
+	c = pthread_getspecific(s->key);
+	pthread_setspecific(s->key, NULL);
+	conn_free(c);
+}
+
+static sqlite3_stmt *stmt(struct conn *c, enum stmt_id id)
+{
+	if (c->stmt[id] == NULL) {
+		if (sqlite3_prepare_v3(c->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+				       &c->stmt[id], NULL) != SQLITE_OK) {
+			log_error("store", "prepare %d: %s", (int)id, sqlite3_errmsg(c->db));
+			return NULL;
+		}
+	}
+	return c->stmt[id];
+}
+
+static enum enr_err step_err(struct conn *c, int rc)
+{
+	if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+		return ENR_E_UNAVAILABLE;
+	if (rc == SQLITE_CONSTRAINT)
+		return ENR_E_CONFLICT;
+	log_error("store", "%s", sqlite3_errmsg(c->db));
+	return ENR_E_STORE;
+}
+
+/* Run a statement that returns no rows; *changes (may be NULL) gets the
+ * number of rows it changed. */
+static enum enr_err run(struct conn *c, sqlite3_stmt *st, int *changes)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_DONE)
+		return step_err(c, rc);
+	if (changes)
+		*changes = sqlite3_changes(c->db);
+	return ENR_OK;
+}
+
+static void finish(sqlite3_stmt *st)
+{
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+}
+
+static void col_text(sqlite3_stmt *st, int i, char *out, size_t outsz)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+
+	util_strlcpy(out, t ? (const char *)t : "", outsz);
+}
+
+/* ---- transactions ---------------------------------------------------------- */
+
+static enum enr_err tx_begin(struct store *s, struct conn *c)
+{
+	enum enr_err rc;
+
+	pthread_mutex_lock(&s->wlock);
+	rc = exec(c->db, "BEGIN IMMEDIATE");
+	if (rc)
+		pthread_mutex_unlock(&s->wlock);
+	return rc;
+}
+
+static enum enr_err tx_end(struct store *s, struct conn *c, enum enr_err rc)
+{
+	if (rc == ENR_OK)
+		rc = exec(c->db, "COMMIT");
+	if (rc != ENR_OK)
+		exec(c->db, "ROLLBACK");
+	pthread_mutex_unlock(&s->wlock);
+	return rc;
+}
+
+/* ---- open / migrate ------------------------------------------------------- */
+
+int st_schema_latest(void)
+{
+	return NMIGRATIONS;
+}
+
+static enum enr_err store_new(const char *url, struct store **out)
+{
+	const char *path = cfg_store_path(url, NULL);
+	struct store *s;
+	struct conn *c;
+
+	if (path == NULL)
+		return ENR_E_INVALID;
+	s = calloc(1, sizeof *s);
+	if (s == NULL)
+		return ENR_E_NOMEM;
+	s->path = strdup(path);
+	if (s->path == NULL || pthread_key_create(&s->key, conn_free) != 0) {
+		free(s->path);
+		free(s);
+		return ENR_E_NOMEM;
+	}
+	pthread_mutex_init(&s->wlock, NULL);
+	c = conn_get(s);
+	if (c == NULL) {
+		st_close(s);
+		return ENR_E_UNAVAILABLE;
+	}
+	*out = s;
+	return ENR_OK;
+}
+
+enum enr_err st_open_raw(const char *url, struct store **out)
+{
+	return store_new(url, out);
+}
+
+enum enr_err st_schema_version(struct store *s, int *out)
+{
+	struct conn *c = conn_get(s);
+	sqlite3_stmt *st = NULL;
+	enum enr_err rc = ENR_E_STORE;
+
+	if (c == NULL)
+		return ENR_E_UNAVAILABLE;
+	if (sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+		return ENR_E_STORE;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*out = sqlite3_column_int(st, 0);
+		rc = ENR_OK;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+enum enr_err st_migrate(struct store *s, int *from, int *to)
+{
+	return st_migrate_to(s, NMIGRATIONS, from, to);
+}
+
+enum enr_err st_migrate_to(struct store *s, int target, int *from, int *to)
+{
+	struct conn *c = conn_get(s);
+	enum enr_err rc;
+	int v = 0;
+
+	if (c == NULL)
+		return ENR_E_UNAVAILABLE;
+	rc = tx_begin(s, c);
+	if (rc)
+		return rc;
+	/* Read the version inside the write transaction, so two processes
+	 * starting at once do not both apply the same migration. */
+	rc = st_schema_version(s, &v);
+	if (rc == ENR_OK && v > NMIGRATIONS) {
+		log_error("store", "database schema %d is newer than this program (%d)", v,
+			  NMIGRATIONS);
+		rc = ENR_E_STORE;
+	}
+	if (from)
+		*from = v;
+	if (target > NMIGRATIONS)
+		target = NMIGRATIONS;
+	for (; rc == ENR_OK && v < target; v++) {
+		char pragma[48];
+
+		rc = exec(c->db, migrations[v]);
+		if (rc == ENR_OK) {
+			snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", v + 1);
+			rc = exec(c->db, pragma);
+		}
+		if (rc == ENR_OK)
+			log_info("store", "schema migrated to version %d", v + 1);
+	}
+	rc = tx_end(s, c, rc);
+	if (rc == ENR_OK && to)
+		*to = v;
+	return rc;
+}
+
+enum enr_err st_open(const char *url, struct store **out)
+{
+	struct store *s = NULL;
+	enum enr_err rc = store_new(url, &s);
+
+	if (rc)
+		return rc;
+	rc = st_migrate(s, NULL, NULL);
+	if (rc) {
+		st_close(s);
+		return rc;
+	}
+	*out = s;
+	return ENR_OK;
+}
+
+void st_close(struct store *s)
+{
+	if (s == NULL)
+		return;
+	st_thread_release(s);
+	pthread_key_delete(s->key);
+	pthread_mutex_destroy(&s->wlock);
+	free(s->path);
+	free(s);
+}
+
+enum enr_err st_ping(struct store *s)
+{
+	struct conn *c = conn_get(s);
+	sqlite3_stmt *st;
+	int rc;
+
+	if (c == NULL || (st = stmt(c, Q_PING)) == NULL)
+		return ENR_E_UNAVAILABLE;
+	rc = sqlite3_step(st);
+	finish(st);
+	return rc == SQLITE_ROW ? ENR_OK : step_err(c, rc);
+}
+
+/* ---- accounts ------------------------------------------------------------------ */
+
+enum enr_err st_account_create(struct store *s, const char *name, int64_t now_s, int64_t *id)
+{
+	struct conn *c = conn_get(s);
+	sqlite3_stmt *st;
+	enum enr_err rc;
+
+	if (c == NULL || (st = stmt(c, Q_ACCOUNT_INSERT)) == NULL)
+		return ENR_E_UNAVAILABLE;
+	rc = tx_begin(s, c);
+	if (rc)
+		return rc;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, now_s);
+	rc = run(c, st, NULL);
+	if (rc == ENR_OK && id)
+		*id = sqlite3_last_insert_rowid(c->db);
+	return tx_end(s, c, rc);
+}
+
+static void row_account(sqlite3_stmt *st, struct st_account *a)
+{
+	a->id = sqlite3_column_int64(st, 0);
+	col_text(st, 1, a->name, sizeof a->name);
+	a->requests_per_minute = sqlite3_column_int64(st, 2);
+	a->burst = sqlite3_column_int64(st, 3);
+	a->records_per_hour = sqlite3_column_int64(st, 4);
+	a->records_per_day = sqlite3_column_int64(st, 5);
+	a->created_at = sqlite3_column_int64(st, 6);
+}
+
+static enum enr_err account_one(struct store *s, enum stmt_id q, const char *name, int64_t id,
+				struct st_account *out)
+{
+	struct conn *c = conn_get(s);
+	sqlite3_stmt *st;
+	int rc;
+
+	if (c == NULL || (st = stmt(c, q)) == NULL)
+		return ENR_E_UNAVAILABLE;
+	if (name)
+		sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_int64(st, 1, id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		row_account(st, out);
+	finish(st);
+	if (rc == SQLITE_ROW)
+		return ENR_OK;
+	return rc == SQLITE_DONE ? ENR_E_NOT_FOUND : step_err(c, rc);
+}
+
+enum enr_err st_account_by_name(struct store *s, const char *name, struct st_account *out)
+{
+	return account_one(s, Q_ACCOUNT_BY_NAME, name, 0, out);
+}
+
+enum enr_err st_account_by_id(struct store *s, int64_t id, struct st_account *out)
+{
+	return account_one(s, Q_ACCOUNT_BY_ID, NULL, id, out);
+}
+
+enum enr_err st_account_set_limits(struct store *s, int64_t id, const struct st_account *l)
+{
+	struct conn *c = conn_get(s);
+	sqlite3_stmt *st;
+	enum enr_err rc;
+	int changes = 0;
+
+	if (c == NULL || (st = stmt(c, Q_ACCOUNT_SET_LIMITS)) == NULL)
+		return ENR_E_UNAVAILABLE;
+	rc = tx_begin(s, c);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, l->requests_per_minute);
+	sqlite3_bind_int64(st, 3, l->burst);
+	sqlite3_bind_int64(st, 4, l->records_per_hour);
+	sqlite3_bind_int64(st, 5, l->records_per_day);
+	rc = run(c, st, &changes);
+	if (rc == ENR_OK && changes == 0)
+		rc = ENR_E_NOT_FOUND;
+	return tx_end(s, c, rc);
+}
+
+enum enr_err st_account_each(struct store *s, int (*fn)(void *arg, const struct st_account *a),
+			     void *arg)
+{
+	struct conn *c = conn_get(s);
+	sqlite3_stmt *st;
+	int rc;
+
+	if (c == NULL || (st = stmt(c, Q_ACCOUNT_ALL)) == NULL)
+		return ENR_E_UNAVAILABLE;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct st_account a;
+
+		row_account(st, &a);
+		if (fn(arg, &a))
+			break;
+	}
+	finish(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? ENR_OK : step_err(c, rc);
+}
+
+void st_account_limits(const struct st_account *a, const struct cfg_account_limits *d,
+		       struct cfg_account_limits *out)
+{
+	out->requests_per_minute = a->requests_per_minute >= 0 ? a->requests_per_minute
+							       : d->requests_per_minute;
+	out->burst = a->burst >= 0 ? a->burst : d->burst;
+	out->records_per_hour = a->records_per_hour >= 0 ? a->records_per_hour : d->records_per_hour;
+	out->records_per_day = a->records_per_day >= 0 ? a->records_per_day : d->records_per_day;
+}
+
+/* ---- client keys ---------------------------------------------------------------- */
+
+enum enr_err st_client_key_insert(struct store *s, int64_t account_id, const char *name,
+				  const unsigned char hash[AUTH_HASH_LEN], const char *last4,
+				  unsigned scopes, int64_t expires_at, int64_t now_s, int64_t *id)
+{
+	struct conn *c = conn_get(s);
+	sqlite3_stmt *st;
+	enum enr_err rc;
+
+	if (c == NULL || (st = stmt(c, Q_KEY_INSERT)) == NULL)
+		return ENR_E_UNAVAILABLE;
+	rc = tx_begin(s, c);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, account_id);
+	sqlite3_bind_text(st, 2, name ? name : "", -1, SQLITE_TRANSIENT);
+	sqlite3_bind_blob(st, 3, hash, AUTH_HASH_LEN, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 4, last4, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 5, scopes);
+	sqlite3_bind_int64(st, 6, now_s);
+	sqlite3_bind_int64(st, 7, expires_at);
+	rc = run(c, st, NULL);
+	if (rc == ENR_OK && id)
+		*id = sqlite3_last_insert_rowid(c->db);
+	return tx_end(s, c, rc);
+}
+
+static void row_key(sqlite3_stmt *st, struct st_client_key *k)
+{
+	k->id = sqlite3_column_int64(st, 0);
+	k->account_id = sqlite3_column_int64(st, 1);
+	col_text(st, 2, k->account, sizeof k->account);
+	col_text(st, 3, k->name, sizeof k->name);
+	col_text(st, 4, k->last4, sizeof k->last4);
+	k->scopes = (unsigned)sqlite3_column_int64(st, 5);
+	k->created_at = sqlite3_column_int64(st, 6);
+	k->expires_at = sqlite3_column_int64(st, 7);
+	k->revoked_at = sqlite3_column_int64(st, 8);
+}
+
+enum enr_err st_client_key_by_hash(struct store *s, const unsigned char hash[AUTH_HASH_LEN],
+				   struct st_client_key *out)
+{
+	struct conn *c = conn_get(s);
+	sqlite3_stmt *st;
+	int rc;
+
+	if (c == NULL || (st = stmt(c, Q_KEY_BY_HASH)) == NULL)
+		return ENR_E_UNAVAILABLE;
+	sqlite3_bind_blob(st, 1, hash, AUTH_HASH_LEN, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		row_key(st, out);
+	finish(st);
+	if (rc == SQLITE_ROW)
+		return ENR_OK;
+	return rc == SQLITE_DONE ? ENR_E_NOT_FOUND : step_err(c, rc);
+}
+
+enum enr_err st_client_key_revoke(struct store *s, int64_t id, int64_t now_s)
+{
+	struct conn *c = conn_get(s);
+	sqlite3_stmt *st;
+	enum enr_err rc;
+	int changes = 0;
+
+	if (c == NULL || (st = stmt(c, Q_KEY_REVOKE)) == NULL)
+		return ENR_E_UNAVAILABLE;
+	rc = tx_begin(s, c);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, now_s);
+	rc = run(c, st, &changes);
+	if (rc == ENR_OK && changes == 0)
+		rc = ENR_E_NOT_FOUND;
+	return tx_end(s, c, rc);
+}
+
+enum enr_err st_client_key_each(struct store *s, int64_t account_id,
+				int (*fn)(void *arg, const struct st_client_key *k), void *arg)
+{
+	struct conn *c = conn_get(s);
+	sqlite3_stmt *st;
+	int rc;
+
+	if (c == NULL || (st = stmt(c, account_id < 0 ? Q_KEY_ALL : Q_KEY_OF_ACCOUNT)) == NULL)
+		return ENR_E_UNAVAILABLE;
+	if (account_id >= 0)
+		sqlite3_bind_int64(st, 1, account_id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct st_client_key k;
+
+		row_key(st, &k);
+		if (fn(arg, &k))
+			break;
+	}
+	finish(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? ENR_OK : step_err(c, rc);
+}
+
+/* ---- admission ------------------------------------------------------------------- */
+
+void st_day(int64_t now_s, char out[11])
+{
+	struct tm tm;
+	time_t t = (time_t)now_s;
+
+	gmtime_r(&t, &tm);
+	strftime(out, 11, "%Y-%m-%d", &tm);
+}
+
+static enum enr_err window_get(struct conn *c, int64_t account, int64_t period,
+			       struct rl_window *w)
+{
+	sqlite3_stmt *st = stmt(c, Q_WINDOW_GET);
+	int rc;
+
+	if (st == NULL)
+		return ENR_E_STORE;
+	sqlite3_bind_int64(st, 1, account);
+	sqlite3_bind_int64(st, 2, period);
+	rc = sqlite3_step(st);
+	w->start_s = 0;
+	w->used = 0;
+	if (rc == SQLITE_ROW) {
+		w->start_s = sqlite3_column_int64(st, 0);
+		w->used = sqlite3_column_int64(st, 1);
+	}
+	finish(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? ENR_OK : step_err(c, rc);
+}
+
+static enum enr_err window_put(struct conn *c, int64_t account, int64_t period,
+			       const struct rl_window *w)
+{
+	sqlite3_stmt *st = stmt(c, Q_WINDOW_PUT);
+
+	if (st == NULL)
+		return ENR_E_STORE;
+	sqlite3_bind_int64(st, 1, account);
+	sqlite3_bind_int64(st, 2, period);
+	sqlite3_bind_int64(st, 3, w->start_s);
+	sqlite3_bind_int64(st, 4, w->used);
+	return run(c, st, NULL);
+}
+
+static enum enr_err usage_add(struct conn *c, int64_t account, int64_t now_s, int64_t requests,
+			      int64_t records, int64_t credits, int64_t rejections)
+{
+	sqlite3_stmt *st = stmt(c, Q_USAGE_ADD);
+	char day[11];
+
+	if (st == NULL)
+		return ENR_E_STORE;
+	st_day(now_s, day);
+	sqlite3_bind_int64(st, 1, account);
+	sqlite3_bind_text(st, 2, day, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 3, requests);
+	sqlite3_bind_int64(st, 4, records);
+	sqlite3_bind_int64(st, 5, credits);
+	sqlite3_bind_int64(st, 6, rejections);
+	return run(c, st, NULL);
+}
+
+static enum enr_err admit_tx(struct conn *c, const struct st_admit_req *q, struct st_admit_res *r)
+{
+	struct rl_bucket b = { 0, 0 };
+	struct rl_bucket_limits bl = { q->limits.requests_per_minute, q->limits.burst };
+	struct rl_bucket_verdict bv;
+	struct rl_window wh, wd;
+	struct rl_window_verdict vh, vd;
+	int64_t now_s = q->now_ms / 1000;
+	sqlite3_stmt *st = stmt(c, Q_BUCKET_GET);
+	enum enr_err rc;
+	int src;
+
+	if (st == NULL)
+		return ENR_E_STORE;
+	sqlite3_bind_int64(st, 1, q->account_id);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW) {
+		b.tokens = sqlite3_column_double(st, 0);
+		b.updated_ms = sqlite3_column_int64(st, 1);
+	}
+	finish(st);
+	if (src != SQLITE_ROW && src != SQLITE_DONE)
+		return step_err(c, src);
+	rc = window_get(c, q->account_id, 3600, &wh);
+	if (rc == ENR_OK)
+		rc = window_get(c, q->account_id, 86400, &wd);
+	if (rc)
+		return rc;
+
+	/* Decide on both quotas first, so a denial takes nothing. */
+	rl_window_peek(&wh, q->limits.records_per_hour, 3600, now_s, q->records, &vh);
+	rl_window_peek(&wd, q->limits.records_per_day, 86400, now_s, q->records, &vd);
+	rl_bucket_take(&b, &bl, q->now_ms, q->request_cost, &bv);
+	r->bucket_remaining = bv.remaining;
+	r->bucket_reset_s = (bv.full_in_ms + 999) / 1000;
+	r->hour_remaining = vh.remaining;
+	r->hour_reset_s = vh.reset_s;
+	r->day_remaining = vd.remaining;
+	r->day_reset_s = vd.reset_s;
+	r->records_fit = vh.fits < vd.fits ? vh.fits : vd.fits;
+	r->retry_after_s = 0;
+
+	if (!bv.allowed || !vh.allowed || !vd.allowed) {
+		/* Nothing is counted: report what is left as it stands. */
+		struct rl_window_verdict ph, pd;
+
+		rl_window_peek(&wh, q->limits.records_per_hour, 3600, now_s, 0, &ph);
+		rl_window_peek(&wd, q->limits.records_per_day, 86400, now_s, 0, &pd);
+		r->hour_remaining = ph.remaining;
+		r->day_remaining = pd.remaining;
+	}
+	if (!bv.allowed) {
+		r->verdict = ST_ADMIT_RATE_LIMITED;
+		r->retry_after_s = (bv.retry_after_ms + 999) / 1000;
+	} else if (!vh.allowed || !vd.allowed) {
+		r->verdict = ST_ADMIT_QUOTA;
+		/* The day window may reset later than the hour one. */
+		r->retry_after_s = !vd.allowed ? vd.reset_s : vh.reset_s;
+		/* The request still took its token: it was made. */
+	} else {
+		r->verdict = ST_ADMIT_OK;
+		rl_window_take(&wh, q->limits.records_per_hour, 3600, now_s, q->records, &vh);
+		rl_window_take(&wd, q->limits.records_per_day, 86400, now_s, q->records, &vd);
+		r->hour_remaining = vh.remaining;
+		r->day_remaining = vd.remaining;
+		rc = window_put(c, q->account_id, 3600, &wh);
+		if (rc == ENR_OK)
+			rc = window_put(c, q->account_id, 86400, &wd);
+		if (rc)
+			return rc;
+	}
+	/* The refill is kept even when the request was denied. */
+	st = stmt(c, Q_BUCKET_PUT);
+	if (st == NULL)
+		return ENR_E_STORE;
+	sqlite3_bind_int64(st, 1, q->account_id);
+	sqlite3_bind_double(st, 2, b.tokens);
+	sqlite3_bind_int64(st, 3, b.updated_ms);
+	rc = run(c, st, NULL);
+	if (rc)
+		return rc;
+	if (r->verdict == ST_ADMIT_OK)
+		return usage_add(c, q->account_id, now_s, q->request_cost, q->records, 0, 0);
+	return usage_add(c, q->account_id, now_s, r->verdict == ST_ADMIT_QUOTA ? q->request_cost : 0,
+			 0, 0, 1);
+}
+
+enum enr_err st_admit(struct store *s, const struct st_admit_req *q, struct st_admit_res *out)
+{
+	struct conn *c = conn_get(s);
+	struct st_admit_res r;
+	enum enr_err rc;
+
+	if (c == NULL)
+		return ENR_E_UNAVAILABLE;
+	memset(&r, 0, sizeof r);
+	rc = tx_begin(s, c);
+	if (rc)
+		return rc;
+	rc = tx_end(s, c, admit_tx(c, q, &r));
+	if (rc == ENR_OK)
+		*out = r;
+	return rc;
+}
+
+/* ---- usage ------------------------------------------------------------------------ */
+
+enum enr_err st_usage_add_credits(struct store *s, int64_t account_id, int64_t now_s,
+				  int64_t credits)
+{
+	struct conn *c = conn_get(s);
+	enum enr_err rc;
+
+	if (c == NULL)
+		return ENR_E_UNAVAILABLE;
+	rc = tx_begin(s, c);
+	if (rc)
+		return rc;
+	return tx_end(s, c, usage_add(c, account_id, now_s, 0, 0, credits, 0));
+}
+
+enum enr_err st_usage_each(struct store *s, int64_t account_id, const char *from,
+			   int (*fn)(void *arg, const struct st_usage *u), void *arg)
+{
+	struct conn *c = conn_get(s);
+	sqlite3_stmt *st;
+	int rc;
+
+	if (c == NULL || (st = stmt(c, account_id < 0 ? Q_USAGE_ALL : Q_USAGE_OF_ACCOUNT)) == NULL)
+		return ENR_E_UNAVAILABLE;
+	sqlite3_bind_text(st, 1, from, -1, SQLITE_TRANSIENT);
+	if (account_id >= 0)
+		sqlite3_bind_int64(st, 2, account_id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct st_usage u;
+
+		u.account_id = sqlite3_column_int64(st, 0);
+		col_text(st, 1, u.account, sizeof u.account);
+		col_text(st, 2, u.day, sizeof u.day);
+		u.requests = sqlite3_column_int64(st, 3);
+		u.records = sqlite3_column_int64(st, 4);
+		u.credits = sqlite3_column_int64(st, 5);
+		u.rejections = sqlite3_column_int64(st, 6);
+		if (fn(arg, &u))
+			break;
+	}
+	finish(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? ENR_OK : step_err(c, rc);
+}
