@@ -54,4 +54,16 @@
 #define LIM_DOM_FILE_MAX        (64u * 1024u * 1024u) /* one domain list file */
 #define LIM_DOM_ENTRIES_MAX     (4u * 1024u * 1024u)  /* names in one domain list */
 
+/* providers */
+#define LIM_PROV_VALUE_MAX      2048u   /* one mapped field value, after trimming */
+#define LIM_PROV_BODY_MAX       (2u * 1024u * 1024u) /* response bytes an adapter parses */
+#define LIM_PROV_URL_MAX        8192u   /* a built request URL */
+#define LIM_PROV_REQ_BODY_MAX   (64u * 1024u)        /* a built request body */
+#define LIM_UPSTREAM_BODY_MAX   (4u * 1024u * 1024u) /* ceiling of up_perform's body_max */
+#define LIM_UPSTREAM_HEADERS_MAX 64u    /* response headers kept per answer */
+#define LIM_UPSTREAM_HEADER_MAX 8192u   /* one response header line; longer ones are dropped */
+#define LIM_JP_PATH_MAX         512u    /* a dotted JSON path (lib/json_path.h) */
+#define LIM_JP_SEGMENT_MAX      128u    /* one member name in a path */
+#define LIM_JP_INDEX_MAX        100000  /* largest array index in a path */
+
 #endif

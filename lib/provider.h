@@ -1,0 +1,169 @@
+/*
+ * provider.h - the interface every provider adapter implements.
+ *
+ * Prefix: prov_.  An adapter has four jobs (DESIGN section 5): build the
+ * HTTP request from the normalised identifiers and the wanted fields;
+ * classify the answer into exactly one enum prov_outcome; map the body to
+ * record fields with a confidence; read the meters (credits spent,
+ * requests left, reset time) from headers and body.  Adapters are pure:
+ * they never perform I/O (lib/upstream does the HTTP, lib/rotation walks
+ * the keys), never log secrets, and never copy upstream bodies into
+ * messages.  The wire formats are in docs/providers.md.
+ *
+ * Built-in kinds without HTTP ("local", "mock") implement answer() instead
+ * of build()/parse().
+ *
+ * Thread-safety: the ops tables are immutable; every function is
+ * reentrant.
+ */
+#ifndef ENR_PROVIDER_H
+#define ENR_PROVIDER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "config.h"
+#include "err.h"
+#include "fields.h"
+
+enum prov_outcome {
+	PROV_HIT,
+	PROV_MISS,
+	PROV_RATE_LIMITED,
+	PROV_QUOTA_EXHAUSTED,
+	PROV_KEY_INVALID,
+	PROV_REQUEST_REJECTED,
+	PROV_PENDING,
+	PROV_TRANSIENT,
+	PROV_OUTCOME__MAX
+};
+
+extern const char *const prov_outcome_names[PROV_OUTCOME__MAX];
+
+/* What the waterfall asks one provider for. */
+struct prov_query {
+	const char *id[ID__MAX]; /* normalised identifiers (lib/record), NULL when absent */
+	fld_set want;            /* the fields still missing; ask only for these */
+};
+
+#define PROV_MAX_HEADERS 8
+
+/* An HTTP request an adapter wants made (caller-owned: prov_request_init /
+ * prov_request_release). */
+struct prov_request {
+	char method[8];                      /* "GET" or "POST" */
+	struct buf url;
+	struct buf body;                     /* len 0: no body */
+	unsigned nheaders;
+	char headers[PROV_MAX_HEADERS][512]; /* complete "Name: value" lines */
+};
+
+void prov_request_init(struct prov_request *r);
+void prov_request_release(struct prov_request *r);
+
+/* Add "name: value" (value cut at the line's size). ENR_E_RANGE when full. */
+enum enr_err prov_request_header(struct prov_request *r, const char *name, const char *value);
+
+/* Append "name=<percent-encoded value>" to r->url with '?' or '&' as needed
+ * (RFC 3986: unreserved characters stay, everything else is %XX). */
+enum enr_err prov_request_query(struct prov_request *r, const char *name, const char *value);
+
+/* One response header, as received. */
+struct prov_header {
+	char *name;   /* lower-cased */
+	char *value;  /* trimmed */
+};
+
+/* An HTTP response (or the absence of one) as the upstream client got it. */
+struct prov_response {
+	long status;             /* 0 when no response arrived */
+	bool timed_out;          /* the call hit its timeout */
+	const char *body;        /* NUL-terminated, may be empty */
+	size_t body_len;
+	const struct prov_header *headers;
+	size_t nheaders;
+};
+
+/* The value of header name (case-insensitive), NULL when absent. */
+const char *prov_header(const struct prov_response *r, const char *name);
+
+/* What one call produced (caller-owned: prov_result_init/release). */
+struct prov_result {
+	enum prov_outcome outcome;
+	int64_t until_ms;             /* rate_limited/quota_exhausted: usable again at (ms since
+					 the epoch); 0 when the provider did not say */
+	char *value[FLD__MAX];        /* owned, NULL when not found */
+	double confidence[FLD__MAX];  /* 0..1 */
+	fld_set found;
+	int credits;                  /* credits this call spent */
+	int64_t requests_left;        /* from the meters; -1 when unknown */
+	int64_t credits_left;         /* -1 when unknown */
+	char pending_id[128];         /* PROV_PENDING: what to poll */
+	char reason[160];             /* short, loggable; never upstream text or secrets */
+};
+
+void prov_result_init(struct prov_result *r);
+void prov_result_release(struct prov_result *r);
+
+/* Forget values and outcome, keep nothing (same as release + init). */
+void prov_result_reset(struct prov_result *r);
+
+/* Set field f to a copy of value (n bytes), trimmed; empty values and
+ * values over the cap (LIM_PROV_VALUE_MAX) or not valid UTF-8 are ignored.
+ * A second set of the same field keeps the first.  ENR_E_NOMEM only. */
+enum enr_err prov_result_set(struct prov_result *r, enum fld_id f, const char *value, size_t n,
+			     double confidence);
+
+/* Printf into r->reason. */
+void prov_result_reason(struct prov_result *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Shared read-only context for built-in providers. */
+struct dom_lists;
+struct prov_ctx {
+	const struct dom_lists *domains;  /* free / disposable e-mail domains */
+};
+
+struct prov_ops {
+	const char *kind;
+	bool needs_key;        /* false for local and mock */
+
+	/* HTTP kinds: the first request for q with key.  ENR_E_INVALID when q
+	 * holds nothing this provider can search by (the waterfall treats that
+	 * as a miss without a call). */
+	enum enr_err (*build)(const struct cfg_provider *p, const struct cfg_key *key,
+			      const struct prov_query *q, struct prov_request *out);
+
+	/* Asynchronous kinds (surfe): the poll for a pending job; NULL otherwise. */
+	enum enr_err (*build_poll)(const struct cfg_provider *p, const struct cfg_key *key,
+				   const char *pending_id, struct prov_request *out);
+
+	/* HTTP kinds: classify resp, map fields, read meters.  now_ms turns
+	 * relative reset hints into until_ms.  Never fails: anything it cannot
+	 * understand is PROV_TRANSIENT with a reason. */
+	void (*parse)(const struct cfg_provider *p, const struct prov_query *q,
+		      const struct prov_response *resp, int64_t now_ms, struct prov_result *out);
+
+	/* Built-in kinds: answer q directly (outcome hit or miss). */
+	enum enr_err (*answer)(const struct prov_ctx *ctx, const struct cfg_provider *p,
+			       const struct prov_query *q, struct prov_result *out);
+};
+
+/* The adapter of a kind ("pdl", "lusha", "surfe", "generic", "local",
+ * "mock"); NULL when unknown. */
+const struct prov_ops *prov_ops_find(const char *kind);
+
+/* Helpers shared by adapters (lib/provider.c). */
+
+/* Parse an HTTP date or a delta-seconds Retry-After value into ms since
+ * the epoch; 0 when absent or unparseable. */
+int64_t prov_retry_after_ms(const struct prov_response *r, int64_t now_ms);
+
+/* Start of the next UTC minute / hour / day after now_ms. */
+int64_t prov_next_minute_ms(int64_t now_ms);
+int64_t prov_next_hour_ms(int64_t now_ms);
+int64_t prov_next_utc_midnight_ms(int64_t now_ms);
+
+#endif

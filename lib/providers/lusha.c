@@ -1,0 +1,519 @@
+/*
+ * lusha.c - the Lusha v2 adapter (kind "lusha").
+ *
+ * Symbol: prov_lusha_ops.  Person lookups go to /v2/person, company
+ * lookups (every wanted field a company field, and a domain or a company
+ * name known) to /v2/company; the key travels in the api_key header.  A
+ * key of category "phone" or "email" asks for the matching reveal option.
+ * The wire format, the outcome table and the meters are in
+ * docs/providers.md ("Lusha"); Lusha's own pages are "Error Codes" and
+ * "Rate Limiting" of its v2 API reference.
+ *
+ * Pure: builds requests and reads answers, never does I/O, never copies
+ * upstream text into a reason.
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "lib/json_path.h"
+#include "lib/limits.h"
+#include "lib/provider.h"
+#include "lib/util.h"
+
+#ifndef ENRICHD_VERSION
+#define ENRICHD_VERSION "0.0.0"
+#endif
+
+#define CONFIDENCE 0.9
+
+#define COMPANY_FIELDS                                                                   \
+	(FLD_BIT(FLD_COMPANY_NAME) | FLD_BIT(FLD_INDUSTRY) | FLD_BIT(FLD_COMPANY_SIZE) | \
+	 FLD_BIT(FLD_COMPANY_REVENUE) | FLD_BIT(FLD_TECHNOLOGIES))
+
+/* "Reset in N seconds" beyond a day is not believed. */
+#define RESET_IN_MAX_S INT64_C(86400)
+
+static const char *id_of(const struct prov_query *q, enum fld_ident id)
+{
+	const char *v = q ? q->id[id] : NULL;
+
+	return v && v[0] ? v : NULL;
+}
+
+static bool use_company(const struct prov_query *q)
+{
+	return q && q->want != 0 && (q->want & ~COMPANY_FIELDS) == 0 &&
+	       (id_of(q, ID_DOMAIN) || id_of(q, ID_COMPANY_NAME));
+}
+
+/* A LinkedIn company page is not a person's profile. */
+static const char *person_profile(const struct prov_query *q)
+{
+	const char *li = id_of(q, ID_LINKEDIN_URL);
+
+	return li && strstr(li, "linkedin.com/company/") == NULL ? li : NULL;
+}
+
+static enum enr_err put_base(struct prov_request *out, const char *base, const char *path)
+{
+	size_t n = strlen(base);
+
+	while (n > 0 && base[n - 1] == '/')
+		n--;
+	if (n == 0)
+		return ENR_E_INVALID;
+	if (buf_append(&out->url, base, n) || buf_puts(&out->url, path))
+		return ENR_E_TOO_LARGE;
+	return ENR_OK;
+}
+
+static enum enr_err lusha_build(const struct cfg_provider *p, const struct cfg_key *key,
+				const struct prov_query *q, struct prov_request *out)
+{
+	enum enr_err rc = ENR_OK;
+
+	if (p == NULL || key == NULL || key->secret == NULL || q == NULL)
+		return ENR_E_INTERNAL;
+	prov_request_release(out);
+	util_strlcpy(out->method, "GET", sizeof out->method);
+
+	if (use_company(q)) {
+		rc = put_base(out, p->base_url, "/v2/company");
+		if (rc == ENR_OK && id_of(q, ID_DOMAIN))
+			rc = prov_request_query(out, "domain", id_of(q, ID_DOMAIN));
+		else if (rc == ENR_OK)
+			rc = prov_request_query(out, "company", id_of(q, ID_COMPANY_NAME));
+	} else {
+		static const struct {
+			const char *param;
+			enum fld_ident id;
+		} params[] = {
+			{ "email", ID_EMAIL },          { "linkedinUrl", ID_LINKEDIN_URL },
+			{ "firstName", ID_FIRST_NAME }, { "lastName", ID_LAST_NAME },
+			{ "companyName", ID_COMPANY_NAME }, { "companyDomain", ID_DOMAIN },
+		};
+		const char *cat = key->category ? key->category : "";
+
+		/* Lusha v2 finds a person by e-mail, by LinkedIn URL, or by a
+		 * full name with a company name or domain (a 412 says "send a
+		 * full name ... valid first & last name"). */
+		if (!id_of(q, ID_EMAIL) && !person_profile(q) &&
+		    !(id_of(q, ID_FIRST_NAME) && id_of(q, ID_LAST_NAME) &&
+		      (id_of(q, ID_COMPANY_NAME) || id_of(q, ID_DOMAIN)))) {
+			rc = ENR_E_INVALID;
+			goto out;
+		}
+		rc = put_base(out, p->base_url, "/v2/person");
+		for (size_t i = 0; rc == ENR_OK && i < sizeof params / sizeof params[0]; i++) {
+			const char *v = params[i].id == ID_LINKEDIN_URL ? person_profile(q)
+								       : id_of(q, params[i].id);
+
+			if (v)
+				rc = prov_request_query(out, params[i].param, v);
+		}
+		/* Plans without the reveal options answer 403 (request_rejected,
+		 * the key stays usable for plain lookups). */
+		if (rc == ENR_OK && strcmp(cat, "phone") == 0)
+			rc = prov_request_query(out, "revealPhones", "true");
+		if (rc == ENR_OK && strcmp(cat, "email") == 0)
+			rc = prov_request_query(out, "revealEmails", "true");
+	}
+	if (rc == ENR_OK)
+		rc = prov_request_header(out, "Accept", "application/json");
+	if (rc == ENR_OK)
+		rc = prov_request_header(out, "User-Agent", "enrichd/" ENRICHD_VERSION);
+	if (rc == ENR_OK)
+		rc = prov_request_header(out, "api_key", key->secret);
+out:
+	if (rc)
+		prov_request_release(out);
+	return rc;
+}
+
+static bool header_int(const struct prov_response *r, const char *name, int64_t *out)
+{
+	const char *v = prov_header(r, name);
+
+	return v && util_parse_i64(v, 0, INT64_MAX, out) == ENR_OK;
+}
+
+/* What is left is the smallest count over the windows that report one
+ * (a window at 0 refuses the next call whatever the others say). */
+static void read_meters(const struct prov_response *r, struct prov_result *out)
+{
+	static const char *const names[] = { "x-minute-requests-left", "x-hourly-requests-left",
+					     "x-daily-requests-left" };
+	int64_t v;
+
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		if (header_int(r, names[i], &v) && (out->requests_left < 0 || v < out->requests_left))
+			out->requests_left = v;
+	}
+}
+
+static void drop_values(struct prov_result *out)
+{
+	for (int i = 0; i < FLD__MAX; i++) {
+		free(out->value[i]);
+		out->value[i] = NULL;
+		out->confidence[i] = 0.0;
+	}
+	out->found = 0;
+}
+
+static bool set_text(struct prov_result *out, enum fld_id f, const json_t *v)
+{
+	char scratch[64];
+	const char *t;
+	size_t n;
+
+	t = jp_text(v, scratch, sizeof scratch, &n);
+	if (t == NULL)
+		return true;
+	return prov_result_set(out, f, t, n, CONFIDENCE) == ENR_OK;
+}
+
+/* A scalar as it is, or a two-number array [low, high] as "low-high"
+ * (ranges such as revenue and head count come either way). */
+static bool set_range(struct prov_result *out, enum fld_id f, const json_t *v)
+{
+	char a[32], b[32], both[72];
+	const char *ta, *tb;
+	size_t na, nb;
+	int n;
+
+	if (!json_is_array(v))
+		return set_text(out, f, v);
+	if (json_array_size(v) != 2 || !json_is_number(json_array_get(v, 0)) ||
+	    !json_is_number(json_array_get(v, 1)))
+		return true;
+	ta = jp_text(json_array_get(v, 0), a, sizeof a, &na);
+	tb = jp_text(json_array_get(v, 1), b, sizeof b, &nb);
+	if (ta == NULL || tb == NULL)
+		return true;
+	n = snprintf(both, sizeof both, "%s-%s", ta, tb);
+	if (n < 0 || (size_t)n >= sizeof both)
+		return true;
+	return prov_result_set(out, f, both, (size_t)n, CONFIDENCE) == ENR_OK;
+}
+
+/* technologies[]: objects with a name (or plain strings), joined with
+ * ", " and stopped before the value cap. */
+static bool set_technologies(struct prov_result *out, const json_t *arr)
+{
+	struct buf b;
+	size_t i;
+	json_t *el;
+	bool ok = true;
+
+	if (!json_is_array(arr))
+		return true;
+	buf_init(&b, LIM_PROV_VALUE_MAX);
+	json_array_foreach(arr, i, el) {
+		const json_t *name = json_is_object(el) ? json_object_get(el, "name") : el;
+		const char *s = json_string_value(name);
+		size_t n = s ? json_string_length(name) : 0;
+
+		if (n == 0)
+			continue;
+		if ((b.len && buf_puts(&b, ", ")) || buf_append(&b, s, n))
+			break;
+	}
+	if (b.len)
+		ok = prov_result_set(out, FLD_TECHNOLOGIES, b.data, b.len, CONFIDENCE) == ENR_OK;
+	buf_release(&b);
+	return ok;
+}
+
+static bool str_ieq(const json_t *v, const char *s)
+{
+	const char *t = json_string_value(v);
+
+	return t && strcasecmp(t, s) == 0;
+}
+
+/* phoneNumbers[]: a mobile number first, else the first number. */
+static bool set_phone(struct prov_result *out, const json_t *arr)
+{
+	size_t i;
+	json_t *el;
+
+	if (!json_is_array(arr))
+		return true;
+	json_array_foreach(arr, i, el) {
+		if (json_is_object(el) && str_ieq(json_object_get(el, "phoneType"), "mobile") &&
+		    !set_text(out, FLD_PHONE, json_object_get(el, "number")))
+			return false;
+	}
+	json_array_foreach(arr, i, el) {
+		if (json_is_object(el) && !set_text(out, FLD_PHONE, json_object_get(el, "number")))
+			return false;
+	}
+	return true;
+}
+
+/* emailAddresses[]: emailType "work" is the business address, "personal"
+ * the personal one; the first of each wins. */
+static bool set_emails(struct prov_result *out, const json_t *arr)
+{
+	size_t i;
+	json_t *el;
+
+	if (!json_is_array(arr))
+		return true;
+	json_array_foreach(arr, i, el) {
+		const json_t *type, *addr;
+
+		if (!json_is_object(el))
+			continue;
+		type = json_object_get(el, "emailType");
+		addr = json_object_get(el, "email");
+		if (str_ieq(type, "work") && !set_text(out, FLD_BUSINESS_EMAIL, addr))
+			return false;
+		if (str_ieq(type, "personal") && !set_text(out, FLD_PERSONAL_EMAIL, addr))
+			return false;
+	}
+	return true;
+}
+
+static bool map_person(const json_t *data, struct prov_result *out)
+{
+	static const struct {
+		enum fld_id f;
+		const char *path;
+	} map[] = {
+		{ FLD_FIRST_NAME, "firstName" },
+		{ FLD_LAST_NAME, "lastName" },
+		{ FLD_TITLE, "jobTitle.title" },
+		{ FLD_SENIORITY, "jobTitle.seniority" },
+		{ FLD_DEPARTMENT, "jobTitle.departments[0]" },
+		{ FLD_LINKEDIN_URL, "socialLinks.linkedin" },
+		{ FLD_CITY, "location.city" },
+		{ FLD_STATE, "location.state" },
+		{ FLD_COUNTRY, "location.country" },
+		{ FLD_ZIP_CODE, "location.postalCode" },
+		{ FLD_LOCATION, "location.rawLocation" },
+		{ FLD_COMPANY_NAME, "company.name" },
+		{ FLD_INDUSTRY, "company.mainIndustry" },
+	};
+
+	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
+		if (!set_text(out, map[i].f, jp_get(data, map[i].path)))
+			return false;
+	}
+	return set_range(out, FLD_COMPANY_SIZE, jp_get(data, "company.employees")) &&
+	       set_phone(out, json_object_get(data, "phoneNumbers")) &&
+	       set_emails(out, json_object_get(data, "emailAddresses"));
+}
+
+static bool map_company(const json_t *data, struct prov_result *out)
+{
+	return set_text(out, FLD_COMPANY_NAME, json_object_get(data, "name")) &&
+	       set_text(out, FLD_INDUSTRY, json_object_get(data, "mainIndustry")) &&
+	       set_range(out, FLD_COMPANY_SIZE, json_object_get(data, "employees")) &&
+	       set_range(out, FLD_COMPANY_REVENUE, json_object_get(data, "revenueRange")) &&
+	       set_technologies(out, json_object_get(data, "technologies"));
+}
+
+/* Person 200: {"contact":{"data":{...}|null,"error":null|{...},
+ * "isCreditCharged":bool}}.  Company 200: {"data":{...}|null} or
+ * {"errors":...}. */
+static void parse_200(const struct cfg_provider *p, const struct prov_query *q,
+		      const struct prov_response *resp, struct prov_result *out)
+{
+	json_t *doc = jp_load(resp->body, resp->body_len, LIM_PROV_BODY_MAX);
+	const json_t *contact, *data, *err;
+	bool company = use_company(q), mapped;
+
+	if (!json_is_object(doc)) {
+		prov_result_reason(out, "lusha: 200 with a body that is not a JSON object");
+		goto out;
+	}
+	if (company) {
+		data = json_object_get(doc, "data");
+		if (json_is_null(data) || (data == NULL && json_object_get(doc, "errors"))) {
+			out->outcome = PROV_MISS;
+			prov_result_reason(out, "lusha: company not found");
+			goto out;
+		}
+		if (!json_is_object(data)) {
+			prov_result_reason(out, "lusha: company 200 without a data object");
+			goto out;
+		}
+		mapped = map_company(data, out);
+		if (mapped)
+			out->credits = p->credits_per_hit;
+	} else {
+		contact = json_object_get(doc, "contact");
+		if (!json_is_object(contact)) {
+			prov_result_reason(out, "lusha: person 200 without a contact object");
+			goto out;
+		}
+		/* Lusha charges some lookups that find nothing; it says so. */
+		if (json_is_true(json_object_get(contact, "isCreditCharged")))
+			out->credits = p->credits_per_hit;
+		err = json_object_get(contact, "error");
+		data = json_object_get(contact, "data");
+		if (json_is_object(err) || json_is_null(data)) {
+			out->outcome = PROV_MISS;
+			prov_result_reason(out, "lusha: person not found");
+			goto out;
+		}
+		if (!json_is_object(data)) {
+			out->credits = 0;
+			prov_result_reason(out, "lusha: person 200 without a data object");
+			goto out;
+		}
+		mapped = map_person(data, out);
+	}
+	if (!mapped) {
+		prov_result_reason(out, "lusha: out of memory");
+		goto out;
+	}
+	if (out->found == 0) {
+		out->outcome = PROV_MISS;
+		prov_result_reason(out, "lusha: %s record without a usable field",
+				   company ? "company" : "person");
+	} else {
+		out->outcome = PROV_HIT;
+		prov_result_reason(out, "lusha: %s hit", company ? "company" : "person");
+	}
+out:
+	if (out->outcome != PROV_HIT && out->outcome != PROV_MISS)
+		drop_values(out);
+	json_decref(doc);
+}
+
+/* "... Reset in N seconds" (Lusha's documented hourly message). */
+static int64_t reset_in_ms(const char *msg, int64_t now_ms)
+{
+	const char *at = strcasestr(msg, "reset in ");
+	const char *p, *start;
+	int64_t secs;
+
+	if (at == NULL)
+		return 0;
+	p = start = at + 9;
+	while (*p >= '0' && *p <= '9')
+		p++;
+	if (p == start || strncasecmp(p, " second", 7) != 0 ||
+	    util_parse_i64n(start, (size_t)(p - start), 0, RESET_IN_MAX_S, &secs) != ENR_OK)
+		return 0;
+	return now_ms + secs * 1000;
+}
+
+/* 429: Retry-After when present; else the reset the message states; else
+ * the end of the window the message names ("Minute", "Hourly", "Daily"
+ * rate limit exceeded); else the window whose requests-left header is 0,
+ * the longest first.  0 when nothing says. */
+static int64_t until_429(const struct prov_response *resp, int64_t now_ms)
+{
+	int64_t until = prov_retry_after_ms(resp, now_ms), v;
+	json_t *doc;
+	const char *msg;
+
+	if (until)
+		return until;
+	doc = jp_load(resp->body, resp->body_len, LIM_PROV_BODY_MAX);
+	msg = json_string_value(json_object_get(doc, "message"));
+	if (msg) {
+		until = reset_in_ms(msg, now_ms);
+		if (until == 0 && (strcasestr(msg, "daily") || strcasestr(msg, " day")))
+			until = prov_next_utc_midnight_ms(now_ms);
+		if (until == 0 && strcasestr(msg, "hour"))
+			until = prov_next_hour_ms(now_ms);
+		if (until == 0 && strcasestr(msg, "minute"))
+			until = prov_next_minute_ms(now_ms);
+	}
+	json_decref(doc);
+	if (until)
+		return until;
+	if (header_int(resp, "x-daily-requests-left", &v) && v == 0)
+		return prov_next_utc_midnight_ms(now_ms);
+	if (header_int(resp, "x-hourly-requests-left", &v) && v == 0)
+		return prov_next_hour_ms(now_ms);
+	if (header_int(resp, "x-minute-requests-left", &v) && v == 0)
+		return prov_next_minute_ms(now_ms);
+	return 0;
+}
+
+static void lusha_parse(const struct cfg_provider *p, const struct prov_query *q,
+			const struct prov_response *resp, int64_t now_ms, struct prov_result *out)
+{
+	json_t *doc;
+
+	prov_result_reset(out);
+	out->outcome = PROV_TRANSIENT;
+	if (resp == NULL || p == NULL) {
+		prov_result_reason(out, "lusha: no response");
+		return;
+	}
+	read_meters(resp, out);
+	if (resp->timed_out) {
+		prov_result_reason(out, "lusha: timed out");
+		return;
+	}
+	switch (resp->status) {
+	case 0:
+		prov_result_reason(out, "lusha: no response");
+		return;
+	case 200:
+		parse_200(p, q, resp, out);
+		return;
+	case 404:
+		/* Lusha's own error object says the record is unknown; another
+		 * 404 (a proxy, a wrong base_url) says nothing about it. */
+		doc = jp_load(resp->body, resp->body_len, LIM_PROV_BODY_MAX);
+		if (json_is_object(doc)) {
+			out->outcome = PROV_MISS;
+			prov_result_reason(out, "lusha: not found");
+		} else {
+			prov_result_reason(out, "lusha: 404 without a JSON body");
+		}
+		json_decref(doc);
+		return;
+	case 400:
+		out->outcome = PROV_REQUEST_REJECTED;
+		prov_result_reason(out, "lusha: request rejected (400)");
+		return;
+	case 401:
+		out->outcome = PROV_KEY_INVALID;
+		prov_result_reason(out, "lusha: key refused (401)");
+		return;
+	case 402:
+		/* The credits come back with the billing cycle, which the
+		 * answer does not name: until stays unknown. */
+		out->outcome = PROV_QUOTA_EXHAUSTED;
+		prov_result_reason(out, "lusha: credits exhausted (402)");
+		return;
+	case 403:
+		/* The plan lacks an option (revealPhones/revealEmails): this
+		 * request is refused, the key is fine. */
+		out->outcome = PROV_REQUEST_REJECTED;
+		prov_result_reason(out, "lusha: request not allowed on this plan (403)");
+		return;
+	case 429:
+		out->outcome = PROV_RATE_LIMITED;
+		out->until_ms = until_429(resp, now_ms);
+		prov_result_reason(out, "lusha: rate limited (429)");
+		return;
+	default:
+		break;
+	}
+	if (resp->status >= 500 && resp->status <= 599)
+		prov_result_reason(out, "lusha: server error (%ld)", resp->status);
+	else
+		prov_result_reason(out, "lusha: unexpected status %ld", resp->status);
+}
+
+const struct prov_ops prov_lusha_ops = {
+	.kind = "lusha",
+	.needs_key = true,
+	.build = lusha_build,
+	.build_poll = NULL,
+	.parse = lusha_parse,
+	.answer = NULL,
+};

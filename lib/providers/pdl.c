@@ -1,0 +1,554 @@
+/*
+ * pdl.c - the People Data Labs v5 adapter (kind "pdl").
+ *
+ * Symbol: prov_pdl_ops.  Person lookups go to /v5/person/enrich, company
+ * lookups (every wanted field a company field, and a domain or a company
+ * name known) to /v5/company/enrich; the key travels in X-Api-Key.  The
+ * wire format, the outcome table and the meters are in docs/providers.md
+ * ("People Data Labs"); PDL's own pages are "Errors & Status Codes",
+ * "Usage Limits" and the enrichment API input parameters.
+ *
+ * Pure: builds requests and reads answers, never does I/O, never copies
+ * upstream text into a reason.
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "lib/json_path.h"
+#include "lib/limits.h"
+#include "lib/provider.h"
+#include "lib/util.h"
+
+#ifndef ENRICHD_VERSION
+#define ENRICHD_VERSION "0.0.0"
+#endif
+
+#define COMPANY_FIELDS                                                                   \
+	(FLD_BIT(FLD_COMPANY_NAME) | FLD_BIT(FLD_INDUSTRY) | FLD_BIT(FLD_COMPANY_SIZE) | \
+	 FLD_BIT(FLD_COMPANY_REVENUE) | FLD_BIT(FLD_TECHNOLOGIES))
+
+/* x-call-credits-spent and x-totallimit-remaining beyond these are not
+ * believed. */
+#define CREDITS_SPENT_MAX INT64_C(1000000)
+#define CREDITS_LEFT_MAX  INT64_C(1000000000000)
+
+static const char *id_of(const struct prov_query *q, enum fld_ident id)
+{
+	const char *v = q ? q->id[id] : NULL;
+
+	return v && v[0] ? v : NULL;
+}
+
+/* The company endpoint answers only company fields, so it is used only
+ * when nothing else is wanted and it has something to search by. */
+static bool use_company(const struct prov_query *q)
+{
+	return q && q->want != 0 && (q->want & ~COMPANY_FIELDS) == 0 &&
+	       (id_of(q, ID_DOMAIN) || id_of(q, ID_COMPANY_NAME));
+}
+
+/* A LinkedIn company page is not a person's profile. */
+static const char *person_profile(const struct prov_query *q)
+{
+	const char *li = id_of(q, ID_LINKEDIN_URL);
+
+	return li && strstr(li, "linkedin.com/company/") == NULL ? li : NULL;
+}
+
+static enum enr_err put_base(struct prov_request *out, const char *base, const char *path)
+{
+	size_t n = strlen(base);
+
+	/* "https://host/" and "https://host" name the same base. */
+	while (n > 0 && base[n - 1] == '/')
+		n--;
+	if (n == 0)
+		return ENR_E_INVALID;
+	if (buf_append(&out->url, base, n) || buf_puts(&out->url, path))
+		return ENR_E_TOO_LARGE;
+	return ENR_OK;
+}
+
+static enum enr_err pdl_build(const struct cfg_provider *p, const struct cfg_key *key,
+			      const struct prov_query *q, struct prov_request *out)
+{
+	enum enr_err rc = ENR_OK;
+
+	if (p == NULL || key == NULL || key->secret == NULL || q == NULL)
+		return ENR_E_INTERNAL;
+	prov_request_release(out);
+	util_strlcpy(out->method, "GET", sizeof out->method);
+
+	if (use_company(q)) {
+		/* A website is the more exact match (PDL: "website, ticker or
+		 * profile are more likely to yield a match than a name"). */
+		rc = put_base(out, p->base_url, "/v5/company/enrich");
+		if (rc == ENR_OK && id_of(q, ID_DOMAIN))
+			rc = prov_request_query(out, "website", id_of(q, ID_DOMAIN));
+		else if (rc == ENR_OK)
+			rc = prov_request_query(out, "name", id_of(q, ID_COMPANY_NAME));
+	} else {
+		static const struct {
+			const char *param;
+			enum fld_ident id;
+		} params[] = {
+			{ "email", ID_EMAIL },           { "profile", ID_LINKEDIN_URL },
+			{ "first_name", ID_FIRST_NAME }, { "last_name", ID_LAST_NAME },
+			{ "company", ID_COMPANY_NAME },  { "phone", ID_PHONE },
+		};
+		char lk[16];
+
+		/* PDL's minimum input: profile, email or phone, or a full name
+		 * together with something else about the person (its "Input
+		 * Parameters" page); of the identifiers we hold, the company. */
+		if (!id_of(q, ID_EMAIL) && !person_profile(q) && !id_of(q, ID_PHONE) &&
+		    !(id_of(q, ID_FIRST_NAME) && id_of(q, ID_LAST_NAME) &&
+		      id_of(q, ID_COMPANY_NAME))) {
+			rc = ENR_E_INVALID;
+			goto out;
+		}
+		rc = put_base(out, p->base_url, "/v5/person/enrich");
+		for (size_t i = 0; rc == ENR_OK && i < sizeof params / sizeof params[0]; i++) {
+			const char *v = params[i].id == ID_LINKEDIN_URL ? person_profile(q)
+								       : id_of(q, params[i].id);
+
+			if (v)
+				rc = prov_request_query(out, params[i].param, v);
+		}
+		if (rc == ENR_OK && p->min_likelihood >= 1 && p->min_likelihood <= 10) {
+			snprintf(lk, sizeof lk, "%d", p->min_likelihood);
+			rc = prov_request_query(out, "min_likelihood", lk);
+		}
+		if (rc == ENR_OK)
+			rc = prov_request_query(out, "titlecase", "true");
+	}
+	if (rc == ENR_OK)
+		rc = prov_request_header(out, "Accept", "application/json");
+	if (rc == ENR_OK)
+		rc = prov_request_header(out, "User-Agent", "enrichd/" ENRICHD_VERSION);
+	if (rc == ENR_OK)
+		rc = prov_request_header(out, "X-Api-Key", key->secret);
+out:
+	if (rc)
+		prov_request_release(out);
+	return rc;
+}
+
+/* A header holding a whole non-negative decimal number in [0, max]. */
+static bool header_int(const struct prov_response *r, const char *name, int64_t max,
+		       int64_t *out)
+{
+	const char *v = prov_header(r, name);
+
+	return v && util_parse_i64(v, 0, max, out) == ENR_OK;
+}
+
+/* x-ratelimit-remaining: a JSON object of windows ({"minute": 99}), which
+ * PDL has also been seen writing Python-style ({'minute': 99, 'day':
+ * None}); older answers carry a bare number.  The smallest count over the
+ * windows is what is left (any window at 0 refuses the next call). */
+static bool parse_remaining(const char *s, int64_t *out)
+{
+	int64_t best = -1, v;
+	const char *p = s;
+
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p != '{') {
+		if (util_parse_i64(p, 0, INT64_MAX, &v) != ENR_OK)
+			return false;
+		*out = v;
+		return true;
+	}
+	p++;
+	for (;;) {
+		char quote;
+		const char *start;
+
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p == '}')
+			break;
+		/* a quoted window name */
+		if (*p != '"' && *p != '\'')
+			return false;
+		quote = *p++;
+		while (*p && *p != quote)
+			p++;
+		if (*p != quote)
+			return false;
+		p++;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p++ != ':')
+			return false;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		/* its count, or a null of either spelling */
+		start = p;
+		if (*p == '-')
+			p++;
+		while (*p >= '0' && *p <= '9')
+			p++;
+		if (p > start) {
+			if (util_parse_i64n(start, (size_t)(p - start), 0, INT64_MAX, &v) != ENR_OK)
+				return false;
+			if (best < 0 || v < best)
+				best = v;
+		} else if (strncmp(p, "null", 4) == 0 || strncmp(p, "None", 4) == 0) {
+			p += 4;
+		} else {
+			return false;
+		}
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p == ',') {
+			p++;
+			continue;
+		}
+		if (*p != '}')
+			return false;
+		break;
+	}
+	p++;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p != '\0' || best < 0)
+		return false;
+	*out = best;
+	return true;
+}
+
+/* Exactly n decimal digits at s. */
+static bool digits(const char *s, int n, int *out)
+{
+	int v = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		v = v * 10 + (s[i] - '0');
+	}
+	*out = v;
+	return true;
+}
+
+/* x-ratelimit-reset in ms since the epoch, 0 when absent or unreadable.
+ * docs/providers.md gives epoch seconds; PDL's current "Usage Limits" page
+ * shows an ISO 8601 UTC timestamp ("2022-02-23T20:19:55Z").  Both are
+ * read. */
+static int64_t reset_ms(const struct prov_response *r)
+{
+	const char *v = prov_header(r, "x-ratelimit-reset");
+	size_t n, used = 19;
+	int64_t secs;
+	struct tm tm;
+	int Y, M, D, h, m, sec;
+	time_t t;
+
+	if (v == NULL)
+		return 0;
+	n = strlen(v);
+	if (n >= 2 && (v[0] == '"' || v[0] == '\'') && v[n - 1] == v[0]) {
+		v++;
+		n -= 2;
+	}
+	if (n == 0)
+		return 0;
+	if (memchr(v, '-', n) == NULL) {
+		/* Up to the year 5000: beyond that it is not a time. */
+		if (util_parse_i64n(v, n, 1, INT64_C(95617584000), &secs) != ENR_OK)
+			return 0;
+		return secs * 1000;
+	}
+	if (n < 20 || !digits(v, 4, &Y) || v[4] != '-' || !digits(v + 5, 2, &M) || v[7] != '-' ||
+	    !digits(v + 8, 2, &D) || v[10] != 'T' || !digits(v + 11, 2, &h) || v[13] != ':' ||
+	    !digits(v + 14, 2, &m) || v[16] != ':' || !digits(v + 17, 2, &sec))
+		return 0;
+	/* An optional fraction, then Z or +00:00. */
+	if (v[used] == '.') {
+		used++;
+		while (used < n && v[used] >= '0' && v[used] <= '9')
+			used++;
+	}
+	if (!((n - used == 1 && v[used] == 'Z') ||
+	      (n - used == 6 && memcmp(v + used, "+00:00", 6) == 0)))
+		return 0;
+	if (Y < 1970 || M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60)
+		return 0;
+	memset(&tm, 0, sizeof tm);
+	tm.tm_year = Y - 1900;
+	tm.tm_mon = M - 1;
+	tm.tm_mday = D;
+	tm.tm_hour = h;
+	tm.tm_min = m;
+	tm.tm_sec = sec;
+	t = timegm(&tm);
+	/* timegm() normalises 31 February into March: refuse that. */
+	if (t == (time_t)-1 || tm.tm_mday != D)
+		return 0;
+	return (int64_t)t * 1000;
+}
+
+static void read_meters(const struct prov_response *r, struct prov_result *out,
+			bool *credits_known)
+{
+	const char *rem = prov_header(r, "x-ratelimit-remaining");
+	int64_t v;
+
+	if (rem && parse_remaining(rem, &v))
+		out->requests_left = v;
+	if (header_int(r, "x-totallimit-remaining", CREDITS_LEFT_MAX, &v))
+		out->credits_left = v;
+	*credits_known = header_int(r, "x-call-credits-spent", CREDITS_SPENT_MAX, &v);
+	if (*credits_known)
+		out->credits = (int)v;
+}
+
+static bool set_text(struct prov_result *out, enum fld_id f, const json_t *v, double conf)
+{
+	char scratch[64];
+	const char *t;
+	size_t n;
+
+	t = jp_text(v, scratch, sizeof scratch, &n);
+	if (t == NULL)
+		return true;
+	return prov_result_set(out, f, t, n, conf) == ENR_OK;
+}
+
+/* Strings of an array joined with ", ", stopping before the value cap. */
+static bool set_joined(struct prov_result *out, enum fld_id f, const json_t *arr, double conf)
+{
+	struct buf b;
+	size_t i;
+	json_t *el;
+	bool ok = true;
+
+	if (!json_is_array(arr))
+		return true;
+	buf_init(&b, LIM_PROV_VALUE_MAX);
+	json_array_foreach(arr, i, el) {
+		const char *s = json_string_value(el);
+		size_t n = s ? json_string_length(el) : 0;
+
+		if (n == 0)
+			continue;
+		if ((b.len && buf_puts(&b, ", ")) || buf_append(&b, s, n))
+			break;
+	}
+	if (b.len)
+		ok = prov_result_set(out, f, b.data, b.len, conf) == ENR_OK;
+	buf_release(&b);
+	return ok;
+}
+
+static void drop_values(struct prov_result *out)
+{
+	for (int i = 0; i < FLD__MAX; i++) {
+		free(out->value[i]);
+		out->value[i] = NULL;
+		out->confidence[i] = 0.0;
+	}
+	out->found = 0;
+}
+
+/* The likelihood of a hit (PDL: "an integer between 1 and 10"). */
+static bool likelihood(const json_t *doc, double *conf)
+{
+	const json_t *lk = json_object_get(doc, "likelihood");
+	json_int_t v;
+
+	if (!json_is_integer(lk))
+		return false;
+	v = json_integer_value(lk);
+	if (v < 1 || v > 10)
+		return false;
+	*conf = (double)v / 10.0;
+	return true;
+}
+
+static bool map_person(const json_t *data, double conf, struct prov_result *out)
+{
+	/* Listed in preference order: the first value found for a field wins. */
+	static const struct {
+		enum fld_id f;
+		const char *path;
+	} map[] = {
+		{ FLD_FIRST_NAME, "first_name" },
+		{ FLD_LAST_NAME, "last_name" },
+		{ FLD_TITLE, "job_title" },
+		{ FLD_SENIORITY, "job_title_levels[0]" },
+		{ FLD_DEPARTMENT, "job_title_role" },
+		{ FLD_LINKEDIN_URL, "linkedin_url" },
+		{ FLD_LOCATION, "location_name" },
+		{ FLD_CITY, "location_locality" },
+		{ FLD_STATE, "location_region" },
+		{ FLD_COUNTRY, "location_country" },
+		{ FLD_ZIP_CODE, "location_postal_code" },
+		{ FLD_PHONE, "mobile_phone" },
+		{ FLD_PHONE, "phone_numbers[0]" },
+		{ FLD_BUSINESS_EMAIL, "work_email" },
+		{ FLD_PERSONAL_EMAIL, "personal_emails[0]" },
+		{ FLD_COMPANY_NAME, "job_company_name" },
+		{ FLD_INDUSTRY, "job_company_industry" },
+		{ FLD_INDUSTRY, "industry" },
+		{ FLD_COMPANY_SIZE, "job_company_size" },
+	};
+
+	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
+		if (!set_text(out, map[i].f, jp_get(data, map[i].path), conf))
+			return false;
+	}
+	return true;
+}
+
+static bool map_company(const json_t *doc, double conf, struct prov_result *out)
+{
+	return set_text(out, FLD_COMPANY_NAME, json_object_get(doc, "name"), conf) &&
+	       set_text(out, FLD_INDUSTRY, json_object_get(doc, "industry"), conf) &&
+	       set_text(out, FLD_COMPANY_SIZE, json_object_get(doc, "size"), conf) &&
+	       set_text(out, FLD_COMPANY_REVENUE, json_object_get(doc, "inferred_revenue"), conf) &&
+	       set_joined(out, FLD_TECHNOLOGIES, json_object_get(doc, "tags"), conf);
+}
+
+/* 200: {"status":200,"likelihood":8,"data":{...}} for a person, the
+ * company's members at the top level for a company. */
+static void parse_200(const struct cfg_provider *p, const struct prov_query *q,
+		      const struct prov_response *resp, bool credits_known,
+		      struct prov_result *out)
+{
+	json_t *doc = jp_load(resp->body, resp->body_len, LIM_PROV_BODY_MAX);
+	const json_t *st, *data;
+	bool company = use_company(q);
+	double conf;
+
+	if (!json_is_object(doc)) {
+		prov_result_reason(out, "pdl: 200 with a body that is not a JSON object");
+		goto out;
+	}
+	st = json_object_get(doc, "status");
+	if (st && !(json_is_integer(st) && json_integer_value(st) == 200)) {
+		prov_result_reason(out, "pdl: 200 whose body status disagrees");
+		goto out;
+	}
+	if (!likelihood(doc, &conf)) {
+		prov_result_reason(out, "pdl: 200 without a likelihood of 1..10");
+		goto out;
+	}
+	if (company) {
+		if (!map_company(doc, conf, out)) {
+			prov_result_reason(out, "pdl: out of memory");
+			goto out;
+		}
+	} else {
+		data = json_object_get(doc, "data");
+		if (!json_is_object(data)) {
+			prov_result_reason(out, "pdl: 200 without a data object");
+			goto out;
+		}
+		if (!map_person(data, conf, out)) {
+			prov_result_reason(out, "pdl: out of memory");
+			goto out;
+		}
+	}
+	if (!credits_known)
+		out->credits = p->credits_per_hit;
+	if (out->found == 0) {
+		/* A record with nothing we can use answers nothing. */
+		out->outcome = PROV_MISS;
+		prov_result_reason(out, "pdl: %s record without a usable field",
+				   company ? "company" : "person");
+	} else {
+		out->outcome = PROV_HIT;
+		prov_result_reason(out, "pdl: %s hit, likelihood %.0f",
+				   company ? "company" : "person", conf * 10.0);
+	}
+out:
+	/* Whatever was mapped before the body proved bad is dropped. */
+	if (out->outcome != PROV_HIT && out->outcome != PROV_MISS)
+		drop_values(out);
+	json_decref(doc);
+}
+
+static void pdl_parse(const struct cfg_provider *p, const struct prov_query *q,
+		      const struct prov_response *resp, int64_t now_ms, struct prov_result *out)
+{
+	bool credits_known = false;
+	int64_t reset;
+	json_t *doc;
+
+	prov_result_reset(out);
+	out->outcome = PROV_TRANSIENT;
+	if (resp == NULL || p == NULL) {
+		prov_result_reason(out, "pdl: no response");
+		return;
+	}
+	read_meters(resp, out, &credits_known);
+	if (resp->timed_out) {
+		prov_result_reason(out, "pdl: timed out");
+		return;
+	}
+	if (resp->status == 0) {
+		prov_result_reason(out, "pdl: no response");
+		return;
+	}
+	switch (resp->status) {
+	case 200:
+		parse_200(p, q, resp, credits_known, out);
+		return;
+	case 404:
+		/* PDL answers "not found" with its error object; another 404
+		 * (a proxy, a wrong base_url) says nothing about the person. */
+		doc = jp_load(resp->body, resp->body_len, LIM_PROV_BODY_MAX);
+		if (json_is_object(doc)) {
+			out->outcome = PROV_MISS;
+			prov_result_reason(out, "pdl: not found");
+		} else {
+			prov_result_reason(out, "pdl: 404 without a JSON body");
+		}
+		json_decref(doc);
+		return;
+	case 400:
+		out->outcome = PROV_REQUEST_REJECTED;
+		prov_result_reason(out, "pdl: request rejected (400)");
+		return;
+	case 401:
+	case 403:
+		out->outcome = PROV_KEY_INVALID;
+		prov_result_reason(out, "pdl: key refused (%ld)", resp->status);
+		return;
+	case 402:
+		/* Credits are gone; x-ratelimit-reset names the reset only when
+		 * it is beyond the current minute window. */
+		out->outcome = PROV_QUOTA_EXHAUSTED;
+		reset = reset_ms(resp);
+		out->until_ms = reset > now_ms + 60000 ? reset : 0;
+		prov_result_reason(out, "pdl: credits exhausted (402)");
+		return;
+	case 429:
+		out->outcome = PROV_RATE_LIMITED;
+		reset = reset_ms(resp);
+		out->until_ms = reset > now_ms ? reset : prov_retry_after_ms(resp, now_ms);
+		prov_result_reason(out, "pdl: rate limited (429)");
+		return;
+	default:
+		break;
+	}
+	if (resp->status >= 500 && resp->status <= 599)
+		prov_result_reason(out, "pdl: server error (%ld)", resp->status);
+	else
+		prov_result_reason(out, "pdl: unexpected status %ld", resp->status);
+}
+
+const struct prov_ops prov_pdl_ops = {
+	.kind = "pdl",
+	.needs_key = true,
+	.build = pdl_build,
+	.build_poll = NULL,
+	.parse = pdl_parse,
+	.answer = NULL,
+};

@@ -1,0 +1,320 @@
+/*
+ * upstream.c - the HTTP client that calls providers (lib/upstream.h).
+ *
+ * Prefix: up_.  Each thread keeps one libcurl easy handle; curl_easy_reset
+ * between calls clears the options but keeps the handle's connection and
+ * TLS session caches, so calls to one provider reuse a warm connection.
+ *
+ * Request headers carry API keys: they are handed to libcurl, wiped from
+ * its list afterwards, and never logged or stored.  Error texts come from
+ * curl_easy_strerror (static strings), never from the peer.
+ */
+#include "upstream.h"
+
+#include <ctype.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
+
+#include "limits.h"
+#include "util.h"
+
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static CURLcode global_rc = CURLE_FAILED_INIT;
+
+static _Thread_local CURL *tl_handle;
+
+static void global_init_once(void)
+{
+	global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+enum enr_err up_global_init(void)
+{
+	pthread_once(&global_once, global_init_once);
+	return global_rc == CURLE_OK ? ENR_OK : ENR_E_INTERNAL;
+}
+
+void up_thread_cleanup(void)
+{
+	if (tl_handle) {
+		curl_easy_cleanup(tl_handle);
+		tl_handle = NULL;
+	}
+}
+
+static void free_headers(struct up_response *r)
+{
+	for (size_t i = 0; i < r->nheaders; i++)
+		free(r->headers[i].name); /* value lives in the same block */
+	r->nheaders = 0;
+}
+
+void up_response_init(struct up_response *r)
+{
+	memset(r, 0, sizeof *r);
+	buf_init(&r->body, LIM_UPSTREAM_BODY_MAX);
+	r->resp.body = "";
+}
+
+void up_response_release(struct up_response *r)
+{
+	free_headers(r);
+	free(r->headers);
+	buf_release(&r->body);
+	up_response_init(r);
+}
+
+/* What the callbacks share during one call. */
+struct call {
+	struct up_response *out;
+	size_t body_max;
+	bool too_large;
+	bool nomem;
+};
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
+{
+	struct call *c = ud;
+	size_t n = size * nmemb;
+	enum enr_err rc;
+
+	if (n > c->body_max || c->out->body.len > c->body_max - n) {
+		c->too_large = true;
+		return 0; /* a short count makes libcurl stop with a write error */
+	}
+	rc = buf_append(&c->out->body, data, n);
+	if (rc) {
+		if (rc == ENR_E_NOMEM)
+			c->nomem = true;
+		else
+			c->too_large = true;
+		return 0;
+	}
+	return n;
+}
+
+static bool is_tchar(unsigned char ch)
+{
+	/* RFC 9110 5.6.2 token characters */
+	return isalnum(ch) || (ch && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
+}
+
+/* One header line as libcurl delivers it: a status line, "Name: value",
+ * or the blank line ending the block.  A new status line (after a 1xx)
+ * starts the headers afresh so only the final answer's remain.  Lines that
+ * are too long, malformed, or beyond the count cap are skipped. */
+static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
+{
+	struct call *c = ud;
+	struct up_response *r = c->out;
+	size_t n = size * nmemb, name_len, vstart, vend;
+	char *block;
+
+	if (n >= 5 && memcmp(data, "HTTP/", 5) == 0) {
+		free_headers(r);
+		return n;
+	}
+	if (n > LIM_UPSTREAM_HEADER_MAX || r->nheaders >= LIM_UPSTREAM_HEADERS_MAX)
+		return n;
+	for (name_len = 0; name_len < n && is_tchar((unsigned char)data[name_len]); name_len++)
+		;
+	if (name_len == 0 || name_len >= n || data[name_len] != ':')
+		return n;
+	vstart = name_len + 1;
+	vend = n;
+	while (vstart < vend && (data[vstart] == ' ' || data[vstart] == '\t'))
+		vstart++;
+	while (vend > vstart && (data[vend - 1] == ' ' || data[vend - 1] == '\t' ||
+				 data[vend - 1] == '\r' || data[vend - 1] == '\n'))
+		vend--;
+	if (r->nheaders == r->aheaders) {
+		size_t na = r->aheaders ? r->aheaders * 2 : 16;
+		struct prov_header *h;
+
+		if (na > LIM_UPSTREAM_HEADERS_MAX)
+			na = LIM_UPSTREAM_HEADERS_MAX;
+		h = realloc(r->headers, na * sizeof *h);
+		if (h == NULL) {
+			c->nomem = true;
+			return 0;
+		}
+		r->headers = h;
+		r->aheaders = na;
+	}
+	/* name NUL value NUL in one block */
+	block = malloc(name_len + 1 + (vend - vstart) + 1);
+	if (block == NULL) {
+		c->nomem = true;
+		return 0;
+	}
+	for (size_t i = 0; i < name_len; i++)
+		block[i] = (char)tolower((unsigned char)data[i]);
+	block[name_len] = '\0';
+	memcpy(block + name_len + 1, data + vstart, vend - vstart);
+	block[name_len + 1 + (vend - vstart)] = '\0';
+	r->headers[r->nheaders].name = block;
+	r->headers[r->nheaders].value = block + name_len + 1;
+	r->nheaders++;
+	return n;
+}
+
+/* https:// anywhere; http:// only to a loopback name or address, so keys
+ * never cross a network in clear text.  libcurl's own URL parser decides
+ * what the host is, exactly as it will when connecting. */
+static bool url_allowed(const char *url)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL;
+	bool ok = false;
+
+	if (u == NULL || url == NULL || url[0] == '\0')
+		goto out;
+	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
+		goto out;
+	if (strcmp(scheme, "https") == 0)
+		ok = true;
+	else if (strcmp(scheme, "http") == 0)
+		ok = strcmp(host, "127.0.0.1") == 0 || strcasecmp(host, "localhost") == 0 ||
+		     strcmp(host, "[::1]") == 0;
+out:
+	curl_free(scheme);
+	curl_free(host);
+	curl_url_cleanup(u);
+	return ok;
+}
+
+/* Wipe and free a header list (its lines hold the key). */
+static void free_slist(struct curl_slist *l)
+{
+	for (struct curl_slist *p = l; p; p = p->next) {
+		if (p->data)
+			explicit_bzero(p->data, strlen(p->data));
+	}
+	curl_slist_free_all(l);
+}
+
+enum enr_err up_perform(const struct prov_request *req, int timeout_ms, size_t body_max,
+			struct up_response *out)
+{
+	struct curl_slist *hdrs = NULL, *tmp;
+	struct call c = { out, body_max, false, false };
+	bool post;
+	CURLcode cc;
+	long status = 0;
+	double total = 0.0;
+	enum enr_err rc = ENR_OK;
+	CURL *h;
+
+	if (req == NULL || out == NULL || timeout_ms <= 0)
+		return ENR_E_INVALID;
+	post = strcmp(req->method, "POST") == 0;
+	if (!post && strcmp(req->method, "GET") != 0)
+		return ENR_E_INVALID;
+	if (!url_allowed(buf_cstr(&req->url)))
+		return ENR_E_INVALID;
+	if (c.body_max == 0 || c.body_max > LIM_UPSTREAM_BODY_MAX)
+		c.body_max = LIM_UPSTREAM_BODY_MAX;
+
+	free_headers(out);
+	buf_reset(&out->body);
+	out->error[0] = '\0';
+	out->elapsed_ms = 0.0;
+	out->resp = (struct prov_response){ 0 };
+	out->resp.body = "";
+
+	if (tl_handle == NULL) {
+		tl_handle = curl_easy_init();
+		if (tl_handle == NULL)
+			return ENR_E_NOMEM;
+	}
+	h = tl_handle;
+	curl_easy_reset(h);
+
+	for (unsigned i = 0; i < req->nheaders && i < PROV_MAX_HEADERS; i++) {
+		tmp = curl_slist_append(hdrs, req->headers[i]);
+		if (tmp == NULL) {
+			rc = ENR_E_NOMEM;
+			goto out;
+		}
+		hdrs = tmp;
+	}
+	if (post) {
+		/* No "Expect: 100-continue" round trip before small bodies. */
+		tmp = curl_slist_append(hdrs, "Expect:");
+		if (tmp == NULL) {
+			rc = ENR_E_NOMEM;
+			goto out;
+		}
+		hdrs = tmp;
+	}
+
+	curl_easy_setopt(h, CURLOPT_URL, buf_cstr(&req->url));
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https,http");
+	curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "https");
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)(timeout_ms < 1000 ? timeout_ms : 1000));
+	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(h, CURLOPT_TCP_KEEPIDLE, 60L);
+	curl_easy_setopt(h, CURLOPT_TCP_KEEPINTVL, 30L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &c);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, &c);
+	if (post) {
+		curl_easy_setopt(h, CURLOPT_POST, 1L);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body.len);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, buf_cstr(&req->body));
+	} else {
+		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+	}
+
+	cc = curl_easy_perform(h);
+	curl_easy_getinfo(h, CURLINFO_TOTAL_TIME, &total);
+	out->elapsed_ms = total * 1000.0;
+	if (c.nomem) {
+		rc = ENR_E_NOMEM;
+		goto out;
+	}
+	if (cc == CURLE_OK) {
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	} else {
+		/* No complete answer: report none, so the adapter makes it
+		 * transient rather than reading half a response. */
+		free_headers(out);
+		buf_reset(&out->body);
+		if (c.too_large)
+			util_strlcpy(out->error, "response too large", sizeof out->error);
+		else
+			util_strlcpy(out->error, curl_easy_strerror(cc), sizeof out->error);
+		out->resp.timed_out = cc == CURLE_OPERATION_TIMEDOUT;
+	}
+	out->resp.status = status;
+	out->resp.body = buf_cstr(&out->body);
+	out->resp.body_len = out->body.len;
+	out->resp.headers = out->headers;
+	out->resp.nheaders = out->nheaders;
+out:
+	/* The handle must not keep pointers to this call's list or state. */
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, NULL);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, NULL);
+	free_slist(hdrs);
+	if (rc) {
+		free_headers(out);
+		buf_reset(&out->body);
+		out->resp = (struct prov_response){ 0 };
+		out->resp.body = "";
+	}
+	return rc;
+}
