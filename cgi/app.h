@@ -12,6 +12,8 @@
 
 #include "lib/config.h"
 #include "lib/err.h"
+#include "lib/domains.h"
+#include "lib/provider.h"
 #include "lib/store.h"
 
 /* Mark this process as a one-request CGI program (no background work). */
@@ -24,5 +26,10 @@ void app_shutdown(void);
 
 /* The store (valid between app_init and app_shutdown). */
 struct store *app_store(void);
+
+/* The bundled free/disposable e-mail domain lists (NULL when they could
+ * not be loaded) and the context built-in providers read. */
+const struct dom_lists *app_lists(void);
+const struct prov_ctx *app_prov_ctx(void);
 
 #endif

@@ -23,7 +23,10 @@
 static const struct route routes[] = {
 	{ "GET", "/health", h_health, -1, 0, 0 },
 	{ "GET", "/metrics", h_metrics, CFG_EP_ADMIN, SCOPE_ADMIN, 0 },
+	{ "POST", "/enrich", h_enrich, CFG_EP_ENRICH, SCOPE_ENRICH, 1 },
 	{ "GET", "/admin/usage", h_admin_usage, CFG_EP_ADMIN, SCOPE_ADMIN, 0 },
+	{ "GET", "/admin/keys", h_admin_keys, CFG_EP_ADMIN, SCOPE_ADMIN, 0 },
+	{ "POST", "/admin/keys/{id}/revive", h_admin_key_revive, CFG_EP_ADMIN, SCOPE_ADMIN, 0 },
 };
 
 #define NROUTES (sizeof routes / sizeof routes[0])
@@ -45,6 +48,7 @@ void route_init(void)
 				      "Requests refused by authentication, by reason.");
 	mx_rejections = mx_counter("enrichd_ratelimit_rejections_total",
 				   "Requests refused by rate limit or quota, by account and kind.");
+	h_enrich_init();
 	mx_bucket_checks = mx_counter("enrichd_ratelimit_checks_total",
 				      "Admission checks made against the store, by verdict.");
 }

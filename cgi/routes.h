@@ -46,5 +46,13 @@ enum enr_err route_admit(struct http_req *r, int request_cost, int64_t records,
 enum enr_err h_health(struct http_req *r);
 enum enr_err h_metrics(struct http_req *r);
 enum enr_err h_admin_usage(struct http_req *r);
+enum enr_err h_admin_keys(struct http_req *r);
+enum enr_err h_admin_key_revive(struct http_req *r);
+enum enr_err h_enrich(struct http_req *r);
+void h_enrich_init(void);
+
+/* Shared by handlers with JSON bodies (cgi/h_enrich.c). */
+bool http_is_json(const struct http_req *r);
+bool h_read_json_body(struct http_req *r);
 
 #endif

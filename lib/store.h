@@ -27,7 +27,9 @@
 #include "auth.h"
 #include "config.h"
 #include "err.h"
+#include "keypool.h"
 #include "limits.h"
+#include "provider.h"
 
 struct store;
 
@@ -156,5 +158,51 @@ enum enr_err st_usage_each(struct store *s, int64_t account_id, const char *from
 
 /* The UTC day of now_s as YYYY-MM-DD. */
 void st_day(int64_t now_s, char out[11]);
+
+/* ---- upstream key pool (lib/keypool.h decides, the store keeps) --------- */
+
+/* Make the pool match the configuration: add new keys, update provider,
+ * account, position and last four characters of known ones (their state
+ * and counters survive), hide keys no longer configured. */
+enum enr_err st_ukey_sync(struct store *s, const struct cfg *cfg);
+
+/* The configured keys of a provider in configuration order (at most max). */
+enum enr_err st_ukeys_of(struct store *s, const char *provider, struct kp_key *keys, int max,
+			 int *n);
+
+/* Every configured key, by provider and position. */
+enum enr_err st_ukey_each(struct store *s, int (*fn)(void *arg, const struct kp_key *k),
+			  void *arg);
+
+/* Record one call's outcome for key id atomically (kp_apply); a rate
+ * limit also cools the other keys of the same upstream account
+ * (*account_cooled says how many).  after/ch/account_cooled may be NULL. */
+enum enr_err st_ukey_apply(struct store *s, const char *id, enum prov_outcome o,
+			   int64_t hint_until_ms, int credits, int64_t now_ms,
+			   const struct kp_params *p, struct kp_key *after, struct kp_change *ch,
+			   int *account_cooled);
+
+/* An admin's revive; ENR_E_NOT_FOUND for an unknown id. */
+enum enr_err st_ukey_revive(struct store *s, const char *id, struct kp_key *after);
+
+/* Advance the provider's round-robin cursor; *cursor is its value before. */
+enum enr_err st_rr_next(struct store *s, const char *provider, uint64_t *cursor);
+
+/* Reserve the next call slot of a paced scope ("key:ID", "account:P/A"):
+ * slots are interval_ms apart; *start_ms is when this call may go (now_ms
+ * or later).  Shared by every thread, process and host. */
+enum enr_err st_pace_reserve(struct store *s, const char *scope, int64_t interval_ms,
+			     int64_t now_ms, int64_t *start_ms);
+
+/* ---- cache of provider answers (lib/cache.h owns the format) ------------ */
+
+/* The unexpired entry under key (a SHA-256): *hit and *body (caller frees)
+ * on ENR_OK; ENR_E_NOT_FOUND when absent or expired. */
+enum enr_err st_cache_get(struct store *s, const unsigned char key[32], int64_t now_ms, bool *hit,
+			  char **body);
+enum enr_err st_cache_put(struct store *s, const unsigned char key[32], const char *provider,
+			  bool hit, const char *body, int64_t expires_ms);
+/* Delete at most limit expired entries. */
+enum enr_err st_cache_purge(struct store *s, int64_t now_ms, int limit, int *removed);
 
 #endif

@@ -20,6 +20,7 @@
 
 #include <sqlite3.h>
 
+#include "keypool.h"
 #include "log.h"
 #include "ratelimit.h"
 #include "util.h"
@@ -69,6 +70,37 @@ static const char *const migrations[] = {
 	"  credits INTEGER NOT NULL DEFAULT 0,"
 	"  rejections INTEGER NOT NULL DEFAULT 0,"
 	"  PRIMARY KEY (account_id, day));",
+
+	/* 2: the upstream key pool, round-robin cursors, pacing slots */
+	"CREATE TABLE upstream_keys ("
+	"  id TEXT PRIMARY KEY,"
+	"  provider TEXT NOT NULL,"
+	"  account TEXT NOT NULL,"
+	"  last4 TEXT NOT NULL,"
+	"  ord INTEGER NOT NULL,"
+	"  state INTEGER NOT NULL DEFAULT 0,"
+	"  until_ms INTEGER NOT NULL DEFAULT 0,"
+	"  transients INTEGER NOT NULL DEFAULT 0,"
+	"  backoff_ms INTEGER NOT NULL DEFAULT 0,"
+	"  calls INTEGER NOT NULL DEFAULT 0,"
+	"  hits INTEGER NOT NULL DEFAULT 0,"
+	"  misses INTEGER NOT NULL DEFAULT 0,"
+	"  errors INTEGER NOT NULL DEFAULT 0,"
+	"  credits INTEGER NOT NULL DEFAULT 0,"
+	"  last_used_ms INTEGER NOT NULL DEFAULT 0,"
+	"  configured INTEGER NOT NULL DEFAULT 1);"
+	"CREATE INDEX upstream_keys_provider ON upstream_keys(provider, ord);"
+	"CREATE TABLE rotation_cursors (provider TEXT PRIMARY KEY, next INTEGER NOT NULL);"
+	"CREATE TABLE pace_slots (scope TEXT PRIMARY KEY, next_ms INTEGER NOT NULL);",
+
+	/* 3: provider answers cache (hits and misses, never errors) */
+	"CREATE TABLE cache ("
+	"  key BLOB PRIMARY KEY,"
+	"  provider TEXT NOT NULL,"
+	"  hit INTEGER NOT NULL,"
+	"  body TEXT NOT NULL,"
+	"  expires_ms INTEGER NOT NULL);"
+	"CREATE INDEX cache_expiry ON cache(expires_ms);",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -94,8 +126,24 @@ enum stmt_id {
 	Q_USAGE_ADD,
 	Q_USAGE_ALL,
 	Q_USAGE_OF_ACCOUNT,
+	Q_UKEY_UNCONFIGURE,
+	Q_UKEY_UPSERT,
+	Q_UKEY_OF_PROVIDER,
+	Q_UKEY_BY_ID,
+	Q_UKEY_ALL,
+	Q_UKEY_PUT,
+	Q_UKEY_COOL_ACCOUNT,
+	Q_RR_NEXT,
+	Q_PACE,
+	Q_CACHE_GET,
+	Q_CACHE_PUT,
+	Q_CACHE_PURGE,
 	Q__MAX
 };
+
+#define UKEY_COLS                                                                      \
+	"SELECT id, provider, account, last4, ord, state, until_ms, transients, backoff_ms," \
+	" calls, hits, misses, errors, credits, last_used_ms FROM upstream_keys"
 
 static const char *const stmt_sql[Q__MAX] = {
 	[Q_PING] = "SELECT 1",
@@ -139,6 +187,33 @@ static const char *const stmt_sql[Q__MAX] = {
 	[Q_USAGE_OF_ACCOUNT] = "SELECT u.account_id, a.name, u.day, u.requests, u.records, u.credits,"
 			       " u.rejections FROM usage_daily u JOIN accounts a ON a.id = u.account_id"
 			       " WHERE u.day >= ?1 AND u.account_id = ?2 ORDER BY u.day DESC",
+	[Q_UKEY_UNCONFIGURE] = "UPDATE upstream_keys SET configured = 0",
+	[Q_UKEY_UPSERT] = "INSERT INTO upstream_keys(id, provider, account, last4, ord, configured)"
+			  " VALUES (?1, ?2, ?3, ?4, ?5, 1) ON CONFLICT(id) DO UPDATE SET"
+			  " provider = ?2, account = ?3, ord = ?5, configured = 1,"
+			  " last4 = CASE WHEN ?4 = '' THEN last4 ELSE ?4 END",
+	[Q_UKEY_OF_PROVIDER] = UKEY_COLS " WHERE provider = ?1 AND configured = 1 ORDER BY ord",
+	[Q_UKEY_BY_ID] = UKEY_COLS " WHERE id = ?1 AND configured = 1",
+	[Q_UKEY_ALL] = UKEY_COLS " WHERE configured = 1 ORDER BY provider, ord",
+	[Q_UKEY_PUT] = "UPDATE upstream_keys SET state = ?2, until_ms = ?3, transients = ?4,"
+		       " backoff_ms = ?5, calls = ?6, hits = ?7, misses = ?8, errors = ?9,"
+		       " credits = ?10, last_used_ms = ?11 WHERE id = ?1",
+	/* Cool the other keys of one upstream account; deadlines only move later,
+	 * and invalid or exhausted keys keep their state. */
+	[Q_UKEY_COOL_ACCOUNT] = "UPDATE upstream_keys SET state = 1, until_ms = ?3"
+				" WHERE provider = ?1 AND account = ?2 AND id <> ?4 AND configured = 1"
+				" AND (state = 0 OR (state = 1 AND until_ms < ?3)"
+				"      OR (state = 2 AND until_ms > 0 AND until_ms <= ?5))",
+	[Q_RR_NEXT] = "INSERT INTO rotation_cursors(provider, next) VALUES (?1, 1)"
+		      " ON CONFLICT(provider) DO UPDATE SET next = next + 1 RETURNING next - 1",
+	[Q_PACE] = "INSERT INTO pace_slots(scope, next_ms) VALUES (?1, ?2 + ?3)"
+		   " ON CONFLICT(scope) DO UPDATE SET next_ms = MAX(next_ms, ?2) + ?3"
+		   " RETURNING next_ms - ?3",
+	[Q_CACHE_GET] = "SELECT hit, body FROM cache WHERE key = ?1 AND expires_ms > ?2",
+	[Q_CACHE_PUT] = "INSERT INTO cache(key, provider, hit, body, expires_ms) VALUES (?1, ?2, ?3, ?4, ?5)"
+			" ON CONFLICT(key) DO UPDATE SET provider = ?2, hit = ?3, body = ?4, expires_ms = ?5",
+	[Q_CACHE_PURGE] = "DELETE FROM cache WHERE rowid IN"
+			  " (SELECT rowid FROM cache WHERE expires_ms <= ?1 LIMIT ?2)",
 };
 
 struct conn {
@@ -872,4 +947,343 @@ enum enr_err st_usage_each(struct store *s, int64_t account_id, const char *from
 	}
 	finish(st);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? ENR_OK : step_err(c, rc);
+}
+
+/* ---- upstream key pool ------------------------------------------------------- */
+
+enum enr_err st_ukey_sync(struct store *s, const struct cfg *cfg)
+{
+	struct conn *c = conn_get(s);
+	sqlite3_stmt *st;
+	enum enr_err rc;
+
+	if (c == NULL)
+		return ENR_E_UNAVAILABLE;
+	rc = tx_begin(s, c);
+	if (rc)
+		return rc;
+	st = stmt(c, Q_UKEY_UNCONFIGURE);
+	rc = st ? run(c, st, NULL) : ENR_E_STORE;
+	for (size_t i = 0; rc == ENR_OK && i < cfg->nproviders; i++) {
+		const struct cfg_provider *p = &cfg->providers[i];
+
+		for (size_t k = 0; rc == ENR_OK && k < p->nkeys; k++) {
+			const struct cfg_key *key = &p->keys[k];
+			size_t sl = strlen(key->secret);
+
+			st = stmt(c, Q_UKEY_UPSERT);
+			if (st == NULL) {
+				rc = ENR_E_STORE;
+				break;
+			}
+			sqlite3_bind_text(st, 1, key->id, -1, SQLITE_TRANSIENT);
+			sqlite3_bind_text(st, 2, p->name, -1, SQLITE_TRANSIENT);
+			sqlite3_bind_text(st, 3, key->account, -1, SQLITE_TRANSIENT);
+			/* Only the last four characters of a secret are ever stored. */
+			sqlite3_bind_text(st, 4, sl >= 4 ? key->secret + sl - 4 : "", -1,
+					  SQLITE_TRANSIENT);
+			sqlite3_bind_int(st, 5, (int)k);
+			rc = run(c, st, NULL);
+		}
+	}
+	return tx_end(s, c, rc);
+}
+
+static void row_ukey(sqlite3_stmt *st, struct kp_key *k)
+{
+	int state;
+
+	col_text(st, 0, k->id, sizeof k->id);
+	col_text(st, 1, k->provider, sizeof k->provider);
+	col_text(st, 2, k->account, sizeof k->account);
+	col_text(st, 3, k->last4, sizeof k->last4);
+	k->ord = sqlite3_column_int(st, 4);
+	state = sqlite3_column_int(st, 5);
+	k->state = state >= 0 && state < KP_STATE__MAX ? (enum kp_state)state : KP_INVALID;
+	k->until_ms = sqlite3_column_int64(st, 6);
+	k->transients = sqlite3_column_int(st, 7);
+	k->backoff_ms = sqlite3_column_int64(st, 8);
+	k->calls = sqlite3_column_int64(st, 9);
+	k->hits = sqlite3_column_int64(st, 10);
+	k->misses = sqlite3_column_int64(st, 11);
+	k->errors = sqlite3_column_int64(st, 12);
+	k->credits = sqlite3_column_int64(st, 13);
+	k->last_used_ms = sqlite3_column_int64(st, 14);
+}
+
+enum enr_err st_ukeys_of(struct store *s, const char *provider, struct kp_key *keys, int max,
+			 int *n)
+{
+	struct conn *c = conn_get(s);
+	sqlite3_stmt *st;
+	int rc, got = 0;
+
+	if (c == NULL || (st = stmt(c, Q_UKEY_OF_PROVIDER)) == NULL)
+		return ENR_E_UNAVAILABLE;
+	sqlite3_bind_text(st, 1, provider, -1, SQLITE_TRANSIENT);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && got < max)
+		row_ukey(st, &keys[got++]);
+	finish(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return step_err(c, rc);
+	*n = got;
+	return ENR_OK;
+}
+
+enum enr_err st_ukey_each(struct store *s, int (*fn)(void *arg, const struct kp_key *k), void *arg)
+{
+	struct conn *c = conn_get(s);
+	sqlite3_stmt *st;
+	int rc;
+
+	if (c == NULL || (st = stmt(c, Q_UKEY_ALL)) == NULL)
+		return ENR_E_UNAVAILABLE;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct kp_key k;
+
+		row_ukey(st, &k);
+		if (fn(arg, &k))
+			break;
+	}
+	finish(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? ENR_OK : step_err(c, rc);
+}
+
+static enum enr_err ukey_get(struct conn *c, const char *id, struct kp_key *k)
+{
+	sqlite3_stmt *st = stmt(c, Q_UKEY_BY_ID);
+	int rc;
+
+	if (st == NULL)
+		return ENR_E_STORE;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		row_ukey(st, k);
+	finish(st);
+	if (rc == SQLITE_ROW)
+		return ENR_OK;
+	return rc == SQLITE_DONE ? ENR_E_NOT_FOUND : step_err(c, rc);
+}
+
+static enum enr_err ukey_put(struct conn *c, const struct kp_key *k)
+{
+	sqlite3_stmt *st = stmt(c, Q_UKEY_PUT);
+
+	if (st == NULL)
+		return ENR_E_STORE;
+	sqlite3_bind_text(st, 1, k->id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(st, 2, (int)k->state);
+	sqlite3_bind_int64(st, 3, k->until_ms);
+	sqlite3_bind_int(st, 4, k->transients);
+	sqlite3_bind_int64(st, 5, k->backoff_ms);
+	sqlite3_bind_int64(st, 6, k->calls);
+	sqlite3_bind_int64(st, 7, k->hits);
+	sqlite3_bind_int64(st, 8, k->misses);
+	sqlite3_bind_int64(st, 9, k->errors);
+	sqlite3_bind_int64(st, 10, k->credits);
+	sqlite3_bind_int64(st, 11, k->last_used_ms);
+	return run(c, st, NULL);
+}
+
+enum enr_err st_ukey_apply(struct store *s, const char *id, enum prov_outcome o,
+			   int64_t hint_until_ms, int credits, int64_t now_ms,
+			   const struct kp_params *p, struct kp_key *after, struct kp_change *ch,
+			   int *account_cooled)
+{
+	struct conn *c = conn_get(s);
+	struct kp_key k;
+	struct kp_change change;
+	unsigned char r8[2];
+	enum enr_err rc;
+	int cooled = 0;
+
+	if (c == NULL)
+		return ENR_E_UNAVAILABLE;
+	if (util_random(r8, sizeof r8) != ENR_OK)
+		r8[0] = r8[1] = 0;
+	rc = tx_begin(s, c);
+	if (rc)
+		return rc;
+	rc = ukey_get(c, id, &k);
+	if (rc == ENR_OK) {
+		kp_apply(&k, o, hint_until_ms, credits, now_ms, p,
+			 (double)(r8[0] | r8[1] << 8) / 65536.0, &change);
+		rc = ukey_put(c, &k);
+	}
+	if (rc == ENR_OK && change.account_cool && change.to == KP_COOLING) {
+		sqlite3_stmt *st = stmt(c, Q_UKEY_COOL_ACCOUNT);
+
+		if (st == NULL) {
+			rc = ENR_E_STORE;
+		} else {
+			sqlite3_bind_text(st, 1, k.provider, -1, SQLITE_TRANSIENT);
+			sqlite3_bind_text(st, 2, k.account, -1, SQLITE_TRANSIENT);
+			sqlite3_bind_int64(st, 3, k.until_ms);
+			sqlite3_bind_text(st, 4, k.id, -1, SQLITE_TRANSIENT);
+			sqlite3_bind_int64(st, 5, now_ms);
+			rc = run(c, st, &cooled);
+		}
+	}
+	rc = tx_end(s, c, rc);
+	if (rc == ENR_OK) {
+		if (after)
+			*after = k;
+		if (ch)
+			*ch = change;
+		if (account_cooled)
+			*account_cooled = cooled;
+	}
+	return rc;
+}
+
+enum enr_err st_ukey_revive(struct store *s, const char *id, struct kp_key *after)
+{
+	struct conn *c = conn_get(s);
+	struct kp_key k;
+	enum enr_err rc;
+
+	if (c == NULL)
+		return ENR_E_UNAVAILABLE;
+	rc = tx_begin(s, c);
+	if (rc)
+		return rc;
+	rc = ukey_get(c, id, &k);
+	if (rc == ENR_OK) {
+		kp_revive(&k);
+		rc = ukey_put(c, &k);
+	}
+	rc = tx_end(s, c, rc);
+	if (rc == ENR_OK && after)
+		*after = k;
+	return rc;
+}
+
+/* A write statement with one RETURNING integer. */
+static enum enr_err returning_i64(struct store *s, struct conn *c, sqlite3_stmt *st, int64_t *out)
+{
+	enum enr_err rc = tx_begin(s, c);
+	int src;
+
+	if (rc) {
+		finish(st);
+		return rc;
+	}
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW)
+		*out = sqlite3_column_int64(st, 0);
+	/* Step to the end so the statement completes before the commit. */
+	while (src == SQLITE_ROW)
+		src = sqlite3_step(st);
+	finish(st);
+	rc = src == SQLITE_DONE ? ENR_OK : step_err(c, src);
+	return tx_end(s, c, rc);
+}
+
+enum enr_err st_rr_next(struct store *s, const char *provider, uint64_t *cursor)
+{
+	struct conn *c = conn_get(s);
+	sqlite3_stmt *st;
+	int64_t v = 0;
+	enum enr_err rc;
+
+	if (c == NULL || (st = stmt(c, Q_RR_NEXT)) == NULL)
+		return ENR_E_UNAVAILABLE;
+	sqlite3_bind_text(st, 1, provider, -1, SQLITE_TRANSIENT);
+	rc = returning_i64(s, c, st, &v);
+	if (rc == ENR_OK)
+		*cursor = (uint64_t)(v < 0 ? 0 : v);
+	return rc;
+}
+
+enum enr_err st_pace_reserve(struct store *s, const char *scope, int64_t interval_ms,
+			     int64_t now_ms, int64_t *start_ms)
+{
+	struct conn *c = conn_get(s);
+	sqlite3_stmt *st;
+	int64_t v = now_ms;
+	enum enr_err rc;
+
+	if (c == NULL || (st = stmt(c, Q_PACE)) == NULL)
+		return ENR_E_UNAVAILABLE;
+	sqlite3_bind_text(st, 1, scope, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, now_ms);
+	sqlite3_bind_int64(st, 3, interval_ms);
+	rc = returning_i64(s, c, st, &v);
+	if (rc == ENR_OK)
+		*start_ms = v;
+	return rc;
+}
+
+/* ---- cache ------------------------------------------------------------------------ */
+
+enum enr_err st_cache_get(struct store *s, const unsigned char key[32], int64_t now_ms, bool *hit,
+			  char **body)
+{
+	struct conn *c = conn_get(s);
+	sqlite3_stmt *st;
+	int rc;
+	char *b = NULL;
+
+	if (c == NULL || (st = stmt(c, Q_CACHE_GET)) == NULL)
+		return ENR_E_UNAVAILABLE;
+	sqlite3_bind_blob(st, 1, key, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, now_ms);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		const unsigned char *t = sqlite3_column_text(st, 1);
+
+		*hit = sqlite3_column_int(st, 0) != 0;
+		b = strdup(t ? (const char *)t : "");
+	}
+	finish(st);
+	if (rc == SQLITE_ROW) {
+		if (b == NULL)
+			return ENR_E_NOMEM;
+		*body = b;
+		return ENR_OK;
+	}
+	return rc == SQLITE_DONE ? ENR_E_NOT_FOUND : step_err(c, rc);
+}
+
+enum enr_err st_cache_put(struct store *s, const unsigned char key[32], const char *provider,
+			  bool hit, const char *body, int64_t expires_ms)
+{
+	struct conn *c = conn_get(s);
+	sqlite3_stmt *st;
+	enum enr_err rc;
+
+	if (c == NULL || (st = stmt(c, Q_CACHE_PUT)) == NULL)
+		return ENR_E_UNAVAILABLE;
+	rc = tx_begin(s, c);
+	if (rc)
+		return rc;
+	sqlite3_bind_blob(st, 1, key, 32, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, provider, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(st, 3, hit);
+	sqlite3_bind_text(st, 4, body, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 5, expires_ms);
+	rc = run(c, st, NULL);
+	return tx_end(s, c, rc);
+}
+
+enum enr_err st_cache_purge(struct store *s, int64_t now_ms, int limit, int *removed)
+{
+	struct conn *c = conn_get(s);
+	sqlite3_stmt *st;
+	enum enr_err rc;
+	int n = 0;
+
+	if (c == NULL || (st = stmt(c, Q_CACHE_PURGE)) == NULL)
+		return ENR_E_UNAVAILABLE;
+	rc = tx_begin(s, c);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, now_ms);
+	sqlite3_bind_int(st, 2, limit);
+	rc = run(c, st, &n);
+	rc = tx_end(s, c, rc);
+	if (rc == ENR_OK && removed)
+		*removed = n;
+	return rc;
 }

@@ -16,6 +16,7 @@
 
 #include "lib/auth.h"
 #include "lib/config.h"
+#include "lib/keypool.h"
 #include "lib/log.h"
 #include "lib/store.h"
 #include "lib/util.h"
@@ -38,6 +39,8 @@ static const char usage_text[] =
 	"  key list [ACCOUNT]                      list client keys (never the keys themselves)\n"
 	"  key revoke ID                           revoke a key (effective on the next request)\n"
 	"  usage [ACCOUNT] [--days N]              requests, records, credits, rejections per day\n"
+	"  keys list                               the upstream provider key pool and its state\n"
+	"  keys revive ID                          put an invalid or exhausted upstream key back\n"
 	"\n"
 	"  -c FILE   configuration (default: $ENRICHD_CONF or " DEFAULT_CONF ")\n";
 
@@ -424,6 +427,71 @@ static void cmd_usage(int argc, char **argv, const struct opts *o)
 		json_decref(arr);
 }
 
+static json_t *ukey_json(const struct kp_key *k, int64_t now)
+{
+	char until[21] = "", used[21] = "";
+	bool usable = kp_usable(k, now);
+
+	if (!usable && k->until_ms > 0)
+		util_fmt_time_s(k->until_ms / 1000, until);
+	if (k->last_used_ms > 0)
+		util_fmt_time_s(k->last_used_ms / 1000, used);
+	return json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s, s:I, s:I, s:I, s:I, s:I, s:s?}", "id", k->id,
+			 "provider", k->provider, "account", k->account, "state",
+			 kp_state_names[usable ? KP_ACTIVE : k->state], "until",
+			 until[0] ? until : NULL, "last4", k->last4, "calls", (json_int_t)k->calls,
+			 "hits", (json_int_t)k->hits, "misses", (json_int_t)k->misses, "errors",
+			 (json_int_t)k->errors, "credits", (json_int_t)k->credits, "last_used",
+			 used[0] ? used : NULL);
+}
+
+static int ukey_row(void *arg, const struct kp_key *k)
+{
+	json_t *j = ukey_json(k, util_now_ms());
+
+	if (json_out) {
+		json_array_append_new((json_t *)arg, j);
+		return 0;
+	}
+	printf("%-16s %-10s %-12s ...%s  %-9s %-20s calls %-6lld hits %-6lld misses %-6lld errors %-6lld credits %lld\n",
+	       k->id, k->provider, k->account, k->last4,
+	       json_string_value(json_object_get(j, "state")),
+	       json_string_value(json_object_get(j, "until")) ? json_string_value(json_object_get(j, "until")) : "-",
+	       (long long)k->calls, (long long)k->hits, (long long)k->misses, (long long)k->errors,
+	       (long long)k->credits);
+	json_decref(j);
+	return 0;
+}
+
+static void cmd_keys(int argc, char **argv)
+{
+	if (argc == 1 && strcmp(argv[0], "list") == 0) {
+		json_t *arr = json_array();
+
+		/* The pool as configured now (keys added to the file since the
+		 * service last loaded it appear too). */
+		need_ok(st_ukey_sync(store, cfg), "keys list");
+		need_ok(st_ukey_each(store, ukey_row, arr), "keys list");
+		if (json_out)
+			print_json(arr);
+		else
+			json_decref(arr);
+	} else if (argc == 2 && strcmp(argv[0], "revive") == 0) {
+		struct kp_key k;
+		enum enr_err rc = st_ukey_revive(store, argv[1], &k);
+
+		if (rc == ENR_E_NOT_FOUND)
+			fail("no configured upstream key has the id \"%s\"", argv[1]);
+		need_ok(rc, "keys revive");
+		if (json_out)
+			print_json(ukey_json(&k, util_now_ms()));
+		else
+			printf("revived key %s (...%s) of provider %s\n", k.id, k.last4, k.provider);
+	} else {
+		usage_fail("keys list | keys revive ID");
+	}
+}
+
 int main(int argc, char **argv)
 {
 	const char *path = getenv("ENRICHD_CONF");
@@ -491,6 +559,8 @@ int main(int argc, char **argv)
 		cmd_key(npos - 1, pos + 1, &o);
 	else if (strcmp(pos[0], "usage") == 0)
 		cmd_usage(npos - 1, pos + 1, &o);
+	else if (strcmp(pos[0], "keys") == 0)
+		cmd_keys(npos - 1, pos + 1);
 	else
 		usage_fail("unknown command");
 	st_close(store);

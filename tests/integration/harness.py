@@ -266,7 +266,7 @@ class Sim:
             q.append(f"provider={provider}")
         if key:
             q.append(f"key={key}")
-        return self._call("GET", "/_sim/calls" + ("?" + "&".join(q) if q else ""))
+        return self._call("GET", "/_sim/calls" + ("?" + "&".join(q) if q else ""))["calls"]
 
     def clear_calls(self):
         return self._call("DELETE", "/_sim/calls")

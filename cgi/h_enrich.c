@@ -1,0 +1,141 @@
+/*
+ * h_enrich.c - POST /enrich: one record, real time.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "app.h"
+#include "lib/enrich.h"
+#include "lib/log.h"
+#include "lib/metrics.h"
+#include "lib/util.h"
+#include "lib/waterfall.h"
+#include "routes.h"
+
+static struct mx_family *mx_enrich, *mx_fallback, *mx_total;
+
+void h_enrich_init(void)
+{
+	mx_enrich = mx_counter("enrichd_enrich_requests_total",
+			       "POST /enrich answers by status (complete, partial, not_found, unavailable).");
+	mx_fallback = mx_counter("enrichd_enrich_fallback_total",
+				 "Answers completed by the configured fallback, by kind.");
+	mx_total = mx_histogram("enrichd_enrich_duration_seconds",
+				"Total time of an enrichment, providers included.", mx_latency_bounds,
+				mx_latency_nbounds);
+}
+
+bool http_is_json(const struct http_req *r)
+{
+	const char *ct = http_param(r, "CONTENT_TYPE");
+	size_t n;
+
+	if (ct == NULL)
+		return false;
+	n = strcspn(ct, ";");
+	while (n > 0 && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+		n--;
+	return n == 16 && strncasecmp(ct, "application/json", 16) == 0;
+}
+
+/* Read the body of a JSON request; answers 413/415/400 itself (returns
+ * false) when it cannot. */
+bool h_read_json_body(struct http_req *r)
+{
+	enum enr_err rc;
+
+	if (!http_is_json(r)) {
+		http_error(r, ENR_E_MEDIA_TYPE, "the body must be application/json", NULL);
+		return false;
+	}
+	rc = http_read_body(r, (size_t)r->cfg->limits.body_max_bytes);
+	if (rc == ENR_E_TOO_LARGE) {
+		http_error(r, rc, NULL, NULL);
+		return false;
+	}
+	if (rc) {
+		http_error(r, ENR_E_INVALID, "the request body could not be read",
+			   json_pack("[{s:s, s:s}]", "field", "body", "problem", "incomplete body"));
+		return false;
+	}
+	return true;
+}
+
+static void count(const char *status)
+{
+	char labels[48];
+
+	snprintf(labels, sizeof labels, "status=\"%s\"", status);
+	mx_add(mx_enrich, labels, 1);
+}
+
+enum enr_err h_enrich(struct http_req *r)
+{
+	struct en_request req;
+	struct wf_result res;
+	struct wf_ctx ctx;
+	json_t *details = NULL, *body;
+	enum enr_err rc;
+	int64_t now_ms;
+
+	if (!h_read_json_body(r))
+		return ENR_OK;
+	en_request_init(&req);
+	wf_result_init(&res);
+	rc = en_parse(r->body.data, r->body.len, r->cfg, app_lists(), &req, &details);
+	if (rc == ENR_E_INVALID) {
+		http_error(r, rc, "the request is not valid; see details", details);
+		goto out;
+	}
+	if (rc)
+		goto out;
+
+	memset(&ctx, 0, sizeof ctx);
+	ctx.store = app_store();
+	ctx.cfg = r->cfg;
+	ctx.pctx = app_prov_ctx();
+	ctx.endpoint = CFG_EP_ENRICH;
+	ctx.deadline_mono_ms = util_mono_ms() + r->cfg->endpoints[CFG_EP_ENRICH].deadline_ms;
+	rc = wf_run(&ctx, &req.rec, req.want, &res);
+	if (rc)
+		goto out;
+
+	/* No real provider could answer: the configured fallback decides. */
+	if (res.paid_asked == 0 && (res.paid_unavailable > 0 || res.paid_failed > 0) &&
+	    r->cfg->endpoints[CFG_EP_ENRICH].fallback == CFG_FALLBACK_MOCK) {
+		rc = wf_fallback_mock(&ctx, &req.rec, &res);
+		if (rc)
+			goto out;
+		mx_add(mx_fallback, "kind=\"mock\"", 1);
+	} else if (wf_none_available(&res)) {
+		char ra[24];
+		int64_t secs = 60;
+
+		now_ms = util_now_ms();
+		if (res.comes_back_ms > now_ms)
+			secs = (res.comes_back_ms - now_ms + 999) / 1000;
+		snprintf(ra, sizeof ra, "%lld", (long long)(secs > 0 ? secs : 1));
+		http_set_header(r, "Retry-After", ra);
+		count("unavailable");
+		http_error(r, ENR_E_UNAVAILABLE,
+			   "no provider can be asked right now: every key is cooling down, "
+			   "exhausted or invalid; retry after the time in Retry-After",
+			   NULL);
+		goto out;
+	}
+	if (res.credits > 0)
+		st_usage_add_credits(app_store(), r->account_id, util_now_ms() / 1000, res.credits);
+	body = en_response(&res, r->rid, (util_mono_us() - r->start_us) / 1000);
+	if (body == NULL) {
+		rc = ENR_E_NOMEM;
+		goto out;
+	}
+	count(wf_status_names[res.status]);
+	mx_observe(mx_total, "", (double)(util_mono_us() - r->start_us) / 1e6);
+	http_json(r, 200, body);
+out:
+	wf_result_release(&res);
+	en_request_release(&req);
+	return rc;
+}

@@ -1,0 +1,201 @@
+/*
+ * alert.c - warning lines and the optional alert webhook.
+ */
+#include "alert.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "log.h"
+#include "upstream.h"
+#include "util.h"
+
+#define ALERT_QUEUE_MAX 64
+#define ALERT_ATTEMPTS 3
+#define DRY_EVERY_MS 60000
+
+struct alert_item {
+	char *url;
+	char *body;
+};
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+static struct alert_item queue[ALERT_QUEUE_MAX];
+static int qhead, qlen;
+static bool running, stopping;
+static pthread_t thread;
+
+static struct {
+	char provider[LIM_NAME_MAX + 1];
+	int64_t at_ms;
+} dry_sent[32];
+
+static void deliver(const struct alert_item *it)
+{
+	struct prov_request req;
+	struct up_response resp;
+
+	prov_request_init(&req);
+	up_response_init(&resp);
+	memcpy(req.method, "POST", 5);
+	if (buf_puts(&req.url, it->url) == ENR_OK && buf_puts(&req.body, it->body) == ENR_OK &&
+	    prov_request_header(&req, "Content-Type", "application/json") == ENR_OK) {
+		for (int i = 0; i < ALERT_ATTEMPTS; i++) {
+			if (up_perform(&req, 5000, 65536, &resp) != ENR_OK)
+				break;
+			if (resp.resp.status >= 200 && resp.resp.status < 300)
+				break;
+			log_warn("alert", "alert webhook answered %ld (attempt %d of %d)",
+				 resp.resp.status, i + 1, ALERT_ATTEMPTS);
+			nanosleep(&(struct timespec){ 0, 200 * 1000 * 1000 }, NULL);
+		}
+	}
+	up_response_release(&resp);
+	prov_request_release(&req);
+}
+
+static void *alert_main(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&lock);
+	for (;;) {
+		struct alert_item it;
+
+		while (qlen == 0 && !stopping)
+			pthread_cond_wait(&cond, &lock);
+		if (qlen == 0 && stopping)
+			break;
+		it = queue[qhead];
+		qhead = (qhead + 1) % ALERT_QUEUE_MAX;
+		qlen--;
+		pthread_mutex_unlock(&lock);
+		deliver(&it);
+		free(it.url);
+		free(it.body);
+		pthread_mutex_lock(&lock);
+		pthread_cond_broadcast(&cond);
+	}
+	pthread_mutex_unlock(&lock);
+	up_thread_cleanup();
+	return NULL;
+}
+
+/* Queue json (stolen) for the webhook when one is configured. */
+static void enqueue(const struct cfg *cfg, json_t *j)
+{
+	struct alert_item it = { NULL, NULL };
+
+	if (cfg->alerts.webhook_url[0] == '\0' || j == NULL) {
+		json_decref(j);
+		return;
+	}
+	it.url = strdup(cfg->alerts.webhook_url);
+	it.body = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	if (it.url == NULL || it.body == NULL)
+		goto drop;
+	pthread_mutex_lock(&lock);
+	if (!running) {
+		stopping = false;
+		if (pthread_create(&thread, NULL, alert_main, NULL) == 0)
+			running = true;
+	}
+	if (!running || qlen == ALERT_QUEUE_MAX) {
+		pthread_mutex_unlock(&lock);
+		log_warn("alert", "alert webhook queue full; alert dropped");
+		goto drop;
+	}
+	queue[(qhead + qlen) % ALERT_QUEUE_MAX] = it;
+	qlen++;
+	pthread_cond_broadcast(&cond);
+	pthread_mutex_unlock(&lock);
+	return;
+drop:
+	free(it.url);
+	free(it.body);
+}
+
+void alert_key(const struct cfg *cfg, const struct kp_key *k)
+{
+	char until[21] = "";
+
+	if (k->until_ms > 0)
+		util_fmt_time_s(k->until_ms / 1000, until);
+	log_warn("keypool", "key %s (...%s) of provider %s is %s%s%s", k->id, k->last4, k->provider,
+		 kp_state_names[k->state], until[0] ? " until " : " until an admin revives it",
+		 until);
+	enqueue(cfg, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s?}", "event", "key_state", "provider",
+			       k->provider, "key", k->id, "last4", k->last4, "state",
+			       kp_state_names[k->state], "until", until[0] ? until : NULL));
+}
+
+void alert_pool_dry(const struct cfg *cfg, const char *provider, int64_t back_ms)
+{
+	char back[21] = "";
+	int64_t now = util_mono_ms();
+	int slot = -1;
+	bool send = true;
+
+	pthread_mutex_lock(&lock);
+	for (int i = 0; i < 32; i++) {
+		if (strcmp(dry_sent[i].provider, provider) == 0) {
+			slot = i;
+			break;
+		}
+		if (slot < 0 && dry_sent[i].provider[0] == '\0')
+			slot = i;
+	}
+	if (slot < 0)
+		slot = 0;
+	if (strcmp(dry_sent[slot].provider, provider) == 0 && dry_sent[slot].at_ms &&
+	    now - dry_sent[slot].at_ms < DRY_EVERY_MS)
+		send = false;
+	if (send) {
+		util_strlcpy(dry_sent[slot].provider, provider, sizeof dry_sent[slot].provider);
+		dry_sent[slot].at_ms = now;
+	}
+	pthread_mutex_unlock(&lock);
+	if (!send)
+		return;
+	if (back_ms > 0)
+		util_fmt_time_s(back_ms / 1000, back);
+	log_warn("keypool", "provider %s has no usable key%s%s", provider,
+		 back[0] ? "; the first comes back at " : " until an admin revives one", back);
+	enqueue(cfg, json_pack("{s:s, s:s, s:s?}", "event", "pool_dry", "provider", provider,
+			       "comes_back", back[0] ? back : NULL));
+}
+
+void alert_shutdown(int timeout_ms)
+{
+	struct timespec ts;
+
+	pthread_mutex_lock(&lock);
+	if (!running) {
+		pthread_mutex_unlock(&lock);
+		return;
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += timeout_ms / 1000;
+	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	while (qlen > 0) {
+		if (pthread_cond_timedwait(&cond, &lock, &ts) != 0)
+			break;
+	}
+	stopping = true;
+	pthread_cond_broadcast(&cond);
+	pthread_mutex_unlock(&lock);
+	pthread_join(thread, NULL);
+	pthread_mutex_lock(&lock);
+	running = false;
+	pthread_mutex_unlock(&lock);
+}

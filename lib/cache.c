@@ -1,0 +1,189 @@
+/*
+ * cache.c - provider answers in the store; in-flight deduplication.
+ */
+#include "cache.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+
+#include "buf.h"
+#include "util.h"
+
+enum enr_err cache_key(const char *provider, const char *variant, const struct rec *r,
+		       unsigned char out[CACHE_KEY_LEN])
+{
+	struct buf b;
+	unsigned int n = CACHE_KEY_LEN;
+	enum enr_err rc;
+
+	buf_init(&b, 0);
+	rc = buf_printf(&b, "%s|%s|", provider, variant);
+	if (rc == ENR_OK)
+		rc = rec_cache_key(r, &b);
+	if (rc == ENR_OK)
+		EVP_Digest(b.data, b.len, out, &n, EVP_sha256(), NULL);
+	buf_release(&b);
+	return rc;
+}
+
+enum enr_err cache_get(struct store *s, const unsigned char key[CACHE_KEY_LEN], int64_t now_ms,
+		       struct prov_result *out)
+{
+	char *body = NULL;
+	bool hit = false;
+	json_t *j, *fields, *v;
+	const char *name;
+	enum enr_err rc = st_cache_get(s, key, now_ms, &hit, &body);
+
+	if (rc)
+		return rc;
+	j = json_loads(body, 0, NULL);
+	free(body);
+	if (j == NULL)
+		return ENR_E_NOT_FOUND; /* unreadable: treat as absent, it will be rewritten */
+	prov_result_reset(out);
+	out->outcome = hit ? PROV_HIT : PROV_MISS;
+	out->credits = 0;
+	fields = json_object_get(j, "f");
+	json_object_foreach(fields, name, v) {
+		enum fld_id f;
+		const char *val = json_string_value(json_array_get(v, 0));
+
+		if (val && fld_parse(name, &f))
+			prov_result_set(out, f, val, strlen(val), json_number_value(json_array_get(v, 1)));
+	}
+	json_decref(j);
+	return ENR_OK;
+}
+
+enum enr_err cache_put(struct store *s, const struct cfg *cfg,
+		       const unsigned char key[CACHE_KEY_LEN], const char *provider,
+		       const struct prov_result *res, int64_t now_ms)
+{
+	json_t *j, *fields;
+	char *body;
+	int64_t ttl;
+	enum enr_err rc;
+
+	if (res->outcome != PROV_HIT && res->outcome != PROV_MISS)
+		return ENR_OK;
+	ttl = res->outcome == PROV_HIT ? cfg->cache.hit_ttl_s : cfg->cache.miss_ttl_s;
+	if (!cfg->cache.enabled || ttl <= 0)
+		return ENR_OK;
+	fields = json_object();
+	if (fields == NULL)
+		return ENR_E_NOMEM;
+	for (int f = 0; f < FLD__MAX; f++) {
+		if (res->value[f])
+			json_object_set_new(fields, fld_names[f],
+					    json_pack("[s, f]", res->value[f], res->confidence[f]));
+	}
+	j = json_pack("{s:o}", "f", fields);
+	body = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	if (body == NULL)
+		return ENR_E_NOMEM;
+	rc = st_cache_put(s, key, provider, res->outcome == PROV_HIT, body, now_ms + ttl * 1000);
+	free(body);
+	return rc;
+}
+
+/* ---- in-flight deduplication ------------------------------------------------ */
+
+struct flight {
+	unsigned char key[CACHE_KEY_LEN];
+	bool done;
+	int refs;
+	pthread_cond_t cv;
+	struct flight *next;
+};
+
+static pthread_mutex_t fl_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct flight *flights;
+
+static struct flight *fl_find(const unsigned char key[CACHE_KEY_LEN])
+{
+	for (struct flight *f = flights; f; f = f->next) {
+		if (memcmp(f->key, key, CACHE_KEY_LEN) == 0)
+			return f;
+	}
+	return NULL;
+}
+
+static void fl_unref(struct flight *f)
+{
+	if (--f->refs > 0)
+		return;
+	for (struct flight **pp = &flights; *pp; pp = &(*pp)->next) {
+		if (*pp == f) {
+			*pp = f->next;
+			break;
+		}
+	}
+	pthread_cond_destroy(&f->cv);
+	free(f);
+}
+
+bool cache_flight_begin(const unsigned char key[CACHE_KEY_LEN], int64_t deadline_mono_ms)
+{
+	struct flight *f;
+
+	pthread_mutex_lock(&fl_lock);
+	f = fl_find(key);
+	if (f == NULL) {
+		f = calloc(1, sizeof *f);
+		if (f == NULL) {
+			pthread_mutex_unlock(&fl_lock);
+			return true; /* no memory to coordinate: just do the lookup */
+		}
+		memcpy(f->key, key, CACHE_KEY_LEN);
+		pthread_cond_init(&f->cv, NULL);
+		f->refs = 1;
+		f->next = flights;
+		flights = f;
+		pthread_mutex_unlock(&fl_lock);
+		return true;
+	}
+	f->refs++;
+	while (!f->done) {
+		if (deadline_mono_ms > 0) {
+			struct timespec ts;
+			int64_t left = deadline_mono_ms - util_mono_ms();
+
+			if (left <= 0)
+				break;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += left / 1000;
+			ts.tv_nsec += (long)(left % 1000) * 1000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&f->cv, &fl_lock, &ts);
+		} else {
+			pthread_cond_wait(&f->cv, &fl_lock);
+		}
+	}
+	fl_unref(f);
+	pthread_mutex_unlock(&fl_lock);
+	return false;
+}
+
+void cache_flight_end(const unsigned char key[CACHE_KEY_LEN])
+{
+	struct flight *f;
+
+	pthread_mutex_lock(&fl_lock);
+	f = fl_find(key);
+	if (f && !f->done) {
+		f->done = true;
+		pthread_cond_broadcast(&f->cv);
+		fl_unref(f);
+	}
+	pthread_mutex_unlock(&fl_lock);
+}

@@ -1,0 +1,234 @@
+/*
+ * enrich.c - validation of enrichment requests and rendering of answers.
+ */
+#include "enrich.h"
+
+#include <string.h>
+
+#include "limits.h"
+
+void en_request_init(struct en_request *r)
+{
+	rec_init(&r->rec);
+	r->want = 0;
+}
+
+void en_request_release(struct en_request *r)
+{
+	rec_release(&r->rec);
+}
+
+static void problem(json_t *details, const char *field, const char *what)
+{
+	json_array_append_new(details, json_pack("{s:s, s:s}", "field", field, "problem", what));
+}
+
+static enum enr_err parse_enrich(json_t *v, fld_set *want, json_t *details)
+{
+	size_t i;
+	json_t *e;
+
+	if (!json_is_array(v)) {
+		problem(details, "enrich", "must be an array of field names");
+		return ENR_E_INVALID;
+	}
+	if (json_array_size(v) > FLD__MAX * 2) {
+		problem(details, "enrich", "too many entries");
+		return ENR_E_INVALID;
+	}
+	*want = 0;
+	json_array_foreach(v, i, e) {
+		enum fld_id f;
+		const char *s = json_string_value(e);
+
+		if (s == NULL || !fld_parse(s, &f)) {
+			char what[160];
+
+			snprintf(what, sizeof what, "entry %zu is not a field that can be enriched", i);
+			problem(details, "enrich", what);
+			return ENR_E_INVALID;
+		}
+		*want |= FLD_BIT(f);
+	}
+	if (*want == 0)
+		*want = FLD_ALL;
+	return ENR_OK;
+}
+
+enum enr_err en_parse_record(json_t *obj, const struct cfg *cfg, const struct dom_lists *lists,
+			     bool allow_enrich, struct en_request *out, json_t **details)
+{
+	json_t *d = json_array(), *v;
+	const char *name;
+	enum enr_err rc = ENR_OK;
+
+	if (d == NULL)
+		return ENR_E_NOMEM;
+	out->want = FLD_ALL;
+	if (!json_is_object(obj)) {
+		problem(d, "body", "must be a JSON object");
+		rc = ENR_E_INVALID;
+		goto out;
+	}
+	json_object_foreach(obj, name, v) {
+		enum fld_ident id;
+
+		if (allow_enrich && strcmp(name, "enrich") == 0) {
+			if (parse_enrich(v, &out->want, d))
+				rc = ENR_E_INVALID;
+			continue;
+		}
+		if (!fld_ident_parse(name, &id)) {
+			char field[LIM_NAME_MAX + 1];
+
+			/* Do not echo a huge or hostile member name. */
+			snprintf(field, sizeof field, "%s", name);
+			problem(d, field, "unknown member");
+			rc = ENR_E_INVALID;
+			continue;
+		}
+		if (json_is_null(v))
+			continue;
+		if (!json_is_string(v)) {
+			problem(d, name, "must be a string");
+			rc = ENR_E_INVALID;
+			continue;
+		}
+		if (json_string_length(v) > (size_t)cfg->limits.field_max_bytes) {
+			char what[64];
+
+			snprintf(what, sizeof what, "longer than %d bytes", cfg->limits.field_max_bytes);
+			problem(d, name, what);
+			rc = ENR_E_INVALID;
+			continue;
+		}
+		if (rec_set(&out->rec, id, json_string_value(v), json_string_length(v)) != ENR_OK) {
+			rc = ENR_E_NOMEM;
+			goto out;
+		}
+	}
+	if (rc)
+		goto out;
+	out->rec.lists = lists;
+	/* Report every identifier that fails, not just the first: drop the
+	 * failing one and normalise again. */
+	for (;;) {
+		struct rec_problem p;
+		enum enr_err nr = rec_normalise(&out->rec, (size_t)cfg->limits.field_max_bytes, &p);
+
+		if (nr == ENR_OK)
+			break;
+		if (nr != ENR_E_INVALID) {
+			rc = nr;
+			break;
+		}
+		rc = ENR_E_INVALID;
+		if (p.field >= ID__MAX) {
+			if (json_array_size(d) == 0)
+				problem(d, "body", p.reason);
+			break;
+		}
+		problem(d, fld_ident_names[p.field], p.reason);
+		rec_set(&out->rec, p.field, NULL, 0);
+	}
+out:
+	if (rc == ENR_E_INVALID) {
+		*details = d;
+		return rc;
+	}
+	json_decref(d);
+	return rc;
+}
+
+enum enr_err en_parse(const char *body, size_t len, const struct cfg *cfg,
+		      const struct dom_lists *lists, struct en_request *out, json_t **details)
+{
+	json_error_t jerr;
+	json_t *j;
+	enum enr_err rc;
+
+	*details = NULL;
+	if (len == 0) {
+		*details = json_pack("[{s:s, s:s}]", "field", "body", "problem",
+				     "a JSON object is required");
+		return ENR_E_INVALID;
+	}
+	j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (j == NULL) {
+		char what[256];
+
+		snprintf(what, sizeof what, "not valid JSON at line %d, column %d: %s", jerr.line,
+			 jerr.column, jerr.text);
+		*details = json_pack("[{s:s, s:s}]", "field", "body", "problem", what);
+		return ENR_E_INVALID;
+	}
+	rc = en_parse_record(j, cfg, lists, true, out, details);
+	json_decref(j);
+	return rc;
+}
+
+enum enr_err en_parse_fields_csv(const char *s, fld_set *out, const char **bad, size_t *badlen)
+{
+	fld_set set = 0;
+
+	while (s && *s) {
+		size_t n = strcspn(s, ",");
+		enum fld_id f;
+
+		if (n > 0) {
+			if (!fld_parse_n(s, n, &f)) {
+				*bad = s;
+				*badlen = n;
+				return ENR_E_INVALID;
+			}
+			set |= FLD_BIT(f);
+		}
+		s += n;
+		if (*s == ',')
+			s++;
+	}
+	*out = set ? set : FLD_ALL;
+	return ENR_OK;
+}
+
+json_t *en_response(const struct wf_result *r, const char *request_id, int64_t elapsed_ms)
+{
+	json_t *top = json_object(), *meta = json_object(), *sources = json_object(),
+	       *tried = json_array();
+
+	if (!top || !meta || !sources || !tried)
+		goto oom;
+	for (int f = 0; f < FLD__MAX; f++) {
+		if (!(r->want & FLD_BIT(f)))
+			continue;
+		json_object_set_new(top, fld_names[f],
+				    r->value[f] ? json_string(r->value[f]) : json_null());
+		if (r->value[f] && r->source[f])
+			json_object_set_new(sources, fld_names[f], json_string(r->source[f]));
+	}
+	for (int i = 0; i < r->ntried; i++)
+		json_array_append_new(tried, json_string(r->tried[i]));
+	json_object_set_new(meta, "request_id", json_string(request_id));
+	json_object_set_new(meta, "status", json_string(wf_status_names[r->status]));
+	json_object_set_new(meta, "sources", sources);
+	json_object_set_new(meta, "providers_tried", tried);
+	if (r->nskipped > 0) {
+		json_t *sk = json_array();
+
+		for (int i = 0; i < r->nskipped; i++)
+			json_array_append_new(sk, json_string(r->skipped[i]));
+		json_object_set_new(meta, "providers_skipped", sk);
+	}
+	json_object_set_new(meta, "cached", json_boolean(r->cached));
+	json_object_set_new(meta, "mock", json_boolean(r->mock));
+	json_object_set_new(meta, "credits_used", json_integer(r->credits));
+	json_object_set_new(meta, "elapsed_ms", json_integer(elapsed_ms));
+	json_object_set_new(top, "_meta", meta);
+	return top;
+oom:
+	json_decref(top);
+	json_decref(meta);
+	json_decref(sources);
+	json_decref(tried);
+	return NULL;
+}

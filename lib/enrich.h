@@ -1,0 +1,51 @@
+/*
+ * enrich.h - the POST /enrich request and response (DESIGN section 3).
+ *
+ * Prefix: en_.  en_parse validates a body against the table of members
+ * (identifiers as strings up to limits.field_max_bytes, "enrich" as an
+ * array of field names), rejects unknown members, wrong types and
+ * duplicate keys, normalises the identifiers (lib/record) and reports every
+ * problem as {"field", "problem"}.  en_response renders a waterfall result
+ * in the flat shape existing clients parse.  Pure functions; thread-safe.
+ */
+#ifndef ENR_ENRICH_H
+#define ENR_ENRICH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "config.h"
+#include "domains.h"
+#include "fields.h"
+#include "record.h"
+#include "waterfall.h"
+
+struct en_request {
+	struct rec rec;   /* normalised identifiers */
+	fld_set want;     /* fields to enrich (all when the client named none) */
+};
+
+void en_request_init(struct en_request *r);
+void en_request_release(struct en_request *r);
+
+/* Parse body (len bytes).  ENR_E_INVALID with *details (a JSON array the
+ * caller owns, NULL on success) naming each problem; ENR_E_NOMEM. */
+enum enr_err en_parse(const char *body, size_t len, const struct cfg *cfg,
+		      const struct dom_lists *lists, struct en_request *out, json_t **details);
+
+/* Parse one record given as a JSON object (batch rows use the same rules
+ * without "enrich"): fills rec, normalised.  ENR_E_INVALID with *details. */
+enum enr_err en_parse_record(json_t *obj, const struct cfg *cfg, const struct dom_lists *lists,
+			     bool allow_enrich, struct en_request *out, json_t **details);
+
+/* Parse a list of field names ("a,b,c" or a JSON array) into a set;
+ * ENR_E_INVALID names the first unknown field in *bad (borrowed). */
+enum enr_err en_parse_fields_csv(const char *s, fld_set *out, const char **bad, size_t *badlen);
+
+/* The response body for r: wanted fields at the top level (null when not
+ * found) and _meta.  New reference; NULL when out of memory. */
+json_t *en_response(const struct wf_result *r, const char *request_id, int64_t elapsed_ms);
+
+#endif

@@ -1,0 +1,314 @@
+/*
+ * rotation.c - the key rotation loop for one provider call.
+ */
+#include "rotation.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "alert.h"
+#include "keypool.h"
+#include "log.h"
+#include "metrics.h"
+#include "upstream.h"
+#include "util.h"
+
+#define ROT_KEYS_MAX 64
+#define TRANSIENT_BACKOFF_MS 50
+#define POLL_MAX 600
+
+const char *const rot_status_names[ROT__MAX] = {
+	[ROT_ANSWERED] = "answered",
+	[ROT_NO_KEY] = "no_usable_key",
+	[ROT_REJECTED] = "rejected",
+	[ROT_FAILED] = "failed",
+	[ROT_DEADLINE] = "deadline",
+	[ROT_NOT_APPLICABLE] = "not_applicable",
+};
+
+static struct mx_family *mx_calls, *mx_seconds;
+
+void rot_init(void)
+{
+	mx_calls = mx_counter("enrichd_upstream_calls_total",
+			      "Provider calls by provider, key and outcome.");
+	mx_seconds = mx_histogram("enrichd_upstream_call_duration_seconds",
+				  "Provider call latency by provider.", mx_latency_bounds,
+				  mx_latency_nbounds);
+}
+
+static void sleep_ms(int64_t ms)
+{
+	struct timespec ts;
+
+	if (ms <= 0)
+		return;
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+	while (nanosleep(&ts, &ts) != 0)
+		;
+}
+
+static int64_t remaining_ms(const struct rot_ctx *ctx)
+{
+	if (ctx->deadline_mono_ms == 0)
+		return INT64_MAX;
+	return ctx->deadline_mono_ms - util_mono_ms();
+}
+
+static const struct cfg_key *cfg_key_of(const struct cfg_provider *p, const char *id)
+{
+	for (size_t i = 0; i < p->nkeys; i++) {
+		if (strcmp(p->keys[i].id, id) == 0)
+			return &p->keys[i];
+	}
+	return NULL;
+}
+
+static void count_call(const char *provider, const char *key, enum prov_outcome o, double ms)
+{
+	char labels[LIM_METRIC_LABELS_MAX * 2], pv[LIM_NAME_MAX * 2 + 1], kv[LIM_NAME_MAX * 2 + 1];
+
+	mx_label(provider, pv, sizeof pv);
+	mx_label(key, kv, sizeof kv);
+	snprintf(labels, sizeof labels, "provider=\"%s\",key=\"%s\",outcome=\"%s\"", pv, kv,
+		 prov_outcome_names[o]);
+	mx_add(mx_calls, labels, 1);
+	snprintf(labels, sizeof labels, "provider=\"%s\"", pv);
+	mx_observe(mx_seconds, labels, ms / 1000.0);
+}
+
+/* Wait for the key's (and its upstream account's) pacing slots.  False
+ * when the slot is past the deadline: the caller tries another key. */
+static bool pace(const struct rot_ctx *ctx, const struct cfg_provider *p, const struct cfg_key *k)
+{
+	int64_t now = util_now_ms(), start = now, wait;
+	char scope[2 * LIM_NAME_MAX + 16];
+
+	if (k->requests_per_minute > 0) {
+		snprintf(scope, sizeof scope, "key:%s", k->id);
+		if (st_pace_reserve(ctx->store, scope, 60000 / k->requests_per_minute + 1, now,
+				    &start) != ENR_OK)
+			start = now;
+	}
+	if (p->account_requests_per_minute > 0) {
+		int64_t s2 = now;
+
+		snprintf(scope, sizeof scope, "account:%s/%s", p->name, k->account);
+		if (st_pace_reserve(ctx->store, scope, 60000 / p->account_requests_per_minute + 1,
+				    now, &s2) == ENR_OK && s2 > start)
+			start = s2;
+	}
+	wait = start - now;
+	if (wait <= 0)
+		return true;
+	if (wait > remaining_ms(ctx))
+		return false;
+	sleep_ms(wait);
+	return true;
+}
+
+/* One HTTP exchange: perform req and parse it into res. */
+static enum enr_err exchange(const struct rot_ctx *ctx, const struct cfg_provider *p,
+			     const struct prov_ops *ops, const struct prov_query *q,
+			     const struct prov_request *req, struct prov_result *res,
+			     struct rot_report *rep, struct up_response *resp)
+{
+	int64_t left = remaining_ms(ctx);
+	int timeout = p->timeout_ms;
+	enum enr_err rc;
+
+	if (left < timeout)
+		timeout = left < 1 ? 1 : (int)left;
+	rc = up_perform(req, timeout, LIM_UPSTREAM_BODY_MAX, resp);
+	if (rc)
+		return rc;
+	rep->calls++;
+	rep->upstream_ms += resp->elapsed_ms;
+	prov_result_reset(res);
+	ops->parse(p, q, &resp->resp, util_now_ms(), res);
+	return ENR_OK;
+}
+
+/* Surfe-style providers: poll until the job is done or the deadline. */
+static enum enr_err poll_pending(const struct rot_ctx *ctx, const struct cfg_provider *p,
+				 const struct prov_ops *ops, const struct cfg_key *key,
+				 const struct prov_query *q, struct prov_result *res,
+				 struct rot_report *rep, struct up_response *resp)
+{
+	char id[sizeof res->pending_id];
+	enum enr_err rc = ENR_OK;
+
+	util_strlcpy(id, res->pending_id, sizeof id);
+	for (int i = 0; i < POLL_MAX && res->outcome == PROV_PENDING; i++) {
+		struct prov_request req;
+
+		if (remaining_ms(ctx) <= p->poll_interval_ms)
+			break;
+		sleep_ms(p->poll_interval_ms);
+		prov_request_init(&req);
+		rc = ops->build_poll(p, key, id, &req);
+		if (rc == ENR_OK)
+			rc = exchange(ctx, p, ops, q, &req, res, rep, resp);
+		prov_request_release(&req);
+		if (rc)
+			break;
+		/* An answer that does not repeat the id keeps the one we have. */
+		if (res->outcome == PROV_PENDING && res->pending_id[0] == '\0')
+			util_strlcpy(res->pending_id, id, sizeof res->pending_id);
+	}
+	return rc;
+}
+
+static void log_move(const struct kp_key *k, enum prov_outcome o, const struct kp_key *next)
+{
+	char until[21] = "";
+
+	if (k->until_ms)
+		util_fmt_time_s(k->until_ms / 1000, until);
+	if (next)
+		log_info("rotation", "key %s (...%s) %s%s%s, trying %s (...%s)", k->id, k->last4,
+			 prov_outcome_names[o], until[0] ? " until " : "", until, next->id,
+			 next->last4);
+	else
+		log_info("rotation", "key %s (...%s) %s%s%s, no other key to try", k->id, k->last4,
+			 prov_outcome_names[o], until[0] ? " until " : "", until);
+}
+
+enum enr_err rot_call(const struct rot_ctx *ctx, const struct cfg_provider *p,
+		      const struct prov_query *q, struct prov_result *out, struct rot_report *rep)
+{
+	const struct prov_ops *ops = prov_ops_find(p->kind);
+	struct kp_key keys[ROT_KEYS_MAX];
+	bool skip[ROT_KEYS_MAX] = { false };
+	struct kp_params params;
+	struct up_response resp;
+	bool first_only = !(ctx->cfg->rotation.enabled && ctx->cfg->rotation.endpoints[ctx->endpoint]);
+	bool any_rejected = false, any_transient = false;
+	int nkeys = 0, transients = 0;
+	enum enr_err rc = ENR_OK;
+
+	memset(rep, 0, sizeof *rep);
+	prov_result_reset(out);
+	if (ops == NULL)
+		return ENR_E_CONFIG;
+	if (ops->answer) {
+		rc = ops->answer(ctx->pctx, p, q, out);
+		rep->status = ROT_ANSWERED;
+		count_call(p->name, "-", out->outcome, 0);
+		return rc;
+	}
+	kp_params_from_cfg(ctx->cfg, &params);
+	rc = st_ukeys_of(ctx->store, p->name, keys, ROT_KEYS_MAX, &nkeys);
+	if (rc)
+		return rc;
+	up_response_init(&resp);
+	for (;;) {
+		int order[ROT_KEYS_MAX], n;
+		uint64_t cursor = 0;
+		const struct cfg_key *ck;
+		struct kp_key *k, after;
+		struct kp_change ch;
+		struct prov_request req;
+		int64_t now;
+
+		if (remaining_ms(ctx) <= 0) {
+			rep->status = ROT_DEADLINE;
+			break;
+		}
+		now = util_now_ms();
+		if (ctx->cfg->rotation.strategy == CFG_STRATEGY_ROUND_ROBIN && !first_only) {
+			rc = st_rr_next(ctx->store, p->name, &cursor);
+			if (rc)
+				break;
+		}
+		n = kp_order(keys, nkeys, ctx->cfg->rotation.strategy, cursor, skip, first_only, now,
+			     order);
+		if (n == 0) {
+			if (any_rejected) {
+				rep->status = ROT_REJECTED;
+			} else if (any_transient) {
+				rep->status = ROT_FAILED;
+			} else {
+				rep->status = ROT_NO_KEY;
+				rep->comes_back_ms = kp_earliest_ms(keys, nkeys, first_only, now);
+				alert_pool_dry(ctx->cfg, p->name, rep->comes_back_ms);
+			}
+			break;
+		}
+		k = &keys[order[0]];
+		ck = cfg_key_of(p, k->id);
+		if (ck == NULL) {
+			skip[order[0]] = true;
+			continue;
+		}
+		if (!pace(ctx, p, ck)) {
+			skip[order[0]] = true;
+			continue;
+		}
+		prov_request_init(&req);
+		rc = ops->build(p, ck, q, &req);
+		if (rc == ENR_E_INVALID) {
+			prov_request_release(&req);
+			rep->status = ROT_NOT_APPLICABLE;
+			rc = ENR_OK;
+			break;
+		}
+		if (rc == ENR_OK)
+			rc = exchange(ctx, p, ops, q, &req, out, rep, &resp);
+		prov_request_release(&req);
+		if (rc == ENR_OK && out->outcome == PROV_PENDING && ops->build_poll)
+			rc = poll_pending(ctx, p, ops, ck, q, out, rep, &resp);
+		if (rc)
+			break;
+		count_call(p->name, k->id, out->outcome, resp.elapsed_ms);
+		if (out->outcome == PROV_PENDING) {
+			/* The job did not finish in time: nothing to hold against the key. */
+			rep->status = ROT_DEADLINE;
+			break;
+		}
+		rc = st_ukey_apply(ctx->store, k->id, out->outcome, out->until_ms, out->credits,
+				   util_now_ms(), &params, &after, &ch, NULL);
+		if (rc)
+			break;
+		*k = after;
+		if (ch.from != ch.to && (ch.to == KP_INVALID || ch.to == KP_EXHAUSTED))
+			alert_key(ctx->cfg, &after);
+		if (out->outcome == PROV_HIT || out->outcome == PROV_MISS) {
+			rep->status = ROT_ANSWERED;
+			util_strlcpy(rep->key_id, k->id, sizeof rep->key_id);
+			break;
+		}
+		skip[order[0]] = true;
+		if (out->outcome == PROV_RATE_LIMITED) {
+			/* Other keys of the same upstream account cooled too. */
+			int m;
+
+			if (st_ukeys_of(ctx->store, p->name, keys, ROT_KEYS_MAX, &m) == ENR_OK)
+				nkeys = m;
+		}
+		if (out->outcome == PROV_REQUEST_REJECTED)
+			any_rejected = true;
+		if (out->outcome == PROV_TRANSIENT) {
+			any_transient = true;
+			sleep_ms(TRANSIENT_BACKOFF_MS << (transients < 4 ? transients : 4) <
+						 remaining_ms(ctx)
+					 ? TRANSIENT_BACKOFF_MS << (transients < 4 ? transients : 4)
+					 : 0);
+			transients++;
+		}
+		{
+			int nn = kp_order(keys, nkeys, ctx->cfg->rotation.strategy, cursor + 1, skip,
+					  first_only, util_now_ms(), order);
+
+			log_move(&after, out->outcome, nn > 0 ? &keys[order[0]] : NULL);
+			if (out->reason[0])
+				log_debug("rotation", "%s: %s", p->name, out->reason);
+		}
+	}
+	up_response_release(&resp);
+	if (rep->status != ROT_ANSWERED)
+		prov_result_reset(out);
+	return rc;
+}

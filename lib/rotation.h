@@ -1,0 +1,64 @@
+/*
+ * rotation.h - one provider call through the provider's key pool.
+ *
+ * Prefix: rot_.  rot_call() tries the provider's usable keys in the
+ * configured strategy's order (DESIGN section 5): a hit or a miss stops;
+ * rate_limited, quota_exhausted and key_invalid update the key (and its
+ * upstream account) and try the next; request_rejected leaves the key as it
+ * is and tries the next; transient backs off briefly and tries the next,
+ * within the deadline.  When no key is usable the report says so with the
+ * earliest time one comes back.  With rotation off for the endpoint
+ * (rotation.enabled, rotation.endpoints.X) only the provider's first key is
+ * used.  Paced keys (requests_per_minute) wait for their slot.
+ *
+ * Built-in providers (local, mock) are answered directly.
+ * Thread-safe; blocks the calling thread for the call's duration.
+ */
+#ifndef ENR_ROTATION_H
+#define ENR_ROTATION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "provider.h"
+#include "store.h"
+
+struct rot_ctx {
+	struct store *store;
+	const struct cfg *cfg;
+	const struct prov_ctx *pctx;
+	enum cfg_endpoint_id endpoint;  /* whose rotation toggle applies */
+	int64_t deadline_mono_ms;       /* util_mono_ms() bound; 0 = none */
+};
+
+enum rot_status {
+	ROT_ANSWERED,       /* hit or miss: out holds the result */
+	ROT_NO_KEY,         /* no key could be asked (comes_back_ms says when) */
+	ROT_REJECTED,       /* every usable key was refused this request */
+	ROT_FAILED,         /* transient failures on every key tried */
+	ROT_DEADLINE,       /* the deadline passed first */
+	ROT_NOT_APPLICABLE, /* nothing in the query this provider can search by */
+	ROT__MAX
+};
+
+extern const char *const rot_status_names[ROT__MAX];
+
+struct rot_report {
+	enum rot_status status;
+	int calls;                 /* upstream HTTP requests made */
+	int64_t comes_back_ms;     /* ROT_NO_KEY: wall-clock ms; 0 when no key returns by itself */
+	double upstream_ms;        /* time spent in HTTP */
+	char key_id[LIM_NAME_MAX + 1]; /* the key that answered ("" for built-ins) */
+};
+
+/* Call provider p for q.  out is reset and filled when status is
+ * ROT_ANSWERED.  Returns ENR_OK whatever the provider did (the report
+ * says); an error only when the store or memory fails. */
+enum enr_err rot_call(const struct rot_ctx *ctx, const struct cfg_provider *p,
+		      const struct prov_query *q, struct prov_result *out, struct rot_report *rep);
+
+/* Register the metrics families (once per process). */
+void rot_init(void);
+
+#endif

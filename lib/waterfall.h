@@ -1,0 +1,89 @@
+/*
+ * waterfall.h - the enrichment engine: walk the providers of each wanted
+ * field group, ask each only for what is still missing, merge field by
+ * field, stop when everything is found or the deadline passes.
+ *
+ * Prefix: wf_.  For every group with wanted fields (cfg waterfall lists)
+ * the engine walks the providers in order.  Each provider is asked at most
+ * once per request (and per person/company lookup); its answer comes from
+ * the cache when fresh, else from rot_call(), and hits and misses are
+ * written to the cache at once.  A provider with no usable key is skipped
+ * and listed.  The same engine serves POST /enrich and the batch workers.
+ * Thread-safe.
+ */
+#ifndef ENR_WATERFALL_H
+#define ENR_WATERFALL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "fields.h"
+#include "provider.h"
+#include "record.h"
+#include "store.h"
+
+#define WF_PROVIDERS_MAX 16
+
+struct wf_ctx {
+	struct store *store;
+	const struct cfg *cfg;
+	const struct prov_ctx *pctx;
+	enum cfg_endpoint_id endpoint;
+	int64_t deadline_mono_ms;   /* 0: none */
+	bool no_calls;              /* dry run: cache and free providers only */
+};
+
+enum wf_status { WF_COMPLETE, WF_PARTIAL, WF_NOT_FOUND, WF_STATUS__MAX };
+
+extern const char *const wf_status_names[WF_STATUS__MAX];
+
+struct wf_result {
+	char *value[FLD__MAX];                 /* owned */
+	double confidence[FLD__MAX];
+	const char *source[FLD__MAX];          /* provider name (static or from cfg) */
+	fld_set want, found;
+	enum wf_status status;
+
+	char tried[WF_PROVIDERS_MAX][LIM_NAME_MAX + 1]; /* asked, in order (cache included) */
+	int ntried;
+	char skipped[WF_PROVIDERS_MAX][LIM_NAME_MAX + 1]; /* no usable key */
+	int nskipped;
+	int paid_asked;          /* paid providers that gave an answer (live or cached) */
+	int paid_unavailable;    /* paid providers skipped: no usable key */
+	int paid_failed;         /* paid providers that failed (transient, rejected) */
+	int64_t comes_back_ms;   /* earliest key return among skipped providers */
+	bool cached;             /* answered without any upstream call, from the cache */
+	int cache_hits, cache_misses;
+	bool mock;               /* the mock provider supplied data */
+	bool deadline_passed;
+	int credits;
+	int calls;               /* upstream HTTP requests */
+	int depth;               /* providers consulted */
+	double upstream_ms;
+	/* Dry run: providers that would be called (not in the cache). */
+	char would_call[WF_PROVIDERS_MAX][LIM_NAME_MAX + 1];
+	int nwould_call;
+};
+
+void wf_result_init(struct wf_result *r);
+void wf_result_release(struct wf_result *r);
+
+/* Enrich rec (normalised) for the fields in want.  Never fails because a
+ * provider did: the result says what was found.  Errors: store or memory. */
+enum enr_err wf_run(const struct wf_ctx *ctx, const struct rec *rec, fld_set want,
+		    struct wf_result *out);
+
+/* Fill the still-missing wanted fields from the mock provider (the
+ * configured fallback); marks out->mock when it supplied anything. */
+enum enr_err wf_fallback_mock(const struct wf_ctx *ctx, const struct rec *rec,
+			      struct wf_result *out);
+
+/* True when a paid provider was in the walk and none could be asked for
+ * lack of a usable key (the client gets 503 with Retry-After). */
+bool wf_none_available(const struct wf_result *r);
+
+/* Register the metrics families (once per process). */
+void wf_init(void);
+
+#endif
