@@ -18,9 +18,24 @@ void en_request_release(struct en_request *r)
 	rec_release(&r->rec);
 }
 
+/* Printable ASCII only: messages may quote client bytes (a member name, the
+ * JSON parser's "near '...'"), and must stay valid, harmless text. */
+static void ascii_copy(const char *in, char *out, size_t outsz)
+{
+	size_t o = 0;
+
+	for (; *in && o + 1 < outsz; in++)
+		out[o++] = (*in >= 0x20 && *in < 0x7f) ? *in : '?';
+	out[o] = '\0';
+}
+
 static void problem(json_t *details, const char *field, const char *what)
 {
-	json_array_append_new(details, json_pack("{s:s, s:s}", "field", field, "problem", what));
+	char f[LIM_NAME_MAX * 4 + 1], w[256];
+
+	ascii_copy(field, f, sizeof f);
+	ascii_copy(what, w, sizeof w);
+	json_array_append_new(details, json_pack("{s:s, s:s}", "field", f, "problem", w));
 }
 
 static enum enr_err parse_enrich(json_t *v, fld_set *want, json_t *details)
@@ -80,9 +95,16 @@ enum enr_err en_parse_record(json_t *obj, const struct cfg *cfg, const struct do
 		}
 		if (!fld_ident_parse(name, &id)) {
 			char field[LIM_NAME_MAX + 1];
+			size_t n = strlen(name);
 
-			/* Do not echo a huge or hostile member name. */
-			snprintf(field, sizeof field, "%s", name);
+			/* Do not echo a huge member name; cut it on a UTF-8 boundary. */
+			if (n > LIM_NAME_MAX) {
+				n = LIM_NAME_MAX;
+				while (n > 0 && ((unsigned char)name[n] & 0xC0) == 0x80)
+					n--;
+			}
+			memcpy(field, name, n);
+			field[n] = '\0';
 			problem(d, field, "unknown member");
 			rc = ENR_E_INVALID;
 			continue;
@@ -159,7 +181,10 @@ enum enr_err en_parse(const char *body, size_t len, const struct cfg *cfg,
 
 		snprintf(what, sizeof what, "not valid JSON at line %d, column %d: %s", jerr.line,
 			 jerr.column, jerr.text);
-		*details = json_pack("[{s:s, s:s}]", "field", "body", "problem", what);
+		*details = json_array();
+		if (*details == NULL)
+			return ENR_E_NOMEM;
+		problem(*details, "body", what);
 		return ENR_E_INVALID;
 	}
 	rc = en_parse_record(j, cfg, lists, true, out, details);
