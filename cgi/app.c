@@ -22,6 +22,7 @@ static struct store *store;
 static struct dom_lists *lists;
 static struct prov_ctx pctx;
 static struct mx_family *mx_key_state;
+static struct adm *admission;
 
 void app_cgi_mode(void)
 {
@@ -72,6 +73,9 @@ enum enr_err app_init(const struct cfg *cfg)
 		log_warn("app", "domain lists not loaded from %s (%s): e-mail types will not be derived",
 			 cfg->data_dir, enr_strerror(rc));
 	pctx.domains = lists;
+	admission = adm_new(store, !app_is_cgi);
+	if (admission == NULL)
+		return ENR_E_NOMEM;
 	rc = up_global_init();
 	if (rc)
 		return rc;
@@ -97,6 +101,8 @@ void app_thread_exit(void)
 
 void app_shutdown(void)
 {
+	adm_free(admission);
+	admission = NULL;
 	alert_shutdown(2000);
 	up_thread_cleanup();
 	st_close(store);
@@ -118,4 +124,17 @@ const struct dom_lists *app_lists(void)
 const struct prov_ctx *app_prov_ctx(void)
 {
 	return &pctx;
+}
+
+struct adm *app_admission(void)
+{
+	return admission;
+}
+
+void app_tick(void)
+{
+	int removed = 0;
+
+	adm_flush(admission, util_now_ms());
+	st_cache_purge(store, util_now_ms(), 1000, &removed);
 }

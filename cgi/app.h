@@ -12,6 +12,7 @@
 
 #include "lib/config.h"
 #include "lib/err.h"
+#include "lib/admission.h"
 #include "lib/domains.h"
 #include "lib/provider.h"
 #include "lib/store.h"
@@ -31,5 +32,12 @@ struct store *app_store(void);
  * not be loaded) and the context built-in providers read. */
 const struct dom_lists *app_lists(void);
 const struct prov_ctx *app_prov_ctx(void);
+
+/* Admission (rate limits, quotas, usage) shared by the process's threads. */
+struct adm *app_admission(void);
+
+/* Periodic work for the main thread (about once a second): write usage
+ * counted in memory, purge expired cache entries. */
+void app_tick(void);
 
 #endif

@@ -56,6 +56,7 @@ struct http_req {
 	int64_t account_id;
 	char account_name[LIM_NAME_MAX + 1];
 	unsigned scopes;
+	struct cfg_account_limits limits; /* the account's, config defaults applied */
 
 	/* response */
 	int status;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "app.h"
+#include "lib/admission.h"
 #include "lib/auth.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
@@ -147,6 +148,7 @@ static enum enr_err authenticate(struct http_req *r, const struct route *rt)
 	r->account_id = k.account_id;
 	util_strlcpy(r->account_name, k.account, sizeof r->account_name);
 	r->scopes = k.scopes;
+	st_account_limits(&k.account_row, &r->cfg->accounts_default, &r->limits);
 	return ENR_OK;
 }
 
@@ -161,22 +163,12 @@ static void set_num_header(struct http_req *r, const char *name, long long v)
 enum enr_err route_admit(struct http_req *r, int request_cost, int64_t records,
 			 int64_t *records_fit)
 {
-	struct st_account acct;
-	struct st_admit_req q;
 	struct st_admit_res res;
+	const struct cfg_account_limits *l = &r->limits;
 	char val[256], labels[LIM_METRIC_LABELS_MAX], acc[LIM_NAME_MAX * 2 + 1];
 	enum enr_err rc;
 
-	rc = st_account_by_id(app_store(), r->account_id, &acct);
-	if (rc)
-		return rc == ENR_E_NOT_FOUND ? ENR_E_UNAUTHORIZED : rc;
-	memset(&q, 0, sizeof q);
-	q.account_id = r->account_id;
-	st_account_limits(&acct, &r->cfg->accounts_default, &q.limits);
-	q.now_ms = util_now_ms();
-	q.request_cost = request_cost;
-	q.records = records;
-	rc = st_admit(app_store(), &q, &res);
+	rc = adm_check(app_admission(), r->account_id, l, request_cost, records, util_now_ms(), &res);
 	if (rc)
 		return rc;
 	mx_add(mx_bucket_checks,
@@ -187,19 +179,19 @@ enum enr_err route_admit(struct http_req *r, int request_cost, int64_t records,
 	/* IETF draft-ietf-httpapi-ratelimit-headers: the request bucket and the
 	 * two record quotas as policies; RateLimit reports the bucket. */
 	{
-		struct rl_bucket_limits bl = { q.limits.requests_per_minute, q.limits.burst };
+		struct rl_bucket_limits bl = { l->requests_per_minute, l->burst };
 
 		snprintf(val, sizeof val,
 			 "\"requests\";q=%lld;w=%lld, \"records-hour\";q=%lld;w=3600, "
 			 "\"records-day\";q=%lld;w=86400",
-			 (long long)q.limits.burst, (long long)rl_bucket_window_s(&bl),
-			 (long long)q.limits.records_per_hour, (long long)q.limits.records_per_day);
+			 (long long)l->burst, (long long)rl_bucket_window_s(&bl),
+			 (long long)l->records_per_hour, (long long)l->records_per_day);
 		http_set_header(r, "RateLimit-Policy", val);
 	}
 	snprintf(val, sizeof val, "\"requests\";r=%lld;t=%lld", (long long)res.bucket_remaining,
 		 (long long)res.bucket_reset_s);
 	http_set_header(r, "RateLimit", val);
-	set_num_header(r, "X-RateLimit-Limit", q.limits.burst);
+	set_num_header(r, "X-RateLimit-Limit", l->burst);
 	set_num_header(r, "X-RateLimit-Remaining", res.bucket_remaining);
 	set_num_header(r, "X-RateLimit-Reset", res.bucket_reset_s);
 	if (records_fit)

@@ -94,6 +94,7 @@ struct st_client_key {
 	int64_t created_at;
 	int64_t expires_at;            /* 0: never */
 	int64_t revoked_at;            /* 0: not revoked */
+	struct st_account account_row; /* st_client_key_by_hash only: the account's limits */
 };
 
 enum enr_err st_client_key_insert(struct store *s, int64_t account_id, const char *name,
@@ -116,6 +117,10 @@ struct st_admit_req {
 	int64_t now_ms;
 	int request_cost;      /* tokens to take from the request bucket (0 or 1) */
 	int64_t records;       /* records to count against the hour and day quotas */
+	/* Leases (lib/admission): when the request is admitted, also take up to
+	 * this many more tokens / records, for the caller to hand out later. */
+	int64_t extra_tokens;
+	int64_t extra_records;
 };
 
 enum st_admit_verdict { ST_ADMIT_OK, ST_ADMIT_RATE_LIMITED, ST_ADMIT_QUOTA, ST_ADMIT__MAX };
@@ -128,6 +133,8 @@ struct st_admit_res {
 	int64_t hour_remaining, hour_reset_s;
 	int64_t day_remaining, day_reset_s;
 	int64_t records_fit;       /* ST_ADMIT_QUOTA: how many records would fit now */
+	int64_t granted_tokens;    /* extra tokens taken (<= extra_tokens) */
+	int64_t granted_records;   /* extra records taken (<= extra_records) */
 };
 
 /* Atomically: take request_cost tokens and count records against both
@@ -151,6 +158,10 @@ struct st_usage {
 /* Add credits spent upstream to the account's usage of the day of now_s. */
 enum enr_err st_usage_add_credits(struct store *s, int64_t account_id, int64_t now_s,
 				  int64_t credits);
+/* Add counts gathered in memory (requests, records, rejections) to the
+ * account's usage of the day of now_s. */
+enum enr_err st_usage_add(struct store *s, int64_t account_id, int64_t now_s, int64_t requests,
+			  int64_t records, int64_t rejections);
 /* Usage rows for one account (account_id < 0: all) from day `from`
  * (YYYY-MM-DD, inclusive), newest first. */
 enum enr_err st_usage_each(struct store *s, int64_t account_id, const char *from,

@@ -159,7 +159,8 @@ static const char *const stmt_sql[Q__MAX] = {
 	[Q_KEY_INSERT] = "INSERT INTO client_keys(account_id, name, hash, last4, scopes,"
 			 " created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[Q_KEY_BY_HASH] = "SELECT k.id, k.account_id, a.name, k.name, k.last4, k.scopes,"
-			  " k.created_at, k.expires_at, k.revoked_at"
+			  " k.created_at, k.expires_at, k.revoked_at, a.requests_per_minute, a.burst,"
+			  " a.records_per_hour, a.records_per_day, a.created_at"
 			  " FROM client_keys k JOIN accounts a ON a.id = k.account_id"
 			  " WHERE k.hash = ?1",
 	[Q_KEY_REVOKE] = "UPDATE client_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at = 0",
@@ -269,7 +270,8 @@ static struct conn *conn_open(const char *path)
 	}
 	sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
 	if (exec(c->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-			"PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;") != ENR_OK) {
+			"PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;"
+			) != ENR_OK) {
 		conn_free(c);
 		return NULL;
 	}
@@ -685,8 +687,18 @@ enum enr_err st_client_key_by_hash(struct store *s, const unsigned char hash[AUT
 		return ENR_E_UNAVAILABLE;
 	sqlite3_bind_blob(st, 1, hash, AUTH_HASH_LEN, SQLITE_STATIC);
 	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
+	if (rc == SQLITE_ROW) {
+		struct st_account *a = &out->account_row;
+
 		row_key(st, out);
+		a->id = out->account_id;
+		util_strlcpy(a->name, out->account, sizeof a->name);
+		a->requests_per_minute = sqlite3_column_int64(st, 9);
+		a->burst = sqlite3_column_int64(st, 10);
+		a->records_per_hour = sqlite3_column_int64(st, 11);
+		a->records_per_day = sqlite3_column_int64(st, 12);
+		a->created_at = sqlite3_column_int64(st, 13);
+	}
 	finish(st);
 	if (rc == SQLITE_ROW)
 		return ENR_OK;
@@ -859,9 +871,26 @@ static enum enr_err admit_tx(struct conn *c, const struct st_admit_req *q, struc
 		r->retry_after_s = !vd.allowed ? vd.reset_s : vh.reset_s;
 		/* The request still took its token: it was made. */
 	} else {
+		int64_t extra_r = q->extra_records;
+
 		r->verdict = ST_ADMIT_OK;
-		rl_window_take(&wh, q->limits.records_per_hour, 3600, now_s, q->records, &vh);
-		rl_window_take(&wd, q->limits.records_per_day, 86400, now_s, q->records, &vd);
+		/* A lease takes what is there, up to what was asked. */
+		if (extra_r > vh.remaining)
+			extra_r = vh.remaining;
+		if (extra_r > vd.remaining)
+			extra_r = vd.remaining;
+		if (extra_r < 0)
+			extra_r = 0;
+		r->granted_records = extra_r;
+		if (q->extra_tokens > 0 && b.tokens >= 1.0) {
+			int64_t t = (int64_t)b.tokens;
+
+			r->granted_tokens = t < q->extra_tokens ? t : q->extra_tokens;
+			b.tokens -= (double)r->granted_tokens;
+			r->bucket_remaining -= r->granted_tokens;
+		}
+		rl_window_take(&wh, q->limits.records_per_hour, 3600, now_s, q->records + extra_r, &vh);
+		rl_window_take(&wd, q->limits.records_per_day, 86400, now_s, q->records + extra_r, &vd);
 		r->hour_remaining = vh.remaining;
 		r->day_remaining = vd.remaining;
 		rc = window_put(c, q->account_id, 3600, &wh);
@@ -918,6 +947,20 @@ enum enr_err st_usage_add_credits(struct store *s, int64_t account_id, int64_t n
 	if (rc)
 		return rc;
 	return tx_end(s, c, usage_add(c, account_id, now_s, 0, 0, credits, 0));
+}
+
+enum enr_err st_usage_add(struct store *s, int64_t account_id, int64_t now_s, int64_t requests,
+			  int64_t records, int64_t rejections)
+{
+	struct conn *c = conn_get(s);
+	enum enr_err rc;
+
+	if (c == NULL)
+		return ENR_E_UNAVAILABLE;
+	rc = tx_begin(s, c);
+	if (rc)
+		return rc;
+	return tx_end(s, c, usage_add(c, account_id, now_s, requests, records, 0, rejections));
 }
 
 enum enr_err st_usage_each(struct store *s, int64_t account_id, const char *from,

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "lib/auth.h"
+#include "lib/log.h"
 #include "lib/store.h"
 
 #include "harness.h"
@@ -149,7 +150,8 @@ TEST(client_keys_store_only_the_hash)
 
 static struct st_admit_req req(int64_t acc, int64_t now_ms, int cost, int64_t records)
 {
-	struct st_admit_req q = { acc, dflt, now_ms, cost, records };
+	struct st_admit_req q = { .account_id = acc, .limits = dflt, .now_ms = now_ms,
+				  .request_cost = cost, .records = records };
 
 	return q;
 }
@@ -257,7 +259,8 @@ static void *racer(void *arg)
 	struct race *x = arg;
 
 	for (int i = 0; i < 50; i++) {
-		struct st_admit_req q = { x->acc, { 1, 40, 1000000, 1000000 }, x->now_ms, 1, 1 };
+		struct st_admit_req q = { .account_id = x->acc, .limits = { 1, 40, 1000000, 1000000 },
+					  .now_ms = x->now_ms, .request_cost = 1, .records = 1 };
 		struct st_admit_res r;
 
 		if (st_admit(x->s, &q, &r) == ENR_OK && r.verdict == ST_ADMIT_OK)
@@ -295,6 +298,7 @@ int main(void)
 
 	if (mkdtemp(dir) == NULL)
 		return 1;
+	log_set_level(LOG_LVL_WARN);
 	RUN(migrates_from_empty_and_from_each_version);
 	RUN(refuses_a_newer_schema);
 	RUN(unopenable_store_is_unavailable);
