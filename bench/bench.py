@@ -1,17 +1,21 @@
 #!/usr/bin/env python3
 """enrichd benchmark harness (make bench).
 
-Starts the real nginx + enrichd (+ the provider simulator) from the integration
-harness, drives them with wrk, and prints a Markdown table.  Every comparison is
-made in one run against a do-nothing libfcgi responder (bench/nullfcgi.c) behind
-the same nginx configuration, so the ratio means something on any machine.
+Starts the real nginx + enrichd (+ enrich-worker and the provider simulator) from
+the integration harness, drives them with wrk, and prints a Markdown table.  Every
+responder comparison is made in one run against a do-nothing libfcgi responder
+(bench/nullfcgi.c, same threading model) behind the same nginx configuration, so
+the ratio means something on any machine.
 
-    bench/bench.py [--seconds 10] [--only health,enrich,...]
+    bench/bench.py [--seconds 10] [--only health,hit,latency,rss,batch,soak]
+                   [--soak-seconds 600]
 """
 
 import argparse
+import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import time
@@ -19,18 +23,21 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 
-from harness import BUILD, Env, wait_for  # noqa: E402
+from harness import BUILD, Env, deep_merge, wait_for  # noqa: E402
+from providers import client_key, keys_env, provider, secret  # noqa: E402
 
 NULLFCGI = os.path.join(BUILD, "bench", "nullfcgi")
+HIGH_LIMITS = {"requests_per_minute": 1000000000, "burst": 1000000000,
+               "records_per_hour": 1000000000000, "records_per_day": 1000000000000}
 
 
-def wrk(port, path, seconds, conns, threads=2, script=None, timeout="10s"):
+def wrk(port, path, seconds, conns, threads=2, script=None, timeout="10s", env=None):
     cmd = ["wrk", "-t", str(threads), "-c", str(conns), "-d", f"{seconds}s", "--latency",
            "--timeout", timeout]
     if script:
-        cmd += ["-s", script]
+        cmd += ["-s", os.path.join(HERE, script)]
     cmd.append(f"https://127.0.0.1:{port}{path}")
-    out = subprocess.run(cmd, capture_output=True, text=True).stdout
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env).stdout
     res = {"raw": out, "rps": 0.0, "p50": None, "p99": None, "errors": 0, "non2xx": 0,
            "requests": 0}
     m = re.search(r"Requests/sec:\s+([\d.]+)", out)
@@ -57,6 +64,14 @@ def fmt_ms(v):
     return "-" if v is None else f"{v:.2f} ms"
 
 
+def row(name, r, extra=""):
+    return (f"| {name} | {r['rps']:.0f} | {fmt_ms(r['p50'])} | {fmt_ms(r['p99'])} | "
+            f"{r['errors'] + r['non2xx']} | {extra} |")
+
+
+HEAD = ["| case | requests/s | p50 | p99 | errors | notes |", "|---|---:|---:|---:|---:|---|"]
+
+
 def swap_to_null(env, threads):
     """Stop enrichd and start the do-nothing responder on the same socket."""
     env.stop_enrichd()
@@ -65,29 +80,126 @@ def swap_to_null(env, threads):
     return p
 
 
-def bench_health(seconds, conns):
-    rows = []
-    with Env(conf={"threads": 64, "log_level": "warn"}) as env:
-        wrk(env.https_port, "/health", 2, conns)  # warm-up
-        e = wrk(env.https_port, "/health", seconds, conns)
+def rss_kb(pid, field="VmHWM"):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def hit_conf(threads=64):
+    def make(env):
+        return {"threads": threads, "log_level": "warn", "accounts_default": HIGH_LIMITS,
+                "providers": [provider(env, "pdl", 2)],
+                "waterfall": {"person": ["pdl"], "phone": ["pdl"], "email": ["pdl"],
+                              "company": ["pdl"]}}
+    return make
+
+
+def bench_responder(a, out, rss):
+    """(a) /health and cache-hit POST /enrich against the do-nothing responder."""
+    with Env(conf=hit_conf(), sim=True, env=keys_env("pdl", 2)) as env:
+        key = client_key(env)
+        wenv = dict(os.environ, KEY=key)
+        r = env.request("POST", "/enrich", json_body={"email": "john.doe@acme.com",
+                                                      "enrich": ["first_name", "title", "phone"]},
+                        headers={"Authorization": "Bearer " + key})
+        assert r.status == 200, r
+        wrk(env.https_port, "/enrich", 2, a.conns, script="enrich_hit.lua", env=wenv)  # warm-up
+        hit = wrk(env.https_port, "/enrich", a.seconds, a.conns, script="enrich_hit.lua", env=wenv)
+        health = wrk(env.https_port, "/health", a.seconds, a.conns)
+        rss["after cache-hit and /health load"] = rss_kb(env.enrichd.pid)
         null = swap_to_null(env, 64)
         try:
-            wrk(env.https_port, "/health", 2, conns)
-            n = wrk(env.https_port, "/health", seconds, conns)
+            wrk(env.https_port, "/enrich", 2, a.conns, script="enrich_hit.lua", env=wenv)
+            base = wrk(env.https_port, "/enrich", a.seconds, a.conns, script="enrich_hit.lua",
+                       env=wenv)
         finally:
             null.terminate()
             null.wait()
-    rows.append(("GET /health, enrichd", e))
-    rows.append(("GET /health, do-nothing libfcgi responder", n))
-    return rows, e["rps"] / n["rps"] if n["rps"] else 0.0
+    out.append(row("POST /enrich, cache hit, auth + rate limit (enrichd)", hit,
+                   f"{hit['rps'] / base['rps'] * 100:.0f}% of the baseline" if base["rps"] else ""))
+    out.append(row("GET /health (enrichd)", health,
+                   f"{health['rps'] / base['rps'] * 100:.0f}% of the baseline" if base["rps"] else ""))
+    out.append(row("same requests, do-nothing libfcgi responder", base, "baseline"))
+    return hit, base
 
 
-def table(rows):
-    out = ["| case | requests/s | p50 | p99 | errors |", "|---|---:|---:|---:|---:|"]
-    for name, r in rows:
-        out.append(f"| {name} | {r['rps']:.0f} | {fmt_ms(r['p50'])} | {fmt_ms(r['p99'])} | "
-                   f"{r['errors'] + r['non2xx']} |")
-    return "\n".join(out)
+def bench_latency(a, out, rss):
+    """(b) the simulator 100 ms away, 1,000 concurrent clients, never in the cache."""
+    resource.setrlimit(resource.RLIMIT_NOFILE, (65536, 65536))
+    with Env(conf=hit_conf(threads=1100), sim=True, sim_delay_ms=100,
+             env=keys_env("pdl", 2)) as env:
+        key = client_key(env)
+        wenv = dict(os.environ, KEY=key)
+        r = wrk(env.https_port, "/enrich", a.seconds, 1000, threads=2, script="enrich_unique.lua",
+                env=wenv, timeout="10s")
+        rss["after 1,000 concurrent clients"] = rss_kb(env.enrichd.pid)
+    ceiling = 1000 / 0.1
+    out.append(row("POST /enrich, 1,000 clients, provider 100 ms away", r,
+                   f"{r['rps'] / ceiling * 100:.0f}% of the {ceiling:.0f}/s the latency allows"))
+    return r
+
+
+def bench_soak(a, out, rss):
+    """RSS over a long cache-hit load: sampled every 10 s."""
+    with Env(conf=hit_conf(), sim=True, env=keys_env("pdl", 2)) as env:
+        key = client_key(env)
+        wenv = dict(os.environ, KEY=key)
+        env.request("POST", "/enrich", json_body={"email": "john.doe@acme.com",
+                                                  "enrich": ["first_name", "title", "phone"]},
+                    headers={"Authorization": "Bearer " + key})
+        samples = []
+        t_end = time.time() + a.soak_seconds
+        while time.time() < t_end:
+            wrk(env.https_port, "/enrich", 10, 64, script="enrich_hit.lua", env=wenv)
+            samples.append(rss_kb(env.enrichd.pid, "VmRSS"))
+    first, last = samples[0], samples[-1]
+    out.append(f"\nSoak: {a.soak_seconds} s of cache-hit load, RSS every 10 s: "
+               f"first {first} kB, last {last} kB, max {max(samples)} kB "
+               f"({(last - first) / max(first, 1) * 100:+.1f}% from the first sample).")
+
+
+def bench_batch(a, out, workers):
+    """(c) 2,000 rows, 5 keys each limited by the provider to R/min."""
+    n, keys, per_min = 2000, 5, 1200   # ideal: 2000 / (5 * 1200/min) = 20 s
+
+    def make(env):
+        p = provider(env, "pdl", keys, requests_per_minute=per_min)
+        return {"log_level": "warn", "accounts_default": HIGH_LIMITS, "providers": [p],
+                "waterfall": {"person": ["pdl"], "phone": ["pdl"], "email": ["pdl"],
+                              "company": ["pdl"]},
+                "rotation": {"strategy": "round_robin"},
+                "worker": {"concurrency": 16, "claim_batch": 16, "poll_ms": 50, "lease_s": 30,
+                           "heartbeat_s": 5}}
+    with Env(conf=make, sim=True, env=keys_env("pdl", keys)) as env:
+        for i in range(1, keys + 1):
+            env.sim.limits(provider="pdl", key=secret("pdl", i), per_minute=per_min)
+        key = client_key(env)
+        recs = [{"email": f"row{i}.person@acme{i % 11}.com"} for i in range(n)]
+        r = env.request("POST", "/enrich/enqueue", json_body={"records": recs, "enrich": ["title"]},
+                        headers={"Authorization": "Bearer " + key})
+        assert r.status == 202, r
+        job = r.json()["job_id"]
+        t0 = time.time()
+        for _ in range(workers):
+            env.start_worker()
+
+        def done():
+            s = env.request("GET", f"/enrich/jobs/{job}",
+                            headers={"Authorization": "Bearer " + key}).json()
+            return s if s["status"] == "completed" else None
+        s = wait_for(done, timeout=600, interval=0.2, what="the batch")
+        elapsed = time.time() - t0
+        calls = env.sim.stats()
+        total = calls.get("total", 0)
+        n429 = sum(v.get("status", {}).get("429", 0) for v in calls.get("by_key", {}).values())
+    ideal = n / (keys * per_min / 60)
+    out.append(f"| {n} rows, {keys} keys x {per_min}/min, {workers} worker process"
+               f"{'es' if workers > 1 else ''} | {elapsed:.1f} s | {ideal:.1f} s | "
+               f"{elapsed / ideal * 100:.0f}% | {n429} of {total} ({n429 / max(total, 1) * 100:.2f}%) "
+               f"| {s['done']} done, {s['failed']} failed |")
 
 
 def main():
@@ -95,15 +207,33 @@ def main():
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--conns", type=int, default=64)
     ap.add_argument("--only", default="")
+    ap.add_argument("--soak-seconds", type=int, default=0)
     a = ap.parse_args()
     only = set(filter(None, a.only.split(",")))
+    want = (lambda k: not only or k in only)
     print(f"# enrichd benchmark ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
-          f"{os.cpu_count()} CPUs, wrk {a.conns} connections, {a.seconds} s per case)\n")
-    if not only or "health" in only:
-        rows, ratio = bench_health(a.seconds, a.conns)
-        print(table(rows))
-        print(f"\n/health through nginx: enrichd reaches {ratio * 100:.0f}% of the do-nothing "
-              f"responder's requests/s.\n")
+          f"{os.cpu_count()} CPUs, wrk, {a.seconds} s per case)\n")
+    out, rss = list(HEAD), {}
+    if want("hit") or want("health"):
+        bench_responder(a, out, rss)
+    if want("latency"):
+        bench_latency(a, out, rss)
+    print("\n".join(out))
+    if rss:
+        print("\nResponder peak RSS (VmHWM): " +
+              "; ".join(f"{k}: {v / 1024:.1f} MiB" for k, v in rss.items()) + ".")
+    if want("batch"):
+        bout = ["\n| batch | time | ideal N/(5R) | time / ideal | 429 answers | rows |",
+                "|---|---:|---:|---:|---:|---|"]
+        bench_batch(a, bout, 1)
+        bench_batch(a, bout, 2)
+        print("\n".join(bout))
+    if a.soak_seconds or "soak" in only:
+        if not a.soak_seconds:
+            a.soak_seconds = 60
+        sout = []
+        bench_soak(a, sout, rss)
+        print("\n".join(sout))
     return 0
 
 

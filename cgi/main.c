@@ -73,13 +73,14 @@ static void *responder_thread(void *arg)
 	FCGX_Request fr;
 	struct http_req r;
 	sigset_t none;
+	struct cfg *cfg = NULL;   /* this thread's reference to the current snapshot */
+	unsigned gen = 0;
 
 	(void)arg;
 	sigemptyset(&none);
 	FCGX_InitRequest(&fr, listen_fd, 0);
 	http_req_init(&r);
 	while (!stopping) {
-		struct cfg *cfg;
 		int rc;
 
 		__atomic_add_fetch(&threads_idle, 1, __ATOMIC_SEQ_CST);
@@ -94,16 +95,22 @@ static void *responder_thread(void *arg)
 			continue;
 		}
 		mx_add(mx_inflight, "", 1);
-		cfg = cfg_acquire();
+		/* A reload publishes a new snapshot; a request started on the old
+		 * one finishes on it, the thread's next request takes the new one. */
+		if (cfg == NULL || gen != cfg_generation()) {
+			gen = cfg_generation();
+			cfg_release(cfg);
+			cfg = cfg_acquire();
+		}
 		http_req_begin(&r, &fr, cfg);
 		route_dispatch(&r);
 		FCGX_Finish_r(&fr);
-		cfg_release(cfg);
 		http_req_reset(&r);
 		log_set_request_id(NULL);
 		mx_add(mx_inflight, "", -1);
 	}
 	FCGX_Free(&fr, 1);
+	cfg_release(cfg);
 	http_req_release(&r);
 	app_thread_exit();
 	__atomic_sub_fetch(&threads_alive, 1, __ATOMIC_SEQ_CST);

@@ -25,6 +25,11 @@ static const struct route routes[] = {
 	{ "GET", "/health", h_health, -1, 0, 0 },
 	{ "GET", "/metrics", h_metrics, CFG_EP_ADMIN, SCOPE_ADMIN, 0 },
 	{ "POST", "/enrich", h_enrich, CFG_EP_ENRICH, SCOPE_ENRICH, 1 },
+	{ "POST", "/enrich/enqueue", h_enqueue, CFG_EP_ENQUEUE, SCOPE_ENQUEUE, 0 },
+	{ "GET", "/enrich/jobs/{id}", h_job_status, CFG_EP_JOBS, SCOPE_ENQUEUE, 0 },
+	{ "DELETE", "/enrich/jobs/{id}", h_job_cancel, CFG_EP_JOBS, SCOPE_ENQUEUE, 0 },
+	{ "GET", "/enrich/jobs/{id}/results", h_job_results, CFG_EP_JOBS, SCOPE_ENQUEUE, 0 },
+	{ "POST", "/enrich/jobs/{id}/retry", h_job_retry, CFG_EP_JOBS, SCOPE_ENQUEUE, 0 },
 	{ "GET", "/admin/usage", h_admin_usage, CFG_EP_ADMIN, SCOPE_ADMIN, 0 },
 	{ "GET", "/admin/keys", h_admin_keys, CFG_EP_ADMIN, SCOPE_ADMIN, 0 },
 	{ "POST", "/admin/keys/{id}/revive", h_admin_key_revive, CFG_EP_ADMIN, SCOPE_ADMIN, 0 },
@@ -100,6 +105,52 @@ static void auth_failed(const char *reason)
 	mx_add(mx_auth_failures, labels, 1);
 }
 
+/* Recently used keys, per thread (no lock).  An entry is good while the
+ * store's authentication generation is unchanged (any key or account change
+ * by any process on the host bumps it) and for at most a second (changes
+ * made to the database by other means). */
+#define AUTH_CACHE 16
+#define AUTH_CACHE_MS 1000
+
+struct auth_entry {
+	unsigned char hash[AUTH_HASH_LEN];
+	uint64_t gen;
+	int64_t at_ms;
+	struct st_client_key key;
+};
+
+static _Thread_local struct auth_entry auth_cache[AUTH_CACHE];
+static _Thread_local unsigned auth_next;
+
+static enum enr_err key_lookup(const unsigned char hash[AUTH_HASH_LEN], struct st_client_key *k)
+{
+	uint64_t gen = st_auth_generation(app_store());
+	int64_t now = util_mono_ms();
+	enum enr_err rc;
+
+	if (gen != 0) {
+		for (unsigned i = 0; i < AUTH_CACHE; i++) {
+			struct auth_entry *e = &auth_cache[i];
+
+			if (e->gen == gen && now - e->at_ms < AUTH_CACHE_MS &&
+			    memcmp(e->hash, hash, AUTH_HASH_LEN) == 0) {
+				*k = e->key;
+				return ENR_OK;
+			}
+		}
+	}
+	rc = st_client_key_by_hash(app_store(), hash, k);
+	if (rc == ENR_OK && gen != 0) {
+		struct auth_entry *e = &auth_cache[auth_next++ % AUTH_CACHE];
+
+		memcpy(e->hash, hash, AUTH_HASH_LEN);
+		e->gen = gen;
+		e->at_ms = now;
+		e->key = *k;
+	}
+	return rc;
+}
+
 /* Every failure answers the same 401 body: a client learns nothing about
  * which keys or accounts exist.  The reason goes to the log and metrics. */
 static enum enr_err authenticate(struct http_req *r, const struct route *rt)
@@ -122,7 +173,7 @@ static enum enr_err authenticate(struct http_req *r, const struct route *rt)
 	}
 	auth_key_hash(key, AUTH_KEY_LEN, hash);
 	explicit_bzero(key, sizeof key);
-	rc = st_client_key_by_hash(app_store(), hash, &k);
+	rc = key_lookup(hash, &k);
 	if (rc == ENR_E_NOT_FOUND) {
 		auth_failed("unknown");
 		return ENR_E_UNAUTHORIZED;

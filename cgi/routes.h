@@ -49,6 +49,11 @@ enum enr_err h_admin_usage(struct http_req *r);
 enum enr_err h_admin_keys(struct http_req *r);
 enum enr_err h_admin_key_revive(struct http_req *r);
 enum enr_err h_enrich(struct http_req *r);
+enum enr_err h_enqueue(struct http_req *r);
+enum enr_err h_job_status(struct http_req *r);
+enum enr_err h_job_results(struct http_req *r);
+enum enr_err h_job_retry(struct http_req *r);
+enum enr_err h_job_cancel(struct http_req *r);
 void h_enrich_init(void);
 
 /* Shared by handlers with JSON bodies (cgi/h_enrich.c). */

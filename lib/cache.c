@@ -31,6 +31,89 @@ enum enr_err cache_key(const char *provider, const char *variant, const struct r
 	return rc;
 }
 
+/* ---- the process's copy of hot entries ---------------------------------------
+ *
+ * A cache hit is the hottest path of the service; a small direct-mapped
+ * table in memory answers repeats without a database round trip.  Entries
+ * carry their store expiry, so the memory copy never outlives the store's;
+ * striped locks keep threads from queueing on one lock.
+ */
+#define MEM_SLOTS 8192
+#define MEM_STRIPES 64
+
+struct mem_entry {
+	unsigned char key[CACHE_KEY_LEN];
+	int64_t expires_ms;          /* 0: empty */
+	bool hit;
+	char *value[FLD__MAX];
+	double confidence[FLD__MAX];
+};
+
+static struct mem_entry mem[MEM_SLOTS];
+static pthread_mutex_t mem_locks[MEM_STRIPES];
+static pthread_once_t mem_once = PTHREAD_ONCE_INIT;
+
+static void mem_init(void)
+{
+	for (int i = 0; i < MEM_STRIPES; i++)
+		pthread_mutex_init(&mem_locks[i], NULL);
+}
+
+static unsigned mem_slot(const unsigned char key[CACHE_KEY_LEN])
+{
+	return ((unsigned)key[0] | (unsigned)key[1] << 8 | (unsigned)key[2] << 16) % MEM_SLOTS;
+}
+
+static bool mem_get(const unsigned char key[CACHE_KEY_LEN], int64_t now_ms, struct prov_result *out)
+{
+	unsigned i = mem_slot(key);
+	struct mem_entry *e = &mem[i];
+	bool found = false;
+
+	pthread_once(&mem_once, mem_init);
+	pthread_mutex_lock(&mem_locks[i % MEM_STRIPES]);
+	if (e->expires_ms > now_ms && memcmp(e->key, key, CACHE_KEY_LEN) == 0) {
+		prov_result_reset(out);
+		out->outcome = e->hit ? PROV_HIT : PROV_MISS;
+		out->credits = 0;
+		for (int f = 0; f < FLD__MAX; f++) {
+			if (e->value[f])
+				prov_result_set(out, (enum fld_id)f, e->value[f], strlen(e->value[f]),
+						e->confidence[f]);
+		}
+		found = true;
+	}
+	pthread_mutex_unlock(&mem_locks[i % MEM_STRIPES]);
+	return found;
+}
+
+static void mem_put(const unsigned char key[CACHE_KEY_LEN], const struct prov_result *res,
+		    int64_t expires_ms)
+{
+	unsigned i = mem_slot(key);
+	struct mem_entry *e = &mem[i];
+	char *copy[FLD__MAX] = { NULL };
+
+	for (int f = 0; f < FLD__MAX; f++) {
+		if (res->value[f] && (copy[f] = strdup(res->value[f])) == NULL) {
+			for (int g = 0; g < f; g++)
+				free(copy[g]);
+			return;
+		}
+	}
+	pthread_once(&mem_once, mem_init);
+	pthread_mutex_lock(&mem_locks[i % MEM_STRIPES]);
+	for (int f = 0; f < FLD__MAX; f++) {
+		free(e->value[f]);
+		e->value[f] = copy[f];
+		e->confidence[f] = res->confidence[f];
+	}
+	memcpy(e->key, key, CACHE_KEY_LEN);
+	e->hit = res->outcome == PROV_HIT;
+	e->expires_ms = expires_ms;
+	pthread_mutex_unlock(&mem_locks[i % MEM_STRIPES]);
+}
+
 enum enr_err cache_get(struct store *s, const unsigned char key[CACHE_KEY_LEN], int64_t now_ms,
 		       struct prov_result *out)
 {
@@ -38,8 +121,12 @@ enum enr_err cache_get(struct store *s, const unsigned char key[CACHE_KEY_LEN], 
 	bool hit = false;
 	json_t *j, *fields, *v;
 	const char *name;
-	enum enr_err rc = st_cache_get(s, key, now_ms, &hit, &body);
+	int64_t expires_ms = 0;
+	enum enr_err rc;
 
+	if (mem_get(key, now_ms, out))
+		return ENR_OK;
+	rc = st_cache_get(s, key, now_ms, &hit, &body, &expires_ms);
 	if (rc)
 		return rc;
 	j = json_loads(body, 0, NULL);
@@ -58,6 +145,7 @@ enum enr_err cache_get(struct store *s, const unsigned char key[CACHE_KEY_LEN], 
 			prov_result_set(out, f, val, strlen(val), json_number_value(json_array_get(v, 1)));
 	}
 	json_decref(j);
+	mem_put(key, out, expires_ms);
 	return ENR_OK;
 }
 
@@ -90,6 +178,8 @@ enum enr_err cache_put(struct store *s, const struct cfg *cfg,
 		return ENR_E_NOMEM;
 	rc = st_cache_put(s, key, provider, res->outcome == PROV_HIT, body, now_ms + ttl * 1000);
 	free(body);
+	if (rc == ENR_OK)
+		mem_put(key, res, now_ms + ttl * 1000);
 	return rc;
 }
 

@@ -1100,6 +1100,7 @@ out:
 
 static pthread_mutex_t cfg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct cfg *cfg_current;
+static unsigned cfg_gen;
 
 void cfg_release(struct cfg *c)
 {
@@ -1119,6 +1120,7 @@ void cfg_publish(struct cfg *c)
 	pthread_mutex_lock(&cfg_lock);
 	old = cfg_current;
 	cfg_current = c;
+	__atomic_add_fetch(&cfg_gen, 1, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&cfg_lock);
 	cfg_release(old);
 }
@@ -1135,6 +1137,11 @@ struct cfg *cfg_acquire(void)
 		__atomic_add_fetch(&c->refs, 1, __ATOMIC_ACQ_REL);
 	pthread_mutex_unlock(&cfg_lock);
 	return c;
+}
+
+unsigned cfg_generation(void)
+{
+	return __atomic_load_n(&cfg_gen, __ATOMIC_ACQUIRE);
 }
 
 const struct cfg_provider *cfg_provider_find(const struct cfg *c, const char *name)

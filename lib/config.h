@@ -207,6 +207,11 @@ void cfg_publish(struct cfg *c);
  * cfg_publish).  Pair with cfg_release(). Thread-safe. */
 struct cfg *cfg_acquire(void);
 
+/* A number that changes with every cfg_publish, so a thread can keep its
+ * reference to the current snapshot across requests and take a new one
+ * only when it changed (no lock on the request path).  Thread-safe. */
+unsigned cfg_generation(void);
+
 /* Find a provider by name; NULL when absent. */
 const struct cfg_provider *cfg_provider_find(const struct cfg *c, const char *name);
 

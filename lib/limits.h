@@ -27,6 +27,9 @@
 #define LIM_CORS_ORIGINS_MAX    64u
 #define LIM_NAME_MAX            64u     /* ids and names: providers, keys, accounts */
 
+/* batch jobs */
+#define LIM_JOB_REJECTIONS_LISTED 100u  /* refused rows listed in a 202 answer */
+
 /* metrics */
 #define LIM_METRIC_SERIES_MAX   4096u   /* label sets per family */
 #define LIM_METRIC_LABELS_MAX   256u    /* rendered label string bytes */
@@ -65,5 +68,12 @@
 #define LIM_JP_PATH_MAX         512u    /* a dotted JSON path (lib/json_path.h) */
 #define LIM_JP_SEGMENT_MAX      128u    /* one member name in a path */
 #define LIM_JP_INDEX_MAX        100000  /* largest array index in a path */
+
+/* webhook */
+#define LIM_WH_URL_MAX          2048u   /* a client-supplied webhook URL (jobs keep 2049 bytes) */
+#define LIM_WH_ADDRS_MAX        8u      /* resolved addresses checked and pinned per delivery */
+#define LIM_WH_RESPONSE_MAX     (64u * 1024u) /* receiver answer bytes read, then discarded */
+#define LIM_WH_BACKOFF_MAX_MS   300000  /* retry delay ceiling, before jitter */
+#define LIM_WH_EVENT_MAX        64u     /* an event name in X-Enrichd-Event */
 
 #endif

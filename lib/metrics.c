@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,11 +20,19 @@
 #define MX_FAMILIES_MAX 128
 #define MX_HOOKS_MAX 16
 
+#define MX_CHUNK 64
+#define MX_CHUNKS ((LIM_METRIC_SERIES_MAX + MX_CHUNK - 1) / MX_CHUNK)
+
+/* Values are updated with atomic operations, so the request path never
+ * waits on a lock: with many threads on few cores a lock holder that gets
+ * preempted would stall every other thread.  Doubles are kept as their bit
+ * patterns and added with compare-and-swap. */
 struct mx_series {
 	char *labels;
-	double value;       /* counter/gauge value; histogram sum */
-	unsigned long long count;
-	unsigned long long *buckets; /* histogram: per bound, not cumulative */
+	uint64_t value;              /* bits of a double: counter/gauge value; histogram sum */
+	uint64_t count;
+	uint64_t *buckets;           /* histogram: per bound, not cumulative */
+	int hidden;                  /* gauge series cleared by mx_clear */
 };
 
 struct mx_family {
@@ -32,10 +41,9 @@ struct mx_family {
 	enum mx_type type;
 	double *bounds;
 	size_t nbounds;
-	pthread_mutex_t lock;
-	struct mx_series *series;
-	size_t nseries;
-	size_t aseries;
+	pthread_mutex_t lock;        /* creating series only */
+	struct mx_series *chunks[MX_CHUNKS]; /* chunks never move once allocated */
+	size_t nseries;              /* published with release, read with acquire */
 };
 
 static pthread_mutex_t mx_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -131,40 +139,82 @@ struct mx_family *mx_histogram(const char *name, const char *help,
 	return mx_register(name, help, MX_HISTOGRAM, bounds, nbounds);
 }
 
-/* Find or create the series; called with f->lock held. */
+static struct mx_series *series_at(struct mx_family *f, size_t i)
+{
+	return &f->chunks[i / MX_CHUNK][i % MX_CHUNK];
+}
+
+static struct mx_series *series_find(struct mx_family *f, const char *labels, size_t from,
+				     size_t n)
+{
+	for (size_t i = from; i < n; i++) {
+		struct mx_series *s = series_at(f, i);
+
+		if (strcmp(s->labels, labels) == 0)
+			return s;
+	}
+	return NULL;
+}
+
+/* Find the series without a lock; create it under the family's lock. */
 static struct mx_series *series_get(struct mx_family *f, const char *labels)
 {
-	struct mx_series *s;
+	size_t n = __atomic_load_n(&f->nseries, __ATOMIC_ACQUIRE);
+	struct mx_series *s = series_find(f, labels, 0, n);
+	size_t m;
 
-	for (size_t i = 0; i < f->nseries; i++) {
-		if (strcmp(f->series[i].labels, labels) == 0)
-			return &f->series[i];
+	if (s)
+		return s;
+	pthread_mutex_lock(&f->lock);
+	m = __atomic_load_n(&f->nseries, __ATOMIC_ACQUIRE);
+	s = series_find(f, labels, n, m);
+	if (s || m >= LIM_METRIC_SERIES_MAX)
+		goto out;
+	if (f->chunks[m / MX_CHUNK] == NULL) {
+		f->chunks[m / MX_CHUNK] = calloc(MX_CHUNK, sizeof(struct mx_series));
+		if (f->chunks[m / MX_CHUNK] == NULL)
+			goto out;
 	}
-	if (f->nseries >= LIM_METRIC_SERIES_MAX)
-		return NULL;
-	if (f->nseries == f->aseries) {
-		size_t n = f->aseries ? f->aseries * 2 : 8;
-		struct mx_series *p = realloc(f->series, n * sizeof *p);
-
-		if (p == NULL)
-			return NULL;
-		f->series = p;
-		f->aseries = n;
-	}
-	s = &f->series[f->nseries];
+	s = series_at(f, m);
 	memset(s, 0, sizeof *s);
 	s->labels = strdup(labels);
-	if (s->labels == NULL)
-		return NULL;
-	if (f->type == MX_HISTOGRAM) {
+	if (s->labels && f->type == MX_HISTOGRAM)
 		s->buckets = calloc(f->nbounds ? f->nbounds : 1, sizeof *s->buckets);
-		if (s->buckets == NULL) {
-			free(s->labels);
-			return NULL;
-		}
+	if (s->labels == NULL || (f->type == MX_HISTOGRAM && s->buckets == NULL)) {
+		free(s->labels);
+		s = NULL;
+		goto out;
 	}
-	f->nseries++;
+	__atomic_store_n(&f->nseries, m + 1, __ATOMIC_RELEASE);
+out:
+	pthread_mutex_unlock(&f->lock);
 	return s;
+}
+
+static double bits_to_double(uint64_t b)
+{
+	double d;
+
+	memcpy(&d, &b, sizeof d);
+	return d;
+}
+
+static uint64_t double_to_bits(double d)
+{
+	uint64_t b;
+
+	memcpy(&b, &d, sizeof b);
+	return b;
+}
+
+static void atomic_add_double(uint64_t *p, double v)
+{
+	uint64_t old = __atomic_load_n(p, __ATOMIC_RELAXED), upd;
+
+	do {
+		upd = double_to_bits(bits_to_double(old) + v);
+	} while (!__atomic_compare_exchange_n(p, &old, upd, true, __ATOMIC_RELAXED,
+					      __ATOMIC_RELAXED));
 }
 
 void mx_add(struct mx_family *f, const char *labels, double v)
@@ -173,11 +223,11 @@ void mx_add(struct mx_family *f, const char *labels, double v)
 
 	if (f == NULL)
 		return;
-	pthread_mutex_lock(&f->lock);
 	s = series_get(f, labels ? labels : "");
-	if (s)
-		s->value += v;
-	pthread_mutex_unlock(&f->lock);
+	if (s) {
+		atomic_add_double(&s->value, v);
+		__atomic_store_n(&s->hidden, 0, __ATOMIC_RELAXED);
+	}
 }
 
 void mx_set(struct mx_family *f, const char *labels, double v)
@@ -186,45 +236,46 @@ void mx_set(struct mx_family *f, const char *labels, double v)
 
 	if (f == NULL)
 		return;
-	pthread_mutex_lock(&f->lock);
 	s = series_get(f, labels ? labels : "");
-	if (s)
-		s->value = v;
-	pthread_mutex_unlock(&f->lock);
+	if (s) {
+		__atomic_store_n(&s->value, double_to_bits(v), __ATOMIC_RELAXED);
+		__atomic_store_n(&s->hidden, 0, __ATOMIC_RELAXED);
+	}
 }
 
 void mx_observe(struct mx_family *f, const char *labels, double v)
 {
 	struct mx_series *s;
+	size_t i;
 
 	if (f == NULL || f->type != MX_HISTOGRAM)
 		return;
-	pthread_mutex_lock(&f->lock);
 	s = series_get(f, labels ? labels : "");
-	if (s) {
-		size_t i;
-
-		for (i = 0; i < f->nbounds && v > f->bounds[i]; i++)
-			;
-		if (i < f->nbounds)
-			s->buckets[i]++;
-		s->count++;
-		s->value += v;
-	}
-	pthread_mutex_unlock(&f->lock);
+	if (s == NULL)
+		return;
+	for (i = 0; i < f->nbounds && v > f->bounds[i]; i++)
+		;
+	if (i < f->nbounds)
+		__atomic_fetch_add(&s->buckets[i], 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&s->count, 1, __ATOMIC_RELAXED);
+	atomic_add_double(&s->value, v);
 }
 
+/* Series are never freed while the process runs (readers hold no lock);
+ * a cleared gauge series is hidden until it is set again. */
 void mx_clear(struct mx_family *f)
 {
+	size_t n;
+
 	if (f == NULL)
 		return;
-	pthread_mutex_lock(&f->lock);
-	for (size_t i = 0; i < f->nseries; i++) {
-		free(f->series[i].labels);
-		free(f->series[i].buckets);
+	n = __atomic_load_n(&f->nseries, __ATOMIC_ACQUIRE);
+	for (size_t i = 0; i < n; i++) {
+		struct mx_series *s = series_at(f, i);
+
+		__atomic_store_n(&s->hidden, 1, __ATOMIC_RELAXED);
+		__atomic_store_n(&s->value, double_to_bits(0), __ATOMIC_RELAXED);
 	}
-	f->nseries = 0;
-	pthread_mutex_unlock(&f->lock);
 }
 
 char *mx_label(const char *value, char *out, size_t outsz)
@@ -283,54 +334,58 @@ static enum enr_err fmt_series_name(struct buf *out, const char *name, const cha
 
 static enum enr_err render_family(struct buf *out, struct mx_family *f)
 {
+	size_t n = __atomic_load_n(&f->nseries, __ATOMIC_ACQUIRE), shown = 0;
 	enum enr_err rc = ENR_OK;
 
-	pthread_mutex_lock(&f->lock);
-	if (f->nseries == 0)
-		goto out;
+	for (size_t i = 0; i < n; i++)
+		shown += !__atomic_load_n(&series_at(f, i)->hidden, __ATOMIC_RELAXED);
+	if (shown == 0)
+		return ENR_OK;
 	rc = buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help, f->name,
 			type_names[f->type]);
-	for (size_t i = 0; rc == ENR_OK && i < f->nseries; i++) {
-		struct mx_series *s = &f->series[i];
+	for (size_t i = 0; rc == ENR_OK && i < n; i++) {
+		struct mx_series *s = series_at(f, i);
+		double value = bits_to_double(__atomic_load_n(&s->value, __ATOMIC_RELAXED));
 
+		if (__atomic_load_n(&s->hidden, __ATOMIC_RELAXED))
+			continue;
 		if (f->type != MX_HISTOGRAM) {
 			rc = fmt_series_name(out, f->name, "", s->labels, NULL);
 			if (!rc)
-				rc = fmt_value(out, s->value);
+				rc = fmt_value(out, value);
 			if (!rc)
 				rc = buf_putc(out, '\n');
 			continue;
 		}
 		{
-			unsigned long long cum = 0;
+			uint64_t cum = 0, count = __atomic_load_n(&s->count, __ATOMIC_RELAXED);
 			char le[48];
 
 			for (size_t b = 0; rc == ENR_OK && b <= f->nbounds; b++) {
 				if (b < f->nbounds) {
-					cum += s->buckets[b];
+					cum += __atomic_load_n(&s->buckets[b], __ATOMIC_RELAXED);
 					snprintf(le, sizeof le, "le=\"%g\"", f->bounds[b]);
 				} else {
-					cum = s->count;
+					/* Updates race with the render: keep +Inf the largest. */
+					cum = count > cum ? count : cum;
 					snprintf(le, sizeof le, "le=\"+Inf\"");
 				}
 				rc = fmt_series_name(out, f->name, "_bucket", s->labels, le);
 				if (!rc)
-					rc = buf_printf(out, "%llu\n", cum);
+					rc = buf_printf(out, "%llu\n", (unsigned long long)cum);
 			}
 			if (!rc)
 				rc = fmt_series_name(out, f->name, "_sum", s->labels, NULL);
 			if (!rc)
-				rc = fmt_value(out, s->value);
+				rc = fmt_value(out, value);
 			if (!rc)
 				rc = buf_putc(out, '\n');
 			if (!rc)
 				rc = fmt_series_name(out, f->name, "_count", s->labels, NULL);
 			if (!rc)
-				rc = buf_printf(out, "%llu\n", s->count);
+				rc = buf_printf(out, "%llu\n", (unsigned long long)cum);
 		}
 	}
-out:
-	pthread_mutex_unlock(&f->lock);
 	return rc;
 }
 

@@ -52,6 +52,13 @@ enum enr_err st_schema_version(struct store *s, int *out);
 /* Release the calling thread's connection. */
 void st_thread_release(struct store *s);
 
+/* A counter every process on this host sees, bumped after each change to
+ * client keys or account limits (st_client_key_insert/revoke,
+ * st_account_set_limits), so a process may keep authentication results in
+ * memory and drop them the moment anything changed.  0 when the counter
+ * file could not be mapped (callers then must not cache). */
+uint64_t st_auth_generation(struct store *s);
+
 /* A cheap round trip (for /health). */
 enum enr_err st_ping(struct store *s);
 
@@ -210,10 +217,132 @@ enum enr_err st_pace_reserve(struct store *s, const char *scope, int64_t interva
 /* The unexpired entry under key (a SHA-256): *hit and *body (caller frees)
  * on ENR_OK; ENR_E_NOT_FOUND when absent or expired. */
 enum enr_err st_cache_get(struct store *s, const unsigned char key[32], int64_t now_ms, bool *hit,
-			  char **body);
+			  char **body, int64_t *expires_ms);
 enum enr_err st_cache_put(struct store *s, const unsigned char key[32], const char *provider,
 			  bool hit, const char *body, int64_t expires_ms);
 /* Delete at most limit expired entries. */
 enum enr_err st_cache_purge(struct store *s, int64_t now_ms, int limit, int *removed);
+
+/* ---- batch jobs (lib/jobs.h owns the meaning of inputs and results) ----- */
+
+enum st_job_status { ST_JOB_QUEUED, ST_JOB_RUNNING, ST_JOB_COMPLETED, ST_JOB_FAILED,
+		     ST_JOB_CANCELLED, ST_JOB__MAX };
+enum st_row_state { ST_ROW_PENDING, ST_ROW_RUNNING, ST_ROW_DONE, ST_ROW_FAILED, ST_ROW_INVALID,
+		    ST_ROW_CANCELLED, ST_ROW__MAX };
+enum st_hook_state { ST_HOOK_NONE, ST_HOOK_PENDING, ST_HOOK_SENT, ST_HOOK_GAVE_UP };
+
+extern const char *const st_job_status_names[ST_JOB__MAX];
+
+#define ST_JOB_ID_LEN 28     /* "job_" + 24 hex */
+
+struct st_job {
+	int64_t seq;
+	char id[ST_JOB_ID_LEN + 1];
+	int64_t account_id;
+	enum st_job_status status;
+	uint32_t want;           /* fld_set */
+	int format;              /* lib/jobs: JSON records or CSV */
+	char *columns;           /* JSON array of input column names (owned; st_job_release) */
+	int64_t total, rejected, pending, done, found, not_found, failed, credits;
+	char webhook_url[2049];
+	enum st_hook_state webhook_state;
+	int webhook_attempts;
+	int64_t webhook_next_ms;
+	int64_t created_ms, started_ms, finished_ms;
+};
+
+void st_job_release(struct st_job *j);
+
+/* One input row for st_job_create: accepted rows are pending, refused ones
+ * are stored invalid with their reason (they show in the results). */
+struct st_job_row {
+	const char *input;       /* JSON text */
+	bool invalid;
+	const char *error;       /* invalid: the reason */
+};
+
+/* Create a job and all its rows in one transaction.  j carries account_id,
+ * want, format, columns, webhook_url, total and rejected; seq and id are
+ * filled.  With an idempotency key already used by the account:
+ * ENR_E_CONFLICT, and *existing (may be NULL) gets that job's id. */
+enum enr_err st_job_create(struct store *s, struct st_job *j, const char *idempotency_key,
+			   const struct st_job_row *rows, size_t nrows, int64_t now_ms,
+			   char existing[ST_JOB_ID_LEN + 1]);
+
+/* The id of the account's job submitted with this idempotency key:
+ * ENR_E_NOT_FOUND when there is none. */
+enum enr_err st_job_find_idempotent(struct store *s, int64_t account_id, const char *key,
+				    char id[ST_JOB_ID_LEN + 1]);
+
+/* The job with this id of this account (account_id < 0: any account). */
+enum enr_err st_job_get(struct store *s, const char *id, int64_t account_id, struct st_job *out);
+enum enr_err st_job_by_seq(struct store *s, int64_t seq, struct st_job *out);
+
+/* Rows finished since since_ms (for the rate). */
+enum enr_err st_job_finished_since(struct store *s, int64_t seq, int64_t since_ms, int64_t *n);
+
+/* The most frequent error codes of failed and invalid rows. */
+enum enr_err st_job_errors(struct store *s, int64_t seq,
+			   int (*fn)(void *arg, const char *code, int64_t count), void *arg);
+
+struct st_job_row_out {
+	int64_t rownum;
+	const char *input;       /* borrowed for the call */
+	enum st_row_state state;
+	int status;              /* ST_ROW_DONE: 1 complete, 2 partial, 3 not_found */
+	const char *result;      /* JSON or NULL */
+	const char *error_code, *error;
+};
+
+/* Finished rows (done, failed, invalid) in input order; fn returns
+ * non-zero to stop (e.g. the client went away). */
+enum enr_err st_job_rows_each(struct store *s, int64_t seq,
+			      int (*fn)(void *arg, const struct st_job_row_out *r), void *arg);
+
+/* Cancel: pending rows become cancelled; rows being processed finish.
+ * ENR_E_CONFLICT when the job already ended. */
+enum enr_err st_job_cancel(struct store *s, int64_t seq, int64_t now_ms);
+
+/* Put failed rows back in the queue; *n says how many. */
+enum enr_err st_job_retry(struct store *s, int64_t seq, int64_t now_ms, int64_t *n);
+
+/* Worker side.  Claim up to max rows that are pending and due, or whose
+ * lease expired (their worker died), for owner until now_ms + lease_ms. */
+struct st_claim {
+	int64_t seq, rownum;
+	char *input;             /* owned (free) */
+	int attempts;
+};
+enum enr_err st_rows_claim(struct store *s, const char *owner, int64_t now_ms, int64_t lease_ms,
+			   int max, struct st_claim *out, int *n);
+/* Extend the leases of every row owner holds. */
+enum enr_err st_rows_heartbeat(struct store *s, const char *owner, int64_t until_ms);
+/* Give back every row owner holds (clean shutdown). */
+enum enr_err st_rows_release(struct store *s, const char *owner, int *n);
+
+/* Finish a row owned by owner: done with a result status (1 complete, 2
+ * partial, 3 not_found) or failed/invalid with an error.  Guarded by state
+ * and owner: ENR_E_CONFLICT when the row is no longer this owner's.  The
+ * job's counters move in the same transaction; *job_ended says the job
+ * just ended. */
+enum enr_err st_row_finish(struct store *s, int64_t seq, int64_t rownum, const char *owner,
+			   enum st_row_state state, int status, const char *result,
+			   const char *error_code, const char *error, int64_t credits,
+			   int64_t now_ms, bool *job_ended);
+/* Back to the queue, not before not_before_ms: a snooze (rate limits: no
+ * attempt spent) or a retry (attempt counted). */
+enum enr_err st_row_requeue(struct store *s, int64_t seq, int64_t rownum, const char *owner,
+			    int64_t not_before_ms, bool count_attempt, const char *error_code,
+			    const char *error);
+
+/* Webhooks due at now_ms. */
+enum enr_err st_webhooks_due(struct store *s, int64_t now_ms, int max, int64_t *seqs, int *n);
+/* Take the job's due webhook for this caller until lease_until_ms (so
+ * two workers do not both send it): false when someone else took it. */
+enum enr_err st_webhook_claim(struct store *s, int64_t seq, int64_t now_ms, int64_t lease_until_ms,
+			      bool *mine);
+/* Record a delivery attempt: sent, or retry at next_ms, or give up. */
+enum enr_err st_webhook_result(struct store *s, int64_t seq, enum st_hook_state state,
+			       int64_t next_ms);
 
 #endif

@@ -11,8 +11,13 @@
  * by SQLite's own lock.
  */
 #include "store.h"
+#include "store_int.h"
 
+#include <fcntl.h>
 #include <pthread.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,6 +106,53 @@ static const char *const migrations[] = {
 	"  body TEXT NOT NULL,"
 	"  expires_ms INTEGER NOT NULL);"
 	"CREATE INDEX cache_expiry ON cache(expires_ms);",
+
+	/* 4: batch jobs and their rows */
+	"CREATE TABLE jobs ("
+	"  seq INTEGER PRIMARY KEY,"
+	"  id TEXT NOT NULL UNIQUE,"
+	"  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+	"  status INTEGER NOT NULL DEFAULT 0,"
+	"  want INTEGER NOT NULL,"
+	"  format INTEGER NOT NULL,"
+	"  columns TEXT NOT NULL DEFAULT '[]',"
+	"  total INTEGER NOT NULL DEFAULT 0,"
+	"  rejected INTEGER NOT NULL DEFAULT 0,"
+	"  pending INTEGER NOT NULL DEFAULT 0,"
+	"  done INTEGER NOT NULL DEFAULT 0,"
+	"  found INTEGER NOT NULL DEFAULT 0,"
+	"  not_found INTEGER NOT NULL DEFAULT 0,"
+	"  failed INTEGER NOT NULL DEFAULT 0,"
+	"  credits INTEGER NOT NULL DEFAULT 0,"
+	"  webhook_url TEXT NOT NULL DEFAULT '',"
+	"  webhook_state INTEGER NOT NULL DEFAULT 0,"
+	"  webhook_attempts INTEGER NOT NULL DEFAULT 0,"
+	"  webhook_next_ms INTEGER NOT NULL DEFAULT 0,"
+	"  idempotency_key TEXT,"
+	"  created_ms INTEGER NOT NULL,"
+	"  started_ms INTEGER NOT NULL DEFAULT 0,"
+	"  finished_ms INTEGER NOT NULL DEFAULT 0);"
+	"CREATE UNIQUE INDEX jobs_idempotency ON jobs(account_id, idempotency_key)"
+	"  WHERE idempotency_key IS NOT NULL;"
+	"CREATE INDEX jobs_webhooks ON jobs(webhook_state, webhook_next_ms);"
+	"CREATE TABLE job_rows ("
+	"  job_seq INTEGER NOT NULL REFERENCES jobs(seq),"
+	"  rownum INTEGER NOT NULL,"
+	"  input TEXT NOT NULL,"
+	"  state INTEGER NOT NULL DEFAULT 0,"
+	"  status INTEGER NOT NULL DEFAULT 0,"
+	"  result TEXT,"
+	"  error_code TEXT,"
+	"  error TEXT,"
+	"  attempts INTEGER NOT NULL DEFAULT 0,"
+	"  owner TEXT,"
+	"  lease_until_ms INTEGER NOT NULL DEFAULT 0,"
+	"  not_before_ms INTEGER NOT NULL DEFAULT 0,"
+	"  credits INTEGER NOT NULL DEFAULT 0,"
+	"  finished_ms INTEGER NOT NULL DEFAULT 0,"
+	"  PRIMARY KEY (job_seq, rownum)) WITHOUT ROWID;"
+	"CREATE INDEX job_rows_queue ON job_rows(state, not_before_ms);"
+	"CREATE INDEX job_rows_owner ON job_rows(owner) WHERE owner IS NOT NULL;",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -144,6 +196,8 @@ enum stmt_id {
 #define UKEY_COLS                                                                      \
 	"SELECT id, provider, account, last4, ord, state, until_ms, transients, backoff_ms," \
 	" calls, hits, misses, errors, credits, last_used_ms FROM upstream_keys"
+
+_Static_assert(Q__MAX <= STORE_Q_MAX, "raise STORE_Q_MAX");
 
 static const char *const stmt_sql[Q__MAX] = {
 	[Q_PING] = "SELECT 1",
@@ -210,23 +264,13 @@ static const char *const stmt_sql[Q__MAX] = {
 	[Q_PACE] = "INSERT INTO pace_slots(scope, next_ms) VALUES (?1, ?2 + ?3)"
 		   " ON CONFLICT(scope) DO UPDATE SET next_ms = MAX(next_ms, ?2) + ?3"
 		   " RETURNING next_ms - ?3",
-	[Q_CACHE_GET] = "SELECT hit, body FROM cache WHERE key = ?1 AND expires_ms > ?2",
+	[Q_CACHE_GET] = "SELECT hit, body, expires_ms FROM cache WHERE key = ?1 AND expires_ms > ?2",
 	[Q_CACHE_PUT] = "INSERT INTO cache(key, provider, hit, body, expires_ms) VALUES (?1, ?2, ?3, ?4, ?5)"
 			" ON CONFLICT(key) DO UPDATE SET provider = ?2, hit = ?3, body = ?4, expires_ms = ?5",
 	[Q_CACHE_PURGE] = "DELETE FROM cache WHERE rowid IN"
 			  " (SELECT rowid FROM cache WHERE expires_ms <= ?1 LIMIT ?2)",
 };
 
-struct conn {
-	sqlite3 *db;
-	sqlite3_stmt *stmt[Q__MAX];
-};
-
-struct store {
-	char *path;
-	pthread_key_t key;
-	pthread_mutex_t wlock;
-};
 
 /* ---- connections ----------------------------------------------------------- */
 
@@ -238,11 +282,13 @@ static void conn_free(void *p)
 		return;
 	for (int i = 0; i < Q__MAX; i++)
 		sqlite3_finalize(c->stmt[i]);
+	for (int i = 0; i < STORE_JOB_STMTS; i++)
+		sqlite3_finalize(c->jstmt[i]);
 	sqlite3_close_v2(c->db);
 	free(c);
 }
 
-static enum enr_err exec(sqlite3 *db, const char *sql)
+enum enr_err st_exec(sqlite3 *db, const char *sql)
 {
 	char *msg = NULL;
 
@@ -269,7 +315,7 @@ static struct conn *conn_open(const char *path)
 		return NULL;
 	}
 	sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
-	if (exec(c->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+	if (st_exec(c->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
 			"PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;"
 			) != ENR_OK) {
 		conn_free(c);
@@ -278,7 +324,7 @@ static struct conn *conn_open(const char *path)
 	return c;
 }
 
-static struct conn *conn_get(struct store *s)
+struct conn *st_conn_get(struct store *s)
 {
 	struct conn *c = pthread_getspecific(s->key);
 
@@ -303,6 +349,16 @@ void st_thread_release(struct store *s)
 	conn_free(c);
 }
 
+sqlite3_stmt *st_prepare(struct conn *c, sqlite3_stmt **slot, const char *sql)
+{
+	if (*slot == NULL &&
+	    sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL) != SQLITE_OK) {
+		log_error("store", "prepare: %s", sqlite3_errmsg(c->db));
+		return NULL;
+	}
+	return *slot;
+}
+
 static sqlite3_stmt *stmt(struct conn *c, enum stmt_id id)
 {
 	if (c->stmt[id] == NULL) {
@@ -315,7 +371,7 @@ static sqlite3_stmt *stmt(struct conn *c, enum stmt_id id)
 	return c->stmt[id];
 }
 
-static enum enr_err step_err(struct conn *c, int rc)
+enum enr_err st_step_err(struct conn *c, int rc)
 {
 	if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
 		return ENR_E_UNAVAILABLE;
@@ -327,26 +383,26 @@ static enum enr_err step_err(struct conn *c, int rc)
 
 /* Run a statement that returns no rows; *changes (may be NULL) gets the
  * number of rows it changed. */
-static enum enr_err run(struct conn *c, sqlite3_stmt *st, int *changes)
+enum enr_err st_run(struct conn *c, sqlite3_stmt *st, int *changes)
 {
 	int rc = sqlite3_step(st);
 
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	if (rc != SQLITE_DONE)
-		return step_err(c, rc);
+		return st_step_err(c, rc);
 	if (changes)
 		*changes = sqlite3_changes(c->db);
 	return ENR_OK;
 }
 
-static void finish(sqlite3_stmt *st)
+void st_finish(sqlite3_stmt *st)
 {
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 }
 
-static void col_text(sqlite3_stmt *st, int i, char *out, size_t outsz)
+void st_col_text(sqlite3_stmt *st, int i, char *out, size_t outsz)
 {
 	const unsigned char *t = sqlite3_column_text(st, i);
 
@@ -355,23 +411,23 @@ static void col_text(sqlite3_stmt *st, int i, char *out, size_t outsz)
 
 /* ---- transactions ---------------------------------------------------------- */
 
-static enum enr_err tx_begin(struct store *s, struct conn *c)
+enum enr_err st_tx_begin(struct store *s, struct conn *c)
 {
 	enum enr_err rc;
 
 	pthread_mutex_lock(&s->wlock);
-	rc = exec(c->db, "BEGIN IMMEDIATE");
+	rc = st_exec(c->db, "BEGIN IMMEDIATE");
 	if (rc)
 		pthread_mutex_unlock(&s->wlock);
 	return rc;
 }
 
-static enum enr_err tx_end(struct store *s, struct conn *c, enum enr_err rc)
+enum enr_err st_tx_end(struct store *s, struct conn *c, enum enr_err rc)
 {
 	if (rc == ENR_OK)
-		rc = exec(c->db, "COMMIT");
+		rc = st_exec(c->db, "COMMIT");
 	if (rc != ENR_OK)
-		exec(c->db, "ROLLBACK");
+		st_exec(c->db, "ROLLBACK");
 	pthread_mutex_unlock(&s->wlock);
 	return rc;
 }
@@ -383,12 +439,63 @@ int st_schema_latest(void)
 	return NMIGRATIONS;
 }
 
+/* The authentication generation lives in a small file beside the database,
+ * mapped shared so every process on the host reads it without a lock. */
+static void auth_gen_map(struct store *s)
+{
+	char path[4096];
+	int fd;
+	struct stat st;
+	void *m;
+
+	if (snprintf(path, sizeof path, "%s-authgen", s->path) >= (int)sizeof path)
+		return;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0660);
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) == 0 && st.st_size < (off_t)sizeof(uint64_t) &&
+	    ftruncate(fd, sizeof(uint64_t)) != 0) {
+		close(fd);
+		return;
+	}
+	m = mmap(NULL, sizeof(uint64_t), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (m == MAP_FAILED)
+		return;
+	s->auth_gen = m;
+	/* Start above zero: zero means "do not cache". */
+	if (__atomic_load_n(s->auth_gen, __ATOMIC_ACQUIRE) == 0)
+		__atomic_add_fetch(s->auth_gen, 1, __ATOMIC_ACQ_REL);
+}
+
+static void auth_gen_bump(struct store *s)
+{
+	if (s->auth_gen)
+		__atomic_add_fetch(s->auth_gen, 1, __ATOMIC_ACQ_REL);
+}
+
+uint64_t st_auth_generation(struct store *s)
+{
+	return s->auth_gen ? __atomic_load_n(s->auth_gen, __ATOMIC_ACQUIRE) : 0;
+}
+
+static pthread_once_t sqlite_once = PTHREAD_ONCE_INIT;
+
+/* SQLite keeps memory statistics behind one global mutex taken on every
+ * allocation; with many threads that mutex becomes the busiest lock in the
+ * process.  The statistics are not used. */
+static void sqlite_setup(void)
+{
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 static enum enr_err store_new(const char *url, struct store **out)
 {
 	const char *path = cfg_store_path(url, NULL);
 	struct store *s;
 	struct conn *c;
 
+	pthread_once(&sqlite_once, sqlite_setup);
 	if (path == NULL)
 		return ENR_E_INVALID;
 	s = calloc(1, sizeof *s);
@@ -401,7 +508,8 @@ static enum enr_err store_new(const char *url, struct store **out)
 		return ENR_E_NOMEM;
 	}
 	pthread_mutex_init(&s->wlock, NULL);
-	c = conn_get(s);
+	auth_gen_map(s);
+	c = st_conn_get(s);
 	if (c == NULL) {
 		st_close(s);
 		return ENR_E_UNAVAILABLE;
@@ -417,7 +525,7 @@ enum enr_err st_open_raw(const char *url, struct store **out)
 
 enum enr_err st_schema_version(struct store *s, int *out)
 {
-	struct conn *c = conn_get(s);
+	struct conn *c = st_conn_get(s);
 	sqlite3_stmt *st = NULL;
 	enum enr_err rc = ENR_E_STORE;
 
@@ -440,13 +548,13 @@ enum enr_err st_migrate(struct store *s, int *from, int *to)
 
 enum enr_err st_migrate_to(struct store *s, int target, int *from, int *to)
 {
-	struct conn *c = conn_get(s);
+	struct conn *c = st_conn_get(s);
 	enum enr_err rc;
 	int v = 0;
 
 	if (c == NULL)
 		return ENR_E_UNAVAILABLE;
-	rc = tx_begin(s, c);
+	rc = st_tx_begin(s, c);
 	if (rc)
 		return rc;
 	/* Read the version inside the write transaction, so two processes
@@ -464,15 +572,15 @@ enum enr_err st_migrate_to(struct store *s, int target, int *from, int *to)
 	for (; rc == ENR_OK && v < target; v++) {
 		char pragma[48];
 
-		rc = exec(c->db, migrations[v]);
+		rc = st_exec(c->db, migrations[v]);
 		if (rc == ENR_OK) {
 			snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", v + 1);
-			rc = exec(c->db, pragma);
+			rc = st_exec(c->db, pragma);
 		}
 		if (rc == ENR_OK)
 			log_info("store", "schema migrated to version %d", v + 1);
 	}
-	rc = tx_end(s, c, rc);
+	rc = st_tx_end(s, c, rc);
 	if (rc == ENR_OK && to)
 		*to = v;
 	return rc;
@@ -499,6 +607,8 @@ void st_close(struct store *s)
 	if (s == NULL)
 		return;
 	st_thread_release(s);
+	if (s->auth_gen)
+		munmap(s->auth_gen, sizeof(uint64_t));
 	pthread_key_delete(s->key);
 	pthread_mutex_destroy(&s->wlock);
 	free(s->path);
@@ -507,42 +617,42 @@ void st_close(struct store *s)
 
 enum enr_err st_ping(struct store *s)
 {
-	struct conn *c = conn_get(s);
+	struct conn *c = st_conn_get(s);
 	sqlite3_stmt *st;
 	int rc;
 
 	if (c == NULL || (st = stmt(c, Q_PING)) == NULL)
 		return ENR_E_UNAVAILABLE;
 	rc = sqlite3_step(st);
-	finish(st);
-	return rc == SQLITE_ROW ? ENR_OK : step_err(c, rc);
+	st_finish(st);
+	return rc == SQLITE_ROW ? ENR_OK : st_step_err(c, rc);
 }
 
 /* ---- accounts ------------------------------------------------------------------ */
 
 enum enr_err st_account_create(struct store *s, const char *name, int64_t now_s, int64_t *id)
 {
-	struct conn *c = conn_get(s);
+	struct conn *c = st_conn_get(s);
 	sqlite3_stmt *st;
 	enum enr_err rc;
 
 	if (c == NULL || (st = stmt(c, Q_ACCOUNT_INSERT)) == NULL)
 		return ENR_E_UNAVAILABLE;
-	rc = tx_begin(s, c);
+	rc = st_tx_begin(s, c);
 	if (rc)
 		return rc;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 2, now_s);
-	rc = run(c, st, NULL);
+	rc = st_run(c, st, NULL);
 	if (rc == ENR_OK && id)
 		*id = sqlite3_last_insert_rowid(c->db);
-	return tx_end(s, c, rc);
+	return st_tx_end(s, c, rc);
 }
 
 static void row_account(sqlite3_stmt *st, struct st_account *a)
 {
 	a->id = sqlite3_column_int64(st, 0);
-	col_text(st, 1, a->name, sizeof a->name);
+	st_col_text(st, 1, a->name, sizeof a->name);
 	a->requests_per_minute = sqlite3_column_int64(st, 2);
 	a->burst = sqlite3_column_int64(st, 3);
 	a->records_per_hour = sqlite3_column_int64(st, 4);
@@ -553,7 +663,7 @@ static void row_account(sqlite3_stmt *st, struct st_account *a)
 static enum enr_err account_one(struct store *s, enum stmt_id q, const char *name, int64_t id,
 				struct st_account *out)
 {
-	struct conn *c = conn_get(s);
+	struct conn *c = st_conn_get(s);
 	sqlite3_stmt *st;
 	int rc;
 
@@ -566,10 +676,10 @@ static enum enr_err account_one(struct store *s, enum stmt_id q, const char *nam
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		row_account(st, out);
-	finish(st);
+	st_finish(st);
 	if (rc == SQLITE_ROW)
 		return ENR_OK;
-	return rc == SQLITE_DONE ? ENR_E_NOT_FOUND : step_err(c, rc);
+	return rc == SQLITE_DONE ? ENR_E_NOT_FOUND : st_step_err(c, rc);
 }
 
 enum enr_err st_account_by_name(struct store *s, const char *name, struct st_account *out)
@@ -584,14 +694,14 @@ enum enr_err st_account_by_id(struct store *s, int64_t id, struct st_account *ou
 
 enum enr_err st_account_set_limits(struct store *s, int64_t id, const struct st_account *l)
 {
-	struct conn *c = conn_get(s);
+	struct conn *c = st_conn_get(s);
 	sqlite3_stmt *st;
 	enum enr_err rc;
 	int changes = 0;
 
 	if (c == NULL || (st = stmt(c, Q_ACCOUNT_SET_LIMITS)) == NULL)
 		return ENR_E_UNAVAILABLE;
-	rc = tx_begin(s, c);
+	rc = st_tx_begin(s, c);
 	if (rc)
 		return rc;
 	sqlite3_bind_int64(st, 1, id);
@@ -599,16 +709,19 @@ enum enr_err st_account_set_limits(struct store *s, int64_t id, const struct st_
 	sqlite3_bind_int64(st, 3, l->burst);
 	sqlite3_bind_int64(st, 4, l->records_per_hour);
 	sqlite3_bind_int64(st, 5, l->records_per_day);
-	rc = run(c, st, &changes);
+	rc = st_run(c, st, &changes);
 	if (rc == ENR_OK && changes == 0)
 		rc = ENR_E_NOT_FOUND;
-	return tx_end(s, c, rc);
+	rc = st_tx_end(s, c, rc);
+	if (rc == ENR_OK)
+		auth_gen_bump(s);
+	return rc;
 }
 
 enum enr_err st_account_each(struct store *s, int (*fn)(void *arg, const struct st_account *a),
 			     void *arg)
 {
-	struct conn *c = conn_get(s);
+	struct conn *c = st_conn_get(s);
 	sqlite3_stmt *st;
 	int rc;
 
@@ -621,8 +734,8 @@ enum enr_err st_account_each(struct store *s, int (*fn)(void *arg, const struct 
 		if (fn(arg, &a))
 			break;
 	}
-	finish(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? ENR_OK : step_err(c, rc);
+	st_finish(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? ENR_OK : st_step_err(c, rc);
 }
 
 void st_account_limits(const struct st_account *a, const struct cfg_account_limits *d,
@@ -641,13 +754,13 @@ enum enr_err st_client_key_insert(struct store *s, int64_t account_id, const cha
 				  const unsigned char hash[AUTH_HASH_LEN], const char *last4,
 				  unsigned scopes, int64_t expires_at, int64_t now_s, int64_t *id)
 {
-	struct conn *c = conn_get(s);
+	struct conn *c = st_conn_get(s);
 	sqlite3_stmt *st;
 	enum enr_err rc;
 
 	if (c == NULL || (st = stmt(c, Q_KEY_INSERT)) == NULL)
 		return ENR_E_UNAVAILABLE;
-	rc = tx_begin(s, c);
+	rc = st_tx_begin(s, c);
 	if (rc)
 		return rc;
 	sqlite3_bind_int64(st, 1, account_id);
@@ -657,19 +770,22 @@ enum enr_err st_client_key_insert(struct store *s, int64_t account_id, const cha
 	sqlite3_bind_int64(st, 5, scopes);
 	sqlite3_bind_int64(st, 6, now_s);
 	sqlite3_bind_int64(st, 7, expires_at);
-	rc = run(c, st, NULL);
+	rc = st_run(c, st, NULL);
 	if (rc == ENR_OK && id)
 		*id = sqlite3_last_insert_rowid(c->db);
-	return tx_end(s, c, rc);
+	rc = st_tx_end(s, c, rc);
+	if (rc == ENR_OK)
+		auth_gen_bump(s);
+	return rc;
 }
 
 static void row_key(sqlite3_stmt *st, struct st_client_key *k)
 {
 	k->id = sqlite3_column_int64(st, 0);
 	k->account_id = sqlite3_column_int64(st, 1);
-	col_text(st, 2, k->account, sizeof k->account);
-	col_text(st, 3, k->name, sizeof k->name);
-	col_text(st, 4, k->last4, sizeof k->last4);
+	st_col_text(st, 2, k->account, sizeof k->account);
+	st_col_text(st, 3, k->name, sizeof k->name);
+	st_col_text(st, 4, k->last4, sizeof k->last4);
 	k->scopes = (unsigned)sqlite3_column_int64(st, 5);
 	k->created_at = sqlite3_column_int64(st, 6);
 	k->expires_at = sqlite3_column_int64(st, 7);
@@ -679,7 +795,7 @@ static void row_key(sqlite3_stmt *st, struct st_client_key *k)
 enum enr_err st_client_key_by_hash(struct store *s, const unsigned char hash[AUTH_HASH_LEN],
 				   struct st_client_key *out)
 {
-	struct conn *c = conn_get(s);
+	struct conn *c = st_conn_get(s);
 	sqlite3_stmt *st;
 	int rc;
 
@@ -699,36 +815,39 @@ enum enr_err st_client_key_by_hash(struct store *s, const unsigned char hash[AUT
 		a->records_per_day = sqlite3_column_int64(st, 12);
 		a->created_at = sqlite3_column_int64(st, 13);
 	}
-	finish(st);
+	st_finish(st);
 	if (rc == SQLITE_ROW)
 		return ENR_OK;
-	return rc == SQLITE_DONE ? ENR_E_NOT_FOUND : step_err(c, rc);
+	return rc == SQLITE_DONE ? ENR_E_NOT_FOUND : st_step_err(c, rc);
 }
 
 enum enr_err st_client_key_revoke(struct store *s, int64_t id, int64_t now_s)
 {
-	struct conn *c = conn_get(s);
+	struct conn *c = st_conn_get(s);
 	sqlite3_stmt *st;
 	enum enr_err rc;
 	int changes = 0;
 
 	if (c == NULL || (st = stmt(c, Q_KEY_REVOKE)) == NULL)
 		return ENR_E_UNAVAILABLE;
-	rc = tx_begin(s, c);
+	rc = st_tx_begin(s, c);
 	if (rc)
 		return rc;
 	sqlite3_bind_int64(st, 1, id);
 	sqlite3_bind_int64(st, 2, now_s);
-	rc = run(c, st, &changes);
+	rc = st_run(c, st, &changes);
 	if (rc == ENR_OK && changes == 0)
 		rc = ENR_E_NOT_FOUND;
-	return tx_end(s, c, rc);
+	rc = st_tx_end(s, c, rc);
+	if (rc == ENR_OK)
+		auth_gen_bump(s);
+	return rc;
 }
 
 enum enr_err st_client_key_each(struct store *s, int64_t account_id,
 				int (*fn)(void *arg, const struct st_client_key *k), void *arg)
 {
-	struct conn *c = conn_get(s);
+	struct conn *c = st_conn_get(s);
 	sqlite3_stmt *st;
 	int rc;
 
@@ -743,8 +862,8 @@ enum enr_err st_client_key_each(struct store *s, int64_t account_id,
 		if (fn(arg, &k))
 			break;
 	}
-	finish(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? ENR_OK : step_err(c, rc);
+	st_finish(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? ENR_OK : st_step_err(c, rc);
 }
 
 /* ---- admission ------------------------------------------------------------------- */
@@ -775,8 +894,8 @@ static enum enr_err window_get(struct conn *c, int64_t account, int64_t period,
 		w->start_s = sqlite3_column_int64(st, 0);
 		w->used = sqlite3_column_int64(st, 1);
 	}
-	finish(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? ENR_OK : step_err(c, rc);
+	st_finish(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? ENR_OK : st_step_err(c, rc);
 }
 
 static enum enr_err window_put(struct conn *c, int64_t account, int64_t period,
@@ -790,7 +909,7 @@ static enum enr_err window_put(struct conn *c, int64_t account, int64_t period,
 	sqlite3_bind_int64(st, 2, period);
 	sqlite3_bind_int64(st, 3, w->start_s);
 	sqlite3_bind_int64(st, 4, w->used);
-	return run(c, st, NULL);
+	return st_run(c, st, NULL);
 }
 
 static enum enr_err usage_add(struct conn *c, int64_t account, int64_t now_s, int64_t requests,
@@ -808,7 +927,7 @@ static enum enr_err usage_add(struct conn *c, int64_t account, int64_t now_s, in
 	sqlite3_bind_int64(st, 4, records);
 	sqlite3_bind_int64(st, 5, credits);
 	sqlite3_bind_int64(st, 6, rejections);
-	return run(c, st, NULL);
+	return st_run(c, st, NULL);
 }
 
 static enum enr_err admit_tx(struct conn *c, const struct st_admit_req *q, struct st_admit_res *r)
@@ -831,9 +950,9 @@ static enum enr_err admit_tx(struct conn *c, const struct st_admit_req *q, struc
 		b.tokens = sqlite3_column_double(st, 0);
 		b.updated_ms = sqlite3_column_int64(st, 1);
 	}
-	finish(st);
+	st_finish(st);
 	if (src != SQLITE_ROW && src != SQLITE_DONE)
-		return step_err(c, src);
+		return st_step_err(c, src);
 	rc = window_get(c, q->account_id, 3600, &wh);
 	if (rc == ENR_OK)
 		rc = window_get(c, q->account_id, 86400, &wd);
@@ -906,7 +1025,7 @@ static enum enr_err admit_tx(struct conn *c, const struct st_admit_req *q, struc
 	sqlite3_bind_int64(st, 1, q->account_id);
 	sqlite3_bind_double(st, 2, b.tokens);
 	sqlite3_bind_int64(st, 3, b.updated_ms);
-	rc = run(c, st, NULL);
+	rc = st_run(c, st, NULL);
 	if (rc)
 		return rc;
 	if (r->verdict == ST_ADMIT_OK)
@@ -917,17 +1036,17 @@ static enum enr_err admit_tx(struct conn *c, const struct st_admit_req *q, struc
 
 enum enr_err st_admit(struct store *s, const struct st_admit_req *q, struct st_admit_res *out)
 {
-	struct conn *c = conn_get(s);
+	struct conn *c = st_conn_get(s);
 	struct st_admit_res r;
 	enum enr_err rc;
 
 	if (c == NULL)
 		return ENR_E_UNAVAILABLE;
 	memset(&r, 0, sizeof r);
-	rc = tx_begin(s, c);
+	rc = st_tx_begin(s, c);
 	if (rc)
 		return rc;
-	rc = tx_end(s, c, admit_tx(c, q, &r));
+	rc = st_tx_end(s, c, admit_tx(c, q, &r));
 	if (rc == ENR_OK)
 		*out = r;
 	return rc;
@@ -938,35 +1057,35 @@ enum enr_err st_admit(struct store *s, const struct st_admit_req *q, struct st_a
 enum enr_err st_usage_add_credits(struct store *s, int64_t account_id, int64_t now_s,
 				  int64_t credits)
 {
-	struct conn *c = conn_get(s);
+	struct conn *c = st_conn_get(s);
 	enum enr_err rc;
 
 	if (c == NULL)
 		return ENR_E_UNAVAILABLE;
-	rc = tx_begin(s, c);
+	rc = st_tx_begin(s, c);
 	if (rc)
 		return rc;
-	return tx_end(s, c, usage_add(c, account_id, now_s, 0, 0, credits, 0));
+	return st_tx_end(s, c, usage_add(c, account_id, now_s, 0, 0, credits, 0));
 }
 
 enum enr_err st_usage_add(struct store *s, int64_t account_id, int64_t now_s, int64_t requests,
 			  int64_t records, int64_t rejections)
 {
-	struct conn *c = conn_get(s);
+	struct conn *c = st_conn_get(s);
 	enum enr_err rc;
 
 	if (c == NULL)
 		return ENR_E_UNAVAILABLE;
-	rc = tx_begin(s, c);
+	rc = st_tx_begin(s, c);
 	if (rc)
 		return rc;
-	return tx_end(s, c, usage_add(c, account_id, now_s, requests, records, 0, rejections));
+	return st_tx_end(s, c, usage_add(c, account_id, now_s, requests, records, 0, rejections));
 }
 
 enum enr_err st_usage_each(struct store *s, int64_t account_id, const char *from,
 			   int (*fn)(void *arg, const struct st_usage *u), void *arg)
 {
-	struct conn *c = conn_get(s);
+	struct conn *c = st_conn_get(s);
 	sqlite3_stmt *st;
 	int rc;
 
@@ -979,8 +1098,8 @@ enum enr_err st_usage_each(struct store *s, int64_t account_id, const char *from
 		struct st_usage u;
 
 		u.account_id = sqlite3_column_int64(st, 0);
-		col_text(st, 1, u.account, sizeof u.account);
-		col_text(st, 2, u.day, sizeof u.day);
+		st_col_text(st, 1, u.account, sizeof u.account);
+		st_col_text(st, 2, u.day, sizeof u.day);
 		u.requests = sqlite3_column_int64(st, 3);
 		u.records = sqlite3_column_int64(st, 4);
 		u.credits = sqlite3_column_int64(st, 5);
@@ -988,25 +1107,25 @@ enum enr_err st_usage_each(struct store *s, int64_t account_id, const char *from
 		if (fn(arg, &u))
 			break;
 	}
-	finish(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? ENR_OK : step_err(c, rc);
+	st_finish(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? ENR_OK : st_step_err(c, rc);
 }
 
 /* ---- upstream key pool ------------------------------------------------------- */
 
 enum enr_err st_ukey_sync(struct store *s, const struct cfg *cfg)
 {
-	struct conn *c = conn_get(s);
+	struct conn *c = st_conn_get(s);
 	sqlite3_stmt *st;
 	enum enr_err rc;
 
 	if (c == NULL)
 		return ENR_E_UNAVAILABLE;
-	rc = tx_begin(s, c);
+	rc = st_tx_begin(s, c);
 	if (rc)
 		return rc;
 	st = stmt(c, Q_UKEY_UNCONFIGURE);
-	rc = st ? run(c, st, NULL) : ENR_E_STORE;
+	rc = st ? st_run(c, st, NULL) : ENR_E_STORE;
 	for (size_t i = 0; rc == ENR_OK && i < cfg->nproviders; i++) {
 		const struct cfg_provider *p = &cfg->providers[i];
 
@@ -1026,20 +1145,20 @@ enum enr_err st_ukey_sync(struct store *s, const struct cfg *cfg)
 			sqlite3_bind_text(st, 4, sl >= 4 ? key->secret + sl - 4 : "", -1,
 					  SQLITE_TRANSIENT);
 			sqlite3_bind_int(st, 5, (int)k);
-			rc = run(c, st, NULL);
+			rc = st_run(c, st, NULL);
 		}
 	}
-	return tx_end(s, c, rc);
+	return st_tx_end(s, c, rc);
 }
 
 static void row_ukey(sqlite3_stmt *st, struct kp_key *k)
 {
 	int state;
 
-	col_text(st, 0, k->id, sizeof k->id);
-	col_text(st, 1, k->provider, sizeof k->provider);
-	col_text(st, 2, k->account, sizeof k->account);
-	col_text(st, 3, k->last4, sizeof k->last4);
+	st_col_text(st, 0, k->id, sizeof k->id);
+	st_col_text(st, 1, k->provider, sizeof k->provider);
+	st_col_text(st, 2, k->account, sizeof k->account);
+	st_col_text(st, 3, k->last4, sizeof k->last4);
 	k->ord = sqlite3_column_int(st, 4);
 	state = sqlite3_column_int(st, 5);
 	k->state = state >= 0 && state < KP_STATE__MAX ? (enum kp_state)state : KP_INVALID;
@@ -1057,7 +1176,7 @@ static void row_ukey(sqlite3_stmt *st, struct kp_key *k)
 enum enr_err st_ukeys_of(struct store *s, const char *provider, struct kp_key *keys, int max,
 			 int *n)
 {
-	struct conn *c = conn_get(s);
+	struct conn *c = st_conn_get(s);
 	sqlite3_stmt *st;
 	int rc, got = 0;
 
@@ -1066,16 +1185,16 @@ enum enr_err st_ukeys_of(struct store *s, const char *provider, struct kp_key *k
 	sqlite3_bind_text(st, 1, provider, -1, SQLITE_TRANSIENT);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW && got < max)
 		row_ukey(st, &keys[got++]);
-	finish(st);
+	st_finish(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return step_err(c, rc);
+		return st_step_err(c, rc);
 	*n = got;
 	return ENR_OK;
 }
 
 enum enr_err st_ukey_each(struct store *s, int (*fn)(void *arg, const struct kp_key *k), void *arg)
 {
-	struct conn *c = conn_get(s);
+	struct conn *c = st_conn_get(s);
 	sqlite3_stmt *st;
 	int rc;
 
@@ -1088,8 +1207,8 @@ enum enr_err st_ukey_each(struct store *s, int (*fn)(void *arg, const struct kp_
 		if (fn(arg, &k))
 			break;
 	}
-	finish(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? ENR_OK : step_err(c, rc);
+	st_finish(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? ENR_OK : st_step_err(c, rc);
 }
 
 static enum enr_err ukey_get(struct conn *c, const char *id, struct kp_key *k)
@@ -1103,10 +1222,10 @@ static enum enr_err ukey_get(struct conn *c, const char *id, struct kp_key *k)
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		row_ukey(st, k);
-	finish(st);
+	st_finish(st);
 	if (rc == SQLITE_ROW)
 		return ENR_OK;
-	return rc == SQLITE_DONE ? ENR_E_NOT_FOUND : step_err(c, rc);
+	return rc == SQLITE_DONE ? ENR_E_NOT_FOUND : st_step_err(c, rc);
 }
 
 static enum enr_err ukey_put(struct conn *c, const struct kp_key *k)
@@ -1126,7 +1245,7 @@ static enum enr_err ukey_put(struct conn *c, const struct kp_key *k)
 	sqlite3_bind_int64(st, 9, k->errors);
 	sqlite3_bind_int64(st, 10, k->credits);
 	sqlite3_bind_int64(st, 11, k->last_used_ms);
-	return run(c, st, NULL);
+	return st_run(c, st, NULL);
 }
 
 enum enr_err st_ukey_apply(struct store *s, const char *id, enum prov_outcome o,
@@ -1134,7 +1253,7 @@ enum enr_err st_ukey_apply(struct store *s, const char *id, enum prov_outcome o,
 			   const struct kp_params *p, struct kp_key *after, struct kp_change *ch,
 			   int *account_cooled)
 {
-	struct conn *c = conn_get(s);
+	struct conn *c = st_conn_get(s);
 	struct kp_key k;
 	struct kp_change change;
 	unsigned char r8[2];
@@ -1145,7 +1264,7 @@ enum enr_err st_ukey_apply(struct store *s, const char *id, enum prov_outcome o,
 		return ENR_E_UNAVAILABLE;
 	if (util_random(r8, sizeof r8) != ENR_OK)
 		r8[0] = r8[1] = 0;
-	rc = tx_begin(s, c);
+	rc = st_tx_begin(s, c);
 	if (rc)
 		return rc;
 	rc = ukey_get(c, id, &k);
@@ -1165,10 +1284,10 @@ enum enr_err st_ukey_apply(struct store *s, const char *id, enum prov_outcome o,
 			sqlite3_bind_int64(st, 3, k.until_ms);
 			sqlite3_bind_text(st, 4, k.id, -1, SQLITE_TRANSIENT);
 			sqlite3_bind_int64(st, 5, now_ms);
-			rc = run(c, st, &cooled);
+			rc = st_run(c, st, &cooled);
 		}
 	}
-	rc = tx_end(s, c, rc);
+	rc = st_tx_end(s, c, rc);
 	if (rc == ENR_OK) {
 		if (after)
 			*after = k;
@@ -1182,13 +1301,13 @@ enum enr_err st_ukey_apply(struct store *s, const char *id, enum prov_outcome o,
 
 enum enr_err st_ukey_revive(struct store *s, const char *id, struct kp_key *after)
 {
-	struct conn *c = conn_get(s);
+	struct conn *c = st_conn_get(s);
 	struct kp_key k;
 	enum enr_err rc;
 
 	if (c == NULL)
 		return ENR_E_UNAVAILABLE;
-	rc = tx_begin(s, c);
+	rc = st_tx_begin(s, c);
 	if (rc)
 		return rc;
 	rc = ukey_get(c, id, &k);
@@ -1196,7 +1315,7 @@ enum enr_err st_ukey_revive(struct store *s, const char *id, struct kp_key *afte
 		kp_revive(&k);
 		rc = ukey_put(c, &k);
 	}
-	rc = tx_end(s, c, rc);
+	rc = st_tx_end(s, c, rc);
 	if (rc == ENR_OK && after)
 		*after = k;
 	return rc;
@@ -1205,11 +1324,11 @@ enum enr_err st_ukey_revive(struct store *s, const char *id, struct kp_key *afte
 /* A write statement with one RETURNING integer. */
 static enum enr_err returning_i64(struct store *s, struct conn *c, sqlite3_stmt *st, int64_t *out)
 {
-	enum enr_err rc = tx_begin(s, c);
+	enum enr_err rc = st_tx_begin(s, c);
 	int src;
 
 	if (rc) {
-		finish(st);
+		st_finish(st);
 		return rc;
 	}
 	src = sqlite3_step(st);
@@ -1218,14 +1337,14 @@ static enum enr_err returning_i64(struct store *s, struct conn *c, sqlite3_stmt 
 	/* Step to the end so the statement completes before the commit. */
 	while (src == SQLITE_ROW)
 		src = sqlite3_step(st);
-	finish(st);
-	rc = src == SQLITE_DONE ? ENR_OK : step_err(c, src);
-	return tx_end(s, c, rc);
+	st_finish(st);
+	rc = src == SQLITE_DONE ? ENR_OK : st_step_err(c, src);
+	return st_tx_end(s, c, rc);
 }
 
 enum enr_err st_rr_next(struct store *s, const char *provider, uint64_t *cursor)
 {
-	struct conn *c = conn_get(s);
+	struct conn *c = st_conn_get(s);
 	sqlite3_stmt *st;
 	int64_t v = 0;
 	enum enr_err rc;
@@ -1242,7 +1361,7 @@ enum enr_err st_rr_next(struct store *s, const char *provider, uint64_t *cursor)
 enum enr_err st_pace_reserve(struct store *s, const char *scope, int64_t interval_ms,
 			     int64_t now_ms, int64_t *start_ms)
 {
-	struct conn *c = conn_get(s);
+	struct conn *c = st_conn_get(s);
 	sqlite3_stmt *st;
 	int64_t v = now_ms;
 	enum enr_err rc;
@@ -1261,9 +1380,9 @@ enum enr_err st_pace_reserve(struct store *s, const char *scope, int64_t interva
 /* ---- cache ------------------------------------------------------------------------ */
 
 enum enr_err st_cache_get(struct store *s, const unsigned char key[32], int64_t now_ms, bool *hit,
-			  char **body)
+			  char **body, int64_t *expires_ms)
 {
-	struct conn *c = conn_get(s);
+	struct conn *c = st_conn_get(s);
 	sqlite3_stmt *st;
 	int rc;
 	char *b = NULL;
@@ -1277,28 +1396,29 @@ enum enr_err st_cache_get(struct store *s, const unsigned char key[32], int64_t 
 		const unsigned char *t = sqlite3_column_text(st, 1);
 
 		*hit = sqlite3_column_int(st, 0) != 0;
+		*expires_ms = sqlite3_column_int64(st, 2);
 		b = strdup(t ? (const char *)t : "");
 	}
-	finish(st);
+	st_finish(st);
 	if (rc == SQLITE_ROW) {
 		if (b == NULL)
 			return ENR_E_NOMEM;
 		*body = b;
 		return ENR_OK;
 	}
-	return rc == SQLITE_DONE ? ENR_E_NOT_FOUND : step_err(c, rc);
+	return rc == SQLITE_DONE ? ENR_E_NOT_FOUND : st_step_err(c, rc);
 }
 
 enum enr_err st_cache_put(struct store *s, const unsigned char key[32], const char *provider,
 			  bool hit, const char *body, int64_t expires_ms)
 {
-	struct conn *c = conn_get(s);
+	struct conn *c = st_conn_get(s);
 	sqlite3_stmt *st;
 	enum enr_err rc;
 
 	if (c == NULL || (st = stmt(c, Q_CACHE_PUT)) == NULL)
 		return ENR_E_UNAVAILABLE;
-	rc = tx_begin(s, c);
+	rc = st_tx_begin(s, c);
 	if (rc)
 		return rc;
 	sqlite3_bind_blob(st, 1, key, 32, SQLITE_TRANSIENT);
@@ -1306,26 +1426,26 @@ enum enr_err st_cache_put(struct store *s, const unsigned char key[32], const ch
 	sqlite3_bind_int(st, 3, hit);
 	sqlite3_bind_text(st, 4, body, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 5, expires_ms);
-	rc = run(c, st, NULL);
-	return tx_end(s, c, rc);
+	rc = st_run(c, st, NULL);
+	return st_tx_end(s, c, rc);
 }
 
 enum enr_err st_cache_purge(struct store *s, int64_t now_ms, int limit, int *removed)
 {
-	struct conn *c = conn_get(s);
+	struct conn *c = st_conn_get(s);
 	sqlite3_stmt *st;
 	enum enr_err rc;
 	int n = 0;
 
 	if (c == NULL || (st = stmt(c, Q_CACHE_PURGE)) == NULL)
 		return ENR_E_UNAVAILABLE;
-	rc = tx_begin(s, c);
+	rc = st_tx_begin(s, c);
 	if (rc)
 		return rc;
 	sqlite3_bind_int64(st, 1, now_ms);
 	sqlite3_bind_int(st, 2, limit);
-	rc = run(c, st, &n);
-	rc = tx_end(s, c, rc);
+	rc = st_run(c, st, &n);
+	rc = st_tx_end(s, c, rc);
 	if (rc == ENR_OK && removed)
 		*removed = n;
 	return rc;

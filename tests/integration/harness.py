@@ -357,9 +357,10 @@ class Env:
         if self.cgi:
             wrap_sock = os.path.join(self.tmp, "fcgiwrap.sock")
             render_env.update({"CGI_WRAPPER_SOCKET": wrap_sock, "CGI_SCRIPT": ENRICHD})
+            # fcgiwrap forks children: give it its own process group to stop them all.
             self.fcgiwrap = subprocess.Popen(
                 ["/usr/sbin/fcgiwrap", "-c", "4", "-s", "unix:" + wrap_sock],
-                env=self.environ(), stdout=subprocess.DEVNULL,
+                env=self.environ(), stdout=subprocess.DEVNULL, start_new_session=True,
                 stderr=open(os.path.join(self.tmp, "fcgiwrap.log"), "wb"))
             wait_for(lambda: os.path.exists(wrap_sock), what="fcgiwrap socket")
         subprocess.run([os.path.join(ROOT, "nginx", "render.sh"), ngx], env=render_env,
@@ -521,7 +522,7 @@ class Env:
                 self.nginx.wait()
         self.stop_enrichd()
         if self.fcgiwrap and self.fcgiwrap.poll() is None:
-            self.fcgiwrap.terminate()
+            os.killpg(self.fcgiwrap.pid, signal.SIGTERM)
             self.fcgiwrap.wait()
         if self.sim:
             self.sim.close()

@@ -1,0 +1,305 @@
+/*
+ * h_jobs.c - batch enrichment: POST /enrich/enqueue and the jobs API.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "app.h"
+#include "lib/jobs.h"
+#include "lib/log.h"
+#include "lib/util.h"
+#include "routes.h"
+
+#define STREAM_CHUNK (64u * 1024u)
+
+static bool is_csv(const struct http_req *r)
+{
+	const char *ct = http_param(r, "CONTENT_TYPE");
+	size_t n;
+
+	if (ct == NULL)
+		return false;
+	n = strcspn(ct, ";");
+	while (n > 0 && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+		n--;
+	return n == 8 && strncasecmp(ct, "text/csv", 8) == 0;
+}
+
+/* An Idempotency-Key is printable ASCII, at most 128 bytes. */
+static bool idem_ok(const char *k)
+{
+	size_t n = 0;
+
+	for (; k[n]; n++) {
+		if (k[n] < 0x21 || k[n] > 0x7e)
+			return false;
+	}
+	return n > 0 && n <= 128;
+}
+
+static void accepted(struct http_req *r, const struct st_job *job, json_t *rejections)
+{
+	char url[64];
+	json_t *j;
+
+	snprintf(url, sizeof url, "/enrich/jobs/%s", job->id);
+	http_set_header(r, "Location", url);
+	j = json_pack("{s:s, s:s, s:I, s:I, s:s}", "job_id", job->id, "status",
+		      st_job_status_names[job->status], "total", (json_int_t)job->total, "rejected",
+		      (json_int_t)job->rejected, "status_url", url);
+	if (j && rejections && json_array_size(rejections) > 0)
+		json_object_set(j, "rejections", rejections);
+	http_json(r, 202, j);
+}
+
+/* The earlier job of an idempotent resubmission, answered like the first time. */
+static enum enr_err answer_existing(struct http_req *r, const char *id)
+{
+	struct st_job job;
+	enum enr_err rc = st_job_get(app_store(), id, r->account_id, &job);
+
+	if (rc)
+		return rc;
+	http_set_header(r, "Idempotent-Replayed", "true");
+	accepted(r, &job, NULL);
+	st_job_release(&job);
+	return ENR_OK;
+}
+
+enum enr_err h_enqueue(struct http_req *r)
+{
+	struct job_input in;
+	struct st_job job;
+	json_t *details = NULL;
+	const char *idem = http_param(r, "HTTP_IDEMPOTENCY_KEY");
+	char existing[ST_JOB_ID_LEN + 1], enrich[1024] = "";
+	int64_t fit = 0;
+	enum enr_err rc;
+	bool csv = is_csv(r);
+
+	if (idem && *idem == '\0')
+		idem = NULL;
+	if (idem && !idem_ok(idem)) {
+		http_error(r, ENR_E_INVALID, "Idempotency-Key must be 1 to 128 printable characters",
+			   json_pack("[{s:s, s:s}]", "field", "Idempotency-Key", "problem",
+				     "not printable ASCII of at most 128 bytes"));
+		return ENR_OK;
+	}
+	if (idem && st_job_find_idempotent(app_store(), r->account_id, idem, existing) == ENR_OK)
+		return answer_existing(r, existing);
+	if (!csv && !http_is_json(r)) {
+		http_error(r, ENR_E_MEDIA_TYPE, "the body must be application/json or text/csv", NULL);
+		return ENR_OK;
+	}
+	rc = http_read_body(r, (size_t)r->cfg->limits.body_max_bytes);
+	if (rc) {
+		http_error(r, rc == ENR_E_TOO_LARGE ? rc : ENR_E_INVALID,
+			   rc == ENR_E_TOO_LARGE ? NULL : "the request body could not be read", NULL);
+		return ENR_OK;
+	}
+	job_input_init(&in);
+	memset(&job, 0, sizeof job);
+	if (csv) {
+		if (http_query_get(r, "enrich", enrich, sizeof enrich) == false)
+			enrich[0] = '\0';
+		rc = job_parse_csv(r->body.data, r->body.len, enrich, r->cfg, app_lists(), &in,
+				   &details);
+	} else {
+		rc = job_parse_json(r->body.data, r->body.len, r->cfg, app_lists(), &in, &details);
+	}
+	if (rc == ENR_E_INVALID || rc == ENR_E_TOO_LARGE) {
+		http_error(r, rc, rc == ENR_E_TOO_LARGE ? "the batch holds too many records"
+							: "the submission is not valid; see details",
+			   details);
+		details = NULL;
+		rc = ENR_OK;
+		goto out;
+	}
+	if (rc)
+		goto out;
+
+	/* The whole batch against the record quota, up front. */
+	rc = route_admit(r, 0, (int64_t)(in.nrows - in.rejected), &fit);
+	if (rc == ENR_E_QUOTA) {
+		char msg[160];
+
+		snprintf(msg, sizeof msg,
+			 "the batch has %zu records; %lld fit in the account's quota now",
+			 in.nrows - in.rejected, (long long)fit);
+		http_error(r, rc, msg,
+			   json_pack("[{s:s, s:s, s:I}]", "field", "records", "problem",
+				     "over the record quota", "fits", (json_int_t)fit));
+		rc = ENR_OK;
+		goto out;
+	}
+	if (rc)
+		goto out;
+
+	job.account_id = r->account_id;
+	job.want = in.want;
+	job.format = in.format;
+	job.columns = in.columns;
+	util_strlcpy(job.webhook_url, in.webhook_url, sizeof job.webhook_url);
+	rc = st_job_create(app_store(), &job, idem, in.rows, in.nrows, util_now_ms(), existing);
+	job.columns = NULL; /* still in.columns' */
+	if (rc == ENR_E_CONFLICT) {
+		rc = answer_existing(r, existing);
+		goto out;
+	}
+	if (rc)
+		goto out;
+	job.status = job.pending > 0 ? ST_JOB_QUEUED : ST_JOB_COMPLETED;
+	log_info("jobs", "job %s: %lld rows queued, %lld rejected, account %s", job.id,
+		 (long long)job.pending, (long long)job.rejected, r->account_name);
+	accepted(r, &job, in.rejections);
+out:
+	json_decref(details);
+	job_input_release(&in);
+	return rc;
+}
+
+/* The job in the path, of this account; answers 404 itself. */
+static bool load_job(struct http_req *r, struct st_job *job, enum enr_err *rc)
+{
+	*rc = st_job_get(app_store(), r->params[0], r->account_id, job);
+	if (*rc == ENR_E_NOT_FOUND) {
+		http_error(r, ENR_E_NOT_FOUND, "no such job", NULL);
+		*rc = ENR_OK;
+		return false;
+	}
+	return *rc == ENR_OK;
+}
+
+enum enr_err h_job_status(struct http_req *r)
+{
+	struct st_job job;
+	enum enr_err rc;
+	json_t *j;
+
+	if (!load_job(r, &job, &rc))
+		return rc;
+	j = job_status_json(app_store(), &job, util_now_ms());
+	st_job_release(&job);
+	if (j == NULL)
+		return ENR_E_NOMEM;
+	http_json(r, 200, j);
+	return ENR_OK;
+}
+
+struct stream {
+	struct http_req *r;
+	const struct st_job *job;
+	enum job_out fmt;
+	struct buf b;
+	bool broken;
+};
+
+static int stream_row(void *arg, const struct st_job_row_out *row)
+{
+	struct stream *s = arg;
+
+	if (job_render_row(s->job, row, s->fmt, &s->b) != ENR_OK)
+		return 1;
+	if (s->b.len >= STREAM_CHUNK) {
+		if (http_write(s->r, s->b.data, s->b.len) != ENR_OK) {
+			s->broken = true; /* the client went away */
+			return 1;
+		}
+		buf_reset(&s->b);
+	}
+	return 0;
+}
+
+enum enr_err h_job_results(struct http_req *r)
+{
+	struct st_job job;
+	struct stream s;
+	char fmt[16] = "csv";
+	enum enr_err rc;
+
+	if (http_query_get(r, "format", fmt, sizeof fmt) &&
+	    strcmp(fmt, "csv") != 0 && strcmp(fmt, "ndjson") != 0) {
+		http_error(r, ENR_E_INVALID, "format is csv or ndjson",
+			   json_pack("[{s:s, s:s}]", "field", "format", "problem",
+				     "not csv or ndjson"));
+		return ENR_OK;
+	}
+	if (!load_job(r, &job, &rc))
+		return rc;
+	s.r = r;
+	s.job = &job;
+	s.fmt = strcmp(fmt, "ndjson") == 0 ? JOB_OUT_NDJSON : JOB_OUT_CSV;
+	s.broken = false;
+	buf_init(&s.b, STREAM_CHUNK * 4);
+	if (s.fmt == JOB_OUT_CSV) {
+		char cd[96];
+
+		snprintf(cd, sizeof cd, "attachment; filename=\"%s.csv\"", job.id);
+		http_set_header(r, "Content-Disposition", cd);
+		rc = job_csv_header(&job, &s.b);
+	}
+	http_set_header(r, "X-Job-Status", st_job_status_names[job.status]);
+	http_begin_stream(r, 200, s.fmt == JOB_OUT_CSV ? "text/csv; charset=utf-8"
+						       : "application/x-ndjson");
+	if (rc == ENR_OK)
+		rc = st_job_rows_each(app_store(), job.seq, stream_row, &s);
+	if (rc == ENR_OK && !s.broken && s.b.len)
+		http_write(r, s.b.data, s.b.len);
+	if (rc)
+		log_error("jobs", "results of %s cut short: %s", job.id, enr_strerror(rc));
+	buf_release(&s.b);
+	st_job_release(&job);
+	return ENR_OK; /* the status line has gone out; nothing else to say */
+}
+
+enum enr_err h_job_retry(struct http_req *r)
+{
+	struct st_job job;
+	enum enr_err rc;
+	int64_t n = 0;
+
+	if (!load_job(r, &job, &rc))
+		return rc;
+	if (job.status == ST_JOB_CANCELLED) {
+		st_job_release(&job);
+		http_error(r, ENR_E_CONFLICT, "the job was cancelled", NULL);
+		return ENR_OK;
+	}
+	rc = st_job_retry(app_store(), job.seq, util_now_ms(), &n);
+	st_job_release(&job);
+	if (rc)
+		return rc;
+	rc = st_job_get(app_store(), r->params[0], r->account_id, &job);
+	if (rc)
+		return rc;
+	http_json(r, 200, json_pack("{s:s, s:I, s:s}", "job_id", job.id, "requeued", (json_int_t)n,
+				    "status", st_job_status_names[job.status]));
+	st_job_release(&job);
+	return ENR_OK;
+}
+
+enum enr_err h_job_cancel(struct http_req *r)
+{
+	struct st_job job;
+	enum enr_err rc;
+	json_t *j;
+
+	if (!load_job(r, &job, &rc))
+		return rc;
+	rc = st_job_cancel(app_store(), job.seq, util_now_ms());
+	st_job_release(&job);
+	if (rc == ENR_E_CONFLICT) {
+		http_error(r, rc, "the job has already ended", NULL);
+		return ENR_OK;
+	}
+	if (rc)
+		return rc;
+	rc = st_job_get(app_store(), r->params[0], r->account_id, &job);
+	if (rc)
+		return rc;
+	j = job_status_json(app_store(), &job, util_now_ms());
+	st_job_release(&job);
+	http_json(r, 200, j);
+	return ENR_OK;
+}

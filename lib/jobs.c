@@ -1,0 +1,704 @@
+/*
+ * jobs.c - batch submissions, row records, outcomes and result rendering.
+ */
+#include "jobs.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "csv.h"
+#include "enrich.h"
+#include "limits.h"
+#include "util.h"
+#include "webhook.h"
+
+void job_input_init(struct job_input *in)
+{
+	memset(in, 0, sizeof *in);
+	in->want = FLD_ALL;
+	in->rejections = json_array();
+}
+
+void job_input_release(struct job_input *in)
+{
+	for (size_t i = 0; i < in->nrows; i++) {
+		free((char *)in->rows[i].input);
+		free((char *)in->rows[i].error);
+	}
+	free(in->rows);
+	free(in->columns);
+	json_decref(in->rejections);
+	memset(in, 0, sizeof *in);
+}
+
+/* Append a row; input and error are taken over. */
+static enum enr_err add_row(struct job_input *in, char *input, char *error, size_t rownum)
+{
+	if (in->nrows == in->arows) {
+		size_t n = in->arows ? in->arows * 2 : 256;
+		struct st_job_row *p = realloc(in->rows, n * sizeof *p);
+
+		if (p == NULL) {
+			free(input);
+			free(error);
+			return ENR_E_NOMEM;
+		}
+		in->rows = p;
+		in->arows = n;
+	}
+	if (input == NULL) {
+		free(error);
+		return ENR_E_NOMEM;
+	}
+	in->rows[in->nrows].input = input;
+	in->rows[in->nrows].invalid = error != NULL;
+	in->rows[in->nrows].error = error;
+	in->nrows++;
+	if (error) {
+		in->rejected++;
+		if (json_array_size(in->rejections) < LIM_JOB_REJECTIONS_LISTED)
+			json_array_append_new(in->rejections,
+					      json_pack("{s:I, s:s}", "row", (json_int_t)rownum,
+							"reason", error));
+	}
+	return ENR_OK;
+}
+
+/* "email: not a valid e-mail address; phone: ..." from en_parse details. */
+static char *reason_of(json_t *details)
+{
+	struct buf b;
+	size_t i;
+	json_t *d;
+
+	buf_init(&b, 1024);
+	json_array_foreach(details, i, d) {
+		const char *f = json_string_value(json_object_get(d, "field"));
+		const char *p = json_string_value(json_object_get(d, "problem"));
+
+		if (buf_printf(&b, "%s%s: %s", i ? "; " : "", f ? f : "?", p ? p : "?") != ENR_OK)
+			break;
+	}
+	if (b.len == 0)
+		buf_puts(&b, "not a valid record");
+	return buf_steal(&b);
+}
+
+static void detail(json_t **details, const char *field, const char *problem)
+{
+	if (*details == NULL)
+		*details = json_array();
+	json_array_append_new(*details, json_pack("{s:s, s:s}", "field", field, "problem", problem));
+}
+
+enum enr_err job_parse_json(const char *body, size_t len, const struct cfg *cfg,
+			    const struct dom_lists *lists, struct job_input *in, json_t **details)
+{
+	json_error_t jerr;
+	json_t *j = NULL, *records, *v;
+	const char *name;
+	enum enr_err rc = ENR_OK;
+	size_t i;
+
+	*details = NULL;
+	in->format = JOB_FMT_JSON;
+	in->columns = strdup("[]");
+	if (in->columns == NULL)
+		return ENR_E_NOMEM;
+	j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!json_is_object(j)) {
+		detail(details, "body", j ? "must be a JSON object" : "not valid JSON");
+		rc = ENR_E_INVALID;
+		goto out;
+	}
+	json_object_foreach(j, name, v) {
+		if (strcmp(name, "records") && strcmp(name, "enrich") && strcmp(name, "webhook_url")) {
+			char field[LIM_NAME_MAX + 1];
+
+			util_strlcpy(field, name, sizeof field);
+			for (char *p = field; *p; p++)
+				if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+					*p = '?';
+			detail(details, field, "unknown member");
+			rc = ENR_E_INVALID;
+		}
+	}
+	if (rc)
+		goto out;
+	v = json_object_get(j, "enrich");
+	if (v) {
+		size_t k;
+		json_t *e;
+
+		if (!json_is_array(v)) {
+			detail(details, "enrich", "must be an array of field names");
+			rc = ENR_E_INVALID;
+			goto out;
+		}
+		in->want = 0;
+		json_array_foreach(v, k, e) {
+			enum fld_id f;
+
+			if (!json_is_string(e) || !fld_parse(json_string_value(e), &f)) {
+				detail(details, "enrich", "names a field that cannot be enriched");
+				rc = ENR_E_INVALID;
+				goto out;
+			}
+			in->want |= FLD_BIT(f);
+		}
+		if (in->want == 0)
+			in->want = FLD_ALL;
+	}
+	v = json_object_get(j, "webhook_url");
+	if (v) {
+		char why[160];
+
+		if (!json_is_string(v) || json_string_length(v) >= sizeof in->webhook_url) {
+			detail(details, "webhook_url", "must be a URL string");
+			rc = ENR_E_INVALID;
+			goto out;
+		}
+		if (wh_check_url(json_string_value(v), cfg->webhooks.allow_private, why, sizeof why)) {
+			detail(details, "webhook_url", why);
+			rc = ENR_E_INVALID;
+			goto out;
+		}
+		util_strlcpy(in->webhook_url, json_string_value(v), sizeof in->webhook_url);
+	}
+	records = json_object_get(j, "records");
+	if (!json_is_array(records) || json_array_size(records) == 0) {
+		detail(details, "records", "must be a non-empty array of records");
+		rc = ENR_E_INVALID;
+		goto out;
+	}
+	if (json_array_size(records) > (size_t)cfg->limits.records_per_job_max) {
+		char what[96];
+
+		snprintf(what, sizeof what, "more than %d records (limits.records_per_job_max)",
+			 cfg->limits.records_per_job_max);
+		detail(details, "records", what);
+		rc = ENR_E_TOO_LARGE;
+		goto out;
+	}
+	json_array_foreach(records, i, v) {
+		struct en_request req;
+		json_t *d = NULL;
+		enum enr_err prc;
+
+		en_request_init(&req);
+		prc = en_parse_record(v, cfg, lists, false, &req, &d);
+		en_request_release(&req);
+		if (prc == ENR_E_INVALID) {
+			rc = add_row(in, json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY), reason_of(d),
+				     i + 1);
+			json_decref(d);
+		} else if (prc == ENR_OK) {
+			rc = add_row(in, json_dumps(v, JSON_COMPACT), NULL, i + 1);
+		} else {
+			rc = prc;
+		}
+		if (rc)
+			goto out;
+	}
+out:
+	json_decref(j);
+	return rc;
+}
+
+/* A record from a CSV row: the mapped columns' cells. */
+static enum enr_err csv_record(const int *cols, size_t ncols, const char *const *cells,
+			       const size_t *lens, struct rec *r)
+{
+	for (size_t c = 0; c < ncols; c++) {
+		if (cols[c] >= 0 && lens[c] > 0) {
+			enum enr_err rc = rec_set(r, (enum fld_ident)cols[c], cells[c], lens[c]);
+
+			if (rc)
+				return rc;
+		}
+	}
+	return ENR_OK;
+}
+
+static char *cells_json(const char *const *cells, const size_t *lens, size_t n)
+{
+	json_t *a = json_array();
+	char *s;
+
+	for (size_t i = 0; a && i < n; i++)
+		json_array_append_new(a, json_stringn(cells[i], lens[i]));
+	s = a ? json_dumps(a, JSON_COMPACT) : NULL;
+	json_decref(a);
+	return s;
+}
+
+static enum enr_err validate_rec(struct rec *r, const struct cfg *cfg,
+				 const struct dom_lists *lists, char **reason)
+{
+	struct rec_problem p;
+	enum enr_err rc;
+
+	r->lists = lists;
+	rc = rec_normalise(r, (size_t)cfg->limits.field_max_bytes, &p);
+	if (rc == ENR_E_INVALID) {
+		struct buf b;
+
+		buf_init(&b, 512);
+		buf_printf(&b, "%s: %s", p.field < ID__MAX ? fld_ident_names[p.field] : "record",
+			   p.reason);
+		*reason = buf_steal(&b);
+		return ENR_OK;
+	}
+	return rc;
+}
+
+enum enr_err job_parse_csv(const char *body, size_t len, const char *enrich,
+			   const struct cfg *cfg, const struct dom_lists *lists,
+			   struct job_input *in, json_t **details)
+{
+	struct csv_reader *rd = NULL;
+	struct csv_row row;
+	int *cols = NULL, idents[ID__MAX];
+	size_t ncols = 0;
+	enum enr_err rc;
+	bool any_ident = false;
+
+	*details = NULL;
+	in->format = JOB_FMT_CSV;
+	if (enrich && *enrich) {
+		const char *bad = NULL;
+		size_t badlen = 0;
+
+		if (en_parse_fields_csv(enrich, &in->want, &bad, &badlen) != ENR_OK) {
+			char what[160];
+
+			snprintf(what, sizeof what, "\"%.*s\" is not a field that can be enriched",
+				 (int)(badlen > 64 ? 64 : badlen), bad);
+			detail(details, "enrich", what);
+			return ENR_E_INVALID;
+		}
+	}
+	rd = csv_reader_new(body, len);
+	if (rd == NULL)
+		return ENR_E_NOMEM;
+	rc = csv_next(rd, &row);
+	if (rc != ENR_OK) {
+		if (rc == ENR_E_NOMEM)
+			goto out;
+		detail(details, "body", rc == ENR_E_NOT_FOUND ? "the CSV body is empty"
+							       : csv_reader_error(rd)->reason);
+		rc = ENR_E_INVALID;
+		goto out;
+	}
+	ncols = row.n;
+	cols = calloc(ncols, sizeof *cols);
+	if (cols == NULL) {
+		rc = ENR_E_NOMEM;
+		goto out;
+	}
+	csv_header_map(&row, cols, idents);
+	for (int i = 0; i < ID__MAX; i++)
+		any_ident |= idents[i] >= 0;
+	if (!any_ident) {
+		detail(details, "body", "no column of the header names an identifier "
+					"(email, domain, company, linkedin, first/last name, phone)");
+		rc = ENR_E_INVALID;
+		goto out;
+	}
+	in->columns = cells_json(row.fields, row.lens, row.n);
+	if (in->columns == NULL) {
+		rc = ENR_E_NOMEM;
+		goto out;
+	}
+	for (;;) {
+		size_t rownum;
+		char *reason = NULL;
+
+		rc = csv_next(rd, &row);
+		if (rc == ENR_E_NOT_FOUND) {
+			rc = ENR_OK;
+			break;
+		}
+		if (rc == ENR_E_NOMEM)
+			goto out;
+		if (in->nrows >= (size_t)cfg->limits.records_per_job_max) {
+			char what[96];
+
+			snprintf(what, sizeof what, "more than %d records (limits.records_per_job_max)",
+				 cfg->limits.records_per_job_max);
+			detail(details, "body", what);
+			rc = ENR_E_TOO_LARGE;
+			goto out;
+		}
+		if (rc == ENR_E_INVALID) {
+			const struct csv_error *e = csv_reader_error(rd);
+			struct buf b;
+
+			if (e->fatal) {
+				char what[256];
+
+				snprintf(what, sizeof what, "line %zu: %s", e->line, e->reason);
+				detail(details, "body", what);
+				rc = ENR_E_INVALID;
+				goto out;
+			}
+			buf_init(&b, 512);
+			buf_printf(&b, "line %zu: %s", e->line, e->reason);
+			rc = add_row(in, strdup("[]"), buf_steal(&b), e->row);
+			if (rc)
+				goto out;
+			continue;
+		}
+		rownum = row.row;
+		{
+			struct rec r;
+
+			rec_init(&r);
+			rc = csv_record(cols, ncols, row.fields, row.lens, &r);
+			if (rc == ENR_OK)
+				rc = validate_rec(&r, cfg, lists, &reason);
+			rec_release(&r);
+		}
+		if (rc == ENR_OK)
+			rc = add_row(in, cells_json(row.fields, row.lens, row.n), reason, rownum);
+		if (rc)
+			goto out;
+	}
+	if (in->nrows == 0) {
+		detail(details, "body", "the CSV body has a header but no rows");
+		rc = ENR_E_INVALID;
+	}
+out:
+	free(cols);
+	csv_reader_free(rd);
+	return rc;
+}
+
+enum enr_err job_row_record(const struct st_job *job, const char *input, const struct cfg *cfg,
+			    const struct dom_lists *lists, struct rec *out, char *why,
+			    size_t whylen)
+{
+	json_t *in = json_loads(input, 0, NULL);
+	enum enr_err rc = ENR_OK;
+	char *reason = NULL;
+
+	if (in == NULL) {
+		util_strlcpy(why, "stored input is not readable", whylen);
+		return ENR_E_INVALID;
+	}
+	if (job->format == JOB_FMT_JSON) {
+		struct en_request req;
+		json_t *d = NULL;
+
+		en_request_init(&req);
+		rc = en_parse_record(in, cfg, lists, false, &req, &d);
+		if (rc == ENR_OK) {
+			*out = req.rec;      /* ownership moves to out */
+			rec_init(&req.rec);
+		} else if (rc == ENR_E_INVALID) {
+			reason = reason_of(d);
+		}
+		json_decref(d);
+		en_request_release(&req);
+	} else {
+		json_t *hdr = json_loads(job->columns, 0, NULL);
+		size_t n = json_array_size(hdr), i;
+		json_t *v;
+
+		for (i = 0; rc == ENR_OK && i < n && i < json_array_size(in); i++) {
+			const char *name = json_string_value(json_array_get(hdr, i));
+			int id = name ? csv_header_ident(name, strlen(name)) : -1;
+
+			v = json_array_get(in, i);
+			if (id >= 0 && rec_get(out, (enum fld_ident)id) == NULL &&
+			    json_string_length(v) > 0)
+				rc = rec_set(out, (enum fld_ident)id, json_string_value(v),
+					     json_string_length(v));
+		}
+		json_decref(hdr);
+		if (rc == ENR_OK)
+			rc = validate_rec(out, cfg, lists, &reason);
+	}
+	json_decref(in);
+	if (rc == ENR_OK && reason) {
+		util_strlcpy(why, reason, whylen);
+		rc = ENR_E_INVALID;
+	}
+	free(reason);
+	return rc;
+}
+
+char *job_result_json(const struct wf_result *r)
+{
+	json_t *f = json_object(), *s = json_object(), *top;
+	char *out;
+
+	for (int i = 0; f && s && i < FLD__MAX; i++) {
+		if (!r->value[i])
+			continue;
+		json_object_set_new(f, fld_names[i], json_string(r->value[i]));
+		if (r->source[i])
+			json_object_set_new(s, fld_names[i], json_string(r->source[i]));
+	}
+	top = json_pack("{s:o, s:o}", "fields", f, "sources", s);
+	out = top ? json_dumps(top, JSON_COMPACT) : NULL;
+	json_decref(top);
+	return out;
+}
+
+enum job_action job_decide(const struct wf_result *r, int attempts, const struct cfg *cfg,
+			   int64_t now_ms, double jitter, int64_t *not_before)
+{
+	bool incomplete = r->status != WF_COMPLETE;
+	int64_t backoff;
+
+	/* Every key is cooling: wait for the first to come back, for free.
+	 * Keys that only an admin can bring back spend an attempt, so a job
+	 * cannot wait forever. */
+	if (incomplete && r->paid_unavailable > 0 && r->comes_back_ms > 0) {
+		*not_before = r->comes_back_ms > now_ms ? r->comes_back_ms : now_ms + 1000;
+		return JOB_ROW_SNOOZE;
+	}
+	if (!incomplete || (r->paid_failed == 0 && r->paid_unavailable == 0 && !r->deadline_passed))
+		return JOB_ROW_DONE;
+	if (attempts + 1 >= cfg->worker.max_attempts)
+		return JOB_ROW_FAIL;
+	backoff = (int64_t)cfg->worker.backoff_base_ms << (attempts < 20 ? attempts : 20);
+	if (backoff > cfg->worker.backoff_max_ms || backoff <= 0)
+		backoff = cfg->worker.backoff_max_ms;
+	*not_before = now_ms + backoff + (int64_t)((double)backoff * 0.25 * jitter);
+	return JOB_ROW_RETRY;
+}
+
+static const char *const row_status_names[] = { "", "complete", "partial", "not_found" };
+
+static const char *status_word(const struct st_job_row_out *row)
+{
+	switch (row->state) {
+	case ST_ROW_DONE:
+		return row->status >= 1 && row->status <= 3 ? row_status_names[row->status] : "done";
+	case ST_ROW_FAILED:
+		return "failed";
+	case ST_ROW_INVALID:
+		return "invalid";
+	default:
+		return "pending";
+	}
+}
+
+/* Column names of the input part of the results. */
+static json_t *input_columns(const struct st_job *job)
+{
+	if (job->format == JOB_FMT_CSV)
+		return json_loads(job->columns, 0, NULL);
+	{
+		json_t *a = json_array();
+
+		for (int i = 0; a && i < ID__MAX; i++)
+			json_array_append_new(a, json_string(fld_ident_names[i]));
+		return a;
+	}
+}
+
+/* A field column named like an input column gets a suffix. */
+static void field_column(json_t *cols, enum fld_id f, char *out, size_t outsz)
+{
+	size_t i;
+	json_t *c;
+
+	snprintf(out, outsz, "%s", fld_names[f]);
+	json_array_foreach(cols, i, c) {
+		if (json_is_string(c) && strcasecmp(json_string_value(c), out) == 0) {
+			snprintf(out, outsz, "%s_enriched", fld_names[f]);
+			return;
+		}
+	}
+}
+
+enum enr_err job_csv_header(const struct st_job *job, struct buf *out)
+{
+	json_t *cols = input_columns(job), *c;
+	const char *names[ID__MAX + FLD__MAX + 2 + 1024];
+	char fbuf[FLD__MAX][LIM_NAME_MAX + 16];
+	size_t lens[sizeof names / sizeof names[0]], n = 0, i;
+	enum enr_err rc;
+
+	if (cols == NULL)
+		return ENR_E_NOMEM;
+	json_array_foreach(cols, i, c) {
+		if (n >= 1024 + ID__MAX)
+			break;
+		names[n] = json_string_value(c) ? json_string_value(c) : "";
+		lens[n] = strlen(names[n]);
+		n++;
+	}
+	for (int f = 0; f < FLD__MAX; f++) {
+		if (!(job->want & FLD_BIT(f)))
+			continue;
+		field_column(cols, (enum fld_id)f, fbuf[f], sizeof fbuf[f]);
+		names[n] = fbuf[f];
+		lens[n] = strlen(fbuf[f]);
+		n++;
+	}
+	names[n] = "_status";
+	lens[n++] = 7;
+	names[n] = "_error";
+	lens[n++] = 6;
+	rc = csv_write_row(out, names, lens, n);
+	json_decref(cols);
+	return rc;
+}
+
+enum enr_err job_render_row(const struct st_job *job, const struct st_job_row_out *row,
+			    enum job_out fmt, struct buf *out)
+{
+	json_t *in = row->input ? json_loads(row->input, 0, NULL) : NULL;
+	json_t *res = row->result ? json_loads(row->result, 0, NULL) : NULL;
+	json_t *fields = json_object_get(res, "fields");
+	enum enr_err rc = ENR_OK;
+
+	if (fmt == JOB_OUT_NDJSON) {
+		json_t *o = json_object();
+		char *s;
+
+		json_object_set_new(o, "row", json_integer(row->rownum));
+		if (job->format == JOB_FMT_CSV) {
+			json_t *cols = json_loads(job->columns, 0, NULL), *m = json_object();
+			size_t i;
+			json_t *v;
+
+			json_array_foreach(in, i, v) {
+				const char *name = json_string_value(json_array_get(cols, i));
+
+				if (name && !json_object_get(m, name))
+					json_object_set(m, name, v);
+			}
+			json_decref(cols);
+			json_object_set_new(o, "input", m);
+		} else {
+			json_object_set(o, "input", in ? in : json_null());
+		}
+		for (int f = 0; f < FLD__MAX; f++) {
+			json_t *v = json_object_get(fields, fld_names[f]);
+
+			if (job->want & FLD_BIT(f))
+				json_object_set(o, fld_names[f], v ? v : json_null());
+		}
+		json_object_set_new(o, "_status", json_string(status_word(row)));
+		json_object_set_new(o, "_error", row->error ? json_string(row->error) : json_null());
+		s = json_dumps(o, JSON_COMPACT);
+		json_decref(o);
+		if (s == NULL)
+			rc = ENR_E_NOMEM;
+		else if ((rc = buf_puts(out, s)) == ENR_OK)
+			rc = buf_putc(out, '\n');
+		free(s);
+	} else {
+		json_t *cols = input_columns(job);
+		size_t ncols = json_array_size(cols);
+		const char *cells[ID__MAX + FLD__MAX + 2 + 1024];
+		size_t lens[sizeof cells / sizeof cells[0]], n = 0;
+
+		for (size_t i = 0; i < ncols && n < 1024 + ID__MAX; i++) {
+			json_t *v = job->format == JOB_FMT_CSV
+					    ? json_array_get(in, i)
+					    : json_object_get(in, fld_ident_names[i]);
+
+			cells[n] = json_is_string(v) ? json_string_value(v) : "";
+			lens[n] = json_is_string(v) ? json_string_length(v) : 0;
+			n++;
+		}
+		for (int f = 0; f < FLD__MAX; f++) {
+			json_t *v;
+
+			if (!(job->want & FLD_BIT(f)))
+				continue;
+			v = json_object_get(fields, fld_names[f]);
+			cells[n] = json_is_string(v) ? json_string_value(v) : "";
+			lens[n] = json_is_string(v) ? json_string_length(v) : 0;
+			n++;
+		}
+		cells[n] = status_word(row);
+		lens[n] = strlen(cells[n]);
+		n++;
+		cells[n] = row->error ? row->error : "";
+		lens[n] = strlen(cells[n]);
+		n++;
+		rc = csv_write_row(out, cells, lens, n);
+		json_decref(cols);
+	}
+	json_decref(in);
+	json_decref(res);
+	return rc;
+}
+
+static int error_row(void *arg, const char *code, int64_t count)
+{
+	json_array_append_new((json_t *)arg,
+			      json_pack("{s:s, s:I}", "code", code, "count", (json_int_t)count));
+	return 0;
+}
+
+static json_t *time_or_null(int64_t ms)
+{
+	char t[21];
+
+	if (ms <= 0)
+		return json_null();
+	util_fmt_time_s(ms / 1000, t);
+	return json_string(t);
+}
+
+json_t *job_status_json(struct store *s, const struct st_job *job, int64_t now_ms)
+{
+	json_t *o = json_object(), *errors = json_array();
+	int64_t finished = job->done + job->failed + job->rejected;
+	int64_t recent = 0;
+	double rate = 0;
+
+	if (o == NULL || errors == NULL) {
+		json_decref(o);
+		json_decref(errors);
+		return NULL;
+	}
+	st_job_errors(s, job->seq, error_row, errors);
+	if (job->status == ST_JOB_RUNNING && job->started_ms > 0) {
+		/* The last minute says more about the current pace than the
+		 * average since the start. */
+		if (st_job_finished_since(s, job->seq, now_ms - 60000, &recent) == ENR_OK &&
+		    now_ms - job->started_ms >= 60000)
+			rate = (double)recent;
+		else if (now_ms > job->started_ms)
+			rate = (double)job->done * 60000.0 / (double)(now_ms - job->started_ms);
+	} else if (job->finished_ms > job->started_ms && job->started_ms > 0) {
+		rate = (double)job->done * 60000.0 / (double)(job->finished_ms - job->started_ms);
+	}
+	json_object_set_new(o, "job_id", json_string(job->id));
+	json_object_set_new(o, "status", json_string(st_job_status_names[job->status]));
+	json_object_set_new(o, "total", json_integer(job->total));
+	json_object_set_new(o, "done", json_integer(job->done));
+	json_object_set_new(o, "found", json_integer(job->found));
+	json_object_set_new(o, "not_found", json_integer(job->not_found));
+	json_object_set_new(o, "failed", json_integer(job->failed));
+	json_object_set_new(o, "rejected", json_integer(job->rejected));
+	json_object_set_new(o, "pending", json_integer(job->pending > 0 ? job->pending : 0));
+	json_object_set_new(o, "progress",
+			    json_real(job->total ? round((double)finished * 1000.0 /
+							 (double)job->total) / 1000.0 : 1.0));
+	json_object_set_new(o, "rate_per_min", json_real(round(rate * 10.0) / 10.0));
+	if (job->status == ST_JOB_RUNNING && rate > 0)
+		json_object_set_new(o, "eta_seconds",
+				    json_integer((json_int_t)ceil((double)job->pending * 60.0 / rate)));
+	else
+		json_object_set_new(o, "eta_seconds",
+				    job->pending > 0 ? json_null() : json_integer(0));
+	json_object_set_new(o, "credits_used", json_integer(job->credits));
+	json_object_set_new(o, "created_at", time_or_null(job->created_ms));
+	json_object_set_new(o, "started_at", time_or_null(job->started_ms));
+	json_object_set_new(o, "finished_at", time_or_null(job->finished_ms));
+	json_object_set_new(o, "errors", errors);
+	return o;
+}

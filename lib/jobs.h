@@ -1,0 +1,96 @@
+/*
+ * jobs.h - batch jobs: what a submission becomes, how a row is enriched and
+ * what its result looks like (DESIGN sections 3 and 6).
+ *
+ * Prefix: job_.  A submission (JSON records or a CSV body) is validated row
+ * by row: good rows are queued, bad rows are kept as invalid with their row
+ * number and reason and do not sink the job.  A row's input is kept as it
+ * came (a JSON object, or a JSON array of the CSV cells), so the results can
+ * carry the input columns through untouched.  Workers turn a claimed row
+ * back into a normalised record, run the waterfall, and job_decide() says
+ * what the outcome means for the row.  Pure functions except where a store
+ * is passed; thread-safe.
+ */
+#ifndef ENR_JOBS_H
+#define ENR_JOBS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "buf.h"
+#include "config.h"
+#include "domains.h"
+#include "record.h"
+#include "store.h"
+#include "waterfall.h"
+
+enum job_format { JOB_FMT_JSON, JOB_FMT_CSV, JOB_FMT__MAX };
+
+/* A validated submission (caller-owned: job_input_init/release). */
+struct job_input {
+	enum job_format format;
+	fld_set want;
+	char *columns;                /* JSON array of CSV header names ("[]" for JSON) */
+	char webhook_url[2049];
+	struct st_job_row *rows;      /* inputs are owned by the struct */
+	size_t nrows, arows;
+	size_t rejected;
+	json_t *rejections;           /* [{"row", "reason"}], first LIM_JOB_REJECTIONS_LISTED */
+};
+
+void job_input_init(struct job_input *in);
+void job_input_release(struct job_input *in);
+
+/* Parse a JSON submission {"records": [...], "enrich": [...],
+ * "webhook_url": "..."}.  ENR_E_INVALID with *details for a body that is
+ * not a submission at all (bad JSON, unknown members, no records, too many
+ * records, a refused webhook URL); rows that fail are rejected in `in`. */
+enum enr_err job_parse_json(const char *body, size_t len, const struct cfg *cfg,
+			    const struct dom_lists *lists, struct job_input *in, json_t **details);
+
+/* Parse a CSV submission (RFC 4180; header mapped to identifiers); enrich
+ * is the ?enrich= list (NULL or "" for all fields). */
+enum enr_err job_parse_csv(const char *body, size_t len, const char *enrich,
+			   const struct cfg *cfg, const struct dom_lists *lists,
+			   struct job_input *in, json_t **details);
+
+/* Rebuild the normalised record of a stored row.  ENR_E_INVALID with a
+ * reason in why when the row no longer validates. */
+enum enr_err job_row_record(const struct st_job *job, const char *input, const struct cfg *cfg,
+			    const struct dom_lists *lists, struct rec *out, char *why,
+			    size_t whylen);
+
+/* The stored result of an enriched row: {"fields": {...}, "sources": {...}}. */
+char *job_result_json(const struct wf_result *r);
+
+/* What a worker does with a row after the waterfall. */
+enum job_action {
+	JOB_ROW_DONE,      /* a result: complete, partial or not_found */
+	JOB_ROW_SNOOZE,    /* no provider could be asked: retry later, no attempt spent */
+	JOB_ROW_RETRY,     /* a provider failed: retry later, attempt spent */
+	JOB_ROW_FAIL,      /* out of attempts */
+};
+
+/* Decide for a row that has had `attempts` earlier attempts; *not_before
+ * gets the time of the next try for SNOOZE and RETRY (exponential back-off
+ * with jitter in [0,1) for retries; the keys' comeback time for snoozes). */
+enum job_action job_decide(const struct wf_result *r, int attempts, const struct cfg *cfg,
+			   int64_t now_ms, double jitter, int64_t *not_before);
+
+/* Result formats. */
+enum job_out { JOB_OUT_CSV, JOB_OUT_NDJSON };
+
+/* The CSV header line of a job's results. */
+enum enr_err job_csv_header(const struct st_job *job, struct buf *out);
+
+/* One finished row in the given format (appended to out). */
+enum enr_err job_render_row(const struct st_job *job, const struct st_job_row_out *row,
+			    enum job_out fmt, struct buf *out);
+
+/* GET /enrich/jobs/{id}: status, counts, progress, rate, ETA, credits,
+ * times and top errors. New reference. */
+json_t *job_status_json(struct store *s, const struct st_job *job, int64_t now_ms);
+
+#endif

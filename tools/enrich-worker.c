@@ -1,0 +1,462 @@
+/*
+ * enrich-worker - the batch daemon: claims rows of queued jobs under a
+ * lease, enriches them through the same waterfall, cache and key pool as
+ * the responder, writes each result as soon as it has it, and sends the
+ * signed completion webhooks.
+ *
+ * Any number of workers, on any host sharing the store, may run at once:
+ * a row is claimed by one worker under a lease that a heartbeat renews; a
+ * row whose worker died is claimed again when its lease expires; every
+ * change a worker makes is guarded by state and owner.  Provider pacing
+ * lives in the store, so all workers together stay under each key's limit.
+ *
+ * Signals: SIGTERM/SIGINT stop claiming, let rows in flight finish within
+ * worker.grace_s, give every row still held back to the queue, exit 0.
+ * SIGHUP reloads the configuration.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/alert.h"
+#include "lib/config.h"
+#include "lib/domains.h"
+#include "lib/jobs.h"
+#include "lib/log.h"
+#include "lib/rotation.h"
+#include "lib/store.h"
+#include "lib/upstream.h"
+#include "lib/util.h"
+#include "lib/waterfall.h"
+#include "lib/webhook.h"
+
+#define DEFAULT_CONF "/etc/enrichd/enrichd.conf"
+#define QUEUE_MAX 1024
+#define JOB_CACHE 32
+#define HOOK_LEASE_MS 60000
+
+static struct store *store;
+static struct dom_lists *lists;
+static struct prov_ctx pctx;
+static char owner[128];
+static volatile sig_atomic_t stopping;
+
+/* Rows claimed and not yet started. */
+static pthread_mutex_t qlock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t qcond = PTHREAD_COND_INITIALIZER;
+static struct st_claim queue[QUEUE_MAX];
+static int qhead, qlen, busy;
+
+/* A few jobs' descriptions, so a row does not cost a job lookup. */
+static pthread_mutex_t jlock = PTHREAD_MUTEX_INITIALIZER;
+static struct st_job jobs[JOB_CACHE];
+static int njobs, jnext;
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: enrich-worker [-c FILE] [--concurrency N]\n"
+		   "  -c FILE            configuration (default: $ENRICHD_CONF or " DEFAULT_CONF ")\n"
+		   "  --concurrency N    rows processed at once (default: worker.concurrency)\n");
+}
+
+static void sleep_ms(int64_t ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !stopping)
+		;
+}
+
+static enum enr_err job_of(int64_t seq, struct st_job *out)
+{
+	enum enr_err rc;
+
+	pthread_mutex_lock(&jlock);
+	for (int i = 0; i < njobs; i++) {
+		if (jobs[i].seq == seq) {
+			*out = jobs[i];
+			out->columns = strdup(jobs[i].columns);
+			pthread_mutex_unlock(&jlock);
+			return out->columns ? ENR_OK : ENR_E_NOMEM;
+		}
+	}
+	pthread_mutex_unlock(&jlock);
+	rc = st_job_by_seq(store, seq, out);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&jlock);
+	{
+		struct st_job *slot = &jobs[jnext];
+
+		if (njobs == JOB_CACHE)
+			st_job_release(slot);
+		else
+			njobs++;
+		*slot = *out;
+		slot->columns = strdup(out->columns);
+		if (slot->columns == NULL)
+			slot->seq = -1;
+		jnext = (jnext + 1) % JOB_CACHE;
+	}
+	pthread_mutex_unlock(&jlock);
+	return ENR_OK;
+}
+
+static double jitter(void)
+{
+	unsigned char b[2] = { 0, 0 };
+
+	util_random(b, sizeof b);
+	return (double)(b[0] | b[1] << 8) / 65536.0;
+}
+
+static void process(const struct cfg *cfg, const struct st_claim *cl)
+{
+	struct st_job job;
+	struct rec rec;
+	struct wf_result res;
+	struct wf_ctx ctx;
+	char why[256];
+	enum enr_err rc;
+	int64_t now, not_before = 0;
+	bool ended = false;
+
+	rc = job_of(cl->seq, &job);
+	if (rc) {
+		log_error("worker", "job %lld: %s", (long long)cl->seq, enr_strerror(rc));
+		return; /* the lease expires and another try comes */
+	}
+	rec_init(&rec);
+	wf_result_init(&res);
+	rc = job_row_record(&job, cl->input, cfg, lists, &rec, why, sizeof why);
+	if (rc == ENR_E_INVALID) {
+		rc = st_row_finish(store, cl->seq, cl->rownum, owner, ST_ROW_INVALID, 0, NULL,
+				   "invalid_request", why, 0, util_now_ms(), &ended);
+		goto out;
+	}
+	if (rc)
+		goto out;
+	memset(&ctx, 0, sizeof ctx);
+	ctx.store = store;
+	ctx.cfg = cfg;
+	ctx.pctx = &pctx;
+	ctx.endpoint = CFG_EP_ENQUEUE;
+	/* A row may wait for paced keys, but must end well inside its lease. */
+	ctx.deadline_mono_ms = util_mono_ms() + (int64_t)cfg->worker.lease_s * 500;
+	rc = wf_run(&ctx, &rec, job.want, &res);
+	if (rc)
+		goto out;
+	now = util_now_ms();
+	if (res.credits > 0)
+		st_usage_add_credits(store, job.account_id, now / 1000, res.credits);
+	switch (job_decide(&res, cl->attempts, cfg, now, jitter(), &not_before)) {
+	case JOB_ROW_DONE: {
+		char *result = job_result_json(&res);
+
+		rc = st_row_finish(store, cl->seq, cl->rownum, owner, ST_ROW_DONE,
+				   (int)res.status + 1, result, NULL, NULL, res.credits, now, &ended);
+		free(result);
+		break;
+	}
+	case JOB_ROW_SNOOZE:
+		rc = st_row_requeue(store, cl->seq, cl->rownum, owner, not_before, false,
+				    "unavailable", "no provider key usable; waiting for one");
+		break;
+	case JOB_ROW_RETRY:
+		rc = st_row_requeue(store, cl->seq, cl->rownum, owner, not_before, true,
+				    res.deadline_passed ? "upstream_timeout" : "upstream_failed",
+				    "a provider failed; retrying");
+		break;
+	case JOB_ROW_FAIL: {
+		char *result = job_result_json(&res);
+
+		rc = st_row_finish(store, cl->seq, cl->rownum, owner, ST_ROW_FAILED, 0, result,
+				   res.deadline_passed ? "upstream_timeout" : "upstream_failed",
+				   "providers failed on every attempt", res.credits, now, &ended);
+		free(result);
+		break;
+	}
+	}
+out:
+	if (rc == ENR_E_CONFLICT)
+		log_warn("worker", "job %s row %lld: lease lost, result dropped", job.id,
+			 (long long)cl->rownum);
+	else if (rc)
+		log_error("worker", "job %s row %lld: %s", job.id, (long long)cl->rownum,
+			  enr_strerror(rc));
+	if (ended)
+		log_notice("worker", "job %s finished", job.id);
+	wf_result_release(&res);
+	rec_release(&rec);
+	st_job_release(&job);
+}
+
+static void *row_thread(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		struct st_claim cl;
+		struct cfg *cfg;
+
+		pthread_mutex_lock(&qlock);
+		while (qlen == 0 && !stopping)
+			pthread_cond_wait(&qcond, &qlock);
+		if (stopping) {
+			pthread_mutex_unlock(&qlock);
+			break;
+		}
+		cl = queue[qhead];
+		qhead = (qhead + 1) % QUEUE_MAX;
+		qlen--;
+		busy++;
+		pthread_mutex_unlock(&qlock);
+
+		cfg = cfg_acquire();
+		process(cfg, &cl);
+		cfg_release(cfg);
+		free(cl.input);
+
+		pthread_mutex_lock(&qlock);
+		busy--;
+		pthread_cond_broadcast(&qcond);
+		pthread_mutex_unlock(&qlock);
+	}
+	up_thread_cleanup();
+	st_thread_release(store);
+	return NULL;
+}
+
+static void deliver_webhooks(const struct cfg *cfg)
+{
+	int64_t seqs[8];
+	int n = 0;
+
+	if (st_webhooks_due(store, util_now_ms(), 8, seqs, &n) != ENR_OK)
+		return;
+	for (int i = 0; i < n; i++) {
+		struct st_job job;
+		json_t *body;
+		char *text, why[160] = "";
+		int status = 0;
+		enum enr_err rc;
+		bool mine = false;
+		int64_t now = util_now_ms();
+
+		if (st_webhook_claim(store, seqs[i], now, now + HOOK_LEASE_MS, &mine) != ENR_OK || !mine)
+			continue;
+		if (st_job_by_seq(store, seqs[i], &job) != ENR_OK)
+			continue;
+		body = job_status_json(store, &job, now);
+		text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+		json_decref(body);
+		rc = text ? wh_post(cfg, job.webhook_url, text, "job.finished", &status, why, sizeof why)
+			  : ENR_E_NOMEM;
+		if (rc == ENR_OK) {
+			st_webhook_result(store, job.seq, ST_HOOK_SENT, 0);
+			log_info("worker", "job %s: webhook delivered (%d)", job.id, status);
+		} else if (rc == ENR_E_INVALID || job.webhook_attempts + 1 >= cfg->webhooks.max_attempts) {
+			/* A refused URL or address will not get better by waiting. */
+			st_webhook_result(store, job.seq, ST_HOOK_GAVE_UP, 0);
+			log_warn("worker", "job %s: webhook given up after %d attempts: %s", job.id,
+				 job.webhook_attempts + 1, why);
+		} else {
+			st_webhook_result(store, job.seq, ST_HOOK_PENDING,
+					  now + wh_backoff_ms(job.webhook_attempts + 1, jitter()));
+			log_warn("worker", "job %s: webhook attempt %d failed: %s", job.id,
+				 job.webhook_attempts + 1, why);
+		}
+		free(text);
+		st_job_release(&job);
+	}
+}
+
+static void *hook_thread(void *arg)
+{
+	(void)arg;
+	while (!stopping) {
+		struct cfg *cfg = cfg_acquire();
+
+		deliver_webhooks(cfg);
+		cfg_release(cfg);
+		sleep_ms(500);
+	}
+	up_thread_cleanup();
+	st_thread_release(store);
+	return NULL;
+}
+
+static void reload(const char *path)
+{
+	char err[LIM_CONFIG_ERR_MAX];
+	struct cfg *next = NULL;
+
+	if (cfg_load(path, &next, err, sizeof err) != ENR_OK) {
+		log_notice("config", "reload refused, keeping the running configuration: %s", err);
+		return;
+	}
+	st_ukey_sync(store, next);
+	log_set_level(next->log_level);
+	cfg_publish(next);
+	log_notice("config", "reloaded %s", path);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "concurrency", required_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *path = getenv("ENRICHD_CONF");
+	char err[LIM_CONFIG_ERR_MAX], host[64] = "host";
+	struct cfg *cfg = NULL;
+	pthread_t *threads = NULL, hooks;
+	sigset_t set;
+	int64_t concurrency = 0, last_beat = 0, poll = 500;
+	int c, sig, nthreads;
+	enum enr_err rc;
+	unsigned char rnd[4];
+
+	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': path = optarg; break;
+		case 'n':
+			if (util_parse_i64(optarg, 1, 1024, &concurrency) != ENR_OK) {
+				fprintf(stderr, "enrich-worker: --concurrency takes 1 to 1024\n");
+				return 2;
+			}
+			break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind < argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (path == NULL || *path == '\0')
+		path = DEFAULT_CONF;
+	if (cfg_load(path, &cfg, err, sizeof err) != ENR_OK) {
+		fprintf(stderr, "enrich-worker: %s\n", err);
+		return 1;
+	}
+	log_set_level(cfg->log_level);
+	signal(SIGPIPE, SIG_IGN);
+	rc = st_open(cfg->store, &store);
+	if (rc == ENR_OK)
+		rc = st_ukey_sync(store, cfg);
+	if (rc) {
+		fprintf(stderr, "enrich-worker: cannot open the store %s: %s\n", cfg->store,
+			enr_strerror(rc));
+		return 1;
+	}
+	lists = dom_lists_load(cfg->data_dir, &rc);
+	if (lists == NULL)
+		log_warn("worker", "domain lists not loaded from %s: e-mail types will not be derived",
+			 cfg->data_dir);
+	pctx.domains = lists;
+	if (up_global_init() != ENR_OK)
+		return 1;
+	rot_init();
+	wf_init();
+	gethostname(host, sizeof host - 1);
+	util_random(rnd, sizeof rnd);
+	snprintf(owner, sizeof owner, "%s:%d:%02x%02x%02x%02x", host, (int)getpid(), rnd[0], rnd[1],
+		 rnd[2], rnd[3]);
+	nthreads = concurrency ? (int)concurrency : cfg->worker.concurrency;
+	cfg_publish(cfg);
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	threads = calloc((size_t)nthreads, sizeof *threads);
+	if (threads == NULL)
+		return 1;
+	for (int i = 0; i < nthreads; i++)
+		pthread_create(&threads[i], NULL, row_thread, NULL);
+	pthread_create(&hooks, NULL, hook_thread, NULL);
+	log_notice("worker", "enrich-worker %s started with %d rows at a time", owner, nthreads);
+
+	for (;;) {
+		struct st_claim got[QUEUE_MAX];
+		int want, n = 0;
+		int64_t now = util_now_ms();
+
+		cfg = cfg_acquire();
+		if (now - last_beat >= (int64_t)cfg->worker.heartbeat_s * 1000) {
+			st_rows_heartbeat(store, owner, now + (int64_t)cfg->worker.lease_s * 1000);
+			last_beat = now;
+		}
+		pthread_mutex_lock(&qlock);
+		want = nthreads - qlen - busy;
+		pthread_mutex_unlock(&qlock);
+		if (want > cfg->worker.claim_batch)
+			want = cfg->worker.claim_batch;
+		if (want > 0 && st_rows_claim(store, owner, now, (int64_t)cfg->worker.lease_s * 1000,
+					      want, got, &n) == ENR_OK && n > 0) {
+			pthread_mutex_lock(&qlock);
+			for (int i = 0; i < n; i++)
+				queue[(qhead + qlen++) % QUEUE_MAX] = got[i];
+			pthread_cond_broadcast(&qcond);
+			pthread_mutex_unlock(&qlock);
+		}
+		poll = cfg->worker.poll_ms;
+		cfg_release(cfg);
+		if (want <= 0) {
+			/* Every thread has a row: wait until one is free. */
+			struct timespec abs;
+
+			clock_gettime(CLOCK_REALTIME, &abs);
+			abs.tv_nsec += 100 * 1000000L;
+			if (abs.tv_nsec >= 1000000000L) {
+				abs.tv_sec++;
+				abs.tv_nsec -= 1000000000L;
+			}
+			pthread_mutex_lock(&qlock);
+			if (qlen + busy >= nthreads)
+				pthread_cond_timedwait(&qcond, &qlock, &abs);
+			pthread_mutex_unlock(&qlock);
+			sig = sigtimedwait(&set, NULL, &(struct timespec){ 0, 0 });
+		} else if (n > 0) {
+			sig = sigtimedwait(&set, NULL, &(struct timespec){ 0, 0 });
+		} else {
+			sig = sigtimedwait(&set, NULL,
+					   &(struct timespec){ poll / 1000, (long)(poll % 1000) * 1000000L });
+		}
+		if (sig == SIGHUP) {
+			reload(path);
+		} else if (sig == SIGTERM || sig == SIGINT) {
+			break;
+		}
+	}
+
+	log_notice("worker", "stopping on signal %d: finishing rows in flight", sig);
+	cfg = cfg_acquire();
+	{
+		int64_t deadline = util_mono_ms() + (int64_t)cfg->worker.grace_s * 1000;
+		int released = 0;
+
+		stopping = 1;
+		pthread_mutex_lock(&qlock);
+		pthread_cond_broadcast(&qcond);
+		while (busy > 0 && util_mono_ms() < deadline) {
+			pthread_mutex_unlock(&qlock);
+			sleep_ms(20);
+			pthread_mutex_lock(&qlock);
+		}
+		pthread_mutex_unlock(&qlock);
+		/* Rows never started and rows still running go back to the queue. */
+		st_rows_release(store, owner, &released);
+		log_notice("worker", "stopped; %d rows given back to the queue", released);
+	}
+	cfg_release(cfg);
+	_exit(0);
+}
