@@ -128,7 +128,8 @@ def bench_responder(a, out, rss):
 
 def bench_latency(a, out, rss):
     """(b) the simulator 100 ms away, 1,000 concurrent clients, never in the cache."""
-    resource.setrlimit(resource.RLIMIT_NOFILE, (65536, 65536))
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     with Env(conf=hit_conf(threads=1100), sim=True, sim_delay_ms=100,
              env=keys_env("pdl", 2)) as env:
         key = client_key(env)

@@ -103,6 +103,7 @@ void app_shutdown(void)
 {
 	adm_free(admission);
 	admission = NULL;
+	rot_flush(store);
 	alert_shutdown(2000);
 	up_thread_cleanup();
 	st_close(store);
@@ -136,5 +137,6 @@ void app_tick(void)
 	int removed = 0;
 
 	adm_flush(admission, util_now_ms());
+	rot_flush(store);
 	st_cache_purge(store, util_now_ms(), 1000, &removed);
 }

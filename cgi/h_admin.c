@@ -9,6 +9,7 @@
 #include "app.h"
 #include "lib/keypool.h"
 #include "lib/log.h"
+#include "lib/rotation.h"
 #include "lib/util.h"
 #include "routes.h"
 
@@ -51,6 +52,7 @@ enum enr_err h_admin_keys(struct http_req *r)
 
 	if (c.arr == NULL)
 		return ENR_E_NOMEM;
+	rot_flush(app_store()); /* counts this process holds in memory first */
 	rc = st_ukey_each(app_store(), key_row, &c);
 	if (rc) {
 		json_decref(c.arr);

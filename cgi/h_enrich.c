@@ -125,7 +125,7 @@ enum enr_err h_enrich(struct http_req *r)
 		goto out;
 	}
 	if (res.credits > 0)
-		st_usage_add_credits(app_store(), r->account_id, util_now_ms() / 1000, res.credits);
+		adm_add_credits(app_admission(), r->account_id, res.credits, util_now_ms());
 	body = en_response(&res, r->rid, (util_mono_us() - r->start_us) / 1000);
 	if (body == NULL) {
 		rc = ENR_E_NOMEM;

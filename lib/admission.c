@@ -20,7 +20,7 @@ struct slot {
 	int64_t expires_ms;       /* lease end (wall clock) */
 	struct st_admit_res last; /* the store's last answer, for headers */
 	int64_t last_ms;
-	int64_t u_requests, u_records, u_rejections; /* usage not yet written */
+	int64_t u_requests, u_records, u_credits, u_rejections; /* usage not yet written */
 };
 
 struct adm {
@@ -158,9 +158,26 @@ enum enr_err adm_check(struct adm *a, int64_t account_id, const struct cfg_accou
 	return rc;
 }
 
+void adm_add_credits(struct adm *a, int64_t account_id, int64_t credits, int64_t now_ms)
+{
+	struct slot *s = NULL;
+
+	if (credits <= 0)
+		return;
+	if (a->leasing) {
+		pthread_mutex_lock(&a->lock);
+		s = slot_of(a, account_id);
+		if (s)
+			s->u_credits += credits;
+		pthread_mutex_unlock(&a->lock);
+	}
+	if (s == NULL)
+		st_usage_add_credits(a->store, account_id, now_ms / 1000, credits);
+}
+
 void adm_flush(struct adm *a, int64_t now_ms)
 {
-	struct { int64_t id, req, rec, rej; } pending[64];
+	struct { int64_t id, req, rec, cred, rej; } pending[64];
 	int n;
 
 	do {
@@ -169,18 +186,20 @@ void adm_flush(struct adm *a, int64_t now_ms)
 		for (int i = 0; i < ADM_SLOTS && n < 64; i++) {
 			struct slot *s = &a->slots[i];
 
-			if (s->account_id == 0 || (s->u_requests | s->u_records | s->u_rejections) == 0)
+			if (s->account_id == 0 ||
+			    (s->u_requests | s->u_records | s->u_credits | s->u_rejections) == 0)
 				continue;
 			pending[n].id = s->account_id;
 			pending[n].req = s->u_requests;
 			pending[n].rec = s->u_records;
+			pending[n].cred = s->u_credits;
 			pending[n].rej = s->u_rejections;
-			s->u_requests = s->u_records = s->u_rejections = 0;
+			s->u_requests = s->u_records = s->u_credits = s->u_rejections = 0;
 			n++;
 		}
 		pthread_mutex_unlock(&a->lock);
 		for (int i = 0; i < n; i++)
 			st_usage_add(a->store, pending[i].id, now_ms / 1000, pending[i].req,
-				     pending[i].rec, pending[i].rej);
+				     pending[i].rec, pending[i].cred, pending[i].rej);
 	} while (n == 64);
 }

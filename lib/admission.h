@@ -38,6 +38,10 @@ void adm_free(struct adm *a);
 enum enr_err adm_check(struct adm *a, int64_t account_id, const struct cfg_account_limits *lim,
 		       int cost, int64_t records, int64_t now_ms, struct st_admit_res *res);
 
+/* Count credits spent upstream for the account (written with the next
+ * flush when leasing, at once otherwise). */
+void adm_add_credits(struct adm *a, int64_t account_id, int64_t credits, int64_t now_ms);
+
 /* Write the usage counted in memory. */
 void adm_flush(struct adm *a, int64_t now_ms);
 

@@ -183,7 +183,13 @@ enum enr_err cache_put(struct store *s, const struct cfg *cfg,
 	return rc;
 }
 
-/* ---- in-flight deduplication ------------------------------------------------ */
+/* ---- in-flight deduplication ------------------------------------------------
+ *
+ * Hashed by the key's first bytes into buckets with a lock each, so that
+ * hundreds of concurrent lookups do not scan one list under one lock.
+ */
+
+#define FL_BUCKETS 256
 
 struct flight {
 	unsigned char key[CACHE_KEY_LEN];
@@ -193,23 +199,38 @@ struct flight {
 	struct flight *next;
 };
 
-static pthread_mutex_t fl_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct flight *flights;
+static struct {
+	pthread_mutex_t lock;
+	struct flight *head;
+} fl[FL_BUCKETS];
+static pthread_once_t fl_once = PTHREAD_ONCE_INIT;
 
-static struct flight *fl_find(const unsigned char key[CACHE_KEY_LEN])
+static void fl_init(void)
 {
-	for (struct flight *f = flights; f; f = f->next) {
+	for (int i = 0; i < FL_BUCKETS; i++)
+		pthread_mutex_init(&fl[i].lock, NULL);
+}
+
+static unsigned fl_bucket(const unsigned char key[CACHE_KEY_LEN])
+{
+	return ((unsigned)key[3] | (unsigned)key[4] << 8) % FL_BUCKETS;
+}
+
+static struct flight *fl_find(unsigned b, const unsigned char key[CACHE_KEY_LEN])
+{
+	for (struct flight *f = fl[b].head; f; f = f->next) {
 		if (memcmp(f->key, key, CACHE_KEY_LEN) == 0)
 			return f;
 	}
 	return NULL;
 }
 
-static void fl_unref(struct flight *f)
+/* Drop a reference; called with the bucket's lock held. */
+static void fl_unref(unsigned b, struct flight *f)
 {
 	if (--f->refs > 0)
 		return;
-	for (struct flight **pp = &flights; *pp; pp = &(*pp)->next) {
+	for (struct flight **pp = &fl[b].head; *pp; pp = &(*pp)->next) {
 		if (*pp == f) {
 			*pp = f->next;
 			break;
@@ -221,22 +242,24 @@ static void fl_unref(struct flight *f)
 
 bool cache_flight_begin(const unsigned char key[CACHE_KEY_LEN], int64_t deadline_mono_ms)
 {
+	unsigned b = fl_bucket(key);
 	struct flight *f;
 
-	pthread_mutex_lock(&fl_lock);
-	f = fl_find(key);
+	pthread_once(&fl_once, fl_init);
+	pthread_mutex_lock(&fl[b].lock);
+	f = fl_find(b, key);
 	if (f == NULL) {
 		f = calloc(1, sizeof *f);
 		if (f == NULL) {
-			pthread_mutex_unlock(&fl_lock);
+			pthread_mutex_unlock(&fl[b].lock);
 			return true; /* no memory to coordinate: just do the lookup */
 		}
 		memcpy(f->key, key, CACHE_KEY_LEN);
 		pthread_cond_init(&f->cv, NULL);
 		f->refs = 1;
-		f->next = flights;
-		flights = f;
-		pthread_mutex_unlock(&fl_lock);
+		f->next = fl[b].head;
+		fl[b].head = f;
+		pthread_mutex_unlock(&fl[b].lock);
 		return true;
 	}
 	f->refs++;
@@ -254,26 +277,28 @@ bool cache_flight_begin(const unsigned char key[CACHE_KEY_LEN], int64_t deadline
 				ts.tv_sec++;
 				ts.tv_nsec -= 1000000000L;
 			}
-			pthread_cond_timedwait(&f->cv, &fl_lock, &ts);
+			pthread_cond_timedwait(&f->cv, &fl[b].lock, &ts);
 		} else {
-			pthread_cond_wait(&f->cv, &fl_lock);
+			pthread_cond_wait(&f->cv, &fl[b].lock);
 		}
 	}
-	fl_unref(f);
-	pthread_mutex_unlock(&fl_lock);
+	fl_unref(b, f);
+	pthread_mutex_unlock(&fl[b].lock);
 	return false;
 }
 
 void cache_flight_end(const unsigned char key[CACHE_KEY_LEN])
 {
+	unsigned b = fl_bucket(key);
 	struct flight *f;
 
-	pthread_mutex_lock(&fl_lock);
-	f = fl_find(key);
+	pthread_once(&fl_once, fl_init);
+	pthread_mutex_lock(&fl[b].lock);
+	f = fl_find(b, key);
 	if (f && !f->done) {
 		f->done = true;
 		pthread_cond_broadcast(&f->cv);
-		fl_unref(f);
+		fl_unref(b, f);
 	}
-	pthread_mutex_unlock(&fl_lock);
+	pthread_mutex_unlock(&fl[b].lock);
 }

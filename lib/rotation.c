@@ -3,6 +3,7 @@
  */
 #include "rotation.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -28,6 +29,103 @@ const char *const rot_status_names[ROT__MAX] = {
 };
 
 static struct mx_family *mx_calls, *mx_seconds;
+
+/* In-process state: the round-robin cursor of each provider, and the call
+ * counters of keys whose state did not change (written by rot_flush about
+ * once a second instead of one database write per call).  State changes
+ * (cooling, exhaustion, invalid keys) are always written at once. */
+#define ROT_PROVIDERS_MAX 64
+#define ROT_PENDING_MAX 512
+
+static pthread_mutex_t rot_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	char provider[LIM_NAME_MAX + 1];
+	uint64_t next;
+} cursors[ROT_PROVIDERS_MAX];
+static struct pending {
+	char id[LIM_NAME_MAX + 1];
+	int64_t calls, hits, misses, credits, last_used_ms;
+} pending[ROT_PENDING_MAX];
+
+static uint64_t rr_next(const char *provider)
+{
+	uint64_t v = 0;
+
+	pthread_mutex_lock(&rot_lock);
+	for (int i = 0; i < ROT_PROVIDERS_MAX; i++) {
+		if (cursors[i].provider[0] == '\0')
+			util_strlcpy(cursors[i].provider, provider, sizeof cursors[i].provider);
+		if (strcmp(cursors[i].provider, provider) == 0) {
+			v = cursors[i].next++;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&rot_lock);
+	return v;
+}
+
+/* Count a call in memory; false when the table is full (write it now). */
+static bool pend_add(const struct kp_key *k, enum prov_outcome o, int credits, int64_t now)
+{
+	bool ok = false;
+
+	pthread_mutex_lock(&rot_lock);
+	for (int i = 0; i < ROT_PENDING_MAX; i++) {
+		struct pending *p = &pending[i];
+
+		if (p->id[0] == '\0')
+			util_strlcpy(p->id, k->id, sizeof p->id);
+		if (strcmp(p->id, k->id) == 0) {
+			p->calls++;
+			p->hits += o == PROV_HIT;
+			p->misses += o == PROV_MISS;
+			p->credits += credits > 0 ? credits : 0;
+			p->last_used_ms = now;
+			ok = true;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&rot_lock);
+	return ok;
+}
+
+/* Show the counts still in memory in freshly loaded keys (least_used
+ * ordering and listings see them). */
+void rot_pending_apply(struct kp_key *keys, int n)
+{
+	pthread_mutex_lock(&rot_lock);
+	for (int i = 0; i < ROT_PENDING_MAX && pending[i].id[0]; i++) {
+		for (int j = 0; j < n; j++) {
+			if (strcmp(pending[i].id, keys[j].id) == 0) {
+				keys[j].calls += pending[i].calls;
+				keys[j].hits += pending[i].hits;
+				keys[j].misses += pending[i].misses;
+				keys[j].credits += pending[i].credits;
+				if (pending[i].last_used_ms > keys[j].last_used_ms)
+					keys[j].last_used_ms = pending[i].last_used_ms;
+			}
+		}
+	}
+	pthread_mutex_unlock(&rot_lock);
+}
+
+void rot_flush(struct store *st)
+{
+	struct pending out[ROT_PENDING_MAX];
+	int n = 0;
+
+	pthread_mutex_lock(&rot_lock);
+	for (int i = 0; i < ROT_PENDING_MAX && pending[i].id[0]; i++) {
+		if (pending[i].calls == 0)
+			continue;
+		out[n++] = pending[i];
+		pending[i].calls = pending[i].hits = pending[i].misses = pending[i].credits = 0;
+	}
+	pthread_mutex_unlock(&rot_lock);
+	for (int i = 0; i < n; i++)
+		st_ukey_add_counts(st, out[i].id, out[i].calls, out[i].hits, out[i].misses,
+				   out[i].credits, out[i].last_used_ms);
+}
 
 void rot_init(void)
 {
@@ -203,6 +301,7 @@ enum enr_err rot_call(const struct rot_ctx *ctx, const struct cfg_provider *p,
 	rc = st_ukeys_of(ctx->store, p->name, keys, ROT_KEYS_MAX, &nkeys);
 	if (rc)
 		return rc;
+	rot_pending_apply(keys, nkeys);
 	up_response_init(&resp);
 	for (;;) {
 		int order[ROT_KEYS_MAX], n;
@@ -218,11 +317,8 @@ enum enr_err rot_call(const struct rot_ctx *ctx, const struct cfg_provider *p,
 			break;
 		}
 		now = util_now_ms();
-		if (ctx->cfg->rotation.strategy == CFG_STRATEGY_ROUND_ROBIN && !first_only) {
-			rc = st_rr_next(ctx->store, p->name, &cursor);
-			if (rc)
-				break;
-		}
+		if (ctx->cfg->rotation.strategy == CFG_STRATEGY_ROUND_ROBIN && !first_only)
+			cursor = rr_next(p->name);
 		n = kp_order(keys, nkeys, ctx->cfg->rotation.strategy, cursor, skip, first_only, now,
 			     order);
 		if (n == 0) {
@@ -268,10 +364,18 @@ enum enr_err rot_call(const struct rot_ctx *ctx, const struct cfg_provider *p,
 			rep->status = ROT_DEADLINE;
 			break;
 		}
-		rc = st_ukey_apply(ctx->store, k->id, out->outcome, out->until_ms, out->credits,
-				   util_now_ms(), &params, &after, &ch, NULL);
-		if (rc)
-			break;
+		if (k->state == KP_ACTIVE && k->transients == 0 &&
+		    (out->outcome == PROV_HIT || out->outcome == PROV_MISS) &&
+		    pend_add(k, out->outcome, out->credits, util_now_ms())) {
+			/* Nothing about the key changes: count the call in memory. */
+			after = *k;
+			ch.from = ch.to = KP_ACTIVE;
+		} else {
+			rc = st_ukey_apply(ctx->store, k->id, out->outcome, out->until_ms, out->credits,
+					   util_now_ms(), &params, &after, &ch, NULL);
+			if (rc)
+				break;
+		}
 		*k = after;
 		if (ch.from != ch.to && (ch.to == KP_INVALID || ch.to == KP_EXHAUSTED))
 			alert_key(ctx->cfg, &after);

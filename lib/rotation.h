@@ -61,4 +61,11 @@ enum enr_err rot_call(const struct rot_ctx *ctx, const struct cfg_provider *p,
 /* Register the metrics families (once per process). */
 void rot_init(void);
 
+/* Write the key call counters kept in memory (about once a second, before
+ * listing keys, and at shutdown). */
+void rot_flush(struct store *st);
+
+/* Add the counters still in memory to keys just read from the store. */
+void rot_pending_apply(struct kp_key *keys, int n);
+
 #endif

@@ -165,10 +165,10 @@ struct st_usage {
 /* Add credits spent upstream to the account's usage of the day of now_s. */
 enum enr_err st_usage_add_credits(struct store *s, int64_t account_id, int64_t now_s,
 				  int64_t credits);
-/* Add counts gathered in memory (requests, records, rejections) to the
+/* Add counts gathered in memory (requests, records, credits, rejections) to the
  * account's usage of the day of now_s. */
 enum enr_err st_usage_add(struct store *s, int64_t account_id, int64_t now_s, int64_t requests,
-			  int64_t records, int64_t rejections);
+			  int64_t records, int64_t credits, int64_t rejections);
 /* Usage rows for one account (account_id < 0: all) from day `from`
  * (YYYY-MM-DD, inclusive), newest first. */
 enum enr_err st_usage_each(struct store *s, int64_t account_id, const char *from,
@@ -203,8 +203,9 @@ enum enr_err st_ukey_apply(struct store *s, const char *id, enum prov_outcome o,
 /* An admin's revive; ENR_E_NOT_FOUND for an unknown id. */
 enum enr_err st_ukey_revive(struct store *s, const char *id, struct kp_key *after);
 
-/* Advance the provider's round-robin cursor; *cursor is its value before. */
-enum enr_err st_rr_next(struct store *s, const char *provider, uint64_t *cursor);
+/* Add call counters gathered in memory to a key (no state change). */
+enum enr_err st_ukey_add_counts(struct store *s, const char *id, int64_t calls, int64_t hits,
+				int64_t misses, int64_t credits, int64_t last_used_ms);
 
 /* Reserve the next call slot of a paced scope ("key:ID", "account:P/A"):
  * slots are interval_ms apart; *start_ms is when this call may go (now_ms

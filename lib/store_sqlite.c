@@ -76,7 +76,7 @@ static const char *const migrations[] = {
 	"  rejections INTEGER NOT NULL DEFAULT 0,"
 	"  PRIMARY KEY (account_id, day));",
 
-	/* 2: the upstream key pool, round-robin cursors, pacing slots */
+	/* 2: the upstream key pool, pacing slots */
 	"CREATE TABLE upstream_keys ("
 	"  id TEXT PRIMARY KEY,"
 	"  provider TEXT NOT NULL,"
@@ -95,7 +95,6 @@ static const char *const migrations[] = {
 	"  last_used_ms INTEGER NOT NULL DEFAULT 0,"
 	"  configured INTEGER NOT NULL DEFAULT 1);"
 	"CREATE INDEX upstream_keys_provider ON upstream_keys(provider, ord);"
-	"CREATE TABLE rotation_cursors (provider TEXT PRIMARY KEY, next INTEGER NOT NULL);"
 	"CREATE TABLE pace_slots (scope TEXT PRIMARY KEY, next_ms INTEGER NOT NULL);",
 
 	/* 3: provider answers cache (hits and misses, never errors) */
@@ -185,7 +184,7 @@ enum stmt_id {
 	Q_UKEY_ALL,
 	Q_UKEY_PUT,
 	Q_UKEY_COOL_ACCOUNT,
-	Q_RR_NEXT,
+	Q_UKEY_COUNTS,
 	Q_PACE,
 	Q_CACHE_GET,
 	Q_CACHE_PUT,
@@ -259,8 +258,9 @@ static const char *const stmt_sql[Q__MAX] = {
 				" WHERE provider = ?1 AND account = ?2 AND id <> ?4 AND configured = 1"
 				" AND (state = 0 OR (state = 1 AND until_ms < ?3)"
 				"      OR (state = 2 AND until_ms > 0 AND until_ms <= ?5))",
-	[Q_RR_NEXT] = "INSERT INTO rotation_cursors(provider, next) VALUES (?1, 1)"
-		      " ON CONFLICT(provider) DO UPDATE SET next = next + 1 RETURNING next - 1",
+	[Q_UKEY_COUNTS] = "UPDATE upstream_keys SET calls = calls + ?2, hits = hits + ?3,"
+			  " misses = misses + ?4, credits = credits + ?5,"
+			  " last_used_ms = MAX(last_used_ms, ?6) WHERE id = ?1",
 	[Q_PACE] = "INSERT INTO pace_slots(scope, next_ms) VALUES (?1, ?2 + ?3)"
 		   " ON CONFLICT(scope) DO UPDATE SET next_ms = MAX(next_ms, ?2) + ?3"
 		   " RETURNING next_ms - ?3",
@@ -317,6 +317,9 @@ static struct conn *conn_open(const char *path)
 	sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
 	if (st_exec(c->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
 			"PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;"
+			/* Many threads have a connection each: keep each page
+			 * cache small (512 KiB). */
+			"PRAGMA cache_size=-512;"
 			) != ENR_OK) {
 		conn_free(c);
 		return NULL;
@@ -1069,7 +1072,7 @@ enum enr_err st_usage_add_credits(struct store *s, int64_t account_id, int64_t n
 }
 
 enum enr_err st_usage_add(struct store *s, int64_t account_id, int64_t now_s, int64_t requests,
-			  int64_t records, int64_t rejections)
+			  int64_t records, int64_t credits, int64_t rejections)
 {
 	struct conn *c = st_conn_get(s);
 	enum enr_err rc;
@@ -1079,7 +1082,7 @@ enum enr_err st_usage_add(struct store *s, int64_t account_id, int64_t now_s, in
 	rc = st_tx_begin(s, c);
 	if (rc)
 		return rc;
-	return st_tx_end(s, c, usage_add(c, account_id, now_s, requests, records, 0, rejections));
+	return st_tx_end(s, c, usage_add(c, account_id, now_s, requests, records, credits, rejections));
 }
 
 enum enr_err st_usage_each(struct store *s, int64_t account_id, const char *from,
@@ -1342,20 +1345,26 @@ static enum enr_err returning_i64(struct store *s, struct conn *c, sqlite3_stmt 
 	return st_tx_end(s, c, rc);
 }
 
-enum enr_err st_rr_next(struct store *s, const char *provider, uint64_t *cursor)
+enum enr_err st_ukey_add_counts(struct store *s, const char *id, int64_t calls, int64_t hits,
+				int64_t misses, int64_t credits, int64_t last_used_ms)
 {
 	struct conn *c = st_conn_get(s);
 	sqlite3_stmt *st;
-	int64_t v = 0;
 	enum enr_err rc;
 
-	if (c == NULL || (st = stmt(c, Q_RR_NEXT)) == NULL)
+	if (c == NULL || (st = stmt(c, Q_UKEY_COUNTS)) == NULL)
 		return ENR_E_UNAVAILABLE;
-	sqlite3_bind_text(st, 1, provider, -1, SQLITE_TRANSIENT);
-	rc = returning_i64(s, c, st, &v);
-	if (rc == ENR_OK)
-		*cursor = (uint64_t)(v < 0 ? 0 : v);
-	return rc;
+	rc = st_tx_begin(s, c);
+	if (rc)
+		return rc;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, calls);
+	sqlite3_bind_int64(st, 3, hits);
+	sqlite3_bind_int64(st, 4, misses);
+	sqlite3_bind_int64(st, 5, credits);
+	sqlite3_bind_int64(st, 6, last_used_ms);
+	rc = st_run(c, st, NULL);
+	return st_tx_end(s, c, rc);
 }
 
 enum enr_err st_pace_reserve(struct store *s, const char *scope, int64_t interval_ms,

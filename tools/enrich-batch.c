@@ -1851,6 +1851,8 @@ out:
 	if (!o.dry_run)
 		alert_shutdown(2000);
 	up_thread_cleanup();
+	if (r.store)
+		rot_flush(r.store); /* key call counters kept in memory */
 	st_close(r.store);
 	dom_lists_free(r.lists);
 	cfg_release(r.cfg);

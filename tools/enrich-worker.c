@@ -393,6 +393,7 @@ int main(int argc, char **argv)
 		cfg = cfg_acquire();
 		if (now - last_beat >= (int64_t)cfg->worker.heartbeat_s * 1000) {
 			st_rows_heartbeat(store, owner, now + (int64_t)cfg->worker.lease_s * 1000);
+			rot_flush(store);
 			last_beat = now;
 		}
 		pthread_mutex_lock(&qlock);
@@ -455,6 +456,7 @@ int main(int argc, char **argv)
 		pthread_mutex_unlock(&qlock);
 		/* Rows never started and rows still running go back to the queue. */
 		st_rows_release(store, owner, &released);
+		rot_flush(store);
 		log_notice("worker", "stopped; %d rows given back to the queue", released);
 	}
 	cfg_release(cfg);
