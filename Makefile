@@ -102,13 +102,13 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
 
 test: all
-	BUILD=$(BUILD) tests/run.sh
+	BUILD=$(BUILD) SAN=$(SAN) tests/run.sh
 
 test-unit: all
-	BUILD=$(BUILD) tests/run.sh unit
+	BUILD=$(BUILD) SAN=$(SAN) tests/run.sh unit
 
 test-integration: all
-	BUILD=$(BUILD) tests/run.sh integration
+	BUILD=$(BUILD) SAN=$(SAN) tests/run.sh integration
 
 # Functions that have no place in this code base (STYLE.md: curl's list).
 BANNED := \b(strcpy|strcat|sprintf|vsprintf|gets|atoi|atol|atoll|strtok|tmpnam|mktemp)[[:space:]]*\(
@@ -119,14 +119,23 @@ lint:
 		echo "lint: use util_parse_i64 instead of strtol"; exit 1; fi
 	@echo "lint: ok"
 
-# libFuzzer targets need clang.
+# libFuzzer targets need clang; the library is built once for all of them.
 FUZZ_CC    ?= clang
-FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -iquote . $(PKG_CFLAGS)
+FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer-no-link,address,undefined -D_GNU_SOURCE -iquote . \
+              $(PKG_CFLAGS) -MMD -MP
+FUZZ_OBJS  := $(LIB_SRCS:%.c=build-fuzz/%.o)
 fuzz: $(FUZZ_BINS)
 
-build-fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(wildcard lib/*.h lib/providers/*.h)
-	@mkdir -p build-fuzz
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRCS) $(PKG_LIBS) -lpthread -lm
+build-fuzz/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -c $< -o $@
+
+build-fuzz/libenrichd.a: $(FUZZ_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c build-fuzz/libenrichd.a
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< build-fuzz/libenrichd.a $(PKG_LIBS) -lpthread -lm
 
 # Run every fuzz target for FUZZ_SECONDS each, from its seed corpus.
 FUZZ_SECONDS ?= 30
@@ -150,4 +159,4 @@ install: all
 clean:
 	rm -rf build build-san build-fuzz
 
--include $(LIB_OBJS:.o=.d) $(CGI_OBJS:.o=.d) $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%.d)
+-include $(LIB_OBJS:.o=.d) $(FUZZ_OBJS:.o=.d) $(CGI_OBJS:.o=.d) $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%.d)

@@ -10,6 +10,7 @@
 #   ./deploy.sh rollback   restore the last configuration that loaded well, and reload
 #   ./deploy.sh logs       the last log lines (follows them on a terminal)
 #   ./deploy.sh test       install missing packages, build, run the whole test suite
+#                          (normal build, sanitizer build, fuzz smoke run)
 #   ./deploy.sh deps       only install missing Debian packages
 #   ./deploy.sh install    production install: service user, /etc/enrichd, systemd units,
 #                          nginx site (PREFIX=/usr/local by default)
@@ -33,7 +34,8 @@ WORKER_PID=$VAR/run/enrich-worker.pid
 # Debian packages the build, the service and the tests need.
 PACKAGES=(build-essential pkg-config ca-certificates openssl curl
           libfcgi-dev libcurl4-openssl-dev libjansson-dev libconfig-dev libsqlite3-dev
-          libpq-dev libssl-dev libpsl-dev sqlite3 nginx-light fcgiwrap python3 wrk clang)
+          libpq-dev libssl-dev libpsl-dev sqlite3 nginx-light fcgiwrap python3 wrk clang
+          libclang-rt-14-dev)
 
 say() { printf '%s\n' "$*"; }
 die() { printf 'deploy.sh: %s\n' "$*" >&2; exit 1; }
@@ -57,7 +59,8 @@ deps() {
 }
 
 build() {
-    make -j"$(nproc)" BUILD="$BUILD" all >/dev/null || make BUILD="$BUILD" all
+    make -j"$(nproc)" BUILD="$BUILD" ${SAN:+SAN="$SAN"} all >/dev/null ||
+        make BUILD="$BUILD" ${SAN:+SAN="$SAN"} all
 }
 
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
@@ -231,8 +234,7 @@ cmd_logs() {
 
 cmd_test() {
     deps
-    build
-    make BUILD="$BUILD" test
+    tests/ci.sh
 }
 
 cmd_install() {

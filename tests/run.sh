@@ -13,6 +13,7 @@ set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 BUILD=${BUILD:-build}
 export BUILD
+export SAN=${SAN:-}
 what=${1:-all}
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

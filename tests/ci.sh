@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (./deploy.sh test):
+#   1. unit and integration tests on the normal build;
+#   2. the same on a build with AddressSanitizer and UBSan;
+#   3. every fuzz target for a few seconds from its seed corpus.
+# Ends with one line "N passed, N failed" over all of them.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+jobs=$(nproc)
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+
+step() {
+    echo "=== $1"
+    shift
+    "$@" 2>&1 | tee -a "$log"
+    [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+}
+
+step "build" make -j"$jobs" all
+step "tests (normal build)" env BUILD=build tests/run.sh all
+step "build with sanitizers" make -j"$jobs" SAN=address,undefined all
+step "tests (AddressSanitizer + UBSan)" env BUILD=build-san SAN=address,undefined tests/run.sh all
+step "build fuzz targets" make -j"$jobs" fuzz
+step "fuzz smoke run" tests/fuzz/run.sh "${FUZZ_SECONDS:-5}"
+
+passed=$(grep -c '^PASS ' "$log")
+failed=$(grep -c '^FAIL ' "$log")
+echo
+echo "=== all suites"
+[ "$failed" -eq 0 ] || grep '^FAIL ' "$log" | sed 's/^/  /'
+[ "$status" -eq 0 ] || [ "$failed" -gt 0 ] || { echo "FAIL a build step"; failed=$((failed + 1)); }
+echo "$passed passed, $failed failed"
+[ "$passed" -gt 0 ] && [ "$failed" -eq 0 ]
