@@ -169,6 +169,7 @@ def bench_batch(a, out, workers):
     def make(env):
         p = provider(env, "pdl", keys, requests_per_minute=per_min)
         return {"log_level": "warn", "accounts_default": HIGH_LIMITS, "providers": [p],
+                "limits": {"body_max_bytes": 10485760},
                 "waterfall": {"person": ["pdl"], "phone": ["pdl"], "email": ["pdl"],
                               "company": ["pdl"]},
                 "rotation": {"strategy": "round_robin"},

@@ -28,15 +28,7 @@ void h_enrich_init(void)
 
 bool http_is_json(const struct http_req *r)
 {
-	const char *ct = http_param(r, "CONTENT_TYPE");
-	size_t n;
-
-	if (ct == NULL)
-		return false;
-	n = strcspn(ct, ";");
-	while (n > 0 && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
-		n--;
-	return n == 16 && strncasecmp(ct, "application/json", 16) == 0;
+	return http_content_type_is(r, "application/json");
 }
 
 /* Read the body of a JSON request; answers 413/415/400 itself (returns

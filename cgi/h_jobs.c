@@ -13,19 +13,6 @@
 
 #define STREAM_CHUNK (64u * 1024u)
 
-static bool is_csv(const struct http_req *r)
-{
-	const char *ct = http_param(r, "CONTENT_TYPE");
-	size_t n;
-
-	if (ct == NULL)
-		return false;
-	n = strcspn(ct, ";");
-	while (n > 0 && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
-		n--;
-	return n == 8 && strncasecmp(ct, "text/csv", 8) == 0;
-}
-
 /* An Idempotency-Key is printable ASCII, at most 128 bytes. */
 static bool idem_ok(const char *k)
 {
@@ -76,7 +63,7 @@ enum enr_err h_enqueue(struct http_req *r)
 	char existing[ST_JOB_ID_LEN + 1], enrich[1024] = "";
 	int64_t fit = 0;
 	enum enr_err rc;
-	bool csv = is_csv(r);
+	bool csv = http_content_type_is(r, "text/csv");
 
 	if (idem && *idem == '\0')
 		idem = NULL;

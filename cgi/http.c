@@ -113,6 +113,19 @@ void http_req_begin(struct http_req *r, FCGX_Request *fcgx, struct cfg *cfg)
 	log_set_request_id(r->rid);
 }
 
+bool http_content_type_is(const struct http_req *r, const char *type)
+{
+	const char *ct = http_param(r, "CONTENT_TYPE");
+	size_t n, tl = strlen(type);
+
+	if (ct == NULL)
+		return false;
+	n = strcspn(ct, ";");
+	while (n > 0 && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+		n--;
+	return n == tl && strncasecmp(ct, type, tl) == 0;
+}
+
 static ssize_t body_read_some(struct http_req *r, char *p, size_t n)
 {
 	if (r->fcgx)

@@ -81,6 +81,10 @@ void http_req_reset(struct http_req *r);
  * NULL when absent.  Borrowed until the request ends. */
 const char *http_param(const struct http_req *r, const char *name);
 
+/* True when the request's Content-Type is type (case-insensitive,
+ * parameters such as charset ignored). */
+bool http_content_type_is(const struct http_req *r, const char *type);
+
 /* Read the whole body, at most max bytes: ENR_E_TOO_LARGE beyond,
  * ENR_E_INVALID on a bad Content-Length or a short body. */
 enum enr_err http_read_body(struct http_req *r, size_t max);

@@ -2,8 +2,11 @@
  * keypool.c - key state transitions and the order keys are tried in.
  */
 #include "keypool.h"
+#include "util.h"
 
 #include <stdlib.h>
+
+#include <jansson.h>
 #include <string.h>
 
 const char *const kp_state_names[KP_STATE__MAX] = {
@@ -216,4 +219,22 @@ int64_t kp_earliest_ms(const struct kp_key *keys, int n, bool first_only, int64_
 			best = t;
 	}
 	return best;
+}
+
+json_t *kp_key_json(const struct kp_key *k, int64_t now_ms)
+{
+	char until[21] = "", used[21] = "";
+	bool usable = kp_usable(k, now_ms);
+
+	if (!usable && k->until_ms > 0)
+		util_fmt_time_s(k->until_ms / 1000, until);
+	if (k->last_used_ms > 0)
+		util_fmt_time_s(k->last_used_ms / 1000, used);
+	return json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s, s:I, s:I, s:I, s:I, s:I, s:s?}", "id", k->id,
+			 "provider", k->provider, "account", k->account, "state",
+			 kp_state_names[usable ? KP_ACTIVE : k->state], "until",
+			 until[0] ? until : NULL, "last4", k->last4, "calls", (json_int_t)k->calls,
+			 "hits", (json_int_t)k->hits, "misses", (json_int_t)k->misses, "errors",
+			 (json_int_t)k->errors, "credits", (json_int_t)k->credits, "last_used",
+			 used[0] ? used : NULL);
 }

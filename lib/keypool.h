@@ -80,6 +80,12 @@ void kp_revive(struct kp_key *k);
 int kp_order(const struct kp_key *keys, int n, enum cfg_strategy strategy, uint64_t cursor,
 	     const bool *skip, bool first_only, int64_t now_ms, int *order);
 
+/* A key as admins see it (GET /admin/keys, enrichctl keys): id,
+ * provider, account, state as of now_ms, until, last4 (never more of the
+ * secret), counters, last_used.  New reference; NULL when out of memory. */
+struct json_t;
+struct json_t *kp_key_json(const struct kp_key *k, int64_t now_ms);
+
 /* Earliest time any key in keys[0..n) comes back (0: none will by itself). */
 int64_t kp_earliest_ms(const struct kp_key *keys, int n, bool first_only, int64_t now_ms);
 

@@ -13,6 +13,8 @@
  */
 #include "provider.h"
 
+#include "json_path.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -430,4 +432,85 @@ int64_t prov_next_hour_ms(int64_t now_ms)
 int64_t prov_next_utc_midnight_ms(int64_t now_ms)
 {
 	return next_boundary(now_ms, MS_PER_DAY);
+}
+
+/* ---- helpers shared by the adapters ------------------------------------------ */
+
+#define COMPANY_FIELDS                                                                   \
+	(FLD_BIT(FLD_COMPANY_NAME) | FLD_BIT(FLD_INDUSTRY) | FLD_BIT(FLD_COMPANY_SIZE) | \
+	 FLD_BIT(FLD_COMPANY_REVENUE) | FLD_BIT(FLD_TECHNOLOGIES))
+
+bool prov_present(const char *s)
+{
+	return s != NULL && *s != '\0';
+}
+
+const char *prov_query_id(const struct prov_query *q, enum fld_ident id)
+{
+	const char *v = q ? q->id[id] : NULL;
+
+	return prov_present(v) ? v : NULL;
+}
+
+bool prov_company_only(const struct prov_query *q)
+{
+	return q && q->want != 0 && (q->want & ~COMPANY_FIELDS) == 0 &&
+	       (prov_query_id(q, ID_DOMAIN) || prov_query_id(q, ID_COMPANY_NAME));
+}
+
+bool prov_is_profile_url(const char *s)
+{
+	return prov_present(s) && (strncmp(s, "https://www.linkedin.com/in/", 28) == 0 ||
+				   strncmp(s, "https://www.linkedin.com/pub/", 29) == 0);
+}
+
+const char *prov_person_profile(const struct prov_query *q)
+{
+	const char *li = prov_query_id(q, ID_LINKEDIN_URL);
+
+	return li && strstr(li, "linkedin.com/company/") == NULL ? li : NULL;
+}
+
+enum enr_err prov_request_base(struct prov_request *out, const char *base, const char *path)
+{
+	size_t n = strlen(base);
+
+	/* "https://host/" and "https://host" name the same base. */
+	while (n > 0 && base[n - 1] == '/')
+		n--;
+	if (n == 0)
+		return ENR_E_INVALID;
+	if (buf_append(&out->url, base, n) || buf_puts(&out->url, path))
+		return ENR_E_TOO_LARGE;
+	return ENR_OK;
+}
+
+void prov_result_clear_values(struct prov_result *r)
+{
+	for (int i = 0; i < FLD__MAX; i++) {
+		free(r->value[i]);
+		r->value[i] = NULL;
+		r->confidence[i] = 0.0;
+	}
+	r->found = 0;
+}
+
+bool prov_set_json_text(struct prov_result *r, enum fld_id f, const struct json_t *v,
+			double confidence)
+{
+	char scratch[64];
+	const char *t;
+	size_t n;
+
+	t = jp_text(v, scratch, sizeof scratch, &n);
+	if (t == NULL)
+		return true;
+	return prov_result_set(r, f, t, n, confidence) == ENR_OK;
+}
+
+bool prov_header_int(const struct prov_response *r, const char *name, int64_t max, int64_t *out)
+{
+	const char *v = prov_header(r, name);
+
+	return v && util_parse_i64(v, 0, max, out) == ENR_OK;
 }

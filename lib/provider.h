@@ -161,6 +161,39 @@ const struct prov_ops *prov_ops_find(const char *kind);
  * the epoch; 0 when absent or unparseable. */
 int64_t prov_retry_after_ms(const struct prov_response *r, int64_t now_ms);
 
+/* The identifier id of q when present and non-empty, else NULL. */
+const char *prov_query_id(const struct prov_query *q, enum fld_ident id);
+
+/* True when s is present and non-empty. */
+bool prov_present(const char *s);
+
+/* True when every wanted field is a company field and q has a domain or a
+ * company name: the provider's company lookup answers it. */
+bool prov_company_only(const struct prov_query *q);
+
+/* True for a person's LinkedIn page as lib/record normalises it
+ * (https://www.linkedin.com/in/... or /pub/...); company pages are not. */
+bool prov_is_profile_url(const char *s);
+
+/* q's LinkedIn URL when it is a person's page, else NULL. */
+const char *prov_person_profile(const struct prov_query *q);
+
+/* Start out->url with base (trailing slashes dropped) and path.
+ * ENR_E_INVALID for an empty base, ENR_E_TOO_LARGE past the cap. */
+enum enr_err prov_request_base(struct prov_request *out, const char *base, const char *path);
+
+/* Forget every field value of r (a 200 that turned out not to be a hit). */
+void prov_result_clear_values(struct prov_result *r);
+
+/* Set field f from a JSON scalar (string or number); absent or null sets
+ * nothing.  False only when memory ran out. */
+struct json_t;
+bool prov_set_json_text(struct prov_result *r, enum fld_id f, const struct json_t *v,
+			double confidence);
+
+/* A header as a whole number in [0, max]; false when absent or not one. */
+bool prov_header_int(const struct prov_response *r, const char *name, int64_t max, int64_t *out);
+
 /* Start of the next UTC minute / hour / day after now_ms. */
 int64_t prov_next_minute_ms(int64_t now_ms);
 int64_t prov_next_hour_ms(int64_t now_ms);

@@ -427,27 +427,9 @@ static void cmd_usage(int argc, char **argv, const struct opts *o)
 		json_decref(arr);
 }
 
-static json_t *ukey_json(const struct kp_key *k, int64_t now)
-{
-	char until[21] = "", used[21] = "";
-	bool usable = kp_usable(k, now);
-
-	if (!usable && k->until_ms > 0)
-		util_fmt_time_s(k->until_ms / 1000, until);
-	if (k->last_used_ms > 0)
-		util_fmt_time_s(k->last_used_ms / 1000, used);
-	return json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s, s:I, s:I, s:I, s:I, s:I, s:s?}", "id", k->id,
-			 "provider", k->provider, "account", k->account, "state",
-			 kp_state_names[usable ? KP_ACTIVE : k->state], "until",
-			 until[0] ? until : NULL, "last4", k->last4, "calls", (json_int_t)k->calls,
-			 "hits", (json_int_t)k->hits, "misses", (json_int_t)k->misses, "errors",
-			 (json_int_t)k->errors, "credits", (json_int_t)k->credits, "last_used",
-			 used[0] ? used : NULL);
-}
-
 static int ukey_row(void *arg, const struct kp_key *k)
 {
-	json_t *j = ukey_json(k, util_now_ms());
+	json_t *j = kp_key_json(k, util_now_ms());
 
 	if (json_out) {
 		json_array_append_new((json_t *)arg, j);
@@ -484,7 +466,7 @@ static void cmd_keys(int argc, char **argv)
 			fail("no configured upstream key has the id \"%s\"", argv[1]);
 		need_ok(rc, "keys revive");
 		if (json_out)
-			print_json(ukey_json(&k, util_now_ms()));
+			print_json(kp_key_json(&k, util_now_ms()));
 		else
 			printf("revived key %s (...%s) of provider %s\n", k.id, k.last4, k.provider);
 	} else {

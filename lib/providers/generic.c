@@ -249,16 +249,6 @@ static bool classify(const struct cfg_generic *g, long status, enum prov_outcome
 	return false;
 }
 
-static void drop_values(struct prov_result *out)
-{
-	for (int i = 0; i < FLD__MAX; i++) {
-		free(out->value[i]);
-		out->value[i] = NULL;
-		out->confidence[i] = 0.0;
-	}
-	out->found = 0;
-}
-
 static void parse_2xx(const struct cfg_provider *p, const struct prov_response *resp,
 		      struct prov_result *out)
 {
@@ -278,7 +268,7 @@ static void parse_2xx(const struct cfg_provider *p, const struct prov_response *
 			continue;
 		t = jp_text(jp_get(doc, g->fields[f]), scratch, sizeof scratch, &n);
 		if (t && prov_result_set(out, (enum fld_id)f, t, n, CONFIDENCE) != ENR_OK) {
-			drop_values(out);
+			prov_result_clear_values(out);
 			prov_result_reason(out, "generic: out of memory");
 			goto out;
 		}

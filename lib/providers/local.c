@@ -38,15 +38,10 @@
 #define LOCAL_NAME_GUESS 0.6
 #define LOCAL_COUNTRY_GUESS 0.5
 
-static bool present(const char *s)
-{
-	return s != NULL && *s != '\0';
-}
-
 static enum enr_err put(struct prov_result *out, fld_set want, enum fld_id f, const char *v,
 			double conf)
 {
-	if (!(want & FLD_BIT(f)) || !present(v))
+	if (!(want & FLD_BIT(f)) || !prov_present(v))
 		return ENR_OK;
 	return prov_result_set(out, f, v, strlen(v), conf);
 }
@@ -81,40 +76,32 @@ static enum enr_err names(const struct prov_query *q, fld_set want, struct prov_
 	if ((rc = put(out, want, FLD_FIRST_NAME, f, LOCAL_FACT)) != ENR_OK ||
 	    (rc = put(out, want, FLD_LAST_NAME, l, LOCAL_FACT)) != ENR_OK)
 		return rc;
-	if (present(f) && present(l))
+	if (prov_present(f) && prov_present(l))
 		return ENR_OK;
 	if (!(want & (FLD_BIT(FLD_FIRST_NAME) | FLD_BIT(FLD_LAST_NAME))))
 		return ENR_OK;
-	if (present(q->id[ID_EMAIL]))
+	if (prov_present(q->id[ID_EMAIL]))
 		guessed = rec_names_from_email(q->id[ID_EMAIL], gf, sizeof gf, gl, sizeof gl);
 	if (!guessed)
 		return ENR_OK;
-	if (present(f) && strcasecmp(f, gf) != 0)
+	if (prov_present(f) && strcasecmp(f, gf) != 0)
 		return ENR_OK;
-	if (present(l) && strcasecmp(l, gl) != 0)
+	if (prov_present(l) && strcasecmp(l, gl) != 0)
 		return ENR_OK;
-	if (!present(f) && (rc = put(out, want, FLD_FIRST_NAME, gf, LOCAL_NAME_GUESS)) != ENR_OK)
+	if (!prov_present(f) && (rc = put(out, want, FLD_FIRST_NAME, gf, LOCAL_NAME_GUESS)) != ENR_OK)
 		return rc;
-	if (!present(l) && (rc = put(out, want, FLD_LAST_NAME, gl, LOCAL_NAME_GUESS)) != ENR_OK)
+	if (!prov_present(l) && (rc = put(out, want, FLD_LAST_NAME, gl, LOCAL_NAME_GUESS)) != ENR_OK)
 		return rc;
 	return ENR_OK;
-}
-
-/* Only a person's page is a person's linkedin_url; a company page is
- * not. */
-static bool is_profile_url(const char *s)
-{
-	return present(s) && (strncmp(s, "https://www.linkedin.com/in/", 28) == 0 ||
-			      strncmp(s, "https://www.linkedin.com/pub/", 29) == 0);
 }
 
 static const char *country_of(const struct prov_query *q)
 {
 	const char *c = NULL, *email = q->id[ID_EMAIL], *at;
 
-	if (present(q->id[ID_DOMAIN]))
+	if (prov_present(q->id[ID_DOMAIN]))
 		c = dom_country(q->id[ID_DOMAIN]);
-	if (c == NULL && present(email) && (at = strrchr(email, '@')) != NULL && at[1] != '\0')
+	if (c == NULL && prov_present(email) && (at = strrchr(email, '@')) != NULL && at[1] != '\0')
 		c = dom_country(at + 1);
 	return c;
 }
@@ -135,7 +122,7 @@ static enum enr_err local_answer(const struct prov_ctx *ctx, const struct cfg_pr
 	want = q->want;
 	email = q->id[ID_EMAIL];
 
-	if (present(email) && (want & (FLD_BIT(FLD_PERSONAL_EMAIL) | FLD_BIT(FLD_BUSINESS_EMAIL)))) {
+	if (prov_present(email) && (want & (FLD_BIT(FLD_PERSONAL_EMAIL) | FLD_BIT(FLD_BUSINESS_EMAIL)))) {
 		/* Without the lists a gmail.com address would pass for a
 		 * business one: better no answer than a wrong one. */
 		if (lists == NULL)
@@ -145,7 +132,7 @@ static enum enr_err local_answer(const struct prov_ctx *ctx, const struct cfg_pr
 	}
 	if ((rc = names(q, want, out)) != ENR_OK)
 		goto fail;
-	if (is_profile_url(q->id[ID_LINKEDIN_URL]) &&
+	if (prov_is_profile_url(q->id[ID_LINKEDIN_URL]) &&
 	    (rc = put(out, want, FLD_LINKEDIN_URL, q->id[ID_LINKEDIN_URL], LOCAL_FACT)) != ENR_OK)
 		goto fail;
 	if ((want & FLD_BIT(FLD_COUNTRY)) &&

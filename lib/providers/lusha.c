@@ -29,45 +29,12 @@
 
 #define CONFIDENCE 0.9
 
-#define COMPANY_FIELDS                                                                   \
-	(FLD_BIT(FLD_COMPANY_NAME) | FLD_BIT(FLD_INDUSTRY) | FLD_BIT(FLD_COMPANY_SIZE) | \
-	 FLD_BIT(FLD_COMPANY_REVENUE) | FLD_BIT(FLD_TECHNOLOGIES))
-
 /* "Reset in N seconds" beyond a day is not believed. */
 #define RESET_IN_MAX_S INT64_C(86400)
 
-static const char *id_of(const struct prov_query *q, enum fld_ident id)
+static bool set_text(struct prov_result *out, enum fld_id f, const json_t *v)
 {
-	const char *v = q ? q->id[id] : NULL;
-
-	return v && v[0] ? v : NULL;
-}
-
-static bool use_company(const struct prov_query *q)
-{
-	return q && q->want != 0 && (q->want & ~COMPANY_FIELDS) == 0 &&
-	       (id_of(q, ID_DOMAIN) || id_of(q, ID_COMPANY_NAME));
-}
-
-/* A LinkedIn company page is not a person's profile. */
-static const char *person_profile(const struct prov_query *q)
-{
-	const char *li = id_of(q, ID_LINKEDIN_URL);
-
-	return li && strstr(li, "linkedin.com/company/") == NULL ? li : NULL;
-}
-
-static enum enr_err put_base(struct prov_request *out, const char *base, const char *path)
-{
-	size_t n = strlen(base);
-
-	while (n > 0 && base[n - 1] == '/')
-		n--;
-	if (n == 0)
-		return ENR_E_INVALID;
-	if (buf_append(&out->url, base, n) || buf_puts(&out->url, path))
-		return ENR_E_TOO_LARGE;
-	return ENR_OK;
+	return prov_set_json_text(out, f, v, CONFIDENCE);
 }
 
 static enum enr_err lusha_build(const struct cfg_provider *p, const struct cfg_key *key,
@@ -80,12 +47,12 @@ static enum enr_err lusha_build(const struct cfg_provider *p, const struct cfg_k
 	prov_request_release(out);
 	util_strlcpy(out->method, "GET", sizeof out->method);
 
-	if (use_company(q)) {
-		rc = put_base(out, p->base_url, "/v2/company");
-		if (rc == ENR_OK && id_of(q, ID_DOMAIN))
-			rc = prov_request_query(out, "domain", id_of(q, ID_DOMAIN));
+	if (prov_company_only(q)) {
+		rc = prov_request_base(out, p->base_url, "/v2/company");
+		if (rc == ENR_OK && prov_query_id(q, ID_DOMAIN))
+			rc = prov_request_query(out, "domain", prov_query_id(q, ID_DOMAIN));
 		else if (rc == ENR_OK)
-			rc = prov_request_query(out, "company", id_of(q, ID_COMPANY_NAME));
+			rc = prov_request_query(out, "company", prov_query_id(q, ID_COMPANY_NAME));
 	} else {
 		static const struct {
 			const char *param;
@@ -100,16 +67,16 @@ static enum enr_err lusha_build(const struct cfg_provider *p, const struct cfg_k
 		/* Lusha v2 finds a person by e-mail, by LinkedIn URL, or by a
 		 * full name with a company name or domain (a 412 says "send a
 		 * full name ... valid first & last name"). */
-		if (!id_of(q, ID_EMAIL) && !person_profile(q) &&
-		    !(id_of(q, ID_FIRST_NAME) && id_of(q, ID_LAST_NAME) &&
-		      (id_of(q, ID_COMPANY_NAME) || id_of(q, ID_DOMAIN)))) {
+		if (!prov_query_id(q, ID_EMAIL) && !prov_person_profile(q) &&
+		    !(prov_query_id(q, ID_FIRST_NAME) && prov_query_id(q, ID_LAST_NAME) &&
+		      (prov_query_id(q, ID_COMPANY_NAME) || prov_query_id(q, ID_DOMAIN)))) {
 			rc = ENR_E_INVALID;
 			goto out;
 		}
-		rc = put_base(out, p->base_url, "/v2/person");
+		rc = prov_request_base(out, p->base_url, "/v2/person");
 		for (size_t i = 0; rc == ENR_OK && i < sizeof params / sizeof params[0]; i++) {
-			const char *v = params[i].id == ID_LINKEDIN_URL ? person_profile(q)
-								       : id_of(q, params[i].id);
+			const char *v = params[i].id == ID_LINKEDIN_URL ? prov_person_profile(q)
+								       : prov_query_id(q, params[i].id);
 
 			if (v)
 				rc = prov_request_query(out, params[i].param, v);
@@ -133,13 +100,6 @@ out:
 	return rc;
 }
 
-static bool header_int(const struct prov_response *r, const char *name, int64_t *out)
-{
-	const char *v = prov_header(r, name);
-
-	return v && util_parse_i64(v, 0, INT64_MAX, out) == ENR_OK;
-}
-
 /* What is left is the smallest count over the windows that report one
  * (a window at 0 refuses the next call whatever the others say). */
 static void read_meters(const struct prov_response *r, struct prov_result *out)
@@ -149,31 +109,9 @@ static void read_meters(const struct prov_response *r, struct prov_result *out)
 	int64_t v;
 
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-		if (header_int(r, names[i], &v) && (out->requests_left < 0 || v < out->requests_left))
+		if (prov_header_int(r, names[i], INT64_MAX, &v) && (out->requests_left < 0 || v < out->requests_left))
 			out->requests_left = v;
 	}
-}
-
-static void drop_values(struct prov_result *out)
-{
-	for (int i = 0; i < FLD__MAX; i++) {
-		free(out->value[i]);
-		out->value[i] = NULL;
-		out->confidence[i] = 0.0;
-	}
-	out->found = 0;
-}
-
-static bool set_text(struct prov_result *out, enum fld_id f, const json_t *v)
-{
-	char scratch[64];
-	const char *t;
-	size_t n;
-
-	t = jp_text(v, scratch, sizeof scratch, &n);
-	if (t == NULL)
-		return true;
-	return prov_result_set(out, f, t, n, CONFIDENCE) == ENR_OK;
 }
 
 /* A scalar as it is, or a two-number array [low, high] as "low-high"
@@ -326,7 +264,7 @@ static void parse_200(const struct cfg_provider *p, const struct prov_query *q,
 {
 	json_t *doc = jp_load(resp->body, resp->body_len, LIM_PROV_BODY_MAX);
 	const json_t *contact, *data, *err;
-	bool company = use_company(q), mapped;
+	bool company = prov_company_only(q), mapped;
 
 	if (!json_is_object(doc)) {
 		prov_result_reason(out, "lusha: 200 with a body that is not a JSON object");
@@ -383,7 +321,7 @@ static void parse_200(const struct cfg_provider *p, const struct prov_query *q,
 	}
 out:
 	if (out->outcome != PROV_HIT && out->outcome != PROV_MISS)
-		drop_values(out);
+		prov_result_clear_values(out);
 	json_decref(doc);
 }
 
@@ -431,11 +369,11 @@ static int64_t until_429(const struct prov_response *resp, int64_t now_ms)
 	json_decref(doc);
 	if (until)
 		return until;
-	if (header_int(resp, "x-daily-requests-left", &v) && v == 0)
+	if (prov_header_int(resp, "x-daily-requests-left", INT64_MAX, &v) && v == 0)
 		return prov_next_utc_midnight_ms(now_ms);
-	if (header_int(resp, "x-hourly-requests-left", &v) && v == 0)
+	if (prov_header_int(resp, "x-hourly-requests-left", INT64_MAX, &v) && v == 0)
 		return prov_next_hour_ms(now_ms);
-	if (header_int(resp, "x-minute-requests-left", &v) && v == 0)
+	if (prov_header_int(resp, "x-minute-requests-left", INT64_MAX, &v) && v == 0)
 		return prov_next_minute_ms(now_ms);
 	return 0;
 }

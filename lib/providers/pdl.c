@@ -26,51 +26,10 @@
 #define ENRICHD_VERSION "0.0.0"
 #endif
 
-#define COMPANY_FIELDS                                                                   \
-	(FLD_BIT(FLD_COMPANY_NAME) | FLD_BIT(FLD_INDUSTRY) | FLD_BIT(FLD_COMPANY_SIZE) | \
-	 FLD_BIT(FLD_COMPANY_REVENUE) | FLD_BIT(FLD_TECHNOLOGIES))
-
 /* x-call-credits-spent and x-totallimit-remaining beyond these are not
  * believed. */
 #define CREDITS_SPENT_MAX INT64_C(1000000)
 #define CREDITS_LEFT_MAX  INT64_C(1000000000000)
-
-static const char *id_of(const struct prov_query *q, enum fld_ident id)
-{
-	const char *v = q ? q->id[id] : NULL;
-
-	return v && v[0] ? v : NULL;
-}
-
-/* The company endpoint answers only company fields, so it is used only
- * when nothing else is wanted and it has something to search by. */
-static bool use_company(const struct prov_query *q)
-{
-	return q && q->want != 0 && (q->want & ~COMPANY_FIELDS) == 0 &&
-	       (id_of(q, ID_DOMAIN) || id_of(q, ID_COMPANY_NAME));
-}
-
-/* A LinkedIn company page is not a person's profile. */
-static const char *person_profile(const struct prov_query *q)
-{
-	const char *li = id_of(q, ID_LINKEDIN_URL);
-
-	return li && strstr(li, "linkedin.com/company/") == NULL ? li : NULL;
-}
-
-static enum enr_err put_base(struct prov_request *out, const char *base, const char *path)
-{
-	size_t n = strlen(base);
-
-	/* "https://host/" and "https://host" name the same base. */
-	while (n > 0 && base[n - 1] == '/')
-		n--;
-	if (n == 0)
-		return ENR_E_INVALID;
-	if (buf_append(&out->url, base, n) || buf_puts(&out->url, path))
-		return ENR_E_TOO_LARGE;
-	return ENR_OK;
-}
 
 static enum enr_err pdl_build(const struct cfg_provider *p, const struct cfg_key *key,
 			      const struct prov_query *q, struct prov_request *out)
@@ -82,14 +41,14 @@ static enum enr_err pdl_build(const struct cfg_provider *p, const struct cfg_key
 	prov_request_release(out);
 	util_strlcpy(out->method, "GET", sizeof out->method);
 
-	if (use_company(q)) {
+	if (prov_company_only(q)) {
 		/* A website is the more exact match (PDL: "website, ticker or
 		 * profile are more likely to yield a match than a name"). */
-		rc = put_base(out, p->base_url, "/v5/company/enrich");
-		if (rc == ENR_OK && id_of(q, ID_DOMAIN))
-			rc = prov_request_query(out, "website", id_of(q, ID_DOMAIN));
+		rc = prov_request_base(out, p->base_url, "/v5/company/enrich");
+		if (rc == ENR_OK && prov_query_id(q, ID_DOMAIN))
+			rc = prov_request_query(out, "website", prov_query_id(q, ID_DOMAIN));
 		else if (rc == ENR_OK)
-			rc = prov_request_query(out, "name", id_of(q, ID_COMPANY_NAME));
+			rc = prov_request_query(out, "name", prov_query_id(q, ID_COMPANY_NAME));
 	} else {
 		static const struct {
 			const char *param;
@@ -104,16 +63,16 @@ static enum enr_err pdl_build(const struct cfg_provider *p, const struct cfg_key
 		/* PDL's minimum input: profile, email or phone, or a full name
 		 * together with something else about the person (its "Input
 		 * Parameters" page); of the identifiers we hold, the company. */
-		if (!id_of(q, ID_EMAIL) && !person_profile(q) && !id_of(q, ID_PHONE) &&
-		    !(id_of(q, ID_FIRST_NAME) && id_of(q, ID_LAST_NAME) &&
-		      id_of(q, ID_COMPANY_NAME))) {
+		if (!prov_query_id(q, ID_EMAIL) && !prov_person_profile(q) && !prov_query_id(q, ID_PHONE) &&
+		    !(prov_query_id(q, ID_FIRST_NAME) && prov_query_id(q, ID_LAST_NAME) &&
+		      prov_query_id(q, ID_COMPANY_NAME))) {
 			rc = ENR_E_INVALID;
 			goto out;
 		}
-		rc = put_base(out, p->base_url, "/v5/person/enrich");
+		rc = prov_request_base(out, p->base_url, "/v5/person/enrich");
 		for (size_t i = 0; rc == ENR_OK && i < sizeof params / sizeof params[0]; i++) {
-			const char *v = params[i].id == ID_LINKEDIN_URL ? person_profile(q)
-								       : id_of(q, params[i].id);
+			const char *v = params[i].id == ID_LINKEDIN_URL ? prov_person_profile(q)
+								       : prov_query_id(q, params[i].id);
 
 			if (v)
 				rc = prov_request_query(out, params[i].param, v);
@@ -135,15 +94,6 @@ out:
 	if (rc)
 		prov_request_release(out);
 	return rc;
-}
-
-/* A header holding a whole non-negative decimal number in [0, max]. */
-static bool header_int(const struct prov_response *r, const char *name, int64_t max,
-		       int64_t *out)
-{
-	const char *v = prov_header(r, name);
-
-	return v && util_parse_i64(v, 0, max, out) == ENR_OK;
 }
 
 /* x-ratelimit-remaining: a JSON object of windows ({"minute": 99}), which
@@ -301,23 +251,11 @@ static void read_meters(const struct prov_response *r, struct prov_result *out,
 
 	if (rem && parse_remaining(rem, &v))
 		out->requests_left = v;
-	if (header_int(r, "x-totallimit-remaining", CREDITS_LEFT_MAX, &v))
+	if (prov_header_int(r, "x-totallimit-remaining", CREDITS_LEFT_MAX, &v))
 		out->credits_left = v;
-	*credits_known = header_int(r, "x-call-credits-spent", CREDITS_SPENT_MAX, &v);
+	*credits_known = prov_header_int(r, "x-call-credits-spent", CREDITS_SPENT_MAX, &v);
 	if (*credits_known)
 		out->credits = (int)v;
-}
-
-static bool set_text(struct prov_result *out, enum fld_id f, const json_t *v, double conf)
-{
-	char scratch[64];
-	const char *t;
-	size_t n;
-
-	t = jp_text(v, scratch, sizeof scratch, &n);
-	if (t == NULL)
-		return true;
-	return prov_result_set(out, f, t, n, conf) == ENR_OK;
 }
 
 /* Strings of an array joined with ", ", stopping before the value cap. */
@@ -344,16 +282,6 @@ static bool set_joined(struct prov_result *out, enum fld_id f, const json_t *arr
 		ok = prov_result_set(out, f, b.data, b.len, conf) == ENR_OK;
 	buf_release(&b);
 	return ok;
-}
-
-static void drop_values(struct prov_result *out)
-{
-	for (int i = 0; i < FLD__MAX; i++) {
-		free(out->value[i]);
-		out->value[i] = NULL;
-		out->confidence[i] = 0.0;
-	}
-	out->found = 0;
 }
 
 /* The likelihood of a hit (PDL: "an integer between 1 and 10"). */
@@ -400,7 +328,7 @@ static bool map_person(const json_t *data, double conf, struct prov_result *out)
 	};
 
 	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
-		if (!set_text(out, map[i].f, jp_get(data, map[i].path), conf))
+		if (!prov_set_json_text(out, map[i].f, jp_get(data, map[i].path), conf))
 			return false;
 	}
 	return true;
@@ -408,10 +336,10 @@ static bool map_person(const json_t *data, double conf, struct prov_result *out)
 
 static bool map_company(const json_t *doc, double conf, struct prov_result *out)
 {
-	return set_text(out, FLD_COMPANY_NAME, json_object_get(doc, "name"), conf) &&
-	       set_text(out, FLD_INDUSTRY, json_object_get(doc, "industry"), conf) &&
-	       set_text(out, FLD_COMPANY_SIZE, json_object_get(doc, "size"), conf) &&
-	       set_text(out, FLD_COMPANY_REVENUE, json_object_get(doc, "inferred_revenue"), conf) &&
+	return prov_set_json_text(out, FLD_COMPANY_NAME, json_object_get(doc, "name"), conf) &&
+	       prov_set_json_text(out, FLD_INDUSTRY, json_object_get(doc, "industry"), conf) &&
+	       prov_set_json_text(out, FLD_COMPANY_SIZE, json_object_get(doc, "size"), conf) &&
+	       prov_set_json_text(out, FLD_COMPANY_REVENUE, json_object_get(doc, "inferred_revenue"), conf) &&
 	       set_joined(out, FLD_TECHNOLOGIES, json_object_get(doc, "tags"), conf);
 }
 
@@ -423,7 +351,7 @@ static void parse_200(const struct cfg_provider *p, const struct prov_query *q,
 {
 	json_t *doc = jp_load(resp->body, resp->body_len, LIM_PROV_BODY_MAX);
 	const json_t *st, *data;
-	bool company = use_company(q);
+	bool company = prov_company_only(q);
 	double conf;
 
 	if (!json_is_object(doc)) {
@@ -470,7 +398,7 @@ static void parse_200(const struct cfg_provider *p, const struct prov_query *q,
 out:
 	/* Whatever was mapped before the body proved bad is dropped. */
 	if (out->outcome != PROV_HIT && out->outcome != PROV_MISS)
-		drop_values(out);
+		prov_result_clear_values(out);
 	json_decref(doc);
 }
 

@@ -63,19 +63,6 @@
 	 FLD_BIT(FLD_BUSINESS_EMAIL) | FLD_BIT(FLD_PERSONAL_EMAIL) |                      \
 	 FLD_BIT(FLD_COMPANY_NAME))
 
-static bool present(const char *s)
-{
-	return s != NULL && *s != '\0';
-}
-
-/* A person's LinkedIn page as rec_normalise() leaves it; company pages
- * do not identify a person. */
-static bool is_profile_url(const char *s)
-{
-	return present(s) && (strncmp(s, "https://www.linkedin.com/in/", 28) == 0 ||
-			      strncmp(s, "https://www.linkedin.com/pub/", 29) == 0);
-}
-
 /* Enrichment ids are UUIDs; accepting only [A-Za-z0-9_-] keeps whatever an
  * answer says out of the path of the next request. */
 static bool id_valid(const char *s, size_t n)
@@ -98,7 +85,7 @@ static enum enr_err put_url(const struct cfg_provider *p, const char *path, stru
 	size_t n;
 	enum enr_err rc;
 
-	if (p == NULL || !present(p->base_url))
+	if (p == NULL || !prov_present(p->base_url))
 		return ENR_E_INVALID;
 	n = strlen(p->base_url);
 	while (n > 0 && p->base_url[n - 1] == '/')
@@ -120,7 +107,7 @@ static enum enr_err common_headers(const struct cfg_key *key, struct prov_reques
 	enum enr_err rc;
 	int n;
 
-	if (key == NULL || !present(key->secret))
+	if (key == NULL || !prov_present(key->secret))
 		return ENR_E_INVALID;
 	for (const char *c = key->secret; *c; c++) {
 		if ((unsigned char)*c < 0x20 || *c == 0x7f)
@@ -146,7 +133,7 @@ static enum enr_err put_str(json_t *o, const char *name, const char *v)
 	json_t *s;
 	size_t n;
 
-	if (!present(v))
+	if (!prov_present(v))
 		return ENR_OK;
 	n = strlen(v);
 	if (!util_utf8_valid(v, n))
@@ -228,10 +215,10 @@ static enum enr_err surfe_build(const struct cfg_provider *p, const struct cfg_k
 
 	if (q == NULL || out == NULL)
 		return ENR_E_INVALID;
-	linkedin = is_profile_url(q->id[ID_LINKEDIN_URL]) ? q->id[ID_LINKEDIN_URL] : NULL;
+	linkedin = prov_is_profile_url(q->id[ID_LINKEDIN_URL]) ? q->id[ID_LINKEDIN_URL] : NULL;
 	if (linkedin == NULL &&
-	    !(present(q->id[ID_FIRST_NAME]) && present(q->id[ID_LAST_NAME]) &&
-	      (present(q->id[ID_COMPANY_NAME]) || present(q->id[ID_DOMAIN]))))
+	    !(prov_present(q->id[ID_FIRST_NAME]) && prov_present(q->id[ID_LAST_NAME]) &&
+	      (prov_present(q->id[ID_COMPANY_NAME]) || prov_present(q->id[ID_DOMAIN]))))
 		return ENR_E_INVALID;
 	if ((q->want & SURFE_FIELDS) == 0)
 		return ENR_E_INVALID;

