@@ -326,3 +326,34 @@ def test_cgi_mode_direct_invocation():
         p = subprocess.run([ENRICHD], env=dict(base, REQUEST_URI="/x"), capture_output=True,
                            stdin=subprocess.DEVNULL)
         check(p.stdout.decode().startswith("Status: 404 Not Found\r\n"), p.stdout)
+
+
+def test_make_install_places_everything():
+    with tempfile.TemporaryDirectory(prefix="enrichd-install-") as d:
+        p = subprocess.run(["make", "install", f"DESTDIR={d}", "PREFIX=/usr/local",
+                            f"BUILD={os.path.relpath(os.path.dirname(ENRICHD), ROOT)}"],
+                           cwd=ROOT, capture_output=True, text=True)
+        check(p.returncode == 0, p.stderr[-2000:])
+        for rel in ("usr/local/sbin/enrichd", "usr/local/bin/enrichctl", "usr/local/bin/enrich-worker",
+                    "usr/local/bin/enrich-batch", "usr/local/share/enrichd/nginx/render.sh",
+                    "usr/local/share/enrichd/nginx/enrichd-site.conf.in",
+                    "usr/local/share/enrichd/conf/enrichd.conf",
+                    "usr/local/share/enrichd/data/free-email-domains.txt"):
+            check(os.path.exists(os.path.join(d, rel)), f"missing {rel}")
+        check(os.access(os.path.join(d, "usr/local/sbin/enrichd"), os.X_OK), "not executable")
+
+
+def test_store_that_cannot_open_is_refused_at_start_and_503_in_cgi():
+    with Env(start=False) as env:
+        bad = deep_merge(env.conf, {"store": "sqlite:" + os.path.join(env.tmp, "no", "such", "x.db")})
+        env.write_conf(bad)
+        p = subprocess.run([ENRICHD, "-c", env.conf_path], capture_output=True, text=True,
+                           timeout=20, cwd=ROOT)
+        check(p.returncode == 1, p)
+        check("start-up failed" in env.log(), env.log()[-500:])
+        check(not os.path.exists(env.socket), "socket left behind")
+        cgi = dict(os.environ, GATEWAY_INTERFACE="CGI/1.1", ENRICHD_CONF=env.conf_path,
+                   REQUEST_URI="/health", REQUEST_METHOD="GET")
+        p = subprocess.run([ENRICHD], env=cgi, capture_output=True, stdin=subprocess.DEVNULL)
+        out = p.stdout.decode()
+        check(out.startswith("Status: 503") and '"code":"unavailable"' in out, out)
