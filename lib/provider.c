@@ -514,3 +514,17 @@ bool prov_header_int(const struct prov_response *r, const char *name, int64_t ma
 
 	return v && util_parse_i64(v, 0, max, out) == ENR_OK;
 }
+
+void prov_not_found_404(const struct prov_response *resp, const char *name,
+			struct prov_result *out)
+{
+	json_t *doc = jp_load(resp->body, resp->body_len, LIM_PROV_BODY_MAX);
+
+	if (json_is_object(doc)) {
+		out->outcome = PROV_MISS;
+		prov_result_reason(out, "%s: not found", name);
+	} else {
+		prov_result_reason(out, "%s: 404 without a JSON body", name);
+	}
+	json_decref(doc);
+}

@@ -191,6 +191,12 @@ struct json_t;
 bool prov_set_json_text(struct prov_result *r, enum fld_id f, const struct json_t *v,
 			double confidence);
 
+/* A 404: a miss when the body is the provider's JSON error object; any
+ * other 404 (a proxy, a wrong base_url) says nothing about the record and
+ * stays transient.  name prefixes the reason. */
+void prov_not_found_404(const struct prov_response *resp, const char *name,
+			struct prov_result *out);
+
 /* A header as a whole number in [0, max]; false when absent or not one. */
 bool prov_header_int(const struct prov_response *r, const char *name, int64_t max, int64_t *out);
 

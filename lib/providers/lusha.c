@@ -381,7 +381,6 @@ static int64_t until_429(const struct prov_response *resp, int64_t now_ms)
 static void lusha_parse(const struct cfg_provider *p, const struct prov_query *q,
 			const struct prov_response *resp, int64_t now_ms, struct prov_result *out)
 {
-	json_t *doc;
 
 	prov_result_reset(out);
 	out->outcome = PROV_TRANSIENT;
@@ -402,16 +401,7 @@ static void lusha_parse(const struct cfg_provider *p, const struct prov_query *q
 		parse_200(p, q, resp, out);
 		return;
 	case 404:
-		/* Lusha's own error object says the record is unknown; another
-		 * 404 (a proxy, a wrong base_url) says nothing about it. */
-		doc = jp_load(resp->body, resp->body_len, LIM_PROV_BODY_MAX);
-		if (json_is_object(doc)) {
-			out->outcome = PROV_MISS;
-			prov_result_reason(out, "lusha: not found");
-		} else {
-			prov_result_reason(out, "lusha: 404 without a JSON body");
-		}
-		json_decref(doc);
+		prov_not_found_404(resp, "lusha", out);
 		return;
 	case 400:
 		out->outcome = PROV_REQUEST_REJECTED;

@@ -407,7 +407,6 @@ static void pdl_parse(const struct cfg_provider *p, const struct prov_query *q,
 {
 	bool credits_known = false;
 	int64_t reset;
-	json_t *doc;
 
 	prov_result_reset(out);
 	out->outcome = PROV_TRANSIENT;
@@ -429,16 +428,7 @@ static void pdl_parse(const struct cfg_provider *p, const struct prov_query *q,
 		parse_200(p, q, resp, credits_known, out);
 		return;
 	case 404:
-		/* PDL answers "not found" with its error object; another 404
-		 * (a proxy, a wrong base_url) says nothing about the person. */
-		doc = jp_load(resp->body, resp->body_len, LIM_PROV_BODY_MAX);
-		if (json_is_object(doc)) {
-			out->outcome = PROV_MISS;
-			prov_result_reason(out, "pdl: not found");
-		} else {
-			prov_result_reason(out, "pdl: 404 without a JSON body");
-		}
-		json_decref(doc);
+		prov_not_found_404(resp, "pdl", out);
 		return;
 	case 400:
 		out->outcome = PROV_REQUEST_REJECTED;
