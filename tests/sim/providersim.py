@@ -5,9 +5,14 @@ One process serves every provider kind that enrichd speaks (see docs/providers.m
 each under its own path prefix:
 
     /pdl/v5/person/enrich        /pdl/v5/company/enrich          (X-Api-Key)
-    /lusha/v2/person             /lusha/v2/company               (api_key)
+    /pdl/v5/person/bulk          (POST, up to 100 requests)
+    /pdl/v5/person/search        /pdl/v5/company/search          (GET or POST)
+    /lusha/v2/person             /lusha/v2/company               (api_key; GET one,
+                                                                  POST up to 100)
     /surfe/v2/people/enrich      /surfe/v2/people/enrich/<id>    (Authorization: Bearer)
-    /generic/person                                              (Authorization: Bearer)
+    /surfe/v2/people/search      /surfe/v2/companies/search      (POST)
+    /generic/person              /generic/people/search          (Authorization: Bearer)
+    /generic/companies/search
 
 plus a JSON control API under /_sim/ (scripts, rate limits, explicit records, call log,
 statistics). See tests/sim/README.md for the full description.
@@ -22,6 +27,8 @@ timers on the event loop, so thousands of connections can wait at once.
 
 import argparse
 import asyncio
+import base64
+import binascii
 import collections
 import functools
 import gc
@@ -50,9 +57,24 @@ FIELDS = (
 FIELD_SET = frozenset(FIELDS)
 
 STEP_KINDS = frozenset((
-    "hit", "miss", "invalid_key", "quota", "forbidden", "bad_request", "rate_limited",
-    "error", "garbage", "drop", "slow",
+    "hit", "miss", "default", "invalid_key", "quota", "forbidden", "bad_request",
+    "rate_limited", "error", "garbage", "drop", "slow",
 ))
+
+# What a step's "items" option may make of one item of a bulk call.
+ITEM_KINDS = frozenset(("hit", "miss", "error"))
+
+# The providers' own caps (docs/providers.md).
+PDL_BULK_MAX = 100          # requests in one /v5/person/bulk call
+LUSHA_BULK_MAX = 100        # contacts (or companies) in one POST /v2/person|company
+SURFE_ENRICH_MAX = 10000    # people in one Surfe enrichment
+PDL_SEARCH_MAX = 100        # size of one PDL search page
+PDL_FROM_MAX = 9999         # PDL's legacy from offset
+SURFE_SEARCH_MAX = 200      # limit of one Surfe search page
+SURFE_SEARCH_DEFAULT = 10
+SURFE_PPC_MAX = 100         # peoplePerCompany (one version of the docs says 5)
+GENERIC_SEARCH_MAX = 100
+GENERIC_SEARCH_DEFAULT = 10
 
 MISS_PREFIXES = ("miss", "nobody")
 
@@ -342,6 +364,640 @@ def _employer(ident, seed):
 
 
 # ---------------------------------------------------------------------------
+# The search universe: which people work where, and which companies exist.
+# ---------------------------------------------------------------------------
+
+# Names of the people a search finds. 24 x 24 = 576 distinct first.last pairs.
+STAFF_FIRST = ("Ada", "Ben", "Cora", "Dan", "Eva", "Finn", "Gina", "Hugo", "Ida", "Jack",
+               "Kira", "Liam", "Mona", "Nils", "Olga", "Paul", "Quinn", "Rosa", "Theo",
+               "Uma", "Vera", "Walt", "Yara", "Zane")
+STAFF_LAST = ("Adams", "Baker", "Clark", "Dixon", "Evans", "Fisher", "Grant", "Hayes",
+              "Irwin", "Jones", "Keller", "Lewis", "Moore", "Nolan", "Owens", "Parker",
+              "Quinlan", "Reed", "Shaw", "Turner", "Underwood", "Vance", "Walsh", "Young")
+STAFF_MIN = 5
+STAFF_MAX = 40
+STAFF_STEP = 25     # coprime with 576, so one company's people have distinct names
+
+# The companies a search without a company filter walks through, in this order.
+DIR_PREFIXES = ("north", "blue", "bright", "iron", "silver", "cedar", "cloud", "harbor",
+                "quantum", "green")
+DIR_SUFFIXES = ("wind", "stone", "field", "works", "labs", "soft", "ware", "path",
+                "bridge", "forge", "point", "scale")
+DIRECTORY = EMPLOYER_DOMAINS + tuple(p + s + ".com" for p in DIR_PREFIXES
+                                     for s in DIR_SUFFIXES)
+
+COUNTRY_CODES = {"United States": "us", "United Kingdom": "gb", "Germany": "de",
+                 "Canada": "ca", "France": "fr"}
+
+SENIORITY_ALIASES = {"c-level": "cxo", "c_level": "cxo", "c level": "cxo", "c-suite": "cxo",
+                     "c_suite": "cxo", "c suite": "cxo", "vice president": "vp",
+                     "vice_president": "vp"}
+
+SIZE_BOUNDS = {"1-10": (1, 10), "11-50": (11, 50), "51-200": (51, 200),
+               "201-500": (201, 500), "501-1000": (501, 1000), "1001-5000": (1001, 5000),
+               "5001-10000": (5001, 10000), "10001+": (10001, 100000)}
+
+# Normalised filter keys. A search is a list of clauses (key, values): every clause
+# must hold, and a clause holds when any of its values matches.
+PEOPLE_KEYS = frozenset(("domains", "names", "titles", "seniorities", "departments",
+                         "countries", "industries", "sizes", "company_countries",
+                         "employee_count"))
+COMPANY_KEYS = frozenset(("domains", "names", "industries", "sizes", "countries",
+                          "employee_count"))
+
+
+@functools.lru_cache(maxsize=4096)
+def staff_emails(domain):
+    """The e-mail addresses of the people who work at domain, in a stable order."""
+    if not domain or domain in FREE_MAIL or label_of(domain).startswith(MISS_PREFIXES):
+        return ()
+    n = STAFF_MIN + stable_hash("staff", domain) % (STAFF_MAX - STAFF_MIN + 1)
+    total = len(STAFF_FIRST) * len(STAFF_LAST)
+    start = stable_hash("staff-start", domain) % total
+    out = []
+    for i in range(n):
+        k = (start + i * STAFF_STEP) % total
+        first = STAFF_FIRST[k // len(STAFF_LAST)]
+        last = STAFF_LAST[k % len(STAFF_LAST)]
+        out.append((first + "." + last + "@" + domain).lower())
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=4096)
+def company_hq(domain):
+    """(city, state, country, zip) of a company's headquarters."""
+    return pick(LOCATIONS, domain, "hq")
+
+
+def company_employee_count(domain, size):
+    """A head count inside the company's size bucket."""
+    lo, hi = SIZE_BOUNDS.get(size or "", (1, 100000))
+    return lo + stable_hash("employees", domain) % (hi - lo + 1)
+
+
+def size_of_count(n):
+    for name, (lo, hi) in SIZE_BOUNDS.items():
+        if lo <= n <= hi:
+            return name
+    return "10001+"
+
+
+def canon_seniority(v):
+    v = str(v).strip().lower()
+    return SENIORITY_ALIASES.get(v, v)
+
+
+def canon_department(v):
+    return str(v).strip().lower().replace(" ", "_").replace("-", "_")
+
+
+def country_matches(country, wanted):
+    if not country:
+        return False
+    c = country.lower()
+    code = COUNTRY_CODES.get(country, "")
+    for w in wanted:
+        w = w.strip().lower()
+        if w == c or (code and (w == code or (code == "gb" and w == "uk"))):
+            return True
+    return False
+
+
+def name_matches(company_name, domain, wanted):
+    cn = (company_name or "").lower()
+    for w in wanted:
+        if w.strip().lower() == cn or company_slug_domain(w) == domain:
+            return True
+    return False
+
+
+def in_ranges(n, ranges):
+    for lo, hi in ranges:
+        if (lo is None or n >= lo) and (hi is None or n <= hi):
+            return True
+    return False
+
+
+def clause_holds(view, key, vals):
+    """Whether one clause holds for a person or company view (enrichd field names,
+    plus _domain, _hq_country and _employees)."""
+    if key == "domains":
+        return view.get("_domain") in vals
+    if key == "names":
+        return name_matches(view.get("company_name"), view.get("_domain"), vals)
+    if key == "titles":
+        t = (view.get("title") or "").lower()
+        return bool(t) and any(v in t for v in vals)
+    if key == "seniorities":
+        return canon_seniority(view.get("seniority") or "") in vals
+    if key == "departments":
+        return canon_department(view.get("department") or "") in vals
+    if key == "countries":
+        return country_matches(view.get("country"), vals)
+    if key == "company_countries":
+        return country_matches(view.get("_hq_country"), vals)
+    if key == "industries":
+        return (view.get("industry") or "").lower() in vals
+    if key == "sizes":
+        return view.get("company_size") in vals
+    if key == "employee_count":
+        return in_ranges(view.get("_employees") or 0, vals)
+    return False
+
+
+def norm_clause_values(key, values):
+    """Canonical values of one clause (sorted, distinct); ValueError when bad."""
+    if key == "employee_count":
+        out = set()
+        for v in values:
+            if not isinstance(v, (list, tuple)) or len(v) != 2 or \
+                    any(x is not None and (not isinstance(x, int) or isinstance(x, bool)
+                                           or x < 0) for x in v) \
+                    or tuple(v) == (None, None):
+                raise ValueError("employee count ranges need from and/or to, "
+                                 "non-negative integers")
+            out.add((v[0], v[1]))
+        return sorted(out, key=lambda r: (r[0] or 0, r[1] if r[1] is not None else 1 << 62))
+    out = set()
+    for v in values:
+        if not isinstance(v, str) or not v.strip():
+            raise ValueError("filter values must be non-empty strings")
+        v = v.strip()
+        if key == "domains":
+            v = norm_domain(v)
+        elif key == "seniorities":
+            v = canon_seniority(v)
+        elif key == "departments":
+            v = canon_department(v)
+        elif key == "sizes":
+            if v not in SIZE_BOUNDS:
+                raise ValueError("sizes are " + ", ".join(SIZE_BOUNDS))
+        elif key != "names":
+            v = v.lower()
+        out.add(v)
+    return sorted(out)
+
+
+def canon_clauses(clauses):
+    """[(key, [values])] sorted and merged into their canonical form. ValueError when a
+    value is bad. Two clauses with the same key stay two clauses (both must hold)."""
+    out = []
+    for key, values in clauses:
+        vals = norm_clause_values(key, values)
+        if not vals:
+            raise ValueError("a filter needs at least one value")
+        out.append((key, tuple(vals)))
+    out.sort(key=lambda c: (c[0], json.dumps(c[1])))
+    return tuple(out)
+
+
+def clauses_json(clauses):
+    return [[k, [list(v) if isinstance(v, tuple) else v for v in vals]]
+            for k, vals in clauses]
+
+
+def clauses_from_json(obj, keys):
+    if not isinstance(obj, list):
+        raise ValueError("bad clauses")
+    cl = []
+    for c in obj:
+        if not isinstance(c, list) or len(c) != 2 or c[0] not in keys \
+                or not isinstance(c[1], list):
+            raise ValueError("bad clause")
+        cl.append((c[0], c[1]))
+    return canon_clauses(cl)
+
+
+def query_hash(kind, clauses):
+    return hashlib.md5((kind + "|" + json.dumps(clauses_json(clauses))).encode()
+                       ).hexdigest()[:16]
+
+
+def company_candidates(clauses):
+    """The domains a search names (sorted), or None when it names none."""
+    doms = []
+    named = False
+    for key, vals in clauses:
+        if key == "domains":
+            named = True
+            doms.extend(vals)
+        elif key == "names":
+            named = True
+            doms.extend(company_slug_domain(v) for v in vals)
+    if not named:
+        return None
+    return sorted(set(doms))
+
+
+def token_encode(obj):
+    raw = json.dumps(obj, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def token_decode(tok):
+    if not isinstance(tok, str) or not tok or len(tok) > 16384:
+        raise ValueError("bad token")
+    try:
+        raw = base64.urlsafe_b64decode(tok + "=" * (-len(tok) % 4))
+        obj = json.loads(raw)
+    except (ValueError, binascii.Error):
+        raise ValueError("bad token")
+    if not isinstance(obj, dict):
+        raise ValueError("bad token")
+    return obj
+
+
+# ---------------------------------------------------------------------------
+# Search requests: each provider's request shape -> clauses (see docs/providers.md).
+# ---------------------------------------------------------------------------
+
+class SearchError(Exception):
+    """A search request the provider refuses with 400."""
+
+
+class SearchReq:
+    __slots__ = ("kind", "clauses", "offset", "limit", "ppc", "titlecase", "mappings")
+
+    def __init__(self, kind, clauses, offset=0, limit=10, ppc=None, titlecase=False,
+                 mappings=None):
+        self.kind = kind            # "people" or "companies"
+        self.clauses = clauses      # canonical clauses
+        self.offset = offset
+        self.limit = limit
+        self.ppc = ppc              # Surfe peoplePerCompany, when it applies
+        self.titlecase = titlecase
+        self.mappings = mappings    # Surfe organizationIDMappings
+
+
+PDL_PEOPLE_FIELDS = {
+    "job_company_website": "domains", "job_company_name": "names",
+    "job_title": "titles", "job_title_levels": "seniorities",
+    "job_title_role": "departments", "location_country": "countries",
+    "job_company_industry": "industries", "job_company_size": "sizes",
+    "job_company_location_country": "company_countries",
+    "job_company_employee_count": "employee_count",
+}
+PDL_COMPANY_FIELDS = {
+    "website": "domains", "name": "names", "industry": "industries", "size": "sizes",
+    "location.country": "countries", "location_country": "countries",
+    "employee_count": "employee_count",
+}
+PDL_DATASETS = frozenset(("resume", "email", "phone", "mobile_phone", "street_address",
+                          "consumer_social", "developer", "all"))
+
+
+def make_clauses(clauses):
+    try:
+        return canon_clauses(clauses)
+    except ValueError as e:
+        raise SearchError(str(e))
+
+
+def es_clauses(node, fields):
+    """Clauses of the Elasticsearch subset the simulator understands."""
+    if not isinstance(node, dict) or len(node) != 1:
+        raise SearchError("each query clause must be an object with exactly one key")
+    (op, arg), = node.items()
+    if op == "bool":
+        if not isinstance(arg, dict) or not arg:
+            raise SearchError("bool must be a non-empty object")
+        out = []
+        for k, v in arg.items():
+            if k in ("must", "filter"):
+                for c in (v if isinstance(v, list) else [v]):
+                    out.extend(es_clauses(c, fields))
+            elif k == "should":
+                key, vals = None, []
+                for c in (v if isinstance(v, list) else [v]):
+                    cl = es_clauses(c, fields)
+                    if len(cl) != 1 or (key is not None and cl[0][0] != key):
+                        raise SearchError("a should list must hold leaf clauses on one field")
+                    key = cl[0][0]
+                    vals.extend(cl[0][1])
+                if key is None:
+                    raise SearchError("should must not be empty")
+                out.append((key, vals))
+            elif k == "minimum_should_match":
+                if v not in (1, "1"):
+                    raise SearchError("minimum_should_match must be 1")
+            else:
+                raise SearchError("bool.%s is not supported" % k)
+        return out
+    if op in ("term", "terms", "match", "match_phrase", "range"):
+        if not isinstance(arg, dict) or len(arg) != 1:
+            raise SearchError("%s must name exactly one field" % op)
+        (field, val), = arg.items()
+        key = fields.get(field)
+        if key is None:
+            raise SearchError("field %r cannot be searched here" % field)
+        if op == "range":
+            if key != "employee_count" or not isinstance(val, dict) or not val or \
+                    any(k not in ("gte", "lte", "gt", "lt") for k in val):
+                raise SearchError("range works on the employee count with gte/lte/gt/lt")
+            lo, hi = val.get("gte"), val.get("lte")
+            if "gt" in val:
+                lo = val["gt"] + 1 if isinstance(val["gt"], int) else val["gt"]
+            if "lt" in val:
+                hi = val["lt"] - 1 if isinstance(val["lt"], int) else val["lt"]
+            return [(key, [[lo, hi]])]
+        if key == "employee_count":
+            raise SearchError("the employee count takes a range query")
+        if isinstance(val, dict):
+            val = val.get("value", val.get("query"))
+        if op == "terms":
+            if not isinstance(val, list):
+                raise SearchError("terms needs a list of values")
+            vals = val
+        else:
+            vals = [val]
+        return [(key, vals)]
+    raise SearchError("%s queries are not supported" % op)
+
+
+SQL_TOKEN = re.compile(r"\s*('(?:[^']|'')*'|\(|\)|,|=|[A-Za-z_][A-Za-z0-9_.]*|\S)")
+
+
+def sql_clauses(sql, table, fields):
+    m = re.match(r"\s*SELECT\s+\*\s+FROM\s+([A-Za-z_]+)\s+WHERE\s+(.*?);?\s*$", sql,
+                 re.I | re.S)
+    if not m:
+        raise SearchError("sql must read SELECT * FROM %s WHERE ..." % table)
+    if m.group(1).lower() != table:
+        raise SearchError("sql must select from %s" % table)
+    toks = []
+    rest = m.group(2)
+    pos = 0
+    while pos < len(rest):
+        t = SQL_TOKEN.match(rest, pos)
+        if not t or not t.group(1):
+            break
+        toks.append(t.group(1))
+        pos = t.end()
+    i = 0
+    out = []
+
+    def lit(t):
+        if t is None or len(t) < 2 or t[0] != "'" or t[-1] != "'":
+            raise SearchError("sql values must be quoted strings")
+        return t[1:-1].replace("''", "'")
+
+    while True:
+        if i >= len(toks):
+            raise SearchError("sql condition expected")
+        field = toks[i]
+        key = fields.get(field.lower())
+        if key is None or key == "employee_count":
+            raise SearchError("field %r cannot be searched here" % field)
+        op = toks[i + 1].upper() if i + 1 < len(toks) else None
+        if op == "=":
+            out.append((key, [lit(toks[i + 2] if i + 2 < len(toks) else None)]))
+            i += 3
+        elif op == "LIKE":
+            v = lit(toks[i + 2] if i + 2 < len(toks) else None)
+            if key != "titles":
+                raise SearchError("LIKE works on job_title only")
+            v = v.strip("%")
+            if "%" in v or "_" in v:
+                raise SearchError("LIKE takes '%text%' only")
+            out.append((key, [v]))
+            i += 3
+        elif op == "IN":
+            if i + 2 >= len(toks) or toks[i + 2] != "(":
+                raise SearchError("IN needs a list in parentheses")
+            j = i + 3
+            vals = []
+            while True:
+                vals.append(lit(toks[j] if j < len(toks) else None))
+                j += 1
+                if j < len(toks) and toks[j] == ",":
+                    j += 1
+                    continue
+                if j < len(toks) and toks[j] == ")":
+                    j += 1
+                    break
+                raise SearchError("IN list not closed")
+            out.append((key, vals))
+            i = j
+        else:
+            raise SearchError("sql conditions are field = 'v', field IN ('a', 'b') or "
+                              "job_title LIKE '%v%', joined by AND")
+        if i >= len(toks):
+            break
+        if toks[i].upper() != "AND":
+            raise SearchError("sql conditions must be joined by AND")
+        i += 1
+    return out
+
+
+def pdl_search_request(kind, params):
+    """SearchReq from PDL search parameters (GET query or POST body)."""
+    fields = PDL_PEOPLE_FIELDS if kind == "people" else PDL_COMPANY_FIELDS
+    query, sql = params.get("query"), params.get("sql")
+    if query in (None, "") and sql in (None, ""):
+        raise SearchError("You must provide either a query or a sql parameter")
+    if query not in (None, "") and sql not in (None, ""):
+        raise SearchError("Provide either query or sql, not both")
+    if query not in (None, ""):
+        if isinstance(query, str):
+            try:
+                query = json.loads(query)
+            except ValueError:
+                raise SearchError("query is not valid JSON")
+        if isinstance(query, dict) and set(query) == {"query"}:
+            query = query["query"]
+        raw = es_clauses(query, fields)
+    else:
+        if not isinstance(sql, str):
+            raise SearchError("sql must be a string")
+        raw = sql_clauses(sql, "person" if kind == "people" else "company",
+                          {k.lower(): v for k, v in fields.items()})
+    if not raw:
+        raise SearchError("The query must filter on at least one field")
+    clauses = make_clauses(raw)
+    size = params.get("size", 1)
+    try:
+        if isinstance(size, bool) or isinstance(size, float):
+            raise ValueError
+        size = int(size)
+    except (TypeError, ValueError):
+        raise SearchError("size must be an integer")
+    if not 1 <= size <= PDL_SEARCH_MAX:
+        raise SearchError("size must be between 1 and %d" % PDL_SEARCH_MAX)
+    tok = params.get("scroll_token")
+    frm = params.get("from")
+    if tok not in (None, "") and frm not in (None, ""):
+        raise SearchError("from and scroll_token cannot be used together")
+    offset = 0
+    if tok not in (None, ""):
+        m = re.fullmatch(r"(\d{1,9})\$([0-9a-f]{16})", str(tok))
+        if not m:
+            raise SearchError("scroll_token is not valid")
+        if m.group(2) != query_hash(kind, clauses):
+            raise SearchError("scroll_token does not belong to this query")
+        offset = int(m.group(1))
+    elif frm not in (None, ""):
+        try:
+            offset = int(frm)
+        except (TypeError, ValueError):
+            raise SearchError("from must be an integer")
+        if not 0 <= offset <= PDL_FROM_MAX:
+            raise SearchError("from must be between 0 and %d" % PDL_FROM_MAX)
+    ds = params.get("dataset")
+    if ds not in (None, ""):
+        for d in str(ds).split(","):
+            if d.strip().lstrip("-") not in PDL_DATASETS:
+                raise SearchError("dataset %r is not one of %s"
+                                  % (d, ", ".join(sorted(PDL_DATASETS))))
+    tc = params.get("titlecase")
+    titlecase = tc is True or (isinstance(tc, str) and tc.lower() == "true")
+    return SearchReq(kind, clauses, offset, size, None, titlecase)
+
+
+SURFE_PEOPLE_FILTERS = {"jobTitles": "titles", "seniorities": "seniorities",
+                        "departments": "departments", "countries": "countries"}
+SURFE_COMPANY_FILTERS = {"domains": "domains", "names": "names",
+                         "industries": "industries", "countries": "countries",
+                         "employeeCount": "employee_count"}
+
+
+def surfe_filter_clauses(obj, table, where, rename=None):
+    if obj is None:
+        return []
+    if not isinstance(obj, dict):
+        raise SearchError(where + " must be an object")
+    out = []
+    for k, v in obj.items():
+        key = table.get(k)
+        if key is None:
+            raise SearchError("%s.%s is not a supported filter" % (where, k))
+        if rename and key in rename:
+            key = rename[key]
+        if key == "employee_count":
+            if not isinstance(v, dict) or not set(v) <= {"from", "to"} or not v:
+                raise SearchError(where + ".employeeCount must be {from, to}")
+            out.append((key, [[v.get("from"), v.get("to")]]))
+            continue
+        if not isinstance(v, list):
+            raise SearchError("%s.%s must be a list of strings" % (where, k))
+        if v:
+            out.append((key, v))
+    return out
+
+
+def limit_of(body, name, default, top):
+    lim = body.get(name, default)
+    if not isinstance(lim, int) or isinstance(lim, bool) or not 1 <= lim <= top:
+        raise SearchError("%s must be an integer between 1 and %d" % (name, top))
+    return lim
+
+
+def cursor_request(kind, tok, limit):
+    try:
+        obj = token_decode(tok)
+        if obj.get("k") != kind or not isinstance(obj.get("o"), int) or obj["o"] < 0:
+            raise ValueError
+        clauses = clauses_from_json(obj.get("c"), PEOPLE_KEYS if kind == "people"
+                                    else COMPANY_KEYS)
+    except ValueError:
+        raise SearchError("the page token is not valid")
+    ppc = obj.get("p")
+    if ppc is not None and (not isinstance(ppc, int) or ppc < 1):
+        raise SearchError("the page token is not valid")
+    return SearchReq(kind, clauses, obj["o"], limit, ppc)
+
+
+def surfe_search_request(kind, body):
+    if not isinstance(body, dict):
+        raise SearchError("The body must be a JSON object")
+    limit = limit_of(body, "limit", SURFE_SEARCH_DEFAULT, SURFE_SEARCH_MAX)
+    tok = body.get("pageToken")
+    mappings = body.get("organizationIDMappings")
+    if mappings is not None and (not isinstance(mappings, dict) or
+                                 any(not isinstance(v, (str, int)) for v in mappings.values())):
+        raise SearchError("organizationIDMappings must map domains to IDs")
+    if tok not in (None, ""):
+        r = cursor_request(kind, tok, limit)
+        r.mappings = {norm_domain(k): v for k, v in (mappings or {}).items()}
+        return r
+    if kind == "people":
+        raw = surfe_filter_clauses(body.get("companies"), SURFE_COMPANY_FILTERS,
+                                   "companies", {"countries": "company_countries"})
+        raw += surfe_filter_clauses(body.get("people"), SURFE_PEOPLE_FILTERS, "people")
+        for k in body:
+            if k not in ("companies", "people", "limit", "pageToken", "peoplePerCompany",
+                         "organizationIDMappings"):
+                raise SearchError("%s is not a field of this request" % k)
+    else:
+        raw = surfe_filter_clauses(body.get("filters"), SURFE_COMPANY_FILTERS, "filters")
+        for k in body:
+            if k not in ("filters", "limit", "pageToken"):
+                raise SearchError("%s is not a field of this request" % k)
+    if not raw:
+        raise SearchError("At least one filter is required")
+    clauses = make_clauses(raw)
+    ppc = None
+    if kind == "people" and body.get("peoplePerCompany") is not None:
+        ppc = limit_of(body, "peoplePerCompany", 1, SURFE_PPC_MAX)
+        if any(k not in ("domains", "names") for k, _ in clauses):
+            ppc = None      # documented: ignored unless searching by domain or name only
+    return SearchReq(kind, clauses, 0, limit, ppc,
+                     mappings={norm_domain(k): v for k, v in (mappings or {}).items()})
+
+
+GENERIC_PARAMS = {"domain": "domains", "name": "names", "title": "titles",
+                  "seniority": "seniorities", "department": "departments",
+                  "country": "countries", "industry": "industries", "size": "sizes",
+                  "company_country": "company_countries"}
+
+
+def generic_search_request(kind, method, pairs, body):
+    keys = PEOPLE_KEYS if kind == "people" else COMPANY_KEYS
+    keys = keys - {"employee_count"}
+    if method == "GET":
+        raw = {}
+        limit, tok = GENERIC_SEARCH_DEFAULT, None
+        for k, v in pairs:
+            if k == "limit":
+                try:
+                    limit = int(v)
+                except ValueError:
+                    raise SearchError("limit must be an integer")
+            elif k == "cursor":
+                tok = v or None
+            elif GENERIC_PARAMS.get(k) in keys:
+                raw.setdefault(GENERIC_PARAMS[k], []).extend(
+                    x for x in (y.strip() for y in v.split(",")) if x)
+            else:
+                raise SearchError("unknown parameter " + k)
+        if not 1 <= limit <= GENERIC_SEARCH_MAX:
+            raise SearchError("limit must be between 1 and %d" % GENERIC_SEARCH_MAX)
+        raw = [(k, v) for k, v in raw.items() if v]
+    else:
+        if not isinstance(body, dict):
+            raise SearchError("the body must be a JSON object")
+        limit = limit_of(body, "limit", GENERIC_SEARCH_DEFAULT, GENERIC_SEARCH_MAX)
+        tok = body.get("cursor") or None
+        filters = body.get("filters") or {}
+        if not isinstance(filters, dict):
+            raise SearchError("filters must be an object")
+        raw = []
+        for k, v in filters.items():
+            if k not in keys:
+                raise SearchError("unknown filter " + k)
+            if not isinstance(v, list):
+                raise SearchError("filter %s must be a list" % k)
+            if v:
+                raw.append((k, v))
+    if tok is not None:
+        if not isinstance(tok, str):
+            raise SearchError("cursor must be a string")
+        return cursor_request(kind, tok, limit)
+    if not raw:
+        raise SearchError("at least one filter is required")
+    return SearchReq(kind, make_clauses(raw), 0, limit)
+
+
+# ---------------------------------------------------------------------------
 # Rendering a record (enrichd field names) in each provider's shape.
 # ---------------------------------------------------------------------------
 
@@ -503,6 +1159,155 @@ def render_generic_person(f):
     return {"data": data}
 
 
+def lusha_company_id(f):
+    return 100000000 + stable_hash("lusha-company", f.get("_domain") or
+                                   (f.get("company_name") or "").lower()) % 900000000
+
+
+def search_id(*parts):
+    return hashlib.md5("\x1f".join(parts).encode()).hexdigest()[:20]
+
+
+def company_view(f):
+    """A company record with its headquarters and head count (search needs them)."""
+    d = f.get("_domain") or company_slug_domain(f.get("company_name") or "")
+    city, state, country, zipc = company_hq(d)
+    v = dict(f)
+    v["_domain"] = d
+    v.setdefault("city", city)
+    v.setdefault("state", state)
+    v.setdefault("country", country)
+    v.setdefault("location", city + ", " + state + ", " + country)
+    v["_hq_country"] = v["country"]
+    v["_employees"] = company_employee_count(d, f.get("company_size"))
+    return v
+
+
+def person_view(f):
+    v = dict(f)
+    d = v.get("_domain") or ""
+    v["_hq_country"] = company_hq(d)[2] if d else None
+    v["_employees"] = company_employee_count(d, f.get("company_size")) if d else 0
+    return v
+
+
+def render_pdl_search_person(v, titlecase):
+    d = render_pdl_person(v, None, titlecase)["data"]
+    d["id"] = search_id("pdl-person", v.get("business_email") or v.get("linkedin_url") or "",
+                        v.get("_domain") or "")
+    hq = v.get("_hq_country")
+    d["job_company_location_country"] = (hq if (titlecase or hq is None) else hq.lower())
+    return d
+
+
+def render_pdl_search_company(v, titlecase):
+    c = render_pdl_company(v, None, titlecase)
+    del c["status"], c["likelihood"]
+    c["id"] = search_id("pdl-company", v["_domain"])
+    c["employee_count"] = v["_employees"]
+
+    def lc(x):
+        return x if (titlecase or x is None) else x.lower()
+    c["location"] = {"name": lc(v.get("location")), "locality": lc(v.get("city")),
+                     "region": lc(v.get("state")), "country": lc(v.get("country"))}
+    return c
+
+
+def render_surfe_search_person(v, mappings):
+    g = v.get
+    p = {}
+    _put(p, "firstName", g("first_name"))
+    _put(p, "lastName", g("last_name"))
+    _put(p, "jobTitle", g("title"))
+    p["seniorities"] = [g("seniority")] if g("seniority") else []
+    p["departments"] = [g("department")] if g("department") else []
+    _put(p, "companyName", g("company_name"))
+    _put(p, "companyDomain", g("_domain"))
+    _put(p, "country", g("country"))
+    _put(p, "location", g("location"))
+    _put(p, "linkedInUrl", g("linkedin_url"))
+    if mappings and g("_domain") in mappings:
+        p["externalID"] = str(mappings[g("_domain")])
+    return p
+
+
+def render_surfe_search_company(v):
+    g = v.get
+    c = {}
+    _put(c, "name", g("company_name"))
+    _put(c, "domain", g("_domain"))
+    _put(c, "industry", g("industry"))
+    c["employeeCount"] = v["_employees"]
+    _put(c, "revenue", g("company_revenue"))
+    c["hqCountry"] = COUNTRY_CODES.get(g("country"), (g("country") or "").lower())
+    _put(c, "hqAddress", g("location"))
+    return c
+
+
+def render_generic_search_person(v):
+    g = v.get
+    r = {}
+    _put(r, "first_name", g("first_name"))
+    _put(r, "last_name", g("last_name"))
+    r["job"] = {k: x for k, x in (("title", g("title")), ("seniority", g("seniority")),
+                                  ("department", g("department"))) if x is not None}
+    r["company"] = {k: x for k, x in (("name", g("company_name")), ("domain", g("_domain")))
+                    if x is not None}
+    r["location"] = {k: x for k, x in (("city", g("city")), ("state", g("state")),
+                                       ("country", g("country"))) if x is not None}
+    _put(r, "linkedin", g("linkedin_url"))
+    _put(r, "email", g("business_email"))
+    return r
+
+
+def render_generic_search_company(v):
+    g = v.get
+    r = {}
+    _put(r, "name", g("company_name"))
+    _put(r, "domain", g("_domain"))
+    _put(r, "industry", g("industry"))
+    _put(r, "size", g("company_size"))
+    _put(r, "revenue", g("company_revenue"))
+    t = _tech_list(v)
+    if t is not None:
+        r["technologies"] = t
+    r["location"] = {"country": g("country")}
+    return r
+
+
+# The enrichd fields each search answer carries (what GET /_sim/search_expected
+# reports); every record also carries "domain", the company's domain.
+SEARCH_FIELDS = {
+    ("pdl", "people"): ("first_name", "last_name", "title", "seniority", "department",
+                        "company_name", "industry", "company_size", "linkedin_url",
+                        "location", "city", "state", "country", "zip_code", "phone",
+                        "business_email", "personal_email"),
+    ("pdl", "companies"): ("company_name", "industry", "company_size", "company_revenue",
+                           "technologies", "location", "city", "state", "country"),
+    ("surfe", "people"): ("first_name", "last_name", "title", "seniority", "department",
+                          "company_name", "linkedin_url", "location", "country"),
+    ("surfe", "companies"): ("company_name", "industry", "company_size",
+                             "company_revenue", "location", "country"),
+    ("generic", "people"): ("first_name", "last_name", "title", "seniority", "department",
+                            "company_name", "linkedin_url", "city", "state", "country",
+                            "business_email"),
+    ("generic", "companies"): ("company_name", "industry", "company_size",
+                               "company_revenue", "technologies", "country"),
+}
+
+
+def flat_record(prov, kind, v):
+    out = {}
+    for k in SEARCH_FIELDS[(prov, kind)]:
+        x = v.get(k)
+        if k == "company_size" and prov == "surfe" and kind == "companies":
+            x = size_of_count(v["_employees"])
+        if x is not None:
+            out[k] = x
+    out["domain"] = v.get("_domain")
+    return out
+
+
 # ---------------------------------------------------------------------------
 # Error bodies in each provider's shape.
 # ---------------------------------------------------------------------------
@@ -529,9 +1334,15 @@ LUSHA_WINDOW_MSG = {"minute": "Minute rate limit exceeded",
                     "second": "Rate limit exceeded"}
 
 
-def error_obj(prov, status, message=None, errors=None):
+def error_obj(prov, status, message=None, errors=None, ep=None):
+    """A whole-call error body in the provider's shape. ep is the endpoint: Lusha's
+    bulk company endpoint documents its own shape."""
     msg = message or DEFAULT_MSG.get(status) or ("Server error" if status >= 500
                                                  else "Error")
+    if prov == "lusha" and ep == "company_bulk":
+        if status == 401 and not message:
+            msg = "Unauthorized"
+        return {"error": {"code": status, "message": msg}}
     if prov == "pdl":
         et = PDL_ERR_TYPE.get(status, "error" if status >= 500 else "invalid_request_error")
         return {"status": status, "error": {"type": et, "message": msg}}
@@ -859,6 +1670,23 @@ def validate_step(st, where="step"):
         raise ControlError(where + ": window must be minute, hourly or daily")
     if kind == "miss" and st.get("style", "404") not in ("404", "empty"):
         raise ControlError(where + ": style must be 404 or empty")
+    if "items" in st:
+        items = st["items"]
+        if not isinstance(items, dict):
+            raise ControlError(where + ": items must be an object keyed by item id or #index")
+        for k, v in items.items():
+            if isinstance(v, str):
+                v = {"kind": v}
+            if not isinstance(v, dict) or v.get("kind") not in ITEM_KINDS:
+                raise ControlError("%s: items[%r] must be hit, miss, error or "
+                                   "{kind, status, code, message}" % (where, k))
+            stv = v.get("status")
+            if stv is not None and (not isinstance(stv, int) or isinstance(stv, bool)
+                                    or not 100 <= stv <= 599):
+                raise ControlError("%s: items[%r].status must be an HTTP status" % (where, k))
+            for f in ("code", "message"):
+                if f in v and not isinstance(v[f], str):
+                    raise ControlError("%s: items[%r].%s must be a string" % (where, k, f))
     return st
 
 
@@ -964,13 +1792,14 @@ DEFAULT_CONFIG = {
 }
 
 CALL_FIELDS = ("seq", "t_ms", "provider", "method", "path", "query", "key", "body",
-               "status", "kind", "scripted")
+               "status", "kind", "scripted", "items", "credits")
 
 
 class Outcome:
-    """What a provider call answers, before meters and delay are added."""
+    """What a provider call answers, before meters and delay are added. items is the
+    number of items of a bulk call or of records a search answered (else None)."""
     __slots__ = ("status", "body", "kind", "charged", "headers", "ctype", "drop",
-                 "rl_window", "quota")
+                 "rl_window", "quota", "items")
 
     def __init__(self, status, body, kind, charged=0, headers=None,
                  ctype="application/json"):
@@ -983,6 +1812,7 @@ class Outcome:
         self.drop = False
         self.rl_window = None
         self.quota = False
+        self.items = None
 
 
 class Sim:
@@ -1065,7 +1895,7 @@ class Sim:
                 key = auth[7:].strip()
         key = key or None
 
-        endpoint, method, job_id = route(prov, sub)
+        endpoint, methods, job_id = route(prov, sub, req.method)
         phase = None
         if prov == "surfe":
             phase = "poll" if endpoint == "poll" else "start"
@@ -1074,35 +1904,35 @@ class Sim:
         lim = None
         out = None
         body_obj = None
-        if endpoint is None:
+        if methods is None:
             out = Outcome(404, dumps(error_obj(prov, 404, "No such endpoint")), "not_found")
-        elif req.method != method:
+        elif endpoint is None:
             out = Outcome(405, dumps(error_obj(prov, 405)), "bad_request")
         elif not key:
             msg = {"pdl": "Missing API key", "lusha": "Unauthorized",
                    "surfe": "Missing bearer token", "generic": "unauthorized"}[prov]
-            out = Outcome(401, dumps(error_obj(prov, 401, msg)), "invalid_key")
+            out = Outcome(401, dumps(error_obj(prov, 401, msg, ep=endpoint)), "invalid_key")
         else:
             lim = self.limits.get((prov, key))
             if lim is not None:
                 if lim.windows:
                     blocked = lim.check(now)
                     if blocked is not None:
-                        out = self.limited_outcome(prov, blocked)
+                        out = self.limited_outcome(prov, blocked, ep=endpoint)
                 if out is None and lim.credits is not None and lim.credits <= 0 \
                         and phase != "poll":
                     lim.no_credit += 1
-                    out = self.quota_outcome(prov, {})
+                    out = self.quota_outcome(prov, {}, endpoint)
             if out is None:
                 script = self.scripts.get((prov, key))
                 if script is not None:
                     step = script.take(phase)
-                if prov == "surfe" and req.body:
+                if req.method == "POST" and req.body:
                     try:
                         body_obj = json.loads(req.body)
                     except ValueError:
                         body_obj = None
-                out = self.answer(prov, endpoint, req, step, body_obj, job_id, key)
+                out = self.answer(prov, endpoint, req, step, body_obj, job_id, key, lim)
 
         if lim is not None and out.charged and lim.credits is not None:
             lim.credits = max(0, lim.credits - out.charged)
@@ -1125,24 +1955,34 @@ class Sim:
             delay = self.delays[prov]
 
         status = 0 if out.drop else out.status
-        self.record(now, prov, req, key, body_obj, status, out.kind, step is not None)
+        items = out.items
+        if items is None:
+            items = bulk_size(endpoint, body_obj)
+        self.record(now, prov, req, key, body_obj, status, out.kind, step is not None,
+                    items, out.charged)
         return Reply(out.status, out.body, hdrs, out.ctype, delay, out.drop)
 
     # -- bookkeeping --------------------------------------------------------
-    def record(self, now, prov, req, key, body_obj, status, kind, scripted):
+    def record(self, now, prov, req, key, body_obj, status, kind, scripted, items=None,
+               credits=0):
         self.seq += 1
         self.total += 1
         kname = key if key is not None else "(none)"
         st = str(status)
         bp = self.by_provider.get(prov)
         if bp is None:
-            bp = self.by_provider[prov] = {"calls": 0, "status": {}}
+            bp = self.by_provider[prov] = {"calls": 0, "status": {}, "items": 0,
+                                           "credits": 0}
         bp["calls"] += 1
         bp["status"][st] = bp["status"].get(st, 0) + 1
+        bp["items"] += items or 0
+        bp["credits"] += credits
         bk = self.by_key.get(kname)
         if bk is None:
-            bk = self.by_key[kname] = {"calls": 0, "status": {}, "provider": {}}
+            bk = self.by_key[kname] = {"calls": 0, "status": {}, "provider": {},
+                                       "credits": 0}
         bk["calls"] += 1
+        bk["credits"] += credits
         bk["status"][st] = bk["status"].get(st, 0) + 1
         bk["provider"][prov] = bk["provider"].get(prov, 0) + 1
         self.by_kind[kind] += 1
@@ -1154,7 +1994,7 @@ class Sim:
             self.calls.append((self.seq, round((now - self.t0) * 1000.0, 3), prov,
                                intern(req.method), intern(req.path), req.query,
                                intern(key) if key is not None else None, body,
-                               status, kind, scripted))
+                               status, kind, scripted, items, credits))
 
     # -- meters ----------------------------------------------------------------
     def meters(self, prov, lim, out, now):
@@ -1173,7 +2013,7 @@ class Sim:
                      ("x-ratelimit-limit", json.dumps({out.rl_window: n}))]
             else:
                 h = list(self.pdl_nominal)
-            h.append(("x-call-credits-spent", "1" if out.charged else "0"))
+            h.append(("x-call-credits-spent", str(out.charged)))
             if out.quota:
                 total = 0
             elif lim is not None and lim.credits is not None:
@@ -1201,7 +2041,7 @@ class Sim:
         return []
 
     # -- outcomes -----------------------------------------------------------------
-    def limited_outcome(self, prov, blocked, retry_after=True, message=None):
+    def limited_outcome(self, prov, blocked, retry_after=True, message=None, ep=None):
         """A 429 from a real window: (window, limit, seconds until a slot frees)."""
         window, limit, wait = blocked
         secs = max(1, int(math.ceil(wait)))
@@ -1210,15 +2050,16 @@ class Sim:
             hdrs.append(("x-ratelimit-reset", str(int(math.ceil(time.time() + wait)))))
         if retry_after:
             hdrs.append(("Retry-After", str(secs)))
-        o = Outcome(429, dumps(self.rate_body(prov, window, message)), "rate_limited",
+        o = Outcome(429, dumps(self.rate_body(prov, window, message, ep)), "rate_limited",
                     headers=hdrs)
         o.rl_window = window
         return o
 
-    def rate_body(self, prov, window, message=None):
+    def rate_body(self, prov, window, message=None, ep=None):
         if prov == "lusha":
             return error_obj(prov, 429, message or LUSHA_WINDOW_MSG.get(window,
-                                                                        "Rate limit exceeded"))
+                                                                        "Rate limit exceeded"),
+                             ep=ep)
         if prov == "surfe":
             return error_obj(prov, 429, message or "Too many requests, slow down")
         if prov == "pdl":
@@ -1226,7 +2067,7 @@ class Sim:
                              "You have hit your %s rate limit" % window)
         return error_obj(prov, 429, message or "rate limited")
 
-    def quota_outcome(self, prov, step):
+    def quota_outcome(self, prov, step, ep=None):
         msg = step.get("message")
         if not msg:
             if prov == "surfe" and step.get("daily"):
@@ -1238,41 +2079,52 @@ class Sim:
         hdrs = []
         if prov == "pdl" and step.get("reset_s") is not None:
             hdrs.append(("x-ratelimit-reset", str(int(time.time() + step["reset_s"]))))
-        o = Outcome(402, dumps(error_obj(prov, 402, msg)), "quota", headers=hdrs)
+        o = Outcome(402, dumps(error_obj(prov, 402, msg, ep=ep)), "quota", headers=hdrs)
         o.quota = True
         return o
 
-    def answer(self, prov, endpoint, req, step, body_obj, job_id, key):
+    def answer(self, prov, endpoint, req, step, body_obj, job_id, key, lim=None):
         """The answer of one authenticated call, by step (scripted) or by database."""
         kind = step.get("kind") if step is not None else None
         if kind == "slow":
             kind = step.get("then_kind", "hit")
+        if kind == "default":
+            kind = None
+        ep = endpoint
         if prov == "surfe" and endpoint == "poll" and kind in (None, "hit", "miss"):
             return self.surfe_poll(job_id)
         if kind in (None, "hit", "miss"):
             if endpoint == "start":
-                return self.surfe_start(req, body_obj, step, kind, key)
+                return self.surfe_start(req, body_obj, step, kind, key, lim)
+            if endpoint == "person_bulk":
+                if prov == "pdl":
+                    return self.pdl_bulk(body_obj, step, kind, lim)
+                return self.lusha_bulk_person(body_obj, step, kind, lim)
+            if endpoint == "company_bulk":
+                return self.lusha_bulk_company(body_obj, step, kind, lim)
+            if endpoint in SEARCH_ENDPOINTS:
+                return self.search_call(prov, endpoint, req, body_obj, kind, lim)
             return self.lookup(prov, endpoint, req, step, kind)
         if kind == "invalid_key":
-            return Outcome(401, dumps(error_obj(prov, 401, step.get("message"))),
+            return Outcome(401, dumps(error_obj(prov, 401, step.get("message"), ep=ep)),
                            "invalid_key")
         if kind == "quota":
-            return self.quota_outcome(prov, step)
+            return self.quota_outcome(prov, step, ep)
         if kind == "forbidden":
-            return Outcome(403, dumps(error_obj(prov, 403, step.get("message"))),
+            return Outcome(403, dumps(error_obj(prov, 403, step.get("message"), ep=ep)),
                            "forbidden")
         if kind == "bad_request":
-            return Outcome(400, dumps(error_obj(prov, 400, step.get("message"))),
+            return Outcome(400, dumps(error_obj(prov, 400, step.get("message"), ep=ep)),
                            "bad_request")
         if kind == "rate_limited":
-            return self.scripted_429(prov, step)
+            return self.scripted_429(prov, step, ep)
         if kind == "error":
             status = int(step.get("status") or 503)
             if "body" in step:
                 b = step["body"]
                 body = b.encode() if isinstance(b, str) else dumps(b)
             else:
-                body = dumps(error_obj(prov, status, step.get("message")))
+                body = dumps(error_obj(prov, status, step.get("message"), ep=ep))
             return Outcome(status, body, "error")
         if kind == "garbage":
             b = step.get("body", "<html><body>502 upstream hiccup</body></html")
@@ -1286,7 +2138,7 @@ class Sim:
             return o
         return Outcome(500, dumps({"error": "unhandled step"}), "error")
 
-    def scripted_429(self, prov, step):
+    def scripted_429(self, prov, step, ep=None):
         window = step.get("window", "minute")
         reset_s = step.get("reset_s", 30)
         retry_after = step.get("retry_after", True)
@@ -1296,7 +2148,7 @@ class Sim:
                 hdrs.append(("x-ratelimit-reset", str(int(time.time() + reset_s))))
             if retry_after:
                 hdrs.append(("Retry-After", str(int(reset_s))))
-        o = Outcome(429, dumps(self.rate_body(prov, window, step.get("message"))),
+        o = Outcome(429, dumps(self.rate_body(prov, window, step.get("message"), ep)),
                     "rate_limited", headers=hdrs)
         o.rl_window = window
         return o
@@ -1354,10 +2206,7 @@ class Sim:
             found = False
         elif kind == "hit":
             if not found:
-                if is_company:
-                    _, f = derive_company(ident.domain or "company.com", ident.company)
-                else:
-                    _, f = derive_person(_unmissable(ident), prov)
+                f = forced_fields(prov, ident, is_company)
                 found = True
         if found and step is not None:
             f = overlay(f, step)
@@ -1372,6 +2221,13 @@ class Sim:
         return out
 
     def render_lookup(self, prov, endpoint, params, found, f, likelihood, step):
+        status, obj, kind, charged = self.render_lookup_obj(prov, endpoint, params, found,
+                                                            f, likelihood, step)
+        return Outcome(status, dumps(obj), kind, charged)
+
+    def render_lookup_obj(self, prov, endpoint, params, found, f, likelihood, step):
+        """(status, body object, kind, credits) of a single lookup; a PDL bulk item is
+        the same object."""
         c = self.config
         if prov == "pdl":
             if endpoint == "company":
@@ -1382,15 +2238,26 @@ class Sim:
                 min_lk = int(params.get("min_likelihood") or 0)
             except ValueError:
                 min_lk = 0
+            required = None
+            if endpoint != "company" and params.get("required"):
+                try:
+                    required = parse_required(params["required"])
+                except ValueError as e:
+                    return (400, error_obj("pdl", 400, "required: " + str(e)), "bad_request",
+                            0)
             if found and lk < min_lk:
                 found = False
-            if not found:
-                return Outcome(404, dumps(error_obj(
-                    "pdl", 404, "No records were found matching your request")), "miss")
             tc = params.get("titlecase", "").lower() == "true"
-            body = (render_pdl_company(f, lk, tc) if endpoint == "company"
-                    else render_pdl_person(f, lk, tc))
-            return Outcome(200, dumps(body), "hit", 1)
+            body = None
+            if found:
+                body = (render_pdl_company(f, lk, tc) if endpoint == "company"
+                        else render_pdl_person(f, lk, tc))
+                if required is not None and not required_holds(required, body["data"]):
+                    found = False
+            if not found:
+                return (404, error_obj("pdl", 404, "No records were found matching your "
+                                       "request"), "miss", 0)
+            return 200, body, "hit", 1
         if prov == "lusha":
             if not found:
                 style = (step or {}).get("style") or c["lusha_miss_style"]
@@ -1398,29 +2265,403 @@ class Sim:
                     if endpoint == "company":
                         body = {"data": None}
                     else:
-                        body = {"contact": {"data": None, "error": {
-                            "code": "EMPTY_DATA",
-                            "message": "Could not find requested data"},
-                            "isCreditCharged": False}}
-                    return Outcome(200, dumps(body), "miss")
+                        body = {"contact": lusha_empty_contact()}
+                    return 200, body, "miss", 0
                 what = "Company" if endpoint == "company" else "Contact"
-                return Outcome(404, dumps(error_obj("lusha", 404, what + " not found")),
-                               "miss")
+                return 404, error_obj("lusha", 404, what + " not found"), "miss", 0
             body = (render_lusha_company(f) if endpoint == "company"
                     else render_lusha_person(f))
-            return Outcome(200, dumps(body), "hit", 1)
+            return 200, body, "hit", 1
         # generic
         if not found:
-            return Outcome(404, dumps({"error": "not found"}), "miss")
-        return Outcome(200, dumps(render_generic_person(f)), "hit", 1)
+            return 404, {"error": "not found"}, "miss", 0
+        return 200, render_generic_person(f), "hit", 1
+
+    # -- bulk calls ---------------------------------------------------------------------
+    def resolve_item(self, prov, ident, is_company, kind, step, ov, known=True):
+        """(state, fields, likelihood) for one item of a bulk call: state is hit, miss or
+        error. kind is the step's (hit / miss / None), ov the item's own override; known
+        False means the item identifies no one (only a forced hit finds it)."""
+        if known:
+            found, f, lk = self.resolve(prov, ident, is_company)
+        else:
+            found, f, lk = False, None, None
+        if kind == "miss":
+            found = False
+        elif kind == "hit" and not found:
+            f, found = forced_fields(prov, ident, is_company), True
+        if ov is not None:
+            if ov["kind"] == "error":
+                return "error", None, None
+            if ov["kind"] == "miss":
+                found = False
+            elif not found:
+                f, found = forced_fields(prov, ident, is_company), True
+        if found and step is not None:
+            f = overlay(f, step)
+            if step.get("likelihood") is not None:
+                lk = int(step["likelihood"])
+        return ("hit" if found else "miss"), f, lk
+
+    def bulk_outcome(self, prov, ep, body, n_items, charged, any_hit):
+        out = Outcome(200, dumps(body), "hit" if any_hit else "miss", charged)
+        out.items = n_items
+        return out
+
+    def bad_bulk(self, prov, ep, msg, errors=None):
+        return Outcome(400, dumps(error_obj(prov, 400, msg, errors, ep=ep)), "bad_request")
+
+    def pdl_bulk(self, body, step, kind, lim):
+        ep = "person_bulk"
+        if not isinstance(body, dict) or not isinstance(body.get("requests"), list):
+            return self.bad_bulk("pdl", ep, "The body must be a JSON object with a "
+                                 "requests array")
+        reqs = body["requests"]
+        if not 1 <= len(reqs) <= PDL_BULK_MAX:
+            return self.bad_bulk("pdl", ep, "requests must hold 1 to %d requests"
+                                 % PDL_BULK_MAX)
+        common = {k: v for k, v in body.items() if k != "requests"}
+        credits_left = lim.credits if lim is not None else None
+        items = []
+        charged = 0
+        for i, r in enumerate(reqs):
+            meta = r.get("metadata") if isinstance(r, dict) else None
+            if not isinstance(r, dict) or not isinstance(r.get("params", {}), dict):
+                item = error_obj("pdl", 400, "Each request needs a params object")
+            else:
+                params = {}
+                for k, v in list(common.items()) + list(r.get("params", {}).items()):
+                    if isinstance(v, list):
+                        v = v[0] if v else ""
+                    if isinstance(v, bool):
+                        v = "true" if v else "false"
+                    elif v is None:
+                        continue
+                    params[k] = v if isinstance(v, str) else json.dumps(v)
+                item, hit = self.pdl_bulk_item(params, step, kind, i, meta)
+                if hit and credits_left is not None:
+                    if credits_left <= 0:
+                        item = error_obj("pdl", 402, "You have hit your account maximum "
+                                         "for this endpoint")
+                        hit = False
+                    else:
+                        credits_left -= 1
+                if hit:
+                    charged += 1
+            if meta is not None:
+                item["metadata"] = meta
+            items.append(item)
+        return self.bulk_outcome("pdl", ep, items, len(reqs), charged, charged > 0)
+
+    def pdl_bulk_item(self, params, step, kind, index, meta):
+        """(item object, charged) for one request of a PDL bulk call: exactly what the
+        single endpoint answers for the same parameters."""
+        ident = ident_from_query("pdl", "person", params)
+        if ident is None:
+            return error_obj("pdl", 400, "Not enough information to identify a person"), False
+        mid = None
+        if isinstance(meta, dict) and meta.get("id") is not None:
+            mid = str(meta["id"])
+        ov = item_override(step, index, mid)
+        state, f, lk = self.resolve_item("pdl", ident, False, kind, step, ov)
+        if state == "error":
+            st = ov.get("status") or 500
+            return error_obj("pdl", st, ov.get("message")), False
+        status, obj, _, charged = self.render_lookup_obj("pdl", "person", params,
+                                                         state == "hit", f, lk, step)
+        return obj, charged > 0
+
+    def lusha_bulk_person(self, body, step, kind, lim):
+        ep = "person_bulk"
+        if not isinstance(body, dict) or not isinstance(body.get("contacts"), list):
+            return self.bad_bulk("lusha", ep, "contacts must be a list of contact objects",
+                                 ["contacts is required"])
+        contacts = body["contacts"]
+        if not 1 <= len(contacts) <= LUSHA_BULK_MAX:
+            return self.bad_bulk("lusha", ep, "contacts must hold 1 to %d contacts"
+                                 % LUSHA_BULK_MAX, ["contacts"])
+        if body.get("metadata") is not None and not isinstance(body["metadata"], dict):
+            return self.bad_bulk("lusha", ep, "metadata must be an object", ["metadata"])
+        parsed = []
+        seen = set()
+        for i, c in enumerate(contacts):
+            where = "contacts[%d]" % i
+            if not isinstance(c, dict):
+                return self.bad_bulk("lusha", ep, where + " must be an object", [where])
+            cid = c.get("contactId")
+            if isinstance(cid, int) and not isinstance(cid, bool):
+                cid = str(cid)
+            if not isinstance(cid, str) or not cid:
+                return self.bad_bulk("lusha", ep, where + ".contactId is required",
+                                     [where + ".contactId"])
+            if cid in seen:
+                return self.bad_bulk("lusha", ep, "contactId %r appears twice" % cid,
+                                     [where + ".contactId"])
+            seen.add(cid)
+            comps = c.get("companies") or []
+            if not isinstance(comps, list) or any(not isinstance(x, dict) for x in comps):
+                return self.bad_bulk("lusha", ep, where + ".companies must be a list of "
+                                     "objects", [where + ".companies"])
+            comp = next((x for x in comps if x.get("isCurrent")), comps[0] if comps else {})
+            full = str(c.get("fullName") or "").split()
+            ident = make_ident(email=str(c.get("email") or ""),
+                               linkedin=str(c.get("linkedinUrl") or ""),
+                               first=full[0] if full else "",
+                               last=" ".join(full[1:]),
+                               company=str(comp.get("name") or ""),
+                               domain=str(comp.get("domain") or comp.get("fqdn") or ""))
+            if not (ident.email or ident.linkedin or
+                    (full and (ident.company or ident.domain))):
+                return self.bad_bulk("lusha", ep, where + ": give email, linkedinUrl, or "
+                                     "fullName with a company name or domain", [where])
+            parsed.append((cid, ident))
+        credits_left = lim.credits if lim is not None else None
+        out_contacts = {}
+        companies = {}
+        charged = 0
+        for i, (cid, ident) in enumerate(parsed):
+            ov = item_override(step, i, cid)
+            state, f, _ = self.resolve_item("lusha", ident, False, kind, step, ov)
+            if state == "error":
+                entry = {"data": None, "error": {
+                    "code": ov.get("code") or "INTERNAL_ERROR",
+                    "message": ov.get("message") or "Could not process this contact"},
+                    "isCreditCharged": False}
+            elif state == "miss":
+                entry = lusha_empty_contact()
+            elif credits_left is not None and credits_left <= 0:
+                entry = {"data": None, "error": {"code": "INSUFFICIENT_CREDITS",
+                                                 "message": "Not enough credits"},
+                         "isCreditCharged": False}
+            else:
+                if credits_left is not None:
+                    credits_left -= 1
+                charged += 1
+                entry = render_lusha_person(f)["contact"]
+                if f.get("company_name") or f.get("_domain"):
+                    cid_n = lusha_company_id(f)
+                    entry["data"]["companyId"] = cid_n
+                    comp = render_lusha_company(f)["data"]
+                    comp["id"] = cid_n
+                    companies[str(cid_n)] = comp
+            out_contacts[cid] = entry
+        return self.bulk_outcome("lusha", ep, {"contacts": out_contacts,
+                                               "companies": companies},
+                                 len(parsed), charged, charged > 0)
+
+    def lusha_bulk_company(self, body, step, kind, lim):
+        ep = "company_bulk"
+        if not isinstance(body, dict) or not isinstance(body.get("companies"), list):
+            return self.bad_bulk("lusha", ep, "companies must be a list of company objects")
+        comps = body["companies"]
+        if not 1 <= len(comps) <= LUSHA_BULK_MAX:
+            return self.bad_bulk("lusha", ep, "companies must hold 1 to %d companies"
+                                 % LUSHA_BULK_MAX)
+        parsed = []
+        seen = set()
+        for i, c in enumerate(comps):
+            where = "companies[%d]" % i
+            if not isinstance(c, dict):
+                return self.bad_bulk("lusha", ep, where + " must be an object")
+            cid = c.get("id")
+            if isinstance(cid, int) and not isinstance(cid, bool):
+                cid = str(cid)
+            if not isinstance(cid, str) or not cid:
+                return self.bad_bulk("lusha", ep, where + ".id is required")
+            if cid in seen:
+                return self.bad_bulk("lusha", ep, "id %r appears twice" % cid)
+            seen.add(cid)
+            ident = make_ident(domain=str(c.get("domain") or c.get("fqdn") or ""),
+                               company=str(c.get("name") or ""))
+            if not (ident.domain or ident.company):
+                return self.bad_bulk("lusha", ep, where + ": give domain, fqdn or name")
+            parsed.append((cid, ident))
+        credits_left = lim.credits if lim is not None else None
+        out = {}
+        charged = 0
+        for i, (cid, ident) in enumerate(parsed):
+            ov = item_override(step, i, cid)
+            state, f, _ = self.resolve_item("lusha", ident, True, kind, step, ov)
+            if state == "error":
+                entry = {"data": None, "error": {
+                    "code": ov.get("code") or "INTERNAL_ERROR",
+                    "message": ov.get("message") or "Could not process this company"},
+                    "isCreditCharged": False}
+            elif state == "miss":
+                entry = lusha_empty_contact()
+            elif credits_left is not None and credits_left <= 0:
+                entry = {"data": None, "error": {"code": "INSUFFICIENT_CREDITS",
+                                                 "message": "Not enough credits"},
+                         "isCreditCharged": False}
+            else:
+                if credits_left is not None:
+                    credits_left -= 1
+                charged += 1
+                entry = {"data": render_lusha_company(f)["data"], "error": None,
+                         "isCreditCharged": True}
+            out[cid] = entry
+        return self.bulk_outcome("lusha", ep, {"companies": out}, len(parsed), charged,
+                                 charged > 0)
+
+    # -- search -----------------------------------------------------------------------
+    def parse_search(self, prov, kind, method, pairs, body):
+        """SearchReq for one search call; SearchError when the provider refuses it."""
+        if prov == "pdl":
+            if method == "GET":
+                params = dict(pairs)
+            else:
+                if not isinstance(body, dict):
+                    raise SearchError("The body must be a JSON object")
+                params = body
+            return pdl_search_request(kind, params)
+        if prov == "surfe":
+            return surfe_search_request(kind, body)
+        return generic_search_request(kind, method, pairs, body)
+
+    def people_universe(self, prov, clauses, ppc=None):
+        """Every person a search matches, in the order pages list them."""
+        ck = ("search", prov, "people", clauses, ppc)
+        hit = self.cache.get(ck)
+        if hit is not None:
+            return hit
+        doms = company_candidates(clauses)
+        out = []
+        for d in (DIRECTORY if doms is None else doms):
+            n = 0
+            for email in staff_emails(d):
+                found, f, _ = self.resolve(prov, make_ident(email=email), False)
+                if not found:
+                    continue
+                if "_domain" not in f:
+                    f = dict(f, _domain=d)
+                v = person_view(f)
+                if all(clause_holds(v, k, vals) for k, vals in clauses):
+                    out.append(v)
+                    n += 1
+                    if ppc and n >= ppc:
+                        break
+        if len(self.cache) >= ANSWER_CACHE_MAX:
+            self.cache.clear()
+        self.cache[ck] = out
+        return out
+
+    def companies_universe(self, prov, clauses):
+        ck = ("search", prov, "companies", clauses)
+        hit = self.cache.get(ck)
+        if hit is not None:
+            return hit
+        if company_candidates(clauses) is None:
+            idents = [make_ident(domain=d) for d in DIRECTORY]
+        else:
+            by_dom = {}
+            for key, vals in clauses:
+                for v in vals:
+                    if key == "domains":
+                        by_dom[v] = make_ident(domain=v)
+                    elif key == "names":
+                        by_dom.setdefault(company_slug_domain(v), make_ident(company=v))
+            idents = [by_dom[d] for d in sorted(by_dom)]
+        out = []
+        seen = set()
+        for ident in idents:
+            found, f, _ = self.resolve(prov, ident, True)
+            if not found:
+                continue
+            v = company_view(f)
+            if v["_domain"] in seen:
+                continue
+            if all(clause_holds(v, k, vals) for k, vals in clauses):
+                seen.add(v["_domain"])
+                out.append(v)
+        if len(self.cache) >= ANSWER_CACHE_MAX:
+            self.cache.clear()
+        self.cache[ck] = out
+        return out
+
+    def search_page(self, prov, sreq, credits_left=None, empty=False):
+        """(views, total, next token or None, credits) of one page."""
+        if empty:
+            universe = []
+        elif sreq.kind == "people":
+            universe = self.people_universe(prov, sreq.clauses, sreq.ppc)
+        else:
+            universe = self.companies_universe(prov, sreq.clauses)
+        total = len(universe)
+        page = universe[sreq.offset:sreq.offset + sreq.limit]
+        if credits_left is not None:
+            cap = credits_left * 10 if prov == "surfe" else credits_left
+            page = page[:max(0, cap)]
+        nxt = sreq.offset + len(page)
+        token = None
+        if page and nxt < total:
+            if prov == "pdl":
+                token = "%d$%s" % (nxt, query_hash(sreq.kind, sreq.clauses))
+            else:
+                obj = {"k": sreq.kind, "o": nxt, "c": clauses_json(sreq.clauses)}
+                if sreq.ppc:
+                    obj["p"] = sreq.ppc
+                token = token_encode(obj)
+        credits = (len(page) + 9) // 10 if prov == "surfe" else len(page)
+        return page, total, token, credits
+
+    def search_error(self, prov, msg):
+        if prov == "generic":
+            return {"error": msg}
+        return error_obj(prov, 400, msg)
+
+    def search_call(self, prov, endpoint, req, body, kind, lim):
+        skind = "people" if endpoint == "person_search" else "companies"
+        try:
+            sreq = self.parse_search(prov, skind, req.method,
+                                     parse_qsl(req.query, keep_blank_values=True), body)
+        except SearchError as e:
+            return Outcome(400, dumps(self.search_error(prov, str(e))), "bad_request")
+        credits_left = lim.credits if lim is not None else None
+        page, total, token, credits = self.search_page(prov, sreq, credits_left,
+                                                       empty=(kind == "miss"))
+        if prov == "pdl":
+            if not page:
+                return Outcome(404, dumps(error_obj(
+                    "pdl", 404, "No records were found matching your request")), "miss")
+            render = (render_pdl_search_person if skind == "people"
+                      else render_pdl_search_company)
+            body = {"status": 200, "data": [render(v, sreq.titlecase) for v in page],
+                    "total": total}
+            if token:
+                body["scroll_token"] = token
+        elif prov == "surfe":
+            if skind == "people":
+                body = {"people": [render_surfe_search_person(v, sreq.mappings)
+                                   for v in page]}
+            else:
+                body = {"companies": [render_surfe_search_company(v) for v in page]}
+            body["total"] = total
+            if token:
+                body["nextPageToken"] = token
+        else:
+            render = (render_generic_search_person if skind == "people"
+                      else render_generic_search_company)
+            body = {"results": [render(v) for v in page], "total": total,
+                    "paging": {"next": token}}
+        out = Outcome(200, dumps(body), "hit" if page else "miss", credits)
+        out.items = len(page)
+        return out
 
     # -- Surfe ------------------------------------------------------------------------
-    def surfe_start(self, req, body_obj, step, kind, key):
+    def surfe_start(self, req, body_obj, step, kind, key, lim=None):
         if not isinstance(body_obj, dict) or not isinstance(body_obj.get("people"), list) \
                 or not body_obj["people"]:
             return Outcome(400, dumps(error_obj(
                 "surfe", 400, "body must be JSON with a non-empty people list")),
                 "bad_request")
+        n = len(body_obj["people"])
+        if n > SURFE_ENRICH_MAX:
+            return Outcome(400, dumps(error_obj(
+                "surfe", 400, "people must contain at most %d people" % SURFE_ENRICH_MAX)),
+                "bad_request")
+        if lim is not None and lim.credits is not None and lim.credits < n:
+            lim.no_credit += 1
+            return self.quota_outcome("surfe", {})
         people = []
         charged = 0
         for i, p in enumerate(body_obj["people"]):
@@ -1433,20 +2674,14 @@ class Sim:
                 first=str(p.get("firstName") or ""), last=str(p.get("lastName") or ""),
                 company=str(p.get("companyName") or ""),
                 domain=str(p.get("companyDomain") or ""))
-            if ident_has_person_key(ident):
-                found, f, _ = self.resolve("surfe", ident, False)
-            else:
-                found, f = False, None
-            if kind == "miss":
-                found = False
-            elif kind == "hit" and not found:
-                _, f = derive_person(_unmissable(ident), "surfe")
-                found = f is not None
-            if found and step is not None:
-                f = overlay(f, step)
-            if found:
+            ov = item_override(step, i, ext)
+            state, f, _ = self.resolve_item("surfe", ident, False, kind, step, ov,
+                                            known=ident_has_person_key(ident))
+            if state == "hit":
                 people.append(render_surfe_person(f, ext))
                 charged += 1
+            elif state == "error":
+                people.append({"externalID": ext, "status": (ov.get("code") or "FAILED")})
             else:
                 people.append({"externalID": ext, "status": "NOT_FOUND"})
         polls = None
@@ -1463,9 +2698,11 @@ class Sim:
         self.jobs[jid] = [polls, people]
         while len(self.jobs) > 200_000:
             self.jobs.popitem(last=False)
-        return Outcome(202, dumps({"enrichmentID": jid,
-                                   "message": "Your enrichment has started"}),
-                       "pending", charged)
+        out = Outcome(202, dumps({"enrichmentID": jid,
+                                  "message": "Your enrichment has started"}),
+                      "pending", charged)
+        out.items = n
+        return out
 
     def surfe_poll(self, jid):
         job = self.jobs.get(jid)
@@ -1697,6 +2934,7 @@ class Sim:
         prov = params.get("provider")
         key = params.get("key")
         kind = params.get("kind")
+        path = params.get("path")
         try:
             since = int(params.get("since_seq") or 0)
             limit = int(params.get("limit") or 0)
@@ -1711,6 +2949,8 @@ class Sim:
             if key and c[6] != key:
                 continue
             if kind and c[9] != kind:
+                continue
+            if path and c[4] != path:
                 continue
             out.append(call_json(c))
             if limit and len(out) >= limit:
@@ -1760,6 +3000,87 @@ class Sim:
         return {"provider": prov, "kind": kind, "found": found, "fields": fields,
                 "likelihood": lk if prov == "pdl" else None}
 
+    def c_search_expected(self, body, params):
+        """What one search page answers (or, with "all", every record the search
+        matches), with enrichd field names. Credits and scripts are not involved."""
+        req = body if isinstance(body, dict) else {}
+        if body is None and params:
+            req = dict(params)
+            for k in ("request", "filters"):
+                if k in req:
+                    try:
+                        req[k] = json.loads(req[k])
+                    except ValueError:
+                        raise ControlError(k + " must be JSON")
+            for k in ("limit", "people_per_company"):
+                if k in req:
+                    try:
+                        req[k] = int(req[k])
+                    except ValueError:
+                        raise ControlError(k + " must be an integer")
+            if "all" in req:
+                req["all"] = req["all"].lower() in ("1", "true", "yes")
+        prov = req.get("provider")
+        if prov not in ("pdl", "surfe", "generic"):
+            raise ControlError("provider must be pdl, surfe or generic")
+        kind = req.get("kind", "people")
+        if kind not in ("people", "companies"):
+            raise ControlError("kind must be people or companies")
+        if ("request" in req) == ("filters" in req):
+            raise ControlError("give request (the provider's request) or filters")
+        try:
+            if "request" in req:
+                sreq = self.parse_search(prov, kind, "POST", [], req["request"])
+            else:
+                f = req["filters"]
+                keys = PEOPLE_KEYS if kind == "people" else COMPANY_KEYS
+                if not isinstance(f, dict) or any(k not in keys for k in f):
+                    raise ControlError("filters keys are " + ", ".join(sorted(keys)))
+                raw = []
+                for k, v in f.items():
+                    if k == "employee_count":
+                        rs = v if isinstance(v, list) else [v]
+                        if any(not isinstance(r, dict) for r in rs):
+                            raise ControlError("employee_count is {from, to} or a list")
+                        raw.append((k, [[r.get("from"), r.get("to")] for r in rs]))
+                    else:
+                        raw.append((k, v if isinstance(v, list) else [v]))
+                raw = [c for c in raw if c[1]]
+                if not raw:
+                    raise ControlError("filters must hold at least one value")
+                default, top = {"pdl": (1, PDL_SEARCH_MAX),
+                                "surfe": (SURFE_SEARCH_DEFAULT, SURFE_SEARCH_MAX),
+                                "generic": (GENERIC_SEARCH_DEFAULT, GENERIC_SEARCH_MAX)}[prov]
+                limit = req.get("limit", default)
+                if not isinstance(limit, int) or not 1 <= limit <= top:
+                    raise ControlError("limit must be 1..%d for %s" % (top, prov))
+                cursor = req.get("cursor")
+                if cursor:
+                    if prov == "pdl":
+                        m = re.fullmatch(r"(\d{1,9})\$([0-9a-f]{16})", str(cursor))
+                        if not m:
+                            raise SearchError("scroll_token is not valid")
+                        sreq = SearchReq(kind, make_clauses(raw), int(m.group(1)), limit)
+                        if m.group(2) != query_hash(kind, sreq.clauses):
+                            raise SearchError("scroll_token does not belong to this query")
+                    else:
+                        sreq = cursor_request(kind, cursor, limit)
+                else:
+                    ppc = req.get("people_per_company")
+                    if ppc is not None and (not isinstance(ppc, int) or ppc < 1):
+                        raise ControlError("people_per_company must be a positive integer")
+                    sreq = SearchReq(kind, make_clauses(raw), 0, limit, ppc)
+        except SearchError as e:
+            return {"provider": prov, "kind": kind, "status": 400, "error": str(e),
+                    "records": [], "total": 0, "next_cursor": None, "credits": 0}
+        if req.get("all"):
+            sreq.offset, sreq.limit = 0, 1 << 30
+        page, total, token, credits = self.search_page(prov, sreq)
+        status = 404 if (prov == "pdl" and not page) else 200
+        return {"provider": prov, "kind": kind, "status": status, "total": total,
+                "records": [flat_record(prov, kind, v) for v in page],
+                "next_cursor": None if req.get("all") else token,
+                "credits": 0 if status != 200 else credits}
 
 CONTROL = {
     ("GET", "health"): Sim.c_health,
@@ -1778,6 +3099,8 @@ CONTROL = {
     ("GET", "stats"): Sim.c_stats,
     ("DELETE", "stats"): Sim.c_delete_stats,
     ("GET", "expected"): Sim.c_expected,
+    ("GET", "search_expected"): Sim.c_search_expected,
+    ("POST", "search_expected"): Sim.c_search_expected,
 }
 
 MATCH_KEYS = frozenset(("email", "linkedin_url", "first_name", "last_name",
@@ -1823,6 +3146,110 @@ def _unmissable(ident):
     return ident._replace(email=email, linkedin=linkedin, first=first, last=last)
 
 
+def forced_fields(prov, ident, is_company):
+    """The record a lookup that would miss answers when a script forces a hit."""
+    if is_company:
+        return derive_company(ident.domain or "company.com", ident.company)[1]
+    return derive_person(_unmissable(ident), prov)[1]
+
+
+def lusha_empty_contact():
+    return {"data": None, "error": {"code": "EMPTY_DATA",
+                                    "message": "Could not find requested data"},
+            "isCreditCharged": False}
+
+
+# PDL "required": field names joined by AND / OR / NOT with parentheses. The names
+# are those of the person record; "emails", "phones" and "profiles" are groups.
+REQUIRED_GROUPS = {"emails": ("work_email", "personal_emails"),
+                   "phones": ("mobile_phone", "phone_numbers"),
+                   "profiles": ("linkedin_url",)}
+REQUIRED_FIELDS = frozenset(("full_name", "first_name", "last_name", "job_title",
+                             "job_title_role", "job_title_levels", "linkedin_url",
+                             "location_name", "location_locality", "location_region",
+                             "location_country", "location_postal_code", "mobile_phone",
+                             "phone_numbers", "work_email", "personal_emails",
+                             "job_company_name", "job_company_industry", "job_company_size",
+                             "job_company_website")) | frozenset(REQUIRED_GROUPS)
+
+
+def parse_required(expr):
+    """A parsed "required" expression; ValueError when it is not one."""
+    if not isinstance(expr, str):
+        raise ValueError("must be a string")
+    toks = re.findall(r"\(|\)|[A-Za-z_.]+|\S", expr)
+    pos = [0]
+
+    def peek():
+        return toks[pos[0]] if pos[0] < len(toks) else None
+
+    def take():
+        t = peek()
+        pos[0] += 1
+        return t
+
+    def factor():
+        t = take()
+        if t is None:
+            raise ValueError("unexpected end")
+        if t == "(":
+            e = disj()
+            if take() != ")":
+                raise ValueError("missing )")
+            return e
+        if t.upper() == "NOT":
+            return ("not", factor())
+        if t.lower() not in REQUIRED_FIELDS:
+            raise ValueError("unknown field %r" % t)
+        return ("field", t.lower())
+
+    def conj():
+        e = factor()
+        while peek() is not None and peek().upper() == "AND":
+            take()
+            e = ("and", e, factor())
+        return e
+
+    def disj():
+        e = conj()
+        while peek() is not None and peek().upper() == "OR":
+            take()
+            e = ("or", e, conj())
+        return e
+
+    e = disj()
+    if peek() is not None:
+        raise ValueError("unexpected %r" % peek())
+    return e
+
+
+def required_holds(e, data):
+    op = e[0]
+    if op == "field":
+        names = REQUIRED_GROUPS.get(e[1], (e[1],))
+        return any(data.get(n) not in (None, "", []) for n in names)
+    if op == "not":
+        return not required_holds(e[1], data)
+    if op == "and":
+        return required_holds(e[1], data) and required_holds(e[2], data)
+    return required_holds(e[1], data) or required_holds(e[2], data)
+
+
+def item_override(step, index, item_id):
+    """A step's override for one bulk item (by its id, else by "#index"), or None."""
+    items = step.get("items") if step is not None else None
+    if not items:
+        return None
+    v = None
+    if item_id is not None:
+        v = items.get(item_id)
+    if v is None:
+        v = items.get("#%d" % index)
+    if isinstance(v, str):
+        v = {"kind": v}
+    return v
+
+
 def overlay(f, step):
     """A record with a step's field overrides and omissions applied (a new dict)."""
     fields = step.get("fields")
@@ -1838,28 +3265,52 @@ def overlay(f, step):
     return g
 
 
-def route(prov, sub):
-    """(endpoint, method, job id) for a provider-relative path, endpoint None if
-    there is no such endpoint."""
-    if prov == "pdl":
-        if sub == "/v5/person/enrich":
-            return "person", "GET", None
-        if sub == "/v5/company/enrich":
-            return "company", "GET", None
-    elif prov == "lusha":
-        if sub == "/v2/person":
-            return "person", "GET", None
-        if sub == "/v2/company":
-            return "company", "GET", None
-    elif prov == "surfe":
-        if sub == "/v2/people/enrich":
-            return "start", "POST", None
-        if sub.startswith("/v2/people/enrich/") and len(sub) > 18 \
-                and "/" not in sub[18:]:
-            return "poll", "GET", sub[18:]
-    elif prov == "generic":
-        if sub == "/person":
-            return "person", "GET", None
+# Provider-relative paths: method -> endpoint.
+ROUTES = {
+    "pdl": {"/v5/person/enrich": {"GET": "person"},
+            "/v5/company/enrich": {"GET": "company"},
+            "/v5/person/bulk": {"POST": "person_bulk"},
+            "/v5/person/search": {"GET": "person_search", "POST": "person_search"},
+            "/v5/company/search": {"GET": "company_search", "POST": "company_search"}},
+    "lusha": {"/v2/person": {"GET": "person", "POST": "person_bulk"},
+              "/v2/company": {"GET": "company", "POST": "company_bulk"}},
+    "surfe": {"/v2/people/enrich": {"POST": "start"},
+              "/v2/people/search": {"POST": "person_search"},
+              "/v2/companies/search": {"POST": "company_search"}},
+    "generic": {"/person": {"GET": "person"},
+                "/people/search": {"GET": "person_search", "POST": "person_search"},
+                "/companies/search": {"GET": "company_search", "POST": "company_search"}},
+}
+
+BULK_ENDPOINTS = frozenset(("person_bulk", "company_bulk", "start"))
+# The member that lists a bulk call's items (PDL: requests, Lusha: contacts).
+BULK_MEMBERS = {"person_bulk": ("requests", "contacts"), "company_bulk": ("companies",),
+                "start": ("people",)}
+SEARCH_ENDPOINTS = frozenset(("person_search", "company_search"))
+
+
+def bulk_size(endpoint, body):
+    """Items in a bulk request body (None for other calls); searches that answered
+    nothing count 0."""
+    if endpoint in SEARCH_ENDPOINTS:
+        return 0
+    if endpoint not in BULK_ENDPOINTS or not isinstance(body, dict):
+        return None
+    for member in BULK_MEMBERS[endpoint]:
+        if isinstance(body.get(member), list):
+            return len(body[member])
+    return None
+
+
+def route(prov, sub, method):
+    """(endpoint, methods, job id) for a provider-relative path: methods is None when
+    there is no such path, endpoint None when the method is not one of them."""
+    m = ROUTES.get(prov, {}).get(sub)
+    if m is not None:
+        return m.get(method), m, None
+    if prov == "surfe" and sub.startswith("/v2/people/enrich/") and len(sub) > 18 \
+            and "/" not in sub[18:]:
+        return ("poll" if method == "GET" else None), ("GET",), sub[18:]
     return None, None, None
 
 
@@ -1908,7 +3359,7 @@ def call_json(c):
         except ValueError:
             body = None
     return dict(zip(CALL_FIELDS, (c[0], c[1], c[2], c[3], c[4], q, c[6], body, c[8],
-                                  c[9], c[10])))
+                                  c[9], c[10], c[11], c[12])))
 
 
 # ---------------------------------------------------------------------------

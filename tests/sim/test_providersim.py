@@ -538,7 +538,9 @@ def call_log_filtering():
     check(allc[0]["seq"] < allc[1]["seq"] < allc[2]["seq"], "arrival order")
     check(allc[0]["t_ms"] <= allc[1]["t_ms"] <= allc[2]["t_ms"], "t_ms monotonic")
     eq(set(allc[0]), {"seq", "t_ms", "provider", "method", "path", "query", "key", "body",
-                      "status", "kind", "scripted"}, "call fields")
+                      "status", "kind", "scripted", "items", "credits"}, "call fields")
+    eq([(c["items"], c["credits"]) for c in allc], [(None, 1), (None, 1), (None, 0)],
+       "items and credits of single calls")
     eq(allc[0]["query"], {"email": "a.b@acme.com"}, "parsed query")
     eq([c["provider"] for c in ctl("GET", "calls", query={"provider": "pdl"})["calls"]],
        ["pdl", "pdl"], "by provider")
@@ -593,6 +595,649 @@ def keep_alive_reuse():
     pdl_person(client=c, email="a.b@acme.com")
     check(c.conn.sock is sock, "same socket reused")
     c.close()
+
+
+# --- bulk calls ------------------------------------------------------------------------
+
+def pdl_post(path, body, key="k"):
+    return C.request("POST", "/pdl" + path, {"X-Api-Key": key} if key else {}, body)
+
+
+def lusha_post(path, body, key="k"):
+    return C.request("POST", "/lusha" + path, {"api_key": key} if key else {}, body)
+
+
+def surfe_post(path, body, key="s"):
+    return C.request("POST", "/surfe" + path, {"Authorization": "Bearer " + key}, body)
+
+
+def generic_call(method, path, body=None, key="g"):
+    return C.request(method, "/generic" + path, {"Authorization": "Bearer " + key}, body)
+
+
+def last_call(method="POST", **q):
+    calls = [c for c in ctl("GET", "calls", query=q)["calls"] if c["method"] == method]
+    check(calls, "no %s call logged for %r" % (method, q))
+    return calls[-1]
+
+
+@test
+def pdl_bulk_items_answer_as_single():
+    ctl("DELETE", "calls")
+    reqs = [{"params": {"email": "john.doe@acme.com"}, "metadata": {"id": "r1"}},
+            {"params": {"email": "miss.x@acme.com"}, "metadata": {"id": "r2"}},
+            {"params": {"first_name": "Ann"}},
+            {"params": {"profile": ["linkedin.com/in/ann-lee"], "min_likelihood": 9}},
+            {"params": {"profile": ["linkedin.com/in/ann-lee"]}, "metadata": {"row": 5}}]
+    r = pdl_post("/v5/person/bulk", {"titlecase": True, "requests": reqs})
+    eq(r.status, 200, "status")
+    items = r.json
+    check(isinstance(items, list) and len(items) == 5, "an array of 5: %r" % r.body[:200])
+    eq([i["status"] for i in items], [200, 404, 400, 404, 200], "per-item statuses")
+    eq(items[0]["metadata"], {"id": "r1"}, "metadata echoed")
+    eq(items[4]["metadata"], {"row": 5}, "any metadata echoed")
+    check("metadata" not in items[2], "no metadata when none was sent")
+    eq(items[1]["error"]["type"], "not_found", "miss shape")
+    eq(items[2]["error"]["type"], "invalid_request_error", "unidentifiable item")
+    # each item is exactly the single endpoint's answer for the same parameters
+    singles = [pdl_person(email="john.doe@acme.com", titlecase="true"),
+               pdl_person(email="miss.x@acme.com", titlecase="true"),
+               pdl_person(first_name="Ann", titlecase="true"),
+               pdl_person(profile="linkedin.com/in/ann-lee", min_likelihood=9,
+                          titlecase="true"),
+               pdl_person(profile="linkedin.com/in/ann-lee", titlecase="true")]
+    for i, (item, single) in enumerate(zip(items, singles)):
+        item = {k: v for k, v in item.items() if k != "metadata"}
+        eq((item, r.status), (single.json, 200), "item %d vs single (status %d)"
+           % (i, single.status))
+    eq(items[0]["data"]["first_name"], "John", "top-level titlecase applies")
+    eq(r.h("x-call-credits-spent"), "2", "credits = found items")
+    c = last_call(path="/pdl/v5/person/bulk")
+    eq((c["items"], c["credits"], c["kind"], c["status"]), (5, 2, "hit", 200), "call log")
+    st = ctl("GET", "stats")
+    eq(st["by_provider"]["pdl"]["items"], 5, "stats count the bulk items (singles add 0)")
+
+
+@test
+def pdl_bulk_limits_and_bad_bodies():
+    one = {"params": {"email": "a.b@acme.com"}}
+    r = pdl_post("/v5/person/bulk", {"requests": [one] * 101})
+    eq((r.status, r.json["error"]["type"]), (400, "invalid_request_error"), "101 requests")
+    eq(last_call(path="/pdl/v5/person/bulk")["items"], 101, "refused call's items logged")
+    eq(pdl_post("/v5/person/bulk", {"requests": []}).status, 400, "no requests")
+    eq(pdl_post("/v5/person/bulk", {"params": {}}).status, 400, "no requests member")
+    eq(pdl_post("/v5/person/bulk", "not json").status, 400, "not JSON")
+    r = pdl_post("/v5/person/bulk", {"requests": [one] * 100})
+    eq((r.status, len(r.json), r.h("x-call-credits-spent")), (200, 100, "100"), "100 requests")
+    eq(C.request("GET", "/pdl/v5/person/bulk", {"X-Api-Key": "k"}).status, 405, "GET")
+    eq(pdl_post("/v5/person/bulk", {"requests": [one]}, key=None).status, 401, "no key")
+
+
+@test
+def pdl_bulk_item_overrides_and_whole_call_script():
+    reqs = [{"params": {"email": "a.b@acme.com"}, "metadata": {"id": "x"}},
+            {"params": {"email": "c.d@acme.com"}, "metadata": {"id": "y"}},
+            {"params": {"email": "miss.e@acme.com"}},
+            {"params": {"email": "g.h@acme.com"}}]
+    ctl("POST", "script", {"provider": "pdl", "key": "B1", "steps": [
+        {"kind": "default", "items": {"y": "miss", "#2": "hit",
+                                      "#3": {"kind": "error", "status": 503}}},
+        {"kind": "rate_limited", "reset_s": 20},
+        {"kind": "miss", "items": {"x": "hit"}}]})
+    r = pdl_post("/v5/person/bulk", {"requests": reqs}, key="B1")
+    eq(r.status, 200, "the call succeeds")
+    eq([i["status"] for i in r.json], [200, 404, 200, 503], "per-item overrides")
+    eq(r.h("x-call-credits-spent"), "2", "two found")
+    eq(r.json[3]["error"]["type"], "error", "item error shape")
+    r = pdl_post("/v5/person/bulk", {"requests": reqs}, key="B1")
+    eq(r.status, 429, "a scripted 429 answers the whole call")
+    check(isinstance(r.json, dict) and r.json["error"]["type"] == "rate_limit_error",
+          "whole-call error body: %r" % r.body[:100])
+    eq((r.h("retry-after"), r.h("x-call-credits-spent")), ("20", "0"), "429 headers")
+    r = pdl_post("/v5/person/bulk", {"requests": reqs}, key="B1")
+    eq([i["status"] for i in r.json], [200, 404, 404, 404], "call-level miss, item hit")
+    calls = ctl("GET", "calls", query={"key": "B1"})["calls"]
+    eq([(c["status"], c["items"], c["credits"], c["scripted"]) for c in calls],
+       [(200, 4, 2, True), (429, 4, 0, True), (200, 4, 1, True)], "call log")
+    bad = {"provider": "pdl", "key": "B2", "steps": [{"kind": "hit", "items": {"a": "boom"}}]}
+    eq(C.request("POST", "/_sim/script", body=bad).status, 400, "bad item kind refused")
+
+
+@test
+def pdl_bulk_credits_run_out_mid_call():
+    ctl("POST", "limits", {"provider": "pdl", "key": "BC", "credits": 3})
+    reqs = [{"params": {"email": "p%d.q@acme.com" % i}} for i in range(5)]
+    reqs.insert(1, {"params": {"email": "miss.z@acme.com"}})
+    r = pdl_post("/v5/person/bulk", {"requests": reqs}, key="BC")
+    eq(r.status, 200, "status")
+    eq([i["status"] for i in r.json], [200, 404, 200, 200, 402, 402], "402 beyond credits")
+    eq(r.json[4]["error"]["type"], "payment_required", "per-item 402 shape")
+    eq((r.h("x-call-credits-spent"), r.h("x-totallimit-remaining")), ("3", "0"), "meters")
+    lims = ctl("GET", "limits")["limiters"]
+    eq([l["credits_left"] for l in lims if l["keys"] == ["BC"]], [0], "limiter credits")
+    r = pdl_post("/v5/person/bulk", {"requests": reqs}, key="BC")
+    eq(r.status, 402, "no credits left: the whole call is 402")
+
+
+@test
+def pdl_required_and_titlecase():
+    r = pdl_post("/v5/person/bulk", {"required": "work_email AND (mobile_phone OR profiles)",
+                                     "requests": [{"params": {"email": "a.b@acme.com"}}]})
+    eq(r.json[0]["status"], 200, "required met")
+    ctl("POST", "script", {"provider": "pdl", "key": "RQ",
+                           "steps": [{"kind": "hit", "omit": ["phone"]}] * 2})
+    r = pdl_post("/v5/person/bulk", {"requests": [
+        {"params": {"email": "a.b@acme.com", "required": "mobile_phone"}},
+        {"params": {"email": "a.b@acme.com", "required": "NOT phones"}}]}, key="RQ")
+    eq([i["status"] for i in r.json], [404, 200], "required not met is a miss")
+    eq(r.json[1]["data"]["first_name"], "a", "no titlecase: lower case")
+    eq(pdl_person(email="a.b@acme.com", required="work_email AND").status, 400,
+       "bad required on the single endpoint")
+    r = pdl_post("/v5/person/bulk", {"requests": [
+        {"params": {"email": "a.b@acme.com", "required": "shoe_size"}}]})
+    eq((r.status, r.json[0]["status"]), (200, 400), "bad required on one item")
+
+
+@test
+def lusha_bulk_person_shapes():
+    ctl("DELETE", "calls")
+    contacts = [{"contactId": "c1", "email": "jane.roe@acme.com"},
+                {"contactId": "c2", "fullName": "Ann Lee",
+                 "companies": [{"name": "Old Co", "isCurrent": False},
+                               {"domain": "initech.com", "isCurrent": True}]},
+                {"contactId": "c3", "linkedinUrl": "https://www.linkedin.com/in/miss-x"},
+                {"contactId": 4, "email": "bob.k@acme.com"}]
+    r = lusha_post("/v2/person", {"contacts": contacts, "metadata": {"revealPhones": True}})
+    eq(r.status, 200, "status")
+    b = r.json
+    eq(sorted(b["contacts"]), ["4", "c1", "c2", "c3"], "keyed by contactId")
+    single = lusha_person(email="jane.roe@acme.com").json["contact"]
+    c1 = b["contacts"]["c1"]
+    cid = c1["data"].pop("companyId")
+    eq(c1, single, "a hit is the single endpoint's contact")
+    company = b["companies"][str(cid)]
+    eq((company["name"], company["domain"], company["id"]), ("Acme Inc", "acme.com", cid),
+       "the employer in the companies map")
+    whole = C.request("GET", "/lusha/v2/company?domain=acme.com", {"api_key": "k"}).json
+    eq({k: v for k, v in company.items() if k != "id"}, whole["data"],
+       "company entry = company answer")
+    c2 = b["contacts"]["c2"]["data"]
+    eq((c2["firstName"], c2["company"]["domain"]), ("Ann", "initech.com"),
+       "fullName split, current company used")
+    eq(b["contacts"]["c3"], {"data": None, "error": {
+        "code": "EMPTY_DATA", "message": "Could not find requested data"},
+        "isCreditCharged": False}, "a miss")
+    eq(sum(c["isCreditCharged"] for c in b["contacts"].values()), 3, "charged contacts")
+    check(r.h("x-minute-requests-left") is not None, "meters")
+    c = last_call(path="/lusha/v2/person")
+    eq((c["method"], c["items"], c["credits"]), ("POST", 4, 3), "call log")
+
+
+@test
+def lusha_bulk_validation_and_scripts():
+    one = {"contactId": "1", "email": "a.b@acme.com"}
+    cases = [({"contacts": [dict(one, contactId=str(i)) for i in range(101)]}, "101"),
+             ({"contacts": []}, "none"), ({}, "no contacts"),
+             ({"contacts": [{"email": "a.b@acme.com"}]}, "no contactId"),
+             ({"contacts": [one, one]}, "duplicate contactId"),
+             ({"contacts": [{"contactId": "9", "fullName": "Ann Lee"}]}, "no company")]
+    for body, what in cases:
+        r = lusha_post("/v2/person", body)
+        eq((r.status, r.json["statusCode"]), (400, 400), what)
+        check(isinstance(r.json.get("errors"), list), what + ": errors list")
+    contacts = [dict(one, contactId="k%d" % i, email="x%d.y@acme.com" % i) for i in range(4)]
+    ctl("POST", "script", {"provider": "lusha", "key": "LB", "steps": [
+        {"kind": "rate_limited", "window": "daily", "reset_s": None},
+        {"kind": "default", "items": {"k1": {"kind": "error", "code": "GDPR_RESTRICTED"},
+                                      "k2": "miss"}}]})
+    r = lusha_post("/v2/person", {"contacts": contacts}, key="LB")
+    eq((r.status, r.json["message"], r.h("x-daily-requests-left")),
+       (429, "Daily rate limit exceeded", "0"), "whole-call 429")
+    r = lusha_post("/v2/person", {"contacts": contacts}, key="LB")
+    cs = r.json["contacts"]
+    eq([cs["k%d" % i]["isCreditCharged"] for i in range(4)], [True, False, False, True],
+       "item overrides")
+    eq(cs["k1"]["error"]["code"], "GDPR_RESTRICTED", "item error code")
+    eq(cs["k2"]["error"]["code"], "EMPTY_DATA", "item miss")
+    ctl("POST", "limits", {"provider": "lusha", "key": "LC", "credits": 2})
+    r = lusha_post("/v2/person", {"contacts": contacts}, key="LC")
+    cs = r.json["contacts"]
+    eq([cs["k%d" % i]["isCreditCharged"] for i in range(4)], [True, True, False, False],
+       "credits run out")
+    eq(cs["k3"]["error"]["code"], "INSUFFICIENT_CREDITS", "beyond credits")
+    eq(lusha_post("/v2/person", {"contacts": contacts}, key="LC").status, 402, "then 402")
+
+
+@test
+def lusha_bulk_company():
+    comps = [{"id": "a", "domain": "acme.com"}, {"id": "b", "name": "Initech"},
+             {"id": "c", "fqdn": "www.missing.io"}]
+    r = lusha_post("/v2/company", {"companies": comps})
+    eq(r.status, 200, "status")
+    cs = r.json["companies"]
+    whole = C.request("GET", "/lusha/v2/company?domain=acme.com", {"api_key": "k"}).json
+    eq(cs["a"], {"data": whole["data"], "error": None, "isCreditCharged": True}, "hit")
+    eq(cs["b"]["data"]["name"], "Initech", "by name")
+    eq((cs["c"]["data"], cs["c"]["error"]["code"]), (None, "EMPTY_DATA"), "miss")
+    eq(last_call(path="/lusha/v2/company")["credits"], 2, "credits")
+    r = lusha_post("/v2/company", {"companies": [{"id": str(i), "domain": "a.com"}
+                                                 for i in range(101)]})
+    eq((r.status, r.json), (400, {"error": {"code": 400, "message":
+                                            "companies must hold 1 to 100 companies"}}),
+       "over 100, in this endpoint's error shape")
+    r = lusha_post("/v2/company", {"companies": comps}, key=None)
+    eq((r.status, r.json["error"]["code"]), (401, 401), "401 shape")
+    ctl("POST", "script", {"provider": "lusha", "key": "LK",
+                           "steps": [{"kind": "rate_limited", "window": "hourly"}]})
+    r = lusha_post("/v2/company", {"companies": comps}, key="LK")
+    eq((r.status, r.json["error"]["message"]), (429, "Hourly rate limit exceeded"), "429")
+    eq(lusha_post("/v2/company", {"companies": [{"id": "z"}]}).status, 400, "no identifier")
+
+
+@test
+def surfe_bulk_enrichment():
+    people = [{"externalID": "p1", "firstName": "Ann", "lastName": "Lee",
+               "companyDomain": "acme.com"},
+              {"externalID": "p2", "linkedinUrl": "https://www.linkedin.com/in/bo-li"},
+              {"externalID": "p3", "firstName": "Nobody", "lastName": "X",
+               "companyName": "Acme"},
+              {"externalID": "p4", "firstName": "Cy", "lastName": "Dee",
+               "companyDomain": "acme.com"}]
+    ctl("POST", "config", {"polls_before_complete": 0})
+    ctl("POST", "script", {"provider": "surfe", "key": "SB", "steps": [
+        {"kind": "default", "items": {"p2": "error", "p4": "miss"}}]})
+    r = surfe_start("SB", people)
+    eq(r.status, 202, "start")
+    c = last_call(key="SB")
+    eq((c["items"], c["credits"]), (4, 1, ), "items and credits of the start")
+    done = surfe_poll("SB", r.json["enrichmentID"]).json
+    eq(done["status"], "COMPLETED", "job")
+    eq([(p["externalID"], p["status"]) for p in done["people"]],
+       [("p1", "COMPLETED"), ("p2", "FAILED"), ("p3", "NOT_FOUND"), ("p4", "NOT_FOUND")],
+       "per-person statuses by externalID")
+    r = C.request("POST", "/surfe/v2/people/enrich", {"Authorization": "Bearer SB"},
+                  {"include": {"email": True}, "people": [{"externalID": "x"}] * 10001})
+    eq((r.status, r.json["code"]), (400, "BAD_REQUEST"), "over 10,000 people")
+    ctl("POST", "limits", {"provider": "surfe", "key": "SC", "credits": 3})
+    eq(surfe_start("SC", people).status, 402, "fewer credits than people")
+    eq(surfe_start("SC", people[:3]).status, 202, "enough credits")
+    eq(ctl("GET", "limits")["limiters"][0]["credits_left"], 1, "two found, two spent")
+
+
+# --- search ----------------------------------------------------------------------------
+
+def expected(**kw):
+    r = C.request("POST", "/_sim/search_expected", body=kw)
+    check(r.status == 200, "search_expected: %d %r" % (r.status, r.body))
+    return r.json
+
+
+def pdl_domain_query(*domains, **more):
+    must = [{"terms": {"job_company_website": list(domains)}}]
+    for field, vals in more.items():
+        must.append({"terms": {field: vals}})
+    return {"query": {"bool": {"must": must}}}
+
+
+@test
+def pdl_person_search_pages():
+    ctl("DELETE", "calls")
+    allx = expected(provider="pdl", kind="people", filters={"domains": ["acme.com"]},
+                    all=True)
+    n = allx["total"]
+    check(5 <= n <= 40 and len(allx["records"]) == n, "acme.com has %d people" % n)
+    emails = [x["business_email"] for x in allx["records"]]
+    eq(len(set(emails)), n, "distinct people")
+    check(all(e.endswith("@acme.com") for e in emails), "all at acme.com")
+    body = dict(pdl_domain_query("acme.com"), size=7, titlecase=True)
+    got, pages, tok = [], 0, None
+    while True:
+        if tok:
+            body["scroll_token"] = tok
+        r = pdl_post("/v5/person/search", body)
+        eq(r.status, 200, "page %d" % pages)
+        b = r.json
+        eq((b["status"], b["total"]), (200, n), "status and total")
+        check(1 <= len(b["data"]) <= 7, "page size")
+        eq(r.h("x-call-credits-spent"), str(len(b["data"])), "credits per record")
+        want = expected(provider="pdl", kind="people", filters={"domains": ["acme.com"]},
+                        limit=7, cursor=tok)
+        eq([d["work_email"] for d in b["data"]],
+           [x["business_email"] for x in want["records"]], "page = search_expected")
+        eq(b.get("scroll_token"), want["next_cursor"], "token = search_expected")
+        got.extend(d["work_email"] for d in b["data"])
+        pages += 1
+        tok = b.get("scroll_token")
+        if not tok:
+            break
+        check(pages < 20, "paging does not end")
+    eq(got, emails, "pages are disjoint, in order, and cover every match")
+    eq(pages, (n + 6) // 7, "page count")
+    calls = ctl("GET", "calls", query={"path": "/pdl/v5/person/search"})["calls"]
+    eq(sum(c["items"] for c in calls), n, "call log counts the records")
+    eq(sum(c["credits"] for c in calls), n, "credits")
+    # a found person is the person the enrichment endpoint knows
+    one = pdl_post("/v5/person/search", dict(pdl_domain_query("acme.com"), size=1,
+                                             titlecase=True)).json["data"][0]
+    single = pdl_person(email=one["work_email"], titlecase="true").json["data"]
+    eq({k: one[k] for k in single}, single, "search record = enrichment record")
+    # GET with the query as JSON text gives the same page
+    r = C.request("GET", "/pdl/v5/person/search?" + urlencode(
+        {"query": json.dumps(pdl_domain_query("acme.com")), "size": 7, "titlecase": "true"}),
+        {"X-Api-Key": "k"})
+    eq([d["work_email"] for d in r.json["data"]], emails[:7], "GET form")
+
+
+@test
+def pdl_person_search_filters_select_subsets():
+    doms = ["acme.com", "initech.com", "globex.com"]
+    allx = expected(provider="pdl", kind="people", filters={"domains": doms}, all=True)
+    recs = allx["records"]
+    seniors = {"manager", "director"}
+    want = [x["business_email"] for x in recs if x["seniority"] in seniors]
+    check(0 < len(want) < len(recs), "a real subset (%d of %d)" % (len(want), len(recs)))
+    q = pdl_domain_query(*doms, job_title_levels=sorted(seniors))
+    r = pdl_post("/v5/person/search", dict(q, size=100, titlecase=True))
+    got = [d["work_email"] for d in r.json["data"]]
+    eq(got, want, "seniority subset in the universe's order")
+    eq(r.json["total"], len(want), "total")
+    eq(pdl_post("/v5/person/search", dict(q, size=100, titlecase=True)).body, r.body,
+       "deterministic")
+    sql = ("SELECT * FROM person WHERE job_company_website IN ('acme.com', 'initech.com', "
+           "'globex.com') AND job_title_levels IN ('manager', 'director')")
+    r2 = pdl_post("/v5/person/search", {"sql": sql, "size": 100, "titlecase": True})
+    eq([d["work_email"] for d in r2.json["data"]], want, "sql = query")
+    # titles (contains), departments, countries, alternatives in a should group
+    eng = [x for x in recs if "engineer" in x["title"].lower()]
+    q = {"query": {"bool": {"must": [{"terms": {"job_company_website": doms}},
+                                     {"bool": {"should": [
+                                         {"match": {"job_title": "engineer"}},
+                                         {"match": {"job_title": "ENGINEERING"}}]}}]}}}
+    r = pdl_post("/v5/person/search", dict(q, size=100))
+    eq([d["work_email"] for d in r.json["data"]], [x["business_email"] for x in eng],
+       "title alternatives")
+    us = [x["business_email"] for x in recs if x["country"] == "United States" and
+          x["department"] == "engineering"]
+    q = pdl_domain_query(*doms, location_country=["united states"],
+                         job_title_role=["engineering"])
+    got = pdl_post("/v5/person/search", dict(q, size=100))
+    eq([d["work_email"] for d in got.json["data"]] if us else got.status,
+       us if us else 404, "country and department")
+    # reorder the domains: same universe, same order
+    q1 = pdl_domain_query("globex.com", "acme.com")
+    q2 = pdl_domain_query("acme.com", "globex.com")
+    eq(pdl_post("/v5/person/search", dict(q1, size=50)).body,
+       pdl_post("/v5/person/search", dict(q2, size=50)).body, "filter order does not matter")
+
+
+@test
+def pdl_search_without_company_filter_and_companies():
+    # no company filter: the whole directory, still deterministic and paged
+    q = {"query": {"bool": {"must": [{"term": {"job_title_levels": "cxo"}},
+                                     {"term": {"location_country": "germany"}}]}}}
+    r = pdl_post("/v5/person/search", dict(q, size=5, titlecase=True))
+    eq(r.status, 200, "status")
+    check(r.json["total"] > 5 and all(d["job_title_levels"] == ["cxo"] and
+                                      d["location_country"] == "Germany"
+                                      for d in r.json["data"]), "filters hold")
+    # company search: industry + size
+    allc = expected(provider="pdl", kind="companies",
+                    filters={"industries": ["Retail"]}, all=True)["records"]
+    check(len(allc) >= 5 and all(c["industry"] == "Retail" for c in allc), "retail set")
+    q = {"query": {"bool": {"must": [{"term": {"industry": "retail"}}]}}, "size": 4,
+         "titlecase": True}
+    got, tok = [], None
+    while True:
+        if tok:
+            q["scroll_token"] = tok
+        r = pdl_post("/v5/company/search", q)
+        eq(r.status, 200, "company page")
+        got.extend(c["website"] for c in r.json["data"])
+        tok = r.json.get("scroll_token")
+        if not tok:
+            break
+        check(len(got) <= len(allc), "paging does not end")
+    eq(got, [c["domain"] for c in allc], "company pages cover the set in order")
+    first = r.json["data"][0]
+    check({"name", "industry", "size", "inferred_revenue", "tags", "employee_count",
+           "location"} <= set(first), "company record fields: %r" % sorted(first))
+    small = [c["domain"] for c in allc if c["company_size"] in ("1-10", "11-50", "51-200")]
+    sql = ("SELECT * FROM company WHERE industry = 'retail' AND "
+           "size IN ('1-10', '11-50', '51-200')")
+    r = pdl_post("/v5/company/search", {"sql": sql, "size": 100})
+    eq([c["website"] for c in r.json["data"]] if small else r.status,
+       small if small else 404, "industry and size")
+    r = pdl_post("/v5/company/search", {"query": {"terms": {"website": ["acme.com",
+                                                                       "missing.io"]}},
+                                        "size": 10, "titlecase": True})
+    eq([c["display_name"] for c in r.json["data"]], ["Acme Inc"], "by domain; miss* absent")
+    rng = {"query": {"bool": {"must": [{"term": {"industry": "retail"}},
+                                       {"range": {"employee_count": {"gte": 1000}}}]}},
+           "size": 100}
+    r = pdl_post("/v5/company/search", rng)
+    if r.status == 200:
+        check(all(c["employee_count"] >= 1000 for c in r.json["data"]), "range holds")
+
+
+@test
+def pdl_search_validation():
+    q = pdl_domain_query("acme.com")
+    bad = [({}, "neither query nor sql"),
+           (dict(q, sql="SELECT * FROM person WHERE job_title = 'x'"), "both"),
+           (dict(q, size=0), "size 0"), (dict(q, size=101), "size 101"),
+           (dict(q, size="many"), "size not a number"),
+           (dict(q, scroll_token="garbage"), "bad token"),
+           (dict(q, scroll_token="5$0123456789abcdef"), "token of another query"),
+           (dict(q, scroll_token="5$0123456789abcdef", **{"from": 5}), "from + token"),
+           (dict(q, dataset="resume,nonsense"), "bad dataset"),
+           ({"query": {"bool": {"must_not": [{"term": {"job_title": "x"}}]}}}, "must_not"),
+           ({"query": {"term": {"shoe_size": "12"}}}, "unknown field"),
+           ({"query": {"bool": {"should": [{"term": {"job_title": "a"}},
+                                           {"term": {"location_country": "b"}}]}}},
+            "should over two fields"),
+           ({"query": {"term": {"job_company_size": "huge"}}}, "bad size bucket"),
+           ({"sql": "SELECT * FROM company WHERE name = 'x'"}, "sql on the wrong table"),
+           ({"sql": "SELECT * FROM person WHERE job_title = 'x' OR job_title = 'y'"}, "OR"),
+           ({"query": "{not json"}, "query not JSON")]
+    for body, what in bad:
+        r = pdl_post("/v5/person/search", body)
+        eq((r.status, r.json["error"]["type"]), (400, "invalid_request_error"), what)
+    r = pdl_post("/v5/person/search", pdl_domain_query("missing.io"))
+    eq((r.status, r.json["error"]["type"], r.h("x-call-credits-spent")),
+       (404, "not_found", "0"), "no match is 404, not charged")
+    r = pdl_post("/v5/person/search", dict(pdl_domain_query("acme.com"), size=3))
+    tok = r.json["scroll_token"]
+    r = pdl_post("/v5/person/search", dict(pdl_domain_query("initech.com"), size=3,
+                                           scroll_token=tok))
+    eq(r.status, 400, "a token is bound to its query")
+    r = pdl_post("/v5/person/search", dict(pdl_domain_query("acme.com"), size=3,
+                                           **{"from": 3}))
+    eq([d["work_email"] for d in r.json["data"]],
+       [x["business_email"] for x in expected(provider="pdl", kind="people",
+                                              filters={"domains": "acme.com"},
+                                              all=True)["records"][3:6]], "legacy from")
+    eq(pdl_post("/v5/person/search", dict(pdl_domain_query("acme.com")))
+       .json["data"].__len__(), 1, "size defaults to 1")
+
+
+@test
+def search_credits_scripts_and_rate_limits():
+    ctl("POST", "limits", {"provider": "pdl", "key": "SP", "credits": 4})
+    q = dict(pdl_domain_query("acme.com"), size=10)
+    r = pdl_post("/v5/person/search", q, key="SP")
+    eq((r.status, len(r.json["data"]), r.h("x-call-credits-spent"),
+        r.h("x-totallimit-remaining")), (200, 4, "4", "0"), "page cut to the credits left")
+    check(r.json.get("scroll_token"), "and the cursor goes on from there")
+    eq(pdl_post("/v5/person/search", q, key="SP").status, 402, "then 402")
+    ctl("POST", "script", {"provider": "pdl", "key": "SQ", "steps": [
+        {"kind": "rate_limited", "reset_s": 15}, {"kind": "miss"}, {"kind": "invalid_key"}]})
+    r = pdl_post("/v5/person/search", q, key="SQ")
+    eq((r.status, r.h("retry-after")), (429, "15"), "scripted 429")
+    eq(pdl_post("/v5/person/search", q, key="SQ").status, 404, "scripted miss")
+    eq(pdl_post("/v5/person/search", q, key="SQ").status, 401, "scripted 401")
+    ctl("POST", "limits", {"provider": "surfe", "key": "SW", "per_minute": 1})
+    body = {"companies": {"domains": ["acme.com"]}, "limit": 5}
+    eq(surfe_post("/v2/people/search", body, key="SW").status, 200, "first")
+    r = surfe_post("/v2/people/search", body, key="SW")
+    eq((r.status, r.json["code"]), (429, "TOO_MANY_REQUESTS"), "window full")
+    check(r.h("retry-after") is not None, "Retry-After")
+
+
+@test
+def surfe_people_search():
+    ctl("DELETE", "calls")
+    base = {"companies": {"domains": ["acme.com", "hooli.com"]},
+            "people": {"seniorities": ["Manager", "senior", "C-Level"]}}
+    allx = expected(provider="surfe", kind="people", request=dict(base), all=True)
+    n = allx["total"]
+    check(n > 3 and all(x["seniority"] in ("manager", "senior", "cxo")
+                        for x in allx["records"]), "subset by seniority (%d)" % n)
+    got, tok, pages = [], None, 0
+    while True:
+        body = dict(base, limit=3) if tok is None else {
+            "pageToken": tok, "limit": 3, "people": {"seniorities": ["entry"]}}
+        r = surfe_post("/v2/people/search", body)
+        eq(r.status, 200, "page")
+        b = r.json
+        eq(b["total"], n, "total")
+        got.extend((p["firstName"], p["lastName"], p["companyDomain"]) for p in b["people"])
+        pages += 1
+        tok = b.get("nextPageToken")
+        if not tok:
+            break
+        check(pages < 30, "paging does not end")
+    eq(got, [(x["first_name"], x["last_name"], x["domain"]) for x in allx["records"]],
+       "disjoint pages, filters of the first page reused")
+    calls = ctl("GET", "calls", query={"path": "/surfe/v2/people/search"})["calls"]
+    eq([c["credits"] for c in calls], [1] * pages, "a page of 1..10 costs 1 credit")
+    p = b["people"][0]
+    check({"firstName", "lastName", "jobTitle", "seniorities", "departments", "companyName",
+           "companyDomain", "country", "linkedInUrl"} <= set(p), "person fields %r" % p)
+    r = surfe_post("/v2/people/search", dict(base, limit=25))
+    eq([c["credits"] for c in ctl("GET", "calls", query={
+        "path": "/surfe/v2/people/search"})["calls"]][-1], (min(25, n) + 9) // 10,
+       "credits = ceil(results / 10)")
+    # peoplePerCompany: only with a domain/name-only search
+    r = surfe_post("/v2/people/search", {"companies": {"domains": ["acme.com", "hooli.com"]},
+                                         "peoplePerCompany": 2, "limit": 50})
+    eq([p["companyDomain"] for p in r.json["people"]],
+       ["acme.com", "acme.com", "hooli.com", "hooli.com"], "two per company")
+    r2 = surfe_post("/v2/people/search", dict(base, peoplePerCompany=1, limit=200))
+    eq(len(r2.json["people"]), n, "ignored beyond domain/name filters")
+    # countries: lower-case ISO codes, or names
+    us = expected(provider="surfe", kind="people",
+                  request={"companies": {"domains": ["acme.com"]},
+                           "people": {"countries": ["us"]}}, all=True)["records"]
+    check(all(x["country"] == "United States" for x in us), "us = United States")
+    eq(us, expected(provider="surfe", kind="people",
+                    request={"companies": {"domains": ["acme.com"]},
+                             "people": {"countries": ["United States"]}}, all=True)["records"],
+       "name = code")
+    r = surfe_post("/v2/people/search", {"companies": {"domains": ["missing.io"]}})
+    eq((r.status, r.json["people"], "nextPageToken" in r.json), (200, [], False), "no match")
+    for body, what in [({}, "no filter"), ({"limit": 201, **base}, "limit 201"),
+                       ({"limit": 0, **base}, "limit 0"),
+                       ({"companies": {"keywords": ["ai"]}}, "unsupported filter"),
+                       ({"people": {"jobTitles": "CTO"}}, "not a list"),
+                       ({"pageToken": "nonsense"}, "bad token"),
+                       (dict(base, peoplePerCompany=0), "peoplePerCompany 0"),
+                       ({"companies": {"employeeCount": {"from": "x"}}}, "bad range")]:
+        r = surfe_post("/v2/people/search", body)
+        eq((r.status, r.json.get("code")), (400, "BAD_REQUEST"), what)
+
+
+@test
+def surfe_company_search():
+    body = {"filters": {"industries": ["Computer Software"],
+                        "employeeCount": {"from": 51, "to": 5000}}, "limit": 4}
+    allx = expected(provider="surfe", kind="companies", request=dict(body), all=True)
+    check(allx["total"] > 0, "some companies")
+    check(all(x["industry"] == "Computer Software" and
+              x["company_size"] in ("51-200", "201-500", "501-1000", "1001-5000")
+              for x in allx["records"]), "industry and head count")
+    got, tok = [], None
+    while True:
+        r = surfe_post("/v2/companies/search", body if tok is None
+                       else {"pageToken": tok, "limit": 4})
+        eq(r.status, 200, "page")
+        got.extend(c["domain"] for c in r.json["companies"])
+        check(all(51 <= c["employeeCount"] <= 5000 for c in r.json["companies"]),
+              "employee counts in range")
+        tok = r.json.get("nextPageToken")
+        if not tok:
+            break
+        check(len(got) <= allx["total"], "paging does not end")
+    eq(got, [x["domain"] for x in allx["records"]], "pages cover the set")
+    c = r.json["companies"][0]
+    check({"name", "domain", "industry", "employeeCount", "revenue", "hqCountry"} <= set(c),
+          "company fields %r" % c)
+    r = surfe_post("/v2/companies/search", {"pageToken": tok or "x", "limit": 4})
+    eq(r.status, 400, "a people token or garbage is refused")
+    ppl_tok = surfe_post("/v2/people/search", {"companies": {"domains": ["acme.com"]},
+                                               "limit": 1}).json["nextPageToken"]
+    eq(surfe_post("/v2/companies/search", {"pageToken": ppl_tok}).status, 400,
+       "a people token does not page companies")
+    eq(surfe_post("/v2/companies/search", {"filters": {}}).status, 400, "no filter")
+
+
+@test
+def generic_search():
+    body = {"filters": {"domains": ["initech.com"], "departments": ["engineering"]},
+            "limit": 2}
+    allx = expected(provider="generic", kind="people", request=dict(body), all=True)
+    got, cur = [], None
+    while True:
+        r = generic_call("POST", "/people/search", dict(body, cursor=cur))
+        eq(r.status, 200, "page")
+        got.extend(x["email"] for x in r.json["results"])
+        cur = r.json["paging"]["next"]
+        if cur is None:
+            break
+        check(len(got) <= allx["total"], "paging does not end")
+    eq(got, [x["business_email"] for x in allx["records"]], "POST pages")
+    r = generic_call("GET", "/people/search?" + urlencode(
+        {"domain": "initech.com", "department": "engineering", "limit": 100}))
+    eq([x["email"] for x in r.json["results"]], got, "GET = POST")
+    x = r.json["results"][0]
+    check(x["job"]["department"] == "engineering" and x["company"]["domain"] == "initech.com",
+          "result shape %r" % x)
+    r = generic_call("GET", "/companies/search?industry=retail,financial%20services&"
+                     "country=us&limit=100")
+    check(r.status == 200 and all(c["industry"] in ("Retail", "Financial Services") and
+                                  c["location"]["country"] == "United States"
+                                  for c in r.json["results"]), "companies")
+    for method, path, b in [("POST", "/people/search", {"filters": {}}),
+                            ("POST", "/people/search", {"filters": {"titles": ["x"]},
+                                                        "limit": 101}),
+                            ("GET", "/people/search?shoe=1", None),
+                            ("GET", "/companies/search?title=cto", None)]:
+        r = generic_call(method, path, b)
+        eq((r.status, "error" in r.json), (400, True), "%s %s" % (method, path))
+
+
+@test
+def search_expected_control():
+    r = C.request("POST", "/_sim/search_expected", body={"provider": "lusha", "filters": {}})
+    eq(r.status, 400, "lusha has no search here")
+    r = C.request("POST", "/_sim/search_expected",
+                  body={"provider": "pdl", "filters": {"shoe": ["x"]}})
+    eq(r.status, 400, "unknown filter key")
+    got = expected(provider="pdl", kind="people", request={"size": 500,
+                                                             **pdl_domain_query("acme.com")})
+    eq((got["status"], got["records"]), (400, []), "the provider would refuse it")
+    r = C.request("GET", "/_sim/search_expected?" + urlencode(
+        {"provider": "surfe", "kind": "companies",
+         "filters": json.dumps({"countries": ["de"]}), "limit": 3}))
+    eq(r.status, 200, "GET form")
+    check(len(r.json["records"]) == 3 and r.json["next_cursor"], "a page with a cursor")
+    # records make the universe: a person marked not found disappears
+    first = expected(provider="pdl", kind="people", filters={"domains": "acme.com"},
+                     all=True)["records"]
+    ctl("POST", "records", {"provider": "pdl", "match": {"email": first[0]["business_email"]},
+                            "found": False})
+    after = expected(provider="pdl", kind="people", filters={"domains": "acme.com"},
+                     all=True)["records"]
+    eq(after, first[1:], "records apply to search")
 
 
 # ---------------------------------------------------------------------------
