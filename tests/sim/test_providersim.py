@@ -806,6 +806,14 @@ def lusha_bulk_validation_and_scripts():
        "credits run out")
     eq(cs["k3"]["error"]["code"], "INSUFFICIENT_CREDITS", "beyond credits")
     eq(lusha_post("/v2/person", {"contacts": contacts}, key="LC").status, 402, "then 402")
+    ctl("POST", "script", {"provider": "lusha", "key": "LH", "steps": [
+        {"kind": "hit", "fields": {"title": "CFO"}, "items": {"m1": "miss"}}]})
+    misses = [dict(one, contactId="m%d" % i, email="miss%d@acme.com" % i) for i in range(3)]
+    cs = lusha_post("/v2/person", {"contacts": misses}, key="LH").json["contacts"]
+    eq([cs["m%d" % i]["isCreditCharged"] for i in range(3)], [True, False, True],
+       "a call-level hit forces every item not named otherwise")
+    eq({cs["m%d" % i]["data"]["jobTitle"]["title"] for i in (0, 2)}, {"CFO"},
+       "with the step's fields")
 
 
 @test
@@ -1135,6 +1143,10 @@ def surfe_people_search():
        "name = code")
     r = surfe_post("/v2/people/search", {"companies": {"domains": ["missing.io"]}})
     eq((r.status, r.json["people"], "nextPageToken" in r.json), (200, [], False), "no match")
+    r = surfe_post("/v2/people/search", dict(base, limit=50,
+                                             organizationIDMappings={"acme.com": "ORG-1"}))
+    eq({(p["companyDomain"], p.get("externalID")) for p in r.json["people"]},
+       {("acme.com", "ORG-1"), ("hooli.com", None)}, "organizationIDMappings")
     for body, what in [({}, "no filter"), ({"limit": 201, **base}, "limit 201"),
                        ({"limit": 0, **base}, "limit 0"),
                        ({"companies": {"keywords": ["ai"]}}, "unsupported filter"),
