@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
@@ -35,6 +36,7 @@
 #include "app.h"
 #include "lib/buf.h"
 #include "lib/config.h"
+#include "lib/confhist.h"
 #include "http.h"
 #include "lib/limits.h"
 #include "lib/log.h"
@@ -55,15 +57,24 @@ static volatile int stopping;
 static int threads_idle;   /* threads blocked in accept (atomic) */
 static int threads_alive;  /* responder threads not yet finished (atomic) */
 static struct mx_family *mx_inflight;
+static const char *socket_group; /* -g: overrides listen_group */
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: enrichd [-c FILE] [-t] [-V]\n"
-		"  -c FILE  configuration file (default: $ENRICHD_CONF or " DEFAULT_CONF ")\n"
-		"  -t       check the configuration file and exit 0 (valid) or 1\n"
-		"  -p       print the settings the nginx site needs, as shell assignments\n"
-		"  -V       print the version and exit\n"
+		"usage: enrichd [-c FILE] [-t | -p | -V | -h] [-g GROUP]\n"
+		"       enrichd [-c FILE] [--state-dir DIR] --history | --rollback[=CHECKSUM]\n"
+		"  -c, --conf FILE       configuration file (default: $ENRICHD_CONF or " DEFAULT_CONF ")\n"
+		"  -t, --check           check the configuration file and exit 0 (valid) or 1\n"
+		"  -p, --print-nginx     print the settings the nginx site needs, as shell assignments\n"
+		"  -g, --socket-group G  give the socket to group G (overrides listen_group)\n"
+		"      --history         list the applied configurations, newest first\n"
+		"      --rollback[=SUM]  write the previous applied configuration (or the one\n"
+		"                        whose checksum starts with SUM) back to the file;\n"
+		"                        reload to apply it\n"
+		"      --state-dir DIR   the state directory (default: state_dir of the file)\n"
+		"  -V, --version         print the version and exit\n"
+		"  -h, --help            this text\n"
 		"Without a FastCGI socket on standard input, and with GATEWAY_INTERFACE set,\n"
 		"enrichd answers one request as a plain CGI program.\n");
 }
@@ -117,8 +128,27 @@ static void *responder_thread(void *arg)
 	return NULL;
 }
 
-/* Bind the unix socket from the configuration, mode 0660. */
-static int open_unix_socket(const char *path, int backlog)
+/* nginx's workers connect to the socket: give it their group. */
+static int give_to_group(const char *path, const char *group)
+{
+	struct group gr, *found = NULL;
+	char scratch[4096];
+
+	if (getgrnam_r(group, &gr, scratch, sizeof scratch, &found) != 0 || found == NULL) {
+		log_error("main", "socket group %s: no such group", group);
+		return -1;
+	}
+	if (chown(path, (uid_t)-1, gr.gr_gid) != 0) {
+		log_error("main", "cannot give %s to group %s: %s (the process must be root or a "
+			  "member of the group)", path, group, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Bind the unix socket from the configuration, mode 0660, in group
+ * `group` when one is given. */
+static int open_unix_socket(const char *path, int backlog, const char *group)
 {
 	struct sockaddr_un sa;
 	int fd;
@@ -156,6 +186,11 @@ static int open_unix_socket(const char *path, int backlog)
 	}
 	umask(old);
 	chmod(path, 0660);
+	if (group && group[0] && give_to_group(path, group) != 0) {
+		close(fd);
+		unlink(path);
+		return -1;
+	}
 	if (listen(fd, backlog) != 0) {
 		log_error("main", "cannot listen on %s: %s", path, strerror(errno));
 		close(fd);
@@ -208,9 +243,22 @@ static void wake_acceptors(void)
 	}
 }
 
+/* Keep the file that was just applied in the state directory's history
+ * (lib/confhist.h); a failure costs the history, not the reload. */
+static void record_applied(const struct cfg *c, const char *path, char sha[CH_SHA_HEX])
+{
+	enum enr_err rc = ch_record(c->state_dir, path, util_now_ms() / 1000, sha, NULL);
+
+	if (rc != ENR_OK) {
+		log_warn("config", "could not record %s in the history under %s: %s", path,
+			 c->state_dir, enr_strerror(rc));
+		util_strlcpy(sha, "unknown", CH_SHA_HEX);
+	}
+}
+
 static void reload(const char *path)
 {
-	char err[LIM_CONFIG_ERR_MAX];
+	char err[LIM_CONFIG_ERR_MAX], sha[CH_SHA_HEX];
 	struct cfg *next = NULL, *cur;
 
 	if (cfg_load(path, &next, err, sizeof err) != ENR_OK) {
@@ -230,10 +278,9 @@ static void reload(const char *path)
 		return;
 	}
 	log_set_level(next->log_level);
+	record_applied(next, path, sha);
 	cfg_publish(next);
-	if (cfg_save_last_good(path) != ENR_OK)
-		log_warn("config", "could not write %s.last-good", path);
-	log_notice("config", "reloaded %s", path);
+	log_notice("config", "reloaded %s (sha256 %.12s)", path, sha);
 }
 
 /* Single-quote v for a POSIX shell. */
@@ -249,29 +296,118 @@ static void print_shell(const char *name, const char *v)
 	puts("'");
 }
 
+/* p made absolute against the working directory (the process resolves
+ * relative paths the same way). */
+static void absolute(const char *p, char *out, size_t outlen)
+{
+	if (p[0] != '/' && p[0] != '\0' && getcwd(out, outlen) &&
+	    strlen(out) + strlen(p) + 2 <= outlen) {
+		size_t n = strlen(out);
+
+		out[n] = '/';
+		memcpy(out + n + 1, p, strlen(p) + 1);
+	} else {
+		util_strlcpy(out, p, outlen);
+	}
+}
+
 static void print_nginx_env(const struct cfg *cfg)
 {
 	char abs[4096];
 	struct buf origins;
 
-	if (cfg->listen[0] != '/' && getcwd(abs, sizeof abs - strlen(cfg->listen) - 2)) {
-		size_t n = strlen(abs);
-
-		abs[n] = '/';
-		memcpy(abs + n + 1, cfg->listen, strlen(cfg->listen) + 1);
-	} else {
-		util_strlcpy(abs, cfg->listen, sizeof abs);
-	}
 	buf_init(&origins, 0);
 	for (size_t i = 0; i < cfg->cors_origins.n; i++)
 		buf_printf(&origins, "%s%s", i ? " " : "", cfg->cors_origins.v[i]);
+	absolute(cfg->listen, abs, sizeof abs);
 	print_shell("ENRICHD_LISTEN", abs);
+	print_shell("ENRICHD_LISTEN_GROUP", cfg->listen_group);
 	printf("ENRICHD_BODY_MAX_BYTES=%lld\n", (long long)cfg->limits.body_max_bytes);
 	print_shell("ENRICHD_SERVER_NAME", cfg->server_name);
 	print_shell("ENRICHD_CORS_ORIGINS", buf_cstr(&origins));
 	print_shell("ENRICHD_STORE", cfg->store);
 	printf("ENRICHD_THREADS=%d\n", cfg->threads);
+	absolute(cfg->state_dir, abs, sizeof abs);
+	print_shell("ENRICHD_STATE_DIR", abs);
+	absolute(cfg->log_file, abs, sizeof abs);
+	print_shell("ENRICHD_LOG_FILE", abs);
 	buf_release(&origins);
+}
+
+/* The state directory for --history and --rollback: given, or read from
+ * the file (without its secrets, which an operator's shell may lack).
+ * The file may be the broken one being rolled back, hence --state-dir. */
+static int state_dir_of(const char *path, const char *given, char *out, size_t outlen)
+{
+	char err[LIM_CONFIG_ERR_MAX];
+	struct cfg *c = NULL;
+
+	if (given) {
+		util_strlcpy(out, given, outlen);
+		return 0;
+	}
+	if (cfg_load_flags(path, CFG_LOAD_NO_SECRETS, &c, err, sizeof err) != ENR_OK) {
+		fprintf(stderr, "enrichd: %s\nenrichd: give the state directory with --state-dir DIR\n",
+			err);
+		return -1;
+	}
+	util_strlcpy(out, c->state_dir, outlen);
+	cfg_release(c);
+	return 0;
+}
+
+static int show_history(const char *path, const char *dir)
+{
+	struct ch_entry e[LIM_CONF_HISTORY_MAX];
+	char sha[CH_SHA_HEX], when[21];
+	size_t n = 0;
+	bool have = ch_file_sha(path, sha) == ENR_OK;
+
+	if (ch_list(dir, e, LIM_CONF_HISTORY_MAX, &n) != ENR_OK) {
+		fprintf(stderr, "enrichd: cannot read the history in %s/history\n", dir);
+		return 1;
+	}
+	if (n == 0) {
+		printf("no configuration has been applied yet (history in %s/history)\n", dir);
+		return 0;
+	}
+	printf("%-20s  %-14s  %s\n", "APPLIED (UTC)", "SHA256", "");
+	for (size_t i = 0; i < n; i++) {
+		util_fmt_time_s(e[i].time_s, when);
+		printf("%-20s  %.14s  %s%s\n", when, e[i].sha, i == 0 ? "current" : "",
+		       have && strcmp(e[i].sha, sha) == 0 ? (i == 0 ? ", = file" : "= file") : "");
+	}
+	if (have && strcmp(e[0].sha, sha) != 0)
+		printf("%s (sha256 %.14s) has changes that are not applied\n", path, sha);
+	return 0;
+}
+
+static int do_rollback(const char *path, const char *dir, const char *to)
+{
+	struct ch_rollback rb;
+	char when[21];
+	enum enr_err rc = ch_rollback(dir, path, to, util_now_ms() / 1000, &rb);
+
+	switch (rc) {
+	case ENR_OK:
+		break;
+	case ENR_E_NOT_FOUND:
+		fprintf(stderr, "enrichd: %s\n", to ? "no applied configuration has that checksum"
+			: "no earlier applied configuration to go back to (see --history)");
+		return 1;
+	case ENR_E_INVALID:
+		fprintf(stderr, "enrichd: %s: give at least 6 hex digits of one checksum\n", to);
+		return 1;
+	default:
+		fprintf(stderr, "enrichd: rollback failed: %s\n", enr_strerror(rc));
+		return 1;
+	}
+	util_fmt_time_s(rb.to.time_s, when);
+	if (rb.kept_rejected)
+		printf("kept the unapplied %s as %s\n", path, rb.rejected);
+	printf("restored %s from the configuration applied at %s (sha256 %.14s)\n", path, when,
+	       rb.to.sha);
+	return 0;
 }
 
 static int run_cgi(struct cfg *cfg)
@@ -302,10 +438,25 @@ static int open_log(const struct cfg *cfg)
 	return 0;
 }
 
+enum { OPT_HISTORY = 256, OPT_ROLLBACK, OPT_STATE_DIR };
+
 int main(int argc, char **argv)
 {
+	static const struct option opts[] = {
+		{ "conf", required_argument, NULL, 'c' },
+		{ "check", no_argument, NULL, 't' },
+		{ "print-nginx", no_argument, NULL, 'p' },
+		{ "socket-group", required_argument, NULL, 'g' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "history", no_argument, NULL, OPT_HISTORY },
+		{ "rollback", optional_argument, NULL, OPT_ROLLBACK },
+		{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
+		{ NULL, 0, NULL, 0 },
+	};
 	const char *path = getenv("ENRICHD_CONF");
-	bool check_only = false, print_env = false;
+	const char *state_dir = NULL, *rollback_to = NULL;
+	bool check_only = false, print_env = false, history = false, rollback = false;
 	struct cfg *cfg = NULL;
 	char err[LIM_CONFIG_ERR_MAX];
 	pthread_t *tids = NULL;
@@ -314,18 +465,33 @@ int main(int argc, char **argv)
 	int opt, nthreads, inherited, sig;
 	int64_t deadline;
 
-	while ((opt = getopt(argc, argv, "c:tpVh")) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:tpg:Vh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c': path = optarg; break;
 		case 'p': print_env = true; check_only = true; break;
 		case 't': check_only = true; break;
+		case 'g': socket_group = optarg; break;
 		case 'V': printf("enrichd %s\n", ENRICHD_VERSION); return 0;
 		case 'h': usage(stdout); return 0;
+		case OPT_HISTORY: history = true; break;
+		case OPT_ROLLBACK: rollback = true; rollback_to = optarg; break;
+		case OPT_STATE_DIR: state_dir = optarg; break;
 		default: usage(stderr); return 2;
 		}
 	}
+	if (optind < argc) {
+		usage(stderr);
+		return 2;
+	}
 	if (path == NULL || *path == '\0')
 		path = DEFAULT_CONF;
+	if (history || rollback) {
+		char dir[4096];
+
+		if (state_dir_of(path, state_dir, dir, sizeof dir) != 0)
+			return 1;
+		return history ? show_history(path, dir) : do_rollback(path, dir, rollback_to);
+	}
 
 	if (cfg_load(path, &cfg, err, sizeof err) != ENR_OK) {
 		fprintf(stderr, "enrichd: %s\n", err);
@@ -386,7 +552,8 @@ int main(int argc, char **argv)
 		log_error("main", "libfcgi failed to initialise");
 		return 1;
 	}
-	listen_fd = inherited >= 0 ? inherited : open_unix_socket(cfg->listen, cfg->listen_backlog);
+	listen_fd = inherited >= 0 ? inherited : open_unix_socket(cfg->listen, cfg->listen_backlog,
+					      socket_group ? socket_group : cfg->listen_group);
 	if (listen_fd < 0) {
 		cfg_release(cfg);
 		return 1;
@@ -398,8 +565,11 @@ int main(int argc, char **argv)
 		cfg_release(cfg);
 		return 1;
 	}
-	if (cfg_save_last_good(path) != ENR_OK)
-		log_warn("config", "could not write %s.last-good", path);
+	{
+		char sha[CH_SHA_HEX];
+
+		record_applied(cfg, path, sha);
+	}
 	nthreads = cfg->threads;
 	cfg_publish(cfg);
 	cfg = NULL;

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <libconfig.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -69,6 +70,8 @@ static const struct cfg_rule cfg_rules[] = {
 	{ "log_file", R_STR, 0, STRMAX, NULL },
 	{ "store", R_STR, 1, STRMAX, NULL },
 	{ "data_dir", R_STR, 1, STRMAX, NULL },
+	{ "state_dir", R_STR, 1, STRMAX, NULL },
+	{ "listen_group", R_STR, 0, LIM_NAME_MAX, NULL },
 
 	{ "http", R_GROUP, 0, 0, NULL },
 	{ "http.server_name", R_STR, 1, 255, NULL },
@@ -597,6 +600,8 @@ static void cfg_free(struct cfg *c)
 	free(c->log_file);
 	free(c->store);
 	free(c->data_dir);
+	free(c->state_dir);
+	free(c->listen_group);
 	free(c->server_name);
 	list_free(&c->cors_origins);
 	for (int g = 0; g < CFG_GROUP__MAX; g++)
@@ -610,6 +615,14 @@ static void cfg_free(struct cfg *c)
 		provider_release(&c->providers[i]);
 	free(c->providers);
 	free(c);
+}
+
+static bool group_exists(const char *name)
+{
+	struct group gr, *found = NULL;
+	char scratch[4096];
+
+	return getgrnam_r(name, &gr, scratch, sizeof scratch, &found) == 0 && found != NULL;
 }
 
 static bool url_ok(const char *u)
@@ -894,8 +907,15 @@ static bool load_values(struct cfg_errctx *e, const config_setting_t *root, stru
 	c->log_file = xstrdup(get_str(root, "log_file", ""), oom);
 	c->store = xstrdup(get_str(root, "store", "sqlite:var/enrichd.db"), oom);
 	c->data_dir = xstrdup(get_str(root, "data_dir", "data"), oom);
+	c->state_dir = xstrdup(get_str(root, "state_dir", "var"), oom);
+	c->listen_group = xstrdup(get_str(root, "listen_group", ""), oom);
 	if (*oom)
 		return false;
+	if (c->listen_group[0] && !group_exists(c->listen_group)) {
+		cfg_fail(e, config_setting_get_member(root, "listen_group"), "listen_group",
+			 "no group is named \"%s\"", c->listen_group);
+		return false;
+	}
 	if (cfg_store_path(c->store, NULL) == NULL) {
 		cfg_fail(e, config_setting_get_member(root, "store"), "store",
 			 "must be \"sqlite:PATH\"");
@@ -1151,52 +1171,6 @@ const struct cfg_provider *cfg_provider_find(const struct cfg *c, const char *na
 			return &c->providers[i];
 	}
 	return NULL;
-}
-
-enum enr_err cfg_save_last_good(const char *path)
-{
-	struct buf tmp, dst;
-	char chunk[8192];
-	int in = -1, outfd = -1;
-	enum enr_err rc = ENR_E_IO;
-	ssize_t n;
-
-	buf_init(&tmp, 0);
-	buf_init(&dst, 0);
-	if (buf_printf(&dst, "%s.last-good", path) || buf_printf(&tmp, "%s.last-good.tmp", path)) {
-		rc = ENR_E_NOMEM;
-		goto out;
-	}
-	in = open(path, O_RDONLY | O_CLOEXEC);
-	if (in < 0)
-		goto out;
-	outfd = open(buf_cstr(&tmp), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-	if (outfd < 0)
-		goto out;
-	while ((n = read(in, chunk, sizeof chunk)) > 0) {
-		if (write(outfd, chunk, (size_t)n) != n)
-			goto out;
-	}
-	if (n < 0 || fsync(outfd) != 0)
-		goto out;
-	if (close(outfd) != 0) {
-		outfd = -1;
-		goto out;
-	}
-	outfd = -1;
-	if (rename(buf_cstr(&tmp), buf_cstr(&dst)) != 0)
-		goto out;
-	rc = ENR_OK;
-out:
-	if (in >= 0)
-		close(in);
-	if (outfd >= 0) {
-		close(outfd);
-		unlink(buf_cstr(&tmp));
-	}
-	buf_release(&tmp);
-	buf_release(&dst);
-	return rc;
 }
 
 const char *cfg_store_path(const char *store, size_t *scheme_len)

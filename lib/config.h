@@ -124,6 +124,8 @@ struct cfg {
 	char *log_file;          /* "" = standard error */
 	char *store;             /* "sqlite:PATH" */
 	char *data_dir;          /* bundled data files (domain lists) */
+	char *state_dir;         /* history of applied configurations (lib/confhist.h) */
+	char *listen_group;      /* group given to the socket after bind ("" keep) */
 
 	/* http edge (nginx renders these too) */
 	struct cfg_list cors_origins;
@@ -214,10 +216,6 @@ unsigned cfg_generation(void);
 
 /* Find a provider by name; NULL when absent. */
 const struct cfg_provider *cfg_provider_find(const struct cfg *c, const char *name);
-
-/* Copy path to path.last-good atomically (write to a temp file, rename).
- * Called after a file loaded well. */
-enum enr_err cfg_save_last_good(const char *path);
 
 /* Parse "sqlite:PATH" and similar; returns a pointer into the string
  * after the scheme and sets *scheme_len, or NULL when the form is wrong. */

@@ -26,6 +26,8 @@
 #define LIM_THREADS_MAX         4096
 #define LIM_CORS_ORIGINS_MAX    64u
 #define LIM_NAME_MAX            64u     /* ids and names: providers, keys, accounts */
+#define LIM_CONF_HISTORY_MAX    10u     /* applied configurations kept (lib/confhist.h) */
+#define LIM_PATH_BYTES          4096u   /* a file path built from configured ones */
 
 /* batch jobs */
 #define LIM_JOB_REJECTIONS_LISTED 100u  /* refused rows listed in a 202 answer */

@@ -306,6 +306,15 @@ static struct conn *conn_open(const char *path)
 
 	if (c == NULL)
 		return NULL;
+	/* The database holds personal data: create it 0600 ourselves, since
+	 * SQLite would create it 0644 (less the umask).  SQLite gives the -wal
+	 * and -shm files the mode of the database file, so they follow. */
+	if (strcmp(path, ":memory:") != 0 && strncmp(path, "file:", 5) != 0) {
+		int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+		if (fd >= 0)
+			close(fd);
+	}
 	if (sqlite3_open_v2(path, &c->db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
 			    NULL) != SQLITE_OK) {

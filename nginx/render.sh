@@ -7,6 +7,14 @@
 # server name, CORS origins) so nginx and enrichd never disagree.  Environment:
 #   ENRICHD       enrichd binary                (default: build/enrichd)
 #   ENRICHD_CONF  configuration file            (default: conf/enrichd.conf)
+#   ENRICHD_SETTINGS  the output of `enrichd -p` taken earlier: render from it
+#                 instead of reading the file again (deploy.sh renders a staging
+#                 copy and the live one from one reading)
+#   INCLUDE_DIR   where the rendered files will be read by nginx, for the
+#                 include lines                 (default: OUT_DIR; an install into
+#                                                DESTDIR gives the final path)
+#   SITE_ONLY     1: only the site files (no nginx.conf, no state directories),
+#                 for a system nginx that includes enrichd-site.conf
 #   PREFIX        nginx state dir (pid, temp)   (default: OUT_DIR)
 #   LOG_DIR       nginx logs                    (default: $PREFIX/logs)
 #   LISTEN_ADDR   address nginx listens on      (default: 127.0.0.1)
@@ -29,11 +37,16 @@ conf=${ENRICHD_CONF:-conf/enrichd.conf}
 
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
+include_dir=${INCLUDE_DIR:-$out}
 prefix=${PREFIX:-$out}
 log_dir=${LOG_DIR:-$prefix/logs}
-mkdir -p "$prefix/tmp" "$log_dir"
+[ "${SITE_ONLY:-0}" = 1 ] || mkdir -p "$prefix/tmp" "$log_dir"
 
-vars=$("$enrichd" -p -c "$conf") || { echo "render.sh: $conf is not valid" >&2; exit 1; }
+if [ -n "${ENRICHD_SETTINGS:-}" ]; then
+    vars=$ENRICHD_SETTINGS
+else
+    vars=$("$enrichd" -p -c "$conf") || { echo "render.sh: cannot read the settings of $conf (see above)" >&2; exit 1; }
+fi
 eval "$vars"
 
 : "${CERT:?CERT is required}" "${CERT_KEY:?CERT_KEY is required}"
@@ -69,7 +82,7 @@ render() {
         -v cert="$CERT" -v cert_key="$CERT_KEY" \
         -v socket="$socket" \
         -v body_max="$ENRICHD_BODY_MAX_BYTES" \
-        -v log_dir="$log_dir" -v prefix="$prefix" -v render_dir="$out" \
+        -v log_dir="$log_dir" -v prefix="$prefix" -v include_dir="$include_dir" \
         -v workers="${WORKERS:-auto}" -v daemon="${DAEMON:-on}" \
         -v user_line="$user_line" '
     # gsub treats & and \ in the replacement specially; values are literal.
@@ -77,7 +90,7 @@ render() {
     BEGIN {
         server_name = lit(server_name); listen_addr = lit(listen_addr); cert = lit(cert)
         cert_key = lit(cert_key); socket = lit(socket); log_dir = lit(log_dir)
-        prefix = lit(prefix); render_dir = lit(render_dir)
+        prefix = lit(prefix); include_dir = lit(include_dir)
     }
     {
         if ($0 ~ /^@CORS_MAP@$/) { printf "%s", cors; next }
@@ -87,13 +100,14 @@ render() {
         gsub(/@CERT_KEY@/, cert_key); gsub(/@CERT@/, cert)
         gsub(/@SOCKET@/, socket); gsub(/@BODY_MAX@/, body_max)
         gsub(/@LOG_DIR@/, log_dir); gsub(/@PREFIX@/, prefix)
-        gsub(/@RENDER_DIR@/, render_dir); gsub(/@WORKERS@/, workers)
+        gsub(/@INCLUDE_DIR@/, include_dir); gsub(/@WORKERS@/, workers)
         gsub(/@DAEMON@/, daemon); gsub(/@USER_LINE@/, user_line)
         print
     }' "$src" > "$dst.tmp"
     mv "$dst.tmp" "$dst"
 }
 
-render "$templates/enrichd-site.conf.in" "$out/enrichd-site.conf"
+render "$templates/enrichd-errors.conf.in" "$out/enrichd-errors.conf"
 render "$templates/enrichd-fastcgi.conf.in" "$out/enrichd-fastcgi.conf"
-render "$templates/nginx.conf.in" "$out/nginx.conf"
+render "$templates/enrichd-site.conf.in" "$out/enrichd-site.conf"
+[ "${SITE_ONLY:-0}" = 1 ] || render "$templates/nginx.conf.in" "$out/nginx.conf"

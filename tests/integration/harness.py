@@ -304,6 +304,7 @@ class Env:
         self.log_path = os.path.join(self.tmp, "enrichd.log")
         self.socket = os.path.join(self.tmp, "enrichd.sock")
         self.db_path = os.path.join(self.tmp, "enrichd.db")
+        self.last_good = os.path.join(self.tmp, "state", "last-good.conf")
         self._clients = threading.local()
         self.ok = False
         try:
@@ -314,6 +315,7 @@ class Env:
                 "log_file": self.log_path,
                 "store": "sqlite:" + self.db_path,
                 "data_dir": os.path.join(ROOT, "data"),
+                "state_dir": os.path.join(self.tmp, "state"),
             })
             if conf:
                 self.conf = deep_merge(self.conf, conf(self) if callable(conf) else conf)

@@ -104,11 +104,14 @@ def test_body_over_cap_is_json_413():
         check("path=\"/enrich\"" not in env.log(), "an oversized body reached enrichd")
 
 
-def test_nginx_json_502_when_responder_is_down():
+def test_nginx_json_503_when_responder_is_down():
+    """The responder unreachable is 503 unavailable with Retry-After (it was a
+    502 with code unavailable, which the error table gives to 503)."""
     with Env() as env:
         env.stop_enrichd()
         r = env.request("GET", "/health")
-        error_of(r, 502, "unavailable")
+        error_of(r, 503, "unavailable")
+        check(r.header("retry-after") == "2", r)
 
 
 def test_metrics_in_prometheus_text():
@@ -173,7 +176,7 @@ def test_config_check_flag():
 
 def test_good_reload_under_load_changes_behaviour_without_failures():
     with Env() as env:
-        last_good = env.conf_path + ".last-good"
+        last_good = env.last_good
         wait_for(lambda: os.path.exists(last_good), what=".last-good at start")
         with Load(env, n=4) as load:
             wait_for(lambda: load.total() > 200, timeout=20, what="load to run")
@@ -194,7 +197,7 @@ def test_good_reload_under_load_changes_behaviour_without_failures():
 
 def test_bad_reload_under_load_is_refused_and_nothing_changes():
     with Env() as env:
-        last_good = env.conf_path + ".last-good"
+        last_good = env.last_good
         wait_for(lambda: os.path.exists(last_good), what=".last-good at start")
         before = open(last_good).read()
         with Load(env, n=4) as load:

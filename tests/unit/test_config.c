@@ -261,21 +261,25 @@ TEST(snapshots_are_reference_counted)
 	cfg_release(NULL);
 }
 
-TEST(last_good_copy)
+TEST(state_dir_and_listen_group)
 {
-	char lg[300];
-	char buf[64] = { 0 };
-	FILE *f;
+	struct cfg *c = NULL;
 
-	write_conf("threads = 3;\n");
-	CHECK_INT(cfg_save_last_good(path), ENR_OK);
-	snprintf(lg, sizeof lg, "%s.last-good", path);
-	f = fopen(lg, "r");
-	REQUIRE(f != NULL);
-	CHECK(fread(buf, 1, sizeof buf - 1, f) > 0);
-	fclose(f);
-	CHECK_STR(buf, "threads = 3;\n");
-	CHECK_INT(cfg_save_last_good("/nonexistent/x.conf"), ENR_E_IO);
+	REQUIRE(load("", &c) == ENR_OK);
+	CHECK_STR(c->state_dir, "var");
+	CHECK_STR(c->listen_group, "");
+	cfg_release(c);
+	c = NULL;
+	REQUIRE(load("state_dir = \"/var/lib/enrichd\";\nlisten_group = \"root\";\n", &c) == ENR_OK);
+	CHECK_STR(c->state_dir, "/var/lib/enrichd");
+	CHECK_STR(c->listen_group, "root");
+	cfg_release(c);
+	c = NULL;
+	CHECK_INT(load("threads = 2;\nlisten_group = \"enrichd-no-such-group\";\n", &c), ENR_E_CONFIG);
+	CHECK(err_is(2, "listen_group: no group is named \"enrichd-no-such-group\""));
+	CHECK_INT(load("state_dir = \"\";\n", &c), ENR_E_CONFIG);
+	CHECK(err_is(1, "state_dir: length 0 is outside 1.."));
+	CHECK(c == NULL);
 }
 
 TEST(fields_and_groups)
@@ -312,7 +316,7 @@ int main(void)
 	RUN(providers_keys_and_secrets);
 	RUN(generic_provider);
 	RUN(snapshots_are_reference_counted);
-	RUN(last_good_copy);
+	RUN(state_dir_and_listen_group);
 	RUN(fields_and_groups);
 	{
 		char cmd[300];
