@@ -135,3 +135,422 @@ def test_every_nginx_error_page_has_the_json_shape():
         r = env.request("POST", "/enrich", json_body={"email": "a@example.com"})
         check(r.status == 503 and r.json()["error"]["code"] == "unavailable", r)
         check(r.header_all("retry-after") == ["2"], r)
+
+
+# ---- deploy.sh ------------------------------------------------------------------------
+
+import signal  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+
+from harness import BASE_CONF, ROOT, deep_merge, free_port, render_conf, wait_for  # noqa: E402
+
+DEPLOY = os.path.join(ROOT, "deploy.sh")
+
+
+class Deploy:
+    """./deploy.sh against a private directory: its own var/, configuration,
+    store, state directory and free ports."""
+
+    def __init__(self, d, conf=None):
+        self.d = d
+        os.chmod(d, 0o755)  # nginx's unprivileged workers reach the socket below it
+        self.conf_path = os.path.join(d, "enrichd.conf")
+        self.var = os.path.join(d, "var")
+        self.state = os.path.join(d, "state")
+        self.conf = deep_merge(BASE_CONF, {
+            "threads": 4,
+            "listen": os.path.join(d, "run", "enrichd.sock"),
+            "store": "sqlite:" + os.path.join(d, "enrichd.db"),
+            "data_dir": os.path.join(ROOT, "data"),
+            "state_dir": self.state,
+            "worker": {"poll_ms": 100},
+        })
+        if conf:
+            self.conf = deep_merge(self.conf, conf)
+        self.write(self.conf)
+        self.https_port, self.http_port = free_port(), free_port()
+        self.env = dict(os.environ, ENRICHD_VAR=self.var, ENRICHD_CONF=self.conf_path,
+                        HTTPS_PORT=str(self.https_port), HTTP_PORT=str(self.http_port))
+
+    def write(self, conf):
+        with open(self.conf_path + ".tmp", "w") as f:
+            f.write(render_conf(conf))
+        os.replace(self.conf_path + ".tmp", self.conf_path)
+
+    def run(self, *args, ok=True, env=None, plain=False):
+        """Run deploy.sh; plain=True gives it only ENRICHD_VAR, as an operator who
+        does not repeat the variables `up` was given."""
+        e = dict(os.environ, ENRICHD_VAR=self.var) if plain else dict(self.env)
+        e.update(env or {})
+        p = subprocess.run([DEPLOY, *args], env=e, capture_output=True, text=True, timeout=300)
+        if ok:
+            check(p.returncode == 0, f"deploy.sh {args}: {p.returncode}\n{p.stdout}\n{p.stderr}")
+        return p
+
+    def pidfile(self, name):
+        return os.path.join(self.var, "run", name)
+
+    def pid(self, name):
+        with open(self.pidfile(name)) as f:
+            return int(f.read().strip())
+
+    def log(self, name="enrichd"):
+        try:
+            with open(os.path.join(self.var, "log", f"{name}.log"), errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def get(self, path, headers=None, port=None, method="GET", body=None):
+        from harness import Client
+        c = Client(port or self.https_port, timeout=10)
+        try:
+            return c.request(method, path, headers=headers, json_body=body)
+        finally:
+            c.close()
+
+    def healthy(self, port=None):
+        try:
+            return self.get("/health", port=port).status == 200
+        except OSError:
+            return False
+
+    def key(self):
+        with open(os.path.join(self.var, "dev-api-key")) as f:
+            return f.read().strip()
+
+    def processes(self):
+        """Processes whose command line names this deployment's directory."""
+        out = []
+        for p in os.listdir("/proc"):
+            if not p.isdigit():
+                continue
+            try:
+                with open(f"/proc/{p}/cmdline", "rb") as f:
+                    cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+                with open(f"/proc/{p}/stat") as f:
+                    state = f.read().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if self.d in cmd and state != "Z":
+                out.append((int(p), cmd))
+        return out
+
+    def nginx_pid(self):
+        with open(os.path.join(self.var, "nginx", "nginx.pid")) as f:
+            return int(f.read())
+
+    def nginx_workers(self):
+        master = self.nginx_pid()
+        kids = []
+        for p in os.listdir("/proc"):
+            if p.isdigit():
+                try:
+                    with open(f"/proc/{p}/stat") as f:
+                        fields = f.read().rsplit(")", 1)[1].split()
+                    if int(fields[1]) == master and fields[0] != "Z":
+                        kids.append(int(p))
+                except OSError:
+                    pass
+        return sorted(kids)
+
+    def down(self):
+        self.run("down", ok=False)
+
+
+def deployment(conf=None):
+    d = tempfile.mkdtemp(prefix="enrichd-deploy-")
+    return Deploy(d, conf)
+
+
+def finish(dep):
+    dep.down()
+    left = dep.processes()
+    subprocess.run(["rm", "-rf", dep.d])
+    check(left == [], f"processes left after down: {left}")
+
+
+def test_deploy_restarts_a_killed_responder_and_worker_and_down_leaves_nothing():
+    dep = deployment()
+    try:
+        dep.run("up")
+        check(dep.healthy(), "up")
+        # The responder, killed: /health answers again, and the log says what happened.
+        old = dep.pid("enrichd.child")
+        os.kill(old, signal.SIGKILL)
+        t0 = time.monotonic()
+        wait_for(lambda: dep.healthy() and os.path.exists(dep.pidfile("enrichd.child"))
+                 and dep.pid("enrichd.child") != old, timeout=15, what="enrichd restarted")
+        took = time.monotonic() - t0
+        check(took < 10, f"restart took {took:.1f}s")
+        log = dep.log("enrichd")
+        check(re.search(r'level=warn .*mod=supervise msg="enrichd \(pid %d\) was killed by signal 9 '
+                        r'\(SIGKILL\) after \d+s; restarting it in 1s \(restart 1\)"' % old, log), log[-800:])
+        check('msg="enrichd restarted (restart 1)"' in log, log[-800:])
+        r = dep.get("/enrich", headers={"Authorization": "Bearer " + dep.key()},
+                    method="POST", body={"email": "john.doe@example.com"})
+        check(r.status == 200, r)
+        # The worker, killed.
+        old = dep.pid("enrich-worker.child")
+        os.kill(old, signal.SIGKILL)
+        wait_for(lambda: os.path.exists(dep.pidfile("enrich-worker.child"))
+                 and dep.pid("enrich-worker.child") != old, timeout=15, what="worker restarted")
+        log = dep.log("enrich-worker")
+        check(re.search(r'enrich-worker \(pid %d\) was killed by signal 9 \(SIGKILL\).*restarting it' % old,
+                        log), log[-800:])
+        p = dep.run("status")
+        check("enrichd:       running" in p.stdout and "supervised" in p.stdout, p.stdout)
+        # A second death soon after backs off longer.
+        old = dep.pid("enrichd.child")
+        os.kill(old, signal.SIGKILL)
+        wait_for(lambda: "restarting it in 2s (restart 2)" in dep.log("enrichd"), timeout=10,
+                 what="second restart with back-off")
+        wait_for(dep.healthy, timeout=15, what="health after the second restart")
+    finally:
+        finish(dep)
+
+
+def test_deploy_up_survives_stale_pid_files():
+    dep = deployment()
+    other = subprocess.Popen(["sleep", "300"])
+    try:
+        dep.run("up")
+        dep.run("down")
+        os.makedirs(os.path.join(dep.var, "run"), exist_ok=True)
+        # Pids of processes that are gone, and of other programs that run now.
+        for name, pid in (("enrichd.pid", other.pid), ("enrichd.child", other.pid),
+                          ("enrich-worker.pid", 4194000), ("enrich-worker.child", os.getpid())):
+            with open(dep.pidfile(name), "w") as f:
+                f.write(f"{pid}\n")
+        with open(os.path.join(dep.var, "nginx", "nginx.pid"), "w") as f:
+            f.write(f"{other.pid}\n")
+        t0 = time.monotonic()
+        p = dep.run("up")
+        check("already running" not in p.stdout, p.stdout)
+        check(dep.healthy(), "health after up over stale pid files")
+        check(time.monotonic() - t0 < 30, "up took too long")
+        check(other.poll() is None, "up killed an unrelated process")
+        # kill -9 of everything at once: up again.  nginx's master and workers
+        # are one process group.
+        os.killpg(dep.nginx_pid(), signal.SIGKILL)
+        for pid, _ in dep.processes():
+            os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: not dep.processes(), timeout=10, what="all killed")
+        t0 = time.monotonic()
+        p = dep.run("up")
+        check("already running" not in p.stdout, p.stdout)
+        check(dep.healthy() and time.monotonic() - t0 < 20, "up after kill -9")
+        # Only the supervisor killed: its child is taken back under supervision.
+        os.kill(dep.pid("enrichd.pid"), signal.SIGKILL)
+        p = dep.run("up")
+        check("runs without its supervisor" in p.stdout, p.stdout)
+        check(dep.healthy(), "health")
+        check(len([c for _, c in dep.processes() if "enrichd -c" in c and "__supervise" not in c]) == 1,
+              dep.processes())
+    finally:
+        other.kill()
+        other.wait()
+        finish(dep)
+
+
+def test_deploy_remembers_ports_and_configuration():
+    dep = deployment()
+    try:
+        dep.run("up")
+        with open(os.path.join(dep.var, "deploy.env")) as f:
+            saved = f.read()
+        check(f"HTTPS_PORT={dep.https_port}" in saved and dep.conf_path in saved, saved)
+        # status and reload without the variables use the ports and file of up.
+        p = dep.run("status", plain=True)
+        check(f"https://127.0.0.1:{dep.https_port}" in p.stdout and '"status":"ok"' in p.stdout, p.stdout)
+        dep.write(deep_merge(dep.conf, {"log_level": "warn"}))
+        dep.run("reload", plain=True)
+        site = open(os.path.join(dep.var, "nginx", "enrichd-site.conf")).read()
+        check(f":{dep.https_port} ssl" in site and "8443" not in site, "nginx re-rendered on other ports")
+        check(dep.healthy(), "health on the remembered port after reload")
+        # Other values given later are not silently used.
+        p = dep.run("reload", env={"HTTPS_PORT": "1"})
+        check("using what ./deploy.sh up used" in p.stdout, p.stdout)
+        check(dep.healthy(), "health")
+        p = dep.run("history", plain=True)
+        check("current" in p.stdout, p.stdout)
+        p = dep.run("logs", plain=True)
+        check("serving on" in p.stdout, p.stdout[-500:])
+    finally:
+        finish(dep)
+
+
+def state_of(dep):
+    """What each part runs: enrichd's and the worker's reload lines, nginx's
+    workers and rendered site, the history and the last good file."""
+    return {
+        "enrichd_reloads": dep.log("enrichd").count('msg="reloaded'),
+        "worker_reloads": dep.log("enrich-worker").count('msg="reloaded'),
+        "nginx_workers": dep.nginx_workers(),
+        "site": open(os.path.join(dep.var, "nginx", "enrichd-site.conf")).read(),
+        "history": [l.split()[:2] + ["current" in l] for l in dep.run("history", plain=True).stdout.splitlines()
+                    if re.match(r"\d{4}-\d\d-\d\dT", l)],
+        "last_good": open(os.path.join(dep.state, "last-good.conf")).read(),
+    }
+
+
+def test_deploy_reload_is_all_or_nothing():
+    dep = deployment()
+    try:
+        dep.run("up")
+        key = dep.key()
+        before = state_of(dep)
+        check(len(before["nginx_workers"]) >= 1, before)
+        # A server_name that would inject an nginx directive, with an endpoint toggle
+        # beside it: refused (by enrichd -t or by nginx -t on the staged site).
+        bad = deep_merge(dep.conf, {"http": {"server_name": "localhost; bogus_directive on"},
+                                    "endpoints": {"enrich": {"enabled": False}}})
+        dep.write(bad)
+        p = dep.run("reload", ok=False, plain=True)
+        check(p.returncode != 0 and "nothing changed" in p.stderr, p)
+        check("bogus_directive" in p.stdout + p.stderr, f"the refusal names the problem: {p}")
+        now = state_of(dep)
+        check(now == before, f"a refused reload changed something: "
+              f"{ {k: (before[k], now[k]) for k in now if now[k] != before[k]} }")
+        r = dep.get("/enrich", headers={"Authorization": "Bearer " + key}, method="POST",
+                    body={"email": "john.doe@example.com"})
+        check(r.status == 200, f"the old file still runs: {r!r}")
+        # A file enrichd accepts but whose rendered site nginx refuses (its
+        # certificate is unreadable): nothing is signalled.
+        cert = os.path.join(dep.var, "tls", "cert.pem")
+        good_cert = open(cert).read()
+        with open(cert, "w") as f:
+            f.write("not a certificate\n")
+        dep.write(deep_merge(dep.conf, {"endpoints": {"enrich": {"enabled": False}}}))
+        p = dep.run("reload", ok=False, plain=True)
+        check(p.returncode != 0 and "nginx refused" in p.stderr and "nothing changed" in p.stderr, p)
+        check(state_of(dep) == before, "a reload nginx refused changed something")
+        r = dep.get("/enrich", headers={"Authorization": "Bearer " + key}, method="POST",
+                    body={"email": "john.doe@example.com"})
+        check(r.status == 200, f"the old file still runs: {r!r}")
+        # Repaired: the same file is applied everywhere, and recorded.
+        with open(cert, "w") as f:
+            f.write(good_cert)
+        p = dep.run("reload", plain=True)
+        check("enrichd, enrich-worker and nginx run it" in p.stdout, p.stdout)
+        after = state_of(dep)
+        check(after["enrichd_reloads"] == before["enrichd_reloads"] + 1, after)
+        check(after["worker_reloads"] == before["worker_reloads"] + 1, after)
+        wait_for(lambda: dep.nginx_workers() and not set(dep.nginx_workers()) & set(before["nginx_workers"]),
+                 timeout=10, what="new nginx workers")
+        check(after["last_good"] == open(dep.conf_path).read(), "last good is the applied file")
+        r = dep.get("/enrich", headers={"Authorization": "Bearer " + key}, method="POST",
+                    body={"email": "john.doe@example.com"})
+        check(r.status == 503 and r.json()["error"]["code"] == "endpoint_disabled", r)
+    finally:
+        finish(dep)
+
+
+def test_deploy_reload_explains_a_secret_missing_from_the_service_environment():
+    dep = deployment()
+    try:
+        dep.run("up")
+        before = state_of(dep)
+        late = deep_merge(dep.conf, {"providers": [
+            {"name": "late", "kind": "pdl", "base_url": "https://127.0.0.1:9",
+             "keys": [{"id": "late-1", "secret": "env:ENRICHD_TEST_LATE_KEY"}]}]})
+        dep.write(late)
+        # The operator exported the variable in this shell only: enrichd -t passes
+        # here, the running enrichd (started without it) refuses.
+        t0 = time.monotonic()
+        p = dep.run("reload", ok=False, plain=True, env={"ENRICHD_TEST_LATE_KEY": "pdl-secret-1"})
+        took = time.monotonic() - t0
+        check(p.returncode != 0, p)
+        err = p.stderr
+        check("enrichd refused the file" in err and
+              "environment variable ENRICHD_TEST_LATE_KEY is not set" in err, err)
+        check("must be set in the environment enrichd runs in" in err and
+              "/etc/enrichd/secrets.env" in err and "export ENRICHD_TEST_LATE_KEY=" in err, err)
+        check("nothing changed" in err, err)
+        check("pdl-secret-1" not in p.stdout + err, "a secret in the output")
+        check(took < 4, f"reload waited {took:.1f}s instead of on the verdict")
+        after = state_of(dep)
+        check(after["worker_reloads"] == before["worker_reloads"] and
+              after["nginx_workers"] == before["nginx_workers"] and
+              after["history"] == before["history"], "the refusal changed something")
+    finally:
+        finish(dep)
+
+
+def test_deploy_history_and_rollback_after_good_changes():
+    dep = deployment()
+    try:
+        dep.run("up")
+        key = dep.key()
+
+        def enrich_status():
+            return dep.get("/enrich", headers={"Authorization": "Bearer " + key}, method="POST",
+                           body={"email": "john.doe@example.com"}).status
+
+        check(enrich_status() == 200, "A")
+        a = open(dep.conf_path).read()
+        dep.write(deep_merge(dep.conf, {"endpoints": {"enrich": {"enabled": False}}}))
+        b = open(dep.conf_path).read()
+        dep.run("reload", plain=True)
+        check(enrich_status() == 503, "B disables /enrich")
+        h = dep.run("history", plain=True).stdout
+        rows = [l for l in h.splitlines() if re.match(r"\d{4}-\d\d-\d\dT", l)]
+        check(len(rows) == 2 and "current" in rows[0] and "current" not in rows[1], h)
+        # rollback after a successful change returns to A, which is live again.
+        p = dep.run("rollback", plain=True)
+        check("restored" in p.stdout and "kept the unapplied" not in p.stdout, p.stdout)
+        check(open(dep.conf_path).read() == a, "the file is A again")
+        check(enrich_status() == 200, "A is live after rollback")
+        h = dep.run("history", plain=True).stdout
+        rows = [l for l in h.splitlines() if re.match(r"\d{4}-\d\d-\d\dT", l)]
+        check(len(rows) == 3 and "current" in rows[0], h)
+        check(rows[0].split()[1] == rows[2].split()[1] != rows[1].split()[1], f"A, B, A: {h}")
+        check([f for f in os.listdir(dep.d) if ".rejected." in f] == [], "an applied file kept as rejected")
+        # rollback to a checksum from the history: B again.
+        sha_b = rows[1].split()[1]
+        dep.run("rollback", sha_b, plain=True)
+        check(open(dep.conf_path).read() == b and enrich_status() == 503, "rollback to B")
+        # An edit that was never applied is kept as a rejected copy.
+        with open(dep.conf_path, "a") as f:
+            f.write("no_such_setting = 1;\n")
+        p = dep.run("rollback", plain=True)
+        check("kept the unapplied" in p.stdout, p.stdout)
+        check(open(dep.conf_path).read() == b, "back to the running file")
+        rejected = [f for f in os.listdir(dep.d) if ".rejected." in f]
+        check(len(rejected) == 1 and "no_such_setting" in open(os.path.join(dep.d, rejected[0])).read(),
+              rejected)
+    finally:
+        finish(dep)
+
+
+def test_deploy_permissions_and_unprivileged_nginx_workers():
+    dep = deployment()
+    try:
+        dep.run("up")
+        check(dep.get("/enrich", headers={"Authorization": "Bearer " + dep.key()}, method="POST",
+                      body={"email": "john.doe@example.com"}).status == 200, "the API works")
+
+        def mode(p):
+            return os.stat(p).st_mode & 0o7777
+
+        db = os.path.join(dep.d, "enrichd.db")
+        for p in (db, db + "-wal", db + "-shm"):
+            if os.path.exists(p):
+                check(mode(p) == 0o600, f"{p}: {oct(mode(p))}")
+        check(os.path.exists(db + "-wal"), "WAL file")
+        for p in ("log/enrichd.log", "log/enrich-worker.log", "nginx/logs/error.log",
+                  "nginx/logs/access.log"):
+            check(mode(os.path.join(dep.var, p)) == 0o640, f"{p}: {oct(mode(os.path.join(dep.var, p)))}")
+        for p in ("", "run", "log", "nginx", "tls"):
+            check(mode(os.path.join(dep.var, p)) == 0o750, f"var/{p}: {oct(mode(os.path.join(dep.var, p)))}")
+        check(mode(os.path.join(dep.d, "run", "enrichd.sock")) == 0o660, "socket mode")
+        if os.getuid() == 0:
+            import pwd
+            users = {pwd.getpwuid(os.stat(f"/proc/{w}").st_uid).pw_name for w in dep.nginx_workers()}
+            check(users and "root" not in users, f"nginx workers run as {users}")
+            import grp
+            check(grp.getgrgid(os.stat(os.path.join(dep.d, "run", "enrichd.sock")).st_gid).gr_name
+                  == "www-data", "the socket is in the workers' group")
+    finally:
+        finish(dep)

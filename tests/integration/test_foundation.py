@@ -216,8 +216,11 @@ def test_bad_reload_under_load_is_refused_and_nothing_changes():
 def test_deploy_script_up_reload_rollback_down():
     """The README's start command end to end, in a private var/ directory."""
     with tempfile.TemporaryDirectory(prefix="enrichd-deploy-") as d:
+        # As root, nginx's workers run unprivileged and must reach the socket.
+        os.chmod(d, 0o755)
         conf = os.path.join(d, "enrichd.conf")
         c = deep_merge(BASE_CONF, {"listen": os.path.join(d, "run", "enrichd.sock"),
+                                   "state_dir": os.path.join(d, "state"),
                                    "store": "sqlite:" + os.path.join(d, "enrichd.db"),
                                    "data_dir": os.path.join(ROOT, "data")})
         with open(conf, "w") as f:
