@@ -8,6 +8,9 @@
 #   make fuzz                 build the libFuzzer targets (clang) into build-fuzz/
 #   make bench                the benchmark harness (bench/run.sh)
 #   make install PREFIX=/usr/local DESTDIR=
+#   make install-service      install, plus /etc/enrichd, systemd units, nginx site
+#                             (into DESTDIR; user and group: service-setup.sh)
+#   make deb                  a Debian package (dpkg-deb) in $(BUILD)/deb/
 #   make clean
 
 PREFIX    ?= /usr/local
@@ -76,7 +79,7 @@ FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build-fuzz/%)
 
 BINS      := $(BUILD)/enrichd $(TOOL_BINS) $(BENCH_BINS)
 
-.PHONY: all test test-unit test-integration lint fuzz fuzz-run bench install clean deps
+.PHONY: all test test-unit test-integration lint fuzz fuzz-run bench install install-service deb clean deps
 
 all: $(BINS) $(UNIT_BINS)
 
@@ -155,6 +158,15 @@ install: all
 	install -m 0755 nginx/render.sh $(DESTDIR)$(PREFIX)/share/enrichd/nginx/render.sh
 	install -m 0644 conf/enrichd.conf $(DESTDIR)$(PREFIX)/share/enrichd/conf/enrichd.conf
 	if [ -d data ]; then install -m 0644 data/* $(DESTDIR)$(PREFIX)/share/enrichd/data/; fi
+	install -d $(DESTDIR)$(PREFIX)/share/doc/enrichd
+	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/enrichd/README.md
+
+UNIT_DIR ?= /etc/systemd/system
+install-service: install
+	dist/install-service.sh "$(DESTDIR)" "$(PREFIX)" "$(BUILD)" "$(UNIT_DIR)"
+
+deb: all
+	dist/mkdeb.sh "$(BUILD)"
 
 clean:
 	rm -rf build build-san build-fuzz

@@ -554,3 +554,170 @@ def test_deploy_permissions_and_unprivileged_nginx_workers():
                   == "www-data", "the socket is in the workers' group")
     finally:
         finish(dep)
+
+
+# ---- install and package ------------------------------------------------------------
+
+import shutil  # noqa: E402
+
+from harness import BUILD  # noqa: E402
+
+
+def host_snapshot():
+    """What an install into a DESTDIR must not touch on this machine."""
+    snap = {}
+    for f in ("/etc/passwd", "/etc/group", "/etc/shadow"):
+        with open(f, "rb") as fh:
+            snap[f] = fh.read()
+    for d in ("/var/lib/nginx", "/var/lib", "/etc/nginx/sites-enabled", "/etc/nginx",
+              "/etc/systemd/system", "/etc", "/usr/local/sbin", "/usr/local/bin", "/run"):
+        snap[d] = sorted(os.listdir(d)) if os.path.isdir(d) else None
+    return snap
+
+
+def exposure(root, unit):
+    p = subprocess.run(["systemd-analyze", "security", "--offline=yes", f"--root={root}", unit],
+                       capture_output=True, text=True)
+    m = re.search(r"Overall exposure level for %s: (\d+\.\d+)" % re.escape(unit), p.stdout)
+    check(m, f"systemd-analyze security {unit}: {p.stdout[-500:]} {p.stderr[-500:]}")
+    return float(m.group(1))
+
+
+def verify_units(root, unit_dir, units):
+    """systemd-analyze verify inside a copy of root that also has the system's
+    targets and /bin/kill (what a real machine has around the units)."""
+    v = tempfile.mkdtemp(prefix="enrichd-verify-")
+    try:
+        shutil.copytree(root, v, symlinks=True, dirs_exist_ok=True)
+        os.makedirs(os.path.join(v, "usr/lib/systemd"), exist_ok=True)
+        shutil.copytree("/usr/lib/systemd/system", os.path.join(v, "usr/lib/systemd/system"),
+                        symlinks=True, dirs_exist_ok=True)
+        os.makedirs(os.path.join(v, "bin"), exist_ok=True)
+        shutil.copy("/bin/kill", os.path.join(v, "bin", "kill"))
+        p = subprocess.run(["systemd-analyze", "verify", f"--root={v}", *units],
+                           capture_output=True, text=True)
+        check(p.returncode == 0 and p.stderr.strip() == "" and p.stdout.strip() == "",
+              f"systemd-analyze verify: {p.returncode}\n{p.stdout}\n{p.stderr}")
+        for u in units:
+            check(os.path.exists(os.path.join(v, unit_dir.lstrip("/"), u)), f"{u} not in {unit_dir}")
+    finally:
+        shutil.rmtree(v, ignore_errors=True)
+
+
+def test_install_into_destdir_is_clean_and_its_units_verify():
+    d = tempfile.mkdtemp(prefix="enrichd-destdir-")
+    before = host_snapshot()
+    try:
+        p = subprocess.run([DEPLOY, "install", f"DESTDIR={d}", "PREFIX=/usr/local"],
+                           env=dict(os.environ, BUILD=os.path.relpath(BUILD, ROOT)),
+                           capture_output=True, text=True, timeout=600)
+        check(p.returncode == 0, f"deploy.sh install: {p.returncode}\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}")
+        check(host_snapshot() == before, "deploy.sh install DESTDIR=... wrote outside DESTDIR")
+        for rel in ("usr/local/sbin/enrichd", "usr/local/bin/enrich-worker", "etc/enrichd/enrichd.conf",
+                    "etc/systemd/system/enrichd.service", "etc/systemd/system/enrich-worker.service",
+                    "etc/nginx/enrichd/enrichd-site.conf", "etc/nginx/enrichd/enrichd-errors.conf",
+                    "etc/nginx/enrichd/enrichd-fastcgi.conf", "usr/local/share/enrichd/service-setup.sh"):
+            check(os.path.exists(os.path.join(d, rel)), f"missing {rel}")
+        check(not os.path.exists(os.path.join(d, "var")), "state directories belong to the target machine")
+        # No DESTDIR in any installed text or link.
+        for dirpath, dirs, files in os.walk(os.path.join(d, "etc")):
+            for f in files + dirs:
+                p = os.path.join(dirpath, f)
+                if os.path.islink(p):
+                    check(d not in os.readlink(p), f"{p} -> {os.readlink(p)}")
+                elif os.path.isfile(p):
+                    check(d not in open(p, errors="replace").read(), f"DESTDIR baked into {p}")
+        check(os.readlink(os.path.join(d, "etc/nginx/sites-enabled/enrichd")) == "../sites-available/enrichd", "link")
+        check(os.readlink(os.path.join(d, "etc/nginx/sites-available/enrichd")) ==
+              "/etc/nginx/enrichd/enrichd-site.conf", "link")
+        site = open(os.path.join(d, "etc/nginx/enrichd/enrichd-site.conf")).read()
+        check("include /etc/nginx/enrichd/enrichd-fastcgi.conf;" in site, "include lines name the final path")
+        check("server_name _;" in site and "localhost" not in site, "server_name")
+        check("ssl-cert-snakeoil" in site, site)
+        # The certificate comes from ssl-cert, a dependency; service-setup.sh makes it
+        # on the target when ssl-cert could not.
+        check("ssl-cert" in open(DEPLOY).read().split("PACKAGES=(", 1)[1].split(")", 1)[0], "ssl-cert")
+        check("make-ssl-cert generate-default-snakeoil" in
+              open(os.path.join(d, "usr/local/share/enrichd/service-setup.sh")).read(), "snakeoil")
+        conf = os.path.join(d, "etc/enrichd/enrichd.conf")
+        check(os.stat(conf).st_mode & 0o777 == 0o640, oct(os.stat(conf).st_mode))
+        text = open(conf).read()
+        for line in ('state_dir = "/var/lib/enrichd";', 'listen = "/run/enrichd/enrichd.sock";',
+                     'listen_group = "www-data";', 'store = "sqlite:/var/lib/enrichd/enrichd.db";',
+                     'server_name = "_";'):
+            check(line in text, f"installed configuration lacks {line}")
+        p = subprocess.run([os.path.join(d, "usr/local/sbin/enrichd"), "-t", "-c", conf],
+                           capture_output=True, text=True)
+        check(p.returncode == 0, f"the installed configuration does not pass enrichd -t: {p.stderr}")
+        verify_units(d, "/etc/systemd/system", ["enrichd.service", "enrich-worker.service"])
+        for unit in ("enrichd.service", "enrich-worker.service"):
+            score = exposure(d, unit)
+            check(score <= 4.0, f"{unit}: exposure {score}")
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_debian_package_builds_and_installs_into_a_scratch_root():
+    p = subprocess.run(["make", "deb", f"BUILD={os.path.relpath(BUILD, ROOT)}"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=600)
+    check(p.returncode == 0, f"make deb: {p.stdout[-1500:]} {p.stderr[-1500:]}")
+    deb = p.stdout.strip().splitlines()[-1]
+    check(deb.endswith(".deb") and os.path.exists(deb), p.stdout)
+    info = subprocess.run(["dpkg-deb", "-I", deb], capture_output=True, text=True, check=True).stdout
+    fields = dict(re.findall(r"^ (\w[\w-]*): (.*)$", info, re.M))
+    check(fields.get("Package") == "enrichd" and fields.get("Version") == open(os.path.join(ROOT, "VERSION")).read().strip(), fields)
+    for dep in ("libfcgi0ldbl", "libcurl4", "libjansson4", "libconfig9", "libsqlite3-0", "ssl-cert",
+                "nginx-light | nginx"):
+        check(dep in fields.get("Depends", ""), f"Depends lacks {dep}: {fields.get('Depends')}")
+    for script in ("postinst", "prerm", "postrm", "conffiles"):
+        check(re.search(r"\s%s\s" % script, info), f"no {script} in the package")
+    listing = subprocess.run(["dpkg-deb", "-c", deb], capture_output=True, text=True, check=True).stdout
+    files = {l.split()[-1]: l.split()[:2] for l in listing.splitlines()}
+    want = {"./usr/sbin/enrichd": "-rwxr-xr-x", "./usr/bin/enrich-worker": "-rwxr-xr-x",
+            "./usr/bin/enrichctl": "-rwxr-xr-x", "./etc/enrichd/enrichd.conf": "-rw-r-----",
+            "./lib/systemd/system/enrichd.service": "-rw-r--r--",
+            "./lib/systemd/system/enrich-worker.service": "-rw-r--r--",
+            "./usr/share/enrichd/service-setup.sh": "-rwxr-xr-x"}
+    for f, mode in want.items():
+        check(f in files and files[f] == [mode, "root/root"], f"{f}: {files.get(f)}")
+    check(not any(f.startswith("./var/") or f.startswith("./etc/nginx") for f in files),
+          "state and the rendered site are made on the target")
+    # Install it into a scratch root with the maintainer scripts run against it.
+    r = tempfile.mkdtemp(prefix="enrichd-dpkg-root-")
+    os.chmod(r, 0o755)
+    before = host_snapshot()
+    try:
+        for sub in ("var/lib/dpkg/info", "var/lib/dpkg/updates", "etc"):
+            os.makedirs(os.path.join(r, sub), exist_ok=True)
+        for f in ("var/lib/dpkg/status", "var/lib/dpkg/available"):
+            open(os.path.join(r, f), "w").close()
+        for f in ("passwd", "group", "shadow", "gshadow", "login.defs"):
+            shutil.copy(f"/etc/{f}", os.path.join(r, "etc", f))
+        dpkg = ["dpkg", f"--root={r}", "--force-script-chrootless", "--log=/dev/null"]
+        p = subprocess.run(dpkg + ["--force-depends", "-i", deb], capture_output=True, text=True, timeout=120)
+        check(p.returncode == 0, f"dpkg -i: {p.stdout[-1500:]} {p.stderr[-1500:]}")
+        check(host_snapshot() == before, "installing into a scratch root touched this machine")
+        pw = [l.split(":") for l in open(os.path.join(r, "etc/passwd")) if l.startswith("enrichd:")]
+        gr = [l.split(":") for l in open(os.path.join(r, "etc/group")) if l.startswith("enrichd:")]
+        check(len(pw) == 1 and len(gr) == 1 and pw[0][3] == gr[0][2], f"user and group: {pw} {gr}")
+        uid, gid = int(pw[0][2]), int(gr[0][2])
+        st = os.stat(os.path.join(r, "var/lib/enrichd"))
+        check((st.st_uid, st.st_gid, st.st_mode & 0o777) == (uid, gid, 0o750), "state directory")
+        conf = os.path.join(r, "etc/enrichd/enrichd.conf")
+        st = os.stat(conf)
+        check((st.st_uid, st.st_gid, st.st_mode & 0o777) == (0, gid, 0o640), "configuration root:enrichd 0640")
+        site = open(os.path.join(r, "etc/nginx/enrichd/enrichd-site.conf")).read()
+        check("include /etc/nginx/enrichd/enrichd-errors.conf;" in site and r not in site, "site")
+        check(os.readlink(os.path.join(r, "etc/nginx/sites-enabled/enrichd")) == "../sites-available/enrichd", "link")
+        # The service's own check, as the service's user and group.
+        p = subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups",
+                            os.path.join(r, "usr/sbin/enrichd"), "-t", "-c", conf],
+                           capture_output=True, text=True)
+        check(p.returncode == 0, f"enrichd -t as the enrichd user: {p.stdout} {p.stderr}")
+        verify_units(r, "/lib/systemd/system", ["enrichd.service", "enrich-worker.service"])
+        p = subprocess.run(dpkg + ["--purge", "enrichd"], capture_output=True, text=True, timeout=120)
+        check(p.returncode == 0, f"dpkg --purge: {p.stdout} {p.stderr}")
+        for gone in ("var/lib/enrichd", "etc/nginx/enrichd", "etc/nginx/sites-enabled/enrichd", "usr/sbin/enrichd"):
+            check(not os.path.lexists(os.path.join(r, gone)), f"{gone} left after purge")
+    finally:
+        shutil.rmtree(r, ignore_errors=True)
