@@ -308,9 +308,11 @@ static struct conn *conn_open(const char *path)
 		return NULL;
 	/* The database holds personal data: create it 0600 ourselves, since
 	 * SQLite would create it 0644 (less the umask).  SQLite gives the -wal
-	 * and -shm files the mode of the database file, so they follow. */
+	 * and -shm files the mode of the database file, so they follow.
+	 * O_EXCL: only a file nobody has open yet; closing a descriptor of an
+	 * open database would drop this process's POSIX locks on it. */
 	if (strcmp(path, ":memory:") != 0 && strncmp(path, "file:", 5) != 0) {
-		int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 
 		if (fd >= 0)
 			close(fd);
