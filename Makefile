@@ -65,11 +65,18 @@ LIB_A     := $(BUILD)/libenrichd.a
 CGI_SRCS  := $(sort $(wildcard cgi/*.c))
 CGI_OBJS  := $(CGI_SRCS:%.c=$(BUILD)/%.o)
 
-TOOLS     := $(patsubst tools/%.c,%,$(wildcard tools/*.c))
+# A tool is either one file tools/NAME.c or a directory tools/NAME/ whose .c
+# files make one program NAME.
+TOOLS_1   := $(patsubst tools/%.c,%,$(wildcard tools/*.c))
+TOOLS_N   := $(patsubst tools/%/,%,$(sort $(dir $(wildcard tools/*/*.c))))
+TOOLS     := $(TOOLS_1) $(TOOLS_N)
 TOOL_BINS := $(TOOLS:%=$(BUILD)/%)
+TOOL_SRCS := $(wildcard tools/*.c tools/*/*.c)
+TOOL_OBJS := $(TOOL_SRCS:%.c=$(BUILD)/%.o)
 
 BENCH_SRCS := $(wildcard bench/*.c)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
+BENCH_OBJS := $(BENCH_SRCS:%.c=$(BUILD)/%.o)
 
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
@@ -80,6 +87,11 @@ FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build-fuzz/%)
 BINS      := $(BUILD)/enrichd $(TOOL_BINS) $(BENCH_BINS)
 
 .PHONY: all test test-unit test-integration lint fuzz fuzz-run bench install install-service deb clean deps
+
+# Objects are reached through pattern rules; without this make would treat
+# them as intermediate files and delete them after every build, so the next
+# `make` would compile them again.
+.SECONDARY:
 
 all: $(BINS) $(UNIT_BINS)
 
@@ -94,8 +106,10 @@ $(LIB_A): $(LIB_OBJS)
 $(BUILD)/enrichd: $(CGI_OBJS) $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $(CGI_OBJS) $(LIB_A) $(LDLIBS)
 
-$(BUILD)/%: $(BUILD)/tools/%.o $(LIB_A)
-	$(CC) $(LDFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
+$(foreach t,$(TOOLS_1),$(eval $(BUILD)/$(t): $(BUILD)/tools/$(t).o $(LIB_A)))
+$(foreach t,$(TOOLS_N),$(eval $(BUILD)/$(t): $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/$(t)/*.c)) $(LIB_A)))
+$(TOOL_BINS):
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIB_A) $(LDLIBS)
 
 $(BUILD)/bench/%: $(BUILD)/bench/%.o
 	$(CC) $(LDFLAGS) -o $@ $< $(LDLIBS)
@@ -116,9 +130,9 @@ test-integration: all
 # Functions that have no place in this code base (STYLE.md: curl's list).
 BANNED := \b(strcpy|strcat|sprintf|vsprintf|gets|atoi|atol|atoll|strtok|tmpnam|mktemp)[[:space:]]*\(
 lint:
-	@if grep -nE '$(BANNED)' lib/*.c lib/*.h lib/providers/*.c cgi/*.c cgi/*.h tools/*.c 2>/dev/null; then \
+	@if grep -nE '$(BANNED)' lib/*.c lib/*.h lib/providers/*.c cgi/*.c cgi/*.h tools/*.c tools/*/*.[ch] 2>/dev/null; then \
 		echo "lint: banned function used (see above)"; exit 1; fi
-	@if grep -nE '\bstrtol[l]?[[:space:]]*\(' lib/*.c lib/providers/*.c cgi/*.c tools/*.c 2>/dev/null | grep -v 'lint-ok'; then \
+	@if grep -nE '\bstrtol[l]?[[:space:]]*\(' lib/*.c lib/providers/*.c cgi/*.c tools/*.c tools/*/*.c 2>/dev/null | grep -v 'lint-ok'; then \
 		echo "lint: use util_parse_i64 instead of strtol"; exit 1; fi
 	@echo "lint: ok"
 
@@ -171,4 +185,5 @@ deb: all
 clean:
 	rm -rf build build-san build-fuzz
 
--include $(LIB_OBJS:.o=.d) $(FUZZ_OBJS:.o=.d) $(CGI_OBJS:.o=.d) $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%.d)
+-include $(LIB_OBJS:.o=.d) $(FUZZ_OBJS:.o=.d) $(CGI_OBJS:.o=.d) $(TOOL_OBJS:.o=.d) \
+	 $(BENCH_OBJS:.o=.d) $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%.d)
