@@ -44,7 +44,10 @@ struct csv_reader {
 	size_t nfields;
 	size_t fields_alloc;
 	size_t row_start;    /* input offset of the row's first byte */
-	bool row_bad;        /* a row-level error was recorded; store nothing more */
+	bool row_bad;        /* a row-level error was recorded */
+	bool row_trunc;      /* a cap was hit: store nothing more of the row */
+	bool pad;            /* csv_reader_set_pad */
+	size_t line_start;   /* the line the current row starts on */
 
 	struct csv_error err;
 	char reason[LIM_CSV_REASON_MAX];
@@ -122,6 +125,14 @@ static void row_error(struct csv_reader *r, size_t line, const char *reason)
 	set_error(r, line, false, "%s", reason);
 }
 
+/* A cap was hit: the row is bad and the rest of it is not stored, so its
+ * cells are not handed out either (csv_reader_bad_row). */
+static void row_cap(struct csv_reader *r, size_t line, const char *reason)
+{
+	row_error(r, line, reason);
+	r->row_trunc = true;
+}
+
 static enum enr_err arena_reserve(struct csv_reader *r, size_t n)
 {
 	size_t need = r->arena_len + n;
@@ -147,13 +158,13 @@ static enum enr_err arena_reserve(struct csv_reader *r, size_t n)
  * nothing is stored. */
 static enum enr_err field_begin(struct csv_reader *r)
 {
-	if (r->row_bad)
+	if (r->row_trunc)
 		return ENR_OK;
 	if (r->nfields == LIM_CSV_FIELDS_MAX) {
 		char msg[LIM_CSV_REASON_MAX];
 
 		snprintf(msg, sizeof(msg), "more than %u fields", LIM_CSV_FIELDS_MAX);
-		row_error(r, r->line, msg);
+		row_cap(r, r->line, msg);
 		return ENR_OK;
 	}
 	if (r->nfields == r->fields_alloc) {
@@ -188,13 +199,13 @@ static enum enr_err field_add(struct csv_reader *r, const char *s, size_t n, siz
 	size_t have;
 	enum enr_err rc;
 
-	if (r->row_bad || n == 0)
+	if (r->row_trunc || n == 0)
 		return ENR_OK;
 	if (raw_end - r->row_start > LIM_CSV_ROW_MAX) {
 		char msg[LIM_CSV_REASON_MAX];
 
 		snprintf(msg, sizeof(msg), "row longer than %u bytes", LIM_CSV_ROW_MAX);
-		row_error(r, r->line, msg);
+		row_cap(r, r->line, msg);
 		return ENR_OK;
 	}
 	have = r->arena_len - r->offs[r->nfields];
@@ -203,7 +214,7 @@ static enum enr_err field_add(struct csv_reader *r, const char *s, size_t n, siz
 
 		snprintf(msg, sizeof(msg), "field %zu longer than %u bytes", r->nfields + 1,
 			 LIM_CSV_FIELD_MAX);
-		row_error(r, r->line, msg);
+		row_cap(r, r->line, msg);
 		return ENR_OK;
 	}
 	rc = arena_reserve(r, n);
@@ -218,7 +229,7 @@ static enum enr_err field_end(struct csv_reader *r)
 {
 	enum enr_err rc;
 
-	if (r->row_bad)
+	if (r->row_trunc)
 		return ENR_OK;
 	rc = arena_reserve(r, 1);
 	if (rc)
@@ -316,6 +327,7 @@ static enum enr_err read_record(struct csv_reader *r)
 	r->nfields = 0;
 	r->row_start = i;
 	r->row_bad = false;
+	r->row_trunc = false;
 	for (;;) {
 		rc = field_begin(r);
 		if (rc)
@@ -342,6 +354,10 @@ static enum enr_err read_record(struct csv_reader *r)
 			i = j;
 			if (i < len && p[i] == '"') {
 				row_error(r, r->line, "quote inside an unquoted field");
+				/* Kept in the cell, for csv_reader_bad_row. */
+				rc = field_add(r, "\"", 1, i + 1);
+				if (rc)
+					return rc;
 				i++;
 				continue;
 			}
@@ -370,6 +386,50 @@ static enum enr_err read_record(struct csv_reader *r)
 	return ENR_OK;
 }
 
+/* Lenient field counts: missing trailing cells become empty ones; extra
+ * trailing cells that are all empty (a spreadsheet's trailing commas) are
+ * dropped.  Other extra cells stay an error. */
+static enum enr_err pad_row(struct csv_reader *r)
+{
+	enum enr_err rc;
+
+	if (r->nfields > r->columns) {
+		for (size_t k = r->columns; k < r->nfields; k++) {
+			if (r->lens[k] != 0)
+				return ENR_OK;
+		}
+		r->nfields = r->columns;
+		return ENR_OK;
+	}
+	while (r->nfields < r->columns) {
+		rc = field_begin(r);
+		if (rc == ENR_OK)
+			rc = field_end(r);
+		if (rc)
+			return rc;
+	}
+	return ENR_OK;
+}
+
+void csv_reader_set_pad(struct csv_reader *r, bool on)
+{
+	r->pad = on;
+}
+
+enum enr_err csv_reader_bad_row(struct csv_reader *r, struct csv_row *row)
+{
+	if (!r->row_bad || r->row_trunc || r->err.fatal || r->nfields == 0 || r->records < 2)
+		return ENR_E_NOT_FOUND;
+	for (size_t k = 0; k < r->nfields; k++)
+		r->ptrs[k] = r->arena + r->offs[k];
+	row->n = r->nfields;
+	row->fields = r->ptrs;
+	row->lens = r->lens;
+	row->row = r->err.row;
+	row->line = r->line_start;
+	return ENR_OK;
+}
+
 enum enr_err csv_next(struct csv_reader *r, struct csv_row *row)
 {
 	const char *p = r->data;
@@ -385,7 +445,7 @@ enum enr_err csv_next(struct csv_reader *r, struct csv_row *row)
 		r->stop = ENR_E_NOT_FOUND;
 		return ENR_E_NOT_FOUND;
 	}
-	line = r->line;
+	line = r->line_start = r->line;
 	rc = read_record(r);
 	if (rc) {
 		/* A quote left open swallowed the rest; ENR_E_INVALID is
@@ -396,6 +456,11 @@ enum enr_err csv_next(struct csv_reader *r, struct csv_row *row)
 	/* Whole-row checks report the line the row starts on. */
 	if (!r->row_bad)
 		check_text(r, line);
+	if (!r->row_bad && r->records > 0 && r->pad && r->nfields != r->columns) {
+		rc = pad_row(r);
+		if (rc)
+			return rc;
+	}
 	if (!r->row_bad && r->records > 0 && r->nfields != r->columns) {
 		char msg[LIM_CSV_REASON_MAX];
 

@@ -89,6 +89,21 @@ enum enr_err csv_next(struct csv_reader *r, struct csv_row *row);
  * Borrowed; valid until the next csv_next or csv_reader_free. */
 const struct csv_error *csv_reader_error(const struct csv_reader *r);
 
+/* Lenient field counts for batch inputs (off by default; set before the
+ * first data row): a row with fewer fields than the header gets empty
+ * fields for the missing ones, and extra trailing fields that are all
+ * empty are dropped; such rows are good rows.  A row with extra fields
+ * that are not empty is still a row error. */
+void csv_reader_set_pad(struct csv_reader *r, bool on);
+
+/* After csv_next returned a non-fatal ENR_E_INVALID for a data row: its
+ * fields as far as they could be split (a stray quote is kept in its
+ * field; the row has as many fields as it had, not the header's count).
+ * Borrowed like a csv_row.  ENR_E_NOT_FOUND when there is no such row or
+ * a cap (field, row or field-count limit) stopped the reader from keeping
+ * the row whole: nothing of it is handed out then. */
+enum enr_err csv_reader_bad_row(struct csv_reader *r, struct csv_row *row);
+
 /* The number of columns in the header; 0 until csv_next returned it. */
 size_t csv_reader_columns(const struct csv_reader *r);
 

@@ -24,9 +24,13 @@
 
 #include "harness.h"
 
+static void render_cells(const struct csv_row *rowp, struct buf *out);
+
 /* Everything csv_next reports for len bytes of in, rendered as above.
- * Stops at the end, at a fatal error or after 1000 calls. */
-static void render_n(const char *in, size_t len, struct buf *out)
+ * Stops at the end, at a fatal error or after 1000 calls.  lenient: the
+ * reader pads rows (csv_reader_set_pad) and a rejected row is followed by
+ * " -> " and its cells from csv_reader_bad_row ("-" when none). */
+static void render_opt(const char *in, size_t len, struct buf *out, bool lenient)
 {
 	struct csv_reader *r = csv_reader_new(in, len);
 	struct csv_row row;
@@ -37,15 +41,26 @@ static void render_n(const char *in, size_t len, struct buf *out)
 		buf_puts(out, "NOMEM");
 		return;
 	}
+	csv_reader_set_pad(r, lenient);
 	for (int calls = 0; calls < 1000; calls++) {
 		rc = csv_next(r, &row);
 		if (rc == ENR_E_NOT_FOUND)
 			break;
 		if (rc == ENR_E_INVALID) {
 			const struct csv_error *e = csv_reader_error(r);
+			struct csv_row bad;
 
-			buf_printf(out, "%c%zu:%zu:%s\n", e->fatal ? 'F' : 'E', e->row, e->line,
+			buf_printf(out, "%c%zu:%zu:%s", e->fatal ? 'F' : 'E', e->row, e->line,
 				   e->reason);
+			if (lenient) {
+				if (csv_reader_bad_row(r, &bad) == ENR_OK) {
+					buf_printf(out, " -> %zu:%zu:", bad.row, bad.line);
+					render_cells(&bad, out);
+				} else {
+					buf_puts(out, " -> -");
+				}
+			}
+			buf_putc(out, '\n');
 			continue;
 		}
 		if (rc != ENR_OK) {
@@ -53,6 +68,22 @@ static void render_n(const char *in, size_t len, struct buf *out)
 			break;
 		}
 		buf_printf(out, "%zu:%zu:", row.row, row.line);
+		render_cells(&row, out);
+		buf_putc(out, '\n');
+	}
+	csv_reader_free(r);
+}
+
+static void render_n(const char *in, size_t len, struct buf *out)
+{
+	render_opt(in, len, out, false);
+}
+
+static void render_cells(const struct csv_row *rowp, struct buf *out)
+{
+	const struct csv_row row = *rowp;
+
+	{
 		for (size_t i = 0; i < row.n; i++) {
 			buf_putc(out, '[');
 			for (size_t k = 0; k < row.lens[i]; k++) {
@@ -70,9 +101,7 @@ static void render_n(const char *in, size_t len, struct buf *out)
 			if (row.fields[i][row.lens[i]] != '\0')
 				buf_puts(out, "(unterminated)");
 		}
-		buf_putc(out, '\n');
 	}
-	csv_reader_free(r);
 }
 
 /* The same for a C string; the result is borrowed from a static buffer. */
@@ -195,6 +224,50 @@ TEST(ragged_rows_are_row_errors)
 	/* A multi-line row's count error is reported where the row starts. */
 	CHECK_STR(render("a,b\n\"x\ny\"\nok,1\n"),
 		  "0:1:[a][b]\nE1:2:1 field, the header has 2\n2:4:[ok][1]\n");
+}
+
+/* Batch inputs: short rows padded, trailing empty cells dropped, and a
+ * rejected row's cells still handed out so its input can be carried. */
+TEST(lenient_reader_pads_and_hands_out_bad_rows)
+{
+	static struct buf b;
+
+	buf_init(&b, 0);
+	static const char in1[] = "a,b,c\n1,2,3\n1,2\n\n1,2,,\n1,2,3,4\nx\n\"q\"x,y\"z,3\n";
+	static const char in2[] = "a,b\nok,\xff\xfe\n";
+
+	render_opt(in1, strlen(in1), &b, true);
+	CHECK_STR(buf_cstr(&b),
+		  "0:1:[a][b][c]\n"
+		  "1:2:[1][2][3]\n"
+		  "2:3:[1][2][]\n"
+		  "3:5:[1][2][]\n"
+		  "E4:6:4 fields, the header has 3 -> 4:6:[1][2][3][4]\n"
+		  "5:7:[x][][]\n"
+		  "E6:8:text after a closing quote -> 6:8:[qx][y\"z][3]\n");
+	/* Invalid UTF-8 is handed out as it is (the caller decides what to do). */
+	render_opt(in2, strlen(in2), &b, true);
+	CHECK_STR(buf_cstr(&b), "0:1:[a][b]\nE1:2:invalid UTF-8 in field 2 -> 1:2:[ok][\xff\xfe]\n");
+	/* A row cut short by a cap is not handed out. */
+	{
+		size_t n = LIM_CSV_FIELD_MAX + 64;
+		char *in = malloc(n + 16);
+
+		REQUIRE(in != NULL);
+		memcpy(in, "a,b\nx,", 6);
+		memset(in + 6, 'y', n);
+		memcpy(in + 6 + n, "\nz,w\n", 5);
+		render_opt(in, n + 11, &b, true);
+		CHECK_INT(strlen("\nz,w\n"), 5);
+		CHECK(strstr(buf_cstr(&b), " longer than ") != NULL);
+		CHECK(strstr(buf_cstr(&b), " -> -\n2:3:[z][w]\n") != NULL);
+		free(in);
+	}
+	/* Without the option nothing changes. */
+	render_opt("a,b\n1\n", 6, &b, false);
+	CHECK_INT(strlen("a,b\n1\n"), 6);
+	CHECK_STR(buf_cstr(&b), "0:1:[a][b]\nE1:2:1 field, the header has 2\n");
+	buf_release(&b);
 }
 
 TEST(stray_quote_rejects_row_and_goes_on)
@@ -841,6 +914,7 @@ int main(void)
 	RUN(missing_final_newline_and_empty_lines);
 	RUN(empty_and_header_only);
 	RUN(ragged_rows_are_row_errors);
+	RUN(lenient_reader_pads_and_hands_out_bad_rows);
 	RUN(stray_quote_rejects_row_and_goes_on);
 	RUN(text_after_closing_quote);
 	RUN(unterminated_quote_is_fatal);
