@@ -223,26 +223,75 @@ static enum enr_err csv_record(const int *cols, size_t ncols, const char *const 
 	return ENR_OK;
 }
 
+/* A JSON array of the cells; one that JSON cannot hold (not UTF-8, or a
+ * NUL byte) becomes "" so the others keep their columns. */
 static char *cells_json(const char *const *cells, const size_t *lens, size_t n)
 {
 	json_t *a = json_array();
 	char *s;
 
-	for (size_t i = 0; a && i < n; i++)
-		json_array_append_new(a, json_stringn(cells[i], lens[i]));
+	for (size_t i = 0; a && i < n; i++) {
+		bool ok = util_utf8_valid(cells[i], lens[i]);
+
+		json_array_append_new(a, json_stringn(ok ? cells[i] : "", ok ? lens[i] : 0));
+	}
 	s = a ? json_dumps(a, JSON_COMPACT) : NULL;
 	json_decref(a);
 	return s;
 }
 
+enum enr_err job_normalise_row(struct rec *r, size_t field_max, char *warn, size_t warnsz,
+			       struct rec_problem *p)
+{
+	struct rec_problem first = { ID__MAX, "no identifier" }, cur = first;
+	bool have_first = false;
+	size_t wl = 0;
+
+	if (warnsz)
+		warn[0] = '\0';
+	/* Each round drops one identifier, so ID__MAX + 1 rounds settle it. */
+	for (int round = 0; round <= ID__MAX; round++) {
+		enum enr_err rc = rec_normalise(r, field_max, &cur);
+		bool other = false;
+
+		if (rc != ENR_E_INVALID)
+			return rc;
+		if (cur.field >= ID__MAX)
+			break;
+		if (!have_first) {
+			first = cur;
+			have_first = true;
+		}
+		for (int i = 0; i < ID__MAX; i++)
+			other |= i != (int)cur.field && r->v[i] != NULL && r->len[i] > 0;
+		if (!other)
+			break;
+		if (wl < warnsz) {
+			int w = snprintf(warn + wl, warnsz - wl, "%s%s ignored: %s", wl ? "; " : "",
+					 fld_ident_names[cur.field], cur.reason ? cur.reason : "not valid");
+
+			wl = w < 0 ? wl : wl + (size_t)w;
+		}
+		rc = rec_set(r, cur.field, NULL, 0);
+		if (rc)
+			return rc;
+	}
+	if (p)
+		*p = have_first ? first : cur;
+	return ENR_E_INVALID;
+}
+
+/* Validate a CSV row's record leniently; *reason (malloc'd) when it is
+ * invalid; warn gets the warnings of a valid one. */
 static enum enr_err validate_rec(struct rec *r, const struct cfg *cfg,
-				 const struct dom_lists *lists, char **reason)
+				 const struct dom_lists *lists, char **reason, char *warn,
+				 size_t warnsz)
 {
 	struct rec_problem p;
 	enum enr_err rc;
 
 	r->lists = lists;
-	rc = rec_normalise(r, (size_t)cfg->limits.field_max_bytes, &p);
+	rc = job_normalise_row(r, (size_t)cfg->limits.field_max_bytes, warn, warnsz, &p);
 	if (rc == ENR_E_INVALID) {
 		struct buf b;
 
@@ -284,6 +333,7 @@ enum enr_err job_parse_csv(const char *body, size_t len, const char *enrich,
 	rd = csv_reader_new(body, len);
 	if (rd == NULL)
 		return ENR_E_NOMEM;
+	csv_reader_set_pad(rd, true);
 	rc = csv_next(rd, &row);
 	if (rc != ENR_OK) {
 		if (rc == ENR_E_NOMEM)
@@ -335,6 +385,7 @@ enum enr_err job_parse_csv(const char *body, size_t len, const char *enrich,
 		}
 		if (rc == ENR_E_INVALID) {
 			const struct csv_error *e = csv_reader_error(rd);
+			struct csv_row bad;
 			struct buf b;
 
 			if (e->fatal) {
@@ -347,7 +398,13 @@ enum enr_err job_parse_csv(const char *body, size_t len, const char *enrich,
 			}
 			buf_init(&b, 512);
 			buf_printf(&b, "line %zu: %s", e->line, e->reason);
-			rc = add_row(in, strdup("[]"), buf_steal(&b), e->row);
+			/* The cells the reader could split still come out with
+			 * the results. */
+			if (csv_reader_bad_row(rd, &bad) == ENR_OK)
+				rc = add_row(in, cells_json(bad.fields, bad.lens, bad.n), buf_steal(&b),
+					     e->row);
+			else
+				rc = add_row(in, strdup("[]"), buf_steal(&b), e->row);
 			if (rc)
 				goto out;
 			continue;
@@ -356,10 +413,11 @@ enum enr_err job_parse_csv(const char *body, size_t len, const char *enrich,
 		{
 			struct rec r;
 
+			/* The warnings are worked out again when the row runs. */
 			rec_init(&r);
 			rc = csv_record(cols, ncols, row.fields, row.lens, &r);
 			if (rc == ENR_OK)
-				rc = validate_rec(&r, cfg, lists, &reason);
+				rc = validate_rec(&r, cfg, lists, &reason, NULL, 0);
 			rec_release(&r);
 		}
 		if (rc == ENR_OK)
@@ -384,7 +442,11 @@ enum enr_err job_row_record(const struct st_job *job, const char *input, const s
 	json_t *in = json_loads(input, 0, NULL);
 	enum enr_err rc = ENR_OK;
 	char *reason = NULL;
+	char warn[LIM_JOB_WARN_MAX];
 
+	warn[0] = '\0';
+	if (whylen)
+		why[0] = '\0';
 	if (in == NULL) {
 		util_strlcpy(why, "stored input is not readable", whylen);
 		return ENR_E_INVALID;
@@ -420,15 +482,133 @@ enum enr_err job_row_record(const struct st_job *job, const char *input, const s
 		}
 		json_decref(hdr);
 		if (rc == ENR_OK)
-			rc = validate_rec(out, cfg, lists, &reason);
+			rc = validate_rec(out, cfg, lists, &reason, warn, sizeof warn);
 	}
 	json_decref(in);
 	if (rc == ENR_OK && reason) {
 		util_strlcpy(why, reason, whylen);
 		rc = ENR_E_INVALID;
+	} else if (rc == ENR_OK) {
+		util_strlcpy(why, warn, whylen);
 	}
 	free(reason);
 	return rc;
+}
+
+/* True when name (nlen bytes) is one of the n names (ASCII case ignored). */
+static bool name_taken(const char *const *names, const size_t *lens, size_t n, const char *name,
+		       size_t nlen)
+{
+	for (size_t i = 0; i < n; i++) {
+		size_t l = lens ? lens[i] : strlen(names[i]);
+
+		if (l == nlen && strncasecmp(names[i], name, nlen) == 0)
+			return true;
+	}
+	return false;
+}
+
+enum enr_err job_result_columns(const char *const *input, const size_t *lens, size_t ninput,
+				fld_set want, unsigned extra,
+				char names[JOB_COLUMNS_MAX][JOB_COLUMN_NAME_MAX], size_t *n)
+{
+	const char *base[JOB_COLUMNS_MAX], *chosen[JOB_COLUMNS_MAX];
+	size_t nbase = 0;
+
+	for (int f = 0; f < FLD__MAX; f++) {
+		if (want & FLD_BIT(f))
+			base[nbase++] = fld_names[f];
+	}
+	if (extra & JOB_COL_SOURCE)
+		base[nbase++] = "_source";
+	if (extra & JOB_COL_CONFIDENCE)
+		base[nbase++] = "_confidence";
+	base[nbase++] = "_status";
+	base[nbase++] = "_error";
+	for (size_t i = 0; i < nbase; i++) {
+		char *cand = names[i];
+
+		snprintf(cand, JOB_COLUMN_NAME_MAX, "%s", base[i]);
+		/* A free name always exists below the bound: there are fewer
+		 * names than candidates. */
+		for (int k = 1;; k++) {
+			size_t cl = strlen(cand);
+
+			if (!name_taken(input, lens, ninput, cand, cl) &&
+			    !name_taken(chosen, NULL, i, cand, cl))
+				break;
+			if (k > (int)(LIM_CSV_FIELDS_MAX + JOB_COLUMNS_MAX))
+				return ENR_E_INTERNAL;
+			if (k == 1)
+				snprintf(cand, JOB_COLUMN_NAME_MAX, "%s_enriched", base[i]);
+			else
+				snprintf(cand, JOB_COLUMN_NAME_MAX, "%s_enriched%d", base[i], k);
+		}
+		chosen[i] = cand;
+	}
+	*n = nbase;
+	return ENR_OK;
+}
+
+enum enr_err job_source_cell(const struct wf_result *r, fld_set want, struct buf *out)
+{
+	bool any = false;
+
+	for (int f = 0; f < FLD__MAX; f++) {
+		enum enr_err rc;
+
+		if (!(want & FLD_BIT(f)) || r->value[f] == NULL)
+			continue;
+		rc = buf_printf(out, "%s%s=%s", any ? "; " : "", fld_names[f],
+				r->source[f] ? r->source[f] : "?");
+		if (rc)
+			return rc;
+		any = true;
+	}
+	return ENR_OK;
+}
+
+void job_confidence_cell(const struct wf_result *r, fld_set want, char *out, size_t outsz)
+{
+	double low = 2.0;
+
+	for (int f = 0; f < FLD__MAX; f++) {
+		if ((want & FLD_BIT(f)) && r->value[f] != NULL && r->confidence[f] < low)
+			low = r->confidence[f];
+	}
+	if (low > 1.0)
+		snprintf(out, outsz, "%s", "");
+	else
+		snprintf(out, outsz, "%.2f", low < 0 ? 0.0 : low);
+}
+
+void job_not_done_reason(const struct wf_result *r, int64_t deadline_ms, char *code,
+			 size_t codesz, char *reason, size_t reasonsz)
+{
+	if (r->paid_failed > 0) {
+		snprintf(code, codesz, "upstream_failed");
+		snprintf(reason, reasonsz,
+			 "a provider failed on every key tried (errors, timeouts or refusals)");
+	} else if (r->deadline_passed) {
+		snprintf(code, codesz, "deadline");
+		if (deadline_ms > 0)
+			snprintf(reason, reasonsz, "the deadline of %lld ms passed",
+				 (long long)deadline_ms);
+		else
+			snprintf(reason, reasonsz, "the deadline passed");
+	} else if (r->paid_unavailable > 0) {
+		size_t l;
+
+		snprintf(code, codesz, "no_key");
+		l = (size_t)snprintf(reason, reasonsz, "no usable key for");
+		for (int i = 0; i < r->nskipped && l < reasonsz; i++)
+			l += (size_t)snprintf(reason + l, reasonsz - l, "%s %s", i ? "," : "",
+					      r->skipped[i]);
+	} else {
+		snprintf(code, codesz, "incomplete");
+		snprintf(reason, reasonsz, "a provider could not answer; running the row again may "
+					   "find more");
+	}
 }
 
 char *job_result_json(const struct wf_result *r)
@@ -503,27 +683,12 @@ static json_t *input_columns(const struct st_job *job)
 	}
 }
 
-/* A field column named like an input column gets a suffix. */
-static void field_column(json_t *cols, enum fld_id f, char *out, size_t outsz)
-{
-	size_t i;
-	json_t *c;
-
-	snprintf(out, outsz, "%s", fld_names[f]);
-	json_array_foreach(cols, i, c) {
-		if (json_is_string(c) && strcasecmp(json_string_value(c), out) == 0) {
-			snprintf(out, outsz, "%s_enriched", fld_names[f]);
-			return;
-		}
-	}
-}
-
 enum enr_err job_csv_header(const struct st_job *job, struct buf *out)
 {
 	json_t *cols = input_columns(job), *c;
-	const char *names[ID__MAX + FLD__MAX + 2 + 1024];
-	char fbuf[FLD__MAX][LIM_NAME_MAX + 16];
-	size_t lens[sizeof names / sizeof names[0]], n = 0, i;
+	const char *names[ID__MAX + JOB_COLUMNS_MAX + 1024];
+	char added[JOB_COLUMNS_MAX][JOB_COLUMN_NAME_MAX];
+	size_t lens[sizeof names / sizeof names[0]], n = 0, nadded = 0, i;
 	enum enr_err rc;
 
 	if (cols == NULL)
@@ -535,19 +700,13 @@ enum enr_err job_csv_header(const struct st_job *job, struct buf *out)
 		lens[n] = strlen(names[n]);
 		n++;
 	}
-	for (int f = 0; f < FLD__MAX; f++) {
-		if (!(job->want & FLD_BIT(f)))
-			continue;
-		field_column(cols, (enum fld_id)f, fbuf[f], sizeof fbuf[f]);
-		names[n] = fbuf[f];
-		lens[n] = strlen(fbuf[f]);
-		n++;
+	rc = job_result_columns(names, lens, n, job->want, 0, added, &nadded);
+	for (i = 0; rc == ENR_OK && i < nadded; i++) {
+		names[n] = added[i];
+		lens[n++] = strlen(added[i]);
 	}
-	names[n] = "_status";
-	lens[n++] = 7;
-	names[n] = "_error";
-	lens[n++] = 6;
-	rc = csv_write_row(out, names, lens, n);
+	if (rc == ENR_OK)
+		rc = csv_write_row(out, names, lens, n);
 	json_decref(cols);
 	return rc;
 }

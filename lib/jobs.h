@@ -22,6 +22,8 @@
 #include "buf.h"
 #include "config.h"
 #include "domains.h"
+#include "fields.h"
+#include "limits.h"
 #include "record.h"
 #include "store.h"
 #include "waterfall.h"
@@ -51,16 +53,63 @@ enum enr_err job_parse_json(const char *body, size_t len, const struct cfg *cfg,
 			    const struct dom_lists *lists, struct job_input *in, json_t **details);
 
 /* Parse a CSV submission (RFC 4180; header mapped to identifiers); enrich
- * is the ?enrich= list (NULL or "" for all fields). */
+ * is the ?enrich= list (NULL or "" for all fields).  CSV rows are read
+ * leniently (job_normalise_row; short rows padded with empty cells, extra
+ * trailing empty cells dropped); a row the reader rejects keeps the cells
+ * it could split, so its input still comes out with the results (cells
+ * that are not valid UTF-8 are kept as empty strings). */
 enum enr_err job_parse_csv(const char *body, size_t len, const char *enrich,
 			   const struct cfg *cfg, const struct dom_lists *lists,
 			   struct job_input *in, json_t **details);
 
 /* Rebuild the normalised record of a stored row.  ENR_E_INVALID with a
- * reason in why when the row no longer validates. */
+ * reason in why when the row no longer validates.  On ENR_OK why holds
+ * the warnings of a leniently read CSV row ("email ignored: ..."), or ""
+ * when there are none (always for JSON rows, which stay strict). */
 enum enr_err job_row_record(const struct st_job *job, const char *input, const struct cfg *cfg,
 			    const struct dom_lists *lists, struct rec *out, char *why,
 			    size_t whylen);
+
+/* Normalise a batch row's record the lenient way (CSV inputs of
+ * POST /enrich/enqueue and enrich-batch): an identifier that fails
+ * validation is dropped as if it were absent when another valid
+ * identifier remains, and said in warn ("email ignored: not a valid e-mail
+ * address", several joined by "; "; "" when none; truncated to warnsz).
+ * Returns ENR_OK with r normalised; ENR_E_INVALID with *p (when not NULL)
+ * naming the first identifier that failed, or the record as a whole, when
+ * nothing valid remains - r is then unspecified; ENR_E_NOMEM.  POST
+ * /enrich and JSON records stay strict (rec_normalise). */
+enum enr_err job_normalise_row(struct rec *r, size_t field_max, char *warn, size_t warnsz,
+			       struct rec_problem *p);
+
+/* Optional result columns (bits for job_result_columns). */
+#define JOB_COL_SOURCE 1u       /* _source: "field=provider; ..." for every field found */
+#define JOB_COL_CONFIDENCE 2u   /* _confidence: the lowest confidence of the fields found */
+
+#define JOB_COLUMNS_MAX (FLD__MAX + 4)
+#define JOB_COLUMN_NAME_MAX (LIM_NAME_MAX + 24)
+
+/* The names of the columns a result adds after the input columns, in
+ * order: every wanted field (enum fld_id order), then _source and
+ * _confidence when asked for in extra, then _status and _error.  One rule
+ * for enrich-batch and the job results: a column takes its own name
+ * unless an input column or an earlier added column already has it (ASCII
+ * case ignored; a "Company" input column does not take "company_name"),
+ * and then NAME_enriched, NAME_enriched2, NAME_enriched3, ...  input
+ * holds ninput names of lens[i] bytes (lens NULL: NUL-terminated).
+ * Writes *n names (at most JOB_COLUMNS_MAX) into names.  Returns ENR_OK,
+ * or ENR_E_INTERNAL when no free name was found. */
+enum enr_err job_result_columns(const char *const *input, const size_t *lens, size_t ninput,
+				fld_set want, unsigned extra,
+				char names[JOB_COLUMNS_MAX][JOB_COLUMN_NAME_MAX], size_t *n);
+
+/* The _source cell of a result: "first_name=pdl; title=lusha" for every
+ * wanted field that was found, in enum fld_id order ("" when none). */
+enum enr_err job_source_cell(const struct wf_result *r, fld_set want, struct buf *out);
+
+/* The _confidence cell: the lowest confidence (0..1, two decimals) of the
+ * wanted fields that were found; "" when none was. */
+void job_confidence_cell(const struct wf_result *r, fld_set want, char *out, size_t outsz);
 
 /* The stored result of an enriched row: {"fields": {...}, "sources": {...}}. */
 char *job_result_json(const struct wf_result *r);
@@ -78,6 +127,14 @@ enum job_action {
  * with jitter in [0,1) for retries; the keys' comeback time for snoozes). */
 enum job_action job_decide(const struct wf_result *r, int attempts, const struct cfg *cfg,
 			   int64_t now_ms, double jitter, int64_t *not_before);
+
+/* Why a result that job_decide() did not take as done is no answer yet,
+ * for reports: code "upstream_failed" (a provider failed on every key
+ * tried), "deadline" (the walk's deadline passed; deadline_ms, when
+ * positive, is named), "no_key" (no usable key for the providers named),
+ * else "incomplete".  Writes NUL-terminated code and reason. */
+void job_not_done_reason(const struct wf_result *r, int64_t deadline_ms, char *code,
+			 size_t codesz, char *reason, size_t reasonsz);
 
 /* Result formats. */
 enum job_out { JOB_OUT_CSV, JOB_OUT_NDJSON };

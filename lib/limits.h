@@ -31,6 +31,7 @@
 
 /* batch jobs */
 #define LIM_JOB_REJECTIONS_LISTED 100u  /* refused rows listed in a 202 answer */
+#define LIM_JOB_WARN_MAX        512u    /* warnings of one leniently read batch row */
 
 /* metrics */
 #define LIM_METRIC_SERIES_MAX   4096u   /* label sets per family */

@@ -159,8 +159,10 @@ static void process(const struct cfg *cfg, const struct st_claim *cl)
 	case JOB_ROW_DONE: {
 		char *result = job_result_json(&res);
 
+		/* A leniently read CSV row says what it ignored in _error. */
 		rc = st_row_finish(store, cl->seq, cl->rownum, owner, ST_ROW_DONE,
-				   (int)res.status + 1, result, NULL, NULL, res.credits, now, &ended);
+				   (int)res.status + 1, result, NULL, why[0] ? why : NULL,
+				   res.credits, now, &ended);
 		free(result);
 		break;
 	}

@@ -101,23 +101,37 @@ def test_enqueue_csv_with_bad_rows_and_carried_columns():
                 "not-an-email,Acme,bad row\r\n"
                 "bob.ray@acme.com,Acme,\"two\nlines\"\r\n"
                 "only,two\r\n"
-                "cy.dee@acme.com,Acme,ok\r\n").encode()
+                "cy.dee@acme.com,Acme,ok\r\n"
+                "junk,,nothing else\r\n"
+                "st\"ray@x.com,Acme,q\r\n").encode()
         r = enqueue(env, k, body, headers={"Content-Type": "text/csv",
                                            "_query": "?enrich=first_name,title"})
         b = r.json()
-        check(b["total"] == 5 and b["rejected"] == 2, b)
-        check({x["row"] for x in b["rejections"]} == {2, 4}, b["rejections"])
+        # A junk e-mail beside a company is ignored, a short row is padded: both run.
+        # Rows with nothing valid, or that the reader rejects, are refused.
+        check(b["total"] == 7 and b["rejected"] == 2, b)
+        check({x["row"] for x in b["rejections"]} == {6, 7}, b["rejections"])
         check("email" in b["rejections"][0]["reason"], b["rejections"])
+        check("quote" in b["rejections"][1]["reason"], b["rejections"])
         wait_done(env, k, b["job_id"])
         rows = results(env, k, b["job_id"], fmt="csv")
         check(rows[0] == ["E-mail", "Company", "Notes", "first_name", "title", "_status", "_error"], rows[0])
-        check(len(rows) == 6, rows)
+        check(len(rows) == 8, rows)
+        ignored = "email ignored: not a valid e-mail address"
         check(rows[1][:4] == ["ann.lee@acme.com", "Acme", "likes, commas", "Ann"] and rows[1][5] == "complete", rows[1])
-        check(rows[2][5] == "invalid" and "e-mail" in rows[2][6], rows[2])
-        check(rows[3][2] == "two\nlines", rows[3])
-        check(rows[4][5] == "invalid" and "fields" in rows[4][6], rows[4])
+        check(rows[2][:3] == ["not-an-email", "Acme", "bad row"] and
+              rows[2][5] in ("complete", "partial", "not_found") and rows[2][6] == ignored, rows[2])
+        check(rows[3][2] == "two\nlines" and rows[3][6] == "", rows[3])
+        check(rows[4][:3] == ["only", "two", ""] and rows[4][5] != "invalid" and rows[4][6] == ignored,
+              rows[4])
+        check(rows[6][:3] == ["junk", "", "nothing else"] and rows[6][5] == "invalid" and
+              "e-mail" in rows[6][6], rows[6])
+        check(rows[7][:3] == ['st"ray@x.com', "Acme", "q"] and rows[7][5] == "invalid" and
+              "quote" in rows[7][6], rows[7])
+        nd = results(env, k, b["job_id"], fmt="ndjson")
+        check(nd[1]["_error"] == ignored and nd[1]["input"]["E-mail"] == "not-an-email", nd[1])
         s = status(env, k, b["job_id"])
-        check(s["rejected"] == 2 and s["done"] == 3 and {"code": "invalid_request", "count": 2} in s["errors"], s)
+        check(s["rejected"] == 2 and s["done"] == 5 and {"code": "invalid_request", "count": 2} in s["errors"], s)
 
 
 def test_bad_submissions_are_refused_whole():

@@ -1,6 +1,7 @@
 /*
  * test_jobs.c - batch submissions, row records, outcomes and rendering.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,10 +69,14 @@ TEST(csv_submission)
 	job_input_init(&in);
 	REQUIRE(job_parse_csv(body, strlen(body), "title,phone", cfg, NULL, &in, &d) == ENR_OK);
 	CHECK_INT(in.nrows, 4);
-	CHECK_INT(in.rejected, 2);
+	/* "bad" is dropped because Acme remains; "only" (padded) has nothing else. */
+	CHECK_INT(in.rejected, 1);
 	CHECK_STR(in.columns, "[\"Email\",\"Company\",\"Notes\"]");
 	CHECK_STR(in.rows[0].input, "[\"a.b@acme.com\",\"Acme\",\"x, y\"]");
-	CHECK(in.rows[2].invalid && strstr(in.rows[2].error, "the header has 3") != NULL);
+	CHECK(!in.rows[1].invalid);
+	CHECK_STR(in.rows[1].input, "[\"bad\",\"Acme\",\"z\"]");
+	CHECK(in.rows[2].invalid && strstr(in.rows[2].error, "email: ") == in.rows[2].error);
+	CHECK_STR(in.rows[2].input, "[\"only\",\"\",\"\"]");
 	/* A stored row comes back as the same normalised record. */
 	memset(&job, 0, sizeof job);
 	job.format = JOB_FMT_CSV;
@@ -101,6 +106,161 @@ TEST(csv_submission)
 	}
 	json_decref(d);
 	job_input_release(&in);
+}
+
+/* A junk e-mail beside a valid LinkedIn URL: the row runs on the URL and
+ * says what it ignored; a row the reader rejects keeps its cells. */
+TEST(csv_rows_are_read_leniently)
+{
+	struct job_input in;
+	json_t *d = NULL;
+	const char *body = "E-mail,LinkedIn URL,Notes\r\n"
+			   "not-an-email,linkedin.com/in/jane-roe,one\r\n"
+			   "junk,,two\r\n"
+			   "x@y,not a profile,three\r\n"
+			   "a.b@acme.com,,\"four\"x\r\n"
+			   "c.d@acme.com,,five,,\r\n"
+			   "e.f@acme.com,,six,seven\r\n"
+			   "g.h@acme.com,,\xff\r\n";
+	struct st_job job;
+	struct rec r;
+	char why[256];
+
+	job_input_init(&in);
+	REQUIRE(job_parse_csv(body, strlen(body), NULL, cfg, NULL, &in, &d) == ENR_OK);
+	REQUIRE(in.nrows == 7);
+	CHECK(!in.rows[0].invalid);
+	CHECK(in.rows[1].invalid && strstr(in.rows[1].error, "email: not a valid e-mail address"));
+	/* Two bad identifiers: the first one is named. */
+	CHECK(in.rows[2].invalid && strncmp(in.rows[2].error, "email: ", 7) == 0);
+	CHECK(in.rows[3].invalid && strstr(in.rows[3].error, "quote") != NULL);
+	CHECK_STR(in.rows[3].input, "[\"a.b@acme.com\",\"\",\"fourx\"]");
+	CHECK(!in.rows[4].invalid);          /* trailing empty cells dropped */
+	CHECK_STR(in.rows[4].input, "[\"c.d@acme.com\",\"\",\"five\"]");
+	CHECK(in.rows[5].invalid && strstr(in.rows[5].error, "4 fields, the header has 3"));
+	CHECK_STR(in.rows[5].input, "[\"e.f@acme.com\",\"\",\"six\",\"seven\"]");
+	CHECK(in.rows[6].invalid && strstr(in.rows[6].error, "UTF-8") != NULL);
+	CHECK_STR(in.rows[6].input, "[\"g.h@acme.com\",\"\",\"\"]");
+	CHECK_INT(in.rejected, 5);
+
+	memset(&job, 0, sizeof job);
+	job.format = JOB_FMT_CSV;
+	job.columns = in.columns;
+	rec_init(&r);
+	CHECK_INT(job_row_record(&job, in.rows[0].input, cfg, NULL, &r, why, sizeof why), ENR_OK);
+	CHECK_STR(why, "email ignored: not a valid e-mail address");
+	CHECK(rec_get(&r, ID_EMAIL) == NULL);
+	CHECK_STR(rec_get(&r, ID_LINKEDIN_URL), "https://www.linkedin.com/in/jane-roe");
+	rec_release(&r);
+	rec_init(&r);
+	CHECK_INT(job_row_record(&job, in.rows[4].input, cfg, NULL, &r, why, sizeof why), ENR_OK);
+	CHECK_STR(why, "");
+	rec_release(&r);
+	job_input_release(&in);
+
+	/* JSON records stay strict. */
+	{
+		const char *j = "{\"records\":[{\"email\":\"junk\",\"linkedin_url\":"
+				"\"linkedin.com/in/jane-roe\"}]}";
+
+		job_input_init(&in);
+		REQUIRE(job_parse_json(j, strlen(j), cfg, NULL, &in, &d) == ENR_OK);
+		CHECK_INT(in.rejected, 1);
+		job_input_release(&in);
+	}
+}
+
+TEST(lenient_normalise)
+{
+	struct rec r;
+	struct rec_problem p;
+	char warn[128];
+
+	rec_init(&r);
+	rec_set(&r, ID_EMAIL, "junk", 4);
+	rec_set(&r, ID_PHONE, "call me", 7);
+	rec_set(&r, ID_COMPANY_NAME, "  Acme ", 7);
+	CHECK_INT(job_normalise_row(&r, 0, warn, sizeof warn, &p), ENR_OK);
+	CHECK_STR(warn, "email ignored: not a valid e-mail address; phone ignored: "
+			"not a valid phone number (6 to 20 digits)");
+	CHECK_STR(rec_get(&r, ID_COMPANY_NAME), "Acme");
+	CHECK(rec_get(&r, ID_EMAIL) == NULL && rec_get(&r, ID_PHONE) == NULL);
+	rec_release(&r);
+
+	/* Only bad identifiers: the first problem, as the strict rule says it. */
+	rec_init(&r);
+	rec_set(&r, ID_EMAIL, "junk", 4);
+	rec_set(&r, ID_PHONE, "   ", 3);
+	CHECK_INT(job_normalise_row(&r, 0, warn, sizeof warn, &p), ENR_E_INVALID);
+	CHECK_INT(p.field, ID_EMAIL);
+	rec_release(&r);
+	rec_init(&r);
+	CHECK_INT(job_normalise_row(&r, 0, warn, sizeof warn, &p), ENR_E_INVALID);
+	CHECK_INT(p.field, ID__MAX);
+	rec_release(&r);
+	/* A small warning buffer truncates, never overruns. */
+	rec_init(&r);
+	rec_set(&r, ID_EMAIL, "junk", 4);
+	rec_set(&r, ID_DOMAIN, "acme.com", 8);
+	CHECK_INT(job_normalise_row(&r, 0, warn, 8, &p), ENR_OK);
+	CHECK_INT(strlen(warn), 7);
+	rec_release(&r);
+}
+
+TEST(result_column_names)
+{
+	char names[JOB_COLUMNS_MAX][JOB_COLUMN_NAME_MAX];
+	size_t n = 0;
+	const char *in1[] = { "E-mail", "Company", "Title", "Extra" };
+	const char *in2[] = { "title", "Title_Enriched", "_status", "_source" };
+
+	CHECK_INT(job_result_columns(in1, NULL, 4, FLD_BIT(FLD_COMPANY_NAME) | FLD_BIT(FLD_TITLE),
+				     0, names, &n), ENR_OK);
+	REQUIRE(n == 4);
+	/* Another spelling of an identifier is not the same name. */
+	CHECK_STR(names[0], "company_name");
+	CHECK_STR(names[1], "title_enriched");
+	CHECK_STR(names[2], "_status");
+	CHECK_STR(names[3], "_error");
+	CHECK_INT(job_result_columns(in2, NULL, 4, FLD_BIT(FLD_TITLE),
+				     JOB_COL_SOURCE | JOB_COL_CONFIDENCE, names, &n), ENR_OK);
+	REQUIRE(n == 5);
+	CHECK_STR(names[0], "title_enriched2");
+	CHECK_STR(names[1], "_source_enriched");
+	CHECK_STR(names[2], "_confidence");
+	CHECK_STR(names[3], "_status_enriched");
+	CHECK_STR(names[4], "_error");
+}
+
+TEST(source_and_confidence_cells)
+{
+	struct wf_result r;
+	struct buf b;
+	char c[16];
+
+	wf_result_init(&r);
+	buf_init(&b, 0);
+	CHECK_INT(job_source_cell(&r, FLD_ALL, &b), ENR_OK);
+	CHECK_STR(buf_cstr(&b), "");
+	job_confidence_cell(&r, FLD_ALL, c, sizeof c);
+	CHECK_STR(c, "");
+	r.value[FLD_FIRST_NAME] = strdup("Ann");
+	r.source[FLD_FIRST_NAME] = "pdl";
+	r.confidence[FLD_FIRST_NAME] = 0.9;
+	r.value[FLD_PHONE] = strdup("+1 555 0100");
+	r.source[FLD_PHONE] = "lusha";
+	r.confidence[FLD_PHONE] = 0.456;
+	CHECK_INT(job_source_cell(&r, FLD_ALL, &b), ENR_OK);
+	CHECK_STR(buf_cstr(&b), "first_name=pdl; phone=lusha");
+	buf_reset(&b);
+	CHECK_INT(job_source_cell(&r, FLD_BIT(FLD_PHONE), &b), ENR_OK);
+	CHECK_STR(buf_cstr(&b), "phone=lusha");
+	job_confidence_cell(&r, FLD_ALL, c, sizeof c);
+	CHECK_STR(c, "0.46");
+	job_confidence_cell(&r, FLD_BIT(FLD_FIRST_NAME), c, sizeof c);
+	CHECK_STR(c, "0.90");
+	buf_release(&b);
+	wf_result_release(&r);
 }
 
 static struct wf_result wf(enum wf_status st, int asked, int unavailable, int failed,
@@ -142,6 +302,29 @@ TEST(decisions)
 	CHECK_INT(job_decide(&r, 0, cfg, 1000, 0, &nb), JOB_ROW_RETRY);
 }
 
+TEST(not_done_reasons)
+{
+	struct wf_result r;
+	char code[32], why[128];
+
+	r = wf(WF_PARTIAL, 1, 0, 1, 0, true);
+	job_not_done_reason(&r, 500, code, sizeof code, why, sizeof why);
+	CHECK_STR(code, "upstream_failed");
+	r = wf(WF_PARTIAL, 1, 0, 0, 0, true);
+	job_not_done_reason(&r, 500, code, sizeof code, why, sizeof why);
+	CHECK_STR(code, "deadline");
+	CHECK_STR(why, "the deadline of 500 ms passed");
+	r = wf(WF_NOT_FOUND, 0, 2, 0, 0, false);
+	snprintf(r.skipped[0], sizeof r.skipped[0], "pdl");
+	snprintf(r.skipped[1], sizeof r.skipped[1], "lusha");
+	r.nskipped = 2;
+	job_not_done_reason(&r, 0, code, sizeof code, why, sizeof why);
+	CHECK_STR(code, "no_key");
+	CHECK_STR(why, "no usable key for pdl, lusha");
+	job_not_done_reason(&r, 0, code, sizeof code, why, 10);
+	CHECK_INT(strlen(why), 9);
+}
+
 TEST(rendering)
 {
 	struct st_job job;
@@ -155,6 +338,15 @@ TEST(rendering)
 	buf_init(&b, 0);
 	CHECK_INT(job_csv_header(&job, &b), ENR_OK);
 	CHECK_STR(buf_cstr(&b), "Email,title,first_name,title_enriched,_status,_error\r\n");
+	buf_reset(&b);
+	free(job.columns);
+	job.columns = strdup("[\"E-mail\",\"Company\",\"_status\"]");
+	job.want = FLD_BIT(FLD_COMPANY_NAME);
+	CHECK_INT(job_csv_header(&job, &b), ENR_OK);
+	CHECK_STR(buf_cstr(&b), "E-mail,Company,_status,company_name,_status_enriched,_error\r\n");
+	free(job.columns);
+	job.columns = strdup("[\"Email\",\"title\"]");
+	job.want = FLD_BIT(FLD_FIRST_NAME) | FLD_BIT(FLD_TITLE);
 	buf_reset(&b);
 	memset(&row, 0, sizeof row);
 	row.rownum = 2;
@@ -182,7 +374,12 @@ int main(void)
 	RUN(json_submission_keeps_good_rows_and_lists_bad_ones);
 	RUN(json_submission_refused_whole);
 	RUN(csv_submission);
+	RUN(csv_rows_are_read_leniently);
+	RUN(lenient_normalise);
+	RUN(result_column_names);
+	RUN(source_and_confidence_cells);
 	RUN(decisions);
+	RUN(not_done_reasons);
 	RUN(rendering);
 	cfg_release(cfg);
 	return harness_done();
