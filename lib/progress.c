@@ -134,9 +134,13 @@ static void parts_text(const struct prog_view *v, int count_width, char text[P__
 
 size_t prog_line_tty(const struct prog_view *v, int width, char *out, size_t outsz)
 {
-	/* Which part to keep first when the width runs out. */
-	static const enum part keep[P__MAX] = { P_COUNT, P_PCT, P_ETA, P_FAILED,
-						P_ELAPSED, P_RATE, P_CREDITS };
+	/* Which part to keep first when the width runs out: failures matter
+	 * more than the rest, "0 failed" less. */
+	static const enum part keep_failed[P__MAX] = { P_COUNT, P_PCT, P_ETA, P_FAILED,
+						       P_ELAPSED, P_RATE, P_CREDITS };
+	static const enum part keep_fine[P__MAX] = { P_COUNT, P_PCT, P_ETA, P_ELAPSED,
+						     P_RATE, P_FAILED, P_CREDITS };
+	const enum part *keep = v->failed > 0 ? keep_failed : keep_fine;
 	char text[P__MAX][PART_MAX], wide[P__MAX][PART_MAX];
 	char line[PROG_BAR_MAX + 4 + P__MAX * (PART_MAX + 2)];
 	struct prog_view tv = *v;
@@ -158,7 +162,7 @@ size_t prog_line_tty(const struct prog_view *v, int width, char *out, size_t out
 	tv.done = v->total;
 	if (tv.rate_per_min < 9999)
 		tv.rate_per_min = 9999;
-	tv.elapsed_s = tv.eta_s = 3599;
+	tv.elapsed_s = tv.eta_s = 599;
 	parts_text(v, digits(v->total), text);
 	parts_text(&tv, digits(v->total), wide);
 	for (int i = 0; i < P__MAX; i++) {

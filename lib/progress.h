@@ -80,7 +80,9 @@ struct prog_view {
 /* Write the terminal line for v into out (NUL-terminated) so that it takes
  * at most width - 1 columns: the cursor never reaches the last column, so
  * no terminal wraps it.  Parts that do not fit are left out, least useful
- * first (credits, rate, elapsed, failed when 0, ETA, percentage); the bar
+ * first (credits, "0 failed", rate, elapsed, failures, ETA, percentage;
+ * the count always stays); numbers are padded so the layout does not
+ * move from one redraw to the next; the bar
  * takes what is left, PROG_BAR_MIN..PROG_BAR_MAX columns, and goes when
  * even that does not fit.  Plain ASCII, so bytes are columns.  Returns the
  * length written (less than outsz). */

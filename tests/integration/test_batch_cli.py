@@ -115,7 +115,10 @@ def test_nasty_rows_come_out_in_order_with_their_status():
                 "not-an-email,bad,Foo,,x3\r\n"
                 "miss.someone@acme.com,,,,x4\r\n"
                 "only,three,fields\r\n"
-                "\"bob.smith@initech.com\",\"she said \"\"hi\"\"\",Initech,,x6\n")
+                "\"bob.smith@initech.com\",\"she said \"\"hi\"\"\",Initech,,x6\n"
+                "junk-only,,,,x7\r\n"
+                "st\"ray@x.com,n,,,x8\r\n"
+                "z.z@zz.com,1,2,3,4,5\r\n")
         inp = write(env, "in.csv", data)
         out, rep, errs = path(env, "out.csv"), path(env, "report.json"), path(env, "errors.csv")
         p = run_batch(env, "--input", inp, "--output", out, "--fields",
@@ -127,50 +130,64 @@ def test_nasty_rows_come_out_in_order_with_their_status():
         raw = read_bytes(out)
         check(raw.startswith(b"\xef\xbb\xbf"), "the input's byte order mark is kept")
         rows = read_csv(out)
+        # Added columns take their field's name unless an input column has it (the
+        # job results' rule): "Title" is taken, "Company" is another name.
         check(rows[0] == ["E-mail", "Notes", "Company", "Title", "Extra Col", "first_name",
-                          "last_name", "company_name_enriched", "title_enriched", "phone",
+                          "last_name", "company_name", "title_enriched", "phone",
                           "_status", "_error"], rows[0])
-        check(len(rows) == 7, rows)
+        check(len(rows) == 10, rows)
         john, jane, bob = (expected(env, e) for e in
                            ("john.doe@acme.com", "jane.roe@globex.com", "bob.smith@initech.com"))
 
         def enriched(x):
             return [x["first_name"], x["last_name"], x["company_name"], x["title"], x["phone"]]
 
+        ignored = "email ignored: not a valid e-mail address"
         check(rows[1] == ["john.doe@acme.com", "hello, world", "Acme", "CEO", "x1"] + enriched(john) +
               ["complete", ""], rows[1])
         check(rows[2] == ["jane.roe@globex.com", "line one\nline two", "Globex", "", "x2"] +
               enriched(jane) + ["complete", ""], rows[2])
-        check(rows[3][:5] == ["not-an-email", "bad", "Foo", "", "x3"] and rows[3][5:10] == [""] * 5 and
-              rows[3][10] == "invalid" and rows[3][11].startswith("invalid_email: "), rows[3])
+        # A junk e-mail beside a company name: the row runs on the company and says so.
+        check(rows[3] == ["not-an-email", "bad", "Foo", "", "x3"] + [""] * 5 + ["not_found", ignored],
+              rows[3])
         check(rows[4] == ["miss.someone@acme.com", "", "", "", "x4"] + [""] * 5 + ["not_found", ""],
               rows[4])
-        check(rows[5][:10] == [""] * 10 and rows[5][10] == "invalid" and
-              rows[5][11] == "csv_row: 3 fields, the header has 5 (line 7)", rows[5])
+        # A short row is padded and keeps its values.
+        check(rows[5] == ["only", "three", "fields", "", ""] + [""] * 5 + ["not_found", ignored],
+              rows[5])
         check(rows[6] == ["bob.smith@initech.com", 'she said "hi"', "Initech", "", "x6"] +
               enriched(bob) + ["complete", ""], rows[6])
+        # Nothing valid left: invalid, input carried.
+        check(rows[7][:10] == ["junk-only", "", "", "", "x7"] + [""] * 5 and rows[7][10] == "invalid" and
+              rows[7][11].startswith("invalid_email: "), rows[7])
+        # Rows the reader rejects keep the cells it could split.
+        check(rows[8] == ['st"ray@x.com', "n", "", "", "x8"] + [""] * 5 +
+              ["invalid", "csv_row: quote inside an unquoted field (line 10)"], rows[8])
+        check(rows[9] == ["z.z@zz.com", "1", "2", "3", "4"] + [""] * 5 +
+              ["invalid", "csv_row: 6 fields, the header has 5 (line 11)"], rows[9])
         check(john["first_name"] == "John" and john["phone"].startswith("+1 555 01"), john)
         # Quoting on the way out follows RFC 4180 and CRLF line ends.
         check(b'"hello, world"' in raw and b'"line one\nline two"' in raw and
               b'"she said ""hi"""' in raw and raw.endswith(b"\r\n"), raw[:400])
 
         r = json.load(open(rep))
-        for k, v in {"rows": 6, "done": 6, "complete": 3, "partial": 0, "not_found": 1,
-                     "failed": 0, "invalid": 2, "interrupted": False, "exit_status": 0}.items():
+        for k, v in {"rows": 9, "done": 9, "complete": 3, "partial": 0, "not_found": 3,
+                     "failed": 0, "invalid": 3, "interrupted": False, "exit_status": 0}.items():
             check(r[k] == v, f"report {k} = {r[k]!r}, want {v!r}: {r}")
-        check(r["errors"] == {"csv_row": 1, "invalid_email": 1}, r["errors"])
+        check(r["errors"] == {"csv_row": 2, "invalid_email": 1}, r["errors"])
         check(r["upstream_calls"] == len(env.sim.calls(provider=PDL)) == 4 and r["credits"] == 3, r)
         check(r["options"]["fields"] == ["first_name", "last_name", "company_name", "title", "phone"]
               and r["options"]["workers"] == 3, r["options"])
         check(read_csv(errs) == [["row", "line", "status", "code", "reason"],
-                                 ["3", "5", "invalid", "invalid_email", rows[3][11][len("invalid_email: "):]],
-                                 ["5", "7", "invalid", "csv_row", "3 fields, the header has 5 (line 7)"]],
+                                 ["7", "9", "invalid", "invalid_email", rows[7][11][len("invalid_email: "):]],
+                                 ["8", "10", "invalid", "csv_row", "quote inside an unquoted field (line 10)"],
+                                 ["9", "11", "invalid", "csv_row", "6 fields, the header has 5 (line 11)"]],
               read_csv(errs))
-        # The miss was asked once; invalid rows never reach a provider.
+        # The miss was asked once; invalid rows and ignored identifiers never reach a provider.
         check(sorted(person_emails(env)) == sorted(["john.doe@acme.com", "jane.roe@globex.com",
                                                     "miss.someone@acme.com", "bob.smith@initech.com"]),
               person_emails(env))
-        check("3 complete, 0 partial, 1 not found, 0 failed, 2 invalid" in p.stderr, p.stderr)
+        check("9 rows: 3 complete, 0 partial, 3 not found, 0 failed, 3 invalid" in p.stderr, p.stderr)
         check_progress_lines(p.stderr)
         # Finished without failures: no checkpoint and no temporary file stay behind.
         check(not os.path.exists(out + ".checkpoint") and not os.path.exists(out + ".tmp"),
@@ -290,7 +307,8 @@ def test_retry_failed_runs_only_the_failed_rows():
         out, errs = path(env, "out.csv"), path(env, "errors.csv")
         args = ("--input", inp, "--output", out, "--fields", "first_name,title", "--errors", errs)
         p = run_batch(env, *args, "--workers", "4")
-        check(p.returncode == 0, f"exit {p.returncode}: {p.stderr}")
+        # Rows failed: exit 3 ("some rows failed"), everything else as usual.
+        check(p.returncode == 3, f"exit {p.returncode}: {p.stderr}")
         failed = read_csv(errs)[1:]
         # Every row asks pdl-1 first, then pdl-2: three rows meet a 503 on both.
         check(len(failed) == 3 and all(f[2] == "failed" and f[3] == "upstream_failed" for f in failed),
@@ -305,7 +323,7 @@ def test_retry_failed_runs_only_the_failed_rows():
         # --resume alone has nothing to do: failed is a result of that run.
         env.sim.clear_calls()
         p = run_batch(env, *args, "--resume")
-        check(p.returncode == 0 and person_emails(env) == [], p.stderr)
+        check(p.returncode == 3 and person_emails(env) == [], p.stderr)
         check(len(read_csv(errs)) == len(failed) + 1, "resume lost the failures")
 
         p = run_batch(env, *args, "--retry-failed")
@@ -416,8 +434,8 @@ def test_progress_lines_on_a_non_terminal():
         check(p.returncode == 0, p.stderr)
         lines = check_progress_lines(p.stderr)
         check(len(lines) >= 2, f"want a line a second and one at the end: {lines}")
-        rx = re.compile(r"^enrich-batch: progress (\d+)/60 rows \(\d+\.\d%\), 0 failed, \d+ rows/min, "
-                        r"ETA \S+, \d+ credits$")
+        rx = re.compile(r"^enrich-batch: progress (\d+)/60 rows \(\d+\.\d%\), 0 failed, \d+ rows?/min, "
+                        r"elapsed \S+, ETA \S+, \d+ credits?$")
         counts = []
         for line in lines:
             m = rx.match(line)
@@ -448,7 +466,7 @@ def test_rows_wait_for_a_rate_limited_pool_instead_of_failing():
         out2 = path(env, "out2.csv")
         p = run_batch(env, "--input", inp2, "--output", out2, "--fields", "title", "--workers", "1",
                       "--max-key-wait", "0")
-        check(p.returncode == 0, p.stderr)
+        check(p.returncode == 3, p.stderr)
         rows = read_csv(out2)
         check(all(r[-2] == "failed" and r[-1] == "no_key: no usable key for pdl" for r in rows[1:]), rows)
         check(os.path.exists(out2 + ".checkpoint"), "failed rows keep the checkpoint")
@@ -514,9 +532,205 @@ def test_progress_bar_on_a_terminal():
                 os.close(slave)
         text = b"".join(chunks).decode()
         check(rc == 0, text)
-        bars = re.findall(r"\r\033\[K\[([#-]{24})\] (\d+)/40 ", text)
+        bars = re.findall(r"\r\033\[K\[([#-]{10,40})\] +(\d+)/40 ", text)
         check(len(bars) >= 3, f"want a line redrawn in place: {text!r}")
-        check([int(n) for _, n in bars] == sorted(int(n) for _, n in bars) and bars[-1] == ("#" * 24, "40"),
-              bars)
+        check([int(n) for _, n in bars] == sorted(int(n) for _, n in bars) and
+              set(bars[-1][0]) == {"#"} and bars[-1][1] == "40", bars)
         check("enrich-batch: progress" not in text, "plain progress lines on a terminal")
         check("40 rows: 40 complete" in text, text)
+
+
+def test_failed_rows_exit_3_unless_allowed():
+    emails = [f"ex{i}.x@exfirm{i}.com" for i in range(6)]
+    with batch_env(rotation={"breaker_threshold": 1000}) as env:
+        for i in (1, 2):
+            env.sim.script(PDL, keys_env(PDL, 2)[f"PDL_KEY_{i}"], [{"kind": "error", "status": 503}])
+        inp = write(env, "in.csv", emails_csv(emails))
+        out, rep = path(env, "out.csv"), path(env, "report.json")
+        p = run_batch(env, "--input", inp, "--output", out, "--fields", "title", "--workers", "1",
+                      "--report", rep)
+        check(p.returncode == 3, f"exit {p.returncode}: {p.stderr}")
+        check("1 row failed for reasons that may pass; run it again with: " in p.stderr, p.stderr)
+        r = json.load(open(rep))
+        check(r["exit_status"] == 3 and r["failed"] == 1 and r["checkpoint_kept"] is True, r)
+        check(len(read_csv(out)) == 7, "the output is written all the same")
+        # --allow-failures: the same result, exit 0; the checkpoint stays for a retry.
+        p = run_batch(env, "--input", inp, "--output", out, "--fields", "title", "--resume",
+                      "--allow-failures")
+        check(p.returncode == 0 and os.path.exists(out + ".checkpoint"), p.stderr)
+        p = run_batch(env, "--input", inp, "--output", out, "--fields", "title", "--retry-failed")
+        check(p.returncode == 0 and not os.path.exists(out + ".checkpoint"), p.stderr)
+        check("exit status: 0 every row processed and none failed" in
+              run_batch(env, "--help").stdout.lower().replace("\n", " "), "--help documents exit 3")
+        h = run_batch(env, "--help").stdout
+        check("3 some rows failed" in h and "--allow-failures" in h, h)
+
+
+def test_limit_tries_the_first_rows_and_resume_continues():
+    emails = [f"lim{i}.x@limco{i}.com" for i in range(30)]
+    with batch_env() as env:
+        inp = write(env, "in.csv", emails_csv(emails))
+        out = path(env, "out.csv")
+        p = run_batch(env, "--input", inp, "--output", out, "--fields", "title", "--limit", "5",
+                      "--workers", "3")
+        check(p.returncode == 0, f"exit {p.returncode}: {p.stderr}")
+        rows = read_csv(out)
+        check([r[0] for r in rows[1:]] == emails[:5] and all(r[-2] == "complete" for r in rows[1:]),
+              rows)
+        check(sorted(person_emails(env)) == sorted(emails[:5]), person_emails(env))
+        check("5 rows (the first 5 of 30)" in p.stderr and "continue the run with: " in p.stderr and
+              "--resume" in p.stderr, p.stderr)
+        check(os.path.exists(out + ".checkpoint"), "a limited run keeps its checkpoint")
+        # A full run without --resume is refused like any leftover checkpoint.
+        p = run_batch(env, "--input", inp, "--output", out, "--fields", "title")
+        check(p.returncode == 1 and "a checkpoint of an earlier run exists" in p.stderr, p.stderr)
+        # A larger limit, then the rest: nothing is asked twice.
+        p = run_batch(env, "--input", inp, "--output", out, "--fields", "title", "--limit", "12",
+                      "--resume")
+        check(p.returncode == 0 and len(read_csv(out)) == 13, p.stderr)
+        check("resuming: 5 of 12 rows done by an earlier run, 7 to go" in p.stderr, p.stderr)
+        env.sim.clear_calls()
+        p = run_batch(env, "--input", inp, "--output", out, "--fields", "title", "--resume")
+        check(p.returncode == 0, p.stderr)
+        check(sorted(person_emails(env)) == sorted(emails[12:]), person_emails(env))
+        rows = read_csv(out)
+        check([r[0] for r in rows[1:]] == emails, "the full output is every row once, in order")
+        check(not os.path.exists(out + ".checkpoint"), "the full run removed the checkpoint")
+        # A limit beyond the file is the whole file.
+        out2 = path(env, "out2.csv")
+        p = run_batch(env, "--input", inp, "--output", out2, "--fields", "title", "--limit", "1000")
+        check(p.returncode == 0 and len(read_csv(out2)) == 31 and
+              not os.path.exists(out2 + ".checkpoint"), p.stderr)
+        for bad in ("0", "-3", "x"):
+            p = run_batch(env, "--input", inp, "--output", out2, "--limit", bad)
+            check(p.returncode == 2 and "--limit" in p.stderr, p.stderr)
+
+
+def test_source_and_confidence_columns():
+    with batch_env() as env:
+        inp = write(env, "in.csv", "email,_source\r\njohn.doe@acme.com,from a fair\r\n"
+                                   "nobody.here@acme.com,x\r\n")
+        out = path(env, "out.csv")
+        p = run_batch(env, "--input", inp, "--output", out, "--fields", "first_name,title",
+                      "--sources", "--confidence")
+        check(p.returncode == 0, p.stderr)
+        rows = read_csv(out)
+        check(rows[0] == ["email", "_source", "first_name", "title", "_source_enriched",
+                          "_confidence", "_status", "_error"], rows[0])
+        john = expected(env, "john.doe@acme.com")
+        check(rows[1][:4] == ["john.doe@acme.com", "from a fair", john["first_name"], john["title"]],
+              rows[1])
+        check(rows[1][4] == "first_name=pdl; title=pdl", rows[1])
+        check(re.fullmatch(r"0\.\d\d|1\.00", rows[1][5]) and rows[1][6] == "complete", rows[1])
+        check(rows[2][4:7] == ["", "", "not_found"], rows[2])
+        # A resume must shape its rows the same way.
+        ck = path(env, "keep.ckpt")
+        env.sim.config(delay_ms=30)
+        inp2 = write(env, "in2.csv", emails_csv([f"sc{i}.x@scco{i}.com" for i in range(40)]))
+        p = start_batch(env, "--input", inp2, "--output", out, "--sources", "--checkpoint", ck,
+                        "--workers", "1")
+        wait_for(lambda: p.poll() is not None or len(ckpt_rows(ck) or {}) >= 2, timeout=60,
+                 what="rows in the checkpoint")
+        p.send_signal(signal.SIGINT)
+        rc, err = finish(p)
+        check(rc == 130 and " --sources " in err, err)
+        p = run_batch(env, "--input", inp2, "--output", out, "--checkpoint", ck, "--resume")
+        check(p.returncode == 1 and 'added columns "_source", this run asks for ""' in p.stderr,
+              p.stderr)
+
+
+def test_junk_email_with_a_valid_linkedin_url_is_enriched():
+    with batch_env() as env:
+        inp = write(env, "in.csv", "Email,LinkedIn URL\r\nnot-an-email,linkedin.com/in/jane-roe\r\n"
+                                   "also junk\r\n")
+        out = path(env, "out.csv")
+        p = run_batch(env, "--input", inp, "--output", out, "--fields", "first_name,last_name")
+        check(p.returncode == 0, p.stderr)
+        rows = read_csv(out)
+        check(rows[1][:2] == ["not-an-email", "linkedin.com/in/jane-roe"] and
+              rows[1][2:4] == ["Jane", "Roe"] and rows[1][4] == "complete" and
+              rows[1][5] == "email ignored: not a valid e-mail address", rows[1])
+        check(rows[2][:2] == ["also junk", ""] and rows[2][4] == "invalid" and
+              rows[2][5].startswith("invalid_email: "), rows[2])
+        calls = env.sim.calls(provider=PDL)
+        check(len(calls) == 1 and "email" not in calls[0]["query"], calls)
+        check("1 row:" not in p.stderr and "2 rows: 1 complete" in p.stderr, p.stderr)
+
+
+def test_one_row_is_one_row():
+    with batch_env() as env:
+        inp = write(env, "in.csv", emails_csv(["solo.one@soloco.com"]))
+        p = run_batch(env, "--input", inp, "--output", path(env, "out.csv"), "--fields", "title",
+                      "--workers", "1")
+        check(p.returncode == 0, p.stderr)
+        check("enriching 1 row with 1 worker\n" in p.stderr, p.stderr)
+        check("progress 1/1 row (100.0%)" in p.stderr and "1 credit\n" in p.stderr, p.stderr)
+        check("1 row: 1 complete" in p.stderr and "this run: 1 row in " in p.stderr and
+              "1 upstream call," in p.stderr, p.stderr)
+        check("1 rows" not in p.stderr and "1 credits" not in p.stderr, p.stderr)
+
+
+def run_on_terminal(env, args, cols=None):
+    """Run enrich-batch with standard error on a pseudo-terminal of cols columns."""
+    import fcntl
+    import struct
+    import termios
+    master, slave = os.openpty()
+    if cols:
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, cols, 0, 0))
+    try:
+        p = subprocess.Popen([BATCH, "-c", env.conf_path, *args], env=env.environ(),
+                             stdout=subprocess.DEVNULL, stderr=slave, cwd=env.tmp)
+        os.close(slave)
+        slave = None
+        chunks = []
+        while True:
+            try:
+                b = os.read(master, 4096)
+            except OSError:  # EIO: the terminal's last writer is gone
+                break
+            if not b:
+                break
+            chunks.append(b)
+        rc = p.wait(60)
+    finally:
+        os.close(master)
+        if slave is not None:
+            os.close(slave)
+    return rc, b"".join(chunks).decode()
+
+
+def test_terminal_bar_fits_the_width_and_log_lines_go_above_it():
+    emails = [f"wd{i}.x@wdco{i}.com" for i in range(40)]
+    # No log file: the engine's log lines go to standard error, where the bar is.
+    with batch_env(extra_conf={"log_file": ""}) as env:
+        # The first key is refused after 15 rows: the engine logs a warning in the
+        # middle of the run, while the bar is on the screen.
+        env.sim.script(PDL, keys_env(PDL, 2)["PDL_KEY_1"], [{"kind": "hit"}] * 15 + [{"kind": "invalid_key"}])
+        inp = write(env, "in.csv", emails_csv(emails))
+        env.sim.config(delay_ms=25)
+        rc, text = run_on_terminal(env, ["--input", inp, "--output", path(env, "out.csv"),
+                                         "--fields", "title", "--workers", "1"], cols=60)
+        check(rc == 0, text)
+        draws = [d for d in re.split(r"\r\033\[K", text) if d.startswith("[")]
+        check(len(draws) >= 3, text)
+        for d in draws:
+            line = d.split("\r\n")[0]
+            check(len(line) <= 59, f"{len(line)} columns on a 60-column terminal: {line!r}")
+            check(re.match(r"\[[#-]{10,40}\] +\d+/40 ", line), line)
+            check("ETA" in line or "100.0%" in line, line)
+        # Every log line starts on a cleared line and is followed by the bar again.
+        logs = [m.start() for m in re.finditer(r"\d{4}-\d\d-\d\dT[^ ]+Z level=warn", text)]
+        check(logs, f"no warning logged: {text!r}")
+        for at in logs:
+            check(text[at - 4:at] == "\r\033[K" and text[:at].count("\r\033[K[") >= 1,
+                  f"log line inside the bar: {text[at - 80:at + 40]!r}")
+            end = text.index("\r\n", at)
+            check(text[end + 2:end + 3] == "[", f"bar not redrawn after a log line: "
+                                                f"{text[at:end + 40]!r}")
+        rc, wide = run_on_terminal(env, ["--input", inp, "--output", path(env, "out2.csv"),
+                                         "--fields", "title", "--workers", "1"], cols=120)
+        check(rc == 0, wide)
+        last = [d for d in re.split(r"\r\033\[K", wide) if d.startswith("[")][-1].split("\r\n")[0]
+        check(len(last) <= 119 and "elapsed" in last and "credit" in last and "rows/min" in last,
+              last)

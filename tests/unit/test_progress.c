@@ -234,6 +234,16 @@ TEST(terminal_line_at_120_and_60_columns)
 	}
 	CHECK(strstr(out, "credits") == NULL);
 
+	/* Without failures, "0 failed" gives way to the elapsed time. */
+	v.failed = 0;
+	prog_line_tty(&v, 60, out, sizeof out);
+	{
+		static const char *const some[] = { "] 1234/3000", "41.1%", "elapsed 12s", "ETA 20s" };
+
+		CHECK(in_order(out, some, 4) && strstr(out, "failed") == NULL && strlen(out) <= 59);
+	}
+	v.failed = 3;
+
 	/* 30 columns: no room for a bar beside the essentials. */
 	prog_line_tty(&v, 30, out, sizeof out);
 	CHECK(strlen(out) <= 29 && strstr(out, "1234/3000") != NULL);

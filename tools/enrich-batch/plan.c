@@ -1,0 +1,290 @@
+/*
+ * plan.c - which rows an enrich-batch run does: the checkpoint it belongs
+ * to (created, or checked against the input before a resume), the rows
+ * left (--resume, --retry-failed, --limit), the command that continues a
+ * run, and the dry run's count of calls and credits.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "lib/jobs.h"
+#include "lib/util.h"
+
+#include "batch.h"
+
+enum enr_err eb_checkpoint_path(struct eb_run *r)
+{
+	const struct eb_opts *o = r->o;
+
+	if (o->checkpoint) {
+		util_strlcpy(r->ckpt_path, o->checkpoint, sizeof r->ckpt_path);
+	} else if ((size_t)snprintf(r->ckpt_path, sizeof r->ckpt_path, "%s.checkpoint",
+				    o->output) >= sizeof r->ckpt_path) {
+		eb_say("--output: path too long");
+		return ENR_E_INVALID;
+	}
+	if (eb_same_file(r->ckpt_path, o->input) || strcmp(r->ckpt_path, o->output) == 0) {
+		eb_say("the checkpoint %s is the input or the output file", r->ckpt_path);
+		return ENR_E_INVALID;
+	}
+	return ENR_OK;
+}
+
+static void shell_word(struct buf *b, const char *s)
+{
+	bool plain = *s != '\0';
+
+	for (const char *p = s; *p && plain; p++)
+		plain = strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./,:=@%+-",
+			       *p) != NULL;
+	buf_putc(b, ' ');
+	if (plain) {
+		buf_puts(b, s);
+		return;
+	}
+	buf_putc(b, '\'');
+	for (const char *p = s; *p; p++) {
+		if (*p == '\'')
+			buf_puts(b, "'\\''");
+		else
+			buf_putc(b, *p);
+	}
+	buf_putc(b, '\'');
+}
+
+void eb_again_command(const struct eb_run *r, struct buf *b, const char *how, bool with_limit)
+{
+	const struct eb_opts *o = r->o;
+
+	buf_puts(b, PROG);
+	buf_puts(b, " --input");
+	shell_word(b, o->input);
+	buf_puts(b, " --output");
+	shell_word(b, o->output);
+	if (o->fields) {
+		buf_puts(b, " --fields");
+		shell_word(b, r->fields_canon);
+	}
+	/* The added columns are part of every row the checkpoint holds. */
+	if (o->extra & JOB_COL_SOURCE)
+		buf_puts(b, " --sources");
+	if (o->extra & JOB_COL_CONFIDENCE)
+		buf_puts(b, " --confidence");
+	if (with_limit && o->limit)
+		buf_printf(b, " --limit %lld", (long long)o->limit);
+	if (o->checkpoint) {
+		buf_puts(b, " --checkpoint");
+		shell_word(b, o->checkpoint);
+	}
+	if (o->conf_given) {
+		buf_puts(b, " -c");
+		shell_word(b, o->conf);
+	}
+	if (o->report) {
+		buf_puts(b, " --report");
+		shell_word(b, o->report);
+	}
+	if (o->errors) {
+		buf_puts(b, " --errors");
+		shell_word(b, o->errors);
+	}
+	buf_printf(b, " %s", how);
+}
+
+/* What the checkpoint records as "the fields": the wanted fields and the
+ * added columns, which shape every output row it holds. */
+static void columns_ident(const struct eb_run *r, char *out, size_t outsz)
+{
+	/* Every field name joined takes under 256 bytes (CKPT_FIELDS_MAX). */
+	if ((size_t)snprintf(out, outsz, "%s%s%s", r->fields_canon,
+			     r->o->extra & JOB_COL_SOURCE ? ",_source" : "",
+			     r->o->extra & JOB_COL_CONFIDENCE ? ",_confidence" : "") >= outsz)
+		out[0] = '\0';
+}
+
+/* The length of the fields part of a columns_ident() string. */
+static size_t fields_part(const char *s)
+{
+	const char *p = strstr(s, ",_");
+
+	return p ? (size_t)(p - s) : strlen(s);
+}
+
+/* An existing checkpoint may be continued only by the run it belongs to. */
+static enum enr_err check_belongs(struct eb_run *r)
+{
+	const struct eb_opts *o = r->o;
+	struct ckpt_ident had;
+	struct ckpt_counts k;
+	enum enr_err rc = ckpt_ident_get(r->ckpt, &had);
+
+	if (rc == ENR_OK)
+		rc = ckpt_counts(r->ckpt, &k);
+	if (rc) {
+		eb_say("the checkpoint %s cannot be read (%s); remove it to start over", r->ckpt_path,
+		       enr_strerror(rc));
+		return rc;
+	}
+	if (!o->resume && !o->retry_failed) {
+		struct buf cmd;
+
+		buf_init(&cmd, 0);
+		eb_again_command(r, &cmd, "--resume", false);
+		eb_say("a checkpoint of an earlier run exists: %s (%lld of %lld rows done).\n"
+		       "  continue it:   %s\n"
+		       "  or remove it (rm %s) to start over",
+		       r->ckpt_path, (long long)k.done, (long long)had.rows, buf_cstr(&cmd),
+		       r->ckpt_path);
+		buf_release(&cmd);
+		return ENR_E_CONFLICT;
+	}
+	if (had.size != r->ident.size || strcmp(had.sha256, r->ident.sha256) != 0) {
+		eb_say("the checkpoint %s belongs to another input: it was made for %s (%lld bytes, "
+		       "SHA-256 %.12s...), and %s is %lld bytes with SHA-256 %.12s...; "
+		       "name another --checkpoint or remove it to start over",
+		       r->ckpt_path, had.input, (long long)had.size, had.sha256, o->input,
+		       (long long)r->ident.size, r->ident.sha256);
+		return ENR_E_CONFLICT;
+	}
+	if (strcmp(had.fields, r->ident.fields) != 0) {
+		size_t hl = fields_part(had.fields), tl = fields_part(r->ident.fields);
+		const char *hx = had.fields + hl, *tx = r->ident.fields + tl;
+
+		if (hl == tl && strncmp(had.fields, r->ident.fields, hl) == 0)
+			eb_say("the checkpoint %s was made with the added columns \"%s\", this run "
+			       "asks for \"%s\"; give the same --sources / --confidence or remove "
+			       "the checkpoint to start over", r->ckpt_path, *hx ? hx + 1 : "",
+			       *tx ? tx + 1 : "");
+		else
+			eb_say("the checkpoint %s was made with --fields %.*s, this run asks for "
+			       "%.*s; run with the same --fields or remove the checkpoint to start "
+			       "over", r->ckpt_path, (int)hl, had.fields, (int)tl, r->ident.fields);
+		return ENR_E_CONFLICT;
+	}
+	if (strcmp(had.input, r->ident.input) != 0)
+		eb_say("note: the checkpoint was made for %s; %s has the same content", had.input,
+		       r->ident.input);
+	return ENR_OK;
+}
+
+enum enr_err eb_open_checkpoint(struct eb_run *r)
+{
+	const struct eb_opts *o = r->o;
+	struct stat st;
+	bool exists;
+	enum enr_err rc;
+
+	columns_ident(r, r->ident.fields, sizeof r->ident.fields);
+	exists = lstat(r->ckpt_path, &st) == 0;
+	if (!exists && (o->resume || o->retry_failed)) {
+		eb_say("nothing to resume: there is no checkpoint %s (run without --resume to start)",
+		       r->ckpt_path);
+		return ENR_E_NOT_FOUND;
+	}
+	rc = ckpt_open(r->ckpt_path, exists ? 0 : CKPT_CREATE, &r->ckpt);
+	if (rc == ENR_E_CONFLICT) {
+		eb_say("the checkpoint %s is in use by another enrich-batch run", r->ckpt_path);
+		return rc;
+	}
+	if (rc == ENR_E_INVALID) {
+		eb_say("%s is not an enrich-batch checkpoint; move it away or name another file "
+		       "with --checkpoint", r->ckpt_path);
+		return rc;
+	}
+	if (rc) {
+		eb_say("cannot open the checkpoint %s: %s", r->ckpt_path,
+		       rc == ENR_E_IO ? strerror(errno) : enr_strerror(rc));
+		return rc;
+	}
+	if (exists)
+		return check_belongs(r);
+	rc = ckpt_ident_set(r->ckpt, &r->ident);
+	if (rc) {
+		eb_say("cannot write the checkpoint %s: %s", r->ckpt_path, enr_strerror(rc));
+		ckpt_close(r->ckpt);
+		r->ckpt = NULL;
+		ckpt_remove(r->ckpt_path);
+	}
+	return rc;
+}
+
+enum enr_err eb_plan_rows(struct eb_run *r)
+{
+	size_t n = (size_t)r->rows + 1;
+
+	r->todo = malloc(n);
+	if (r->todo == NULL) {
+		eb_say("out of memory");
+		return ENR_E_NOMEM;
+	}
+	if (r->ckpt == NULL) {
+		memset(r->todo, 1, n);
+	} else if (ckpt_states(r->ckpt, r->todo, n) != ENR_OK) {
+		eb_say("the checkpoint %s cannot be read", r->ckpt_path);
+		return ENR_E_STORE;
+	}
+	r->todo[0] = 0;
+	for (size_t i = 1; i < n; i++) {
+		signed char s = r->todo[i];
+
+		if ((int64_t)i > r->target) {
+			r->todo[i] = 0;      /* beyond --limit */
+			continue;
+		}
+		if (r->ckpt == NULL)
+			continue;
+		if (s < 0 || (r->o->retry_failed && s == CKPT_FAILED)) {
+			r->todo[i] = 1;
+			continue;
+		}
+		r->todo[i] = 0;
+		r->base_done++;
+		if (s == CKPT_FAILED)
+			r->base_failed++;
+	}
+	r->todo_count = r->target - r->base_done;
+	return ENR_OK;
+}
+
+static bool in_list(const struct cfg_list *l, const char *name)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		if (strcmp(l->v[i], name) == 0)
+			return true;
+	}
+	return false;
+}
+
+void eb_dry_count(struct eb_run *r, const struct wf_result *res)
+{
+	struct eb_tally *t = &r->t;
+	fld_set company = fld_group_set(CFG_GROUP_COMPANY);
+
+	if (res->nwould_call == 0) {
+		if (res->cache_hits > 0)
+			t->dry_cached++;
+		else
+			t->dry_local++;
+		return;
+	}
+	t->dry_calls++;
+	for (int i = 0; i < res->nwould_call; i++) {
+		const struct cfg_provider *p = cfg_provider_find(r->cfg, res->would_call[i]);
+		int lookups = 1;
+
+		if (p == NULL)
+			continue;
+		/* The engine asks a provider once for the person and, when company
+		 * fields are still missing, once more for the company; a dry run
+		 * cannot tell whether the first answer will leave them missing. */
+		if (r->want & ~company && r->want & company &&
+		    in_list(&r->cfg->waterfall[CFG_GROUP_COMPANY], p->name))
+			lookups = 2;
+		t->dry_provider_rows[p - r->cfg->providers]++;
+		t->dry_provider_lookups[p - r->cfg->providers] += lookups;
+		t->dry_credits += (int64_t)lookups * p->credits_per_hit;
+	}
+}
