@@ -64,8 +64,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: enrichd [-c FILE] [-t | -p | -V | -h] [-g GROUP]\n"
 		"       enrichd [-c FILE] [--state-dir DIR] --history | --rollback[=CHECKSUM]\n"
-		"  -c, --conf FILE       configuration file (default: $ENRICHD_CONF or " DEFAULT_CONF ")\n"
-		"  -t, --check           check the configuration file and exit 0 (valid) or 1\n"
+		"  -c, --config FILE     configuration file (default: $ENRICHD_CONF or " DEFAULT_CONF ")\n"
+		"  -t, --test            check the configuration file and exit 0 (valid) or 1\n"
 		"  -p, --print-nginx     print the settings the nginx site needs, as shell assignments\n"
 		"  -g, --socket-group G  give the socket to group G (overrides listen_group)\n"
 		"      --history         list the applied configurations, newest first\n"
@@ -443,8 +443,8 @@ enum { OPT_HISTORY = 256, OPT_ROLLBACK, OPT_STATE_DIR };
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "conf", required_argument, NULL, 'c' },
-		{ "check", no_argument, NULL, 't' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "test", no_argument, NULL, 't' },
 		{ "print-nginx", no_argument, NULL, 'p' },
 		{ "socket-group", required_argument, NULL, 'g' },
 		{ "version", no_argument, NULL, 'V' },
