@@ -1,6 +1,6 @@
 /*
  * jobs.h - batch jobs: what a submission becomes, how a row is enriched and
- * what its result looks like (DESIGN sections 3 and 6).
+ * what its result looks like.
  *
  * Prefix: job_.  A submission (JSON records or a CSV body) is validated row
  * by row: good rows are queued, bad rows are kept as invalid with their row
