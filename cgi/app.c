@@ -57,10 +57,11 @@ static void refresh_key_states(void *arg)
 
 enum enr_err app_init(const struct cfg *cfg)
 {
-	enum enr_err rc = st_open(cfg->store, &store);
+	char why[512];
+	enum enr_err rc = st_open_why(cfg->store, true, &store, why, sizeof why);
 
 	if (rc) {
-		log_error("app", "cannot open the store %s: %s", cfg->store, enr_strerror(rc));
+		log_error("app", "the store: %s", why);
 		return rc;
 	}
 	rc = st_ukey_sync(store, cfg);

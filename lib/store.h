@@ -42,6 +42,13 @@ void st_close(struct store *s);
 /* Open without migrating; st_migrate() then applies what is missing.
  * *from / *to report the versions before and after. */
 enum enr_err st_open_raw(const char *url, struct store **out);
+
+/* st_open (migrate true) or st_open_raw (false) that says why it failed:
+ * on an error, why (whylen bytes) names the file and the reason, e.g.
+ * "cannot open /x/var/enrichd.db: No such file or directory (directory
+ * /x/var does not exist)", for the caller to print. */
+enum enr_err st_open_why(const char *url, bool migrate, struct store **out, char *why,
+			 size_t whylen);
 enum enr_err st_migrate(struct store *s, int *from, int *to);
 /* Migrate up to version target only (tests of upgrades from each
  * earlier version). */

@@ -13,6 +13,7 @@
 #include "store.h"
 #include "store_int.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/mman.h>
@@ -300,12 +301,53 @@ enum enr_err st_exec(sqlite3 *db, const char *sql)
 	return ENR_OK;
 }
 
-static struct conn *conn_open(const char *path)
+/* Why path could not be opened: the operating system's reason when SQLite
+ * has one, and a directory that does not exist named as such. */
+static void open_why(sqlite3 *db, const char *path, char *why, size_t whylen)
+{
+	int e = db ? sqlite3_system_errno(db) : ENOMEM;
+	const char *slash = strrchr(path, '/');
+	struct stat st;
+	char dir[4096];
+
+	if (e == 0) {
+		snprintf(why, whylen, "cannot open %s: %s", path, sqlite3_errmsg(db));
+		return;
+	}
+	if (e == ENOENT && slash && slash > path && (size_t)(slash - path) < sizeof dir) {
+		memcpy(dir, path, (size_t)(slash - path));
+		dir[slash - path] = '\0';
+		if (stat(dir, &st) != 0) {
+			snprintf(why, whylen, "cannot open %s: %s (directory %s does not exist)", path,
+				 strerror(e), dir);
+			return;
+		}
+		/* SQLite retries a refused create read-only, and reports that. */
+		if (access(dir, W_OK | X_OK) != 0) {
+			snprintf(why, whylen, "cannot open %s: %s (directory %s is not writable)", path,
+				 strerror(EACCES), dir);
+			return;
+		}
+	}
+	snprintf(why, whylen, "cannot open %s: %s", path, strerror(e));
+}
+
+/* A new connection to path; NULL with why (whylen bytes) filled when it
+ * cannot be opened.  Without why the reason goes to the log. */
+static struct conn *conn_open(const char *path, char *why, size_t whylen)
 {
 	struct conn *c = calloc(1, sizeof *c);
+	char msg[512];
+	bool log = why == NULL;
 
-	if (c == NULL)
+	if (why == NULL) {
+		why = msg;
+		whylen = sizeof msg;
+	}
+	if (c == NULL) {
+		snprintf(why, whylen, "cannot open %s: out of memory", path);
 		return NULL;
+	}
 	/* The database holds personal data: create it 0600 ourselves, since
 	 * SQLite would create it 0644 (less the umask).  SQLite gives the -wal
 	 * and -shm files the mode of the database file, so they follow.
@@ -320,8 +362,9 @@ static struct conn *conn_open(const char *path)
 	if (sqlite3_open_v2(path, &c->db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
 			    NULL) != SQLITE_OK) {
-		log_error("store", "cannot open %s: %s", path,
-			  c->db ? sqlite3_errmsg(c->db) : "out of memory");
+		open_why(c->db, path, why, whylen);
+		if (log)
+			log_error("store", "%s", why);
 		conn_free(c);
 		return NULL;
 	}
@@ -332,6 +375,11 @@ static struct conn *conn_open(const char *path)
 			 * cache small (512 KiB). */
 			"PRAGMA cache_size=-512;"
 			) != ENR_OK) {
+		/* SQLite opens the file lazily: this is where a missing or
+		 * read-only directory shows. */
+		open_why(c->db, path, why, whylen);
+		if (log)
+			log_error("store", "%s", why);
 		conn_free(c);
 		return NULL;
 	}
@@ -344,7 +392,7 @@ struct conn *st_conn_get(struct store *s)
 
 	if (c)
 		return c;
-	c = conn_open(s->path);
+	c = conn_open(s->path, NULL, 0);
 	if (c && pthread_setspecific(s->key, c) != 0) {
 		conn_free(c);
 		c = NULL;
@@ -503,15 +551,17 @@ static void sqlite_setup(void)
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
-static enum enr_err store_new(const char *url, struct store **out)
+static enum enr_err store_new(const char *url, struct store **out, char *why, size_t whylen)
 {
 	const char *path = cfg_store_path(url, NULL);
 	struct store *s;
 	struct conn *c;
 
 	pthread_once(&sqlite_once, sqlite_setup);
-	if (path == NULL)
+	if (path == NULL) {
+		snprintf(why, whylen, "%s is not a store URL (\"sqlite:PATH\")", url);
 		return ENR_E_INVALID;
+	}
 	s = calloc(1, sizeof *s);
 	if (s == NULL)
 		return ENR_E_NOMEM;
@@ -523,8 +573,11 @@ static enum enr_err store_new(const char *url, struct store **out)
 	}
 	pthread_mutex_init(&s->wlock, NULL);
 	auth_gen_map(s);
-	c = st_conn_get(s);
-	if (c == NULL) {
+	c = conn_open(s->path, why, whylen);
+	if (c == NULL || pthread_setspecific(s->key, c) != 0) {
+		if (c)
+			snprintf(why, whylen, "cannot open %s: out of memory", s->path);
+		conn_free(c);
 		st_close(s);
 		return ENR_E_UNAVAILABLE;
 	}
@@ -534,7 +587,9 @@ static enum enr_err store_new(const char *url, struct store **out)
 
 enum enr_err st_open_raw(const char *url, struct store **out)
 {
-	return store_new(url, out);
+	char why[512];
+
+	return st_open_why(url, false, out, why, sizeof why);
 }
 
 enum enr_err st_schema_version(struct store *s, int *out)
@@ -600,20 +655,37 @@ enum enr_err st_migrate_to(struct store *s, int target, int *from, int *to)
 	return rc;
 }
 
-enum enr_err st_open(const char *url, struct store **out)
+enum enr_err st_open_why(const char *url, bool migrate, struct store **out, char *why,
+			 size_t whylen)
 {
 	struct store *s = NULL;
-	enum enr_err rc = store_new(url, &s);
+	enum enr_err rc;
 
+	if (whylen)
+		why[0] = '\0';
+	rc = store_new(url, &s, why, whylen);
+	if (rc == ENR_E_NOMEM)
+		snprintf(why, whylen, "cannot open %s: out of memory", url);
 	if (rc)
 		return rc;
-	rc = st_migrate(s, NULL, NULL);
-	if (rc) {
-		st_close(s);
-		return rc;
+	if (migrate) {
+		rc = st_migrate(s, NULL, NULL);
+		if (rc) {
+			snprintf(why, whylen, "cannot bring the schema of %s up to date: %s", s->path,
+				 enr_strerror(rc));
+			st_close(s);
+			return rc;
+		}
 	}
 	*out = s;
 	return ENR_OK;
+}
+
+enum enr_err st_open(const char *url, struct store **out)
+{
+	char why[512];
+
+	return st_open_why(url, true, out, why, sizeof why);
 }
 
 void st_close(struct store *s)

@@ -316,7 +316,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = getenv("ENRICHD_CONF");
-	char err[LIM_CONFIG_ERR_MAX], host[64] = "host";
+	char err[LIM_CONFIG_ERR_MAX], why[512], host[64] = "host";
 	struct cfg *cfg = NULL;
 	pthread_t *threads = NULL, hooks;
 	sigset_t set;
@@ -350,12 +350,15 @@ int main(int argc, char **argv)
 	}
 	log_set_level(cfg->log_level);
 	signal(SIGPIPE, SIG_IGN);
-	rc = st_open(cfg->store, &store);
-	if (rc == ENR_OK)
-		rc = st_ukey_sync(store, cfg);
+	rc = st_open_why(cfg->store, true, &store, why, sizeof why);
 	if (rc) {
-		fprintf(stderr, "enrich-worker: cannot open the store %s: %s\n", cfg->store,
-			enr_strerror(rc));
+		fprintf(stderr, "enrich-worker: %s\n", why);
+		return 1;
+	}
+	rc = st_ukey_sync(store, cfg);
+	if (rc) {
+		fprintf(stderr, "enrich-worker: cannot record the configured provider keys in %s: %s\n",
+			cfg->store, enr_strerror(rc));
 		return 1;
 	}
 	lists = dom_lists_load(cfg->data_dir, &rc);

@@ -313,10 +313,11 @@ static enum enr_err setup_logging(const struct cfg *cfg)
 
 static enum enr_err open_engine(struct eb_run *r)
 {
-	enum enr_err rc = st_open(r->cfg->store, &r->store);
+	char why[512];
+	enum enr_err rc = st_open_why(r->cfg->store, true, &r->store, why, sizeof why);
 
 	if (rc) {
-		eb_say("cannot open the store %s: %s", r->cfg->store, enr_strerror(rc));
+		eb_say("%s", why);
 		return rc;
 	}
 	/* A dry run loads no secrets, so it must not touch the key pool. */

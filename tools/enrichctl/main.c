@@ -178,10 +178,9 @@ int main(int argc, char **argv)
 {
 	const char *path = getenv("ENRICHD_CONF");
 	struct opts o;
-	char err[LIM_CONFIG_ERR_MAX];
+	char err[LIM_CONFIG_ERR_MAX], why[512];
 	char *pos[8];
 	int npos = 0, c;
-	enum enr_err rc;
 
 	memset(&o, 0, sizeof o);
 	/* GNU getopt permutes: options may stand anywhere among the words. */
@@ -223,7 +222,8 @@ int main(int argc, char **argv)
 	if (strcmp(pos[0], "migrate") == 0) {
 		int from = 0, to = 0;
 
-		need_ok(st_open_raw(cfg->store, &store), "open the store");
+		if (st_open_why(cfg->store, false, &store, why, sizeof why) != ENR_OK)
+			fail("%s", why);
 		need_ok(st_migrate(store, &from, &to), "migrate");
 		if (json_out)
 			print_json(json_pack("{s:i, s:i}", "from", from, "to", to));
@@ -235,9 +235,8 @@ int main(int argc, char **argv)
 		cfg_release(cfg);
 		return 0;
 	}
-	rc = st_open(cfg->store, &store);
-	if (rc)
-		fail("cannot open the store %s: %s", cfg->store, enr_strerror(rc));
+	if (st_open_why(cfg->store, true, &store, why, sizeof why) != ENR_OK)
+		fail("%s", why);
 	if (strcmp(pos[0], "account") == 0)
 		cmd_account(npos - 1, pos + 1, &o);
 	else if (strcmp(pos[0], "key") == 0)
