@@ -296,41 +296,23 @@ static void print_shell(const char *name, const char *v)
 	puts("'");
 }
 
-/* p made absolute against the working directory (the process resolves
- * relative paths the same way). */
-static void absolute(const char *p, char *out, size_t outlen)
-{
-	if (p[0] != '/' && p[0] != '\0' && getcwd(out, outlen) &&
-	    strlen(out) + strlen(p) + 2 <= outlen) {
-		size_t n = strlen(out);
-
-		out[n] = '/';
-		memcpy(out + n + 1, p, strlen(p) + 1);
-	} else {
-		util_strlcpy(out, p, outlen);
-	}
-}
-
 static void print_nginx_env(const struct cfg *cfg)
 {
-	char abs[4096];
 	struct buf origins;
 
 	buf_init(&origins, 0);
 	for (size_t i = 0; i < cfg->cors_origins.n; i++)
 		buf_printf(&origins, "%s%s", i ? " " : "", cfg->cors_origins.v[i]);
-	absolute(cfg->listen, abs, sizeof abs);
-	print_shell("ENRICHD_LISTEN", abs);
+	/* Paths in a loaded configuration are absolute already. */
+	print_shell("ENRICHD_LISTEN", cfg->listen);
 	print_shell("ENRICHD_LISTEN_GROUP", cfg->listen_group);
 	printf("ENRICHD_BODY_MAX_BYTES=%lld\n", (long long)cfg->limits.body_max_bytes);
 	print_shell("ENRICHD_SERVER_NAME", cfg->server_name);
 	print_shell("ENRICHD_CORS_ORIGINS", buf_cstr(&origins));
 	print_shell("ENRICHD_STORE", cfg->store);
 	printf("ENRICHD_THREADS=%d\n", cfg->threads);
-	absolute(cfg->state_dir, abs, sizeof abs);
-	print_shell("ENRICHD_STATE_DIR", abs);
-	absolute(cfg->log_file, abs, sizeof abs);
-	print_shell("ENRICHD_LOG_FILE", abs);
+	print_shell("ENRICHD_STATE_DIR", cfg->state_dir);
+	print_shell("ENRICHD_LOG_FILE", cfg->log_file);
 	buf_release(&origins);
 }
 

@@ -10,8 +10,16 @@
  * cfg_release(), and a reload publishes a fresh snapshot while requests
  * in flight finish on the one they started with.
  *
- * Relative paths in the file (listen, store, data_dir, ...) are taken
- * relative to the process's working directory.
+ * Relative paths in the file (listen, the PATH of store "sqlite:PATH",
+ * data_dir, state_dir, log_file, "file:" secrets, @include), and the
+ * defaults of those settings, are taken relative to the directory of the
+ * file, never the working directory; a loaded snapshot holds them
+ * absolute.
+ *
+ * The module is lib/config_rules.c (the directive tables: every setting
+ * once), lib/config_check.c (checks of single values), lib/config_load.c
+ * (reading a file against the tables) and lib/config_snapshot.c
+ * (publish/acquire/release).
  */
 #ifndef ENR_CONFIG_H
 #define ENR_CONFIG_H
@@ -40,7 +48,7 @@ enum cfg_strategy {
 	CFG_STRATEGY__MAX
 };
 
-/* Field groups of the waterfall (DESIGN section 5). */
+/* Field groups of the waterfall: which fields a provider list answers. */
 enum cfg_group {
 	CFG_GROUP_PERSON,
 	CFG_GROUP_PHONE,
@@ -220,5 +228,12 @@ const struct cfg_provider *cfg_provider_find(const struct cfg *c, const char *na
 /* Parse "sqlite:PATH" and similar; returns a pointer into the string
  * after the scheme and sets *scheme_len, or NULL when the form is wrong. */
 const char *cfg_store_path(const char *store, size_t *scheme_len);
+
+/* True for a URL enrichd may call: https:// to any host, http:// only to
+ * a loopback host (an IPv4 literal in 127.0.0.0/8, [::1], or "localhost";
+ * names are not resolved), so keys never cross a network in clear text.
+ * The host is the one libcurl's URL parser finds.  On false, why (whylen
+ * bytes, may be NULL) says what is wrong.  Thread-safe. */
+bool cfg_url_check(const char *url, char *why, size_t whylen);
 
 #endif

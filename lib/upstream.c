@@ -15,7 +15,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <curl/curl.h>
 
@@ -162,31 +161,12 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
 	return n;
 }
 
-/* https:// anywhere; http:// only to a loopback name or address, so keys
- * never cross a network in clear text.  libcurl's own URL parser decides
- * what the host is, exactly as it will when connecting. */
+/* https:// anywhere; http:// only to a loopback host, so keys never
+ * cross a network in clear text: the rule the configuration enforces at
+ * load, kept here for every URL an adapter builds. */
 static bool url_allowed(const char *url)
 {
-	CURLU *u = curl_url();
-	char *scheme = NULL, *host = NULL;
-	bool ok = false;
-
-	if (u == NULL || url == NULL || url[0] == '\0')
-		goto out;
-	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
-		goto out;
-	if (strcmp(scheme, "https") == 0)
-		ok = true;
-	else if (strcmp(scheme, "http") == 0)
-		ok = strcmp(host, "127.0.0.1") == 0 || strcasecmp(host, "localhost") == 0 ||
-		     strcmp(host, "[::1]") == 0;
-out:
-	curl_free(scheme);
-	curl_free(host);
-	curl_url_cleanup(u);
-	return ok;
+	return url != NULL && url[0] != '\0' && cfg_url_check(url, NULL, 0);
 }
 
 /* Wipe and free a header list (its lines hold the key). */

@@ -2,6 +2,7 @@
  * test_config.c - loading, validation messages, secrets, snapshots, fields.
  */
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include "lib/config.h"
+#include "lib/config_int.h"
 #include "lib/fields.h"
 
 #include "harness.h"
@@ -48,14 +50,60 @@ static int err_is(int line, const char *want)
 	return 1;
 }
 
+static void write_file(const char *p, const char *text, mode_t mode)
+{
+	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, mode);
+
+	if (fd >= 0) {
+		if (write(fd, text, strlen(text)) != (ssize_t)strlen(text))
+			fprintf(stderr, "  short write to %s\n", p);
+		close(fd);
+	}
+}
+
+/* Load text; it must be refused with "PATH:LINE: want..." */
+static int refused(const char *text, int line, const char *want)
+{
+	struct cfg *c = NULL;
+	enum enr_err rc = load(text, &c);
+
+	cfg_release(c);
+	if (rc != ENR_E_CONFIG) {
+		fprintf(stderr, "  accepted: %s", text);
+		return 0;
+	}
+	return err_is(line, want);
+}
+
+static int accepted(const char *text)
+{
+	struct cfg *c = NULL;
+	enum enr_err rc = load(text, &c);
+
+	cfg_release(c);
+	if (rc != ENR_OK)
+		fprintf(stderr, "  refused: %s  -> %s\n", text, err);
+	return rc == ENR_OK;
+}
+
 TEST(empty_file_gives_defaults)
 {
 	struct cfg *c = NULL;
 
+	char real[PATH_MAX], want[PATH_MAX + 64];
+
+	REQUIRE(realpath(dir, real) != NULL);
 	REQUIRE(load("", &c) == ENR_OK);
 	CHECK_INT(c->threads, 64);
-	CHECK_STR(c->listen, "var/run/enrichd.sock");
-	CHECK_STR(c->store, "sqlite:var/enrichd.db");
+	/* Default paths are beside the file, like relative ones. */
+	snprintf(want, sizeof want, "%s/var/run/enrichd.sock", real);
+	CHECK_STR(c->listen, want);
+	snprintf(want, sizeof want, "sqlite:%s/var/enrichd.db", real);
+	CHECK_STR(c->store, want);
+	snprintf(want, sizeof want, "%s/data", real);
+	CHECK_STR(c->data_dir, want);
+	CHECK_STR(c->log_file, "");
+	CHECK_STR(c->server_name, "localhost");
 	CHECK_INT(c->limits.body_max_bytes, 10485760);
 	CHECK_INT(c->accounts_default.requests_per_minute, 100);
 	CHECK_INT(c->accounts_default.burst, 20);
@@ -264,9 +312,12 @@ TEST(snapshots_are_reference_counted)
 TEST(state_dir_and_listen_group)
 {
 	struct cfg *c = NULL;
+	char real[PATH_MAX], want[PATH_MAX + 8];
 
+	REQUIRE(realpath(dir, real) != NULL);
+	snprintf(want, sizeof want, "%s/var", real);
 	REQUIRE(load("", &c) == ENR_OK);
-	CHECK_STR(c->state_dir, "var");
+	CHECK_STR(c->state_dir, want); /* beside the file, like every relative path */
 	CHECK_STR(c->listen_group, "");
 	cfg_release(c);
 	c = NULL;
@@ -280,6 +331,366 @@ TEST(state_dir_and_listen_group)
 	CHECK_INT(load("state_dir = \"\";\n", &c), ENR_E_CONFIG);
 	CHECK(err_is(1, "state_dir: length 0 is outside 1.."));
 	CHECK(c == NULL);
+}
+
+TEST(relative_paths_follow_the_file)
+{
+	char real[PATH_MAX], cwd[PATH_MAX], p[PATH_MAX + 64], want[PATH_MAX + 64];
+	struct cfg *c = NULL;
+	const struct cfg_provider *pr;
+
+	REQUIRE(realpath(dir, real) != NULL && getcwd(cwd, sizeof cwd) != NULL);
+	snprintf(p, sizeof p, "%s/etc", real);
+	REQUIRE(mkdir(p, 0755) == 0);
+	snprintf(p, sizeof p, "%s/etc/key.txt", real);
+	write_file(p, "k-relative\n", 0600);
+	snprintf(p, sizeof p, "%s/etc/inc.conf", real);
+	write_file(p, "threads = 7;\n", 0644);
+	snprintf(p, sizeof p, "%s/etc/rel.conf", real);
+	write_file(p,
+		   "listen = \"../run/s.sock\";\n"
+		   "store = \"sqlite:../var/x.db\";\n"
+		   "data_dir = \"./data\";\n"
+		   "state_dir = \"..\";\n"
+		   "log_file = \"logs/e.log\";\n"
+		   "@include \"inc.conf\"\n"
+		   "providers = ( { name = \"p\"; kind = \"pdl\";\n"
+		   "  keys = ( { id = \"k\"; secret = \"file:key.txt\"; } ); } );\n",
+		   0644);
+
+	/* From another working directory, by absolute path. */
+	REQUIRE(chdir("/") == 0);
+	CHECK_INT(cfg_load(p, &c, err, sizeof err), ENR_OK);
+	if (c == NULL)
+		fprintf(stderr, "  %s\n", err);
+	REQUIRE(chdir(cwd) == 0);
+	REQUIRE(c != NULL);
+	snprintf(want, sizeof want, "%s/run/s.sock", real);
+	CHECK_STR(c->listen, want);
+	snprintf(want, sizeof want, "sqlite:%s/var/x.db", real);
+	CHECK_STR(c->store, want);
+	snprintf(want, sizeof want, "%s/etc/data", real);
+	CHECK_STR(c->data_dir, want);
+	snprintf(want, sizeof want, "%s/etc/logs/e.log", real);
+	CHECK_STR(c->log_file, want);
+	CHECK_STR(c->state_dir, real);
+	CHECK_INT(c->threads, 7);
+	pr = cfg_provider_find(c, "p");
+	REQUIRE(pr != NULL && pr->nkeys == 1);
+	CHECK_STR(pr->keys[0].secret, "k-relative");
+	cfg_release(c);
+	c = NULL;
+
+	/* By a relative path from the directory above: the same files. */
+	REQUIRE(chdir(real) == 0);
+	CHECK_INT(cfg_load("etc/rel.conf", &c, err, sizeof err), ENR_OK);
+	REQUIRE(chdir(cwd) == 0);
+	REQUIRE(c != NULL);
+	snprintf(want, sizeof want, "%s/run/s.sock", real);
+	CHECK_STR(c->listen, want);
+	cfg_release(c);
+	c = NULL;
+
+	/* Absolute paths stay as they are; ".." stops at the root. */
+	REQUIRE(load("listen = \"/x/y.sock\"; store = \"sqlite:/x/y.db\"; data_dir = \"/x/d\";\n"
+		     "log_file = \"/x/l.log\";\n", &c) == ENR_OK);
+	CHECK_STR(c->listen, "/x/y.sock");
+	CHECK_STR(c->store, "sqlite:/x/y.db");
+	CHECK_STR(c->data_dir, "/x/d");
+	CHECK_STR(c->log_file, "/x/l.log");
+	cfg_release(c);
+	c = NULL;
+	REQUIRE(load("data_dir = \"../../../../../../../../../../../../d\";\n", &c) == ENR_OK);
+	CHECK_STR(c->data_dir, "/d");
+	cfg_release(c);
+
+	/* A relative secret file that is missing is named with its full path. */
+	snprintf(want, sizeof want, "cannot open secret file %s/nope.txt", real);
+	CHECK(refused("providers = ( { name = \"p\"; kind = \"pdl\";\n"
+		      "  keys = ( { id = \"k\"; secret = \"file:nope.txt\"; } ); } );\n",
+		      2, "providers[0].keys[0].secret: cannot open secret file"));
+	CHECK(strstr(err, want) != NULL);
+}
+
+TEST(http_only_to_loopback)
+{
+	static const char *const ok[] = {
+		"https://api.example.com", "https://api.example.com:8443/v2",
+		"http://127.0.0.1:9/pdl", "http://127.8.9.10/x", "http://localhost:8080",
+		"http://LOCALHOST/", "http://[::1]:9/x",
+	};
+	static const char *const bad[] = {
+		"http://api.example.com", "http://10.0.0.1/", "http://0.0.0.0:9/",
+		"http://[::ffff:127.0.0.1]/", "http://127.0.0.1.nip.io/", "http://localhost.example/",
+		"http://127.0.0.1@api.example.com/", "http://128.0.0.1/", "ftp://127.0.0.1/",
+		"127.0.0.1:9/x", "http://", "",
+	};
+	char why[256], text[512];
+
+	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+		if (!cfg_url_check(ok[i], why, sizeof why))
+			HARNESS_FAIL("%s refused: %s", ok[i], why);
+	}
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		if (cfg_url_check(bad[i], why, sizeof why))
+			HARNESS_FAIL("%s accepted", bad[i]);
+		else if (why[0] == '\0')
+			HARNESS_FAIL("%s refused without a reason", bad[i]);
+	}
+
+	/* At load, with file, line and setting. */
+	setenv("ENRICHD_T_KEY1", "k1", 1);
+	CHECK(refused("threads = 2;\nproviders = ( { name = \"x\"; kind = \"pdl\";\n"
+		      "  base_url = \"http://api.peopledatalabs.com\";\n"
+		      "  keys = ( { id = \"k\"; secret = \"env:ENRICHD_T_KEY1\"; } ); } );\n",
+		      3, "providers[0].base_url: base_url must start with https://; http:// goes "
+			 "only to a loopback host"));
+	CHECK(strstr(err, "\"api.peopledatalabs.com\" is not one") != NULL);
+	CHECK(refused("alerts = {\n  webhook_url = \"http://hooks.example.com/x\";\n};\n", 2,
+		      "alerts.webhook_url: webhook_url must start with https://"));
+	CHECK(refused("alerts = { webhook_url = \"hooks.example.com/x\"; };\n", 1,
+		      "alerts.webhook_url: webhook_url must start with https://; not a URL"));
+	CHECK(accepted("alerts = { webhook_url = \"https://hooks.example.com/x\"; };\n"));
+	CHECK(accepted("alerts = { webhook_url = \"http://127.0.0.1:9/alerts\"; };\n"));
+	CHECK(accepted("providers = ( { name = \"x\"; kind = \"pdl\"; base_url = \"http://[::1]:9/pdl\";\n"
+		       "  keys = ( { id = \"k\"; secret = \"env:ENRICHD_T_KEY1\"; } ); } );\n"));
+
+	/* A generic provider's URL template. */
+	snprintf(text, sizeof text,
+		 "providers = ( { name = \"g\"; kind = \"generic\";\n"
+		 "  request = { url = \"%s\"; };\n  fields = { title = \"t\"; };\n"
+		 "  keys = ( { id = \"k\"; secret = \"env:ENRICHD_T_KEY1\"; } ); } );\n",
+		 "http://api.example.com/p?email={email}");
+	CHECK(refused(text, 2, "providers[0].request.url: url must start with {base_url} or https://"));
+	snprintf(text, sizeof text,
+		 "providers = ( { name = \"g\"; kind = \"generic\";\n"
+		 "  request = { url = \"%s\"; };\n  fields = { title = \"t\"; };\n"
+		 "  keys = ( { id = \"k\"; secret = \"env:ENRICHD_T_KEY1\"; } ); } );\n",
+		 "http://{domain}/p?email={email}");
+	CHECK(refused(text, 2, "providers[0].request.url: an http:// url must name its loopback host"));
+	snprintf(text, sizeof text,
+		 "providers = ( { name = \"g\"; kind = \"generic\";\n"
+		 "  request = { url = \"%s\"; };\n  fields = { title = \"t\"; };\n"
+		 "  keys = ( { id = \"k\"; secret = \"env:ENRICHD_T_KEY1\"; } ); } );\n",
+		 "http://127.0.0.1:9/p?email={email}");
+	CHECK(accepted(text));
+	snprintf(text, sizeof text,
+		 "providers = ( { name = \"g\"; kind = \"generic\"; base_url = \"https://g.example\";\n"
+		 "  request = { url = \"%s\"; };\n  fields = { title = \"t\"; };\n"
+		 "  keys = ( { id = \"k\"; secret = \"env:ENRICHD_T_KEY1\"; } ); } );\n",
+		 "{base_url}/p?email={email}");
+	CHECK(accepted(text));
+}
+
+TEST(values_rendered_into_nginx)
+{
+	char text[600];
+	size_t n;
+
+	/* The reproducer: a directive smuggled into server_name. */
+	CHECK(refused("threads = 2;\nhttp = {\n  server_name = \"localhost; bogus_directive on\";\n};\n",
+		      3, "http.server_name: \"localhost;\" is not a server name"));
+	CHECK(refused("http = { server_name = \"~^(www\\\\.)?example\\\\.com$\"; };\n", 1,
+		      "http.server_name: "));
+	CHECK(strstr(err, "no regular expressions") != NULL);
+	CHECK(refused("http = { server_name = \"a.example  b.example\"; };\n", 1, "http.server_name: "));
+	CHECK(refused("http = { server_name = \"a.example\\tb\"; };\n", 1, "http.server_name: "));
+	CHECK(refused("http = { server_name = \"a{b\"; };\n", 1, "http.server_name: "));
+	CHECK(refused("http = { server_name = \"\\\"a\\\"\"; };\n", 1, "http.server_name: "));
+	CHECK(refused("http = { server_name = \"a..b\"; };\n", 1, "http.server_name: "));
+	CHECK(refused("http = { server_name = \"w*.example.com\"; };\n", 1, "http.server_name: "));
+	CHECK(refused("http = { server_name = \" a\"; };\n", 1, "http.server_name: "));
+	CHECK(refused("http = { server_name = \"\"; };\n", 1, "http.server_name: length 0"));
+	CHECK(accepted("http = { server_name = \"api.example.com *.example.org www.example.* "
+		       ".example.net _ localhost 127.0.0.1 my_host\"; };\n"));
+
+	/* CORS origins are rendered into an nginx map, quoted. */
+	CHECK(refused("http = {\n cors_origins = [ \"https://a.example\", \"https://b.example/\" ];\n};\n",
+		      2, "http.cors_origins[1]: must be an origin like"));
+	CHECK(refused("http = { cors_origins = [ \"https://a.example/app\" ]; };\n", 1,
+		      "http.cors_origins[0]: must be an origin"));
+	CHECK(refused("http = { cors_origins = [ \"https://a.example;\" ]; };\n", 1,
+		      "http.cors_origins[0]: must be an origin"));
+	CHECK(refused("http = { cors_origins = [ \"https://a.example\\\" x\" ]; };\n", 1,
+		      "http.cors_origins[0]: must be an origin"));
+	CHECK(refused("http = { cors_origins = [ \"https://A.example\" ]; };\n", 1,
+		      "http.cors_origins[0]: must be an origin"));
+	CHECK(refused("http = { cors_origins = [ \"https://a.example:99999\" ]; };\n", 1,
+		      "http.cors_origins[0]: must be an origin"));
+	CHECK(refused("http = { cors_origins = [ \"*\" ]; };\n", 1,
+		      "http.cors_origins[0]: must be an origin"));
+	CHECK(accepted("http = { cors_origins = [ \"https://app.example.com\", \"https://a.example:8443\",\n"
+		       "  \"http://localhost:3000\", \"https://[::1]:8443\" ]; };\n"));
+
+	/* The socket path is rendered into fastcgi_pass. */
+	CHECK(refused("threads = 2;\nlisten = \"/tmp/my sock\";\n", 2,
+		      "listen: /tmp/my sock has a space or a control character"));
+	CHECK(refused("listen = \"/tmp/x;y\";\n", 1, "listen: /tmp/x;y has one of"));
+	CHECK(refused("listen = \"/tmp/x{y}\";\n", 1, "listen: /tmp/x{y} has one of"));
+	CHECK(refused("listen = \"/tmp/$x\";\n", 1, "listen: /tmp/$x has one of"));
+	/* ... and must fit a unix socket address once made absolute. */
+	n = (size_t)snprintf(text, sizeof text, "listen = \"");
+	for (size_t i = 0; i < 100; i++)
+		text[n++] = 'a';
+	snprintf(text + n, sizeof text - n, ".sock\";\n");
+	CHECK(refused(text, 1, "listen: /"));
+	CHECK(strstr(err, "a unix socket path holds at most 107") != NULL);
+	CHECK(refused("limits = { body_max_bytes = 1; };\n", 1, "limits.body_max_bytes: 1 is outside"));
+}
+
+/* w appears in text as a whole word. */
+static bool word_in(const char *text, const char *w)
+{
+	size_t n = strlen(w);
+
+	for (const char *p = strstr(text, w); p; p = strstr(p + 1, w)) {
+		char b = p == text ? ' ' : p[-1], a = p[n];
+
+		if (!(b == '_' || (b >= 'a' && b <= 'z')) && !(a == '_' || (a >= 'a' && a <= 'z')))
+			return true;
+	}
+	return false;
+}
+
+static void documented(const struct cfg_table *t, const char *text, int *checked)
+{
+	for (; t; t = t->also) {
+		for (size_t i = 0; i < t->n; i++) {
+			const char *rp = t->dirs[i].path, *dot = strrchr(rp, '.');
+			const char *leaf = dot ? dot + 1 : rp;
+
+			if (strcmp(leaf, "*") != 0) {
+				(*checked)++;
+				if (!word_in(text, leaf))
+					HARNESS_FAIL("%s (%s) is not in conf/enrichd.conf", rp, t->what);
+			}
+			if (t->dirs[i].sub)
+				documented(t->dirs[i].sub, text, checked);
+		}
+	}
+}
+
+TEST(every_setting_is_in_the_shipped_file)
+{
+	static char text[128 * 1024];
+	FILE *f = fopen("conf/enrichd.conf", "r");
+	size_t n;
+	int checked = 0;
+
+	REQUIRE(f != NULL);
+	n = fread(text, 1, sizeof text - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	documented(&cfg_root_table, text, &checked);
+	CHECK(checked > 90); /* the walk reached the provider, key and generic rows */
+}
+
+/* The file says "the value shown is the default unless the comment says
+ * otherwise": loading it gives the defaults, but for paths and origins. */
+TEST(shipped_values_are_the_defaults)
+{
+	struct cfg *d = NULL, *s = NULL;
+
+	REQUIRE(load("", &d) == ENR_OK);
+	CHECK_INT(cfg_load("conf/enrichd.conf", &s, err, sizeof err), ENR_OK);
+	REQUIRE(s != NULL);
+	CHECK_INT(s->listen_backlog, d->listen_backlog);
+	CHECK_INT(s->threads, d->threads);
+	CHECK_INT(s->log_level, d->log_level);
+	CHECK_STR(s->log_file, d->log_file);
+	CHECK_STR(s->listen_group, d->listen_group);
+	CHECK_STR(s->server_name, d->server_name);
+	CHECK(memcmp(&s->limits, &d->limits, sizeof s->limits) == 0);
+	CHECK(memcmp(&s->accounts_default, &d->accounts_default, sizeof s->accounts_default) == 0);
+	for (int i = 0; i < CFG_EP__MAX; i++) {
+		CHECK_INT(s->endpoints[i].enabled, d->endpoints[i].enabled);
+		CHECK_INT(s->endpoints[i].deadline_ms, d->endpoints[i].deadline_ms);
+		CHECK_INT(s->endpoints[i].fallback, d->endpoints[i].fallback);
+		CHECK_INT(s->rotation.endpoints[i], d->rotation.endpoints[i]);
+	}
+	CHECK_INT(s->rotation.enabled, d->rotation.enabled);
+	CHECK_INT(s->rotation.strategy, d->rotation.strategy);
+	CHECK_INT(s->rotation.breaker_threshold, d->rotation.breaker_threshold);
+	CHECK_INT(s->rotation.cooldown_max_s, d->rotation.cooldown_max_s);
+	for (int g = 0; g < CFG_GROUP__MAX; g++) {
+		CHECK_INT(s->waterfall[g].n, 1);
+		CHECK_STR(s->waterfall[g].v[0], d->waterfall[g].v[0]);
+	}
+	CHECK(memcmp(&s->cache, &d->cache, sizeof s->cache) == 0);
+	CHECK_STR(s->alerts.webhook_url, d->alerts.webhook_url);
+	CHECK_STR(s->webhooks.secret, d->webhooks.secret);
+	CHECK_INT(s->webhooks.allow_private, d->webhooks.allow_private);
+	CHECK_INT(s->webhooks.timeout_ms, d->webhooks.timeout_ms);
+	CHECK_INT(s->webhooks.max_attempts, d->webhooks.max_attempts);
+	CHECK(memcmp(&s->worker, &d->worker, sizeof s->worker) == 0);
+	CHECK_INT(s->nproviders, d->nproviders);
+	cfg_release(d);
+	cfg_release(s);
+}
+
+TEST(provider_and_key_defaults)
+{
+	struct cfg *c = NULL;
+	const struct cfg_provider *p;
+
+	setenv("ENRICHD_T_KEY1", "k1", 1);
+	REQUIRE(load("providers = (\n"
+		     "  { name = \"s\"; kind = \"surfe\"; keys = ( { id = \"s1\"; secret = \"env:ENRICHD_T_KEY1\"; } ); },\n"
+		     "  { name = \"m\"; kind = \"mock\"; enabled = false; },\n"
+		     "  { name = \"g\"; kind = \"generic\"; request = { url = \"https://g.example/{email}\"; };\n"
+		     "    fields = { phone = \"p\"; }; keys = ( { id = \"g1\"; secret = \"env:ENRICHD_T_KEY1\"; } ); }\n"
+		     ");\n", &c) == ENR_OK);
+	p = cfg_provider_find(c, "s");
+	REQUIRE(p != NULL);
+	CHECK_STR(p->base_url, "https://api.surfe.com");
+	CHECK(p->enabled);
+	CHECK_INT(p->timeout_ms, 1500);
+	CHECK_INT(p->requests_per_minute, 0);
+	CHECK_INT(p->min_likelihood, 6);
+	CHECK_INT(p->credits_per_hit, 1);
+	CHECK_INT(p->poll_interval_ms, 250);
+	CHECK(p->generic == NULL);
+	CHECK_STR(p->keys[0].account, "s1");
+	CHECK_STR(p->keys[0].category, "");
+	p = cfg_provider_find(c, "m");
+	REQUIRE(p != NULL);
+	CHECK(!p->enabled);
+	CHECK_INT(p->credits_per_hit, 0);
+	CHECK_STR(p->base_url, "");
+	CHECK_INT(p->nkeys, 0);
+	p = cfg_provider_find(c, "g");
+	REQUIRE(p != NULL && p->generic != NULL);
+	CHECK_STR(p->base_url, "");
+	CHECK_STR(p->generic->method, "GET");
+	CHECK_STR(p->generic->auth_header, "Authorization");
+	CHECK_STR(p->generic->auth_prefix, "");
+	CHECK_STR(p->generic->body, "");
+	CHECK_STR(p->generic->fields[FLD_PHONE], "p");
+	CHECK_INT(p->generic->miss.n, 0);
+	cfg_release(c);
+
+	/* Required members name themselves. */
+	CHECK(refused("providers = (\n  { kind = \"pdl\"; } );\n", 2, "providers[0]: name is required"));
+	CHECK(refused("providers = ( { name = \"p\"; kind = \"pdl\";\n  keys = ( { id = \"k\"; } ); } );\n",
+		      2, "providers[0].keys[0]: secret is required"));
+	CHECK(refused("providers = ( { name = \"g\"; kind = \"generic\";\n  request = { method = \"POST\"; };\n"
+		      "  fields = { phone = \"p\"; }; keys = ( { id = \"g1\"; secret = \"env:ENRICHD_T_KEY1\"; } ); } );\n",
+		      2, "providers[0]: request.url is required"));
+	CHECK(refused("providers = ( { name = \"p\"; kind = \"mock\"; },\n { name = \"p\"; kind = \"local\"; } );\n",
+		      2, "providers[1]: provider name \"p\" is used twice"));
+	CHECK(refused("providers = ( 1 );\n", 1, "providers[0]: must be a group"));
+	CHECK(refused("providers = ( { name = \"p\"; kind = \"mock\"; keys = ( { id = \"k\"; secret = \"env:ENRICHD_T_KEY1\"; colour = \"x\"; } ); } );\n",
+		      1, "providers[0].keys[0].colour: unknown setting"));
+	CHECK(refused("providers = ( { name = \"p\"; kind = \"pdl\"; min_likelihood = 11;\n"
+		      "  keys = ( { id = \"k\"; secret = \"env:ENRICHD_T_KEY1\"; } ); } );\n",
+		      1, "providers[0].min_likelihood: 11 is outside 1..10"));
+	CHECK(refused("providers = ( { name = \"g\"; kind = \"generic\"; request = { url = \"https://g/{email}\"; };\n"
+		      "  fields = { phone = \"p\"; }; statuses = { miss = [ 404, 99 ]; };\n"
+		      "  keys = ( { id = \"g1\"; secret = \"env:ENRICHD_T_KEY1\"; } ); } );\n",
+		      2, "providers[0].statuses.miss[1]: 99 is outside 100..599"));
+	CHECK(refused("endpoints = { enqueue = { deadline_ms = 100; }; };\n", 1,
+		      "endpoints.enqueue.deadline_ms: unknown setting"));
+	CHECK(refused("log_level = \"notice\";\n", 1, "log_level: \"notice\" is not one of debug|info|warn|error"));
 }
 
 TEST(fields_and_groups)
@@ -317,6 +728,12 @@ int main(void)
 	RUN(generic_provider);
 	RUN(snapshots_are_reference_counted);
 	RUN(state_dir_and_listen_group);
+	RUN(relative_paths_follow_the_file);
+	RUN(http_only_to_loopback);
+	RUN(values_rendered_into_nginx);
+	RUN(every_setting_is_in_the_shipped_file);
+	RUN(shipped_values_are_the_defaults);
+	RUN(provider_and_key_defaults);
 	RUN(fields_and_groups);
 	{
 		char cmd[300];

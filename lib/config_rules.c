@@ -1,0 +1,477 @@
+/*
+ * config_rules.c - the directive tables: every setting of enrichd.conf,
+ * once, with its type, bounds or choices, where it is stored and its
+ * default; the setters that need more than a copy; the checks that span
+ * a block (duplicates, references, kind-specific needs).
+ *
+ * A row is read twice by config_load.c: pass 1 validates the file against
+ * it, pass 2 stores the value (or the default) at the row's offset, or
+ * hands it to the row's setter when storing needs more than a copy (a
+ * default that depends on another setting, a path, a secret).
+ */
+#include "config_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fields.h"
+#include "limits.h"
+
+const char *const cfg_endpoint_names[CFG_EP__MAX] = {
+	[CFG_EP_ENRICH] = "enrich",
+	[CFG_EP_ENQUEUE] = "enqueue",
+	[CFG_EP_JOBS] = "jobs",
+	[CFG_EP_ADMIN] = "admin",
+};
+const char *const cfg_fallback_names[CFG_FALLBACK__MAX] = {
+	[CFG_FALLBACK_NONE] = "none",
+	[CFG_FALLBACK_MOCK] = "mock",
+};
+const char *const cfg_strategy_names[CFG_STRATEGY__MAX] = {
+	[CFG_STRATEGY_ROUND_ROBIN] = "round_robin",
+	[CFG_STRATEGY_ORDERED] = "ordered",
+	[CFG_STRATEGY_LEAST_USED] = "least_used",
+};
+const char *const cfg_group_names[CFG_GROUP__MAX] = {
+	[CFG_GROUP_PERSON] = "person",
+	[CFG_GROUP_PHONE] = "phone",
+	[CFG_GROUP_EMAIL] = "email",
+	[CFG_GROUP_COMPANY] = "company",
+};
+
+/* The levels a file may choose ("notice" is always written). */
+static const char *const log_level_choices[] = {
+	[LOG_LVL_DEBUG] = "debug",
+	[LOG_LVL_INFO] = "info",
+	[LOG_LVL_WARN] = "warn",
+	[LOG_LVL_ERROR] = "error",
+};
+
+/* Provider kinds, and what a kind implies when the file does not say. */
+enum kind { K_PDL, K_LUSHA, K_SURFE, K_GENERIC, K_LOCAL, K_MOCK, K__MAX };
+static const char *const kind_names[K__MAX] = {
+	[K_PDL] = "pdl", [K_LUSHA] = "lusha", [K_SURFE] = "surfe",
+	[K_GENERIC] = "generic", [K_LOCAL] = "local", [K_MOCK] = "mock",
+};
+static const char *const kind_base_url[K__MAX] = {
+	[K_PDL] = "https://api.peopledatalabs.com",
+	[K_LUSHA] = "https://api.lusha.com",
+	[K_SURFE] = "https://api.surfe.com",
+};
+
+static const char *const method_names[] = { "GET", "POST" };
+
+static int kind_of(const char *kind)
+{
+	for (int i = 0; i < K__MAX; i++) {
+		if (kind && strcmp(kind, kind_names[i]) == 0)
+			return i;
+	}
+	return -1;
+}
+
+/* local and mock are built in: free, no key, no URL. */
+static bool builtin_kind(const char *kind)
+{
+	int k = kind_of(kind);
+
+	return k == K_LOCAL || k == K_MOCK;
+}
+
+/* ---- setters: a default that depends on other settings, or more -------- */
+
+/* The socket path is rendered into nginx (fastcgi_pass unix:PATH;). */
+static bool set_listen(struct cfg_ld *ld, const struct cfg_dir *d, const config_setting_t *s,
+		       const char *disp, void *base)
+{
+	struct cfg *c = base;
+	const char *bad;
+
+	if (!cfg_ld_store(ld, d, s, disp, base))
+		return false;
+	if (strlen(c->listen) > 107) {
+		cfg_ld_fail(ld, s, disp, "%s is %zu bytes; a unix socket path holds at most 107",
+			    c->listen, strlen(c->listen));
+		return false;
+	}
+	if ((bad = cfg_nginx_unsafe(c->listen)) != NULL) {
+		cfg_ld_fail(ld, s, disp, "%s has %s, which nginx cannot carry", c->listen, bad);
+		return false;
+	}
+	return true;
+}
+
+/* "sqlite:PATH" with PATH resolved like any other path. */
+static bool set_store(struct cfg_ld *ld, const struct cfg_dir *d, const config_setting_t *s,
+		      const char *disp, void *base)
+{
+	const char *v = s ? config_setting_get_string(s) : d->dflt_s;
+	size_t scheme;
+	const char *p = cfg_store_path(v, &scheme);
+	char *abs, *out;
+	size_t n;
+
+	(void)disp;
+	if (p == NULL)
+		return false; /* pass 1 refused it already */
+	abs = strcmp(p, ":memory:") == 0 ? cfg_ld_strdup(ld, p) : cfg_ld_path(ld, p);
+	if (abs == NULL)
+		return false;
+	n = scheme + 1 + strlen(abs) + 1;
+	out = malloc(n);
+	if (out == NULL) {
+		free(abs);
+		ld->oom = true;
+		return false;
+	}
+	snprintf(out, n, "%.*s%s", (int)(scheme + 1), v, abs);
+	free(abs);
+	*(char **)((char *)base + d->off) = out;
+	return true;
+}
+
+static bool set_base_url(struct cfg_ld *ld, const struct cfg_dir *d, const config_setting_t *s,
+			 const char *disp, void *base)
+{
+	const struct cfg_provider *p = base;
+	int k = kind_of(p->kind);
+
+	if (s)
+		return cfg_ld_store(ld, d, s, disp, base);
+	*(char **)((char *)base + d->off) =
+		cfg_ld_strdup(ld, k >= 0 && kind_base_url[k] ? kind_base_url[k] : "");
+	return !ld->oom;
+}
+
+static bool set_credits_per_hit(struct cfg_ld *ld, const struct cfg_dir *d,
+				const config_setting_t *s, const char *disp, void *base)
+{
+	struct cfg_provider *p = base;
+
+	if (s)
+		return cfg_ld_store(ld, d, s, disp, base);
+	p->credits_per_hit = builtin_kind(p->kind) ? 0 : 1;
+	return true;
+}
+
+/* A key's upstream account is the key itself unless the file groups it. */
+static bool set_key_account(struct cfg_ld *ld, const struct cfg_dir *d, const config_setting_t *s,
+			    const char *disp, void *base)
+{
+	struct cfg_key *k = base;
+
+	if (s)
+		return cfg_ld_store(ld, d, s, disp, base);
+	k->account = cfg_ld_strdup(ld, k->id);
+	return !ld->oom;
+}
+
+/* A key is paced like its provider unless the file says otherwise. */
+static bool set_key_pace(struct cfg_ld *ld, const struct cfg_dir *d, const config_setting_t *s,
+			 const char *disp, void *base)
+{
+	struct cfg_key *k = base;
+	const struct cfg_provider *p = ld->parent;
+
+	if (s)
+		return cfg_ld_store(ld, d, s, disp, base);
+	k->requests_per_minute = p->requests_per_minute;
+	return true;
+}
+
+static bool set_fields(struct cfg_ld *ld, const struct cfg_dir *d, const config_setting_t *s,
+		       const char *disp, void *base)
+{
+	struct cfg_generic *g = base;
+	int n = s ? config_setting_length(s) : 0;
+
+	(void)d;
+	(void)disp;
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *f = config_setting_get_elem(s, (unsigned)i);
+		enum fld_id id;
+
+		if (fld_parse(config_setting_name(f), &id)) {
+			free(g->fields[id]);
+			g->fields[id] = cfg_ld_strdup(ld, config_setting_get_string(f));
+		}
+	}
+	return !ld->oom;
+}
+
+/* ---- checks of a whole block -------------------------------------------- */
+
+static bool key_finish(struct cfg_ld *ld, const config_setting_t *blk, void *base,
+		       const char *disp)
+{
+	const struct cfg_key *key = base;
+	const struct cfg *c = ld->cfg;
+
+	for (size_t i = 0; i < c->nproviders; i++) {
+		for (size_t k = 0; k < c->providers[i].nkeys; k++) {
+			const struct cfg_key *o = &c->providers[i].keys[k];
+
+			if (o != key && o->id && strcmp(o->id, key->id) == 0) {
+				cfg_ld_fail(ld, blk, disp, "key id \"%s\" is used twice", key->id);
+				return false;
+			}
+		}
+	}
+	return true;
+}
+
+static bool provider_finish(struct cfg_ld *ld, const config_setting_t *blk, void *base,
+			    const char *disp)
+{
+	struct cfg_provider *p = base;
+	const struct cfg *c = ld->cfg;
+	const config_setting_t *req = config_setting_get_member(blk, "request");
+	const config_setting_t *fields = config_setting_get_member(blk, "fields");
+	const config_setting_t *st = config_setting_get_member(blk, "statuses");
+
+	for (const struct cfg_provider *o = c->providers; o < p; o++) {
+		if (strcmp(o->name, p->name) == 0) {
+			cfg_ld_fail(ld, blk, disp, "provider name \"%s\" is used twice", p->name);
+			return false;
+		}
+	}
+	if (kind_of(p->kind) != K_GENERIC) {
+		if (req || fields || st) {
+			cfg_ld_fail(ld, req ? req : fields ? fields : st, disp,
+				    "request/fields/statuses are only for kind \"generic\"");
+			return false;
+		}
+	} else {
+		if (req == NULL || fields == NULL) {
+			cfg_ld_fail(ld, blk, disp,
+				    "kind \"generic\" needs request = { ... } and fields = { ... }");
+			return false;
+		}
+		p->generic = calloc(1, sizeof *p->generic);
+		if (p->generic == NULL) {
+			ld->oom = true;
+			return false;
+		}
+		if (!cfg_ld_block(ld, &cfg_generic_table, blk, p->generic, disp))
+			return false;
+	}
+	if (p->nkeys == 0 && !builtin_kind(p->kind)) {
+		cfg_ld_fail(ld, blk, disp, "provider \"%s\" of kind %s needs at least one key",
+			    p->name, p->kind);
+		return false;
+	}
+	return true;
+}
+
+static bool root_finish(struct cfg_ld *ld, const config_setting_t *root, void *base,
+			const char *disp)
+{
+	const struct cfg *c = base;
+	const config_setting_t *g = config_setting_get_member(root, "worker");
+	const config_setting_t *wf = config_setting_get_member(root, "waterfall");
+
+	(void)disp;
+	if (c->worker.heartbeat_s >= c->worker.lease_s) {
+		cfg_ld_fail(ld, g ? config_setting_get_member(g, "heartbeat_s") : NULL,
+			    "worker.heartbeat_s", "must be shorter than worker.lease_s (%d)",
+			    c->worker.lease_s);
+		return false;
+	}
+	for (int i = 0; i < CFG_GROUP__MAX; i++) {
+		const config_setting_t *arr = wf ? config_setting_get_member(wf, cfg_group_names[i])
+						 : NULL;
+
+		for (size_t k = 0; k < c->waterfall[i].n; k++) {
+			const char *name = c->waterfall[i].v[k];
+			char path[64];
+
+			if (builtin_kind(name) || cfg_provider_find(c, name))
+				continue;
+			snprintf(path, sizeof path, "waterfall.%s[%zu]", cfg_group_names[i], k);
+			cfg_ld_fail(ld, arr ? config_setting_get_elem(arr, (unsigned)k) : NULL, path,
+				    "no provider is named \"%s\"", name);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* ---- the tables --------------------------------------------------------- */
+
+#define NITEMS(a) (sizeof(a) / sizeof((a)[0]))
+#define STRMAX 4096
+#define AT(m) .off = offsetof(S, m), .size = sizeof(((S *)0)->m)
+
+#define GROUP(p)                  { .path = (p), .type = CT_GROUP }
+#define INT(p, m, lo, hi, d)      { .path = (p), .type = CT_INT, .min = (lo), .max = (hi), AT(m), .dflt = (d) }
+#define BOOL(p, m, d)             { .path = (p), .type = CT_BOOL, AT(m), .dflt = (d) }
+#define CHOICE(p, m, nm, d)       { .path = (p), .type = CT_CHOICE, .names = (nm), \
+				    .nnames = (int)NITEMS(nm), AT(m), .dflt = (d) }
+#define STR(p, m, lo, hi, d, fl, chk) \
+	{ .path = (p), .type = CT_STR, .min = (lo), .max = (hi), AT(m), .dflt_s = (d), \
+	  .flags = (fl), .check = (chk) }
+#define STRS(p, m, lo, hi, d, chk) \
+	{ .path = (p), .type = CT_STRS, .min = (lo), .max = (hi), AT(m), .dflt_s = (d), .check = (chk) }
+#define INTS(p, m, lo, hi)        { .path = (p), .type = CT_INTS, .min = (lo), .max = (hi), AT(m) }
+#define LIST(p, m, n, t)          { .path = (p), .type = CT_LIST, AT(m), .off_n = offsetof(S, n), .sub = &(t) }
+
+/* A group left out of waterfall asks the free local provider only. */
+#define WATERFALL(name, g) STRS("waterfall." name, waterfall[g], 1, LIM_NAME_MAX, "local", NULL)
+
+#define S struct cfg_generic
+static const struct cfg_dir generic_dirs[] = {
+	GROUP("request"),
+	{ .path = "request.method", .type = CT_STR, .min = 0, .max = 8, .names = method_names,
+	  .nnames = (int)NITEMS(method_names), AT(method), .dflt_s = "GET" },
+	STR("request.url", url, 1, 4096, NULL, CF_REQUIRED, cfg_check_url_template),
+	STR("request.body", body, 0, 16384, "", 0, NULL),
+	STR("request.auth_header", auth_header, 1, 128, "Authorization", 0, NULL),
+	STR("request.auth_prefix", auth_prefix, 0, 64, "", 0, NULL),
+	{ .path = "fields", .type = CT_GROUP, .set = set_fields },
+	{ .path = "fields.*", .type = CT_STR, .min = 1, .max = 512, .flags = CF_ANY_NAME,
+	  .check = cfg_check_field_name },
+	GROUP("statuses"),
+	INTS("statuses.miss", miss, 100, 599),
+	INTS("statuses.key_invalid", key_invalid, 100, 599),
+	INTS("statuses.quota_exhausted", quota_exhausted, 100, 599),
+	INTS("statuses.rate_limited", rate_limited, 100, 599),
+	INTS("statuses.request_rejected", request_rejected, 100, 599),
+};
+#undef S
+
+const struct cfg_table cfg_generic_table = { "generic provider", generic_dirs,
+					     NITEMS(generic_dirs), 0, NULL, NULL };
+
+#define S struct cfg_key
+static const struct cfg_dir key_dirs[] = {
+	STR("id", id, 1, LIM_NAME_MAX, NULL, CF_REQUIRED, NULL),
+	{ .path = "account", .type = CT_STR, .min = 1, .max = LIM_NAME_MAX, AT(account),
+	  .set = set_key_account },
+	STR("secret", secret, 1, STRMAX, NULL, CF_REQUIRED | CF_SECRET, NULL),
+	STR("category", category, 0, LIM_NAME_MAX, "", 0, NULL),
+	{ .path = "requests_per_minute", .type = CT_INT, .min = 0, .max = 1000000,
+	  AT(requests_per_minute), .set = set_key_pace },
+};
+#undef S
+
+static const struct cfg_table key_table = { "key", key_dirs, NITEMS(key_dirs),
+					    sizeof(struct cfg_key), NULL, key_finish };
+
+/* Order matters where a setter reads an earlier row: kind before
+ * base_url and credits_per_hit, requests_per_minute before keys. */
+#define S struct cfg_provider
+static const struct cfg_dir provider_dirs[] = {
+	STR("name", name, 1, LIM_NAME_MAX, NULL, CF_REQUIRED, NULL),
+	{ .path = "kind", .type = CT_STR, .min = 1, .max = 16, .names = kind_names,
+	  .nnames = K__MAX, AT(kind), .flags = CF_REQUIRED },
+	{ .path = "base_url", .type = CT_STR, .min = 1, .max = 2048, AT(base_url),
+	  .check = cfg_check_url, .set = set_base_url },
+	BOOL("enabled", enabled, true),
+	INT("timeout_ms", timeout_ms, 50, 120000, 1500),
+	INT("requests_per_minute", requests_per_minute, 0, 1000000, 0),
+	INT("account_requests_per_minute", account_requests_per_minute, 0, 1000000, 0),
+	INT("min_likelihood", min_likelihood, 1, 10, 6),
+	{ .path = "credits_per_hit", .type = CT_INT, .min = 0, .max = 1000, AT(credits_per_hit),
+	  .set = set_credits_per_hit },
+	INT("poll_interval_ms", poll_interval_ms, 10, 60000, 250),
+	LIST("keys", keys, nkeys, key_table),
+};
+#undef S
+
+static const struct cfg_table provider_table = { "provider", provider_dirs,
+						 NITEMS(provider_dirs), sizeof(struct cfg_provider),
+						 &cfg_generic_table, provider_finish };
+
+#define S struct cfg
+static const struct cfg_dir root_dirs[] = {
+	{ .path = "listen", .type = CT_STR, .min = 1, .max = 107, AT(listen),
+	  .dflt_s = "var/run/enrichd.sock", .flags = CF_PATH, .set = set_listen },
+	INT("listen_backlog", listen_backlog, 1, 65535, 1024),
+	INT("threads", threads, 1, LIM_THREADS_MAX, 64),
+	CHOICE("log_level", log_level, log_level_choices, LOG_LVL_INFO),
+	STR("log_file", log_file, 0, STRMAX, "", CF_PATH, NULL),
+	{ .path = "store", .type = CT_STR, .min = 1, .max = STRMAX, AT(store),
+	  .dflt_s = "sqlite:var/enrichd.db", .check = cfg_check_store, .set = set_store },
+	STR("data_dir", data_dir, 1, STRMAX, "data", CF_PATH, NULL),
+	STR("state_dir", state_dir, 1, STRMAX, "var", CF_PATH, NULL),
+	STR("listen_group", listen_group, 0, LIM_NAME_MAX, "", 0, cfg_check_group),
+
+	GROUP("http"),
+	STR("http.server_name", server_name, 1, 255, "localhost", 0, cfg_check_server_names),
+	STRS("http.cors_origins", cors_origins, 1, 255, NULL, cfg_check_origin),
+
+	GROUP("limits"),
+	INT("limits.body_max_bytes", limits.body_max_bytes, 1024, LIM_BODY_MAX_CEILING, 10485760),
+	INT("limits.records_per_job_max", limits.records_per_job_max, 1, 1000000, 100000),
+	INT("limits.field_max_bytes", limits.field_max_bytes, 16, 65536, 512),
+
+	GROUP("accounts_default"),
+	INT("accounts_default.requests_per_minute", accounts_default.requests_per_minute, 1,
+	    1000000000, 100),
+	INT("accounts_default.burst", accounts_default.burst, 1, 1000000000, 20),
+	INT("accounts_default.records_per_hour", accounts_default.records_per_hour, 0,
+	    1000000000000LL, 1000),
+	INT("accounts_default.records_per_day", accounts_default.records_per_day, 0,
+	    1000000000000LL, 10000),
+
+	GROUP("endpoints"),
+	GROUP("endpoints.enrich"),
+	BOOL("endpoints.enrich.enabled", endpoints[CFG_EP_ENRICH].enabled, true),
+	INT("endpoints.enrich.deadline_ms", endpoints[CFG_EP_ENRICH].deadline_ms, 50, 120000, 2000),
+	CHOICE("endpoints.enrich.fallback", endpoints[CFG_EP_ENRICH].fallback, cfg_fallback_names,
+	       CFG_FALLBACK_NONE),
+	GROUP("endpoints.enqueue"),
+	BOOL("endpoints.enqueue.enabled", endpoints[CFG_EP_ENQUEUE].enabled, true),
+	GROUP("endpoints.jobs"),
+	BOOL("endpoints.jobs.enabled", endpoints[CFG_EP_JOBS].enabled, true),
+	GROUP("endpoints.admin"),
+	BOOL("endpoints.admin.enabled", endpoints[CFG_EP_ADMIN].enabled, true),
+
+	GROUP("rotation"),
+	BOOL("rotation.enabled", rotation.enabled, true),
+	CHOICE("rotation.strategy", rotation.strategy, cfg_strategy_names,
+	       CFG_STRATEGY_ROUND_ROBIN),
+	GROUP("rotation.endpoints"),
+	BOOL("rotation.endpoints.enrich", rotation.endpoints[CFG_EP_ENRICH], true),
+	BOOL("rotation.endpoints.enqueue", rotation.endpoints[CFG_EP_ENQUEUE], true),
+	INT("rotation.breaker_threshold", rotation.breaker_threshold, 1, 1000, 3),
+	INT("rotation.cooldown_max_s", rotation.cooldown_max_s, 1, 86400, 60),
+
+	GROUP("waterfall"),
+	WATERFALL("person", CFG_GROUP_PERSON),
+	WATERFALL("phone", CFG_GROUP_PHONE),
+	WATERFALL("email", CFG_GROUP_EMAIL),
+	WATERFALL("company", CFG_GROUP_COMPANY),
+
+	GROUP("cache"),
+	BOOL("cache.enabled", cache.enabled, true),
+	INT("cache.hit_ttl_s", cache.hit_ttl_s, 0, 31536000LL * 10, 604800),
+	INT("cache.miss_ttl_s", cache.miss_ttl_s, 0, 31536000LL * 10, 86400),
+
+	GROUP("alerts"),
+	STR("alerts.webhook_url", alerts.webhook_url, 0, 2048, "", 0, cfg_check_url),
+
+	GROUP("webhooks"),
+	STR("webhooks.secret", webhooks.secret, 0, STRMAX, "", CF_SECRET, NULL),
+	BOOL("webhooks.allow_private", webhooks.allow_private, false),
+	INT("webhooks.timeout_ms", webhooks.timeout_ms, 100, 60000, 5000),
+	INT("webhooks.max_attempts", webhooks.max_attempts, 1, 50, 5),
+
+	GROUP("worker"),
+	INT("worker.concurrency", worker.concurrency, 1, 1024, 10),
+	INT("worker.claim_batch", worker.claim_batch, 1, 1000, 10),
+	INT("worker.lease_s", worker.lease_s, 2, 3600, 60),
+	INT("worker.heartbeat_s", worker.heartbeat_s, 1, 600, 10),
+	INT("worker.max_attempts", worker.max_attempts, 1, 100, 5),
+	INT("worker.grace_s", worker.grace_s, 0, 600, 20),
+	INT("worker.backoff_base_ms", worker.backoff_base_ms, 1, 600000, 1000),
+	INT("worker.backoff_max_ms", worker.backoff_max_ms, 1, 3600000, 60000),
+	INT("worker.poll_ms", worker.poll_ms, 10, 60000, 500),
+
+	LIST("providers", providers, nproviders, provider_table),
+};
+#undef S
+
+const struct cfg_table cfg_root_table = { "configuration", root_dirs, NITEMS(root_dirs), 0,
+					  NULL, root_finish };
