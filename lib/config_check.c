@@ -176,11 +176,14 @@ bool cfg_check_server_names(const struct cfg_dir *d, const char *v, char *why, s
 		size_t n = strcspn(p, " ");
 
 		if (!server_name_ok(p, n)) {
+			bool whole = p == v && p[n] == '\0';
+
 			snprintf(why, whylen,
-				 "\"%.*s\" is not a server name: names are letters, digits, '-', '_' "
-				 "and '.', with an optional leading \"*.\" or \".\" or trailing \".*\", "
-				 "or \"_\", separated by single spaces (no regular expressions)",
-				 (int)(n > 100 ? 100 : n), p);
+				 "\"%.*s\" is not a server name%s%.100s%s: names are letters, digits, "
+				 "'-', '_' and '.', with an optional leading \"*.\" or \".\" or trailing "
+				 "\".*\", or \"_\", separated by single spaces (no regular expressions)",
+				 (int)(n > 100 ? 100 : n), p, whole ? "" : " (in \"", whole ? "" : v,
+				 whole ? "" : "\")");
 			return false;
 		}
 		if (p[n] == '\0')
