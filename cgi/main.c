@@ -566,7 +566,7 @@ int main(int argc, char **argv)
 	if (tids == NULL)
 		return 1;
 	pthread_attr_init(&attr);
-	pthread_attr_setstacksize(&attr, 512 * 1024);
+	pthread_attr_setstacksize(&attr, LIM_RESPONDER_STACK);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	for (int i = 0; i < nthreads; i++) {
 		if (pthread_create(&tids[i], &attr, responder_thread, NULL) != 0) {

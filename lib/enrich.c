@@ -3,8 +3,10 @@
  */
 #include "enrich.h"
 
+#include <stdio.h>
 #include <string.h>
 
+#include "json_path.h"
 #include "limits.h"
 
 void en_request_init(struct en_request *r)
@@ -174,6 +176,13 @@ enum enr_err en_parse(const char *body, size_t len, const struct cfg *cfg,
 		*details = json_pack("[{s:s, s:s}]", "field", "body", "problem",
 				     "a JSON object is required");
 		return ENR_E_INVALID;
+	}
+	if (!jp_depth_ok(body, len, LIM_JSON_DEPTH_MAX)) {
+		char what[64];
+
+		snprintf(what, sizeof what, "nested deeper than %u levels", LIM_JSON_DEPTH_MAX);
+		*details = json_pack("[{s:s, s:s}]", "field", "body", "problem", what);
+		return *details ? ENR_E_INVALID : ENR_E_NOMEM;
 	}
 	j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (j == NULL) {

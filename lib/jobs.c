@@ -11,6 +11,7 @@
 
 #include "csv.h"
 #include "enrich.h"
+#include "json_path.h"
 #include "limits.h"
 #include "util.h"
 #include "webhook.h"
@@ -87,11 +88,53 @@ static char *reason_of(json_t *details)
 	return buf_steal(&b);
 }
 
+/* The stored input of a refused record, for the results: its members whose
+ * values are scalars (anything nested becomes null), or null when it is not
+ * an object.  Built one level deep on purpose, so a hostile value is never
+ * walked recursively, whatever got past the nesting check. */
+static char *rejected_input(json_t *v)
+{
+	json_t *flat;
+	const char *name;
+	json_t *m;
+	char *s;
+
+	if (!json_is_object(v))
+		return strdup("null");
+	flat = json_object();
+	if (flat == NULL)
+		return NULL;
+	json_object_foreach(v, name, m) {
+		if (json_object_set_new(flat, name, json_is_array(m) || json_is_object(m)
+							    ? json_null() : json_incref(m)) != 0)
+			break;
+	}
+	s = json_dumps(flat, JSON_COMPACT);
+	json_decref(flat);
+	return s;
+}
+
+/* Printable ASCII only: a detail may quote client bytes (a member name, a
+ * ?enrich= entry) and must stay valid text, or jansson refuses it and the
+ * refusal would go out without saying why. */
+static void ascii_copy(const char *in, char *out, size_t outsz)
+{
+	size_t o = 0;
+
+	for (; *in && o + 1 < outsz; in++)
+		out[o++] = (*in >= 0x20 && *in < 0x7f) ? *in : '?';
+	out[o] = '\0';
+}
+
 static void detail(json_t **details, const char *field, const char *problem)
 {
+	char f[LIM_NAME_MAX + 1], p[320];
+
+	ascii_copy(field, f, sizeof f);
+	ascii_copy(problem, p, sizeof p);
 	if (*details == NULL)
 		*details = json_array();
-	json_array_append_new(*details, json_pack("{s:s, s:s}", "field", field, "problem", problem));
+	json_array_append_new(*details, json_pack("{s:s, s:s}", "field", f, "problem", p));
 }
 
 enum enr_err job_parse_json(const char *body, size_t len, const struct cfg *cfg,
@@ -108,6 +151,14 @@ enum enr_err job_parse_json(const char *body, size_t len, const struct cfg *cfg,
 	in->columns = strdup("[]");
 	if (in->columns == NULL)
 		return ENR_E_NOMEM;
+	if (!jp_depth_ok(body, len, LIM_JSON_DEPTH_MAX)) {
+		char what[64];
+
+		snprintf(what, sizeof what, "nested deeper than %u levels", LIM_JSON_DEPTH_MAX);
+		detail(details, "body", what);
+		rc = ENR_E_INVALID;
+		goto out;
+	}
 	j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!json_is_object(j)) {
 		detail(details, "body", j ? "must be a JSON object" : "not valid JSON");
@@ -116,13 +167,7 @@ enum enr_err job_parse_json(const char *body, size_t len, const struct cfg *cfg,
 	}
 	json_object_foreach(j, name, v) {
 		if (strcmp(name, "records") && strcmp(name, "enrich") && strcmp(name, "webhook_url")) {
-			char field[LIM_NAME_MAX + 1];
-
-			util_strlcpy(field, name, sizeof field);
-			for (char *p = field; *p; p++)
-				if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
-					*p = '?';
-			detail(details, field, "unknown member");
+			detail(details, name, "unknown member");
 			rc = ENR_E_INVALID;
 		}
 	}
@@ -192,8 +237,7 @@ enum enr_err job_parse_json(const char *body, size_t len, const struct cfg *cfg,
 		prc = en_parse_record(v, cfg, lists, false, &req, &d);
 		en_request_release(&req);
 		if (prc == ENR_E_INVALID) {
-			rc = add_row(in, json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY), reason_of(d),
-				     i + 1);
+			rc = add_row(in, rejected_input(v), reason_of(d), i + 1);
 			json_decref(d);
 		} else if (prc == ENR_OK) {
 			rc = add_row(in, json_dumps(v, JSON_COMPACT), NULL, i + 1);
@@ -468,15 +512,20 @@ enum enr_err job_row_record(const struct st_job *job, const char *input, const s
 	} else {
 		json_t *hdr = json_loads(job->columns, 0, NULL);
 		size_t n = json_array_size(hdr), i;
+		bool claimed[ID__MAX] = { false };
 		json_t *v;
 
+		/* The first column of an identifier owns it, empty or not, as
+		 * csv_header_map decided when the job was submitted. */
 		for (i = 0; rc == ENR_OK && i < n && i < json_array_size(in); i++) {
 			const char *name = json_string_value(json_array_get(hdr, i));
 			int id = name ? csv_header_ident(name, strlen(name)) : -1;
 
+			if (id < 0 || claimed[id])
+				continue;
+			claimed[id] = true;
 			v = json_array_get(in, i);
-			if (id >= 0 && rec_get(out, (enum fld_ident)id) == NULL &&
-			    json_string_length(v) > 0)
+			if (json_string_length(v) > 0)
 				rc = rec_set(out, (enum fld_ident)id, json_string_value(v),
 					     json_string_length(v));
 		}

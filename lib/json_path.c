@@ -113,11 +113,38 @@ const char *jp_text(const json_t *v, char *scratch, size_t scratchsz, size_t *le
 	return scratch;
 }
 
+bool jp_depth_ok(const char *text, size_t len, unsigned max)
+{
+	unsigned depth = 0;
+	bool in_string = false;
+
+	for (size_t i = 0; i < len; i++) {
+		char c = text[i];
+
+		if (in_string) {
+			if (c == '\\')
+				i++; /* the escaped byte cannot end the string */
+			else if (c == '"')
+				in_string = false;
+			continue;
+		}
+		if (c == '"') {
+			in_string = true;
+		} else if (c == '[' || c == '{') {
+			if (++depth > max)
+				return false;
+		} else if ((c == ']' || c == '}') && depth > 0) {
+			depth--;
+		}
+	}
+	return true;
+}
+
 json_t *jp_load(const char *body, size_t len, size_t max)
 {
 	json_error_t err;
 
-	if (body == NULL || len == 0 || len > max)
+	if (body == NULL || len == 0 || len > max || !jp_depth_ok(body, len, LIM_JSON_DEPTH_MAX))
 		return NULL;
 	/* Without JSON_ALLOW_NUL jansson refuses \u0000 in strings, so every
 	 * string is also a C string. */

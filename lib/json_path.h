@@ -15,6 +15,10 @@
  * Every returned json_t is borrowed from the document unless the comment
  * says otherwise.  All functions are reentrant and allocate nothing
  * except jp_load.
+ *
+ * jp_depth_ok is the nesting check every parser of JSON from outside runs
+ * first (request bodies in lib/enrich and lib/jobs, provider answers
+ * through jp_load).
  */
 #ifndef ENR_JSON_PATH_H
 #define ENR_JSON_PATH_H
@@ -40,9 +44,17 @@ json_t *jp_get(const json_t *root, const char *path);
 const char *jp_text(const json_t *v, char *scratch, size_t scratchsz, size_t *len);
 
 /* Parse len bytes of body as one JSON document, refusing duplicate member
- * names, NUL bytes inside strings, trailing bytes and anything over max
- * bytes.  Returns a new reference (the caller json_decref()s it), or NULL
- * when the body is not such a document. */
+ * names, NUL bytes inside strings, trailing bytes, arrays and objects
+ * nested deeper than LIM_JSON_DEPTH_MAX and anything over max bytes.
+ * Returns a new reference (the caller json_decref()s it), or NULL when the
+ * body is not such a document. */
 json_t *jp_load(const char *body, size_t len, size_t max);
+
+/* True when no array or object in the len bytes of text is nested deeper
+ * than max levels (the outermost value is level 1).  A single pass over the
+ * bytes without recursion that counts '[' and '{' outside strings, so it
+ * runs before jansson (which recurses once per level) ever sees the text.
+ * Text that is not JSON at all may pass: the parser refuses it then. */
+bool jp_depth_ok(const char *text, size_t len, unsigned max);
 
 #endif

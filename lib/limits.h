@@ -15,6 +15,15 @@
 #define LIM_HEADER_VALUE_MAX    8192u   /* one request header value */
 #define LIM_REQUEST_ID_MAX      64u     /* X-Request-Id bytes kept */
 #define LIM_RESPONSE_HEADERS    32u     /* headers one response may carry */
+/* Stack of each responder thread.  The fuzz targets run every input on a
+ * thread of this size too, so a parser that would overflow it in the
+ * responder fails there first. */
+#define LIM_RESPONDER_STACK     (512u * 1024u)
+
+/* JSON from outside (request bodies, provider answers): arrays and objects
+ * nested deeper than this are refused before jansson builds a tree, since
+ * jansson parses, dumps and frees values recursively. */
+#define LIM_JSON_DEPTH_MAX      32u
 
 /* logging */
 #define LIM_LOG_LINE_MAX        4096u   /* one log line, after escaping */

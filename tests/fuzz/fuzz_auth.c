@@ -8,9 +8,10 @@
 
 #include "lib/auth.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "responder_stack.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+
+static int fuzz_one(const uint8_t *data, size_t size)
 {
 	char a[2048], x[2048], key[AUTH_KEY_LEN + 1];
 	const uint8_t *nul = memchr(data, 0, size);
@@ -33,3 +34,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	return 0;
 }
+
+FUZZ_TARGET(fuzz_one)

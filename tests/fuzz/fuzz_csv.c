@@ -20,7 +20,8 @@
 #include "lib/limits.h"
 #include "lib/util.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "responder_stack.h"
+
 
 static void check(int ok)
 {
@@ -138,7 +139,7 @@ static void lenient_pass(const char *in, size_t size)
 	csv_reader_free(lax);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static int fuzz_one(const uint8_t *data, size_t size)
 {
 	const char *in = (const char *)data;
 	struct csv_reader *r, *again = NULL, *back = NULL;
@@ -213,3 +214,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	lenient_pass(in, size);
 	return 0;
 }
+
+FUZZ_TARGET(fuzz_one)

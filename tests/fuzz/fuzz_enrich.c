@@ -11,8 +11,9 @@
 #include "lib/domains.h"
 #include "lib/enrich.h"
 
+#include "responder_stack.h"
+
 int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct cfg *cfg;
 static struct dom_lists *lists;
@@ -30,7 +31,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static int fuzz_one(const uint8_t *data, size_t size)
 {
 	struct en_request req;
 	json_t *details = NULL;
@@ -58,3 +59,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	en_request_release(&req);
 	return 0;
 }
+
+FUZZ_TARGET(fuzz_one)

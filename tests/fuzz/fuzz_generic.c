@@ -30,7 +30,8 @@
 #include "lib/provider.h"
 #include "lib/util.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "responder_stack.h"
+
 
 extern const struct prov_ops prov_generic_ops;
 
@@ -96,7 +97,7 @@ static void check_request(const struct prov_request *req, const struct prov_quer
 	json_decref(doc);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static int fuzz_one(const uint8_t *data, size_t size)
 {
 	static int miss[] = { 410 }, rate[] = { 420, 503 }, keyinv[] = { 401 };
 	static struct cfg_key key = { "g-1", "acct", "SECRET", "", 0 };
@@ -192,3 +193,5 @@ out:
 	free(body);
 	return 0;
 }
+
+FUZZ_TARGET(fuzz_one)

@@ -25,7 +25,8 @@
 #include "lib/provider.h"
 #include "lib/util.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "responder_stack.h"
+
 
 extern const struct prov_ops prov_lusha_ops;
 
@@ -76,7 +77,7 @@ static void check_url(const char *url)
 		      (*c >= '0' && *c <= '9') || strchr("-._~%&=", *c) != NULL);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static int fuzz_one(const uint8_t *data, size_t size)
 {
 	static struct cfg_key key = { "lusha-1", "acct", "SECRET", "", 0 };
 	static struct cfg_key phone_key = { "lusha-2", "acct", "SECRET", "phone", 0 };
@@ -153,3 +154,5 @@ out:
 	free(body);
 	return 0;
 }
+
+FUZZ_TARGET(fuzz_one)

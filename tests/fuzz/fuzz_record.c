@@ -30,8 +30,9 @@
 #include "lib/record.h"
 #include "lib/util.h"
 
+#include "responder_stack.h"
+
 int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct dom_lists *lists;
 
@@ -125,7 +126,7 @@ static void check_value(enum fld_ident id, const char *v, size_t len, size_t fie
 	}
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static int fuzz_one(const uint8_t *data, size_t size)
 {
 	static const size_t caps[4] = { 0, 16, 64, 300 };
 	struct rec r, again;
@@ -241,3 +242,5 @@ out:
 	buf_release(&k2);
 	return 0;
 }
+
+FUZZ_TARGET(fuzz_one)

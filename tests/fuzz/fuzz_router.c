@@ -8,7 +8,8 @@
 
 #include "lib/router.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "responder_stack.h"
+
 
 static const char *const patterns[] = {
 	"/health", "/metrics", "/enrich", "/enrich/enqueue", "/enrich/jobs/{id}",
@@ -16,7 +17,7 @@ static const char *const patterns[] = {
 	"/admin/keys/{id}/revive", "/admin/usage", "/a/{x}/b/{y}/c/{z}/d/{w}",
 };
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static int fuzz_one(const uint8_t *data, size_t size)
 {
 	char path[4096];
 	struct rt_match m;
@@ -35,3 +36,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	return 0;
 }
+
+FUZZ_TARGET(fuzz_one)

@@ -26,7 +26,8 @@
 #include "lib/provider.h"
 #include "lib/util.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "responder_stack.h"
+
 
 extern const struct prov_ops prov_surfe_ops;
 
@@ -91,7 +92,7 @@ static void one(const struct prov_query *q, const struct prov_response *resp, in
 	prov_result_release(&res);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static int fuzz_one(const uint8_t *data, size_t size)
 {
 	struct prov_header h = { "retry-after", "3" };
 	struct prov_response resp;
@@ -128,3 +129,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(body);
 	return 0;
 }
+
+FUZZ_TARGET(fuzz_one)

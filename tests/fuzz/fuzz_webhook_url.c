@@ -21,7 +21,8 @@
 #include "lib/limits.h"
 #include "lib/webhook.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "responder_stack.h"
+
 
 static bool v4_private(const unsigned char b[4])
 {
@@ -114,7 +115,7 @@ static void check_accepted(const char *url, bool allow_private)
 	curl_url_cleanup(u);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static int fuzz_one(const uint8_t *data, size_t size)
 {
 	char url[LIM_WH_URL_MAX + 64], why[128];
 	enum enr_err strict, lax;
@@ -140,3 +141,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_accepted(url, true);
 	return 0;
 }
+
+FUZZ_TARGET(fuzz_one)

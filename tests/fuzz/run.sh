@@ -2,6 +2,11 @@
 # Run every fuzz target for N seconds (default 30) from its seed corpus; new
 # inputs go to a scratch directory, findings (crash-*, leak-*) to tests/fuzz/.
 # Prints "PASS fuzz_x (N runs)" or "FAIL fuzz_x" per target.
+#
+# Every input runs on a thread with the responder's stack (LIM_RESPONDER_STACK
+# in lib/limits.h, through tests/fuzz/responder_stack.h), so a parser that
+# would overflow a responder thread fails here; a target whose source does not
+# use FUZZ_TARGET() is a failure, not a silent run on libFuzzer's 8 MiB stack.
 #   tests/fuzz/run.sh [SECONDS]
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -11,6 +16,11 @@ status=0
 for bin in build-fuzz/fuzz_*; do
     case $bin in *.d) continue ;; esac
     name=${bin#build-fuzz/fuzz_}
+    if ! grep -q '^FUZZ_TARGET(' "tests/fuzz/fuzz_$name.c" 2>/dev/null; then
+        echo "FAIL fuzz_$name (does not run its inputs on the responder's stack: FUZZ_TARGET)"
+        status=1
+        continue
+    fi
     corpus=tests/fuzz/corpus/$name
     mkdir -p "$corpus"
     work=$(mktemp -d)

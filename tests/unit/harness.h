@@ -13,6 +13,7 @@
 #define ENR_TEST_HARNESS_H
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -81,6 +82,26 @@ static int harness_tests_failed;
 		}                                                                \
 		fflush(stdout);                                                  \
 	} while (0)
+
+/* Run fn(arg) on a new thread with a stack of stack bytes and wait for it:
+ * code that a responder thread runs is tested with the stack it gets
+ * there (an overflow crashes the test program, which counts as a failure).
+ * Returns 0, or the pthread error when the thread could not start. */
+static inline int harness_on_stack(void *(*fn)(void *), void *arg, size_t stack)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+	int rc;
+
+	pthread_attr_init(&attr);
+	rc = pthread_attr_setstacksize(&attr, stack);
+	if (rc == 0)
+		rc = pthread_create(&t, &attr, fn, arg);
+	pthread_attr_destroy(&attr);
+	if (rc == 0)
+		rc = pthread_join(t, NULL);
+	return rc;
+}
 
 static inline int harness_done(void)
 {

@@ -7,6 +7,7 @@
 
 #include "lib/config.h"
 #include "lib/jobs.h"
+#include "lib/limits.h"
 #include "lib/log.h"
 
 #include "harness.h"
@@ -263,6 +264,127 @@ TEST(source_and_confidence_cells)
 	wf_result_release(&r);
 }
 
+struct parse_job {
+	const char *body;
+	size_t len;
+	enum enr_err rc;
+	char *details;      /* the details, as text */
+	struct job_input in;
+};
+
+static void *parse_json_job(void *arg)
+{
+	struct parse_job *p = arg;
+	json_t *d = NULL;
+
+	job_input_init(&p->in);
+	p->rc = job_parse_json(p->body, p->len, cfg, NULL, &p->in, &d);
+	p->details = d ? json_dumps(d, JSON_COMPACT) : NULL;
+	json_decref(d);
+	return NULL;
+}
+
+/* {"records": [[[...]]]} with n levels of arrays inside "records". */
+static char *deep_records(size_t n)
+{
+	static const char head[] = "{\"records\": [", tail[] = "]}";
+	size_t len = sizeof head - 1 + 2 * n + sizeof tail - 1;
+	char *s = malloc(len + 1);
+
+	if (s == NULL)
+		return NULL;
+	memcpy(s, head, sizeof head - 1);
+	memset(s + sizeof head - 1, '[', n);
+	memset(s + sizeof head - 1 + n, ']', n);
+	memcpy(s + sizeof head - 1 + 2 * n, tail, sizeof tail);
+	return s;
+}
+
+/* The crash a client could cause: 2,000 levels of nesting in a batch, on
+ * the stack a responder thread has. */
+TEST(deep_nesting_is_refused_on_a_responder_stack)
+{
+	struct parse_job p;
+	char *body = deep_records(2000);
+
+	REQUIRE(body != NULL);
+	memset(&p, 0, sizeof p);
+	p.body = body;
+	p.len = strlen(body);
+	REQUIRE(harness_on_stack(parse_json_job, &p, LIM_RESPONDER_STACK) == 0);
+	CHECK_INT(p.rc, ENR_E_INVALID);
+	CHECK(p.details && strstr(p.details, "\"field\":\"body\"") &&
+	      strstr(p.details, "nested deeper than"));
+	free(p.details);
+	job_input_release(&p.in);
+	free(body);
+
+	/* Just under the cap: parsed, the record refused, its input kept flat. */
+	body = deep_records(LIM_JSON_DEPTH_MAX - 2);
+	REQUIRE(body != NULL);
+	memset(&p, 0, sizeof p);
+	p.body = body;
+	p.len = strlen(body);
+	REQUIRE(harness_on_stack(parse_json_job, &p, LIM_RESPONDER_STACK) == 0);
+	CHECK_INT(p.rc, ENR_OK);
+	CHECK_INT(p.in.nrows, 1);
+	CHECK_INT(p.in.rejected, 1);
+	CHECK_STR(p.in.rows[0].input, "null");
+	free(p.details);
+	job_input_release(&p.in);
+	free(body);
+}
+
+TEST(refused_records_are_stored_one_level_deep)
+{
+	struct job_input in;
+	json_t *d = NULL;
+	const char *body = "{\"records\":[{\"email\":{\"x\":[1,2]},\"phone\":\"+1 555\","
+			   "\"n\":3}, \"a string\"]}";
+
+	job_input_init(&in);
+	REQUIRE(job_parse_json(body, strlen(body), cfg, NULL, &in, &d) == ENR_OK);
+	CHECK_INT(in.rejected, 2);
+	CHECK_STR(in.rows[0].input, "{\"email\":null,\"phone\":\"+1 555\",\"n\":3}");
+	CHECK_STR(in.rows[1].input, "null");
+	job_input_release(&in);
+}
+
+TEST(csv_refusals_say_why_and_rows_rebuild_as_submitted)
+{
+	struct job_input in;
+	json_t *d = NULL;
+	const char *body = "Email,Company,E-mail\r\n,Acme,not-an-email\r\n";
+	struct st_job job;
+	struct rec r;
+	char why[128];
+
+	/* A ?enrich= entry that is not UTF-8 is quoted back as ASCII. */
+	job_input_init(&in);
+	CHECK_INT(job_parse_csv(body, strlen(body), "title,\xff\xfe", cfg, NULL, &in, &d),
+		  ENR_E_INVALID);
+	CHECK_INT(json_array_size(d), 1);
+	CHECK_STR(json_string_value(json_object_get(json_array_get(d, 0), "problem")),
+		  "\"??\" is not a field that can be enriched");
+	json_decref(d);
+	job_input_release(&in);
+
+	/* The first Email column owns the identifier even when empty: the
+	 * later "E-mail" column is carried, never read as the e-mail. */
+	job_input_init(&in);
+	REQUIRE(job_parse_csv(body, strlen(body), NULL, cfg, NULL, &in, &d) == ENR_OK);
+	CHECK_INT(in.rejected, 0);
+	memset(&job, 0, sizeof job);
+	job.format = JOB_FMT_CSV;
+	job.columns = in.columns;
+	rec_init(&r);
+	CHECK_INT(job_row_record(&job, in.rows[0].input, cfg, NULL, &r, why, sizeof why), ENR_OK);
+	CHECK(rec_get(&r, ID_EMAIL) == NULL);
+	CHECK_STR(rec_get(&r, ID_COMPANY_NAME), "Acme");
+	rec_release(&r);
+	job_input_release(&in);
+}
+
 static struct wf_result wf(enum wf_status st, int asked, int unavailable, int failed,
 			   int64_t back, bool deadline)
 {
@@ -373,7 +495,10 @@ int main(void)
 		return 1;
 	RUN(json_submission_keeps_good_rows_and_lists_bad_ones);
 	RUN(json_submission_refused_whole);
+	RUN(deep_nesting_is_refused_on_a_responder_stack);
+	RUN(refused_records_are_stored_one_level_deep);
 	RUN(csv_submission);
+	RUN(csv_refusals_say_why_and_rows_rebuild_as_submitted);
 	RUN(csv_rows_are_read_leniently);
 	RUN(lenient_normalise);
 	RUN(result_column_names);

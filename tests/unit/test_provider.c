@@ -364,6 +364,52 @@ TEST(json_load_is_strict)
 	CHECK(jp_load(NULL, 3, 100) == NULL);
 }
 
+/* n arrays nested in each other ("[[...]]"), malloc'd. */
+static char *nested(size_t n, char open, char close)
+{
+	char *s = malloc(2 * n + 1);
+
+	if (s == NULL)
+		return NULL;
+	memset(s, open, n);
+	memset(s + n, close, n);
+	s[2 * n] = '\0';
+	return s;
+}
+
+static bool depth_ok(const char *s, unsigned max)
+{
+	return jp_depth_ok(s, strlen(s), max);
+}
+
+TEST(json_nesting_is_bounded)
+{
+	char *ok = nested(LIM_JSON_DEPTH_MAX, '[', ']');
+	char *deep = nested(LIM_JSON_DEPTH_MAX + 1, '{', '}');
+	char *huge = nested(100000, '[', ']');
+	json_t *v;
+
+	REQUIRE(ok && deep && huge);
+	CHECK(jp_depth_ok(ok, strlen(ok), LIM_JSON_DEPTH_MAX));
+	CHECK(!jp_depth_ok(deep, strlen(deep), LIM_JSON_DEPTH_MAX));
+	CHECK(!jp_depth_ok(huge, strlen(huge), LIM_JSON_DEPTH_MAX));
+	/* Brackets inside strings, escaped quotes included, do not count. */
+	CHECK(depth_ok("[\"[[[[\", \"\\\"[[[\"]", 2));
+	CHECK(!depth_ok("[[\"\\\\\"[]]", 2));   /* "\\" ends the string */
+	CHECK(depth_ok("{\"a\":{\"b\":[1]}}", 3));
+	CHECK(!depth_ok("{\"a\":{\"b\":[1]}}", 2));
+	CHECK(jp_depth_ok("", 0, 1) && jp_depth_ok("1", 1, 0));
+	/* Closing brackets in excess do not buy depth back. */
+	CHECK(!depth_ok("]]]][[[", 2));
+	v = jp_load(ok, strlen(ok), LIM_PROV_BODY_MAX);
+	CHECK(json_is_array(v));
+	json_decref(v);
+	CHECK(jp_load(huge, strlen(huge), LIM_PROV_BODY_MAX) == NULL);
+	free(ok);
+	free(deep);
+	free(huge);
+}
+
 int main(void)
 {
 	RUN(outcome_names);
@@ -377,5 +423,6 @@ int main(void)
 	RUN(next_minute_hour_midnight);
 	RUN(json_paths);
 	RUN(json_load_is_strict);
+	RUN(json_nesting_is_bounded);
 	return harness_done();
 }
