@@ -66,7 +66,7 @@ static bool rid_ok(const char *s)
 
 void http_req_begin(struct http_req *r, FCGX_Request *fcgx, struct cfg *cfg)
 {
-	const char *uri, *q, *rid;
+	const char *uri, *rid;
 	size_t plen;
 
 	r->fcgx = fcgx;
@@ -80,24 +80,34 @@ void http_req_begin(struct http_req *r, FCGX_Request *fcgx, struct cfg *cfg)
 	if (r->method == NULL)
 		r->method = "GET";
 
-	/* DOCUMENT_URI is nginx's normalised path; REQUEST_URI is the raw one
-	 * with the query, which CGI servers always pass. */
+	/* Route on exactly the path the web server matched its own rules on.
+	 * DOCUMENT_URI is nginx's decoded, normalised path: taken whole, so a
+	 * '?' in it (sent as %3F) stays part of the path and matches no route,
+	 * rather than turning "/metrics%3F" into a /metrics nginx did not guard.
+	 * A plain CGI server gives PATH_INFO (the path after the script, decoded,
+	 * no query); only the raw REQUEST_URI has its query to cut off, and it is
+	 * not decoded.  The query comes from QUERY_STRING alone. */
 	uri = http_param(r, "DOCUMENT_URI");
-	if (uri == NULL)
-		uri = http_param(r, "REQUEST_URI");
-	if (uri == NULL)
-		uri = http_param(r, "PATH_INFO");
-	if (uri == NULL)
+	if (uri && *uri) {
+		plen = strlen(uri);
+	} else if ((uri = http_param(r, "PATH_INFO")) != NULL && *uri) {
+		plen = strlen(uri);
+	} else if ((uri = http_param(r, "REQUEST_URI")) != NULL && *uri) {
+		plen = strcspn(uri, "?");
+	} else {
 		uri = "/";
-	q = strchr(uri, '?');
-	plen = q ? (size_t)(q - uri) : strlen(uri);
-	if (plen > LIM_PATH_MAX)
-		plen = LIM_PATH_MAX;
+		plen = 1;
+	}
+	if (plen > LIM_PATH_MAX) {
+		/* Cut, it could name a route it never asked for: it matches none. */
+		r->path_too_long = true;
+		plen = 0;
+	}
 	memcpy(r->path, uri, plen);
 	r->path[plen] = '\0';
 	r->query = http_param(r, "QUERY_STRING");
 	if (r->query == NULL)
-		r->query = q ? q + 1 : "";
+		r->query = "";
 
 	/* nginx passes $request_id; a CGI server may pass nothing. */
 	rid = http_param(r, "REQUEST_ID");

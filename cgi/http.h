@@ -40,8 +40,9 @@ struct http_req {
 
 	/* request */
 	const char *method;
-	char path[LIM_PATH_MAX + 1];      /* URI path, without the query */
-	const char *query;                /* raw query string ("" when none) */
+	char path[LIM_PATH_MAX + 1];      /* the path the web server matched (see http.c) */
+	bool path_too_long;               /* over LIM_PATH_MAX: path is "" and matches nothing */
+	const char *query;                /* raw QUERY_STRING ("" when none) */
 	char rid[LIM_REQUEST_ID_MAX + 1];
 	int64_t start_us;
 	struct cfg *cfg;                  /* snapshot for this request */

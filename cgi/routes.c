@@ -290,7 +290,9 @@ void route_dispatch(struct http_req *r)
 	enum enr_err rc;
 
 	if (rt == NULL) {
-		if (allow[0]) {
+		if (r->path_too_long) {
+			http_error(r, ENR_E_NOT_FOUND, "no such resource: the path is too long", NULL);
+		} else if (allow[0]) {
 			http_set_header(r, "Allow", allow);
 			http_error(r, ENR_E_METHOD, NULL, NULL);
 		} else {
