@@ -60,7 +60,8 @@ enum enr_err h_enqueue(struct http_req *r)
 	struct st_job job;
 	json_t *details = NULL;
 	const char *idem = http_param(r, "HTTP_IDEMPOTENCY_KEY");
-	char existing[ST_JOB_ID_LEN + 1], enrich[1024] = "";
+	const char *enrich = qs_get(&r->qs, "enrich");
+	char existing[ST_JOB_ID_LEN + 1];
 	int64_t fit = 0;
 	enum enr_err rc;
 	bool csv = http_content_type_is(r, "text/csv");
@@ -79,6 +80,15 @@ enum enr_err h_enqueue(struct http_req *r)
 		http_error(r, ENR_E_MEDIA_TYPE, "the body must be application/json or text/csv", NULL);
 		return ENR_OK;
 	}
+	if (!csv && enrich) {
+		/* A JSON submission names its fields in the body; a query it would
+		 * ignore is refused, not dropped. */
+		http_error(r, ENR_E_INVALID, "?enrich= is for CSV bodies; a JSON submission "
+					     "names its fields in \"enrich\"",
+			   json_pack("[{s:s, s:s}]", "field", "enrich", "problem",
+				     "given in the query of a JSON submission"));
+		return ENR_OK;
+	}
 	rc = http_read_body(r, (size_t)r->cfg->limits.body_max_bytes);
 	if (rc) {
 		http_error(r, rc == ENR_E_TOO_LARGE ? rc : ENR_E_INVALID,
@@ -88,8 +98,6 @@ enum enr_err h_enqueue(struct http_req *r)
 	job_input_init(&in);
 	memset(&job, 0, sizeof job);
 	if (csv) {
-		if (http_query_get(r, "enrich", enrich, sizeof enrich) == false)
-			enrich[0] = '\0';
 		rc = job_parse_csv(r->body.data, r->body.len, enrich, r->cfg, app_lists(), &in,
 				   &details);
 	} else {
@@ -202,16 +210,11 @@ enum enr_err h_job_results(struct http_req *r)
 {
 	struct st_job job;
 	struct stream s;
-	char fmt[16] = "csv";
+	const char *fmt = qs_get(&r->qs, "format");
 	enum enr_err rc;
 
-	if (http_query_get(r, "format", fmt, sizeof fmt) &&
-	    strcmp(fmt, "csv") != 0 && strcmp(fmt, "ndjson") != 0) {
-		http_error(r, ENR_E_INVALID, "format is csv or ndjson",
-			   json_pack("[{s:s, s:s}]", "field", "format", "problem",
-				     "not csv or ndjson"));
-		return ENR_OK;
-	}
+	if (fmt == NULL)
+		fmt = "csv";
 	if (!load_job(r, &job, &rc))
 		return rc;
 	s.r = r;

@@ -52,21 +52,19 @@ static int usage_row(void *arg, const struct st_usage *u)
 }
 
 /* GET /admin/usage[?account=NAME][&days=N]: per account and UTC day, newest
- * first, N days back including today (default 7, at most 366). */
+ * first, N days back including today (default 7, at most 366).  The route's
+ * parameter table has already checked both. */
 enum enr_err h_admin_usage(struct http_req *r)
 {
-	char name[LIM_NAME_MAX + 1], days_s[16], from[11];
+	const char *name = qs_get(&r->qs, "account"), *days_s = qs_get(&r->qs, "days");
+	char from[11];
 	int64_t days = 7, account_id = -1;
 	json_t *rows, *top;
 	enum enr_err rc;
 
-	if (http_query_get(r, "days", days_s, sizeof days_s) &&
-	    util_parse_i64(days_s, 1, 366, &days) != ENR_OK) {
-		http_error(r, ENR_E_INVALID, "days must be a whole number from 1 to 366",
-			   json_pack("[{s:s, s:s}]", "field", "days", "problem", "out of range"));
-		return ENR_OK;
-	}
-	if (http_query_get(r, "account", name, sizeof name)) {
+	if (days_s && util_parse_i64(days_s, 1, 366, &days) != ENR_OK)
+		return ENR_E_INTERNAL; /* the table let through what it should not */
+	if (name) {
 		struct st_account a;
 
 		rc = st_account_by_name(app_store(), name, &a);

@@ -22,6 +22,7 @@
 #include "lib/config.h"
 #include "lib/err.h"
 #include "lib/limits.h"
+#include "lib/query.h"
 #include "lib/router.h"
 
 #define HTTP_MAX_PARAMS 4
@@ -43,6 +44,7 @@ struct http_req {
 	char path[LIM_PATH_MAX + 1];      /* the path the web server matched (see http.c) */
 	bool path_too_long;               /* over LIM_PATH_MAX: path is "" and matches nothing */
 	const char *query;                /* raw QUERY_STRING ("" when none) */
+	struct qs qs;                     /* the query, checked against the route's table */
 	char rid[LIM_REQUEST_ID_MAX + 1];
 	int64_t start_us;
 	struct cfg *cfg;                  /* snapshot for this request */
@@ -109,9 +111,5 @@ void http_error(struct http_req *r, enum enr_err e, const char *message, json_t 
 /* Streaming: send status and headers now, then body chunks. */
 void http_begin_stream(struct http_req *r, int status, const char *ctype);
 enum enr_err http_write(struct http_req *r, const void *p, size_t n);
-
-/* The value of query parameter name, percent-decoded into out (outsz);
- * false when absent or too long. */
-bool http_query_get(const struct http_req *r, const char *name, char *out, size_t outsz);
 
 #endif

@@ -18,21 +18,42 @@
 #include "lib/router.h"
 #include "lib/util.h"
 
+/* Query parameters of each route: name, most decoded bytes, validator. */
+static const struct qs_range usage_days = { 1, 366 };
+static const char *const result_formats[] = { "csv", "ndjson", NULL };
+
+static const struct qs_param enqueue_params[] = {
+	/* CSV bodies only; 19 field names with commas fit in 512 bytes. */
+	{ "enrich", 512, qs_valid_fields, NULL },
+};
+static const struct qs_param results_params[] = {
+	{ "format", 16, qs_valid_choice, result_formats },
+};
+static const struct qs_param usage_params[] = {
+	{ "account", LIM_NAME_MAX, qs_valid_name, NULL },
+	{ "days", 3, qs_valid_int, &usage_days },
+};
+
+#define PARAMS(t) (t), (sizeof(t) / sizeof((t)[0]))
+
 /* Records a request counts against the account's quotas at admission.
  * Batch submissions count their records in the handler, once the body has
  * been read. */
 static const struct route routes[] = {
-	{ "GET", "/health", h_health, -1, 0, 0 },
-	{ "GET", "/metrics", h_metrics, CFG_EP_ADMIN, SCOPE_ADMIN, 0 },
-	{ "POST", "/enrich", h_enrich, CFG_EP_ENRICH, SCOPE_ENRICH, 1 },
-	{ "POST", "/enrich/enqueue", h_enqueue, CFG_EP_ENQUEUE, SCOPE_ENQUEUE, 0 },
-	{ "GET", "/enrich/jobs/{id}", h_job_status, CFG_EP_JOBS, SCOPE_ENQUEUE, 0 },
-	{ "DELETE", "/enrich/jobs/{id}", h_job_cancel, CFG_EP_JOBS, SCOPE_ENQUEUE, 0 },
-	{ "GET", "/enrich/jobs/{id}/results", h_job_results, CFG_EP_JOBS, SCOPE_ENQUEUE, 0 },
-	{ "POST", "/enrich/jobs/{id}/retry", h_job_retry, CFG_EP_JOBS, SCOPE_ENQUEUE, 0 },
-	{ "GET", "/admin/usage", h_admin_usage, CFG_EP_ADMIN, SCOPE_ADMIN, 0 },
-	{ "GET", "/admin/keys", h_admin_keys, CFG_EP_ADMIN, SCOPE_ADMIN, 0 },
-	{ "POST", "/admin/keys/{id}/revive", h_admin_key_revive, CFG_EP_ADMIN, SCOPE_ADMIN, 0 },
+	{ "GET", "/health", h_health, -1, 0, 0, NULL, 0 },
+	{ "GET", "/metrics", h_metrics, CFG_EP_ADMIN, SCOPE_ADMIN, 0, NULL, 0 },
+	{ "POST", "/enrich", h_enrich, CFG_EP_ENRICH, SCOPE_ENRICH, 1, NULL, 0 },
+	{ "POST", "/enrich/enqueue", h_enqueue, CFG_EP_ENQUEUE, SCOPE_ENQUEUE, 0,
+	  PARAMS(enqueue_params) },
+	{ "GET", "/enrich/jobs/{id}", h_job_status, CFG_EP_JOBS, SCOPE_ENQUEUE, 0, NULL, 0 },
+	{ "DELETE", "/enrich/jobs/{id}", h_job_cancel, CFG_EP_JOBS, SCOPE_ENQUEUE, 0, NULL, 0 },
+	{ "GET", "/enrich/jobs/{id}/results", h_job_results, CFG_EP_JOBS, SCOPE_ENQUEUE, 0,
+	  PARAMS(results_params) },
+	{ "POST", "/enrich/jobs/{id}/retry", h_job_retry, CFG_EP_JOBS, SCOPE_ENQUEUE, 0, NULL, 0 },
+	{ "GET", "/admin/usage", h_admin_usage, CFG_EP_ADMIN, SCOPE_ADMIN, 0, PARAMS(usage_params) },
+	{ "GET", "/admin/keys", h_admin_keys, CFG_EP_ADMIN, SCOPE_ADMIN, 0, NULL, 0 },
+	{ "POST", "/admin/keys/{id}/revive", h_admin_key_revive, CFG_EP_ADMIN, SCOPE_ADMIN, 0,
+	  NULL, 0 },
 };
 
 #define NROUTES (sizeof routes / sizeof routes[0])
@@ -287,6 +308,7 @@ void route_dispatch(struct http_req *r)
 {
 	char allow[64];
 	const struct route *rt = find_route(r, allow, sizeof allow);
+	json_t *details = NULL;
 	enum enr_err rc;
 
 	if (rt == NULL) {
@@ -313,6 +335,15 @@ void route_dispatch(struct http_req *r)
 			http_error(r, rc, rate_message(rc), NULL);
 			goto out;
 		}
+	}
+	rc = qs_parse(r->query, rt->params, rt->nparams, &r->qs, &details);
+	if (rc == ENR_E_INVALID) {
+		http_error(r, rc, "the query is not valid; see details", details);
+		goto out;
+	}
+	if (rc) {
+		http_error(r, rc, NULL, NULL);
+		goto out;
 	}
 	rc = rt->handler(r);
 	if (!r->responded)

@@ -5,13 +5,17 @@
  * endpoint toggle it obeys and the scope it needs.  Patterns are literal
  * segments and "{id}" captures ("/enrich/jobs/{id}/results").  The
  * pipeline for every request: match (404/405), endpoint toggle (503),
- * authentication and limits, handler, error body, access log and metrics.
+ * authentication and limits, the query against the route's parameter table
+ * (400 with details: unknown, repeated, over-long or invalid parameters),
+ * handler, error body, access log and metrics.  Handlers read parameters
+ * with qs_get(&r->qs, name): only values the table accepted are there.
  */
 #ifndef ENR_ROUTES_H
 #define ENR_ROUTES_H
 
 #include "http.h"
 #include "lib/auth.h"
+#include "lib/query.h"
 
 /* Client key scopes (bit set, lib/auth.h). */
 #define SCOPE_ENRICH  AUTH_SCOPE_ENRICH
@@ -27,6 +31,8 @@ struct route {
 	int endpoint;    /* enum cfg_endpoint_id whose toggle applies, or -1 */
 	unsigned scope;  /* required scope bits; 0 = open to anyone */
 	int records;     /* records counted against the quotas at admission */
+	const struct qs_param *params; /* the query parameters it takes (NULL: none) */
+	size_t nparams;
 };
 
 /* Register metrics families; call once before serving. */

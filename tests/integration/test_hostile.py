@@ -113,3 +113,62 @@ def test_cgi_routes_on_path_info():
                                stdin=subprocess.DEVNULL)
             out = p.stdout.decode()
             check(out.startswith(f"Status: {want} "), (extra, out[:300]))
+
+
+def test_query_parameters_never_fall_back_silently():
+    with Env() as env:
+        k = client_key(env, scopes="enrich,enqueue,admin")
+        csv_h = auth(k, **{"Content-Type": "text/csv"})
+        body = b"email\r\njohn.doe@example.com\r\n"
+
+        def bad(method, path, field, problem_part, body=None, headers=None):
+            r = env.request(method, path, body=body, headers=headers or auth(k))
+            e = error(r, 400, "invalid_request")
+            check(any(d["field"] == field and problem_part in d["problem"] for d in e["details"]),
+                  (path, e["details"]))
+            return e
+
+        # ?enrich= over its cap is refused, not dropped for "all 19 fields".
+        bad("POST", "/enrich/enqueue?enrich=" + "title," * 200 + "phone", "enrich",
+            "longer than 512 bytes", body=body, headers=csv_h)
+        bad("POST", "/enrich/enqueue?enrich=title,salary", "enrich", "salary", body=body, headers=csv_h)
+        bad("POST", "/enrich/enqueue?enrich=title,", "enrich", "empty entry", body=body, headers=csv_h)
+        bad("POST", "/enrich/enqueue?enrich=%ff", "enrich", "UTF-8", body=body, headers=csv_h)
+        bad("POST", "/enrich/enqueue?enrich=title&enrich=phone", "enrich", "more than once",
+            body=body, headers=csv_h)
+        bad("POST", "/enrich/enqueue?enrich=title", "enrich", "JSON submission",
+            body=b'{"records": [{"email": "john.doe@example.com"}]}',
+            headers=auth(k, **{"Content-Type": "application/json"}))
+        bad("POST", "/enrich/enqueue?priority=high", "priority", "unknown parameter",
+            body=body, headers=csv_h)
+        # Nothing was queued by any of them.
+        r = env.request("POST", "/enrich/enqueue?enrich=title,phone", body=body, headers=csv_h)
+        check(r.status == 202 and r.json()["total"] == 1, r)
+        job = r.json()["job_id"]
+        # /admin/usage: days and account.
+        for q, field, part in (("days=abc", "days", "whole number"), ("days=0", "days", "whole number"),
+                               ("days=367", "days", "whole number"), ("days=", "days", "whole number"),
+                               ("days=1000", "days", "longer than 3"), ("days=1e3", "days", "whole number"), ("days=-1", "days", "whole number"),
+                               ("account=", "account", "empty"), ("account=a/b", "account", "letters"),
+                               ("account=" + "a" * 65, "account", "longer than 64"),
+                               ("account=%00", "account", "UTF-8"), ("acount=acme", "acount", "unknown"),
+                               ("days=7&days=8", "days", "more than once")):
+            bad("GET", "/admin/usage?" + q, field, part)
+        r = env.request("GET", "/admin/usage?days=30&account=acme", headers=auth(k))
+        check(r.status == 200 and r.json()["usage"], r)
+        error(env.request("GET", "/admin/usage?account=nobody", headers=auth(k)), 404, "not_found")
+        # Results: format.
+        for q, field, part in (("format=xml", "format", "not one of"), ("format=CSV", "format", "not one of"),
+                               ("format=", "format", "not one of"), ("fmt=csv", "fmt", "unknown")):
+            bad("GET", f"/enrich/jobs/{job}/results?" + q, field, part)
+        check(env.request("GET", f"/enrich/jobs/{job}/results?format=ndjson", headers=auth(k)).status == 200)
+        # Routes without parameters take none.
+        for method, path in (("GET", "/metrics?x=1"), ("GET", f"/enrich/jobs/{job}?verbose=1"),
+                             ("GET", "/admin/keys?all=1"), ("GET", "/health?probe=1")):
+            bad(method, path, path.split("?")[1].split("=")[0], "unknown parameter")
+        r = env.request("POST", "/enrich?debug=1", json_body={"email": "john.doe@example.com"},
+                        headers=auth(k))
+        error(r, 400, "invalid_request")
+        # An over-long query as a whole.
+        bad("GET", "/admin/usage?days=7&" + "x" * 5000, "query", "longer than 4096 bytes")
+        still_serving(env, k)

@@ -1,0 +1,261 @@
+/*
+ * query.c - query strings against a parameter table.
+ */
+#include "query.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "fields.h"
+#include "util.h"
+
+/* Details quote client bytes only as printable ASCII, cut short. */
+static void ascii_copy(const char *in, size_t len, char *out, size_t outsz)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < len && o + 1 < outsz; i++)
+		out[o++] = (in[i] >= 0x20 && in[i] < 0x7f) ? in[i] : '?';
+	out[o] = '\0';
+}
+
+static enum enr_err problem(json_t **details, const char *field, size_t flen, const char *what)
+{
+	char f[LIM_NAME_MAX + 1];
+	json_t *d;
+
+	if (*details == NULL && (*details = json_array()) == NULL)
+		return ENR_E_NOMEM;
+	ascii_copy(field, flen, f, sizeof f);
+	d = json_pack("{s:s, s:s}", "field", f, "problem", what);
+	if (d == NULL || json_array_append_new(*details, d) != 0)
+		return ENR_E_NOMEM;
+	return ENR_OK;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Decode n bytes of s into out (room for n + 1); false on a bad escape. */
+static bool decode(const char *s, size_t n, char *out, size_t *outlen)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (c == '+') {
+			c = ' ';
+		} else if (c == '%') {
+			if (n - i < 3 || hexval(s[i + 1]) < 0 || hexval(s[i + 2]) < 0)
+				return false;
+			c = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+			i += 2;
+		}
+		out[o++] = c;
+	}
+	out[o] = '\0';
+	*outlen = o;
+	return true;
+}
+
+static const struct qs_param *find(const struct qs_param *table, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(table[i].name, name) == 0)
+			return &table[i];
+	}
+	return NULL;
+}
+
+enum enr_err qs_parse(const char *query, const struct qs_param *table, size_t n, struct qs *out,
+		      json_t **details)
+{
+	size_t qlen = query ? strlen(query) : 0, used = 0;
+	enum enr_err rc = ENR_OK;
+	bool bad = false;
+
+	*details = NULL;
+	out->n = 0;
+	if (qlen > LIM_QUERY_MAX) {
+		char what[64];
+
+		snprintf(what, sizeof what, "longer than %u bytes", LIM_QUERY_MAX);
+		rc = problem(details, "query", 5, what);
+		return rc ? rc : ENR_E_INVALID;
+	}
+	for (const char *p = query; p && *p && rc == ENR_OK;) {
+		const char *seg = p, *amp = strchr(p, '&');
+		size_t seglen = amp ? (size_t)(amp - p) : strlen(p);
+		const char *eq = memchr(seg, '=', seglen);
+		size_t nlen = eq ? (size_t)(eq - seg) : seglen;
+		const char *vraw = eq ? eq + 1 : seg + seglen;
+		size_t vrawlen = eq ? seglen - nlen - 1 : 0;
+		char name[LIM_NAME_MAX + 1];
+		char *val = out->buf + used;
+		size_t dn = 0, vlen = 0;
+		const struct qs_param *prm = NULL;
+		char why[160];
+
+		p = amp ? amp + 1 : NULL;
+		if (seglen == 0)
+			continue; /* "a=1&&b=2", a trailing '&' */
+		/* A name longer than any parameter's cannot be one; a name is
+		 * compared decoded, and one with a NUL byte matches nothing. */
+		if (nlen <= LIM_NAME_MAX && decode(seg, nlen, name, &dn) && strlen(name) == dn)
+			prm = find(table, n, name);
+		if (prm == NULL) {
+			rc = problem(details, seg, nlen, "unknown parameter");
+			bad = true;
+			continue;
+		}
+		for (unsigned i = 0; i < out->n; i++) {
+			if (out->v[i].param == prm) {
+				rc = problem(details, name, dn, "given more than once");
+				bad = true;
+				prm = NULL;
+				break;
+			}
+		}
+		if (prm == NULL)
+			continue;
+		/* Decoding never grows a value: it fits in what is left of buf. */
+		if (!decode(vraw, vrawlen, val, &vlen)) {
+			rc = problem(details, name, dn, "bad percent-encoding");
+			bad = true;
+			continue;
+		}
+		if (vlen > prm->max_len) {
+			snprintf(why, sizeof why, "longer than %zu bytes", prm->max_len);
+			rc = problem(details, name, dn, why);
+			bad = true;
+			continue;
+		}
+		if (!util_utf8_valid(val, vlen)) {
+			rc = problem(details, name, dn, "not UTF-8 text (or holds a NUL byte)");
+			bad = true;
+			continue;
+		}
+		why[0] = '\0';
+		if (prm->valid && !prm->valid(val, vlen, prm->arg, why, sizeof why)) {
+			rc = problem(details, name, dn, why[0] ? why : "not a valid value");
+			bad = true;
+			continue;
+		}
+		if (out->n == QS_PARAMS_MAX) {
+			rc = problem(details, "query", 5, "too many parameters");
+			bad = true;
+			break;
+		}
+		out->v[out->n].param = prm;
+		out->v[out->n].value = val;
+		out->v[out->n].len = vlen;
+		out->n++;
+		used += vlen + 1;
+	}
+	if (rc) {
+		json_decref(*details);
+		*details = NULL;
+		return rc;
+	}
+	return bad ? ENR_E_INVALID : ENR_OK;
+}
+
+const char *qs_get(const struct qs *q, const char *name)
+{
+	for (unsigned i = 0; i < q->n; i++) {
+		if (strcmp(q->v[i].param->name, name) == 0)
+			return q->v[i].value;
+	}
+	return NULL;
+}
+
+bool qs_valid_int(const char *v, size_t len, const void *arg, char *why, size_t whylen)
+{
+	const struct qs_range *r = arg;
+	int64_t x;
+
+	if (util_parse_i64n(v, len, r->min, r->max, &x) == ENR_OK)
+		return true;
+	snprintf(why, whylen, "not a whole number from %lld to %lld", (long long)r->min,
+		 (long long)r->max);
+	return false;
+}
+
+bool qs_valid_choice(const char *v, size_t len, const void *arg, char *why, size_t whylen)
+{
+	const char *const *words = arg;
+	size_t o = 0;
+	int n;
+
+	for (size_t i = 0; words[i]; i++) {
+		if (strlen(words[i]) == len && memcmp(words[i], v, len) == 0)
+			return true;
+	}
+	n = snprintf(why, whylen, "not one of");
+	o = n > 0 ? (size_t)n : 0;
+	for (size_t i = 0; words[i] && o < whylen; i++) {
+		n = snprintf(why + o, whylen - o, "%s %s", i ? "," : "", words[i]);
+		if (n < 0)
+			break;
+		o += (size_t)n;
+	}
+	return false;
+}
+
+bool qs_valid_name(const char *v, size_t len, const void *arg, char *why, size_t whylen)
+{
+	(void)arg;
+	for (size_t i = 0; i < len; i++) {
+		char c = v[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_' || c == '.')) {
+			snprintf(why, whylen, "only letters, digits, '.', '-' and '_'");
+			return false;
+		}
+	}
+	if (len == 0) {
+		snprintf(why, whylen, "empty");
+		return false;
+	}
+	return true;
+}
+
+bool qs_valid_fields(const char *v, size_t len, const void *arg, char *why, size_t whylen)
+{
+	size_t i = 0;
+
+	(void)arg;
+	while (i < len) {
+		size_t n = 0;
+		enum fld_id f;
+
+		while (i + n < len && v[i + n] != ',')
+			n++;
+		if (n == 0 || !fld_parse_n(v + i, n, &f)) {
+			char name[LIM_NAME_MAX + 1];
+
+			ascii_copy(v + i, n, name, sizeof name);
+			if (n == 0)
+				snprintf(why, whylen, "an empty entry in the list of fields");
+			else
+				snprintf(why, whylen, "\"%s\" is not a field that can be enriched", name);
+			return false;
+		}
+		i += n + 1;
+		if (i == len) {
+			snprintf(why, whylen, "an empty entry in the list of fields");
+			return false; /* a trailing comma */
+		}
+	}
+	return true;
+}
