@@ -18,7 +18,7 @@ static struct mx_family *mx_enrich, *mx_fallback, *mx_total;
 void h_enrich_init(void)
 {
 	mx_enrich = mx_counter("enrichd_enrich_requests_total",
-			       "POST /enrich answers by status (complete, partial, not_found, unavailable).");
+			       "POST /enrich answers by status (complete, partial, not_found, incomplete, unavailable).");
 	mx_fallback = mx_counter("enrichd_enrich_fallback_total",
 				 "Answers completed by the configured fallback, by kind.");
 	mx_total = mx_histogram("enrichd_enrich_duration_seconds",

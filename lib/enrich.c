@@ -253,6 +253,15 @@ json_t *en_response(const struct wf_result *r, const char *request_id, int64_t e
 			json_array_append_new(sk, json_string(r->skipped[i]));
 		json_object_set_new(meta, "providers_skipped", sk);
 	}
+	if (r->nerrors > 0) {
+		json_t *errs = json_array();
+
+		for (int i = 0; errs && i < r->nerrors; i++)
+			json_array_append_new(errs, json_pack("{s:s, s:s}", "provider",
+							      r->errors[i].provider, "outcome",
+							      wf_error_names[r->errors[i].kind]));
+		json_object_set_new(meta, "errors", errs);
+	}
 	json_object_set_new(meta, "cached", json_boolean(r->cached));
 	json_object_set_new(meta, "mock", json_boolean(r->mock));
 	json_object_set_new(meta, "credits_used", json_integer(r->credits));

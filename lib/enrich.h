@@ -45,7 +45,10 @@ enum enr_err en_parse_record(json_t *obj, const struct cfg *cfg, const struct do
 enum enr_err en_parse_fields_csv(const char *s, fld_set *out, const char **bad, size_t *badlen);
 
 /* The response body for r: wanted fields at the top level (null when not
- * found) and _meta.  New reference; NULL when out of memory. */
+ * found) and _meta: request_id, status (complete, partial, not_found,
+ * incomplete), sources, providers_tried, providers_skipped and errors
+ * ([{"provider", "outcome"}], only when a provider gave no answer), cached,
+ * mock, credits_used, elapsed_ms.  New reference; NULL when out of memory. */
 json_t *en_response(const struct wf_result *r, const char *request_id, int64_t elapsed_ms);
 
 #endif

@@ -681,18 +681,18 @@ char *job_result_json(const struct wf_result *r)
 enum job_action job_decide(const struct wf_result *r, int attempts, const struct cfg *cfg,
 			   int64_t now_ms, double jitter, int64_t *not_before)
 {
-	bool incomplete = r->status != WF_COMPLETE;
+	bool failed = r->paid_failed > 0 || r->paid_unavailable > 0 || r->deadline_passed;
 	int64_t backoff;
 
+	if (r->status == WF_COMPLETE || !failed)
+		return JOB_ROW_DONE;
 	/* Every key is cooling: wait for the first to come back, for free.
 	 * Keys that only an admin can bring back spend an attempt, so a job
 	 * cannot wait forever. */
-	if (incomplete && r->paid_unavailable > 0 && r->comes_back_ms > 0) {
+	if (r->paid_unavailable > 0 && r->comes_back_ms > 0) {
 		*not_before = r->comes_back_ms > now_ms ? r->comes_back_ms : now_ms + 1000;
 		return JOB_ROW_SNOOZE;
 	}
-	if (!incomplete || (r->paid_failed == 0 && r->paid_unavailable == 0 && !r->deadline_passed))
-		return JOB_ROW_DONE;
 	if (attempts + 1 >= cfg->worker.max_attempts)
 		return JOB_ROW_FAIL;
 	backoff = (int64_t)cfg->worker.backoff_base_ms << (attempts < 20 ? attempts : 20);
@@ -702,15 +702,46 @@ enum job_action job_decide(const struct wf_result *r, int attempts, const struct
 	return JOB_ROW_RETRY;
 }
 
-static const char *const row_status_names[] = { "", "complete", "partial", "not_found" };
+const char *job_error_code(const struct wf_result *r)
+{
+	bool timeout = r->deadline_passed;
 
-static const char *status_word(const struct st_job_row_out *row)
+	for (int i = 0; i < r->nerrors; i++)
+		timeout |= r->errors[i].kind == WF_ERR_TIMEOUT;
+	if (timeout)
+		return "upstream_timeout";
+	if (r->paid_failed == 0 && r->paid_unavailable > 0)
+		return "unavailable";
+	return "upstream_failed";
+}
+
+void job_error_text(const struct wf_result *r, int attempts, char *out, size_t outsz)
+{
+	size_t n;
+
+	wf_errors_text(r, out, outsz);
+	n = strlen(out);
+	if (n == 0)
+		n = (size_t)snprintf(out, outsz, "no provider answered");
+	if (n < outsz)
+		snprintf(out + n, outsz - n, " (%d attempt%s)", attempts, attempts == 1 ? "" : "s");
+}
+
+/* Indexed by the stored result status (1 + enum wf_status). */
+static const char *const row_status_names[] = { "", "complete", "partial", "not_found",
+						"incomplete" };
+
+_Static_assert(sizeof row_status_names / sizeof row_status_names[0] == 1 + WF_STATUS__MAX,
+	       "a name for every enum wf_status");
+
+const char *job_row_status(const struct st_job_row_out *row)
 {
 	switch (row->state) {
 	case ST_ROW_DONE:
-		return row->status >= 1 && row->status <= 3 ? row_status_names[row->status] : "done";
+		return row->status >= 1 && row->status <= 4 ? row_status_names[row->status] : "done";
 	case ST_ROW_FAILED:
-		return "failed";
+		/* Providers failed on every attempt: not a miss, and retryable. */
+		return "incomplete";
 	case ST_ROW_INVALID:
 		return "invalid";
 	default:
@@ -795,7 +826,7 @@ enum enr_err job_render_row(const struct st_job *job, const struct st_job_row_ou
 			if (job->want & FLD_BIT(f))
 				json_object_set(o, fld_names[f], v ? v : json_null());
 		}
-		json_object_set_new(o, "_status", json_string(status_word(row)));
+		json_object_set_new(o, "_status", json_string(job_row_status(row)));
 		json_object_set_new(o, "_error", row->error ? json_string(row->error) : json_null());
 		s = json_dumps(o, JSON_COMPACT);
 		json_decref(o);
@@ -829,7 +860,7 @@ enum enr_err job_render_row(const struct st_job *job, const struct st_job_row_ou
 			lens[n] = json_is_string(v) ? json_string_length(v) : 0;
 			n++;
 		}
-		cells[n] = status_word(row);
+		cells[n] = job_row_status(row);
 		lens[n] = strlen(cells[n]);
 		n++;
 		cells[n] = row->error ? row->error : "";

@@ -116,15 +116,27 @@ char *job_result_json(const struct wf_result *r);
 
 /* What a worker does with a row after the waterfall. */
 enum job_action {
-	JOB_ROW_DONE,      /* a result: complete, partial or not_found */
-	JOB_ROW_SNOOZE,    /* no provider could be asked: retry later, no attempt spent */
-	JOB_ROW_RETRY,     /* a provider failed: retry later, attempt spent */
-	JOB_ROW_FAIL,      /* out of attempts */
+	JOB_ROW_DONE,      /* an answer: complete, partial or not_found, no provider failed */
+	JOB_ROW_SNOOZE,    /* a provider's keys are all cooling: retry when one is back, free */
+	JOB_ROW_RETRY,     /* a provider failed: retry after a back-off, attempt spent */
+	JOB_ROW_FAIL,      /* a provider failed and the row is out of attempts */
 };
 
-/* Decide for a row that has had `attempts` earlier attempts; *not_before
- * gets the time of the next try for SNOOZE and RETRY (exponential back-off
- * with jitter in [0,1) for retries; the keys' comeback time for snoozes). */
+/* Decide for a row that has had `attempts` earlier attempts (the one just
+ * made not counted).  A failure is never a miss, so a row is DONE only
+ * when every wanted field was found, or when every provider asked answered
+ * (hit or "no such record") and none failed, had no usable key or ran out
+ * of time: r->status is then complete, partial or not_found.  Otherwise
+ * (r->status incomplete, or partial with errors):
+ *   - SNOOZE when a provider had no usable key and one comes back by itself
+ *     (r->comes_back_ms): *not_before is that time (now + 1 s at the
+ *     earliest); no attempt is spent, so rate limits never fail a row;
+ *   - FAIL when attempts + 1 reaches cfg->worker.max_attempts;
+ *   - RETRY otherwise: *not_before is now + backoff_base_ms * 2^attempts
+ *     (capped at backoff_max_ms) plus up to a quarter of it times jitter
+ *     ([0,1)); the attempt counts.
+ * *not_before is written for SNOOZE and RETRY only.  Pure; thread-safe;
+ * shared by enrich-worker and enrich-batch. */
 enum job_action job_decide(const struct wf_result *r, int attempts, const struct cfg *cfg,
 			   int64_t now_ms, double jitter, int64_t *not_before);
 
@@ -135,6 +147,23 @@ enum job_action job_decide(const struct wf_result *r, int attempts, const struct
  * else "incomplete".  Writes NUL-terminated code and reason. */
 void job_not_done_reason(const struct wf_result *r, int64_t deadline_ms, char *code,
 			 size_t codesz, char *reason, size_t reasonsz);
+
+/* The machine code of a row that did not get an answer, for the job's
+ * error summary: "upstream_timeout" (a timeout or the deadline),
+ * "unavailable" (only providers without a usable key) or
+ * "upstream_failed". */
+const char *job_error_code(const struct wf_result *r);
+
+/* The row's _error text: which provider failed how, and after how many
+ * attempts ("pdl: transient; lusha: timeout (3 attempts)").  Always
+ * NUL-terminated. */
+void job_error_text(const struct wf_result *r, int attempts, char *out, size_t outsz);
+
+/* A row's _status in the results: complete, partial, not_found (done),
+ * incomplete (failed: providers failed on every attempt; the fields found
+ * so far are filled, _error says which provider failed how, and
+ * POST /enrich/jobs/{id}/retry runs it again), invalid, pending. */
+const char *job_row_status(const struct st_job_row_out *row);
 
 /* Result formats. */
 enum job_out { JOB_OUT_CSV, JOB_OUT_NDJSON };

@@ -224,6 +224,7 @@ static enum enr_err exchange(const struct rot_ctx *ctx, const struct cfg_provide
 		return rc;
 	rep->calls++;
 	rep->upstream_ms += resp->elapsed_ms;
+	rep->timed_out = resp->resp.timed_out;
 	prov_result_reset(res);
 	ops->parse(p, q, &resp->resp, util_now_ms(), res);
 	return ENR_OK;

@@ -49,6 +49,7 @@ struct rot_report {
 	int calls;                 /* upstream HTTP requests made */
 	int64_t comes_back_ms;     /* ROT_NO_KEY: wall-clock ms; 0 when no key returns by itself */
 	double upstream_ms;        /* time spent in HTTP */
+	bool timed_out;            /* ROT_FAILED: the last failed call hit its timeout */
 	char key_id[LIM_NAME_MAX + 1]; /* the key that answered ("" for built-ins) */
 };
 

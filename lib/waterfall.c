@@ -3,6 +3,7 @@
  */
 #include "waterfall.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +17,15 @@ const char *const wf_status_names[WF_STATUS__MAX] = {
 	[WF_COMPLETE] = "complete",
 	[WF_PARTIAL] = "partial",
 	[WF_NOT_FOUND] = "not_found",
+	[WF_INCOMPLETE] = "incomplete",
+};
+
+const char *const wf_error_names[WF_ERR__MAX] = {
+	[WF_ERR_TRANSIENT] = "transient",
+	[WF_ERR_TIMEOUT] = "timeout",
+	[WF_ERR_REJECTED] = "rejected",
+	[WF_ERR_NO_KEY] = "no_usable_key",
+	[WF_ERR_DEADLINE] = "deadline",
 };
 
 /* Built-in providers need no declaration in the configuration. */
@@ -87,6 +97,20 @@ static void add_name(char list[][LIM_NAME_MAX + 1], int *n, const char *name)
 		util_strlcpy(list[(*n)++], name, LIM_NAME_MAX + 1);
 }
 
+/* Note that provider name gave no answer (once per provider and kind). */
+static void add_error(struct wf_result *out, const char *name, enum wf_error_kind kind)
+{
+	for (int i = 0; i < out->nerrors; i++) {
+		if (out->errors[i].kind == kind && strcmp(out->errors[i].provider, name) == 0)
+			return;
+	}
+	if (out->nerrors == WF_PROVIDERS_MAX)
+		return;
+	util_strlcpy(out->errors[out->nerrors].provider, name, sizeof out->errors[0].provider);
+	out->errors[out->nerrors].kind = kind;
+	out->nerrors++;
+}
+
 static bool passed(const struct wf_ctx *ctx)
 {
 	return ctx->deadline_mono_ms > 0 && util_mono_ms() >= ctx->deadline_mono_ms;
@@ -153,6 +177,7 @@ static enum enr_err fetch(const struct wf_ctx *ctx, const struct cfg_provider *p
 			break;
 		case ROT_NO_KEY:
 			add_name(out->skipped, &out->nskipped, p->name);
+			add_error(out, p->name, WF_ERR_NO_KEY);
 			out->paid_unavailable++;
 			if (rep.comes_back_ms > 0 &&
 			    (out->comes_back_ms == 0 || rep.comes_back_ms < out->comes_back_ms))
@@ -160,13 +185,20 @@ static enum enr_err fetch(const struct wf_ctx *ctx, const struct cfg_provider *p
 			break;
 		case ROT_DEADLINE:
 			add_name(out->tried, &out->ntried, p->name);
+			add_error(out, p->name, WF_ERR_DEADLINE);
 			out->deadline_passed = true;
 			break;
 		case ROT_NOT_APPLICABLE:
 			/* Nothing this provider can search by: no call, nothing to say. */
 			break;
+		case ROT_REJECTED:
+			add_name(out->tried, &out->ntried, p->name);
+			add_error(out, p->name, WF_ERR_REJECTED);
+			out->paid_failed++;
+			break;
 		default:
 			add_name(out->tried, &out->ntried, p->name);
+			add_error(out, p->name, rep.timed_out ? WF_ERR_TIMEOUT : WF_ERR_TRANSIENT);
 			out->paid_failed++;
 			break;
 		}
@@ -203,11 +235,22 @@ static void merge(struct wf_result *out, const struct prov_result *res, const ch
 	}
 }
 
+/* The status rule of waterfall.h: a failure is never a miss. */
+static void set_status(struct wf_result *out)
+{
+	bool failed = out->paid_failed > 0 || out->paid_unavailable > 0 || out->deadline_passed;
+
+	if (out->found == out->want)
+		out->status = WF_COMPLETE;
+	else if (out->found != 0)
+		out->status = WF_PARTIAL;
+	else
+		out->status = failed ? WF_INCOMPLETE : WF_NOT_FOUND;
+}
+
 static void finish(struct wf_result *out)
 {
-	out->status = out->found == out->want ? WF_COMPLETE
-		      : out->found == 0	      ? WF_NOT_FOUND
-					      : WF_PARTIAL;
+	set_status(out);
 	out->cached = out->calls == 0 && out->cache_hits > 0;
 	mx_observe(mx_depth, "", out->depth);
 	mx_observe(mx_upstream, "", out->upstream_ms / 1000.0);
@@ -234,7 +277,9 @@ enum enr_err wf_run(const struct wf_ctx *ctx, const struct rec *rec, fld_set wan
 			if (missing == 0)
 				break;
 			if (passed(ctx)) {
+				/* The provider that would have been asked next could not be. */
 				out->deadline_passed = true;
+				add_error(out, list->v[i], WF_ERR_DEADLINE);
 				goto done;
 			}
 			p = provider_of(ctx->cfg, list->v[i]);
@@ -292,9 +337,7 @@ enum enr_err wf_fallback_mock(const struct wf_ctx *ctx, const struct rec *rec,
 		merge(out, &res, builtin_mock.name, true);
 	}
 	prov_result_release(&res);
-	out->status = out->found == out->want ? WF_COMPLETE
-		      : out->found == 0	      ? WF_NOT_FOUND
-					      : WF_PARTIAL;
+	set_status(out);
 	return rc;
 }
 
@@ -302,4 +345,21 @@ bool wf_none_available(const struct wf_result *r)
 {
 	return r->paid_unavailable > 0 && r->paid_asked == 0 && r->paid_failed == 0 &&
 	       !r->deadline_passed;
+}
+
+void wf_errors_text(const struct wf_result *r, char *out, size_t outsz)
+{
+	size_t o = 0;
+
+	if (outsz == 0)
+		return;
+	out[0] = '\0';
+	for (int i = 0; i < r->nerrors && o < outsz; i++) {
+		int n = snprintf(out + o, outsz - o, "%s%s: %s", i ? "; " : "", r->errors[i].provider,
+				 wf_error_names[r->errors[i].kind]);
+
+		if (n < 0)
+			break;
+		o += (size_t)n;
+	}
 }

@@ -34,9 +34,32 @@ struct wf_ctx {
 	bool no_calls;              /* dry run: cache and free providers only */
 };
 
-enum wf_status { WF_COMPLETE, WF_PARTIAL, WF_NOT_FOUND, WF_STATUS__MAX };
+/* What an enrichment came to.  A failure is never a miss: NOT_FOUND only
+ * when nothing was found and every provider asked answered that it has no
+ * such record; when nothing was found and a provider could not be asked or
+ * failed, the answer is INCOMPLETE (a retry may find more).  PARTIAL is
+ * "something found, not everything", whether or not a provider failed;
+ * the errors say which did. */
+enum wf_status { WF_COMPLETE, WF_PARTIAL, WF_NOT_FOUND, WF_INCOMPLETE, WF_STATUS__MAX };
 
 extern const char *const wf_status_names[WF_STATUS__MAX];
+
+/* Why a provider gave no answer. */
+enum wf_error_kind {
+	WF_ERR_TRANSIENT,   /* errors on every key tried: 5xx, garbage, resets, oversized */
+	WF_ERR_TIMEOUT,     /* the last call tried timed out */
+	WF_ERR_REJECTED,    /* every usable key was refused this request */
+	WF_ERR_NO_KEY,      /* no usable key (cooling, exhausted, invalid) */
+	WF_ERR_DEADLINE,    /* the request's deadline passed before it answered */
+	WF_ERR__MAX
+};
+
+extern const char *const wf_error_names[WF_ERR__MAX];
+
+struct wf_error {
+	char provider[LIM_NAME_MAX + 1];
+	enum wf_error_kind kind;
+};
 
 struct wf_result {
 	char *value[FLD__MAX];                 /* owned */
@@ -53,6 +76,8 @@ struct wf_result {
 	int paid_unavailable;    /* paid providers skipped: no usable key */
 	int paid_failed;         /* paid providers that failed (transient, rejected) */
 	int64_t comes_back_ms;   /* earliest key return among skipped providers */
+	struct wf_error errors[WF_PROVIDERS_MAX]; /* each provider that gave no answer, once */
+	int nerrors;
 	bool cached;             /* answered without any upstream call, from the cache */
 	int cache_hits, cache_misses;
 	bool mock;               /* the mock provider supplied data */
@@ -82,6 +107,10 @@ enum enr_err wf_fallback_mock(const struct wf_ctx *ctx, const struct rec *rec,
 /* True when a paid provider was in the walk and none could be asked for
  * lack of a usable key (the client gets 503 with Retry-After). */
 bool wf_none_available(const struct wf_result *r);
+
+/* "pdl: transient; lusha: timeout" for r's errors (empty when none), for
+ * logs and a batch row's _error.  Always NUL-terminated. */
+void wf_errors_text(const struct wf_result *r, char *out, size_t outsz);
 
 /* Register the metrics families (once per process). */
 void wf_init(void);

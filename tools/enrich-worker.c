@@ -171,16 +171,18 @@ static void process(const struct cfg *cfg, const struct st_claim *cl)
 				    "unavailable", "no provider key usable; waiting for one");
 		break;
 	case JOB_ROW_RETRY:
+		job_error_text(&res, cl->attempts + 1, why, sizeof why);
 		rc = st_row_requeue(store, cl->seq, cl->rownum, owner, not_before, true,
-				    res.deadline_passed ? "upstream_timeout" : "upstream_failed",
-				    "a provider failed; retrying");
+				    job_error_code(&res), why);
 		break;
 	case JOB_ROW_FAIL: {
+		/* What was found is kept; the row is incomplete and retryable. */
 		char *result = job_result_json(&res);
 
-		rc = st_row_finish(store, cl->seq, cl->rownum, owner, ST_ROW_FAILED, 0, result,
-				   res.deadline_passed ? "upstream_timeout" : "upstream_failed",
-				   "providers failed on every attempt", res.credits, now, &ended);
+		job_error_text(&res, cl->attempts + 1, why, sizeof why);
+		rc = st_row_finish(store, cl->seq, cl->rownum, owner, ST_ROW_FAILED,
+				   (int)res.status + 1, result, job_error_code(&res), why, res.credits,
+				   now, &ended);
 		free(result);
 		break;
 	}

@@ -225,7 +225,10 @@ def test_retry_touches_only_failed_rows():
         job = enqueue(env, k, {"records": people(6), "enrich": ["title"]}).json()["job_id"]
         s = wait_done(env, k, job)
         rows = results(env, k, job)
-        failed = {x["input"]["email"] for x in rows if x["_status"] == "failed"}
+        # A row whose provider failed is incomplete (not a miss) and says why.
+        failed = {x["input"]["email"] for x in rows if x["_status"] == "incomplete"}
+        check(all(x["_error"] == "pdl: transient (1 attempt)" for x in rows
+                  if x["_status"] == "incomplete"), rows)
         # One attempt per row: the four scripted 503s fail four rows.
         check(s["failed"] == len(failed) == 4 and s["done"] == 2, (s, failed))
         check({"code": "upstream_failed", "count": s["failed"]} in s["errors"], s)
