@@ -323,8 +323,17 @@ struct st_claim {
 };
 enum enr_err st_rows_claim(struct store *s, const char *owner, int64_t now_ms, int64_t lease_ms,
 			   int max, struct st_claim *out, int *n);
-/* Extend the leases of every row owner holds. */
-enum enr_err st_rows_heartbeat(struct store *s, const char *owner, int64_t until_ms);
+/* A row of a job. */
+struct st_row_ref {
+	int64_t seq, rownum;
+};
+/* Extend to until_ms the leases of the n rows given, each only while it is
+ * still running and owner's (one transaction).  A worker names the rows it
+ * really holds, so a row it gave up on (its result could not be written)
+ * is not kept alive by the heartbeat.  *renewed (may be NULL) gets how many
+ * leases were extended. */
+enum enr_err st_rows_heartbeat(struct store *s, const char *owner, int64_t until_ms,
+			       const struct st_row_ref *rows, int n, int *renewed);
 /* Give back every row owner holds (clean shutdown). */
 enum enr_err st_rows_release(struct store *s, const char *owner, int *n);
 

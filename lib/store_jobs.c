@@ -92,7 +92,8 @@ static const char *const jsql[J__MAX] = {
 	[J_CLAIM_ROW] = "UPDATE job_rows SET state = 1, owner = ?3, lease_until_ms = ?4"
 			" WHERE job_seq = ?1 AND rownum = ?2",
 	[J_JOB_START] = "UPDATE jobs SET status = 1, started_ms = ?2 WHERE seq = ?1 AND status = 0",
-	[J_HEARTBEAT] = "UPDATE job_rows SET lease_until_ms = ?2 WHERE owner = ?1 AND state = 1",
+	[J_HEARTBEAT] = "UPDATE job_rows SET lease_until_ms = ?4"
+			" WHERE job_seq = ?1 AND rownum = ?2 AND owner = ?3 AND state = 1",
 	[J_RELEASE] = "UPDATE job_rows SET state = 0, owner = NULL, lease_until_ms = 0"
 		      " WHERE owner = ?1 AND state = 1",
 	[J_FINISH_ROW] = "UPDATE job_rows SET state = ?4, status = ?5, result = ?6, error_code = ?7,"
@@ -493,8 +494,7 @@ out:
 	return ENR_OK;
 }
 
-static enum enr_err owner_update(struct store *s, enum jstmt q, const char *owner, int64_t v,
-				 int *changes)
+static enum enr_err owner_update(struct store *s, enum jstmt q, const char *owner, int *changes)
 {
 	struct conn *c = st_conn_get(s);
 	sqlite3_stmt *st;
@@ -506,21 +506,48 @@ static enum enr_err owner_update(struct store *s, enum jstmt q, const char *owne
 	if (rc)
 		return rc;
 	sqlite3_bind_text(st, 1, owner, -1, SQLITE_TRANSIENT);
-	if (q == J_HEARTBEAT)
-		sqlite3_bind_int64(st, 2, v);
 	rc = st_run(c, st, changes);
 	return st_tx_end(s, c, rc);
 }
 
-enum enr_err st_rows_heartbeat(struct store *s, const char *owner, int64_t until_ms)
+enum enr_err st_rows_heartbeat(struct store *s, const char *owner, int64_t until_ms,
+			       const struct st_row_ref *rows, int n, int *renewed)
 {
-	return owner_update(s, J_HEARTBEAT, owner, until_ms, NULL);
+	struct conn *c = st_conn_get(s);
+	sqlite3_stmt *st;
+	enum enr_err rc;
+	int total = 0;
+
+	if (n <= 0) {
+		if (renewed)
+			*renewed = 0;
+		return ENR_OK;
+	}
+	if (c == NULL || (st = js(c, J_HEARTBEAT)) == NULL)
+		return ENR_E_UNAVAILABLE;
+	rc = st_tx_begin(s, c);
+	if (rc)
+		return rc;
+	for (int i = 0; i < n && rc == ENR_OK; i++) {
+		int changes = 0;
+
+		sqlite3_bind_int64(st, 1, rows[i].seq);
+		sqlite3_bind_int64(st, 2, rows[i].rownum);
+		sqlite3_bind_text(st, 3, owner, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(st, 4, until_ms);
+		rc = st_run(c, st, &changes);
+		total += changes;
+	}
+	rc = st_tx_end(s, c, rc);
+	if (rc == ENR_OK && renewed)
+		*renewed = total;
+	return rc;
 }
 
 enum enr_err st_rows_release(struct store *s, const char *owner, int *n)
 {
 	int changes = 0;
-	enum enr_err rc = owner_update(s, J_RELEASE, owner, 0, &changes);
+	enum enr_err rc = owner_update(s, J_RELEASE, owner, &changes);
 
 	if (rc == ENR_OK && n)
 		*n = changes;

@@ -53,6 +53,23 @@ static pthread_cond_t qcond = PTHREAD_COND_INITIALIZER;
 static struct st_claim queue[QUEUE_MAX];
 static int qhead, qlen, busy;
 
+/* Rows this worker holds: claimed and neither finished nor given back.  The
+ * heartbeat renews exactly these leases, so a row dropped here (its result
+ * could not be written) is not kept "running" by a heartbeat. */
+static pthread_mutex_t hlock = PTHREAD_MUTEX_INITIALIZER;
+static struct st_row_ref *held;
+static int nheld, aheld;
+
+/* Rows whose result could not be written and whose give-back failed too
+ * (the store is down): the main loop tries to give them back again until
+ * their lease has run out, after which any worker claims them anyway. */
+#define GIVEBACK_MAX 1024
+static struct giveback {
+	struct st_row_ref ref;
+	int64_t lease_until_ms;
+} giveback[GIVEBACK_MAX];
+static int ngiveback;
+
 /* A few jobs' descriptions, so a row does not cost a job lookup. */
 static pthread_mutex_t jlock = PTHREAD_MUTEX_INITIALIZER;
 static struct st_job jobs[JOB_CACHE];
@@ -108,6 +125,131 @@ static enum enr_err job_of(int64_t seq, struct st_job *out)
 	return ENR_OK;
 }
 
+static bool held_add(int64_t seq, int64_t rownum)
+{
+	bool ok = true;
+
+	pthread_mutex_lock(&hlock);
+	if (nheld == aheld) {
+		int n = aheld ? aheld * 2 : 64;
+		struct st_row_ref *p = realloc(held, (size_t)n * sizeof *p);
+
+		if (p) {
+			held = p;
+			aheld = n;
+		}
+	}
+	if (nheld < aheld)
+		held[nheld++] = (struct st_row_ref){ seq, rownum };
+	else
+		ok = false;
+	pthread_mutex_unlock(&hlock);
+	return ok;
+}
+
+static void held_drop(int64_t seq, int64_t rownum)
+{
+	pthread_mutex_lock(&hlock);
+	for (int i = 0; i < nheld; i++) {
+		if (held[i].seq == seq && held[i].rownum == rownum) {
+			held[i] = held[--nheld];
+			break;
+		}
+	}
+	pthread_mutex_unlock(&hlock);
+}
+
+/* Renew the leases of the rows still held. */
+static void heartbeat(const struct cfg *cfg, int64_t now)
+{
+	struct st_row_ref *rows = NULL;
+	int n, renewed = 0;
+	enum enr_err rc;
+
+	pthread_mutex_lock(&hlock);
+	n = nheld;
+	if (n > 0 && (rows = malloc((size_t)n * sizeof *rows)) != NULL)
+		memcpy(rows, held, (size_t)n * sizeof *rows);
+	pthread_mutex_unlock(&hlock);
+	if (n > 0 && rows == NULL) {
+		log_error("worker", "heartbeat: out of memory; leases of %d rows not renewed", n);
+		return;
+	}
+	rc = st_rows_heartbeat(store, owner, now + (int64_t)cfg->worker.lease_s * 1000, rows, n,
+			       &renewed);
+	if (rc)
+		log_warn("worker", "heartbeat of %d rows failed (%s): their leases run out in %d s "
+			 "unless the next one succeeds", n, enr_strerror(rc), cfg->worker.lease_s);
+	free(rows);
+}
+
+/* The row's result could not be written: it is no longer held (no more
+ * heartbeats) and goes back to the queue after a back-off, spending an
+ * attempt so a row that can never be stored ends failed.  When the store
+ * refuses that too, the main loop tries again while the lease lasts. */
+static void give_back(const struct cfg *cfg, const struct st_claim *cl, enum enr_err why)
+{
+	int64_t now = util_now_ms();
+	int64_t backoff = (int64_t)cfg->worker.backoff_base_ms << (cl->attempts < 10 ? cl->attempts : 10);
+	enum enr_err rc;
+
+	held_drop(cl->seq, cl->rownum);
+	if (backoff > cfg->worker.backoff_max_ms || backoff <= 0)
+		backoff = cfg->worker.backoff_max_ms;
+	rc = st_row_requeue(store, cl->seq, cl->rownum, owner, now + backoff, true, "unavailable",
+			    "the result could not be stored; given back to the queue");
+	if (rc == ENR_OK) {
+		log_warn("worker", "job %lld row %lld: %s; given back to the queue",
+			 (long long)cl->seq, (long long)cl->rownum, enr_strerror(why));
+		return;
+	}
+	if (rc == ENR_E_CONFLICT)
+		return; /* no longer ours: its lease ran out and someone else has it */
+	log_error("worker", "job %lld row %lld: %s, and it could not be given back (%s); "
+		  "retrying while its lease lasts", (long long)cl->seq, (long long)cl->rownum,
+		  enr_strerror(why), enr_strerror(rc));
+	pthread_mutex_lock(&hlock);
+	if (ngiveback < GIVEBACK_MAX)
+		giveback[ngiveback++] = (struct giveback){ { cl->seq, cl->rownum },
+							   now + (int64_t)cfg->worker.lease_s * 1000 };
+	pthread_mutex_unlock(&hlock);
+}
+
+/* Main loop: give back what could not be given back before. */
+static void retry_givebacks(const struct cfg *cfg)
+{
+	struct giveback todo[GIVEBACK_MAX];
+	int n;
+
+	pthread_mutex_lock(&hlock);
+	n = ngiveback;
+	memcpy(todo, giveback, (size_t)n * sizeof todo[0]);
+	ngiveback = 0;
+	pthread_mutex_unlock(&hlock);
+	for (int i = 0; i < n; i++) {
+		int64_t now = util_now_ms();
+		enum enr_err rc;
+
+		/* A second before the lease ends, stop: the row is anyone's then,
+		 * ours included, and a late give-back must not take it from a
+		 * thread that claimed it again. */
+		if (now + 1000 >= todo[i].lease_until_ms)
+			continue;
+		rc = st_row_requeue(store, todo[i].ref.seq, todo[i].ref.rownum, owner,
+				    now + cfg->worker.backoff_base_ms, true, "unavailable",
+				    "the result could not be stored; given back to the queue");
+		if (rc == ENR_OK)
+			log_notice("worker", "job %lld row %lld given back to the queue",
+				   (long long)todo[i].ref.seq, (long long)todo[i].ref.rownum);
+		if (rc == ENR_OK || rc == ENR_E_CONFLICT)
+			continue;
+		pthread_mutex_lock(&hlock);
+		if (ngiveback < GIVEBACK_MAX)
+			giveback[ngiveback++] = todo[i];
+		pthread_mutex_unlock(&hlock);
+	}
+}
+
 static double jitter(void)
 {
 	unsigned char b[2] = { 0, 0 };
@@ -130,10 +272,19 @@ static void process(const struct cfg *cfg, const struct st_claim *cl)
 	rc = job_of(cl->seq, &job);
 	if (rc) {
 		log_error("worker", "job %lld: %s", (long long)cl->seq, enr_strerror(rc));
-		return; /* the lease expires and another try comes */
+		give_back(cfg, cl, rc);
+		return;
 	}
 	rec_init(&rec);
 	wf_result_init(&res);
+	if (cl->attempts >= cfg->worker.max_attempts) {
+		/* Only give-backs take a row this far: its result could not be
+		 * stored on any attempt.  It ends failed (and retryable). */
+		snprintf(why, sizeof why, "the result could not be stored (%d attempts)", cl->attempts);
+		rc = st_row_finish(store, cl->seq, cl->rownum, owner, ST_ROW_FAILED, 0, NULL,
+				   "unavailable", why, 0, util_now_ms(), &ended);
+		goto out;
+	}
 	rc = job_row_record(&job, cl->input, cfg, lists, &rec, why, sizeof why);
 	if (rc == ENR_E_INVALID) {
 		rc = st_row_finish(store, cl->seq, cl->rownum, owner, ST_ROW_INVALID, 0, NULL,
@@ -153,8 +304,11 @@ static void process(const struct cfg *cfg, const struct st_claim *cl)
 	if (rc)
 		goto out;
 	now = util_now_ms();
-	if (res.credits > 0)
-		st_usage_add_credits(store, job.account_id, now / 1000, res.credits);
+	if (res.credits > 0 &&
+	    (rc = st_usage_add_credits(store, job.account_id, now / 1000, res.credits)) != ENR_OK)
+		log_error("worker", "job %s row %lld: %d credits spent could not be added to the "
+			  "account's usage: %s", job.id, (long long)cl->rownum, res.credits,
+			  enr_strerror(rc));
 	switch (job_decide(&res, cl->attempts, cfg, now, jitter(), &not_before)) {
 	case JOB_ROW_DONE: {
 		char *result = job_result_json(&res);
@@ -188,12 +342,18 @@ static void process(const struct cfg *cfg, const struct st_claim *cl)
 	}
 	}
 out:
-	if (rc == ENR_E_CONFLICT)
+	if (rc == ENR_OK) {
+		held_drop(cl->seq, cl->rownum);
+	} else if (rc == ENR_E_CONFLICT) {
+		held_drop(cl->seq, cl->rownum);
 		log_warn("worker", "job %s row %lld: lease lost, result dropped", job.id,
 			 (long long)cl->rownum);
-	else if (rc)
+	} else {
+		/* The store (or memory) failed: never leave the row running. */
 		log_error("worker", "job %s row %lld: %s", job.id, (long long)cl->rownum,
 			  enr_strerror(rc));
+		give_back(cfg, cl, rc);
+	}
 	if (ended)
 		log_notice("worker", "job %s finished", job.id);
 	wf_result_release(&res);
@@ -399,7 +559,8 @@ int main(int argc, char **argv)
 
 		cfg = cfg_acquire();
 		if (now - last_beat >= (int64_t)cfg->worker.heartbeat_s * 1000) {
-			st_rows_heartbeat(store, owner, now + (int64_t)cfg->worker.lease_s * 1000);
+			heartbeat(cfg, now);
+			retry_givebacks(cfg);
 			rot_flush(store);
 			last_beat = now;
 		}
@@ -410,6 +571,13 @@ int main(int argc, char **argv)
 			want = cfg->worker.claim_batch;
 		if (want > 0 && st_rows_claim(store, owner, now, (int64_t)cfg->worker.lease_s * 1000,
 					      want, got, &n) == ENR_OK && n > 0) {
+			/* Held before queued: a thread may finish a row at once. */
+			for (int i = 0; i < n; i++) {
+				if (!held_add(got[i].seq, got[i].rownum))
+					log_error("worker", "out of memory: row %lld of job %lld "
+						  "will not be heartbeated", (long long)got[i].rownum,
+						  (long long)got[i].seq);
+			}
 			pthread_mutex_lock(&qlock);
 			for (int i = 0; i < n; i++)
 				queue[(qhead + qlen++) % QUEUE_MAX] = got[i];
