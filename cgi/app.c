@@ -4,6 +4,7 @@
  */
 #include "app.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stddef.h>
@@ -23,6 +24,29 @@ static struct dom_lists *lists;
 static struct prov_ctx pctx;
 static struct mx_family *mx_key_state;
 static struct adm *admission;
+
+/* Whether the store took the last probe write (main thread, once a second;
+ * inline per request in CGI mode), read by /health on any thread. */
+static atomic_bool store_writable = true;
+
+static void probe_store(void)
+{
+	enum enr_err rc = st_probe_write(store, util_now_ms());
+	bool was = atomic_exchange(&store_writable, rc == ENR_OK);
+
+	if (was && rc != ENR_OK)
+		log_warn("app", "the store takes no writes (%s): /health says degraded",
+			 enr_strerror(rc));
+	else if (!was && rc == ENR_OK)
+		log_notice("app", "the store takes writes again");
+}
+
+bool app_store_writable(void)
+{
+	if (app_is_cgi)
+		probe_store(); /* one request per process: no verdict to reuse */
+	return atomic_load(&store_writable);
+}
 
 void app_cgi_mode(void)
 {
@@ -82,6 +106,8 @@ enum enr_err app_init(const struct cfg *cfg)
 		return rc;
 	rot_init();
 	wf_init();
+	if (!app_is_cgi)
+		probe_store();
 	mx_key_state = mx_gauge("enrichd_upstream_key_state",
 				"State of each upstream key (1 for its current state).");
 	mx_on_render(refresh_key_states, NULL);
@@ -137,6 +163,7 @@ void app_tick(void)
 {
 	int removed = 0;
 
+	probe_store();
 	adm_flush(admission, util_now_ms());
 	rot_flush(store);
 	st_cache_purge(store, util_now_ms(), 1000, &removed);

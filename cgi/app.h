@@ -10,6 +10,8 @@
 #ifndef ENR_APP_H
 #define ENR_APP_H
 
+#include <stdbool.h>
+
 #include "lib/config.h"
 #include "lib/err.h"
 #include "lib/admission.h"
@@ -36,8 +38,14 @@ const struct prov_ctx *app_prov_ctx(void);
 /* Admission (rate limits, quotas, usage) shared by the process's threads. */
 struct adm *app_admission(void);
 
-/* Periodic work for the main thread (about once a second): write usage
- * counted in memory, purge expired cache entries. */
+/* Periodic work for the main thread (about once a second): probe that the
+ * store takes writes, write usage counted in memory, purge expired cache
+ * entries. */
 void app_tick(void);
+
+/* Whether the store took the last probe write: the verdict of the main
+ * thread's once-a-second probe (a plain CGI process probes on the spot).
+ * Thread-safe. */
+bool app_store_writable(void);
 
 #endif

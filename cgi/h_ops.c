@@ -17,12 +17,15 @@
 
 enum enr_err h_health(struct http_req *r)
 {
-	bool store_ok = st_ping(app_store()) == ENR_OK;
+	/* Reads (a round trip) and writes (the probe's verdict) both. */
+	bool store_ok = st_ping(app_store()) == ENR_OK && app_store_writable();
 	json_t *j = json_pack("{s:s, s:s, s:s}", "status", store_ok ? "ok" : "degraded",
 			      "version", ENRICHD_VERSION, "store", store_ok ? "ok" : "unavailable");
 
 	if (j == NULL)
 		return ENR_E_NOMEM;
+	if (!store_ok)
+		http_set_header(r, "Retry-After", "5");
 	http_json(r, store_ok ? 200 : 503, j);
 	return ENR_OK;
 }

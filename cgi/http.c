@@ -12,6 +12,10 @@
 #include "lib/log.h"
 #include "lib/util.h"
 
+/* Seconds a 503 unavailable asks the client to wait when nothing says
+ * better (the store is down: it usually comes back in seconds). */
+#define HTTP_RETRY_AFTER_UNAVAILABLE "5"
+
 /* Response memory kept between requests; more is given back. */
 #define HTTP_KEEP_BYTES (256u * 1024u)
 
@@ -199,6 +203,15 @@ void http_set_header(struct http_req *r, const char *name, const char *value)
 	h->value[o] = '\0';
 }
 
+static bool has_header(const struct http_req *r, const char *name)
+{
+	for (unsigned i = 0; i < r->nheaders; i++) {
+		if (strcasecmp(r->headers[i].name, name) == 0)
+			return true;
+	}
+	return false;
+}
+
 static void out_write(struct http_req *r, const void *p, size_t n)
 {
 	if (n == 0)
@@ -288,6 +301,10 @@ void http_error(struct http_req *r, enum enr_err e, const char *message, json_t 
 	json_object_set_new(top, "error", err);
 	if (e == ENR_E_UNAUTHORIZED)
 		http_set_header(r, "WWW-Authenticate", "Bearer realm=\"enrichd\"");
+	/* Every 503 unavailable says when to come back; a handler that knows
+	 * better (a key's comeback) has set it already. */
+	if (e == ENR_E_UNAVAILABLE && !has_header(r, "Retry-After"))
+		http_set_header(r, "Retry-After", HTTP_RETRY_AFTER_UNAVAILABLE);
 	http_json(r, enr_http_status(e), top);
 }
 

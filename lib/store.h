@@ -14,9 +14,9 @@
  * thread that used the store exits.
  *
  * Errors: ENR_E_NOT_FOUND, ENR_E_CONFLICT (a unique name taken),
- * ENR_E_UNAVAILABLE (the database cannot be opened or is locked past the
- * busy timeout), ENR_E_STORE (anything else; logged with the SQLite
- * message).
+ * ENR_E_UNAVAILABLE (the database cannot be opened, is locked past the
+ * busy timeout, is read-only or full, or fails I/O: try again later),
+ * ENR_E_STORE (anything else; logged with the SQLite message).
  */
 #ifndef ENR_STORE_H
 #define ENR_STORE_H
@@ -68,6 +68,11 @@ uint64_t st_auth_generation(struct store *s);
 
 /* A cheap round trip (for /health). */
 enum enr_err st_ping(struct store *s);
+
+/* A tiny write in its own transaction (one row no other code reads), so
+ * /health can tell a store that answers reads but takes no writes.
+ * ENR_E_UNAVAILABLE when it cannot be written right now. */
+enum enr_err st_probe_write(struct store *s, int64_t now_ms);
 
 /* ---- accounts ---------------------------------------------------------- */
 

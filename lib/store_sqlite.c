@@ -161,6 +161,7 @@ static const char *const migrations[] = {
 
 enum stmt_id {
 	Q_PING,
+	Q_PROBE,
 	Q_ACCOUNT_INSERT,
 	Q_ACCOUNT_BY_NAME,
 	Q_ACCOUNT_BY_ID,
@@ -201,6 +202,9 @@ _Static_assert(Q__MAX <= STORE_Q_MAX, "raise STORE_Q_MAX");
 
 static const char *const stmt_sql[Q__MAX] = {
 	[Q_PING] = "SELECT 1",
+	/* A row no pacing scope can have ("key:..." and "account:..." are). */
+	[Q_PROBE] = "INSERT INTO pace_slots(scope, next_ms) VALUES ('health:write-probe', ?1)"
+		    " ON CONFLICT(scope) DO UPDATE SET next_ms = excluded.next_ms",
 	[Q_ACCOUNT_INSERT] = "INSERT INTO accounts(name, created_at) VALUES (?1, ?2)",
 	[Q_ACCOUNT_BY_NAME] = "SELECT id, name, requests_per_minute, burst, records_per_hour,"
 			      " records_per_day, created_at FROM accounts WHERE name = ?1",
@@ -289,14 +293,36 @@ static void conn_free(void *p)
 	free(c);
 }
 
+/* SQLite result codes that mean "the store cannot take this now" (locked
+ * past the busy timeout, read-only, an I/O error, cannot be opened, the
+ * disk is full): callers answer 503 unavailable and retry later, rather
+ * than 500 for a bug.  Extended codes are judged by their primary code. */
+static bool sqlite_unavailable(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+	case SQLITE_READONLY:
+	case SQLITE_IOERR:
+	case SQLITE_CANTOPEN:
+	case SQLITE_FULL:
+		return true;
+	default:
+		return false;
+	}
+}
+
 enum enr_err st_exec(sqlite3 *db, const char *sql)
 {
 	char *msg = NULL;
 
-	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+	int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+
+	if (rc != SQLITE_OK) {
 		log_error("store", "%s", msg ? msg : "statement failed");
 		sqlite3_free(msg);
-		return sqlite3_errcode(db) == SQLITE_BUSY ? ENR_E_UNAVAILABLE : ENR_E_STORE;
+		return sqlite_unavailable(sqlite3_extended_errcode(db)) ? ENR_E_UNAVAILABLE
+									: ENR_E_STORE;
 	}
 	return ENR_OK;
 }
@@ -435,12 +461,10 @@ static sqlite3_stmt *stmt(struct conn *c, enum stmt_id id)
 
 enum enr_err st_step_err(struct conn *c, int rc)
 {
-	if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
-		return ENR_E_UNAVAILABLE;
-	if (rc == SQLITE_CONSTRAINT)
+	if ((rc & 0xff) == SQLITE_CONSTRAINT)
 		return ENR_E_CONFLICT;
 	log_error("store", "%s", sqlite3_errmsg(c->db));
-	return ENR_E_STORE;
+	return sqlite_unavailable(rc) ? ENR_E_UNAVAILABLE : ENR_E_STORE;
 }
 
 /* Run a statement that returns no rows; *changes (may be NULL) gets the
@@ -699,6 +723,22 @@ void st_close(struct store *s)
 	pthread_mutex_destroy(&s->wlock);
 	free(s->path);
 	free(s);
+}
+
+enum enr_err st_probe_write(struct store *s, int64_t now_ms)
+{
+	struct conn *c = st_conn_get(s);
+	sqlite3_stmt *st;
+	enum enr_err rc;
+
+	if (c == NULL || (st = stmt(c, Q_PROBE)) == NULL)
+		return ENR_E_UNAVAILABLE;
+	rc = st_tx_begin(s, c);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, now_ms);
+	rc = st_run(c, st, NULL);
+	return st_tx_end(s, c, rc);
 }
 
 enum enr_err st_ping(struct store *s)

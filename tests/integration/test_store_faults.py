@@ -73,3 +73,41 @@ def test_rows_never_stay_running_after_a_failed_result_write():
                         headers={"Authorization": "Bearer " + k}).json()
         check(s["status"] == "completed" and s["done"] == n and s["failed"] == 0, s)
         check("given back to the queue" in worker_log(), worker_log()[-2000:])
+
+
+def _unavailable(r):
+    check(r.status == 503, r)
+    e = r.json()["error"]
+    check(e["code"] == "unavailable" and e["request_id"] == r.header("x-request-id"), r)
+    check(r.header("retry-after") and int(r.header("retry-after")) >= 1, r)
+
+
+def test_health_degraded_and_503_unavailable_while_the_store_takes_no_writes():
+    with Env() as env:
+        k = client_key(env, scopes="enrich,enqueue,admin")
+        other = client_key(env, scopes="enrich,enqueue", account="other")
+        h = env.request("GET", "/health")
+        check(h.status == 200 and h.json()["store"] == "ok", h)
+        with WriteLock(env.db_path):
+            def degraded():
+                r = env.request("GET", "/health")
+                return r if r.status == 503 else None
+            r = wait_for(degraded, timeout=30, what="/health to say degraded")
+            b = r.json()
+            check(b["status"] == "degraded" and b["store"] == "unavailable" and b["version"], b)
+            check(set(b) == {"status", "version", "store"}, "no details beyond the contract")
+            check(r.header("retry-after"), r)
+            # Calls that must write (an account's first admission) wait out the busy
+            # timeout and answer 503 unavailable with Retry-After, not 500.
+            _unavailable(env.request("POST", "/enrich", json_body={"email": "john.doe@example.com"},
+                                     headers={"Authorization": "Bearer " + k}))
+            _unavailable(env.request("POST", "/enrich/enqueue",
+                                     json_body={"records": [{"email": "john.doe@example.com"}]},
+                                     headers={"Authorization": "Bearer " + other}))
+        # Back when the store is.
+        wait_for(lambda: env.request("GET", "/health").status == 200, timeout=30,
+                 what="/health to be ok again")
+        r = env.request("POST", "/enrich", json_body={"email": "john.doe@example.com"},
+                        headers={"Authorization": "Bearer " + k})
+        check(r.status == 200, r)
+        check("the store takes writes again" in env.log(), env.log()[-2000:])

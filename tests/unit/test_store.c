@@ -12,6 +12,7 @@
 #include "lib/auth.h"
 #include "lib/log.h"
 #include "lib/store.h"
+#include "lib/store_int.h"
 
 #include "harness.h"
 
@@ -74,6 +75,42 @@ TEST(unopenable_store_is_unavailable)
 
 	CHECK_INT(st_open("sqlite:/nonexistent/dir/x.db", &s), ENR_E_UNAVAILABLE);
 	CHECK_INT(st_open("mysql://x", &s), ENR_E_INVALID);
+}
+
+TEST(probe_write_and_what_unavailable_means)
+{
+	char path[300];
+	struct store *s;
+	struct conn c;
+	sqlite3 *db = NULL;
+
+	snprintf(path, sizeof path, "%s/t%d.db", dir, dbn);
+	s = fresh();
+	REQUIRE(s != NULL);
+	CHECK_INT(st_probe_write(s, 1000), ENR_OK);
+	CHECK_INT(st_probe_write(s, 2000), ENR_OK); /* the same row, again */
+	st_close(s);
+
+	/* A database that takes no writes is unavailable, not a failed
+	 * statement: the responder answers 503 and the client retries. */
+	REQUIRE(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
+	log_set_level(LOG_LVL_NOTICE); /* the refusals below are expected */
+	CHECK_INT(st_exec(db, "INSERT INTO pace_slots(scope, next_ms) VALUES ('x', 1)"),
+		  ENR_E_UNAVAILABLE);
+	memset(&c, 0, sizeof c);
+	c.db = db;
+	CHECK_INT(st_step_err(&c, SQLITE_READONLY), ENR_E_UNAVAILABLE);
+	CHECK_INT(st_step_err(&c, SQLITE_BUSY), ENR_E_UNAVAILABLE);
+	CHECK_INT(st_step_err(&c, SQLITE_LOCKED), ENR_E_UNAVAILABLE);
+	CHECK_INT(st_step_err(&c, SQLITE_IOERR_WRITE), ENR_E_UNAVAILABLE);
+	CHECK_INT(st_step_err(&c, SQLITE_IOERR), ENR_E_UNAVAILABLE);
+	CHECK_INT(st_step_err(&c, SQLITE_CANTOPEN), ENR_E_UNAVAILABLE);
+	CHECK_INT(st_step_err(&c, SQLITE_FULL), ENR_E_UNAVAILABLE);
+	CHECK_INT(st_step_err(&c, SQLITE_CONSTRAINT_UNIQUE), ENR_E_CONFLICT);
+	CHECK_INT(st_step_err(&c, SQLITE_ERROR), ENR_E_STORE);
+	CHECK_INT(st_step_err(&c, SQLITE_CORRUPT), ENR_E_STORE);
+	log_set_level(LOG_LVL_WARN);
+	sqlite3_close(db);
 }
 
 TEST(accounts)
@@ -302,6 +339,7 @@ int main(void)
 	RUN(migrates_from_empty_and_from_each_version);
 	RUN(refuses_a_newer_schema);
 	RUN(unopenable_store_is_unavailable);
+	RUN(probe_write_and_what_unavailable_means);
 	RUN(accounts);
 	RUN(client_keys_store_only_the_hash);
 	RUN(admission_bucket_quota_and_usage);
