@@ -512,7 +512,10 @@ enum enr_err st_tx_end(struct store *s, struct conn *c, enum enr_err rc)
 {
 	if (rc == ENR_OK)
 		rc = st_exec(c->db, "COMMIT");
-	if (rc != ENR_OK)
+	/* Some errors (a full disk, I/O, memory) make SQLite roll the whole
+	 * transaction back itself: a second ROLLBACK would only log a
+	 * misleading "no transaction is active" after the real error. */
+	if (rc != ENR_OK && !sqlite3_get_autocommit(c->db))
 		st_exec(c->db, "ROLLBACK");
 	pthread_mutex_unlock(&s->wlock);
 	return rc;

@@ -113,6 +113,68 @@ TEST(probe_write_and_what_unavailable_means)
 	sqlite3_close(db);
 }
 
+/* Lines written to the log while fn(s) runs. */
+static int log_lines_during(struct store *s, enum enr_err (*fn)(struct store *), enum enr_err *rc,
+			    char *text, size_t textsz)
+{
+	FILE *f = tmpfile();
+	size_t n;
+	int lines = 0;
+
+	if (f == NULL)
+		return -1;
+	log_set_fd(fileno(f));
+	*rc = fn(s);
+	log_set_fd(2);
+	rewind(f);
+	n = fread(text, 1, textsz - 1, f);
+	text[n] = '\0';
+	for (size_t i = 0; i < n; i++)
+		lines += text[i] == '\n';
+	fclose(f);
+	return lines;
+}
+
+static enum enr_err put_big(struct store *s)
+{
+	static char body[200000];
+	unsigned char key[32] = { 7 };
+
+	memset(body, 'x', sizeof body - 1);
+	return st_cache_put(s, key, "pdl", true, body, 1000);
+}
+
+TEST(a_failed_write_logs_one_line)
+{
+	struct store *s = fresh();
+	struct conn *c;
+	sqlite3_stmt *st;
+	char text[4096], sql[64];
+	enum enr_err rc = ENR_OK;
+	int pages = 0;
+
+	REQUIRE(s != NULL);
+	c = st_conn_get(s);
+	REQUIRE(c != NULL);
+	/* A disk that is full for this connection: SQLite rolls the whole
+	 * transaction back itself when the insert fails. */
+	REQUIRE(sqlite3_prepare_v2(c->db, "PRAGMA page_count", -1, &st, NULL) == SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		pages = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	REQUIRE(pages > 0);
+	snprintf(sql, sizeof sql, "PRAGMA max_page_count = %d", pages);
+	REQUIRE(sqlite3_exec(c->db, sql, NULL, NULL, NULL) == SQLITE_OK);
+	CHECK_INT(log_lines_during(s, put_big, &rc, text, sizeof text), 1);
+	CHECK_INT(rc, ENR_E_UNAVAILABLE);
+	CHECK(strstr(text, "database or disk is full") != NULL);
+	CHECK(strstr(text, "cannot rollback") == NULL);
+	CHECK(sqlite3_get_autocommit(c->db));
+	/* The connection is usable afterwards. */
+	CHECK_INT(st_ping(s), ENR_OK);
+	st_close(s);
+}
+
 TEST(accounts)
 {
 	struct store *s = fresh();
@@ -340,6 +402,7 @@ int main(void)
 	RUN(refuses_a_newer_schema);
 	RUN(unopenable_store_is_unavailable);
 	RUN(probe_write_and_what_unavailable_means);
+	RUN(a_failed_write_logs_one_line);
 	RUN(accounts);
 	RUN(client_keys_store_only_the_hash);
 	RUN(admission_bucket_quota_and_usage);
