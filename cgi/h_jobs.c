@@ -210,28 +210,39 @@ enum enr_err h_job_results(struct http_req *r)
 {
 	struct st_job job;
 	struct stream s;
-	const char *fmt = qs_get(&r->qs, "format");
+	const char *fmt = qs_get(&r->qs, "format"), *formulas = qs_get(&r->qs, "formulas");
 	enum enr_err rc;
 
 	if (fmt == NULL)
 		fmt = "csv";
+	if (formulas && strcmp(fmt, "csv") != 0) {
+		http_error(r, ENR_E_INVALID, "formulas applies to CSV results only",
+			   json_pack("[{s:s, s:s}]", "field", "formulas", "problem",
+				     "given with format=ndjson"));
+		return ENR_OK;
+	}
 	if (!load_job(r, &job, &rc))
 		return rc;
 	s.r = r;
 	s.job = &job;
-	s.fmt = strcmp(fmt, "ndjson") == 0 ? JOB_OUT_NDJSON : JOB_OUT_CSV;
+	if (strcmp(fmt, "ndjson") == 0)
+		s.fmt = JOB_OUT_NDJSON;
+	else if (formulas && strcmp(formulas, "raw") == 0)
+		s.fmt = JOB_OUT_CSV_RAW;
+	else
+		s.fmt = JOB_OUT_CSV;
 	s.broken = false;
 	buf_init(&s.b, STREAM_CHUNK * 4);
-	if (s.fmt == JOB_OUT_CSV) {
+	if (s.fmt != JOB_OUT_NDJSON) {
 		char cd[96];
 
 		snprintf(cd, sizeof cd, "attachment; filename=\"%s.csv\"", job.id);
 		http_set_header(r, "Content-Disposition", cd);
-		rc = job_csv_header(&job, &s.b);
+		rc = job_csv_header(&job, s.fmt, &s.b);
 	}
 	http_set_header(r, "X-Job-Status", st_job_status_names[job.status]);
-	http_begin_stream(r, 200, s.fmt == JOB_OUT_CSV ? "text/csv; charset=utf-8"
-						       : "application/x-ndjson");
+	http_begin_stream(r, 200, s.fmt != JOB_OUT_NDJSON ? "text/csv; charset=utf-8"
+							  : "application/x-ndjson");
 	if (rc == ENR_OK)
 		rc = st_job_rows_each(app_store(), job.seq, stream_row, &s);
 	if (rc == ENR_OK && !s.broken && s.b.len)

@@ -26,8 +26,11 @@ static const struct qs_param enqueue_params[] = {
 	/* CSV bodies only; 19 field names with commas fit in 512 bytes. */
 	{ "enrich", 512, qs_valid_fields, NULL },
 };
+static const char *const result_formulas[] = { "neutralise", "raw", NULL };
 static const struct qs_param results_params[] = {
 	{ "format", 16, qs_valid_choice, result_formats },
+	/* CSV: cells that start like a formula get a quote, unless raw. */
+	{ "formulas", 16, qs_valid_choice, result_formulas },
 };
 static const struct qs_param usage_params[] = {
 	{ "account", LIM_NAME_MAX, qs_valid_name, NULL },

@@ -630,15 +630,26 @@ static bool needs_quotes(const char *s, size_t n)
 	return false;
 }
 
-/* Append without the all-or-nothing guarantee; callers restore b->len. */
-static enum enr_err put_field(struct buf *b, const char *s, size_t n)
+bool csv_is_formula(const char *s, size_t n)
 {
+	return n > 0 && (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' ||
+			 s[0] == '\t' || s[0] == '\r');
+}
+
+/* Append without the all-or-nothing guarantee; callers restore b->len. */
+static enum enr_err put_field(struct buf *b, const char *s, size_t n, unsigned flags)
+{
+	bool quote_mark = (flags & CSV_W_NEUTRALISE_FORMULAS) && csv_is_formula(s, n);
 	enum enr_err rc;
 	size_t i = 0;
 
-	if (!needs_quotes(s, n))
-		return buf_append(b, s, n);
+	if (!needs_quotes(s, n)) {
+		rc = quote_mark ? buf_putc(b, '\'') : ENR_OK;
+		return rc ? rc : buf_append(b, s, n);
+	}
 	rc = buf_putc(b, '"');
+	if (rc == ENR_OK && quote_mark)
+		rc = buf_putc(b, '\'');
 	while (rc == ENR_OK && i < n) {
 		const char *q = memchr(s + i, '"', n - i);
 		size_t run = q ? (size_t)(q - (s + i)) + 1 : n - i;
@@ -662,18 +673,29 @@ static void buf_truncate(struct buf *b, size_t len)
 	b->data[len] = '\0';
 }
 
-enum enr_err csv_write_field(struct buf *b, const char *s, size_t n)
+enum enr_err csv_write_field_flags(struct buf *b, const char *s, size_t n, unsigned flags)
 {
 	size_t mark = b->len;
-	enum enr_err rc = put_field(b, s, n);
+	enum enr_err rc = put_field(b, s, n, flags);
 
 	if (rc)
 		buf_truncate(b, mark);
 	return rc;
 }
 
+enum enr_err csv_write_field(struct buf *b, const char *s, size_t n)
+{
+	return csv_write_field_flags(b, s, n, 0);
+}
+
 enum enr_err csv_write_row(struct buf *b, const char *const *fields, const size_t *lens,
 			   size_t n)
+{
+	return csv_write_row_flags(b, fields, lens, n, 0);
+}
+
+enum enr_err csv_write_row_flags(struct buf *b, const char *const *fields, const size_t *lens,
+				 size_t n, unsigned flags)
 {
 	size_t mark = b->len;
 	enum enr_err rc = ENR_OK;
@@ -688,7 +710,7 @@ enum enr_err csv_write_row(struct buf *b, const char *const *fields, const size_
 		if (i > 0)
 			rc = buf_putc(b, ',');
 		if (rc == ENR_OK)
-			rc = put_field(b, fields[i], lens ? lens[i] : strlen(fields[i]));
+			rc = put_field(b, fields[i], lens ? lens[i] : strlen(fields[i]), flags);
 	}
 	if (rc == ENR_OK)
 		rc = buf_append(b, "\r\n", 2);

@@ -148,6 +148,25 @@ enum enr_err csv_write_field(struct buf *b, const char *s, size_t n);
 enum enr_err csv_write_row(struct buf *b, const char *const *fields, const size_t *lens,
 			   size_t n);
 
+/* Writer options.
+ *
+ * CSV_W_NEUTRALISE_FORMULAS: a field that starts with '=', '+', '-', '@',
+ * a tab or a CR is written with a single quote in front ("=HYPERLINK(..)"
+ * becomes "'=HYPERLINK(..)"), so a spreadsheet shows it as text instead of
+ * running it as a formula (OWASP "CSV Injection").  Everything else is
+ * written as by csv_write_field.  For files people open; machine consumers
+ * that need the bytes as they are write without it. */
+#define CSV_W_NEUTRALISE_FORMULAS 1u
+
+/* True when a field of n bytes at s would get the quote under
+ * CSV_W_NEUTRALISE_FORMULAS. */
+bool csv_is_formula(const char *s, size_t n);
+
+/* csv_write_field and csv_write_row with options (flags: CSV_W_*). */
+enum enr_err csv_write_field_flags(struct buf *b, const char *s, size_t n, unsigned flags);
+enum enr_err csv_write_row_flags(struct buf *b, const char *const *fields, const size_t *lens,
+				 size_t n, unsigned flags);
+
 /* Read the whole file at path into a fresh NUL-terminated buffer.
  * Returns ENR_OK with *data (the caller frees it with free()) and *len
  * (bytes, without the terminator); ENR_E_TOO_LARGE when the file holds

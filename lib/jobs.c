@@ -763,7 +763,12 @@ static json_t *input_columns(const struct st_job *job)
 	}
 }
 
-enum enr_err job_csv_header(const struct st_job *job, struct buf *out)
+static unsigned csv_flags(enum job_out fmt)
+{
+	return fmt == JOB_OUT_CSV_RAW ? 0 : CSV_W_NEUTRALISE_FORMULAS;
+}
+
+enum enr_err job_csv_header(const struct st_job *job, enum job_out fmt, struct buf *out)
 {
 	json_t *cols = input_columns(job), *c;
 	const char *names[ID__MAX + JOB_COLUMNS_MAX + 1024];
@@ -786,7 +791,7 @@ enum enr_err job_csv_header(const struct st_job *job, struct buf *out)
 		lens[n++] = strlen(added[i]);
 	}
 	if (rc == ENR_OK)
-		rc = csv_write_row(out, names, lens, n);
+		rc = csv_write_row_flags(out, names, lens, n, csv_flags(fmt));
 	json_decref(cols);
 	return rc;
 }
@@ -866,7 +871,7 @@ enum enr_err job_render_row(const struct st_job *job, const struct st_job_row_ou
 		cells[n] = row->error ? row->error : "";
 		lens[n] = strlen(cells[n]);
 		n++;
-		rc = csv_write_row(out, cells, lens, n);
+		rc = csv_write_row_flags(out, cells, lens, n, csv_flags(fmt));
 		json_decref(cols);
 	}
 	json_decref(in);

@@ -165,11 +165,16 @@ void job_error_text(const struct wf_result *r, int attempts, char *out, size_t o
  * POST /enrich/jobs/{id}/retry runs it again), invalid, pending. */
 const char *job_row_status(const struct st_job_row_out *row);
 
-/* Result formats. */
-enum job_out { JOB_OUT_CSV, JOB_OUT_NDJSON };
+/* Result formats.  JOB_OUT_CSV neutralises cells that a spreadsheet would
+ * run as formulas (a leading '=', '+', '-', '@', tab or CR gets a single
+ * quote in front: lib/csv.h CSV_W_NEUTRALISE_FORMULAS), whether they came
+ * from the input or from a provider; JOB_OUT_CSV_RAW writes every cell as
+ * it is, for machine consumers (?formulas=raw). */
+enum job_out { JOB_OUT_CSV, JOB_OUT_CSV_RAW, JOB_OUT_NDJSON };
 
-/* The CSV header line of a job's results. */
-enum enr_err job_csv_header(const struct st_job *job, struct buf *out);
+/* The CSV header line of a job's results (fmt: JOB_OUT_CSV or
+ * JOB_OUT_CSV_RAW; the names of CSV input columns are the client's). */
+enum enr_err job_csv_header(const struct st_job *job, enum job_out fmt, struct buf *out);
 
 /* One finished row in the given format (appended to out). */
 enum enr_err job_render_row(const struct st_job *job, const struct st_job_row_out *row,

@@ -172,3 +172,53 @@ def test_query_parameters_never_fall_back_silently():
         # An over-long query as a whole.
         bad("GET", "/admin/usage?days=7&" + "x" * 5000, "query", "longer than 4096 bytes")
         still_serving(env, k)
+
+
+def test_csv_results_neutralise_formulas_from_input_and_providers():
+    import csv as csvmod
+    import io
+    import json
+
+    from harness import wait_for
+    from providers import keys_env, provider
+
+    def make(env):
+        return {"providers": [provider(env, "pdl", 1)],
+                "waterfall": {g: ["pdl"] for g in ("person", "phone", "email", "company")},
+                "worker": {"concurrency": 2, "poll_ms": 50, "lease_s": 3, "heartbeat_s": 1}}
+    with Env(conf=make, sim=True, env=keys_env("pdl", 1), worker=True) as env:
+        k = client_key(env, scopes="enqueue")
+        evil_title = '=HYPERLINK("http://evil.example/x","click")'
+        env.sim.records(provider="pdl", match={"email": "ann.lee@acme.com"},
+                        fields={"title": evil_title}, merge=True)
+        body = ('Email,Notes,=cmd\r\n'
+                'ann.lee@acme.com,+1 555 0100,@SUM(A1)\r\n'
+                'bob.ray@acme.com,-2,\tlead\r\n').encode()
+        r = env.request("POST", "/enrich/enqueue?enrich=title",
+                        body=body, headers=auth(k, **{"Content-Type": "text/csv"}))
+        check(r.status == 202, r)
+        job = r.json()["job_id"]
+        wait_for(lambda: env.request("GET", f"/enrich/jobs/{job}", headers=auth(k)).json()["status"]
+                 == "completed", timeout=30, what="the job")
+
+        def rows(q):
+            r = env.request("GET", f"/enrich/jobs/{job}/results{q}", headers=auth(k))
+            check(r.status == 200 and r.header("content-type").startswith("text/csv"), r)
+            return list(csvmod.reader(io.StringIO(r.text())))
+        safe = rows("")
+        check(safe == rows("?formulas=neutralise") == rows("?format=csv&formulas=neutralise"), "default")
+        check(safe[0] == ["Email", "Notes", "'=cmd", "title", "_status", "_error"], safe[0])
+        check(safe[1] == ["ann.lee@acme.com", "'+1 555 0100", "'@SUM(A1)", "'" + evil_title,
+                          "complete", ""], safe[1])
+        check(safe[2][:3] == ["bob.ray@acme.com", "'-2", "'\tlead"], safe[2])
+        raw = rows("?formulas=raw")
+        check(raw[0][2] == "=cmd" and raw[1][1:4] == ["+1 555 0100", "@SUM(A1)", evil_title], raw)
+        check(raw[2][1:3] == ["-2", "\tlead"], raw)
+        # NDJSON is data, not a spreadsheet: values as they are; formulas= does not apply.
+        r = env.request("GET", f"/enrich/jobs/{job}/results?format=ndjson", headers=auth(k))
+        nd = [json.loads(x) for x in r.text().splitlines()]
+        check(nd[0]["title"] == evil_title and nd[0]["input"]["Notes"] == "+1 555 0100", nd[0])
+        for q, part in (("?format=ndjson&formulas=raw", "ndjson"), ("?formulas=off", "not one of")):
+            e = error(env.request("GET", f"/enrich/jobs/{job}/results{q}", headers=auth(k)),
+                      400, "invalid_request")
+            check(e["details"][0]["field"] == "formulas" and part in e["details"][0]["problem"], e)

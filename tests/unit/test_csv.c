@@ -680,6 +680,47 @@ TEST(write_field_quoting)
 	buf_release(&b);
 }
 
+TEST(write_neutralises_formulas_when_asked)
+{
+	static const struct { const char *in, *want; } cases[] = {
+		{ "=1+1", "'=1+1" },
+		{ "+1 555 0100", "'+1 555 0100" },
+		{ "-2", "'-2" },
+		{ "@SUM(A1)", "'@SUM(A1)" },
+		{ "\tx", "\"'\tx\"" },
+		{ "\rx", "\"'\rx\"" },
+		{ "=HYPERLINK(\"http://x\",\"y\")", "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\"" },
+		{ "plain", "plain" },
+		{ " =x", "\" =x\"" },   /* not at the start: left alone */
+		{ "a=b", "a=b" },
+		{ "", "" },
+		{ "'=x", "'=x" },
+	};
+	struct buf b;
+	const char *row[] = { "=A1", "ok", "-" };
+
+	buf_init(&b, 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		buf_reset(&b);
+		CHECK_INT(csv_write_field_flags(&b, cases[i].in, strlen(cases[i].in),
+						CSV_W_NEUTRALISE_FORMULAS), ENR_OK);
+		CHECK_STR(buf_cstr(&b), cases[i].want);
+		CHECK(csv_is_formula(cases[i].in, strlen(cases[i].in)) ==
+		      (strcmp(cases[i].in, cases[i].want) != 0 && cases[i].in[0] != ' '));
+	}
+	buf_reset(&b);
+	CHECK_INT(csv_write_row_flags(&b, row, NULL, 3, CSV_W_NEUTRALISE_FORMULAS), ENR_OK);
+	CHECK_STR(buf_cstr(&b), "'=A1,ok,'-\r\n");
+	/* Without the flag nothing changes. */
+	buf_reset(&b);
+	CHECK_INT(csv_write_row_flags(&b, row, NULL, 3, 0), ENR_OK);
+	CHECK_STR(buf_cstr(&b), "=A1,ok,-\r\n");
+	buf_reset(&b);
+	CHECK_INT(csv_write_row(&b, row, NULL, 3), ENR_OK);
+	CHECK_STR(buf_cstr(&b), "=A1,ok,-\r\n");
+	buf_release(&b);
+}
+
 TEST(write_row_crlf_and_edge_rows)
 {
 	struct buf b;
@@ -932,6 +973,7 @@ int main(void)
 	RUN(header_map_with_duplicates);
 	RUN(write_field_quoting);
 	RUN(write_row_crlf_and_edge_rows);
+	RUN(write_neutralises_formulas_when_asked);
 	RUN(write_over_cap_leaves_buffer);
 	RUN(round_trip);
 	RUN(load_file);

@@ -458,13 +458,13 @@ TEST(rendering)
 	job.columns = strdup("[\"Email\",\"title\"]");
 	job.want = FLD_BIT(FLD_FIRST_NAME) | FLD_BIT(FLD_TITLE);
 	buf_init(&b, 0);
-	CHECK_INT(job_csv_header(&job, &b), ENR_OK);
+	CHECK_INT(job_csv_header(&job, JOB_OUT_CSV, &b), ENR_OK);
 	CHECK_STR(buf_cstr(&b), "Email,title,first_name,title_enriched,_status,_error\r\n");
 	buf_reset(&b);
 	free(job.columns);
 	job.columns = strdup("[\"E-mail\",\"Company\",\"_status\"]");
 	job.want = FLD_BIT(FLD_COMPANY_NAME);
-	CHECK_INT(job_csv_header(&job, &b), ENR_OK);
+	CHECK_INT(job_csv_header(&job, JOB_OUT_CSV, &b), ENR_OK);
 	CHECK_STR(buf_cstr(&b), "E-mail,Company,_status,company_name,_status_enriched,_error\r\n");
 	free(job.columns);
 	job.columns = strdup("[\"Email\",\"title\"]");
@@ -482,6 +482,42 @@ TEST(rendering)
 	CHECK_INT(job_render_row(&job, &row, JOB_OUT_NDJSON, &b), ENR_OK);
 	CHECK_STR(buf_cstr(&b), "{\"row\":2,\"input\":{\"Email\":\"a@b.com\",\"title\":\"x,y\"},"
 				"\"first_name\":\"Ann\",\"title\":null,\"_status\":\"partial\",\"_error\":null}\n");
+	buf_release(&b);
+	st_job_release(&job);
+}
+
+TEST(csv_results_neutralise_formulas_unless_raw)
+{
+	struct st_job job;
+	struct st_job_row_out row;
+	struct buf b;
+
+	memset(&job, 0, sizeof job);
+	job.format = JOB_FMT_CSV;
+	job.columns = strdup("[\"Email\",\"=cmd|' /C calc'!A0\"]");
+	job.want = FLD_BIT(FLD_TITLE);
+	buf_init(&b, 0);
+	CHECK_INT(job_csv_header(&job, JOB_OUT_CSV, &b), ENR_OK);
+	CHECK_STR(buf_cstr(&b), "Email,'=cmd|' /C calc'!A0,title,_status,_error\r\n");
+	buf_reset(&b);
+	memset(&row, 0, sizeof row);
+	row.rownum = 1;
+	row.input = "[\"a@b.com\",\"+1 555 0100\"]";
+	row.state = ST_ROW_DONE;
+	row.status = 1;
+	row.result = "{\"fields\":{\"title\":\"=HYPERLINK(\\\"http://x\\\",\\\"y\\\")\"},"
+		     "\"sources\":{}}";
+	CHECK_INT(job_render_row(&job, &row, JOB_OUT_CSV, &b), ENR_OK);
+	CHECK_STR(buf_cstr(&b), "a@b.com,'+1 555 0100,\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\","
+				"complete,\r\n");
+	/* For machine consumers: the bytes as they are. */
+	buf_reset(&b);
+	CHECK_INT(job_render_row(&job, &row, JOB_OUT_CSV_RAW, &b), ENR_OK);
+	CHECK_STR(buf_cstr(&b), "a@b.com,+1 555 0100,\"=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\","
+				"complete,\r\n");
+	buf_reset(&b);
+	CHECK_INT(job_csv_header(&job, JOB_OUT_CSV_RAW, &b), ENR_OK);
+	CHECK_STR(buf_cstr(&b), "Email,=cmd|' /C calc'!A0,title,_status,_error\r\n");
 	buf_release(&b);
 	st_job_release(&job);
 }
@@ -506,6 +542,7 @@ int main(void)
 	RUN(decisions);
 	RUN(not_done_reasons);
 	RUN(rendering);
+	RUN(csv_results_neutralise_formulas_unless_raw);
 	cfg_release(cfg);
 	return harness_done();
 }
