@@ -67,7 +67,7 @@ enum enr_err util_parse_double(const char *s, double min, double max, double *ou
 	if (s == NULL || *s == '\0' || *s == ' ' || *s == '\t')
 		return ENR_E_INVALID;
 	errno = 0;
-	v = strtod(s, &end);
+	v = strtod(s, &end); /* lint-ok: the whole string and the range are checked below */
 	if (end == s || *end != '\0')
 		return ENR_E_INVALID;
 	if (errno == ERANGE || !isfinite(v) || v < min || v > max)

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (./deploy.sh test):
+#   0. make lint (banned functions), counted as one PASS/FAIL line;
 #   1. unit and integration tests on the normal build;
 #   2. the same on a build with AddressSanitizer and UBSan;
-#   3. every fuzz target for a few seconds from its seed corpus.
+#   3. every fuzz target for a few seconds from its seed corpus, each input on
+#      a thread with the responder's stack size.
 # Ends with one line "N passed, N failed" over all of them.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -18,6 +20,11 @@ step() {
     [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 }
 
+lint() {
+    if make -s lint; then echo "PASS lint"; else echo "FAIL lint"; return 1; fi
+}
+
+step "lint" lint
 step "build" make -j"$jobs" all
 step "tests (normal build)" env BUILD=build tests/run.sh all
 step "build with sanitizers" make -j"$jobs" SAN=address,undefined all
