@@ -1,7 +1,7 @@
 # enrichd - one GNU Makefile, pkg-config for dependencies, no configure step.
 #
 #   make                      build everything into build/
-#   make test                 unit + integration suites (ends with "N passed, N failed")
+#   make test                 unit + integration suites (ends with "N passed, N failed, N skipped")
 #   make SAN=address,undefined test
 #                             the same, built with sanitizers into build-san/
 #   make lint                 banned functions and other greps

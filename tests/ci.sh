@@ -5,7 +5,7 @@
 #   2. the same on a build with AddressSanitizer and UBSan;
 #   3. every fuzz target for a few seconds from its seed corpus, each input on
 #      a thread with the responder's stack size.
-# Ends with one line "N passed, N failed" over all of them.
+# Ends with one line "N passed, N failed, N skipped" over all of them.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 jobs=$(nproc)
@@ -34,9 +34,10 @@ step "fuzz smoke run" tests/fuzz/run.sh "${FUZZ_SECONDS:-5}"
 
 passed=$(grep -c '^PASS ' "$log")
 failed=$(grep -c '^FAIL ' "$log")
+skipped=$(grep -c '^SKIP ' "$log")
 echo
 echo "=== all suites"
 [ "$failed" -eq 0 ] || grep '^FAIL ' "$log" | sed 's/^/  /'
 [ "$status" -eq 0 ] || [ "$failed" -gt 0 ] || { echo "FAIL a build step"; failed=$((failed + 1)); }
-echo "$passed passed, $failed failed"
+echo "$passed passed, $failed failed, $skipped skipped"
 [ "$passed" -gt 0 ] && [ "$failed" -eq 0 ]

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Run the test suites and print one last line "N passed, N failed".
+# Run the test suites and print one last line "N passed, N failed, N skipped".
 #
 #   tests/run.sh [all|unit|integration]     (BUILD=build-san for sanitizer builds)
 #
 # Unit tests are the programs $BUILD/tests/test_*; integration tests are the
 # scenarios in tests/integration (real nginx, enrichd, worker and the provider
-# simulator) and the simulator's own tests.  Every test prints "PASS name" or
-# "FAIL name"; this script counts those lines, so a run that executed nothing
-# shows "0 passed".
+# simulator) and the simulator's own tests.  Every test prints "PASS name",
+# "FAIL name" or "SKIP name (reason)" (it could not check anything here; counted
+# neither passed nor failed); this script counts those lines, so a run that
+# executed nothing shows "0 passed".
 set -uo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -46,12 +47,13 @@ fi
 
 passed=$(grep -c '^PASS ' "$log")
 failed=$(grep -c '^FAIL ' "$log")
+skipped=$(grep -c '^SKIP ' "$log")
 echo
 if [ "$failed" -gt 0 ]; then
     echo "Failed tests:"
     grep '^FAIL ' "$log" | sed 's/^/  /'
 fi
-echo "$passed passed, $failed failed"
+echo "$passed passed, $failed failed, $skipped skipped"
 [ "$passed" -gt 0 ] || status=1
 [ "$failed" -eq 0 ] || status=1
 exit $status

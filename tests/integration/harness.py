@@ -37,6 +37,12 @@ class TestFailure(AssertionError):
     pass
 
 
+class Skip(Exception):
+    """Raised by a test that cannot check anything on this machine (a tool or
+    resource it needs is missing): run.py prints "SKIP file:test (reason)" and
+    counts it neither passed nor failed.  Never for a check that failed."""
+
+
 def check(cond, msg="check failed"):
     if not cond:
         raise TestFailure(msg)

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Run the integration scenarios: every function test_* in tests/integration/test_*.py,
-in file order.  Prints "PASS file:test (1.2s)" or "FAIL file:test" per test and a
-summary; exits 1 when anything failed.
+in file order.  Prints "PASS file:test (1.2s)", "FAIL file:test" or, for a test that
+raised harness.Skip because it could not check anything here, "SKIP file:test (reason)"
+per test and a summary; exits 1 when anything failed.
 
     tests/integration/run.py                 all of them
     tests/integration/run.py reload cors     only tests whose name contains a word
@@ -17,10 +18,12 @@ import traceback
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
+from harness import Skip  # noqa: E402
+
 
 def main(argv):
     words = argv[1:]
-    passed = failed = 0
+    passed = failed = skipped = 0
     files = sorted(f for f in os.listdir(HERE) if f.startswith("test_") and f.endswith(".py"))
     for fname in files:
         spec = importlib.util.spec_from_file_location(fname[:-3], os.path.join(HERE, fname))
@@ -42,6 +45,9 @@ def main(argv):
             t0 = time.monotonic()
             try:
                 fn()
+            except Skip as e:
+                skipped += 1
+                print(f"SKIP {full} ({e})")
             except Exception:  # noqa: BLE001
                 failed += 1
                 print(f"FAIL {full} ({time.monotonic() - t0:.1f}s)")
@@ -50,7 +56,7 @@ def main(argv):
                 passed += 1
                 print(f"PASS {full} ({time.monotonic() - t0:.1f}s)")
             sys.stdout.flush()
-    print(f"# integration: {passed} passed, {failed} failed")
+    print(f"# integration: {passed} passed, {failed} failed, {skipped} skipped")
     return 1 if failed else 0
 
 

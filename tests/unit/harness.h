@@ -3,8 +3,10 @@
  *
  * A test is a void function; checks record failures and carry on, so one
  * run shows every broken expectation.  Each test prints one line,
- * "PASS <file>:<test>" or "FAIL <file>:<test>", which tests/run.sh counts;
- * the process exits non-zero when any test failed.
+ * "PASS <file>:<test>", "FAIL <file>:<test>" or, for a test that could not
+ * check anything here, "SKIP <file>:<test> (reason)" (see SKIP), which
+ * tests/run.sh counts; a skipped test is counted neither passed nor failed.
+ * The process exits non-zero when any test failed.
  *
  *   TEST(parses_numbers) { CHECK_INT(parse("12"), 12); }
  *   int main(void) { RUN(parses_numbers); return harness_done(); }
@@ -20,6 +22,9 @@
 static int harness_failed_checks;
 static int harness_tests_passed;
 static int harness_tests_failed;
+static int harness_tests_skipped;
+static int harness_skipping;
+static char harness_skip_reason[256];
 
 #define TEST(name) static void name(void)
 
@@ -69,18 +74,32 @@ static int harness_tests_failed;
 		}                                                                \
 	} while (0)
 
-#define RUN(name)                                                                \
-	do {                                                                     \
-		int before_ = harness_failed_checks;                             \
-		name();                                                          \
-		if (harness_failed_checks == before_) {                          \
-			harness_tests_passed++;                                  \
-			printf("PASS %s:%s\n", __FILE__, #name);                 \
-		} else {                                                         \
-			harness_tests_failed++;                                  \
-			printf("FAIL %s:%s\n", __FILE__, #name);                 \
-		}                                                                \
-		fflush(stdout);                                                  \
+/* End the current test as skipped: it cannot check anything on this
+ * machine (a resource it lacks); printf-style reason.  A test that already
+ * failed a check stays failed. */
+#define SKIP(...)                                                               \
+	do {                                                                    \
+		harness_skipping = 1;                                           \
+		snprintf(harness_skip_reason, sizeof harness_skip_reason, __VA_ARGS__); \
+		return;                                                         \
+	} while (0)
+
+#define RUN(name)                                                               \
+	do {                                                                    \
+		int before_ = harness_failed_checks;                            \
+		harness_skipping = 0;                                           \
+		name();                                                         \
+		if (harness_failed_checks != before_) {                         \
+			harness_tests_failed++;                                 \
+			printf("FAIL %s:%s\n", __FILE__, #name);                \
+		} else if (harness_skipping) {                                  \
+			harness_tests_skipped++;                                \
+			printf("SKIP %s:%s (%s)\n", __FILE__, #name, harness_skip_reason); \
+		} else {                                                        \
+			harness_tests_passed++;                                 \
+			printf("PASS %s:%s\n", __FILE__, #name);                \
+		}                                                               \
+		fflush(stdout);                                                 \
 	} while (0)
 
 /* Run fn(arg) on a new thread with a stack of stack bytes and wait for it:
@@ -105,7 +124,8 @@ static inline int harness_on_stack(void *(*fn)(void *), void *arg, size_t stack)
 
 static inline int harness_done(void)
 {
-	printf("# %d passed, %d failed\n", harness_tests_passed, harness_tests_failed);
+	printf("# %d passed, %d failed, %d skipped\n", harness_tests_passed, harness_tests_failed,
+	       harness_tests_skipped);
 	return harness_tests_failed ? 1 : 0;
 }
 
