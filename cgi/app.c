@@ -162,9 +162,15 @@ struct adm *app_admission(void)
 void app_tick(void)
 {
 	int removed = 0;
+	enum enr_err rc;
 
 	probe_store();
-	adm_flush(admission, util_now_ms());
+	rc = adm_flush(admission, util_now_ms());
+	if (rc)
+		log_error("app", "usage not written (%s): kept in memory for the next try",
+			  enr_strerror(rc));
 	rot_flush(store);
-	st_cache_purge(store, util_now_ms(), 1000, &removed);
+	rc = st_cache_purge(store, util_now_ms(), 1000, &removed);
+	if (rc)
+		log_warn("app", "expired cache entries not purged: %s", enr_strerror(rc));
 }

@@ -21,8 +21,11 @@ struct list_ctx {
 static int key_row(void *arg, const struct kp_key *k)
 {
 	struct list_ctx *c = arg;
+	struct kp_key shown = *k;
 
-	json_array_append_new(c->arr, kp_key_json(k, c->now));
+	/* Calls this process counted and could not write yet count too. */
+	rot_pending_apply(&shown, 1);
+	json_array_append_new(c->arr, kp_key_json(&shown, c->now));
 	return 0;
 }
 
@@ -33,7 +36,7 @@ enum enr_err h_admin_keys(struct http_req *r)
 
 	if (c.arr == NULL)
 		return ENR_E_NOMEM;
-	rot_flush(app_store()); /* counts this process holds in memory first */
+	rot_flush(app_store()); /* counts this process holds in memory first (kept on failure) */
 	rc = st_ukey_each(app_store(), key_row, &c);
 	if (rc) {
 		json_decref(c.arr);

@@ -116,8 +116,15 @@ enum enr_err h_enrich(struct http_req *r)
 			   NULL);
 		goto out;
 	}
-	if (res.credits > 0)
-		adm_add_credits(app_admission(), r->account_id, res.credits, util_now_ms());
+	if (res.credits > 0) {
+		enum enr_err crc = adm_add_credits(app_admission(), r->account_id, res.credits,
+						   util_now_ms());
+
+		/* The answer is paid for and goes out; the usage row is short. */
+		if (crc)
+			log_error("enrich", "%d credits spent for account %s not counted: %s",
+				  res.credits, r->account_name, enr_strerror(crc));
+	}
 	body = en_response(&res, r->rid, (util_mono_us() - r->start_us) / 1000);
 	if (body == NULL) {
 		rc = ENR_E_NOMEM;

@@ -79,8 +79,11 @@ enum enr_err h_admin_usage(struct http_req *r)
 			return rc;
 		account_id = a.id;
 	}
-	/* Counts this process holds in memory go to the store first. */
-	adm_flush(app_admission(), util_now_ms());
+	/* Counts this process holds in memory go to the store first: without
+	 * them the answer would be short, so a failure is the answer. */
+	rc = adm_flush(app_admission(), util_now_ms());
+	if (rc)
+		return rc;
 	st_day(util_now_ms() / 1000 - (days - 1) * 86400, from);
 	rows = json_array();
 	if (rows == NULL)

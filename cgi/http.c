@@ -225,30 +225,43 @@ static void out_write(struct http_req *r, const void *p, size_t n)
 
 static void send_head(struct http_req *r, int status, const char *ctype, long long clen)
 {
+	/* What goes out when the head cannot be built (no memory): the body
+	 * that follows may then be cut, the status says so. */
+	static const char fallback[] = "Status: 500 Internal Server Error\r\n"
+				       "Cache-Control: no-store\r\n\r\n";
 	char line[512];
 	int n;
 	struct buf head;
+	enum enr_err rc;
 
 	if (r->head_sent)
 		return;
 	r->head_sent = true;
 	r->status = status;
 	buf_init(&head, 64 * 1024);
-	buf_printf(&head, "Status: %d %s\r\n", status, enr_http_reason(status));
-	if (ctype)
-		buf_printf(&head, "Content-Type: %s\r\n", ctype);
-	if (clen >= 0)
-		buf_printf(&head, "Content-Length: %lld\r\n", clen);
-	buf_printf(&head, "X-Request-Id: %s\r\n", r->rid);
-	buf_puts(&head, "Cache-Control: no-store\r\n");
-	for (unsigned i = 0; i < r->nheaders; i++) {
+	rc = buf_printf(&head, "Status: %d %s\r\n", status, enr_http_reason(status));
+	if (rc == ENR_OK && ctype)
+		rc = buf_printf(&head, "Content-Type: %s\r\n", ctype);
+	if (rc == ENR_OK && clen >= 0)
+		rc = buf_printf(&head, "Content-Length: %lld\r\n", clen);
+	if (rc == ENR_OK)
+		rc = buf_printf(&head, "X-Request-Id: %s\r\n", r->rid);
+	if (rc == ENR_OK)
+		rc = buf_puts(&head, "Cache-Control: no-store\r\n");
+	for (unsigned i = 0; rc == ENR_OK && i < r->nheaders; i++) {
 		n = snprintf(line, sizeof line, "%s: %s\r\n", r->headers[i].name,
 			     r->headers[i].value);
 		if (n > 0 && (size_t)n < sizeof line)
-			buf_append(&head, line, (size_t)n);
+			rc = buf_append(&head, line, (size_t)n);
 	}
-	buf_puts(&head, "\r\n");
-	out_write(r, head.data, head.len);
+	if (rc == ENR_OK)
+		rc = buf_puts(&head, "\r\n");
+	if (rc == ENR_OK) {
+		out_write(r, head.data, head.len);
+	} else {
+		r->status = 500;
+		out_write(r, fallback, sizeof fallback - 1);
+	}
 	buf_release(&head);
 }
 
@@ -275,8 +288,14 @@ void http_json(struct http_req *r, int status, json_t *j)
 		return;
 	}
 	buf_reset(&r->out);
-	buf_puts(&r->out, s);
-	buf_putc(&r->out, '\n');
+	if (buf_puts(&r->out, s) != ENR_OK || buf_putc(&r->out, '\n') != ENR_OK) {
+		static const char oom[] =
+			"{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";
+
+		free(s);
+		http_send(r, 500, "application/json", oom, sizeof oom - 1);
+		return;
+	}
 	free(s);
 	http_send(r, status, "application/json", r->out.data, r->out.len);
 }

@@ -296,13 +296,18 @@ static void print_shell(const char *name, const char *v)
 	puts("'");
 }
 
-static void print_nginx_env(const struct cfg *cfg)
+static int print_nginx_env(const struct cfg *cfg)
 {
 	struct buf origins;
 
 	buf_init(&origins, 0);
-	for (size_t i = 0; i < cfg->cors_origins.n; i++)
-		buf_printf(&origins, "%s%s", i ? " " : "", cfg->cors_origins.v[i]);
+	for (size_t i = 0; i < cfg->cors_origins.n; i++) {
+		if (buf_printf(&origins, "%s%s", i ? " " : "", cfg->cors_origins.v[i]) != ENR_OK) {
+			fprintf(stderr, "enrichd: out of memory\n");
+			buf_release(&origins);
+			return 1;
+		}
+	}
 	/* Paths in a loaded configuration are absolute already. */
 	print_shell("ENRICHD_LISTEN", cfg->listen);
 	print_shell("ENRICHD_LISTEN_GROUP", cfg->listen_group);
@@ -314,6 +319,7 @@ static void print_nginx_env(const struct cfg *cfg)
 	print_shell("ENRICHD_STATE_DIR", cfg->state_dir);
 	print_shell("ENRICHD_LOG_FILE", cfg->log_file);
 	buf_release(&origins);
+	return 0;
 }
 
 /* The state directory for --history and --rollback: given, or read from
@@ -487,9 +493,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (print_env) {
-		print_nginx_env(cfg);
+		int rc = print_nginx_env(cfg);
+
 		cfg_release(cfg);
-		return 0;
+		return rc;
 	}
 	if (check_only) {
 		printf("enrichd: %s: configuration ok\n", path);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "util.h"
 
 #define ADM_SLOTS 1024        /* accounts with a lease or pending usage */
@@ -46,7 +47,8 @@ void adm_free(struct adm *a)
 {
 	if (a == NULL)
 		return;
-	adm_flush(a, util_now_ms());
+	if (adm_flush(a, util_now_ms()) != ENR_OK)
+		log_error("admission", "usage counted in memory could not be written at shutdown");
 	pthread_mutex_destroy(&a->lock);
 	free(a);
 }
@@ -158,12 +160,12 @@ enum enr_err adm_check(struct adm *a, int64_t account_id, const struct cfg_accou
 	return rc;
 }
 
-void adm_add_credits(struct adm *a, int64_t account_id, int64_t credits, int64_t now_ms)
+enum enr_err adm_add_credits(struct adm *a, int64_t account_id, int64_t credits, int64_t now_ms)
 {
 	struct slot *s = NULL;
 
 	if (credits <= 0)
-		return;
+		return ENR_OK;
 	if (a->leasing) {
 		pthread_mutex_lock(&a->lock);
 		s = slot_of(a, account_id);
@@ -172,34 +174,64 @@ void adm_add_credits(struct adm *a, int64_t account_id, int64_t credits, int64_t
 		pthread_mutex_unlock(&a->lock);
 	}
 	if (s == NULL)
-		st_usage_add_credits(a->store, account_id, now_ms / 1000, credits);
+		return st_usage_add_credits(a->store, account_id, now_ms / 1000, credits);
+	return ENR_OK;
 }
 
-void adm_flush(struct adm *a, int64_t now_ms)
+enum enr_err adm_flush(struct adm *a, int64_t now_ms)
 {
 	struct { int64_t id, req, rec, cred, rej; } pending[64];
-	int n;
+	enum enr_err first = ENR_OK;
+	int n, from = 0;
 
+	/* Counts are taken out of memory only once the store has them: a write
+	 * that fails leaves them for the next flush, and what was counted
+	 * meanwhile is kept too (only what was written is subtracted). */
 	do {
+		int next = ADM_SLOTS;
+
 		n = 0;
 		pthread_mutex_lock(&a->lock);
-		for (int i = 0; i < ADM_SLOTS && n < 64; i++) {
+		for (int i = from; i < ADM_SLOTS; i++) {
 			struct slot *s = &a->slots[i];
 
 			if (s->account_id == 0 ||
 			    (s->u_requests | s->u_records | s->u_credits | s->u_rejections) == 0)
 				continue;
+			if (n == 64) {
+				next = i;
+				break;
+			}
 			pending[n].id = s->account_id;
 			pending[n].req = s->u_requests;
 			pending[n].rec = s->u_records;
 			pending[n].cred = s->u_credits;
 			pending[n].rej = s->u_rejections;
-			s->u_requests = s->u_records = s->u_credits = s->u_rejections = 0;
 			n++;
 		}
 		pthread_mutex_unlock(&a->lock);
-		for (int i = 0; i < n; i++)
-			st_usage_add(a->store, pending[i].id, now_ms / 1000, pending[i].req,
-				     pending[i].rec, pending[i].cred, pending[i].rej);
-	} while (n == 64);
+		for (int i = 0; i < n; i++) {
+			enum enr_err rc = st_usage_add(a->store, pending[i].id, now_ms / 1000,
+						       pending[i].req, pending[i].rec, pending[i].cred,
+						       pending[i].rej);
+			struct slot *s;
+
+			if (rc) {
+				if (first == ENR_OK)
+					first = rc;
+				continue;
+			}
+			pthread_mutex_lock(&a->lock);
+			s = slot_of(a, pending[i].id);
+			if (s) {
+				s->u_requests -= pending[i].req;
+				s->u_records -= pending[i].rec;
+				s->u_credits -= pending[i].cred;
+				s->u_rejections -= pending[i].rej;
+			}
+			pthread_mutex_unlock(&a->lock);
+		}
+		from = next;
+	} while (from < ADM_SLOTS);
+	return first;
 }

@@ -35,14 +35,17 @@ void adm_free(struct adm *a);
 
 /* Admit cost tokens and records for account_id under lim.  Fills *res like
  * st_admit (remaining counts are this process's best knowledge). */
-enum enr_err adm_check(struct adm *a, int64_t account_id, const struct cfg_account_limits *lim,
+ENR_MUST_CHECK enum enr_err adm_check(struct adm *a, int64_t account_id, const struct cfg_account_limits *lim,
 		       int cost, int64_t records, int64_t now_ms, struct st_admit_res *res);
 
 /* Count credits spent upstream for the account (written with the next
- * flush when leasing, at once otherwise). */
-void adm_add_credits(struct adm *a, int64_t account_id, int64_t credits, int64_t now_ms);
+ * flush when leasing, at once otherwise: then the store's error). */
+ENR_MUST_CHECK enum enr_err adm_add_credits(struct adm *a, int64_t account_id, int64_t credits,
+					    int64_t now_ms);
 
-/* Write the usage counted in memory. */
-void adm_flush(struct adm *a, int64_t now_ms);
+/* Write the usage counted in memory.  Counts leave memory only once
+ * written: on a failed write they stay for the next flush, and the first
+ * error is returned. */
+ENR_MUST_CHECK enum enr_err adm_flush(struct adm *a, int64_t now_ms);
 
 #endif

@@ -24,7 +24,7 @@
 #define AUTH_SCOPE_ALL     7u
 
 /* A new key into out (AUTH_KEY_LEN + 1 bytes). */
-enum enr_err auth_key_generate(char out[AUTH_KEY_LEN + 1]);
+ENR_MUST_CHECK enum enr_err auth_key_generate(char out[AUTH_KEY_LEN + 1]);
 
 /* True when s has the shape of a key (prefix, length, hex digits). */
 bool auth_key_shape_ok(const char *s, size_t len);
@@ -38,11 +38,11 @@ void auth_key_hash(const char *key, size_t len, unsigned char out[AUTH_HASH_LEN]
  * ENR_E_UNAUTHORIZED when no key is presented, when the header is
  * malformed, when the key does not have the key shape, or when both
  * headers carry different keys. */
-enum enr_err auth_parse_headers(const char *authorization, const char *x_api_key,
+ENR_MUST_CHECK enum enr_err auth_parse_headers(const char *authorization, const char *x_api_key,
 				char out[AUTH_KEY_LEN + 1]);
 
 /* Parse "enrich,enqueue,admin" (any order, no blanks) into scope bits. */
-enum enr_err auth_scopes_parse(const char *s, unsigned *out);
+ENR_MUST_CHECK enum enr_err auth_scopes_parse(const char *s, unsigned *out);
 
 /* Write scope names "enrich,enqueue" into out (size >= 32). */
 void auth_scopes_format(unsigned scopes, char *out, size_t outsz);

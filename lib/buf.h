@@ -32,16 +32,16 @@ void buf_release(struct buf *b);
 /* Forget the contents, keep the memory. */
 void buf_reset(struct buf *b);
 
-enum enr_err buf_append(struct buf *b, const void *p, size_t n);
-enum enr_err buf_puts(struct buf *b, const char *s);
-enum enr_err buf_putc(struct buf *b, char c);
-enum enr_err buf_printf(struct buf *b, const char *fmt, ...)
+ENR_MUST_CHECK enum enr_err buf_append(struct buf *b, const void *p, size_t n);
+ENR_MUST_CHECK enum enr_err buf_puts(struct buf *b, const char *s);
+ENR_MUST_CHECK enum enr_err buf_putc(struct buf *b, char c);
+ENR_MUST_CHECK enum enr_err buf_printf(struct buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-enum enr_err buf_vprintf(struct buf *b, const char *fmt, va_list ap)
+ENR_MUST_CHECK enum enr_err buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 	__attribute__((format(printf, 2, 0)));
 
 /* Make room for n more bytes without changing len. */
-enum enr_err buf_reserve(struct buf *b, size_t n);
+ENR_MUST_CHECK enum enr_err buf_reserve(struct buf *b, size_t n);
 
 /* Hand the contents to the caller (who frees them with free()) and leave
  * the buffer empty.  Returns an empty string, never NULL, on an empty

@@ -76,12 +76,15 @@ static bool mem_get(const unsigned char key[CACHE_KEY_LEN], int64_t now_ms, stru
 		prov_result_reset(out);
 		out->outcome = e->hit ? PROV_HIT : PROV_MISS;
 		out->credits = 0;
-		for (int f = 0; f < FLD__MAX; f++) {
-			if (e->value[f])
-				prov_result_set(out, (enum fld_id)f, e->value[f], strlen(e->value[f]),
-						e->confidence[f]);
-		}
 		found = true;
+		for (int f = 0; found && f < FLD__MAX; f++) {
+			if (e->value[f] &&
+			    prov_result_set(out, (enum fld_id)f, e->value[f], strlen(e->value[f]),
+					    e->confidence[f]) != ENR_OK)
+				found = false; /* out of memory: the store has it too */
+		}
+		if (!found)
+			prov_result_reset(out);
 	}
 	pthread_mutex_unlock(&mem_locks[i % MEM_STRIPES]);
 	return found;
@@ -141,8 +144,13 @@ enum enr_err cache_get(struct store *s, const unsigned char key[CACHE_KEY_LEN], 
 		enum fld_id f;
 		const char *val = json_string_value(json_array_get(v, 0));
 
-		if (val && fld_parse(name, &f))
-			prov_result_set(out, f, val, strlen(val), json_number_value(json_array_get(v, 1)));
+		if (val && fld_parse(name, &f) &&
+		    (rc = prov_result_set(out, f, val, strlen(val),
+					  json_number_value(json_array_get(v, 1)))) != ENR_OK) {
+			json_decref(j);
+			prov_result_reset(out);
+			return rc;
+		}
 	}
 	json_decref(j);
 	mem_put(key, out, expires_ms);

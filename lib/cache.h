@@ -27,16 +27,16 @@
 
 /* The key of provider's answer for r; variant distinguishes lookups of one
  * provider that answer different things (e.g. "person" / "company"). */
-enum enr_err cache_key(const char *provider, const char *variant, const struct rec *r,
+ENR_MUST_CHECK enum enr_err cache_key(const char *provider, const char *variant, const struct rec *r,
 		       unsigned char out[CACHE_KEY_LEN]);
 
 /* Fill out (reset first) from the cache: outcome PROV_HIT or PROV_MISS,
  * credits 0.  ENR_E_NOT_FOUND when there is no fresh entry. */
-enum enr_err cache_get(struct store *s, const unsigned char key[CACHE_KEY_LEN], int64_t now_ms,
+ENR_MUST_CHECK enum enr_err cache_get(struct store *s, const unsigned char key[CACHE_KEY_LEN], int64_t now_ms,
 		       struct prov_result *out);
 
 /* Store res when it is a hit or a miss (anything else is ignored). */
-enum enr_err cache_put(struct store *s, const struct cfg *cfg,
+ENR_MUST_CHECK enum enr_err cache_put(struct store *s, const struct cfg *cfg,
 		       const unsigned char key[CACHE_KEY_LEN], const char *provider,
 		       const struct prov_result *res, int64_t now_ms);
 

@@ -222,8 +222,10 @@ out:
 	if (fd >= 0) {
 		int saved = errno;
 
+		/* Best effort: the file this call created goes with its failure,
+		 * which is what the caller hears about. */
 		if (created)
-			ckpt_remove(path);
+			enr_ignore(ckpt_remove(path));
 		close(fd);
 		errno = saved;
 	}

@@ -97,7 +97,7 @@ struct ckpt;
  * database, not SQLite at all, or a newer format); ENR_E_IO when it
  * cannot be opened or created (errno tells why); ENR_E_STORE, ENR_E_NOMEM.
  * A file this call created is removed again when it fails. */
-enum enr_err ckpt_open(const char *path, unsigned flags, struct ckpt **out);
+ENR_MUST_CHECK enum enr_err ckpt_open(const char *path, unsigned flags, struct ckpt **out);
 
 /* Commit what is pending, close and unlock.  ckpt_close(NULL) does
  * nothing. */
@@ -106,27 +106,27 @@ void ckpt_close(struct ckpt *c);
 /* Remove the checkpoint file at path and its -wal and -shm companions
  * (none of them existing is fine).  Not while a handle is open on it.
  * ENR_E_IO when one cannot be removed. */
-enum enr_err ckpt_remove(const char *path);
+ENR_MUST_CHECK enum enr_err ckpt_remove(const char *path);
 
 /* The recorded identity: ENR_OK with *out, ENR_E_NOT_FOUND when none was
  * recorded yet. */
-enum enr_err ckpt_ident_get(struct ckpt *c, struct ckpt_ident *out);
+ENR_MUST_CHECK enum enr_err ckpt_ident_get(struct ckpt *c, struct ckpt_ident *out);
 
 /* Record the identity (replacing any) and commit it at once. */
-enum enr_err ckpt_ident_set(struct ckpt *c, const struct ckpt_ident *id);
+ENR_MUST_CHECK enum enr_err ckpt_ident_set(struct ckpt *c, const struct ckpt_ident *id);
 
 /* Record a finished row, replacing an earlier result of the same row
  * number (credits and calls add up, attempts count).  now_ms is any
  * monotonic clock in milliseconds; it only decides when to commit (see
  * the header comment).  ENR_E_INVALID for n < 1 or a bad state. */
-enum enr_err ckpt_put(struct ckpt *c, const struct ckpt_row *r, int64_t now_ms);
+ENR_MUST_CHECK enum enr_err ckpt_put(struct ckpt *c, const struct ckpt_row *r, int64_t now_ms);
 
 /* Commit the pending rows when the oldest is CKPT_BATCH_MS old at now_ms
  * (same clock as ckpt_put). */
-enum enr_err ckpt_tick(struct ckpt *c, int64_t now_ms);
+ENR_MUST_CHECK enum enr_err ckpt_tick(struct ckpt *c, int64_t now_ms);
 
 /* Commit the pending rows now. */
-enum enr_err ckpt_flush(struct ckpt *c);
+ENR_MUST_CHECK enum enr_err ckpt_flush(struct ckpt *c);
 
 /* Rows recorded but not committed yet. */
 int ckpt_pending(struct ckpt *c);
@@ -134,7 +134,7 @@ int ckpt_pending(struct ckpt *c);
 /* For every recorded row n with 1 <= n < nstates, states[n] = its enum
  * ckpt_state; every other entry of states (caller-owned, nstates bytes)
  * is set to -1.  On an error the contents of states are unspecified. */
-enum enr_err ckpt_states(struct ckpt *c, signed char *states, size_t nstates);
+ENR_MUST_CHECK enum enr_err ckpt_states(struct ckpt *c, signed char *states, size_t nstates);
 
 struct ckpt_counts {
 	int64_t done;                      /* rows recorded */
@@ -142,17 +142,17 @@ struct ckpt_counts {
 	int64_t credits, calls, cached;
 };
 
-enum enr_err ckpt_counts(struct ckpt *c, struct ckpt_counts *out);
+ENR_MUST_CHECK enum enr_err ckpt_counts(struct ckpt *c, struct ckpt_counts *out);
 
 /* Call fn for every recorded row whose state is in mask (bit 1u << state;
  * 0: every row), in row order; fn returns non-zero to stop (that value is
  * not an error).  fn must not call back into c. */
-enum enr_err ckpt_each(struct ckpt *c, unsigned mask,
+ENR_MUST_CHECK enum enr_err ckpt_each(struct ckpt *c, unsigned mask,
 		       int (*fn)(void *arg, const struct ckpt_row *r), void *arg);
 
 /* Call fn for every error code of failed and invalid rows with the
  * number of rows that carry it, by code. */
-enum enr_err ckpt_codes(struct ckpt *c, int (*fn)(void *arg, const char *code, int64_t n),
+ENR_MUST_CHECK enum enr_err ckpt_codes(struct ckpt *c, int (*fn)(void *arg, const char *code, int64_t n),
 			void *arg);
 
 #endif

@@ -34,7 +34,7 @@ struct ch_entry {
 
 /* SHA-256 of the file at path (at most LIM_CONFIG_FILE_MAX bytes) into
  * sha.  ENR_E_IO when it cannot be read, ENR_E_TOO_LARGE when too big. */
-enum enr_err ch_file_sha(const char *path, char sha[CH_SHA_HEX])
+ENR_MUST_CHECK enum enr_err ch_file_sha(const char *path, char sha[CH_SHA_HEX])
 	__attribute__((warn_unused_result));
 
 /* Record the file at conf_path as applied at now_s: keep a copy of it,
@@ -44,14 +44,14 @@ enum enr_err ch_file_sha(const char *path, char sha[CH_SHA_HEX])
  * refresh DIR/last-good.conf.  Creates DIR and DIR/history (mode 0750)
  * when missing.  On success sha holds the file's checksum and *added
  * says whether a new entry was written (either may be NULL). */
-enum enr_err ch_record(const char *dir, const char *conf_path, int64_t now_s,
+ENR_MUST_CHECK enum enr_err ch_record(const char *dir, const char *conf_path, int64_t now_s,
 		       char sha[CH_SHA_HEX], bool *added)
 	__attribute__((warn_unused_result));
 
 /* The entries of DIR's index, newest first, at most max of them, into
  * out; *n says how many.  A directory without an index has none (ENR_OK
  * with *n = 0). */
-enum enr_err ch_list(const char *dir, struct ch_entry *out, size_t max, size_t *n)
+ENR_MUST_CHECK enum enr_err ch_list(const char *dir, struct ch_entry *out, size_t max, size_t *n)
 	__attribute__((warn_unused_result));
 
 /* What ch_rollback did. */
@@ -73,7 +73,7 @@ struct ch_rollback {
  * Errors: ENR_E_NOT_FOUND when there is nothing to go back to or no entry
  * matches `to`, ENR_E_INVALID when `to` is too short, not hex or
  * ambiguous, ENR_E_IO when a file cannot be read or written. */
-enum enr_err ch_rollback(const char *dir, const char *conf_path, const char *to,
+ENR_MUST_CHECK enum enr_err ch_rollback(const char *dir, const char *conf_path, const char *to,
 			 int64_t now_s, struct ch_rollback *out)
 	__attribute__((warn_unused_result));
 

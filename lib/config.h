@@ -196,13 +196,13 @@ struct cfg {
 /* Parse and validate path.  On success *out is a new snapshot with one
  * reference (the caller's).  On failure err (errlen bytes) holds one line
  * "FILE:LINE: SETTING: problem" and nothing is allocated.  Thread-safe. */
-enum enr_err cfg_load(const char *path, struct cfg **out, char *err, size_t errlen);
+ENR_MUST_CHECK enum enr_err cfg_load(const char *path, struct cfg **out, char *err, size_t errlen);
 
 /* cfg_load with flags: CFG_LOAD_NO_SECRETS checks that every secret
  * reference has the env:/file: form but does not read it (secret is then
  * ""), for tools that only need the store and the defaults. */
 #define CFG_LOAD_NO_SECRETS 1u
-enum enr_err cfg_load_flags(const char *path, unsigned flags, struct cfg **out, char *err,
+ENR_MUST_CHECK enum enr_err cfg_load_flags(const char *path, unsigned flags, struct cfg **out, char *err,
 			    size_t errlen);
 
 /* Drop a reference; frees the snapshot at zero.  cfg_release(NULL) does

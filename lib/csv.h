@@ -83,7 +83,7 @@ void csv_reader_free(struct csv_reader *r);
  *                    ENR_E_NOT_FOUND;
  *   ENR_E_NOMEM      out of memory; later calls return it too.
  * *row is written only on ENR_OK. */
-enum enr_err csv_next(struct csv_reader *r, struct csv_row *row);
+ENR_MUST_CHECK enum enr_err csv_next(struct csv_reader *r, struct csv_row *row);
 
 /* The last error csv_next reported (all zero and reason "" before any).
  * Borrowed; valid until the next csv_next or csv_reader_free. */
@@ -102,7 +102,7 @@ void csv_reader_set_pad(struct csv_reader *r, bool on);
  * Borrowed like a csv_row.  ENR_E_NOT_FOUND when there is no such row or
  * a cap (field, row or field-count limit) stopped the reader from keeping
  * the row whole: nothing of it is handed out then. */
-enum enr_err csv_reader_bad_row(struct csv_reader *r, struct csv_row *row);
+ENR_MUST_CHECK enum enr_err csv_reader_bad_row(struct csv_reader *r, struct csv_row *row);
 
 /* The number of columns in the header; 0 until csv_next returned it. */
 size_t csv_reader_columns(const struct csv_reader *r);
@@ -138,14 +138,14 @@ void csv_header_map(const struct csv_row *header, int *cols, int *idents);
  * starts with a byte order mark.  Quotes inside are doubled.  Returns
  * ENR_OK or ENR_E_TOO_LARGE / ENR_E_NOMEM from the buffer, which is then
  * left as it was. */
-enum enr_err csv_write_field(struct buf *b, const char *s, size_t n);
+ENR_MUST_CHECK enum enr_err csv_write_field(struct buf *b, const char *s, size_t n);
 
 /* Append one row of n fields (n >= 1; ENR_E_INVALID otherwise), separated
  * by commas and ended with CRLF (RFC 4180 section 2).  lens may be NULL
  * when every field is NUL-terminated.  A row of one empty field is
  * written as "" so it does not read back as an empty line.  Returns as
  * csv_write_field; on failure b is left as it was. */
-enum enr_err csv_write_row(struct buf *b, const char *const *fields, const size_t *lens,
+ENR_MUST_CHECK enum enr_err csv_write_row(struct buf *b, const char *const *fields, const size_t *lens,
 			   size_t n);
 
 /* Writer options.
@@ -163,8 +163,8 @@ enum enr_err csv_write_row(struct buf *b, const char *const *fields, const size_
 bool csv_is_formula(const char *s, size_t n);
 
 /* csv_write_field and csv_write_row with options (flags: CSV_W_*). */
-enum enr_err csv_write_field_flags(struct buf *b, const char *s, size_t n, unsigned flags);
-enum enr_err csv_write_row_flags(struct buf *b, const char *const *fields, const size_t *lens,
+ENR_MUST_CHECK enum enr_err csv_write_field_flags(struct buf *b, const char *s, size_t n, unsigned flags);
+ENR_MUST_CHECK enum enr_err csv_write_row_flags(struct buf *b, const char *const *fields, const size_t *lens,
 				 size_t n, unsigned flags);
 
 /* Read the whole file at path into a fresh NUL-terminated buffer.
@@ -174,6 +174,6 @@ enum enr_err csv_write_row_flags(struct buf *b, const char *const *fields, const
  * when it cannot be read; ENR_E_NOMEM.  Works on pipes and other files
  * without a size.  Out-parameters are written only on ENR_OK.
  * Thread-safe. */
-enum enr_err csv_load_file(const char *path, size_t max, char **data, size_t *len);
+ENR_MUST_CHECK enum enr_err csv_load_file(const char *path, size_t max, char **data, size_t *len);
 
 #endif

@@ -72,7 +72,7 @@ bool dom_valid(const char *d, size_t len);
  * ("co.uk") and so has no registrable part; ENR_E_TOO_LARGE when out is
  * too small (254 bytes always suffice); ENR_E_UNAVAILABLE when libpsl has
  * no list at all.  out is written only on ENR_OK.  Thread-safe. */
-enum enr_err dom_registrable(const char *domain, char *out, size_t outsz);
+ENR_MUST_CHECK enum enr_err dom_registrable(const char *domain, char *out, size_t outsz);
 
 /* The English short name of the country whose ISO 3166 country-code
  * top-level domain ends domain ("example.de" -> "Germany", "x.co.uk" ->

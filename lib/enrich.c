@@ -153,7 +153,8 @@ enum enr_err en_parse_record(json_t *obj, const struct cfg *cfg, const struct do
 			break;
 		}
 		problem(d, fld_ident_names[p.field], p.reason);
-		rec_set(&out->rec, p.field, NULL, 0);
+		/* Clearing a field allocates nothing and cannot fail. */
+		enr_ignore(rec_set(&out->rec, p.field, NULL, 0));
 	}
 out:
 	if (rc == ENR_E_INVALID) {

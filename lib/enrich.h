@@ -32,17 +32,17 @@ void en_request_release(struct en_request *r);
 
 /* Parse body (len bytes).  ENR_E_INVALID with *details (a JSON array the
  * caller owns, NULL on success) naming each problem; ENR_E_NOMEM. */
-enum enr_err en_parse(const char *body, size_t len, const struct cfg *cfg,
+ENR_MUST_CHECK enum enr_err en_parse(const char *body, size_t len, const struct cfg *cfg,
 		      const struct dom_lists *lists, struct en_request *out, json_t **details);
 
 /* Parse one record given as a JSON object (batch rows use the same rules
  * without "enrich"): fills rec, normalised.  ENR_E_INVALID with *details. */
-enum enr_err en_parse_record(json_t *obj, const struct cfg *cfg, const struct dom_lists *lists,
+ENR_MUST_CHECK enum enr_err en_parse_record(json_t *obj, const struct cfg *cfg, const struct dom_lists *lists,
 			     bool allow_enrich, struct en_request *out, json_t **details);
 
 /* Parse a list of field names ("a,b,c" or a JSON array) into a set;
  * ENR_E_INVALID names the first unknown field in *bad (borrowed). */
-enum enr_err en_parse_fields_csv(const char *s, fld_set *out, const char **bad, size_t *badlen);
+ENR_MUST_CHECK enum enr_err en_parse_fields_csv(const char *s, fld_set *out, const char **bad, size_t *badlen);
 
 /* The response body for r: wanted fields at the top level (null when not
  * found) and _meta: request_id, status (complete, partial, not_found,

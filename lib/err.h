@@ -35,6 +35,22 @@ enum enr_err {
 	ENR__MAX
 };
 
+/* On every function returning enum enr_err (prototypes in lib/): a caller
+ * that drops the result is a build error.  Where a result genuinely does
+ * not matter, the call site says why in a comment and passes the result to
+ * enr_ignore(); a (void) cast does not count (GCC ignores it on purpose). */
+#if defined(__GNUC__) || defined(__clang__)
+#define ENR_MUST_CHECK __attribute__((warn_unused_result))
+#else
+#define ENR_MUST_CHECK
+#endif
+
+/* Drop a result on purpose (see ENR_MUST_CHECK): say why next to the call. */
+static inline void enr_ignore(enum enr_err e)
+{
+	(void)e;
+}
+
 /* A static English sentence describing the code.  Never NULL. */
 const char *enr_strerror(enum enr_err e);
 

@@ -68,7 +68,8 @@ static enum enr_err add_row(struct job_input *in, char *input, char *error, size
 	return ENR_OK;
 }
 
-/* "email: not a valid e-mail address; phone: ..." from en_parse details. */
+/* "email: not a valid e-mail address; phone: ..." from en_parse details;
+ * NULL when out of memory. */
 static char *reason_of(json_t *details)
 {
 	struct buf b;
@@ -80,11 +81,15 @@ static char *reason_of(json_t *details)
 		const char *f = json_string_value(json_object_get(d, "field"));
 		const char *p = json_string_value(json_object_get(d, "problem"));
 
-		if (buf_printf(&b, "%s%s: %s", i ? "; " : "", f ? f : "?", p ? p : "?") != ENR_OK)
-			break;
+		if (buf_printf(&b, "%s%s: %s", i ? "; " : "", f ? f : "?", p ? p : "?") != ENR_OK) {
+			buf_release(&b);
+			return NULL;
+		}
 	}
-	if (b.len == 0)
-		buf_puts(&b, "not a valid record");
+	if (b.len == 0 && buf_puts(&b, "not a valid record") != ENR_OK) {
+		buf_release(&b);
+		return NULL;
+	}
 	return buf_steal(&b);
 }
 
@@ -237,8 +242,14 @@ enum enr_err job_parse_json(const char *body, size_t len, const struct cfg *cfg,
 		prc = en_parse_record(v, cfg, lists, false, &req, &d);
 		en_request_release(&req);
 		if (prc == ENR_E_INVALID) {
-			rc = add_row(in, rejected_input(v), reason_of(d), i + 1);
+			char *why = reason_of(d);
+
 			json_decref(d);
+			if (why == NULL) {
+				rc = ENR_E_NOMEM;
+				goto out;
+			}
+			rc = add_row(in, rejected_input(v), why, i + 1);
 		} else if (prc == ENR_OK) {
 			rc = add_row(in, json_dumps(v, JSON_COMPACT), NULL, i + 1);
 		} else {
@@ -340,10 +351,12 @@ static enum enr_err validate_rec(struct rec *r, const struct cfg *cfg,
 		struct buf b;
 
 		buf_init(&b, 512);
-		buf_printf(&b, "%s: %s", p.field < ID__MAX ? fld_ident_names[p.field] : "record",
-			   p.reason);
-		*reason = buf_steal(&b);
-		return ENR_OK;
+		rc = buf_printf(&b, "%s: %s", p.field < ID__MAX ? fld_ident_names[p.field] : "record",
+				p.reason);
+		if (rc == ENR_OK && (*reason = buf_steal(&b)) == NULL)
+			rc = ENR_E_NOMEM;
+		buf_release(&b);
+		return rc;
 	}
 	return rc;
 }
@@ -440,15 +453,22 @@ enum enr_err job_parse_csv(const char *body, size_t len, const char *enrich,
 				rc = ENR_E_INVALID;
 				goto out;
 			}
+			char *why;
+
 			buf_init(&b, 512);
-			buf_printf(&b, "line %zu: %s", e->line, e->reason);
+			rc = buf_printf(&b, "line %zu: %s", e->line, e->reason);
+			why = rc == ENR_OK ? buf_steal(&b) : NULL;
+			buf_release(&b);
+			if (why == NULL) {
+				rc = ENR_E_NOMEM;
+				goto out;
+			}
 			/* The cells the reader could split still come out with
 			 * the results. */
 			if (csv_reader_bad_row(rd, &bad) == ENR_OK)
-				rc = add_row(in, cells_json(bad.fields, bad.lens, bad.n), buf_steal(&b),
-					     e->row);
+				rc = add_row(in, cells_json(bad.fields, bad.lens, bad.n), why, e->row);
 			else
-				rc = add_row(in, strdup("[]"), buf_steal(&b), e->row);
+				rc = add_row(in, strdup("[]"), why, e->row);
 			if (rc)
 				goto out;
 			continue;
@@ -505,7 +525,9 @@ enum enr_err job_row_record(const struct st_job *job, const char *input, const s
 			*out = req.rec;      /* ownership moves to out */
 			rec_init(&req.rec);
 		} else if (rc == ENR_E_INVALID) {
+			/* The reason goes out through why, below. */
 			reason = reason_of(d);
+			rc = reason ? ENR_OK : ENR_E_NOMEM;
 		}
 		json_decref(d);
 		en_request_release(&req);

@@ -49,7 +49,7 @@ void job_input_release(struct job_input *in);
  * "webhook_url": "..."}.  ENR_E_INVALID with *details for a body that is
  * not a submission at all (bad JSON, unknown members, no records, too many
  * records, a refused webhook URL); rows that fail are rejected in `in`. */
-enum enr_err job_parse_json(const char *body, size_t len, const struct cfg *cfg,
+ENR_MUST_CHECK enum enr_err job_parse_json(const char *body, size_t len, const struct cfg *cfg,
 			    const struct dom_lists *lists, struct job_input *in, json_t **details);
 
 /* Parse a CSV submission (RFC 4180; header mapped to identifiers); enrich
@@ -58,7 +58,7 @@ enum enr_err job_parse_json(const char *body, size_t len, const struct cfg *cfg,
  * trailing empty cells dropped); a row the reader rejects keeps the cells
  * it could split, so its input still comes out with the results (cells
  * that are not valid UTF-8 are kept as empty strings). */
-enum enr_err job_parse_csv(const char *body, size_t len, const char *enrich,
+ENR_MUST_CHECK enum enr_err job_parse_csv(const char *body, size_t len, const char *enrich,
 			   const struct cfg *cfg, const struct dom_lists *lists,
 			   struct job_input *in, json_t **details);
 
@@ -66,7 +66,7 @@ enum enr_err job_parse_csv(const char *body, size_t len, const char *enrich,
  * reason in why when the row no longer validates.  On ENR_OK why holds
  * the warnings of a leniently read CSV row ("email ignored: ..."), or ""
  * when there are none (always for JSON rows, which stay strict). */
-enum enr_err job_row_record(const struct st_job *job, const char *input, const struct cfg *cfg,
+ENR_MUST_CHECK enum enr_err job_row_record(const struct st_job *job, const char *input, const struct cfg *cfg,
 			    const struct dom_lists *lists, struct rec *out, char *why,
 			    size_t whylen);
 
@@ -79,7 +79,7 @@ enum enr_err job_row_record(const struct st_job *job, const char *input, const s
  * naming the first identifier that failed, or the record as a whole, when
  * nothing valid remains - r is then unspecified; ENR_E_NOMEM.  POST
  * /enrich and JSON records stay strict (rec_normalise). */
-enum enr_err job_normalise_row(struct rec *r, size_t field_max, char *warn, size_t warnsz,
+ENR_MUST_CHECK enum enr_err job_normalise_row(struct rec *r, size_t field_max, char *warn, size_t warnsz,
 			       struct rec_problem *p);
 
 /* Optional result columns (bits for job_result_columns). */
@@ -99,13 +99,13 @@ enum enr_err job_normalise_row(struct rec *r, size_t field_max, char *warn, size
  * holds ninput names of lens[i] bytes (lens NULL: NUL-terminated).
  * Writes *n names (at most JOB_COLUMNS_MAX) into names.  Returns ENR_OK,
  * or ENR_E_INTERNAL when no free name was found. */
-enum enr_err job_result_columns(const char *const *input, const size_t *lens, size_t ninput,
+ENR_MUST_CHECK enum enr_err job_result_columns(const char *const *input, const size_t *lens, size_t ninput,
 				fld_set want, unsigned extra,
 				char names[JOB_COLUMNS_MAX][JOB_COLUMN_NAME_MAX], size_t *n);
 
 /* The _source cell of a result: "first_name=pdl; title=lusha" for every
  * wanted field that was found, in enum fld_id order ("" when none). */
-enum enr_err job_source_cell(const struct wf_result *r, fld_set want, struct buf *out);
+ENR_MUST_CHECK enum enr_err job_source_cell(const struct wf_result *r, fld_set want, struct buf *out);
 
 /* The _confidence cell: the lowest confidence (0..1, two decimals) of the
  * wanted fields that were found; "" when none was. */
@@ -174,10 +174,10 @@ enum job_out { JOB_OUT_CSV, JOB_OUT_CSV_RAW, JOB_OUT_NDJSON };
 
 /* The CSV header line of a job's results (fmt: JOB_OUT_CSV or
  * JOB_OUT_CSV_RAW; the names of CSV input columns are the client's). */
-enum enr_err job_csv_header(const struct st_job *job, enum job_out fmt, struct buf *out);
+ENR_MUST_CHECK enum enr_err job_csv_header(const struct st_job *job, enum job_out fmt, struct buf *out);
 
 /* One finished row in the given format (appended to out). */
-enum enr_err job_render_row(const struct st_job *job, const struct st_job_row_out *row,
+ENR_MUST_CHECK enum enr_err job_render_row(const struct st_job *job, const struct st_job_row_out *row,
 			    enum job_out fmt, struct buf *out);
 
 /* GET /enrich/jobs/{id}: status, counts, progress, rate, ETA, credits,

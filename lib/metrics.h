@@ -48,7 +48,7 @@ char *mx_label(const char *value, char *out, size_t outsz);
 void mx_on_render(void (*hook)(void *arg), void *arg);
 
 /* Append the exposition of every family to out. */
-enum enr_err mx_render(struct buf *out);
+ENR_MUST_CHECK enum enr_err mx_render(struct buf *out);
 
 /* The latency buckets (seconds) used for request and call histograms. */
 extern const double mx_latency_bounds[];

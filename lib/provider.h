@@ -64,11 +64,11 @@ void prov_request_init(struct prov_request *r);
 void prov_request_release(struct prov_request *r);
 
 /* Add "name: value" (value cut at the line's size). ENR_E_RANGE when full. */
-enum enr_err prov_request_header(struct prov_request *r, const char *name, const char *value);
+ENR_MUST_CHECK enum enr_err prov_request_header(struct prov_request *r, const char *name, const char *value);
 
 /* Append "name=<percent-encoded value>" to r->url with '?' or '&' as needed
  * (RFC 3986: unreserved characters stay, everything else is %XX). */
-enum enr_err prov_request_query(struct prov_request *r, const char *name, const char *value);
+ENR_MUST_CHECK enum enr_err prov_request_query(struct prov_request *r, const char *name, const char *value);
 
 /* One response header, as received. */
 struct prov_header {
@@ -113,7 +113,7 @@ void prov_result_reset(struct prov_result *r);
 /* Set field f to a copy of value (n bytes), trimmed; empty values and
  * values over the cap (LIM_PROV_VALUE_MAX) or not valid UTF-8 are ignored.
  * A second set of the same field keeps the first.  ENR_E_NOMEM only. */
-enum enr_err prov_result_set(struct prov_result *r, enum fld_id f, const char *value, size_t n,
+ENR_MUST_CHECK enum enr_err prov_result_set(struct prov_result *r, enum fld_id f, const char *value, size_t n,
 			     double confidence);
 
 /* Printf into r->reason. */
@@ -180,7 +180,7 @@ const char *prov_person_profile(const struct prov_query *q);
 
 /* Start out->url with base (trailing slashes dropped) and path.
  * ENR_E_INVALID for an empty base, ENR_E_TOO_LARGE past the cap. */
-enum enr_err prov_request_base(struct prov_request *out, const char *base, const char *path);
+ENR_MUST_CHECK enum enr_err prov_request_base(struct prov_request *out, const char *base, const char *path);
 
 /* Forget every field value of r (a 200 that turned out not to be a hit). */
 void prov_result_clear_values(struct prov_result *r);

@@ -55,7 +55,7 @@ struct qs {
  * table.  ENR_OK with *out filled; ENR_E_INVALID with *details (a new JSON
  * array the caller owns) otherwise; ENR_E_NOMEM.  *details is NULL unless
  * ENR_E_INVALID. */
-enum enr_err qs_parse(const char *query, const struct qs_param *table, size_t n, struct qs *out,
+ENR_MUST_CHECK enum enr_err qs_parse(const char *query, const struct qs_param *table, size_t n, struct qs *out,
 		      json_t **details);
 
 /* The value of parameter name, NULL when the query did not give it.

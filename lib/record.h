@@ -101,7 +101,7 @@ void rec_release(struct rec *r);
  * included) for rec_normalise() to judge.  Setting email drops a domain
  * that was derived from the old address; setting a name clears
  * name_split.  Returns ENR_OK, ENR_E_INVALID for a bad id, ENR_E_NOMEM. */
-enum enr_err rec_set(struct rec *r, enum fld_ident id, const char *s, size_t n);
+ENR_MUST_CHECK enum enr_err rec_set(struct rec *r, enum fld_ident id, const char *s, size_t n);
 
 /* The value of identifier id, or NULL when absent.  Borrowed from r. */
 const char *rec_get(const struct rec *r, enum fld_ident id);
@@ -113,14 +113,14 @@ const char *rec_get(const struct rec *r, enum fld_ident id);
  * first identifier, in enum order, that failed and why - r is then left
  * exactly as it was; ENR_E_NOMEM.  Normalising a normalised record
  * changes nothing. */
-enum enr_err rec_normalise(struct rec *r, size_t field_max, struct rec_problem *p);
+ENR_MUST_CHECK enum enr_err rec_normalise(struct rec *r, size_t field_max, struct rec_problem *p);
 
 /* Append to out the canonical text the cache hashes for a normalised r:
  * "v1" then, for each present identifier in enum fld_ident order,
  * "|<name>=<value>" with '%', '|', '=' and bytes below 0x20 or 0x7f in
  * the value written as %XX.  Equal records give equal keys and different
  * records different keys.  Returns ENR_OK or buf_append()'s error. */
-enum enr_err rec_cache_key(const struct rec *r, struct buf *out);
+ENR_MUST_CHECK enum enr_err rec_cache_key(const struct rec *r, struct buf *out);
 
 /* Guess a person's name from an e-mail address whose local part (before
  * any "+tag") is two alphabetic words of at least two ASCII letters joined

@@ -56,14 +56,15 @@ struct rot_report {
 /* Call provider p for q.  out is reset and filled when status is
  * ROT_ANSWERED.  Returns ENR_OK whatever the provider did (the report
  * says); an error only when the store or memory fails. */
-enum enr_err rot_call(const struct rot_ctx *ctx, const struct cfg_provider *p,
+ENR_MUST_CHECK enum enr_err rot_call(const struct rot_ctx *ctx, const struct cfg_provider *p,
 		      const struct prov_query *q, struct prov_result *out, struct rot_report *rep);
 
 /* Register the metrics families (once per process). */
 void rot_init(void);
 
 /* Write the key call counters kept in memory (about once a second, before
- * listing keys, and at shutdown). */
+ * listing keys, and at shutdown).  Counters leave memory only once
+ * written: a failed write is logged and they wait for the next flush. */
 void rot_flush(struct store *st);
 
 /* Add the counters still in memory to keys just read from the store. */

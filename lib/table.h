@@ -34,7 +34,7 @@ struct tbl *tbl_new(size_t ncols, const char *const *headers, const unsigned *fl
 void tbl_free(struct tbl *t);
 
 /* Append a row of ncols cells (copied; NULL is an empty cell). */
-enum enr_err tbl_row(struct tbl *t, const char *const *cells);
+ENR_MUST_CHECK enum enr_err tbl_row(struct tbl *t, const char *const *cells);
 
 /* The number of rows appended. */
 size_t tbl_rows(const struct tbl *t);
@@ -44,11 +44,11 @@ size_t tbl_rows(const struct tbl *t);
  * widths exceed max_width, the widest columns that may be cut are narrowed
  * (never below their header) and their long values end in an ellipsis:
  * U+2026 when utf8, else "...".  max_width 0 means no limit. */
-enum enr_err tbl_render(const struct tbl *t, size_t max_width, bool utf8, struct buf *out);
+ENR_MUST_CHECK enum enr_err tbl_render(const struct tbl *t, size_t max_width, bool utf8, struct buf *out);
 
 /* Append text to out wrapped at width characters (words are not split;
  * a longer word gets a line of its own), continuation lines indented by
  * indent spaces, every line ended by '\n'. */
-enum enr_err tbl_wrap(const char *text, size_t width, size_t indent, struct buf *out);
+ENR_MUST_CHECK enum enr_err tbl_wrap(const char *text, size_t width, size_t indent, struct buf *out);
 
 #endif

@@ -32,13 +32,13 @@ void up_response_init(struct up_response *r);
 void up_response_release(struct up_response *r);
 
 /* Once per process, before any thread calls up_perform. */
-enum enr_err up_global_init(void);
+ENR_MUST_CHECK enum enr_err up_global_init(void);
 
 /* Perform req with a total timeout and a body cap (bytes).  ENR_E_INVALID
  * for a URL that is not https:// (or http:// to loopback); ENR_E_NOMEM.
  * Everything the network does wrong is reported in *out (status 0,
  * timed_out, error) with ENR_OK.  Thread-safe (per-thread handle). */
-enum enr_err up_perform(const struct prov_request *req, int timeout_ms, size_t body_max,
+ENR_MUST_CHECK enum enr_err up_perform(const struct prov_request *req, int timeout_ms, size_t body_max,
 			struct up_response *out);
 
 /* Free the calling thread's handle (call when a thread ends). */

@@ -17,14 +17,14 @@
 /* Parse the whole of s as a base-10 signed integer in [min, max].
  * Leading/trailing spaces, signs on empty digits, overflow and junk are
  * ENR_E_INVALID or ENR_E_RANGE; *out is written only on ENR_OK. */
-enum enr_err util_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
+ENR_MUST_CHECK enum enr_err util_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
 
 /* Same for a (pointer, length) string that need not be NUL-terminated. */
-enum enr_err util_parse_i64n(const char *s, size_t len, int64_t min, int64_t max,
+ENR_MUST_CHECK enum enr_err util_parse_i64n(const char *s, size_t len, int64_t min, int64_t max,
 			     int64_t *out);
 
 /* Parse a whole decimal number (e.g. "1.5") in [min, max]. */
-enum enr_err util_parse_double(const char *s, double min, double max, double *out);
+ENR_MUST_CHECK enum enr_err util_parse_double(const char *s, double min, double max, double *out);
 
 /* Wall clock in milliseconds since the epoch, and a monotonic clock in
  * milliseconds and microseconds (for elapsed times and deadlines). */
@@ -41,7 +41,7 @@ void util_fmt_time_ms(int64_t ms, char out[25]);
 void util_fmt_time_s(int64_t s, char out[21]);
 
 /* Fill buf with n cryptographically random bytes (getrandom). */
-enum enr_err util_random(void *buf, size_t n);
+ENR_MUST_CHECK enum enr_err util_random(void *buf, size_t n);
 
 /* Lower-case hex of n bytes into out (2n+1 bytes, NUL-terminated). */
 void util_hex(const void *in, size_t n, char *out);

@@ -34,7 +34,7 @@ static const struct cfg_provider builtin_local = { .name = "local", .kind = "loc
 static const struct cfg_provider builtin_mock = { .name = "mock", .kind = "mock",
 						  .enabled = true };
 
-static struct mx_family *mx_cache, *mx_depth, *mx_upstream;
+static struct mx_family *mx_cache, *mx_depth, *mx_upstream, *mx_cache_write_failures;
 
 void wf_init(void)
 {
@@ -42,6 +42,9 @@ void wf_init(void)
 
 	mx_cache = mx_counter("enrichd_cache_lookups_total",
 			      "Provider answers looked up in the cache, by result.");
+	mx_cache_write_failures = mx_counter("enrichd_cache_write_failures_total",
+					     "Provider answers that could not be written to the "
+					     "cache (asking again will pay again).");
 	mx_depth = mx_histogram("enrichd_waterfall_depth",
 				"Providers consulted per enrichment (cache included).", depth_bounds,
 				sizeof depth_bounds / sizeof depth_bounds[0]);
@@ -172,8 +175,19 @@ static enum enr_err fetch(const struct wf_ctx *ctx, const struct cfg_provider *p
 			m->answered = true;
 			out->paid_asked++;
 			out->credits += m->res.credits;
-			if (cacheable)
-				cache_put(ctx->store, ctx->cfg, key, p->name, &m->res, util_now_ms());
+			if (cacheable) {
+				/* "Never pay twice" rests on this write: a failure is
+				 * logged and counted, and the answer still goes out. */
+				enum enr_err crc = cache_put(ctx->store, ctx->cfg, key, p->name,
+							     &m->res, util_now_ms());
+
+				if (crc) {
+					mx_add(mx_cache_write_failures, "", 1);
+					log_error("waterfall", "%s answer not cached (%s): asking again "
+						  "will call the provider again", p->name,
+						  enr_strerror(crc));
+				}
+			}
 			break;
 		case ROT_NO_KEY:
 			add_name(out->skipped, &out->nskipped, p->name);

@@ -96,12 +96,12 @@ void wf_result_release(struct wf_result *r);
 
 /* Enrich rec (normalised) for the fields in want.  Never fails because a
  * provider did: the result says what was found.  Errors: store or memory. */
-enum enr_err wf_run(const struct wf_ctx *ctx, const struct rec *rec, fld_set want,
+ENR_MUST_CHECK enum enr_err wf_run(const struct wf_ctx *ctx, const struct rec *rec, fld_set want,
 		    struct wf_result *out);
 
 /* Fill the still-missing wanted fields from the mock provider (the
  * configured fallback); marks out->mock when it supplied anything. */
-enum enr_err wf_fallback_mock(const struct wf_ctx *ctx, const struct rec *rec,
+ENR_MUST_CHECK enum enr_err wf_fallback_mock(const struct wf_ctx *ctx, const struct rec *rec,
 			      struct wf_result *out);
 
 /* True when a paid provider was in the walk and none could be asked for

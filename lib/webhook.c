@@ -566,19 +566,25 @@ static void add_addr(struct addr_set *s, int af, const void *a)
 
 static void format_addrs(const struct addr_set *s, char *out, size_t outlen)
 {
-	struct buf b;
 	char text[INET6_ADDRSTRLEN];
+	size_t o = 0;
 
-	/* Fits by the static assertion on WH_ADDRS_LEN. */
+	/* Fits by the static assertion on WH_ADDRS_LEN; written in place, so
+	 * nothing here can run out of memory. */
 	out[0] = '\0';
-	buf_init(&b, outlen - 1);
 	for (size_t i = 0; i < s->n; i++) {
+		int n;
+
 		if (inet_ntop(s->af[i], s->a[i], text, sizeof text) == NULL)
 			continue;
-		buf_printf(&b, s->af[i] == AF_INET6 ? "%s[%s]" : "%s%s", b.len ? "," : "", text);
+		n = snprintf(out + o, outlen - o, s->af[i] == AF_INET6 ? "%s[%s]" : "%s%s",
+			     o ? "," : "", text);
+		if (n < 0 || (size_t)n >= outlen - o) {
+			out[o] = '\0';
+			break;
+		}
+		o += (size_t)n;
 	}
-	util_strlcpy(out, buf_cstr(&b), outlen);
-	buf_release(&b);
 }
 
 static enum enr_err resolve_parts(const struct url_parts *u, bool allow_private, char *addrs,

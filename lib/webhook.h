@@ -65,7 +65,7 @@ struct cfg;
  *
  * ENR_OK, or ENR_E_INVALID with a reason in why (why may be NULL);
  * ENR_E_NOMEM, ENR_E_INTERNAL (libcurl failed to initialise). */
-enum enr_err wh_check_url(const char *url, bool allow_private, char *why, size_t whylen);
+ENR_MUST_CHECK enum enr_err wh_check_url(const char *url, bool allow_private, char *why, size_t whylen);
 
 /* Why an address may not be a webhook target: a static phrase
  * ("loopback", "private", "link-local", ...) or NULL for a public
@@ -92,7 +92,7 @@ const char *wh_addr_refused(int af, const void *addr);
  * does not exist), ENR_E_UNAVAILABLE (the resolver failed; try later),
  * ENR_E_NOMEM, ENR_E_INTERNAL (addrslen too small); why gets the reason.
  * Blocks for as long as the resolver takes. */
-enum enr_err wh_resolve(const char *url, bool allow_private, char *addrs, size_t addrslen,
+ENR_MUST_CHECK enum enr_err wh_resolve(const char *url, bool allow_private, char *addrs, size_t addrslen,
 			char *why, size_t whylen);
 
 /* out = "sha256=" + lower-case hex of HMAC-SHA256(key = secret, data =
@@ -124,7 +124,7 @@ void wh_sign(const char *secret, const char *body, size_t len, char out[WH_SIG_L
  * ENR_E_UNAVAILABLE (resolution).  ENR_E_NOMEM, ENR_E_INTERNAL.  why gets
  * a reason on every failure.  Thread-safe; blocks up to the timeout plus
  * the resolver's time. */
-enum enr_err wh_post(const struct cfg *cfg, const char *url, const char *body, const char *event,
+ENR_MUST_CHECK enum enr_err wh_post(const struct cfg *cfg, const char *url, const char *body, const char *event,
 		     int *status, char *why, size_t whylen);
 
 /* Delay before retry number `attempt` (1 = the first retry): 1 s, 2 s,

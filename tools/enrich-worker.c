@@ -254,7 +254,9 @@ static double jitter(void)
 {
 	unsigned char b[2] = { 0, 0 };
 
-	util_random(b, sizeof b);
+	/* Without randomness the back-off is merely not spread: 0 is a
+	 * valid jitter. */
+	enr_ignore(util_random(b, sizeof b));
 	return (double)(b[0] | b[1] << 8) / 65536.0;
 }
 
@@ -396,6 +398,25 @@ static void *row_thread(void *arg)
 	return NULL;
 }
 
+/* Record a delivery attempt, trying a few times: when it cannot be written,
+ * the claim's lease runs out and the webhook is sent again (a receiver may
+ * see it twice, it is signed and carries the job id). */
+static void hook_state(const struct st_job *job, enum st_hook_state state, int64_t next_ms)
+{
+	enum enr_err rc = ENR_OK;
+
+	for (int i = 0; i < 3; i++) {
+		rc = st_webhook_result(store, job->seq, state, next_ms);
+		if (rc == ENR_OK || stopping)
+			break;
+		sleep_ms(200 << i);
+	}
+	if (rc == ENR_OK)
+		return;
+	log_error("worker", "job %s: the webhook's state could not be recorded (%s); it will be "
+		  "sent again when its claim runs out", job->id, enr_strerror(rc));
+}
+
 static void deliver_webhooks(const struct cfg *cfg)
 {
 	int64_t seqs[8];
@@ -422,16 +443,16 @@ static void deliver_webhooks(const struct cfg *cfg)
 		rc = text ? wh_post(cfg, job.webhook_url, text, "job.finished", &status, why, sizeof why)
 			  : ENR_E_NOMEM;
 		if (rc == ENR_OK) {
-			st_webhook_result(store, job.seq, ST_HOOK_SENT, 0);
+			hook_state(&job, ST_HOOK_SENT, 0);
 			log_info("worker", "job %s: webhook delivered (%d)", job.id, status);
 		} else if (rc == ENR_E_INVALID || job.webhook_attempts + 1 >= cfg->webhooks.max_attempts) {
 			/* A refused URL or address will not get better by waiting. */
-			st_webhook_result(store, job.seq, ST_HOOK_GAVE_UP, 0);
+			hook_state(&job, ST_HOOK_GAVE_UP, 0);
 			log_warn("worker", "job %s: webhook given up after %d attempts: %s", job.id,
 				 job.webhook_attempts + 1, why);
 		} else {
-			st_webhook_result(store, job.seq, ST_HOOK_PENDING,
-					  now + wh_backoff_ms(job.webhook_attempts + 1, jitter()));
+			hook_state(&job, ST_HOOK_PENDING,
+				   now + wh_backoff_ms(job.webhook_attempts + 1, jitter()));
 			log_warn("worker", "job %s: webhook attempt %d failed: %s", job.id,
 				 job.webhook_attempts + 1, why);
 		}
@@ -460,11 +481,21 @@ static void reload(const char *path)
 	char err[LIM_CONFIG_ERR_MAX];
 	struct cfg *next = NULL;
 
+	enum enr_err rc;
+
 	if (cfg_load(path, &next, err, sizeof err) != ENR_OK) {
 		log_notice("config", "reload refused, keeping the running configuration: %s", err);
 		return;
 	}
-	st_ukey_sync(store, next);
+	/* The new snapshot names keys the pool must know first: a snapshot
+	 * whose keys could not be recorded is not published. */
+	rc = st_ukey_sync(store, next);
+	if (rc) {
+		log_notice("config", "reload refused, keeping the running configuration: the "
+			   "configured provider keys could not be recorded (%s)", enr_strerror(rc));
+		cfg_release(next);
+		return;
+	}
 	log_set_level(next->log_level);
 	cfg_publish(next);
 	log_notice("config", "reloaded %s", path);
@@ -533,7 +564,14 @@ int main(int argc, char **argv)
 	rot_init();
 	wf_init();
 	gethostname(host, sizeof host - 1);
-	util_random(rnd, sizeof rnd);
+	if (util_random(rnd, sizeof rnd) != ENR_OK) {
+		/* host:pid already tells running workers apart; the random part
+		 * only tells a restarted one with a reused pid from its
+		 * predecessor, which the start time does as well. */
+		uint64_t t = (uint64_t)util_now_ms();
+
+		memcpy(rnd, &t, sizeof rnd);
+	}
 	snprintf(owner, sizeof owner, "%s:%d:%02x%02x%02x%02x", host, (int)getpid(), rnd[0], rnd[1],
 		 rnd[2], rnd[3]);
 	nthreads = concurrency ? (int)concurrency : cfg->worker.concurrency;
@@ -547,9 +585,20 @@ int main(int argc, char **argv)
 	threads = calloc((size_t)nthreads, sizeof *threads);
 	if (threads == NULL)
 		return 1;
-	for (int i = 0; i < nthreads; i++)
-		pthread_create(&threads[i], NULL, row_thread, NULL);
-	pthread_create(&hooks, NULL, hook_thread, NULL);
+	for (int i = 0; i < nthreads; i++) {
+		int perr = pthread_create(&threads[i], NULL, row_thread, NULL);
+
+		if (perr) {
+			/* Nothing is claimed yet: stopping here loses nothing. */
+			log_error("worker", "cannot start row thread %d of %d: %s", i + 1, nthreads,
+				  strerror(perr));
+			_exit(1);
+		}
+	}
+	if ((c = pthread_create(&hooks, NULL, hook_thread, NULL)) != 0) {
+		log_error("worker", "cannot start the webhook thread: %s", strerror(c));
+		_exit(1);
+	}
 	log_notice("worker", "enrich-worker %s started with %d rows at a time", owner, nthreads);
 
 	for (;;) {
@@ -629,8 +678,18 @@ int main(int argc, char **argv)
 			pthread_mutex_lock(&qlock);
 		}
 		pthread_mutex_unlock(&qlock);
-		/* Rows never started and rows still running go back to the queue. */
-		st_rows_release(store, owner, &released);
+		/* Rows never started and rows still running go back to the queue;
+		 * if the store will not take that, their leases run out instead. */
+		for (int i = 0; i < 3; i++) {
+			rc = st_rows_release(store, owner, &released);
+			if (rc == ENR_OK)
+				break;
+			sleep_ms(200 << i);
+		}
+		if (rc)
+			log_error("worker", "rows held could not be given back (%s): they are claimed "
+				  "again when their leases run out (%d s)", enr_strerror(rc),
+				  cfg->worker.lease_s);
 		rot_flush(store);
 		log_notice("worker", "stopped; %d rows given back to the queue", released);
 	}

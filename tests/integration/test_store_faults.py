@@ -6,7 +6,7 @@ the test (BEGIN EXCLUSIVE) for longer than enrichd's busy timeout."""
 import re
 import sqlite3
 
-from harness import Env, check, deep_merge, wait_for
+from harness import ROOT, Env, Skip, check, deep_merge, wait_for
 from providers import client_key, keys_env, provider
 
 WORKER = {"concurrency": 4, "claim_batch": 4, "lease_s": 3, "heartbeat_s": 1, "poll_ms": 50,
@@ -111,3 +111,106 @@ def test_health_degraded_and_503_unavailable_while_the_store_takes_no_writes():
                         headers={"Authorization": "Bearer " + k})
         check(r.status == 200, r)
         check("the store takes writes again" in env.log(), env.log()[-2000:])
+
+
+def _sql(path, *stmts):
+    db = sqlite3.connect(path, timeout=30, isolation_level=None)
+    try:
+        return [db.execute(s).fetchall() for s in stmts]
+    finally:
+        db.close()
+
+
+def test_failed_counter_and_cache_writes_lose_nothing():
+    """Key call counters and cache writes that the store refuses: the counters stay in
+    memory until a write takes them, and a lost cache write is logged and counted."""
+    from providers import secret  # noqa: F401 - the keys of keys_env
+    with Env(conf=jobs_conf, sim=True, env=keys_env("pdl", 2)) as env:
+        k = client_key(env, scopes="enrich,admin")
+        a = {"Authorization": "Bearer " + k}
+        _sql(env.db_path,
+             "CREATE TRIGGER refuse_counts BEFORE UPDATE ON upstream_keys"
+             " BEGIN SELECT RAISE(FAIL, 'test: counters refused'); END",
+             "CREATE TRIGGER refuse_cache BEFORE INSERT ON cache"
+             " BEGIN SELECT RAISE(FAIL, 'test: cache refused'); END")
+        for i in range(3):
+            r = env.request("POST", "/enrich", json_body={"email": f"p{i}.person@acme.com",
+                                                          "enrich": ["title"]}, headers=a)
+            check(r.status == 200 and r.json()["title"], r)
+        m = env.request("GET", "/metrics", headers=a).text()
+        check("enrichd_cache_write_failures_total 3" in m, m[:3000])
+        check(env.log().count("answer not cached") == 3, env.log()[-3000:])
+        # The counter flush (each second, and before this listing) keeps failing...
+        env.wait_log(r"call counters of \d+ keys not written", timeout=10)
+        keys = {x["id"]: x for x in env.request("GET", "/admin/keys", headers=a).json()["keys"]}
+        check(keys["pdl-1"]["calls"] + keys["pdl-2"]["calls"] == 3, keys)
+        # ...and once the store takes them, they are written, once.
+        _sql(env.db_path, "DROP TRIGGER refuse_counts", "DROP TRIGGER refuse_cache")
+
+        def stored():
+            rows = _sql(env.db_path, "SELECT sum(calls), sum(hits) FROM upstream_keys")[0]
+            return rows[0] if rows and rows[0][0] == 3 else None
+        got = wait_for(stored, timeout=10, what="the counters in the store")
+        check(got == (3, 3), got)
+        keys = {x["id"]: x for x in env.request("GET", "/admin/keys", headers=a).json()["keys"]}
+        check(keys["pdl-1"]["calls"] + keys["pdl-2"]["calls"] == 3, keys)
+        # The answers were not cached, so they are asked again; now they are cached.
+        r = env.request("POST", "/enrich", json_body={"email": "p0.person@acme.com",
+                                                      "enrich": ["title"]}, headers=a)
+        check(r.status == 200 and r.json()["_meta"]["cached"] is False, r)
+        r = env.request("POST", "/enrich", json_body={"email": "p0.person@acme.com",
+                                                      "enrich": ["title"]}, headers=a)
+        check(r.status == 200 and r.json()["_meta"]["cached"] is True, r)
+
+
+def test_worker_refuses_to_start_without_its_threads():
+    """Threads that cannot be created (an address-space limit here) end the worker at
+    start with exit 1, instead of it running with fewer rows than it says."""
+    import os
+    import subprocess
+
+    from harness import WORKER as WORKER_BIN
+    if "address" in os.environ.get("SAN", ""):
+        raise Skip("AddressSanitizer reserves terabytes of address space: no limit can be set")
+    with Env(conf={"worker": {"concurrency": 1024}}, start=False) as env:
+        p = subprocess.Popen(["prlimit", "--as=400000000", WORKER_BIN, "-c", env.conf_path],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT)
+        try:
+            out, _ = p.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, _ = p.communicate()
+            check(False, "the worker kept running without its threads: " + out.decode()[-500:])
+        out = out.decode()
+        check(p.returncode == 1 and "cannot start row thread" in out, (p.returncode, out[-800:]))
+        check("started with" not in out, out[-800:])
+
+
+def test_worker_refuses_a_reload_whose_keys_cannot_be_recorded():
+    import signal as sig
+
+    def conf(env):
+        c = jobs_conf(env)
+        c["worker"] = WORKER
+        return c
+    with Env(conf=conf, sim=True, env=keys_env("pdl", 3)) as env:
+        w = env.start_worker()
+
+        def wlog():
+            return open(w.logfile, errors="replace").read()
+        wait_for(lambda: "started with" in wlog(), timeout=20, what="the worker")
+        _sql(env.db_path, "CREATE TRIGGER refuse_keys BEFORE INSERT ON upstream_keys"
+                          " BEGIN SELECT RAISE(FAIL, 'test: keys refused'); END")
+        more = deep_merge(env.conf, {})
+        more["providers"] = [provider(env, "pdl", 3)]
+        env.write_conf(more)
+        w.send_signal(sig.SIGHUP)
+        wait_for(lambda: "reload refused" in wlog(), timeout=20, what="the reload verdict")
+        check("could not be recorded" in wlog() and "reloaded" not in wlog(), wlog()[-1500:])
+        check(w.poll() is None, "the worker stopped")
+        # Once the store takes the keys, the same file reloads.
+        _sql(env.db_path, "DROP TRIGGER refuse_keys")
+        w.send_signal(sig.SIGHUP)
+        wait_for(lambda: "msg=\"reloaded" in wlog(), timeout=20, what="the reload")
+        ids = {r[0] for r in _sql(env.db_path, "SELECT id FROM upstream_keys")[0]}
+        check("pdl-3" in ids, ids)

@@ -9,6 +9,7 @@
 #include "lib/admission.h"
 #include "lib/log.h"
 #include "lib/store.h"
+#include "lib/store_int.h"
 
 #include "harness.h"
 
@@ -80,8 +81,8 @@ TEST(leases_never_admit_more_than_the_bucket)
 	}
 	CHECK(ok <= 300);
 	CHECK(ok >= 300 - 2 * 30);    /* at most one unused lease per process */
-	adm_flush(a, 5000000);
-	adm_flush(b, 5000000);
+	CHECK_INT(adm_flush(a, 5000000), ENR_OK);
+	CHECK_INT(adm_flush(b, 5000000), ENR_OK);
 	st_usage_each(s, acc, "1970-01-01", add, &u);
 	CHECK_INT(u.requests, ok);
 	CHECK_INT(u.records, ok);
@@ -147,6 +148,54 @@ TEST(cgi_mode_always_asks_the_store)
 	st_close(s);
 }
 
+/* The calling thread's store connection refuses writes (or takes them again). */
+static void writes(struct store *s, bool on)
+{
+	struct conn *c = st_conn_get(s);
+
+	if (c)
+		CHECK(sqlite3_exec(c->db, on ? "PRAGMA query_only = 0" : "PRAGMA query_only = 1",
+				   NULL, NULL, NULL) == SQLITE_OK);
+}
+
+TEST(usage_survives_a_failed_flush)
+{
+	int64_t acc;
+	struct store *s = fresh(&acc);
+	struct adm *a = adm_new(s, true);
+	struct cfg_account_limits l = { 60000, 1000, 1000000, 10000000 };
+	struct st_admit_res r;
+	struct sum u = { 0, 0, 0 };
+
+	REQUIRE(s && a);
+	/* The first admission takes a lease from the store; the next ten
+	 * come from memory and are counted there. */
+	for (int i = 0; i < 11; i++) {
+		REQUIRE(adm_check(a, acc, &l, 1, 1, 1000, &r) == ENR_OK);
+		REQUIRE(r.verdict == ST_ADMIT_OK);
+	}
+	writes(s, false);
+	log_set_level(LOG_LVL_NOTICE); /* the refused writes are expected */
+	CHECK_INT(adm_flush(a, 1000), ENR_E_UNAVAILABLE);
+	CHECK_INT(adm_add_credits(a, acc, 7, 1000), ENR_OK);
+	for (int i = 0; i < 5; i++)
+		REQUIRE(adm_check(a, acc, &l, 1, 1, 1100, &r) == ENR_OK);
+	CHECK_INT(adm_flush(a, 1100), ENR_E_UNAVAILABLE);
+	log_set_level(LOG_LVL_WARN);
+	writes(s, true);
+	CHECK_INT(adm_flush(a, 1200), ENR_OK);
+	st_usage_each(s, acc, "1970-01-01", add, &u);
+	CHECK_INT(u.requests, 16);
+	CHECK_INT(u.records, 16);
+	/* Written once, not again. */
+	CHECK_INT(adm_flush(a, 1300), ENR_OK);
+	u = (struct sum){ 0, 0, 0 };
+	st_usage_each(s, acc, "1970-01-01", add, &u);
+	CHECK_INT(u.requests, 16);
+	adm_free(a);
+	st_close(s);
+}
+
 int main(void)
 {
 	char cmd[300];
@@ -159,6 +208,7 @@ int main(void)
 	RUN(expired_lease_is_dropped);
 	RUN(batches_of_records_go_to_the_store);
 	RUN(cgi_mode_always_asks_the_store);
+	RUN(usage_survives_a_failed_flush);
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", dir);

@@ -53,7 +53,7 @@ TEST(steal_hands_over_memory)
 	REQUIRE(s != NULL);
 	CHECK_STR(s, "");
 	free(s);
-	buf_puts(&b, "abc");
+	CHECK_INT(buf_puts(&b, "abc"), ENR_OK);
 	s = buf_steal(&b);
 	CHECK_STR(s, "abc");
 	CHECK(b.data == NULL && b.len == 0);

@@ -241,13 +241,13 @@ TEST(a_crash_loses_only_the_open_batch)
 		for (int i = 1; i <= 5; i++) {
 			struct ckpt_row r = row(i, CKPT_COMPLETE, "row\r\n");
 
-			ckpt_put(cc, &r, 0);
+			CHECK_INT(ckpt_put(cc, &r, 0), ENR_OK);
 		}
-		ckpt_flush(cc);
+		CHECK_INT(ckpt_flush(cc), ENR_OK);
 		for (int i = 6; i <= 8; i++) {
 			struct ckpt_row r = row(i, CKPT_COMPLETE, "row\r\n");
 
-			ckpt_put(cc, &r, 0);
+			CHECK_INT(ckpt_put(cc, &r, 0), ENR_OK);
 		}
 		_exit(0); /* no close: rows 6..8 were never committed */
 	}

@@ -38,7 +38,7 @@ static void render_opt(const char *in, size_t len, struct buf *out, bool lenient
 
 	buf_reset(out);
 	if (r == NULL) {
-		buf_puts(out, "NOMEM");
+		CHECK_INT(buf_puts(out, "NOMEM"), ENR_OK);
 		return;
 	}
 	csv_reader_set_pad(r, lenient);
@@ -50,26 +50,26 @@ static void render_opt(const char *in, size_t len, struct buf *out, bool lenient
 			const struct csv_error *e = csv_reader_error(r);
 			struct csv_row bad;
 
-			buf_printf(out, "%c%zu:%zu:%s", e->fatal ? 'F' : 'E', e->row, e->line,
-				   e->reason);
+			CHECK_INT(buf_printf(out, "%c%zu:%zu:%s", e->fatal ? 'F' : 'E', e->row,
+					     e->line, e->reason), ENR_OK);
 			if (lenient) {
 				if (csv_reader_bad_row(r, &bad) == ENR_OK) {
-					buf_printf(out, " -> %zu:%zu:", bad.row, bad.line);
+					CHECK_INT(buf_printf(out, " -> %zu:%zu:", bad.row, bad.line), ENR_OK);
 					render_cells(&bad, out);
 				} else {
-					buf_puts(out, " -> -");
+					CHECK_INT(buf_puts(out, " -> -"), ENR_OK);
 				}
 			}
-			buf_putc(out, '\n');
+			CHECK_INT(buf_putc(out, '\n'), ENR_OK);
 			continue;
 		}
 		if (rc != ENR_OK) {
-			buf_printf(out, "rc=%d\n", (int)rc);
+			CHECK_INT(buf_printf(out, "rc=%d\n", (int)rc), ENR_OK);
 			break;
 		}
-		buf_printf(out, "%zu:%zu:", row.row, row.line);
+		CHECK_INT(buf_printf(out, "%zu:%zu:", row.row, row.line), ENR_OK);
 		render_cells(&row, out);
-		buf_putc(out, '\n');
+		CHECK_INT(buf_putc(out, '\n'), ENR_OK);
 	}
 	csv_reader_free(r);
 }
@@ -85,21 +85,21 @@ static void render_cells(const struct csv_row *rowp, struct buf *out)
 
 	{
 		for (size_t i = 0; i < row.n; i++) {
-			buf_putc(out, '[');
+			CHECK_INT(buf_putc(out, '['), ENR_OK);
 			for (size_t k = 0; k < row.lens[i]; k++) {
 				char c = row.fields[i][k];
 
 				if (c == '\r')
-					buf_puts(out, "\\r");
+					CHECK_INT(buf_puts(out, "\\r"), ENR_OK);
 				else if (c == '\n')
-					buf_puts(out, "\\n");
+					CHECK_INT(buf_puts(out, "\\n"), ENR_OK);
 				else
-					buf_putc(out, c);
+					CHECK_INT(buf_putc(out, c), ENR_OK);
 			}
-			buf_putc(out, ']');
+			CHECK_INT(buf_putc(out, ']'), ENR_OK);
 			/* The terminator the header promises. */
 			if (row.fields[i][row.lens[i]] != '\0')
-				buf_puts(out, "(unterminated)");
+				CHECK_INT(buf_puts(out, "(unterminated)"), ENR_OK);
 		}
 	}
 }
@@ -358,10 +358,10 @@ static void check_field_cap(size_t n, const char *want_row2)
 
 	buf_init(&in, 0);
 	buf_init(&out, 0);
-	buf_puts(&in, "h\nok\n");
+	CHECK_INT(buf_puts(&in, "h\nok\n"), ENR_OK);
 	for (size_t i = 0; i < n; i++)
-		buf_putc(&in, 'x');
-	buf_puts(&in, "\nlast\n");
+		CHECK_INT(buf_putc(&in, 'x'), ENR_OK);
+	CHECK_INT(buf_puts(&in, "\nlast\n"), ENR_OK);
 	render_n(in.data, in.len, &out);
 	snprintf(want, sizeof(want), "0:1:[h]\n1:2:[ok]\n%s3:4:[last]\n", want_row2);
 	/* The good long row is too long to compare; check its frame. */
@@ -393,10 +393,10 @@ TEST(field_cap_counts_unquoted_bytes)
 	struct csv_row row;
 
 	buf_init(&in, 0);
-	buf_puts(&in, "h\n\"");
+	CHECK_INT(buf_puts(&in, "h\n\""), ENR_OK);
 	for (size_t i = 0; i < LIM_CSV_FIELD_MAX; i++)
-		buf_puts(&in, "\"\"");
-	buf_puts(&in, "\"\n");
+		CHECK_INT(buf_puts(&in, "\"\""), ENR_OK);
+	CHECK_INT(buf_puts(&in, "\"\n"), ENR_OK);
 	r = csv_reader_new(in.data, in.len);
 	REQUIRE(r != NULL);
 	CHECK_INT(csv_next(r, &row), ENR_OK);
@@ -417,14 +417,14 @@ TEST(fields_cap)
 	buf_init(&out, 0);
 	/* A header of max columns is fine; one more is fatal. */
 	for (unsigned i = 0; i < LIM_CSV_FIELDS_MAX; i++)
-		buf_puts(&in, i ? ",h" : "h");
-	buf_puts(&in, "\n");
+		CHECK_INT(buf_puts(&in, i ? ",h" : "h"), ENR_OK);
+	CHECK_INT(buf_puts(&in, "\n"), ENR_OK);
 	for (unsigned i = 0; i < LIM_CSV_FIELDS_MAX + 1; i++)
-		buf_puts(&in, i ? ",1" : "1");
-	buf_puts(&in, "\n");
+		CHECK_INT(buf_puts(&in, i ? ",1" : "1"), ENR_OK);
+	CHECK_INT(buf_puts(&in, "\n"), ENR_OK);
 	for (unsigned i = 0; i < LIM_CSV_FIELDS_MAX; i++)
-		buf_puts(&in, i ? ",2" : "2");
-	buf_puts(&in, "\n");
+		CHECK_INT(buf_puts(&in, i ? ",2" : "2"), ENR_OK);
+	CHECK_INT(buf_puts(&in, "\n"), ENR_OK);
 	{
 		struct csv_reader *r = csv_reader_new(in.data, in.len);
 		struct csv_row row;
@@ -447,7 +447,7 @@ TEST(fields_cap)
 	}
 	buf_reset(&in);
 	for (unsigned i = 0; i < LIM_CSV_FIELDS_MAX + 1; i++)
-		buf_puts(&in, ",");
+		CHECK_INT(buf_puts(&in, ","), ENR_OK);
 	render_n(in.data, in.len, &out);
 	snprintf(want, sizeof(want), "F0:1:more than %u fields\n", LIM_CSV_FIELDS_MAX);
 	CHECK_STR(buf_cstr(&out), want);
@@ -467,17 +467,17 @@ TEST(row_cap)
 	buf_init(&out, 0);
 	REQUIRE(per < LIM_CSV_FIELD_MAX);
 	for (int f = 0; f < 20; f++)
-		buf_puts(&in, f ? ",h" : "h");
-	buf_puts(&in, "\r\n");
+		CHECK_INT(buf_puts(&in, f ? ",h" : "h"), ENR_OK);
+	CHECK_INT(buf_puts(&in, "\r\n"), ENR_OK);
 	for (int f = 0; f < 20; f++) {
 		if (f)
-			buf_putc(&in, ',');
+			CHECK_INT(buf_putc(&in, ','), ENR_OK);
 		for (size_t i = 0; i < per; i++)
-			buf_putc(&in, 'y');
+			CHECK_INT(buf_putc(&in, 'y'), ENR_OK);
 	}
-	buf_puts(&in, "\r\n");
+	CHECK_INT(buf_puts(&in, "\r\n"), ENR_OK);
 	for (int f = 0; f < 20; f++)
-		buf_puts(&in, f ? ",z" : "z");
+		CHECK_INT(buf_puts(&in, f ? ",z" : "z"), ENR_OK);
 	render_n(in.data, in.len, &out);
 	/* The header is 20 columns of "h"; the bad row is not shown. */
 	snprintf(want, sizeof(want), "E1:2:row longer than %u bytes\n2:3:[z]", LIM_CSV_ROW_MAX);

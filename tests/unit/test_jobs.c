@@ -178,9 +178,9 @@ TEST(lenient_normalise)
 	char warn[128];
 
 	rec_init(&r);
-	rec_set(&r, ID_EMAIL, "junk", 4);
-	rec_set(&r, ID_PHONE, "call me", 7);
-	rec_set(&r, ID_COMPANY_NAME, "  Acme ", 7);
+	CHECK_INT(rec_set(&r, ID_EMAIL, "junk", 4), ENR_OK);
+	CHECK_INT(rec_set(&r, ID_PHONE, "call me", 7), ENR_OK);
+	CHECK_INT(rec_set(&r, ID_COMPANY_NAME, "  Acme ", 7), ENR_OK);
 	CHECK_INT(job_normalise_row(&r, 0, warn, sizeof warn, &p), ENR_OK);
 	CHECK_STR(warn, "email ignored: not a valid e-mail address; phone ignored: "
 			"not a valid phone number (6 to 20 digits)");
@@ -190,8 +190,8 @@ TEST(lenient_normalise)
 
 	/* Only bad identifiers: the first problem, as the strict rule says it. */
 	rec_init(&r);
-	rec_set(&r, ID_EMAIL, "junk", 4);
-	rec_set(&r, ID_PHONE, "   ", 3);
+	CHECK_INT(rec_set(&r, ID_EMAIL, "junk", 4), ENR_OK);
+	CHECK_INT(rec_set(&r, ID_PHONE, "   ", 3), ENR_OK);
 	CHECK_INT(job_normalise_row(&r, 0, warn, sizeof warn, &p), ENR_E_INVALID);
 	CHECK_INT(p.field, ID_EMAIL);
 	rec_release(&r);
@@ -201,8 +201,8 @@ TEST(lenient_normalise)
 	rec_release(&r);
 	/* A small warning buffer truncates, never overruns. */
 	rec_init(&r);
-	rec_set(&r, ID_EMAIL, "junk", 4);
-	rec_set(&r, ID_DOMAIN, "acme.com", 8);
+	CHECK_INT(rec_set(&r, ID_EMAIL, "junk", 4), ENR_OK);
+	CHECK_INT(rec_set(&r, ID_DOMAIN, "acme.com", 8), ENR_OK);
 	CHECK_INT(job_normalise_row(&r, 0, warn, 8, &p), ENR_OK);
 	CHECK_INT(strlen(warn), 7);
 	rec_release(&r);
@@ -385,6 +385,22 @@ TEST(csv_refusals_say_why_and_rows_rebuild_as_submitted)
 	job_input_release(&in);
 }
 
+TEST(invalid_json_rows_say_why)
+{
+	struct st_job job;
+	struct rec r;
+	char why[128] = "untouched";
+
+	memset(&job, 0, sizeof job);
+	job.format = JOB_FMT_JSON;
+	job.columns = "[]";
+	rec_init(&r);
+	CHECK_INT(job_row_record(&job, "{\"email\":\"bad\"}", cfg, NULL, &r, why, sizeof why),
+		  ENR_E_INVALID);
+	CHECK(strstr(why, "email") != NULL);
+	rec_release(&r);
+}
+
 static struct wf_result wf(enum wf_status st, int asked, int unavailable, int failed,
 			   int64_t back, bool deadline)
 {
@@ -539,6 +555,7 @@ int main(void)
 	RUN(lenient_normalise);
 	RUN(result_column_names);
 	RUN(source_and_confidence_cells);
+	RUN(invalid_json_rows_say_why);
 	RUN(decisions);
 	RUN(not_done_reasons);
 	RUN(rendering);

@@ -12,7 +12,7 @@
 static const char *render(struct buf *b)
 {
 	buf_reset(b);
-	mx_render(b);
+	CHECK_INT(mx_render(b), ENR_OK);
 	return buf_cstr(b);
 }
 

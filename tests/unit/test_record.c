@@ -111,9 +111,9 @@ TEST(empty_values_are_absent)
 	struct rec_problem p = { ID_EMAIL, NULL };
 
 	rec_init(&r);
-	rec_set(&r, ID_EMAIL, "   ", 3);
-	rec_set(&r, ID_COMPANY_NAME, "Acme", 4);
-	rec_set(&r, ID_PHONE, "", 0);
+	CHECK_INT(rec_set(&r, ID_EMAIL, "   ", 3), ENR_OK);
+	CHECK_INT(rec_set(&r, ID_COMPANY_NAME, "Acme", 4), ENR_OK);
+	CHECK_INT(rec_set(&r, ID_PHONE, "", 0), ENR_OK);
 	CHECK_INT(rec_normalise(&r, FMAX, &p), ENR_OK);
 	CHECK_STR(rec_get(&r, ID_EMAIL), NULL);
 	CHECK_STR(rec_get(&r, ID_PHONE), NULL);
@@ -122,8 +122,8 @@ TEST(empty_values_are_absent)
 	rec_release(&r);
 
 	rec_init(&r);
-	rec_set(&r, ID_EMAIL, " \xc2\xa0 ", 4);
-	rec_set(&r, ID_FIRST_NAME, "\t", 1);
+	CHECK_INT(rec_set(&r, ID_EMAIL, " \xc2\xa0 ", 4), ENR_OK);
+	CHECK_INT(rec_set(&r, ID_FIRST_NAME, "\t", 1), ENR_OK);
 	CHECK_INT(rec_normalise(&r, FMAX, &p), ENR_E_INVALID);
 	CHECK_INT(p.field, ID__MAX);
 	CHECK_STR(p.reason, "at least one identifier is required");
@@ -338,9 +338,9 @@ static enum enr_err with_email(const char *email, const char *domain, struct rec
 {
 	rec_init(r);
 	r->lists = lists;
-	rec_set(r, ID_EMAIL, email, strlen(email));
+	CHECK_INT(rec_set(r, ID_EMAIL, email, strlen(email)), ENR_OK);
 	if (domain)
-		rec_set(r, ID_DOMAIN, domain, strlen(domain));
+		CHECK_INT(rec_set(r, ID_DOMAIN, domain, strlen(domain)), ENR_OK);
 	return rec_normalise(r, FMAX, NULL);
 }
 
@@ -386,7 +386,7 @@ TEST(domain_not_derived_from_free_or_disposable_email)
 	}
 	/* without lists nothing is derived: gmail.com cannot be told apart */
 	rec_init(&r);
-	rec_set(&r, ID_EMAIL, "john@example.com", 16);
+	CHECK_INT(rec_set(&r, ID_EMAIL, "john@example.com", 16), ENR_OK);
 	CHECK_INT(rec_normalise(&r, FMAX, NULL), ENR_OK);
 	CHECK_STR(rec_get(&r, ID_DOMAIN), NULL);
 	CHECK(!r.domain_derived);
@@ -405,12 +405,12 @@ TEST(derived_domain_follows_the_email)
 	CHECK(r.domain_derived);
 	CHECK_STR(rec_get(&r, ID_DOMAIN), "example.com");
 	/* a new address drops the domain derived from the old one */
-	rec_set(&r, ID_EMAIL, "j@gmail.com", 11);
+	CHECK_INT(rec_set(&r, ID_EMAIL, "j@gmail.com", 11), ENR_OK);
 	CHECK_STR(rec_get(&r, ID_DOMAIN), NULL);
 	CHECK_INT(rec_normalise(&r, FMAX, NULL), ENR_OK);
 	CHECK_STR(rec_get(&r, ID_DOMAIN), NULL);
 	/* a domain set by the client is not "derived" */
-	rec_set(&r, ID_DOMAIN, "example.org", 11);
+	CHECK_INT(rec_set(&r, ID_DOMAIN, "example.org", 11), ENR_OK);
 	CHECK(!r.domain_derived);
 	rec_release(&r);
 }
@@ -469,15 +469,15 @@ TEST(linkedin_company_and_pub)
 		  "https://www.linkedin.com/pub/john-doe/1/2/3");
 
 	rec_init(&r);
-	rec_set(&r, ID_LINKEDIN_URL, "linkedin.com/company/acme", 25);
+	CHECK_INT(rec_set(&r, ID_LINKEDIN_URL, "linkedin.com/company/acme", 25), ENR_OK);
 	CHECK_INT(rec_normalise(&r, FMAX, NULL), ENR_OK);
 	CHECK_INT(r.linkedin_kind, REC_LI_COMPANY);
 	CHECK_STR(rec_li_kind_names[r.linkedin_kind], "company");
-	rec_set(&r, ID_LINKEDIN_URL, "linkedin.com/in/acme", 20);
+	CHECK_INT(rec_set(&r, ID_LINKEDIN_URL, "linkedin.com/in/acme", 20), ENR_OK);
 	CHECK_INT(r.linkedin_kind, REC_LI_NONE);
 	CHECK_INT(rec_normalise(&r, FMAX, NULL), ENR_OK);
 	CHECK_INT(r.linkedin_kind, REC_LI_PROFILE);
-	rec_set(&r, ID_LINKEDIN_URL, "linkedin.com/pub/acme/1/2/3", 27);
+	CHECK_INT(rec_set(&r, ID_LINKEDIN_URL, "linkedin.com/pub/acme/1/2/3", 27), ENR_OK);
 	CHECK_INT(rec_normalise(&r, FMAX, NULL), ENR_OK);
 	CHECK_INT(r.linkedin_kind, REC_LI_PUB);
 	rec_release(&r);
@@ -535,9 +535,9 @@ static enum enr_err names(const char *first, const char *last, struct rec *r)
 {
 	rec_init(r);
 	if (first)
-		rec_set(r, ID_FIRST_NAME, first, strlen(first));
+		CHECK_INT(rec_set(r, ID_FIRST_NAME, first, strlen(first)), ENR_OK);
 	if (last)
-		rec_set(r, ID_LAST_NAME, last, strlen(last));
+		CHECK_INT(rec_set(r, ID_LAST_NAME, last, strlen(last)), ENR_OK);
 	return rec_normalise(r, FMAX, &prob);
 }
 
@@ -593,7 +593,7 @@ TEST(names_trimmed_and_split)
 
 	/* setting a name again clears name_split */
 	CHECK_INT(names("John Doe", NULL, &r), ENR_OK);
-	rec_set(&r, ID_LAST_NAME, "Roe", 3);
+	CHECK_INT(rec_set(&r, ID_LAST_NAME, "Roe", 3), ENR_OK);
 	CHECK(!r.name_split);
 	rec_release(&r);
 }
@@ -657,9 +657,9 @@ TEST(first_problem_in_enum_order)
 	struct rec_problem p;
 
 	rec_init(&r);
-	rec_set(&r, ID_PHONE, "x", 1);
-	rec_set(&r, ID_EMAIL, "nope", 4);
-	rec_set(&r, ID_LAST_NAME, "1", 1);
+	CHECK_INT(rec_set(&r, ID_PHONE, "x", 1), ENR_OK);
+	CHECK_INT(rec_set(&r, ID_EMAIL, "nope", 4), ENR_OK);
+	CHECK_INT(rec_set(&r, ID_LAST_NAME, "1", 1), ENR_OK);
 	CHECK_INT(rec_normalise(&r, FMAX, &p), ENR_E_INVALID);
 	CHECK_INT(p.field, ID_EMAIL);
 	CHECK_STR(fld_ident_names[p.field], "email");
@@ -671,9 +671,9 @@ TEST(refused_record_is_left_unchanged)
 	struct rec r;
 
 	rec_init(&r);
-	rec_set(&r, ID_EMAIL, " John@Example.com ", 18);
-	rec_set(&r, ID_FIRST_NAME, "John Doe", 8);
-	rec_set(&r, ID_PHONE, "12", 2);
+	CHECK_INT(rec_set(&r, ID_EMAIL, " John@Example.com ", 18), ENR_OK);
+	CHECK_INT(rec_set(&r, ID_FIRST_NAME, "John Doe", 8), ENR_OK);
+	CHECK_INT(rec_set(&r, ID_PHONE, "12", 2), ENR_OK);
 	CHECK_INT(rec_normalise(&r, FMAX, NULL), ENR_E_INVALID);
 	CHECK_STR(rec_get(&r, ID_EMAIL), " John@Example.com ");
 	CHECK_STR(rec_get(&r, ID_FIRST_NAME), "John Doe");
@@ -681,7 +681,7 @@ TEST(refused_record_is_left_unchanged)
 	CHECK_STR(rec_get(&r, ID_PHONE), "12");
 	CHECK(!r.name_split);
 	/* fix the phone: now it passes */
-	rec_set(&r, ID_PHONE, "+1 555 0123", 11);
+	CHECK_INT(rec_set(&r, ID_PHONE, "+1 555 0123", 11), ENR_OK);
 	CHECK_INT(rec_normalise(&r, FMAX, NULL), ENR_OK);
 	CHECK_STR(rec_get(&r, ID_EMAIL), "john@example.com");
 	CHECK_STR(rec_get(&r, ID_LAST_NAME), "Doe");
@@ -695,7 +695,7 @@ static enum enr_err fill(struct rec *r, const char *const v[ID__MAX])
 	r->lists = lists;
 	for (int i = 0; i < ID__MAX; i++) {
 		if (v[i])
-			rec_set(r, (enum fld_ident)i, v[i], strlen(v[i]));
+			CHECK_INT(rec_set(r, (enum fld_ident)i, v[i], strlen(v[i])), ENR_OK);
 	}
 	return rec_normalise(r, FMAX, NULL);
 }
@@ -706,7 +706,7 @@ static void key_of(const char *const v[ID__MAX], struct buf *out)
 
 	buf_reset(out);
 	if (fill(&r, v) != ENR_OK || rec_cache_key(&r, out) != ENR_OK)
-		buf_puts(out, "(refused)");
+		CHECK_INT(buf_puts(out, "(refused)"), ENR_OK);
 	rec_release(&r);
 }
 
@@ -725,13 +725,13 @@ TEST(normalising_twice_changes_nothing)
 	REQUIRE(fill(&r, v) == ENR_OK);
 	for (int i = 0; i < ID__MAX; i++)
 		saved[i] = r.v[i] ? strdup(r.v[i]) : NULL;
-	rec_cache_key(&r, &k1);
+	CHECK_INT(rec_cache_key(&r, &k1), ENR_OK);
 	CHECK_INT(rec_normalise(&r, FMAX, NULL), ENR_OK);
 	for (int i = 0; i < ID__MAX; i++) {
 		CHECK_STR(r.v[i], saved[i]);
 		free(saved[i]);
 	}
-	rec_cache_key(&r, &k2);
+	CHECK_INT(rec_cache_key(&r, &k2), ENR_OK);
 	CHECK_STR(buf_cstr(&k1), buf_cstr(&k2));
 	rec_release(&r);
 	buf_release(&k1);

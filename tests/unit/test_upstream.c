@@ -219,7 +219,7 @@ static void stop_server(void)
 static void get(struct prov_request *r, const char *path)
 {
 	prov_request_init(r);
-	buf_printf(&r->url, "http://127.0.0.1:%d%s", srv.port, path);
+	CHECK_INT(buf_printf(&r->url, "http://127.0.0.1:%d%s", srv.port, path), ENR_OK);
 }
 
 TEST(status_headers_and_body)
@@ -364,7 +364,7 @@ TEST(connection_refused)
 	port = ntohs(a.sin_port);
 	close(fd);
 	prov_request_init(&req);
-	buf_printf(&req.url, "http://127.0.0.1:%d/x", port);
+	CHECK_INT(buf_printf(&req.url, "http://127.0.0.1:%d/x", port), ENR_OK);
 	up_response_init(&out);
 	CHECK_INT(up_perform(&req, 2000, 0, &out), ENR_OK);
 	CHECK_INT(out.resp.status, 0);
@@ -415,10 +415,10 @@ TEST(https_only)
 		prov_request_init(&req);
 		/* "%d" stands for the server's port */
 		if (d) {
-			buf_append(&req.url, refused[i], (size_t)(d - refused[i]));
-			buf_printf(&req.url, "%d%s", srv.port, d + 2);
+			CHECK_INT(buf_append(&req.url, refused[i], (size_t)(d - refused[i])), ENR_OK);
+			CHECK_INT(buf_printf(&req.url, "%d%s", srv.port, d + 2), ENR_OK);
 		} else {
-			buf_puts(&req.url, refused[i]);
+			CHECK_INT(buf_puts(&req.url, refused[i]), ENR_OK);
 		}
 		if (up_perform(&req, 500, 0, &out) != ENR_E_INVALID)
 			HARNESS_FAIL("%s was not refused", buf_cstr(&req.url));
@@ -438,12 +438,12 @@ TEST(https_only)
 
 	/* loopback names are allowed, in any case */
 	prov_request_init(&req);
-	buf_printf(&req.url, "HTTP://127.0.0.1:%d/hello", srv.port);
+	CHECK_INT(buf_printf(&req.url, "HTTP://127.0.0.1:%d/hello", srv.port), ENR_OK);
 	CHECK_INT(up_perform(&req, 2000, 0, &out), ENR_OK);
 	CHECK_INT(out.resp.status, 200);
 	prov_request_release(&req);
 	prov_request_init(&req);
-	buf_printf(&req.url, "http://LocalHost:%d/hello", srv.port);
+	CHECK_INT(buf_printf(&req.url, "http://LocalHost:%d/hello", srv.port), ENR_OK);
 	CHECK_INT(up_perform(&req, 2000, 0, &out), ENR_OK);
 	prov_request_release(&req);
 	up_response_release(&out);
