@@ -20,6 +20,7 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,9 +54,9 @@
 
 static int listen_fd = -1;
 static char listen_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-static volatile int stopping;
-static int threads_idle;   /* threads blocked in accept (atomic) */
-static int threads_alive;  /* responder threads not yet finished (atomic) */
+static atomic_bool stopping;     /* set by the main thread, read by responders */
+static atomic_int threads_idle;  /* threads blocked in accept */
+static atomic_int threads_alive; /* responder threads not yet finished */
 static struct mx_family *mx_inflight;
 static const char *socket_group; /* -g: overrides listen_group */
 
@@ -94,9 +95,9 @@ static void *responder_thread(void *arg)
 	while (!stopping) {
 		int rc;
 
-		__atomic_add_fetch(&threads_idle, 1, __ATOMIC_SEQ_CST);
+		atomic_fetch_add(&threads_idle, 1);
 		rc = FCGX_Accept_r(&fr);
-		__atomic_sub_fetch(&threads_idle, 1, __ATOMIC_SEQ_CST);
+		atomic_fetch_sub(&threads_idle, 1);
 		if (rc < 0) {
 			if (stopping)
 				break;
@@ -124,7 +125,7 @@ static void *responder_thread(void *arg)
 	cfg_release(cfg);
 	http_req_release(&r);
 	app_thread_exit();
-	__atomic_sub_fetch(&threads_alive, 1, __ATOMIC_SEQ_CST);
+	atomic_fetch_sub(&threads_alive, 1);
 	return NULL;
 }
 
@@ -223,7 +224,7 @@ static void wake_acceptors(void)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof ss;
-	int n = __atomic_load_n(&threads_idle, __ATOMIC_SEQ_CST);
+	int n = atomic_load(&threads_idle);
 
 	if (getsockname(listen_fd, (struct sockaddr *)&ss, &len) != 0)
 		return;
@@ -580,7 +581,7 @@ int main(int argc, char **argv)
 			log_error("main", "cannot start thread %d of %d", i + 1, nthreads);
 			return 1;
 		}
-		__atomic_add_fetch(&threads_alive, 1, __ATOMIC_SEQ_CST);
+		atomic_fetch_add(&threads_alive, 1);
 	}
 	pthread_attr_destroy(&attr);
 	log_notice("main", "enrichd %s serving on %s with %d threads (pid %d)", ENRICHD_VERSION,
@@ -601,18 +602,18 @@ int main(int argc, char **argv)
 	}
 
 	log_notice("main", "stopping on signal %d: finishing requests in flight", sig);
-	stopping = 1;
+	atomic_store(&stopping, true);
 	FCGX_ShutdownPending();
 	deadline = util_mono_ms() + STOP_GRACE_MS;
-	while (__atomic_load_n(&threads_alive, __ATOMIC_SEQ_CST) > 0 && util_mono_ms() < deadline) {
+	while (atomic_load(&threads_alive) > 0 && util_mono_ms() < deadline) {
 		wake_acceptors();
 		nanosleep(&(struct timespec){ 0, 20 * 1000 * 1000 }, NULL);
 	}
 	if (listen_path[0])
 		unlink(listen_path);
-	if (__atomic_load_n(&threads_alive, __ATOMIC_SEQ_CST) > 0)
+	if (atomic_load(&threads_alive) > 0)
 		log_warn("main", "%d threads still busy after the grace period",
-			 __atomic_load_n(&threads_alive, __ATOMIC_SEQ_CST));
+			 atomic_load(&threads_alive));
 	else
 		app_shutdown();
 	log_notice("main", "stopped");

@@ -3,6 +3,7 @@
  */
 #include "alert.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -25,7 +26,9 @@ struct alert_item {
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t cond;        /* monotonic timed waits: cond_once */
+static pthread_once_t cond_once = PTHREAD_ONCE_INIT;
+static bool cond_ok;
 static struct alert_item queue[ALERT_QUEUE_MAX];
 static int qhead, qlen;
 static bool running, stopping;
@@ -35,6 +38,11 @@ static struct {
 	char provider[LIM_NAME_MAX + 1];
 	int64_t at_ms;
 } dry_sent[32];
+
+static void cond_setup(void)
+{
+	cond_ok = util_cond_init(&cond) == ENR_OK;
+}
 
 static void deliver(const struct alert_item *it)
 {
@@ -100,8 +108,9 @@ static void enqueue(const struct cfg *cfg, json_t *j)
 	json_decref(j);
 	if (it.url == NULL || it.body == NULL)
 		goto drop;
+	pthread_once(&cond_once, cond_setup);
 	pthread_mutex_lock(&lock);
-	if (!running) {
+	if (!running && cond_ok) {
 		stopping = false;
 		if (pthread_create(&thread, NULL, alert_main, NULL) == 0)
 			running = true;
@@ -173,22 +182,17 @@ void alert_pool_dry(const struct cfg *cfg, const char *provider, int64_t back_ms
 
 void alert_shutdown(int timeout_ms)
 {
-	struct timespec ts;
+	int64_t end = util_mono_ms() + timeout_ms;
 
 	pthread_mutex_lock(&lock);
 	if (!running) {
 		pthread_mutex_unlock(&lock);
 		return;
 	}
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += timeout_ms / 1000;
-	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
 	while (qlen > 0) {
-		if (pthread_cond_timedwait(&cond, &lock, &ts) != 0)
+		int64_t left = end - util_mono_ms();
+
+		if (left <= 0 || util_cond_wait_ms(&cond, &lock, left) == ETIMEDOUT)
 			break;
 	}
 	stopping = true;

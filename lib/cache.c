@@ -262,8 +262,12 @@ bool cache_flight_begin(const unsigned char key[CACHE_KEY_LEN], int64_t deadline
 			pthread_mutex_unlock(&fl[b].lock);
 			return true; /* no memory to coordinate: just do the lookup */
 		}
+		if (util_cond_init(&f->cv) != ENR_OK) {
+			free(f);
+			pthread_mutex_unlock(&fl[b].lock);
+			return true; /* as above: the lookup goes ahead alone */
+		}
 		memcpy(f->key, key, CACHE_KEY_LEN);
-		pthread_cond_init(&f->cv, NULL);
 		f->refs = 1;
 		f->next = fl[b].head;
 		fl[b].head = f;
@@ -273,19 +277,12 @@ bool cache_flight_begin(const unsigned char key[CACHE_KEY_LEN], int64_t deadline
 	f->refs++;
 	while (!f->done) {
 		if (deadline_mono_ms > 0) {
-			struct timespec ts;
 			int64_t left = deadline_mono_ms - util_mono_ms();
 
 			if (left <= 0)
 				break;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec += left / 1000;
-			ts.tv_nsec += (long)(left % 1000) * 1000000L;
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
-			}
-			pthread_cond_timedwait(&f->cv, &fl[b].lock, &ts);
+			/* Woken, timed out or spurious: the loop looks again. */
+			(void)util_cond_wait_ms(&f->cv, &fl[b].lock, left);
 		} else {
 			pthread_cond_wait(&f->cv, &fl[b].lock);
 		}

@@ -4,6 +4,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -11,8 +12,10 @@
 #include "limits.h"
 #include "util.h"
 
-static int log_fd = 2;
-static enum log_level log_min = LOG_LVL_INFO;
+/* Read by every thread on every line, set on reload: atomics, so a
+ * reload changes them without a data race (no lock on the log path). */
+static atomic_int log_fd = 2;
+static atomic_int log_min = LOG_LVL_INFO;
 static _Thread_local char log_rid[LIM_REQUEST_ID_MAX + 1];
 
 static const char *const level_names[LOG_LVL__MAX] = {
@@ -25,12 +28,12 @@ static const char *const level_names[LOG_LVL__MAX] = {
 
 void log_set_fd(int fd)
 {
-	log_fd = fd;
+	atomic_store(&log_fd, fd);
 }
 
 void log_set_level(enum log_level min)
 {
-	log_min = min;
+	atomic_store(&log_min, (int)min);
 }
 
 bool log_level_parse(const char *s, enum log_level *out)
@@ -107,7 +110,7 @@ unsigned log_escape(const char *s, unsigned len, char *out, unsigned outsz)
 static void log_write(const char *line, size_t len)
 {
 	while (len > 0) {
-		ssize_t w = write(log_fd, line, len);
+		ssize_t w = write(atomic_load(&log_fd), line, len);
 
 		if (w < 0) {
 			if (errno == EINTR)
@@ -127,7 +130,7 @@ void log_vmsg(enum log_level level, const char *module, const char *fmt, va_list
 	char ts[25];
 	int n;
 
-	if (level < log_min && level != LOG_LVL_NOTICE)
+	if ((int)level < atomic_load(&log_min) && level != LOG_LVL_NOTICE)
 		return;
 	n = vsnprintf(msg, sizeof msg, fmt, ap);
 	if (n < 0)
@@ -163,7 +166,7 @@ void log_access(const char *method, const char *path, int status, double elapsed
 	char ts[25];
 	int n;
 
-	if (LOG_LVL_INFO < log_min)
+	if (LOG_LVL_INFO < atomic_load(&log_min))
 		return;
 	log_escape(method, (unsigned)strlen(method), m, sizeof m);
 	log_escape(path, (unsigned)strlen(path), p, sizeof p);

@@ -27,8 +27,9 @@ enum log_level {
 	LOG_LVL__MAX
 };
 
-/* Where lines go (default: fd 2) and the lowest level written.  Not
- * thread-safe: call at start-up or while no other thread logs. */
+/* Where lines go (default: fd 2) and the lowest level written.  Safe to
+ * call while other threads log (a reload changes the level); a line being
+ * written when the fd changes goes to the old one. */
 void log_set_fd(int fd);
 void log_set_level(enum log_level min);
 

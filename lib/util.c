@@ -76,6 +76,38 @@ enum enr_err util_parse_double(const char *s, double min, double max, double *ou
 	return ENR_OK;
 }
 
+enum enr_err util_cond_init(pthread_cond_t *c)
+{
+	pthread_condattr_t a;
+	int rc;
+
+	if (pthread_condattr_init(&a) != 0)
+		return ENR_E_NOMEM;
+	rc = pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	if (rc == 0)
+		rc = pthread_cond_init(c, &a);
+	pthread_condattr_destroy(&a);
+	if (rc == ENOMEM || rc == EAGAIN)
+		return ENR_E_NOMEM;
+	return rc == 0 ? ENR_OK : ENR_E_INTERNAL;
+}
+
+int util_cond_wait_ms(pthread_cond_t *c, pthread_mutex_t *m, int64_t ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	if (ms < 0)
+		ms = 0;
+	ts.tv_sec += (time_t)(ms / 1000);
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	return pthread_cond_timedwait(c, m, &ts);
+}
+
 int64_t util_now_ms(void)
 {
 	struct timespec ts;

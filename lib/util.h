@@ -8,6 +8,7 @@
 #ifndef ENR_UTIL_H
 #define ENR_UTIL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -31,6 +32,17 @@ ENR_MUST_CHECK enum enr_err util_parse_double(const char *s, double min, double 
 int64_t util_now_ms(void);
 int64_t util_mono_ms(void);
 int64_t util_mono_us(void);
+
+/* Initialise c so that its timed waits run on the monotonic clock: a step
+ * of the wall clock (NTP, an admin) neither cuts a wait short nor makes it
+ * last for hours.  Pair with util_cond_wait_ms; destroy with
+ * pthread_cond_destroy.  ENR_E_NOMEM or ENR_E_INTERNAL when it cannot. */
+ENR_MUST_CHECK enum enr_err util_cond_init(pthread_cond_t *c);
+
+/* Wait on c (with m locked) for at most ms milliseconds of the monotonic
+ * clock; c must come from util_cond_init.  0 when woken, ETIMEDOUT when
+ * the time ran out (as pthread_cond_timedwait; spurious wake-ups too). */
+int util_cond_wait_ms(pthread_cond_t *c, pthread_mutex_t *m, int64_t ms);
 
 /* Format ms-since-epoch as RFC 3339 UTC with milliseconds
  * ("2026-11-23T09:23:36.123Z"); out must hold 25 bytes. */

@@ -18,6 +18,7 @@
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,11 +46,14 @@ static struct store *store;
 static struct dom_lists *lists;
 static struct prov_ctx pctx;
 static char owner[128];
-static volatile sig_atomic_t stopping;
+/* Set by the main thread at SIGTERM/SIGINT (taken with sigtimedwait, not
+ * in a handler), read by every thread. */
+static atomic_bool stopping;
 
-/* Rows claimed and not yet started. */
+/* Rows claimed and not yet started.  qcond's timed waits are on the
+ * monotonic clock (util_cond_init in main). */
 static pthread_mutex_t qlock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t qcond = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t qcond;
 static struct st_claim queue[QUEUE_MAX];
 static int qhead, qlen, busy;
 
@@ -583,8 +587,10 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	threads = calloc((size_t)nthreads, sizeof *threads);
-	if (threads == NULL)
+	if (threads == NULL || util_cond_init(&qcond) != ENR_OK) {
+		log_error("worker", "out of memory at start");
 		return 1;
+	}
 	for (int i = 0; i < nthreads; i++) {
 		int perr = pthread_create(&threads[i], NULL, row_thread, NULL);
 
@@ -636,18 +642,11 @@ int main(int argc, char **argv)
 		poll = cfg->worker.poll_ms;
 		cfg_release(cfg);
 		if (want <= 0) {
-			/* Every thread has a row: wait until one is free. */
-			struct timespec abs;
-
-			clock_gettime(CLOCK_REALTIME, &abs);
-			abs.tv_nsec += 100 * 1000000L;
-			if (abs.tv_nsec >= 1000000000L) {
-				abs.tv_sec++;
-				abs.tv_nsec -= 1000000000L;
-			}
+			/* Every thread has a row: wait until one is free (woken or
+			 * timed out alike, the loop looks again). */
 			pthread_mutex_lock(&qlock);
 			if (qlen + busy >= nthreads)
-				pthread_cond_timedwait(&qcond, &qlock, &abs);
+				(void)util_cond_wait_ms(&qcond, &qlock, 100);
 			pthread_mutex_unlock(&qlock);
 			sig = sigtimedwait(&set, NULL, &(struct timespec){ 0, 0 });
 		} else if (n > 0) {
@@ -669,7 +668,7 @@ int main(int argc, char **argv)
 		int64_t deadline = util_mono_ms() + (int64_t)cfg->worker.grace_s * 1000;
 		int released = 0;
 
-		stopping = 1;
+		atomic_store(&stopping, true);
 		pthread_mutex_lock(&qlock);
 		pthread_cond_broadcast(&qcond);
 		while (busy > 0 && util_mono_ms() < deadline) {

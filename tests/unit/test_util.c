@@ -1,6 +1,8 @@
 /*
  * test_util.c - strict parsing, time formatting, hex, UTF-8, err tables.
  */
+#include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -129,8 +131,32 @@ TEST(error_tables_cover_every_code)
 	CHECK_STR(enr_code((enum enr_err)999), "internal");
 }
 
+TEST(timed_waits_run_on_the_monotonic_clock)
+{
+	pthread_cond_t c;
+	pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+	int64_t t0, waited;
+	int rc;
+
+	REQUIRE(util_cond_init(&c) == ENR_OK);
+	pthread_mutex_lock(&m);
+	t0 = util_mono_ms();
+	/* Spurious wake-ups are allowed: wait until the time is up. */
+	do
+		rc = util_cond_wait_ms(&c, &m, 60 - (util_mono_ms() - t0));
+	while (rc == 0 && util_mono_ms() - t0 < 60);
+	waited = util_mono_ms() - t0;
+	pthread_mutex_unlock(&m);
+	CHECK_INT(rc, ETIMEDOUT);
+	/* A deadline on another clock than the condition's would end the wait
+	 * at once (or decades later). */
+	CHECK(waited >= 59 && waited < 5000);
+	pthread_cond_destroy(&c);
+}
+
 int main(void)
 {
+	RUN(timed_waits_run_on_the_monotonic_clock);
 	RUN(parse_i64_accepts_whole_numbers_only);
 	RUN(parse_double_strict);
 	RUN(time_formats_are_rfc3339_utc);
