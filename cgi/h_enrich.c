@@ -41,6 +41,10 @@ bool h_read_json_body(struct http_req *r)
 		http_error(r, ENR_E_MEDIA_TYPE, "the body must be application/json", NULL);
 		return false;
 	}
+	if (!http_charset_ok(r)) {
+		http_error(r, ENR_E_MEDIA_TYPE, "the body must be UTF-8 (charset=utf-8)", NULL);
+		return false;
+	}
 	rc = http_read_body(r, (size_t)r->cfg->limits.body_max_bytes);
 	if (rc == ENR_E_TOO_LARGE) {
 		http_error(r, rc, NULL, NULL);

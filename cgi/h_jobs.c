@@ -80,6 +80,10 @@ enum enr_err h_enqueue(struct http_req *r)
 		http_error(r, ENR_E_MEDIA_TYPE, "the body must be application/json or text/csv", NULL);
 		return ENR_OK;
 	}
+	if (!http_charset_ok(r)) {
+		http_error(r, ENR_E_MEDIA_TYPE, "the body must be UTF-8 (charset=utf-8)", NULL);
+		return ENR_OK;
+	}
 	if (!csv && enrich) {
 		/* A JSON submission names its fields in the body; a query it would
 		 * ignore is refused, not dropped. */

@@ -140,6 +140,36 @@ bool http_content_type_is(const struct http_req *r, const char *type)
 	return n == tl && strncasecmp(ct, type, tl) == 0;
 }
 
+bool http_charset_ok(const struct http_req *r)
+{
+	const char *ct = http_param(r, "CONTENT_TYPE");
+	const char *p = ct ? strchr(ct, ';') : NULL;
+
+	while (p && *p) {
+		size_t n, vn;
+		const char *v;
+
+		p += strspn(p, "; \t");
+		n = strcspn(p, ";");
+		if (n > 8 && strncasecmp(p, "charset=", 8) == 0) {
+			v = p + 8;
+			vn = n - 8;
+			while (vn > 0 && (v[vn - 1] == ' ' || v[vn - 1] == '\t'))
+				vn--;
+			if (vn >= 2 && v[0] == '"' && v[vn - 1] == '"') {
+				v++;
+				vn -= 2;
+			}
+			if (!(util_strn_ieq(v, vn, "utf-8") || util_strn_ieq(v, vn, "utf8")))
+				return false;
+		} else if (n == 8 && strncasecmp(p, "charset=", 8) == 0) {
+			return false; /* "charset=" and nothing */
+		}
+		p += n;
+	}
+	return true;
+}
+
 static ssize_t body_read_some(struct http_req *r, char *p, size_t n)
 {
 	if (r->fcgx)

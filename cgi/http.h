@@ -88,6 +88,10 @@ const char *http_param(const struct http_req *r, const char *name);
  * parameters such as charset ignored). */
 bool http_content_type_is(const struct http_req *r, const char *type);
 
+/* False when the Content-Type names a charset other than UTF-8 (bodies are
+ * UTF-8; none named means UTF-8). */
+bool http_charset_ok(const struct http_req *r);
+
 /* Read the whole body, at most max bytes: ENR_E_TOO_LARGE beyond,
  * ENR_E_INVALID on a bad Content-Length or a short body. */
 enum enr_err http_read_body(struct http_req *r, size_t max);

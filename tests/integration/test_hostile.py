@@ -222,3 +222,214 @@ def test_csv_results_neutralise_formulas_from_input_and_providers():
             e = error(env.request("GET", f"/enrich/jobs/{job}/results{q}", headers=auth(k)),
                       400, "invalid_request")
             check(e["details"][0]["field"] == "formulas" and part in e["details"][0]["problem"], e)
+
+
+HOSTILE_CONF = {"limits": {"body_max_bytes": 1 << 20, "records_per_job_max": 5}}
+
+
+def _post(env, k, body, ctype="application/json", query="", **more):
+    h = {"Content-Type": ctype} if ctype is not None else {}
+    h.update(more)
+    return env.request("POST", "/enrich/enqueue" + query, body=body, headers=auth(k, **h))
+
+
+def test_enqueue_json_hostile_bodies():
+    with Env(conf=HOSTILE_CONF) as env:
+        k = client_key(env, scopes="enrich,enqueue")
+        rec = b'{"email": "john.doe@example.com"}'
+        cases = (
+            (b'{"records": [1e999]}', "body"),
+            (b'{"records": [{"email": 123456789012345678901234567890}]}', "body"),
+            (b'{"records": [' + rec + b'], "records": []}', "body"),
+            (b'{"records": [{"email": "a@b.com", "email": "c@d.com"}]}', "body"),
+            (b'{"records": {"email": "a@b.com"}}', "records"),
+            (b'{"records": "a@b.com"}', "records"),
+            (b'{"records": 5}', "records"),
+            (b'{"records": []}', "records"),
+            (b'{"records": [' + rec + b'], "enrich": "title"}', "enrich"),
+            (b'{"records": [' + rec + b'], "enrich": [1]}', "enrich"),
+            (b'{"records": [' + rec + b'], "enrich": ["title", "salary"]}', "enrich"),
+            (b'{"records": [' + rec + b'], "webhook_url": 5}', "webhook_url"),
+            (b'{"records": [' + rec + b'], "webhook_url": "https://' + b"x" * 3000 + b'.com/"}',
+             "webhook_url"),
+            (b'{"records": [' + rec + b'], "webhook_url": "http://hooks.example.com/"}', "webhook_url"),
+            (b'{"records": [' + rec + b'], "Records": []}', "Records"),
+            (b'{"records": [' + rec + b'], "\xff\xfe": 1}', "body"),
+            (b'{"records": [{"email": "\xff\xfe@b.com"}]}', "body"),
+            (b'{"records": [{"email": "a\x00b@c.com"}]}', "body"),
+            (b'{"records": [{"email": "a\\u0000b@c.com"}]}', "body"),
+            (b'\xef\xbb\xbf{"records": [' + rec + b']}', "body"),
+            (b'[' + rec + b']', "body"),
+            (b'null', "body"),
+            (b'"records"', "body"),
+            (b'', "body"),
+            (b'{', "body"),
+            (b'{"records": [' + rec + b']} trailing', "body"),
+            (b'{"records": [' + rec + b']}\x00', "body"),
+        )
+        for body, field in cases:
+            e = error(_post(env, k, body), 400, "invalid_request")
+            check(any(d["field"] == field for d in e["details"]), (body[:80], e))
+        # Over the records cap: 413, with details.
+        e = error(_post(env, k, b'{"records": [' + b",".join([rec] * 6) + b']}'), 413,
+                  "payload_too_large")
+        check(e["details"][0]["field"] == "records", e)
+        # Wrong types inside records sink only their rows.
+        r = _post(env, k, b'{"records": [{"email": 5}, [1], "x", null, {"phone": {"n": 1}}, '
+                          b'{"email": "good.one@acme.com"}][0:0]}')
+        error(r, 400, "invalid_request")
+        r = _post(env, k, b'{"records": [{"email": 5}, [1], "x", {"phone": {"n": 1}}, '
+                          b'{"email": "good.one@acme.com"}]}')
+        check(r.status == 202, r)
+        b = r.json()
+        check(b["total"] == 5 and b["rejected"] == 4, b)
+        check([x["row"] for x in b["rejections"]] == [1, 2, 3, 4], b)
+        check(all(isinstance(x["reason"], str) and x["reason"] for x in b["rejections"]), b)
+        still_serving(env, k)
+
+
+def test_enqueue_content_types_and_idempotency_keys():
+    with Env(conf=HOSTILE_CONF) as env:
+        k = client_key(env, scopes="enrich,enqueue")
+        body = b'{"records": [{"email": "john.doe@example.com"}]}'
+        for ctype in (None, "text/plain", "application/xml", "multipart/form-data; boundary=x",
+                      "application/json; charset=iso-8859-1", "application/json; charset=",
+                      'application/json; charset="latin1"', "text/csv; charset=utf-16",
+                      "application/jsonx", "application"):
+            error(_post(env, k, body, ctype=ctype), 415, "unsupported_media_type")
+        for ctype in ("application/json; charset=utf-8", "application/json;charset=UTF-8",
+                      'application/json; charset="utf-8"', "APPLICATION/JSON"):
+            r = _post(env, k, body, ctype=ctype)
+            check(r.status == 202, (ctype, r))
+        for key in ("x" * 129, "has space", "tab\there", "caf\u00e9".encode().decode("latin-1")):
+            e = error(_post(env, k, body, **{"Idempotency-Key": key}), 400, "invalid_request")
+            check(e["details"][0]["field"] == "Idempotency-Key", e)
+        a = _post(env, k, body, **{"Idempotency-Key": "k" * 128})
+        b = _post(env, k, body, **{"Idempotency-Key": "k" * 128})
+        check(a.status == 202 and b.status == 202 and a.json()["job_id"] == b.json()["job_id"], (a, b))
+        still_serving(env, k)
+
+
+def test_enqueue_csv_hostile_bodies():
+    with Env(conf=HOSTILE_CONF) as env:
+        k = client_key(env, scopes="enrich,enqueue")
+
+        def csv(body, query=""):
+            return _post(env, k, body, ctype="text/csv", query=query)
+        for body, part in ((b"", "empty"), (b"\r\n\n\r\n", "empty"),
+                           (b"Notes,Other\r\nx,y\r\n", "identifier"),
+                           (b'email\r\n"john.doe@example.com', "line"),
+                           (b"email\r\n", "no rows"),
+                           (",".join(f"c{i}" for i in range(1100)).encode() + b"\r\nx\r\n", "body"),
+                           (b'email,"bad"quote\r\na@b.com,x\r\n', "body"),
+                           (b"em\xffail\r\na@b.com\r\n", "body")):
+            e = error(csv(body), 400, "invalid_request")
+            check(any(d["field"] == "body" for d in e["details"]), (body[:60], e))
+            check(part == "body" or any(part in d["problem"] for d in e["details"]), (body[:60], e))
+        # Bad rows are rejected one by one; the job takes the rest.
+        big = b"x" * (70 * 1024)
+        body = (b"email,notes\r\n"
+                b"ann.lee@acme.com,ok\r\n"
+                b"only-one-cell\r\n"
+                b"a@b.com,two,three\r\n"
+                b"\xff\xfe@acme.com,bad utf-8\r\n"
+                b"bob\x00@acme.com,nul\r\n"
+                b"cy.dee@acme.com," + big + b"\r\n")
+        e = error(csv(body), 413, "payload_too_large")  # 6 rows > records_per_job_max 5
+        body = body.replace(b"ann.lee@acme.com,ok\r\n", b"")
+        r = csv(body)
+        check(r.status == 202, r)
+        b = r.json()
+        check(b["total"] == 5 and b["rejected"] == 5, b)
+        check(all(x["reason"] for x in b["rejections"]), b)
+        # Odd but valid: BOM, CR only, quoted line breaks, spaces.
+        r = csv(b'\xef\xbb\xbf E-Mail ,Company\rann.lee@acme.com,"Acme,\r\nInc"\r"bob.ray@acme.com",X')
+        check(r.status == 202 and r.json()["total"] == 2 and r.json()["rejected"] == 0, r)
+        for query, part in (("?enrich=title,salary", "salary"), ("?enrich=%ff", "UTF-8"),
+                            ("?enrich=" + "x" * 600, "longer"), ("?enrich", "")):
+            r = csv(b"email\r\nann.lee@acme.com\r\n", query=query)
+            if query == "?enrich":
+                check(r.status == 202, r)  # present and empty: every field, as documented
+                continue
+            e = error(r, 400, "invalid_request")
+            check(part in e["details"][0]["problem"], e)
+        error(_post(env, k, b"email\r\na@b.com\r\n", ctype="text/csv; charset=latin1"), 415,
+              "unsupported_media_type")
+        still_serving(env, k)
+
+
+def test_body_over_the_cap_is_413_at_both_edges():
+    with Env(conf={"limits": {"body_max_bytes": 4096}}) as env:
+        k = client_key(env, scopes="enrich,enqueue")
+        r = _post(env, k, b'{"records": [' + b" " * 5000 + b"]}")
+        check(r.status == 413 and r.json()["error"]["code"] == "payload_too_large", r)
+        # enrichd checks too, whatever sits in front of it.
+        st, h, body = _fcgi(env, {"REQUEST_METHOD": "POST", "DOCUMENT_URI": "/enrich/enqueue",
+                                  "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": "5000",
+                                  "HTTP_AUTHORIZATION": "Bearer " + k})
+        check(st == 413 and b'"code":"payload_too_large"' in body, (st, body[:200]))
+        st, h, body = _fcgi(env, {"REQUEST_METHOD": "POST", "DOCUMENT_URI": "/enrich/enqueue",
+                                  "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": "12x",
+                                  "HTTP_AUTHORIZATION": "Bearer " + k})
+        check(st == 400 and b'"code":"invalid_request"' in body, (st, body[:200]))
+        still_serving(env, k)
+
+
+def test_job_routes_with_hostile_ids_and_methods():
+    with Env(conf=HOSTILE_CONF) as env:
+        k = client_key(env, scopes="enrich,enqueue")
+        job = _post(env, k, b'{"records": [{"email": "john.doe@example.com"}]}').json()["job_id"]
+        for path in ("/enrich/jobs/job_nope", "/enrich/jobs/" + "a" * 1500,
+                     "/enrich/jobs/job_" + "0" * 24, "/enrich/jobs/" + job.upper(),
+                     "/enrich/jobs/" + job + "x", "/enrich/jobs/%27%20OR%201%3D1--",
+                     "/enrich/jobs/..%2F..%2Fetc%2Fpasswd", "/enrich/jobs/../../etc/passwd",
+                     "/enrich/jobs/" + job + "/results/more", "/enrich/jobs/%E2%80%AE" + job,
+                     "/enrich/jobs/" + "a" * 3000):
+            for method, suffix in (("GET", ""), ("GET", "/results"), ("POST", "/retry"),
+                                   ("DELETE", "")):
+                if path.endswith("/more") and suffix:
+                    continue
+                error(env.request(method, path + suffix, headers=auth(k)), 404, "not_found")
+        for method, path, allow in (("PUT", f"/enrich/jobs/{job}", "GET, DELETE"),
+                                    ("POST", f"/enrich/jobs/{job}", "GET, DELETE"),
+                                    ("GET", f"/enrich/jobs/{job}/retry", "POST"),
+                                    ("DELETE", f"/enrich/jobs/{job}/results", "GET"),
+                                    ("GET", "/enrich/enqueue", "POST")):
+            r = env.request(method, path, headers=auth(k))
+            error(r, 405, "method_not_allowed")
+            check(r.header("allow") == allow, (method, path, r.header("allow")))
+        # Straight to enrichd: bytes nginx would refuse in the path itself.
+        for uri in ("/enrich/jobs/a\x01b", "/enrich/jobs/\xff\xfe", "/enrich/jobs/a b"):
+            st, h, body = _fcgi(env, {"DOCUMENT_URI": uri, "HTTP_AUTHORIZATION": "Bearer " + k})
+            check(st == 404 and b'"code":"not_found"' in body, (uri, st, body[:200]))
+        check(env.request("GET", f"/enrich/jobs/{job}", headers=auth(k)).status == 200)
+        still_serving(env, k)
+
+
+def test_admin_routes_with_hostile_input():
+    with Env() as env:
+        admin = client_key(env, scopes="admin,enrich")
+        user = client_key(env, scopes="enrich,enqueue", account="user")
+        for method, path in (("GET", "/admin/keys"), ("GET", "/admin/usage"), ("GET", "/metrics"),
+                             ("POST", "/admin/keys/x/revive")):
+            error(env.request(method, path, headers=auth(user)), 403, "forbidden")
+            error(env.request(method, path), 401, "unauthorized")
+            error(env.request(method, path, headers={"Authorization": "Bearer enr_" + "A" * 40}),
+                  401, "unauthorized")
+        for kid in ("nope", "x" * 100, "%27%3B%20DROP%20TABLE%20upstream_keys--", "..%2Fx"):
+            r = env.request("POST", f"/admin/keys/{kid}/revive", headers=auth(admin))
+            error(r, 404, "not_found")
+        # Bytes nginx refuses itself (a NUL, control bytes), straight to enrichd.
+        for kid in ("a\x00b", "\x01", "\xff"):
+            st, h, body = _fcgi(env, {"REQUEST_METHOD": "POST", "CONTENT_LENGTH": "0",
+                                      "DOCUMENT_URI": f"/admin/keys/{kid}/revive",
+                                      "HTTP_AUTHORIZATION": "Bearer " + admin})
+            check(st == 404 and b'"code":"not_found"' in body, (kid, st, body[:200]))
+        r = env.request("GET", "/admin/keys/nope/revive", headers=auth(admin))
+        error(r, 405, "method_not_allowed")
+        error(env.request("DELETE", "/admin/keys", headers=auth(admin)), 405, "method_not_allowed")
+        for q in ("account=%27%20OR%20%271%27%3D%271", "account=a&account=b", "days=1;2",
+                  "days=%2B", "days=0x10", "days=%205", "days=7&extra=%00"):
+            error(env.request("GET", "/admin/usage?" + q, headers=auth(admin)), 400, "invalid_request")
+        check(env.request("GET", "/admin/keys", headers=auth(admin)).status == 200)
+        still_serving(env, admin)
