@@ -76,7 +76,8 @@ static void refresh_key_states(void *arg)
 
 	(void)arg;
 	mx_clear(mx_key_state);
-	st_ukey_each(store, key_gauge, &now);
+	if (st_ukey_each(store, key_gauge, &now) != ENR_OK)
+		log_warn("app", "key states not read for /metrics: the gauges are empty this time");
 }
 
 enum enr_err app_init(const struct cfg *cfg)

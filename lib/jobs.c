@@ -930,7 +930,9 @@ json_t *job_status_json(struct store *s, const struct st_job *job, int64_t now_m
 		json_decref(errors);
 		return NULL;
 	}
-	st_job_errors(s, job->seq, error_row, errors);
+	/* Without the store the summary goes out without its error list. */
+	if (st_job_errors(s, job->seq, error_row, errors) != ENR_OK)
+		json_array_clear(errors);
 	if (job->status == ST_JOB_RUNNING && job->started_ms > 0) {
 		/* The last minute says more about the current pace than the
 		 * average since the start. */
