@@ -1,5 +1,5 @@
 /*
- * enrich.h - the POST /enrich request and response (DESIGN section 3).
+ * enrich.h - the POST /enrich request and response.
  *
  * Prefix: en_.  en_parse validates a body against the table of members
  * (identifiers as strings up to limits.field_max_bytes, "enrich" as an

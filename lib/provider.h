@@ -1,7 +1,7 @@
 /*
  * provider.h - the interface every provider adapter implements.
  *
- * Prefix: prov_.  An adapter has four jobs (DESIGN section 5): build the
+ * Prefix: prov_.  An adapter has four jobs: build the
  * HTTP request from the normalised identifiers and the wanted fields;
  * classify the answer into exactly one enum prov_outcome; map the body to
  * record fields with a confidence; read the meters (credits spent,

@@ -2,7 +2,7 @@
  * rotation.h - one provider call through the provider's key pool.
  *
  * Prefix: rot_.  rot_call() tries the provider's usable keys in the
- * configured strategy's order (DESIGN section 5): a hit or a miss stops;
+ * configured strategy's order: a hit or a miss stops;
  * rate_limited, quota_exhausted and key_invalid update the key (and its
  * upstream account) and try the next; request_rejected leaves the key as it
  * is and tries the next; transient backs off briefly and tries the next,

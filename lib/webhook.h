@@ -1,5 +1,5 @@
 /*
- * webhook.h - signed job webhooks to client-supplied URLs (DESIGN 6, 8).
+ * webhook.h - signed job webhooks to client-supplied URLs.
  *
  * Prefix: wh_.  A client names a URL when it submits a job; enrichd POSTs
  * a JSON body there when the job ends.  Because the URL comes from a
