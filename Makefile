@@ -17,7 +17,7 @@ PREFIX    ?= /usr/local
 DESTDIR   ?=
 CC        ?= cc
 SAN       ?=
-PKGS      := fcgi libcurl jansson libconfig sqlite3 libcrypto libpsl
+PKGS      := fcgi libcurl jansson libconfig sqlite3 libpq libcrypto libpsl
 
 ifeq ($(SAN),)
 BUILD     ?= build

@@ -83,13 +83,13 @@ static void refresh_key_states(void *arg)
 enum enr_err app_init(const struct cfg *cfg)
 {
 	char why[512];
-	enum enr_err rc = st_open_why(cfg->store, true, &store, why, sizeof why);
+	enum enr_err rc = st_open_cfg(cfg, &store, why, sizeof why);
 
 	if (rc) {
 		log_error("app", "the store: %s", why);
 		return rc;
 	}
-	rc = st_ukey_sync(store, cfg);
+	rc = rot_sync_keys(store, cfg);
 	if (rc) {
 		log_error("app", "cannot record the configured provider keys: %s", enr_strerror(rc));
 		return rc;
@@ -99,7 +99,7 @@ enum enr_err app_init(const struct cfg *cfg)
 		log_warn("app", "domain lists not loaded from %s (%s): e-mail types will not be derived",
 			 cfg->data_dir, enr_strerror(rc));
 	pctx.domains = lists;
-	admission = adm_new(store, !app_is_cgi);
+	admission = adm_new(store, !app_is_cgi, app_is_cgi ? NULL : cfg->state_dir);
 	if (admission == NULL)
 		return ENR_E_NOMEM;
 	rc = up_global_init();
@@ -118,7 +118,7 @@ enum enr_err app_init(const struct cfg *cfg)
 enum enr_err app_reload(const struct cfg *next)
 {
 	/* New keys join the pool; known keys keep their state and counters. */
-	return st_ukey_sync(store, next);
+	return rot_sync_keys(store, next);
 }
 
 void app_thread_exit(void)

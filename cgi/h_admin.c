@@ -49,7 +49,7 @@ enum enr_err h_admin_keys(struct http_req *r)
 enum enr_err h_admin_key_revive(struct http_req *r)
 {
 	struct kp_key k;
-	enum enr_err rc = st_ukey_revive(app_store(), r->params[0], &k);
+	enum enr_err rc = rot_revive(app_store(), r->params[0], &k);
 
 	if (rc == ENR_E_NOT_FOUND) {
 		http_error(r, rc, "no configured upstream key has this id", NULL);

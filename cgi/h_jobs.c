@@ -61,10 +61,10 @@ enum enr_err h_enqueue(struct http_req *r)
 	json_t *details = NULL;
 	const char *idem = http_param(r, "HTTP_IDEMPOTENCY_KEY");
 	const char *enrich = qs_get(&r->qs, "enrich");
-	char existing[ST_JOB_ID_LEN + 1];
-	int64_t fit = 0;
+	char existing[ST_JOB_ID_LEN + 1] = "";
+	int64_t fit = 0, counted;
 	enum enr_err rc;
-	bool csv = http_content_type_is(r, "text/csv");
+	bool csv = http_content_type_is(r, "text/csv"), created = false;
 
 	if (idem && *idem == '\0')
 		idem = NULL;
@@ -74,8 +74,15 @@ enum enr_err h_enqueue(struct http_req *r)
 				     "not printable ASCII of at most 128 bytes"));
 		return ENR_OK;
 	}
-	if (idem && st_job_find_idempotent(app_store(), r->account_id, idem, existing) == ENR_OK)
-		return answer_existing(r, existing);
+	if (idem) {
+		/* A quick answer for a resubmission; st_job_create decides for
+		 * sure (two submissions racing each other). */
+		rc = st_job_find_idempotent(app_store(), r->account_id, idem, existing);
+		if (rc == ENR_OK)
+			return answer_existing(r, existing);
+		if (rc != ENR_E_NOT_FOUND)
+			return rc;
+	}
 	if (!csv && !http_is_json(r)) {
 		http_error(r, ENR_E_MEDIA_TYPE, "the body must be application/json or text/csv", NULL);
 		return ENR_OK;
@@ -119,7 +126,8 @@ enum enr_err h_enqueue(struct http_req *r)
 		goto out;
 
 	/* The whole batch against the record quota, up front. */
-	rc = route_admit(r, 0, (int64_t)(in.nrows - in.rejected), &fit);
+	counted = (int64_t)(in.nrows - in.rejected);
+	rc = route_admit(r, 0, counted, &fit);
 	if (rc == ENR_E_QUOTA) {
 		char msg[160];
 
@@ -140,15 +148,27 @@ enum enr_err h_enqueue(struct http_req *r)
 	job.format = in.format;
 	job.columns = in.columns;
 	util_strlcpy(job.webhook_url, in.webhook_url, sizeof job.webhook_url);
-	rc = st_job_create(app_store(), &job, idem, in.rows, in.nrows, util_now_ms(), existing);
+	rc = job_new_id(job.id);
+	if (rc == ENR_OK)
+		rc = st_job_create(app_store(), &job, idem, in.rows, in.nrows, util_now_ms(),
+				   &created, existing);
 	job.columns = NULL; /* still in.columns' */
-	if (rc == ENR_E_CONFLICT) {
-		rc = answer_existing(r, existing);
-		goto out;
+	if (rc || !created) {
+		/* The records were counted for a job that is not there: give
+		 * them back to the quota and the usage. */
+		enum enr_err rr = adm_refund(app_admission(), r->account_id, &r->limits, counted,
+					     util_now_ms());
+
+		if (rr)
+			log_warn("jobs", "%lld records of account %s not given back to the quota: %s",
+				 (long long)counted, r->account_name, enr_strerror(rr));
 	}
 	if (rc)
 		goto out;
-	job.status = job.pending > 0 ? ST_JOB_QUEUED : ST_JOB_COMPLETED;
+	if (!created) {
+		rc = answer_existing(r, existing);
+		goto out;
+	}
 	log_info("jobs", "job %s: %lld rows queued, %lld rejected, account %s", job.id,
 		 (long long)job.pending, (long long)job.rejected, r->account_name);
 	accepted(r, &job, in.rejections);

@@ -7,6 +7,7 @@
 #include <jansson.h>
 
 #include "app.h"
+#include "lib/log.h"
 #include "lib/metrics.h"
 #include "lib/util.h"
 #include "routes.h"

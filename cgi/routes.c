@@ -131,8 +131,9 @@ static void auth_failed(const char *reason)
 
 /* Recently used keys, per thread (no lock).  An entry is good while the
  * store's authentication generation is unchanged (any key or account change
- * by any process on the host bumps it) and for at most a second (changes
- * made to the database by other means). */
+ * by any process on any host moves it; a process sees the move within
+ * ST_AUTH_POLL_MS) and for at most a second (changes made to the database
+ * by other means). */
 #define AUTH_CACHE 16
 #define AUTH_CACHE_MS 1000
 
@@ -238,7 +239,7 @@ static void set_num_header(struct http_req *r, const char *name, long long v)
 enum enr_err route_admit(struct http_req *r, int request_cost, int64_t records,
 			 int64_t *records_fit)
 {
-	struct st_admit_res res;
+	struct adm_res res;
 	const struct cfg_account_limits *l = &r->limits;
 	char val[256], labels[LIM_METRIC_LABELS_MAX], acc[LIM_NAME_MAX * 2 + 1];
 	enum enr_err rc;
@@ -247,8 +248,8 @@ enum enr_err route_admit(struct http_req *r, int request_cost, int64_t records,
 	if (rc)
 		return rc;
 	mx_add(mx_bucket_checks,
-	       res.verdict == ST_ADMIT_OK ? "verdict=\"ok\"" :
-	       res.verdict == ST_ADMIT_QUOTA ? "verdict=\"quota_exceeded\"" :
+	       res.verdict == ADM_OK ? "verdict=\"ok\"" :
+	       res.verdict == ADM_QUOTA ? "verdict=\"quota_exceeded\"" :
 					       "verdict=\"rate_limited\"", 1);
 
 	/* IETF draft-ietf-httpapi-ratelimit-headers: the request bucket and the
@@ -271,15 +272,15 @@ enum enr_err route_admit(struct http_req *r, int request_cost, int64_t records,
 	set_num_header(r, "X-RateLimit-Reset", res.bucket_reset_s);
 	if (records_fit)
 		*records_fit = res.records_fit;
-	if (res.verdict == ST_ADMIT_OK)
+	if (res.verdict == ADM_OK)
 		return ENR_OK;
 
 	set_num_header(r, "Retry-After", res.retry_after_s > 0 ? res.retry_after_s : 1);
 	mx_label(r->account_name, acc, sizeof acc);
 	snprintf(labels, sizeof labels, "account=\"%s\",kind=\"%s\"", acc,
-		 res.verdict == ST_ADMIT_QUOTA ? "quota_exceeded" : "rate_limited");
+		 res.verdict == ADM_QUOTA ? "quota_exceeded" : "rate_limited");
 	mx_add(mx_rejections, labels, 1);
-	return res.verdict == ST_ADMIT_QUOTA ? ENR_E_QUOTA : ENR_E_RATE_LIMITED;
+	return res.verdict == ADM_QUOTA ? ENR_E_QUOTA : ENR_E_RATE_LIMITED;
 }
 
 static void observe(struct http_req *r)

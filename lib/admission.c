@@ -1,5 +1,5 @@
 /*
- * admission.c - leased admission and batched usage counts.
+ * admission.c - the admission decision, leases and usage counting.
  */
 #include "admission.h"
 
@@ -8,30 +8,152 @@
 #include <string.h>
 
 #include "log.h"
+#include "ratelimit.h"
+#include "usage_journal.h"
 #include "util.h"
 
 #define ADM_SLOTS 1024        /* accounts with a lease or pending usage */
 #define LEASE_MS 500
 #define LEASE_MAX 256
+#define REPLAY_EVERY_MS 30000
 
 struct slot {
 	int64_t account_id;       /* 0: free */
 	struct cfg_account_limits lim;
 	int64_t tokens, records;  /* leased, not yet handed out */
 	int64_t expires_ms;       /* lease end (wall clock) */
-	struct st_admit_res last; /* the store's last answer, for headers */
-	int64_t last_ms;
-	int64_t u_requests, u_records, u_credits, u_rejections; /* usage not yet written */
+	struct adm_res last;      /* the store's last answer, for headers */
+	/* Usage that neither the journal nor the store took yet. */
+	struct st_usage_delta pending;
+	int64_t pending_s;        /* the time it was counted at (its day) */
 };
 
 struct adm {
 	struct store *store;
 	bool leasing;
+	struct uj *journal;       /* NULL: none (CGI, or no usable state_dir) */
+	char state_dir[4096];
+	int64_t replayed_ms;
 	pthread_mutex_t lock;
+	pthread_mutex_t flush_lock;
 	struct slot slots[ADM_SLOTS];
 };
 
-struct adm *adm_new(struct store *s, bool leasing)
+/* ---- the decision -------------------------------------------------------------- */
+
+struct decide {
+	const struct cfg_account_limits *lim;
+	int64_t now_ms;
+	int cost;
+	int64_t records;
+	int64_t extra_tokens, extra_records;   /* a lease to take when admitted */
+	struct adm_res res;
+	int64_t granted_tokens, granted_records;
+};
+
+/* Run under the account row's lock by st_adm_update (and again if the
+ * transaction is retried: it starts from its inputs each time). */
+static bool decide(void *arg, struct st_adm_state *st, struct st_usage_delta *u)
+{
+	struct decide *q = arg;
+	const struct cfg_account_limits *lim = q->lim;
+	struct rl_bucket_limits bl = { lim->requests_per_minute, lim->burst };
+	struct rl_bucket_verdict bv;
+	struct rl_window_verdict vh, vd;
+	struct adm_res *r = &q->res;
+	int64_t now_s = q->now_ms / 1000;
+
+	memset(r, 0, sizeof *r);
+	memset(u, 0, sizeof *u);
+	q->granted_tokens = q->granted_records = 0;
+	/* Decide on both quotas first, so a denial takes nothing. */
+	rl_window_peek(&st->hour, lim->records_per_hour, 3600, now_s, q->records, &vh);
+	rl_window_peek(&st->day, lim->records_per_day, 86400, now_s, q->records, &vd);
+	rl_bucket_take(&st->bucket, &bl, q->now_ms, q->cost, &bv);
+	r->bucket_remaining = bv.remaining;
+	r->bucket_reset_s = (bv.full_in_ms + 999) / 1000;
+	r->hour_remaining = vh.remaining;
+	r->hour_reset_s = vh.reset_s;
+	r->day_remaining = vd.remaining;
+	r->day_reset_s = vd.reset_s;
+	r->records_fit = vh.fits < vd.fits ? vh.fits : vd.fits;
+
+	if (!bv.allowed || !vh.allowed || !vd.allowed) {
+		/* Nothing is counted: report what is left as it stands. */
+		struct rl_window_verdict ph, pd;
+
+		rl_window_peek(&st->hour, lim->records_per_hour, 3600, now_s, 0, &ph);
+		rl_window_peek(&st->day, lim->records_per_day, 86400, now_s, 0, &pd);
+		r->hour_remaining = ph.remaining;
+		r->day_remaining = pd.remaining;
+	}
+	if (!bv.allowed) {
+		r->verdict = ADM_RATE_LIMITED;
+		r->retry_after_s = (bv.retry_after_ms + 999) / 1000;
+		u->rejections = 1;
+	} else if (!vh.allowed || !vd.allowed) {
+		r->verdict = ADM_QUOTA;
+		/* The day window may reset later than the hour one. */
+		r->retry_after_s = !vd.allowed ? vd.reset_s : vh.reset_s;
+		/* The request still took its token: it was made. */
+		u->requests = q->cost;
+		u->rejections = 1;
+	} else {
+		int64_t extra_r = q->extra_records;
+
+		r->verdict = ADM_OK;
+		/* A lease takes what is there, up to what was asked. */
+		if (extra_r > vh.remaining)
+			extra_r = vh.remaining;
+		if (extra_r > vd.remaining)
+			extra_r = vd.remaining;
+		if (extra_r < 0)
+			extra_r = 0;
+		q->granted_records = extra_r;
+		if (q->extra_tokens > 0 && st->bucket.tokens >= 1.0) {
+			int64_t t = (int64_t)st->bucket.tokens;
+
+			q->granted_tokens = t < q->extra_tokens ? t : q->extra_tokens;
+			st->bucket.tokens -= (double)q->granted_tokens;
+			r->bucket_remaining -= q->granted_tokens;
+		}
+		rl_window_take(&st->hour, lim->records_per_hour, 3600, now_s, q->records + extra_r, &vh);
+		rl_window_take(&st->day, lim->records_per_day, 86400, now_s, q->records + extra_r, &vd);
+		r->hour_remaining = vh.remaining;
+		r->day_remaining = vd.remaining;
+		u->requests = q->cost;
+		u->records = q->records;
+	}
+	/* The refill is kept even when the request was denied. */
+	return true;
+}
+
+struct refund {
+	int64_t now_s, records;
+	int64_t given;
+};
+
+static bool give_back(void *arg, struct st_adm_state *st, struct st_usage_delta *u)
+{
+	struct refund *x = arg;
+	int64_t hour = x->now_s - x->now_s % 3600, day = x->now_s - x->now_s % 86400;
+	int64_t n = x->records;
+
+	memset(u, 0, sizeof *u);
+	x->given = 0;
+	/* Records counted in a window that has rolled over are not owed. */
+	if (st->hour.start_s == hour)
+		st->hour.used = st->hour.used > n ? st->hour.used - n : 0;
+	if (st->day.start_s == day)
+		st->day.used = st->day.used > n ? st->day.used - n : 0;
+	u->records = -n;
+	x->given = n;
+	return true;
+}
+
+/* ---- the state ------------------------------------------------------------------- */
+
+struct adm *adm_new(struct store *s, bool leasing, const char *state_dir)
 {
 	struct adm *a = calloc(1, sizeof *a);
 
@@ -40,6 +162,24 @@ struct adm *adm_new(struct store *s, bool leasing)
 	a->store = s;
 	a->leasing = leasing;
 	pthread_mutex_init(&a->lock, NULL);
+	pthread_mutex_init(&a->flush_lock, NULL);
+	if (leasing && state_dir && *state_dir &&
+	    util_strlcpy(a->state_dir, state_dir, sizeof a->state_dir)) {
+		enum enr_err rc = ENR_OK;
+		int n = 0;
+
+		a->journal = uj_open(s, state_dir, &rc);
+		if (a->journal == NULL)
+			log_warn("usage", "no usage journal in %s (%s): usage counted since the last "
+				 "flush is lost if the process crashes", state_dir, enr_strerror(rc));
+		else if (uj_replay(s, state_dir, &n) != ENR_OK)
+			log_warn("usage", "usage journals left in %s could not all be replayed yet",
+				 state_dir);
+		a->replayed_ms = util_now_ms();
+	} else if (leasing) {
+		log_warn("usage", "no state_dir: usage counted since the last flush is lost if the "
+			 "process crashes");
+	}
 	return a;
 }
 
@@ -48,7 +188,9 @@ void adm_free(struct adm *a)
 	if (a == NULL)
 		return;
 	if (adm_flush(a, util_now_ms()) != ENR_OK)
-		log_error("admission", "usage counted in memory could not be written at shutdown");
+		log_warn("usage", "usage not written at shutdown; the journal keeps it");
+	uj_close(a->journal);
+	pthread_mutex_destroy(&a->flush_lock);
 	pthread_mutex_destroy(&a->lock);
 	free(a);
 }
@@ -93,22 +235,41 @@ static bool same_limits(const struct cfg_account_limits *a, const struct cfg_acc
 	return memcmp(a, b, sizeof *a) == 0;
 }
 
-enum enr_err adm_check(struct adm *a, int64_t account_id, const struct cfg_account_limits *lim,
-		       int cost, int64_t records, int64_t now_ms, struct st_admit_res *res)
+/* Count usage that the store did not take with an admission: in the
+ * journal, else in the slot until the next flush.  Called with a->lock. */
+static void count_locked(struct adm *a, struct slot *s, int64_t now_ms,
+			 const struct st_usage_delta *d)
 {
-	struct st_admit_req q;
-	struct st_admit_res r;
+	if (uj_add(a->journal, s->account_id, now_ms / 1000, d))
+		return;
+	s->pending.requests += d->requests;
+	s->pending.records += d->records;
+	s->pending.credits += d->credits;
+	s->pending.rejections += d->rejections;
+	s->pending_s = now_ms / 1000;
+}
+
+static enum enr_err admit_store(struct adm *a, struct decide *q, int64_t account_id)
+{
+	return st_adm_update(a->store, account_id, q->now_ms / 1000, decide, q);
+}
+
+enum enr_err adm_check(struct adm *a, int64_t account_id, const struct cfg_account_limits *lim,
+		       int cost, int64_t records, int64_t now_ms, struct adm_res *res)
+{
+	struct decide q;
 	struct slot *s;
 	enum enr_err rc;
 
 	memset(&q, 0, sizeof q);
-	q.account_id = account_id;
-	q.limits = *lim;
+	q.lim = lim;
 	q.now_ms = now_ms;
-	q.request_cost = cost;
+	q.cost = cost;
 	q.records = records;
 	if (!a->leasing || records > 1) {
-		rc = st_admit(a->store, &q, res);
+		rc = admit_store(a, &q, account_id);
+		if (rc == ENR_OK)
+			*res = q.res;
 		return rc;
 	}
 
@@ -116,19 +277,23 @@ enum enr_err adm_check(struct adm *a, int64_t account_id, const struct cfg_accou
 	s = slot_of(a, account_id);
 	if (s == NULL) {
 		pthread_mutex_unlock(&a->lock);
-		return st_admit(a->store, &q, res);
+		rc = admit_store(a, &q, account_id);
+		if (rc == ENR_OK)
+			*res = q.res;
+		return rc;
 	}
 	if (!same_limits(&s->lim, lim) || now_ms >= s->expires_ms) {
 		s->tokens = s->records = 0; /* an old lease is dropped, never returned */
 		s->lim = *lim;
 	}
 	if (s->tokens >= cost && s->records >= records) {
+		struct st_usage_delta d = { cost, records, 0, 0 };
+
 		s->tokens -= cost;
 		s->records -= records;
-		s->u_requests += cost;
-		s->u_records += records;
+		count_locked(a, s, now_ms, &d);
 		*res = s->last;
-		res->verdict = ST_ADMIT_OK;
+		res->verdict = ADM_OK;
 		res->retry_after_s = 0;
 		res->bucket_remaining = s->last.bucket_remaining + s->tokens;
 		res->hour_remaining = s->last.hour_remaining + s->records;
@@ -136,21 +301,21 @@ enum enr_err adm_check(struct adm *a, int64_t account_id, const struct cfg_accou
 		pthread_mutex_unlock(&a->lock);
 		return ENR_OK;
 	}
-	/* A store call: take this request plus a lease, and write what was
-	 * counted in memory since the last one.  The slot lock is held so the
-	 * account's threads do not all go to the store at once. */
+	/* A store call: take this request plus a lease.  The lock is held so
+	 * the process's threads do not all go to the store at once. */
 	lease_size(lim, &q.extra_tokens, &q.extra_records);
-	rc = st_admit(a->store, &q, &r);
+	rc = admit_store(a, &q, account_id);
 	if (rc == ENR_OK) {
-		if (r.verdict == ST_ADMIT_OK) {
-			s->tokens = r.granted_tokens;
-			s->records = r.granted_records;
+		struct adm_res r = q.res;
+
+		if (r.verdict == ADM_OK) {
+			s->tokens = q.granted_tokens;
+			s->records = q.granted_records;
 			s->expires_ms = now_ms + LEASE_MS;
 		} else {
 			s->tokens = s->records = 0;
 		}
 		s->last = r;
-		s->last_ms = now_ms;
 		r.bucket_remaining += s->tokens;
 		r.hour_remaining += s->records;
 		r.day_remaining += s->records;
@@ -160,78 +325,93 @@ enum enr_err adm_check(struct adm *a, int64_t account_id, const struct cfg_accou
 	return rc;
 }
 
+enum enr_err adm_refund(struct adm *a, int64_t account_id, const struct cfg_account_limits *lim,
+			int64_t records, int64_t now_ms)
+{
+	struct refund x = { now_ms / 1000, records, 0 };
+
+	(void)lim;
+	if (records <= 0)
+		return ENR_OK;
+	return st_adm_update(a->store, account_id, now_ms / 1000, give_back, &x);
+}
+
 enum enr_err adm_add_credits(struct adm *a, int64_t account_id, int64_t credits, int64_t now_ms)
 {
-	struct slot *s = NULL;
+	struct st_usage_delta d = { 0, 0, credits, 0 };
+	struct slot *s;
+	enum enr_err rc;
 
 	if (credits <= 0)
 		return ENR_OK;
-	if (a->leasing) {
+	if (!a->leasing && st_usage_add(a->store, account_id, now_ms / 1000, &d) == ENR_OK)
+		return ENR_OK;
+	pthread_mutex_lock(&a->lock);
+	s = slot_of(a, account_id);
+	if (s)
+		count_locked(a, s, now_ms, &d);
+	pthread_mutex_unlock(&a->lock);
+	if (s)
+		return ENR_OK;
+	rc = st_usage_add(a->store, account_id, now_ms / 1000, &d);
+	if (rc)
+		log_error("usage", "%lld credits of account %lld could not be counted: %s",
+			  (long long)credits, (long long)account_id, enr_strerror(rc));
+	return rc;
+}
+
+/* Write the counts held in slots (no journal, or a full one); a count
+ * leaves its slot only once the store has it. */
+static enum enr_err flush_pending(struct adm *a)
+{
+	enum enr_err rc = ENR_OK;
+
+	for (int i = 0; i < ADM_SLOTS; i++) {
+		struct slot *s = &a->slots[i];
+		struct st_usage_delta d;
+		int64_t id, when;
+		enum enr_err e;
+
 		pthread_mutex_lock(&a->lock);
-		s = slot_of(a, account_id);
-		if (s)
-			s->u_credits += credits;
+		id = s->account_id;
+		d = s->pending;
+		when = s->pending_s;
+		pthread_mutex_unlock(&a->lock);
+		if (id == 0 || (d.requests | d.records | d.credits | d.rejections) == 0)
+			continue;
+		e = st_usage_add(a->store, id, when, &d);
+		if (e) {
+			rc = e;
+			continue;
+		}
+		pthread_mutex_lock(&a->lock);
+		if (s->account_id == id) {
+			s->pending.requests -= d.requests;
+			s->pending.records -= d.records;
+			s->pending.credits -= d.credits;
+			s->pending.rejections -= d.rejections;
+		}
 		pthread_mutex_unlock(&a->lock);
 	}
-	if (s == NULL)
-		return st_usage_add_credits(a->store, account_id, now_ms / 1000, credits);
-	return ENR_OK;
+	return rc;
 }
 
 enum enr_err adm_flush(struct adm *a, int64_t now_ms)
 {
-	struct { int64_t id, req, rec, cred, rej; } pending[64];
-	enum enr_err first = ENR_OK;
-	int n, from = 0;
+	enum enr_err rc, e;
 
-	/* Counts are taken out of memory only once the store has them: a write
-	 * that fails leaves them for the next flush, and what was counted
-	 * meanwhile is kept too (only what was written is subtracted). */
-	do {
-		int next = ADM_SLOTS;
-
-		n = 0;
-		pthread_mutex_lock(&a->lock);
-		for (int i = from; i < ADM_SLOTS; i++) {
-			struct slot *s = &a->slots[i];
-
-			if (s->account_id == 0 ||
-			    (s->u_requests | s->u_records | s->u_credits | s->u_rejections) == 0)
-				continue;
-			if (n == 64) {
-				next = i;
-				break;
-			}
-			pending[n].id = s->account_id;
-			pending[n].req = s->u_requests;
-			pending[n].rec = s->u_records;
-			pending[n].cred = s->u_credits;
-			pending[n].rej = s->u_rejections;
-			n++;
-		}
-		pthread_mutex_unlock(&a->lock);
-		for (int i = 0; i < n; i++) {
-			enum enr_err rc = st_usage_add(a->store, pending[i].id, now_ms / 1000,
-						       pending[i].req, pending[i].rec, pending[i].cred,
-						       pending[i].rej);
-			struct slot *s;
-
-			if (rc) {
-				if (first == ENR_OK)
-					first = rc;
-				continue;
-			}
-			pthread_mutex_lock(&a->lock);
-			s = slot_of(a, pending[i].id);
-			if (s) {
-				s->u_requests -= pending[i].req;
-				s->u_records -= pending[i].rec;
-				s->u_credits -= pending[i].cred;
-				s->u_rejections -= pending[i].rej;
-			}
-			pthread_mutex_unlock(&a->lock);
-		}
-		from = next;
-	} while (from < ADM_SLOTS);
-	return first;
+	if (a == NULL)
+		return ENR_OK;
+	pthread_mutex_lock(&a->flush_lock);
+	rc = uj_flush(a->journal);
+	e = flush_pending(a);
+	if (rc == ENR_OK)
+		rc = e;
+	if (a->journal && now_ms - a->replayed_ms >= REPLAY_EVERY_MS) {
+		a->replayed_ms = now_ms;
+		if (uj_replay(a->store, a->state_dir, NULL) != ENR_OK && rc == ENR_OK)
+			rc = ENR_E_UNAVAILABLE;
+	}
+	pthread_mutex_unlock(&a->flush_lock);
+	return rc;
 }

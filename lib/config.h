@@ -130,9 +130,15 @@ struct cfg {
 	int threads;
 	enum log_level log_level;
 	char *log_file;          /* "" = standard error */
-	char *store;             /* "sqlite:PATH" */
+	char *store;             /* "sqlite:PATH" or "postgresql://..." (lib/store.h) */
+	char *store_password;    /* "env:NAME" / "file:PATH" reference, "" none */
+	int store_pool_size;     /* PostgreSQL connections per process */
+	int store_pool_wait_ms;  /* wait for a free one, then 503 */
+	int store_statement_timeout_ms;
 	char *data_dir;          /* bundled data files (domain lists) */
-	char *state_dir;         /* history of applied configurations (lib/confhist.h) */
+	char *state_dir;         /* history of applied configurations (lib/confhist.h),
+				  * usage journals and the host's authentication
+				  * counter (lib/usage_journal.h, lib/store.h) */
 	char *listen_group;      /* group given to the socket after bind ("" keep) */
 
 	/* http edge (nginx renders these too) */
@@ -225,9 +231,10 @@ unsigned cfg_generation(void);
 /* Find a provider by name; NULL when absent. */
 const struct cfg_provider *cfg_provider_find(const struct cfg *c, const char *name);
 
-/* Parse "sqlite:PATH" and similar; returns a pointer into the string
- * after the scheme and sets *scheme_len, or NULL when the form is wrong. */
+/* The PATH of "sqlite:PATH": a pointer into the string after the scheme,
+ * *scheme_len set; NULL for any other form (PostgreSQL URLs included). */
 const char *cfg_store_path(const char *store, size_t *scheme_len);
+
 
 /* True for a URL enrichd may call: https:// to any host, http:// only to
  * a loopback host (an IPv4 literal in 127.0.0.0/8, [::1], or "localhost";

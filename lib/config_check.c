@@ -5,6 +5,7 @@
  * field names.  The directive tables (config_rules.c) name them.
  */
 #include "config_int.h"
+#include "store.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -262,9 +263,23 @@ bool cfg_check_group(const struct cfg_dir *d, const char *v, char *why, size_t w
 bool cfg_check_store(const struct cfg_dir *d, const char *v, char *why, size_t whylen)
 {
 	(void)d;
-	if (cfg_store_path(v, NULL) != NULL)
+	if (st_url_ok(v))
 		return true;
-	snprintf(why, whylen, "must be \"sqlite:PATH\"");
+	if (strncmp(v, "postgres", 8) == 0)
+		snprintf(why, whylen, "must not carry a password (use store_password = \"env:NAME\" or "
+			 "\"file:PATH\", or a libpq passfile)");
+	else
+		snprintf(why, whylen, "must be \"sqlite:PATH\" or \"postgresql://[user@]host[:port]/db\"");
+	return false;
+}
+
+bool cfg_check_secret_ref(const struct cfg_dir *d, const char *v, char *why, size_t whylen)
+{
+	(void)d;
+	if (*v == '\0' || (strncmp(v, "env:", 4) == 0 && v[4]) || (strncmp(v, "file:", 5) == 0 && v[5]))
+		return true;
+	snprintf(why, whylen, "must be \"env:NAME\" or \"file:PATH\" (secrets are never written in "
+		 "the file)");
 	return false;
 }
 

@@ -138,6 +138,8 @@ bool cfg_check_url_template(const struct cfg_dir *d, const char *v, char *why, s
 bool cfg_check_server_names(const struct cfg_dir *d, const char *v, char *why, size_t whylen);
 bool cfg_check_origin(const struct cfg_dir *d, const char *v, char *why, size_t whylen);
 bool cfg_check_store(const struct cfg_dir *d, const char *v, char *why, size_t whylen);
+/* "env:NAME", "file:PATH" or "" (a reference the store resolves itself). */
+bool cfg_check_secret_ref(const struct cfg_dir *d, const char *v, char *why, size_t whylen);
 bool cfg_check_group(const struct cfg_dir *d, const char *v, char *why, size_t whylen);
 bool cfg_check_field_name(const struct cfg_dir *d, const char *v, char *why, size_t whylen);
 

@@ -17,6 +17,7 @@
 
 #include "fields.h"
 #include "limits.h"
+#include "store.h"
 
 const char *const cfg_endpoint_names[CFG_EP__MAX] = {
 	[CFG_EP_ENRICH] = "enrich",
@@ -103,16 +104,71 @@ static bool set_listen(struct cfg_ld *ld, const struct cfg_dir *d, const config_
 }
 
 /* "sqlite:PATH" with PATH resolved like any other path. */
+/* A secret reference the store resolves when it opens (store_password):
+ * kept as "env:NAME", or "file:PATH" with PATH resolved like any path, so
+ * that tools that load the file without its secrets still pass it on. */
+static bool set_secret_ref(struct cfg_ld *ld, const struct cfg_dir *d, const config_setting_t *s,
+			   const char *disp, void *base)
+{
+	const char *v = s ? config_setting_get_string(s) : d->dflt_s;
+	char *out;
+
+	(void)disp;
+	if (strncmp(v, "file:", 5) == 0) {
+		char *abs = cfg_ld_path(ld, v + 5);
+		size_t n;
+
+		if (abs == NULL)
+			return false;
+		n = strlen(abs) + 6;
+		out = malloc(n);
+		if (out == NULL) {
+			free(abs);
+			ld->oom = true;
+			return false;
+		}
+		snprintf(out, n, "file:%s", abs);
+		free(abs);
+	} else {
+		out = cfg_ld_strdup(ld, v);
+		if (out == NULL)
+			return false;
+	}
+	*(char **)((char *)base + d->off) = out;
+	return true;
+}
+
 static bool set_store(struct cfg_ld *ld, const struct cfg_dir *d, const config_setting_t *s,
 		      const char *disp, void *base)
 {
 	const char *v = s ? config_setting_get_string(s) : d->dflt_s;
+	const char *env = getenv("ENRICHD_STORE");
 	size_t scheme;
-	const char *p = cfg_store_path(v, &scheme);
+	const char *p;
 	char *abs, *out;
 	size_t n;
 
+	/* The environment may point every program at another store without
+	 * an edit of the file (deploy.sh up with ENRICHD_STORE). */
+	if (env && *env) {
+		char why[160];
+
+		if (!cfg_check_store(d, env, why, sizeof why)) {
+			cfg_ld_fail(ld, NULL, "ENRICHD_STORE", "%s", why);
+			return false;
+		}
+		v = env;
+	}
 	(void)disp;
+	/* A PostgreSQL URL is kept as it is. */
+	if (strncmp(v, "postgres", 8) == 0) {
+		out = cfg_ld_strdup(ld, v);
+		if (out == NULL)
+			return false;
+		*(char **)((char *)base + d->off) = out;
+		return true;
+	}
+	p = cfg_store_path(v, &scheme);
 	if (p == NULL)
 		return false; /* pass 1 refused it already */
 	abs = strcmp(p, ":memory:") == 0 ? cfg_ld_strdup(ld, p) : cfg_ld_path(ld, p);
@@ -393,6 +449,12 @@ static const struct cfg_dir root_dirs[] = {
 	STR("log_file", log_file, 0, STRMAX, "", CF_PATH, NULL),
 	{ .path = "store", .type = CT_STR, .min = 1, .max = STRMAX, AT(store),
 	  .dflt_s = "sqlite:var/enrichd.db", .check = cfg_check_store, .set = set_store },
+	{ .path = "store_password", .type = CT_STR, .min = 0, .max = STRMAX, AT(store_password),
+	  .dflt_s = "", .check = cfg_check_secret_ref, .set = set_secret_ref },
+	INT("store_pool_size", store_pool_size, 1, 256, ST_POOL_DEFAULT),
+	INT("store_pool_wait_ms", store_pool_wait_ms, 10, 60000, ST_POOL_WAIT_MS_DEFAULT),
+	INT("store_statement_timeout_ms", store_statement_timeout_ms, 100, 600000,
+	    ST_STATEMENT_TIMEOUT_MS_DEFAULT),
 	STR("data_dir", data_dir, 1, STRMAX, "data", CF_PATH, NULL),
 	STR("state_dir", state_dir, 1, STRMAX, "var", CF_PATH, NULL),
 	STR("listen_group", listen_group, 0, LIM_NAME_MAX, "", 0, cfg_check_group),

@@ -70,6 +70,7 @@ void cfg_free(struct cfg *c)
 	free(c->listen);
 	free(c->log_file);
 	free(c->store);
+	free(c->store_password);
 	free(c->data_dir);
 	free(c->state_dir);
 	free(c->listen_group);

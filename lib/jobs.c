@@ -2,6 +2,7 @@
  * jobs.c - batch submissions, row records, outcomes and result rendering.
  */
 #include "jobs.h"
+#include "log.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -15,6 +16,18 @@
 #include "limits.h"
 #include "util.h"
 #include "webhook.h"
+
+enum enr_err job_new_id(char out[ST_JOB_ID_LEN + 1])
+{
+	unsigned char raw[12];
+	enum enr_err rc = util_random(raw, sizeof raw);
+
+	if (rc)
+		return rc;
+	memcpy(out, "job_", 4);
+	util_hex(raw, sizeof raw, out + 4);
+	return ENR_OK;
+}
 
 void job_input_init(struct job_input *in)
 {

@@ -1,6 +1,6 @@
 /*
  * jobs.h - batch jobs: what a submission becomes, how a row is enriched and
- * what its result looks like.
+ * what its result looks like (docs/architecture.md, "Batch jobs").
  *
  * Prefix: job_.  A submission (JSON records or a CSV body) is validated row
  * by row: good rows are queued, bad rows are kept as invalid with their row
@@ -29,6 +29,9 @@
 #include "waterfall.h"
 
 enum job_format { JOB_FMT_JSON, JOB_FMT_CSV, JOB_FMT__MAX };
+
+/* A new job id ("job_" + 24 hex digits of fresh randomness) into out. */
+enum enr_err job_new_id(char out[ST_JOB_ID_LEN + 1]) ENR_MUST_CHECK;
 
 /* A validated submission (caller-owned: job_input_init/release). */
 struct job_input {

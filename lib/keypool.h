@@ -35,6 +35,7 @@ struct kp_key {
 	int64_t backoff_ms;              /* last cool-down chosen without a provider hint */
 	int64_t calls, hits, misses, errors, credits;
 	int64_t last_used_ms;
+	int64_t version;                 /* the store's row version (compare-and-set) */
 };
 
 /* Tunables from the configuration's rotation group. */

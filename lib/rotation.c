@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -18,6 +19,7 @@
 #define ROT_KEYS_MAX 64
 #define TRANSIENT_BACKOFF_MS 50
 #define POLL_MAX 600
+#define APPLY_TRIES 16
 
 const char *const rot_status_names[ROT__MAX] = {
 	[ROT_ANSWERED] = "answered",
@@ -109,57 +111,6 @@ void rot_pending_apply(struct kp_key *keys, int n)
 	pthread_mutex_unlock(&rot_lock);
 }
 
-void rot_flush(struct store *st)
-{
-	struct pending out[ROT_PENDING_MAX];
-	int n = 0, failed = 0;
-	enum enr_err first = ENR_OK;
-
-	pthread_mutex_lock(&rot_lock);
-	for (int i = 0; i < ROT_PENDING_MAX && pending[i].id[0]; i++) {
-		if (pending[i].calls == 0)
-			continue;
-		out[n++] = pending[i];
-	}
-	pthread_mutex_unlock(&rot_lock);
-	/* Counts leave memory only once the store has them; calls counted
-	 * meanwhile stay (only what was written is subtracted). */
-	for (int i = 0; i < n; i++) {
-		enum enr_err rc = st_ukey_add_counts(st, out[i].id, out[i].calls, out[i].hits,
-						     out[i].misses, out[i].credits,
-						     out[i].last_used_ms);
-
-		if (rc) {
-			if (failed++ == 0)
-				first = rc;
-			continue;
-		}
-		pthread_mutex_lock(&rot_lock);
-		for (int j = 0; j < ROT_PENDING_MAX && pending[j].id[0]; j++) {
-			if (strcmp(pending[j].id, out[i].id) == 0) {
-				pending[j].calls -= out[i].calls;
-				pending[j].hits -= out[i].hits;
-				pending[j].misses -= out[i].misses;
-				pending[j].credits -= out[i].credits;
-				break;
-			}
-		}
-		pthread_mutex_unlock(&rot_lock);
-	}
-	if (failed)
-		log_error("rotation", "call counters of %d keys not written (%s): kept for the next "
-			  "flush", failed, enr_strerror(first));
-}
-
-void rot_init(void)
-{
-	mx_calls = mx_counter("enrichd_upstream_calls_total",
-			      "Provider calls by provider, key and outcome.");
-	mx_seconds = mx_histogram("enrichd_upstream_call_duration_seconds",
-				  "Provider call latency by provider.", mx_latency_bounds,
-				  mx_latency_nbounds);
-}
-
 static void sleep_ms(int64_t ms)
 {
 	struct timespec ts;
@@ -171,6 +122,159 @@ static void sleep_ms(int64_t ms)
 	while (nanosleep(&ts, &ts) != 0)
 		;
 }
+
+enum enr_err rot_apply(struct store *st, const char *id, enum prov_outcome o,
+		       int64_t hint_until_ms, int credits, int64_t now_ms, const struct kp_params *p,
+		       struct kp_key *after, struct kp_change *ch)
+{
+	enum enr_err rc = ENR_E_UNAVAILABLE;
+
+	for (int attempt = 0; attempt < APPLY_TRIES; attempt++) {
+		struct kp_key before, k;
+		struct kp_change change;
+		unsigned char r8[2] = { 0, 0 };
+		bool stored = false;
+
+		rc = st_ukey_get(st, id, &before);
+		if (rc)
+			return rc;
+		if (util_random(r8, sizeof r8) != ENR_OK)
+			r8[0] = r8[1] = 0;
+		k = before;
+		kp_apply(&k, o, hint_until_ms, credits, now_ms, p,
+			 (double)(r8[0] | r8[1] << 8) / 65536.0, &change);
+		rc = st_ukey_put(st, &before, &k, &stored);
+		if (rc)
+			return rc;
+		if (!stored) {
+			/* Someone changed the key meanwhile: read it again and
+			 * apply on top, after a short random pause so that
+			 * contenders do not collide again in step. */
+			rc = ENR_E_UNAVAILABLE;
+			sleep_ms((int64_t)(r8[0] % (2u << (attempt < 4 ? attempt : 4))));
+			continue;
+		}
+		k.version = before.version + 1;
+		if (change.account_cool && change.to == KP_COOLING) {
+			/* The store moves the other keys only where the deadline
+			 * gets later; a failure here leaves them to their own
+			 * 429s. */
+			rc = st_ukey_cool_account(st, k.provider, k.account, k.id, k.until_ms, now_ms,
+						  NULL);
+			if (rc)
+				log_warn("rotation", "keys of account %s/%s not cooled: %s", k.provider,
+					 k.account, enr_strerror(rc));
+		}
+		if (after)
+			*after = k;
+		if (ch)
+			*ch = change;
+		return ENR_OK;
+	}
+	log_warn("rotation", "key %s: outcome not recorded after %d tries (contention)", id,
+		 APPLY_TRIES);
+	return rc;
+}
+
+enum enr_err rot_revive(struct store *st, const char *id, struct kp_key *after)
+{
+	for (int attempt = 0; attempt < APPLY_TRIES; attempt++) {
+		struct kp_key before, k;
+		bool stored = false;
+		enum enr_err rc = st_ukey_get(st, id, &before);
+
+		if (rc)
+			return rc;
+		k = before;
+		kp_revive(&k);
+		rc = st_ukey_put(st, &before, &k, &stored);
+		if (rc)
+			return rc;
+		if (stored) {
+			k.version = before.version + 1;
+			if (after)
+				*after = k;
+			return ENR_OK;
+		}
+	}
+	return ENR_E_UNAVAILABLE;
+}
+
+enum enr_err rot_sync_keys(struct store *st, const struct cfg *cfg)
+{
+	struct st_ukey_cfg *keys;
+	size_t n = 0, total = 0;
+	enum enr_err rc;
+
+	for (size_t i = 0; i < cfg->nproviders; i++)
+		total += cfg->providers[i].nkeys;
+	keys = calloc(total ? total : 1, sizeof *keys);
+	if (keys == NULL)
+		return ENR_E_NOMEM;
+	for (size_t i = 0; i < cfg->nproviders; i++) {
+		const struct cfg_provider *p = &cfg->providers[i];
+
+		for (size_t k = 0; k < p->nkeys; k++) {
+			const struct cfg_key *key = &p->keys[k];
+			size_t sl = strlen(key->secret);
+
+			util_strlcpy(keys[n].id, key->id, sizeof keys[n].id);
+			util_strlcpy(keys[n].provider, p->name, sizeof keys[n].provider);
+			util_strlcpy(keys[n].account, key->account, sizeof keys[n].account);
+			/* Only the last four characters of a secret are ever
+			 * stored ("" keeps what is there: tools that load the
+			 * configuration without its secrets). */
+			util_strlcpy(keys[n].last4, sl >= 4 ? key->secret + sl - 4 : "",
+				     sizeof keys[n].last4);
+			keys[n].ord = (int)k;
+			n++;
+		}
+	}
+	rc = st_ukey_sync(st, keys, n);
+	free(keys);
+	return rc;
+}
+
+void rot_flush(struct store *st)
+{
+	struct pending out[ROT_PENDING_MAX];
+	int n = 0;
+
+	pthread_mutex_lock(&rot_lock);
+	for (int i = 0; i < ROT_PENDING_MAX && pending[i].id[0]; i++) {
+		if (pending[i].calls == 0)
+			continue;
+		out[n++] = pending[i];
+	}
+	pthread_mutex_unlock(&rot_lock);
+	for (int i = 0; i < n; i++) {
+		if (st_ukey_add_counts(st, out[i].id, out[i].calls, out[i].hits, out[i].misses,
+				       out[i].credits, out[i].last_used_ms) != ENR_OK)
+			continue; /* kept for the next flush */
+		/* Take away what was written; calls counted meanwhile stay. */
+		pthread_mutex_lock(&rot_lock);
+		for (int j = 0; j < ROT_PENDING_MAX && pending[j].id[0]; j++) {
+			if (strcmp(pending[j].id, out[i].id) != 0)
+				continue;
+			pending[j].calls -= out[i].calls;
+			pending[j].hits -= out[i].hits;
+			pending[j].misses -= out[i].misses;
+			pending[j].credits -= out[i].credits;
+			break;
+		}
+		pthread_mutex_unlock(&rot_lock);
+	}
+}
+
+void rot_init(void)
+{
+	mx_calls = mx_counter("enrichd_upstream_calls_total",
+			      "Provider calls by provider, key and outcome.");
+	mx_seconds = mx_histogram("enrichd_upstream_call_duration_seconds",
+				  "Provider call latency by provider.", mx_latency_bounds,
+				  mx_latency_nbounds);
+}
+
 
 static int64_t remaining_ms(const struct rot_ctx *ctx)
 {
@@ -396,8 +500,8 @@ enum enr_err rot_call(const struct rot_ctx *ctx, const struct cfg_provider *p,
 			after = *k;
 			ch.from = ch.to = KP_ACTIVE;
 		} else {
-			rc = st_ukey_apply(ctx->store, k->id, out->outcome, out->until_ms, out->credits,
-					   util_now_ms(), &params, &after, &ch, NULL);
+			rc = rot_apply(ctx->store, k->id, out->outcome, out->until_ms, out->credits,
+				       util_now_ms(), &params, &after, &ch);
 			if (rc)
 				break;
 		}

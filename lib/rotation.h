@@ -2,7 +2,7 @@
  * rotation.h - one provider call through the provider's key pool.
  *
  * Prefix: rot_.  rot_call() tries the provider's usable keys in the
- * configured strategy's order: a hit or a miss stops;
+ * configured strategy's order (docs/architecture.md, "Keys"): a hit or a miss stops;
  * rate_limited, quota_exhausted and key_invalid update the key (and its
  * upstream account) and try the next; request_rejected leaves the key as it
  * is and tries the next; transient backs off briefly and tries the next,
@@ -66,6 +66,24 @@ void rot_init(void);
  * listing keys, and at shutdown).  Counters leave memory only once
  * written: a failed write is logged and they wait for the next flush. */
 void rot_flush(struct store *st);
+
+/* Record one call's outcome for key id: read the key, apply the outcome
+ * (kp_apply, with a fresh jitter) and store it with a compare-and-set,
+ * again from a fresh read when another thread, process or host changed
+ * the key meanwhile, so no transition is lost.  A rate limit also cools
+ * the other keys of the same upstream account.  after/ch may be NULL. */
+enum enr_err rot_apply(struct store *st, const char *id, enum prov_outcome o,
+		       int64_t hint_until_ms, int credits, int64_t now_ms, const struct kp_params *p,
+		       struct kp_key *after, struct kp_change *ch) ENR_MUST_CHECK;
+
+/* An admin's revive (kp_revive, stored the same way); ENR_E_NOT_FOUND for
+ * an unknown id. */
+enum enr_err rot_revive(struct store *st, const char *id, struct kp_key *after) ENR_MUST_CHECK;
+
+/* Make the store's key pool match cfg's providers and keys (what of each
+ * key is kept: id, provider, upstream account, position, last four
+ * characters of the secret). */
+enum enr_err rot_sync_keys(struct store *st, const struct cfg *cfg) ENR_MUST_CHECK;
 
 /* Add the counters still in memory to keys just read from the store. */
 void rot_pending_apply(struct kp_key *keys, int n);

@@ -1,27 +1,43 @@
 /*
  * store.h - the persistent state of enrichd behind one interface.
  *
- * Prefix: st_.  Accounts and their client keys, rate-limit buckets and
- * quota windows, daily usage, the upstream key pool, the cache and batch
- * jobs all live here, so every thread, process and (with a shared
- * database) host sees the same state.  The embedded back end is SQLite
- * (lib/store_sqlite.c): WAL, a busy timeout, BEGIN IMMEDIATE for writes,
- * one connection per thread, schema migrations numbered in the code and
- * applied by st_open.  Callers never see SQL.
+ * Prefix: st_.  Accounts and their client keys, admission state (token
+ * bucket and quota windows), daily usage, the upstream key pool, pacing
+ * slots, the answers cache and batch jobs live here, so every thread,
+ * process and (with PostgreSQL) host sees the same state.  Two back ends,
+ * chosen by the URL's scheme:
+ *   sqlite:PATH              embedded (WAL, busy timeout, BEGIN IMMEDIATE)
+ *   postgresql://... or postgres://...   libpq, a bounded connection pool
+ * Callers never see SQL.
  *
- * Thread-safety: a struct store is shared by all threads; each thread gets
- * its own connection on first use.  Call st_thread_release() before a
- * thread that used the store exits.
+ * The store persists; it does not decide.  Admission arithmetic
+ * (lib/admission.c), key state transitions and jitter (lib/keypool.c,
+ * lib/rotation.c) and job ids (lib/jobs.c) live above it; the store offers
+ * atomic primitives.  Each operation below says what it guarantees:
+ *   atomic      all of it happens or none of it, and concurrent callers
+ *               (threads, processes, hosts) see it whole;
+ *   guarded     a conditional update: it changes the row only when the
+ *               condition named holds, and says whether it did;
+ *   read        a consistent read of committed data, no lock held after.
+ * docs/architecture.md has the table of every operation.
  *
- * Errors: ENR_E_NOT_FOUND, ENR_E_CONFLICT (a unique name taken),
- * ENR_E_UNAVAILABLE (the database cannot be opened, is locked past the
- * busy timeout, is read-only or full, or fails I/O: try again later),
- * ENR_E_STORE (anything else; logged with the SQLite message).
+ * Thread-safety: a struct store is shared by all threads.  SQLite gives
+ * each thread its own connection on first use (call st_thread_release()
+ * before such a thread exits); PostgreSQL lends a pooled connection for
+ * each operation.
+ *
+ * Errors: ENR_E_NOT_FOUND, ENR_E_CONFLICT (a unique constraint, or the
+ * guarded state named by the operation), ENR_E_UNAVAILABLE (the database
+ * cannot be reached, is locked past the busy timeout, the pool had no
+ * connection in time, a statement timed out, or the disk refuses writes),
+ * ENR_E_STORE (anything else; logged with the database's message),
+ * ENR_E_NOMEM.  Out-parameters are written only on ENR_OK.
  */
 #ifndef ENR_STORE_H
 #define ENR_STORE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "auth.h"
@@ -30,49 +46,91 @@
 #include "keypool.h"
 #include "limits.h"
 #include "provider.h"
+#include "ratelimit.h"
+
+#ifndef ENR_MUST_CHECK
+#define ENR_MUST_CHECK __attribute__((warn_unused_result))
+#endif
 
 struct store;
 
-/* Open (creating if needed) the store named by url ("sqlite:PATH") and
- * bring its schema to the current version.  *out is the caller's; free
- * with st_close. */
-enum enr_err st_open(const char *url, struct store **out);
+#define ST_POOL_DEFAULT 8                 /* PostgreSQL connections per process */
+#define ST_POOL_WAIT_MS_DEFAULT 2000      /* then ENR_E_UNAVAILABLE */
+#define ST_STATEMENT_TIMEOUT_MS_DEFAULT 5000
+
+struct st_options {
+	int pool_size;              /* PostgreSQL: connections at most (0: default) */
+	int pool_wait_ms;           /* how long a caller waits for one (0: default) */
+	int statement_timeout_ms;   /* PostgreSQL statement_timeout (0: default) */
+	const char *password;       /* "env:NAME" or "file:PATH"; NULL: none (libpq
+				     * may still use its passfile) */
+};
+
+/* The options of cfg (store_pool_size, store_password, ...). */
+void st_options_from_cfg(const struct cfg *cfg, struct st_options *out);
+
+/* True when url names a back end this program has ("sqlite:PATH",
+ * "postgresql://...", "postgres://...") and carries no password. */
+bool st_url_ok(const char *url);
+
+/* Open the store named by url and bring its schema to the current
+ * version.  o may be NULL (defaults).  *out is the caller's; free with
+ * st_close.  ENR_E_INVALID for a URL no back end takes. */
+enum enr_err st_open(const char *url, const struct st_options *o, struct store **out) ENR_MUST_CHECK;
+
+/* st_open (migrate true) or st_open_raw (false) that says why it failed:
+ * on an error, why (whylen bytes) names the store and the reason, e.g.
+ * "cannot open /x/var/enrichd.db: No such file or directory (directory
+ * /x/var does not exist)" or "cannot connect to postgresql://db/enrichd:
+ * ...", for the caller to print (never a password). */
+enum enr_err st_open_why(const char *url, const struct st_options *o, bool migrate,
+			 struct store **out, char *why, size_t whylen) ENR_MUST_CHECK;
+
+/* st_open_why with cfg's store and options (store_password, pool, ...). */
+enum enr_err st_open_cfg(const struct cfg *cfg, struct store **out, char *why, size_t whylen) ENR_MUST_CHECK;
 void st_close(struct store *s);
 
 /* Open without migrating; st_migrate() then applies what is missing.
- * *from / *to report the versions before and after. */
-enum enr_err st_open_raw(const char *url, struct store **out);
-
-/* st_open (migrate true) or st_open_raw (false) that says why it failed:
- * on an error, why (whylen bytes) names the file and the reason, e.g.
- * "cannot open /x/var/enrichd.db: No such file or directory (directory
- * /x/var does not exist)", for the caller to print. */
-enum enr_err st_open_why(const char *url, bool migrate, struct store **out, char *why,
-			 size_t whylen);
-enum enr_err st_migrate(struct store *s, int *from, int *to);
+ * *from / *to report the versions before and after.  atomic: the
+ * migrations run in one transaction under a lock, so two processes
+ * starting at once apply each step once. */
+enum enr_err st_open_raw(const char *url, const struct st_options *o, struct store **out) ENR_MUST_CHECK;
+enum enr_err st_migrate(struct store *s, int *from, int *to) ENR_MUST_CHECK;
 /* Migrate up to version target only (tests of upgrades from each
  * earlier version). */
-enum enr_err st_migrate_to(struct store *s, int target, int *from, int *to);
-int st_schema_latest(void);
-enum enr_err st_schema_version(struct store *s, int *out);
+enum enr_err st_migrate_to(struct store *s, int target, int *from, int *to) ENR_MUST_CHECK;
+int st_schema_latest(const struct store *s);
+enum enr_err st_schema_version(struct store *s, int *out) ENR_MUST_CHECK;
 
-/* Release the calling thread's connection. */
+/* "sqlite" or "postgresql". */
+const char *st_backend_name(const struct store *s);
+
+/* A name for this store that is the same in every process that opens the
+ * same URL: the SHA-256 of the URL in hex (65 bytes with the NUL). */
+void st_identity(const struct store *s, char out[65]);
+
+/* Release the calling thread's connection (SQLite; nothing for PostgreSQL). */
 void st_thread_release(struct store *s);
 
-/* A counter every process on this host sees, bumped after each change to
- * client keys or account limits (st_client_key_insert/revoke,
- * st_account_set_limits), so a process may keep authentication results in
- * memory and drop them the moment anything changed.  0 when the counter
- * file could not be mapped (callers then must not cache). */
+/* A number that changes whenever client keys or account limits change
+ * anywhere (st_client_key_insert/revoke, st_account_set_limits bump it in
+ * the same transaction), so a process may keep authentication results in
+ * memory and drop them when it moves.  Lock-free: the value is read from
+ * the store at most every ST_AUTH_POLL_MS by one thread while the others
+ * use the last one (SQLite also keeps a mapped file that processes on the
+ * host bump at once).  A change made on another host is seen within
+ * ST_AUTH_POLL_MS plus one round trip.  0 when it could not be read
+ * (callers then must not cache). */
+#define ST_AUTH_POLL_MS 250
 uint64_t st_auth_generation(struct store *s);
 
 /* A cheap round trip (for /health). */
-enum enr_err st_ping(struct store *s);
+enum enr_err st_ping(struct store *s) ENR_MUST_CHECK;
 
-/* A tiny write in its own transaction (one row no other code reads), so
+/* atomic (one upsert of a row no other code reads): a tiny write, so
  * /health can tell a store that answers reads but takes no writes.
  * ENR_E_UNAVAILABLE when it cannot be written right now. */
-enum enr_err st_probe_write(struct store *s, int64_t now_ms);
+enum enr_err st_probe_write(struct store *s, int64_t now_ms) ENR_MUST_CHECK;
 
 /* ---- accounts ---------------------------------------------------------- */
 
@@ -88,14 +146,17 @@ struct st_account {
 	int64_t created_at;            /* seconds since the epoch */
 };
 
-enum enr_err st_account_create(struct store *s, const char *name, int64_t now_s, int64_t *id);
-enum enr_err st_account_by_name(struct store *s, const char *name, struct st_account *out);
-enum enr_err st_account_by_id(struct store *s, int64_t id, struct st_account *out);
-/* Set the four limits (ST_LIMIT_DEFAULT resets one to the config default). */
-enum enr_err st_account_set_limits(struct store *s, int64_t id, const struct st_account *limits);
-/* Call fn for every account, by name; fn returns non-zero to stop. */
+/* atomic; ENR_E_CONFLICT when the name is taken. */
+enum enr_err st_account_create(struct store *s, const char *name, int64_t now_s, int64_t *id) ENR_MUST_CHECK;
+/* read */
+enum enr_err st_account_by_name(struct store *s, const char *name, struct st_account *out) ENR_MUST_CHECK;
+enum enr_err st_account_by_id(struct store *s, int64_t id, struct st_account *out) ENR_MUST_CHECK;
+/* atomic, with the authentication generation: set the four limits
+ * (ST_LIMIT_DEFAULT resets one to the config default). */
+enum enr_err st_account_set_limits(struct store *s, int64_t id, const struct st_account *limits) ENR_MUST_CHECK;
+/* read: every account, by name; fn returns non-zero to stop. */
 enum enr_err st_account_each(struct store *s, int (*fn)(void *arg, const struct st_account *a),
-			     void *arg);
+			     void *arg) ENR_MUST_CHECK;
 
 /* The limits that apply to a: its own, else cfg's defaults. */
 void st_account_limits(const struct st_account *a, const struct cfg_account_limits *dflt,
@@ -116,53 +177,46 @@ struct st_client_key {
 	struct st_account account_row; /* st_client_key_by_hash only: the account's limits */
 };
 
+/* atomic, with the authentication generation. */
 enum enr_err st_client_key_insert(struct store *s, int64_t account_id, const char *name,
 				  const unsigned char hash[AUTH_HASH_LEN], const char *last4,
-				  unsigned scopes, int64_t expires_at, int64_t now_s, int64_t *id);
-/* The key whose SHA-256 is hash (revoked and expired ones included: the
- * caller decides). */
+				  unsigned scopes, int64_t expires_at, int64_t now_s, int64_t *id) ENR_MUST_CHECK;
+/* read: the key whose SHA-256 is hash (revoked and expired ones included:
+ * the caller decides). */
 enum enr_err st_client_key_by_hash(struct store *s, const unsigned char hash[AUTH_HASH_LEN],
-				   struct st_client_key *out);
-enum enr_err st_client_key_revoke(struct store *s, int64_t id, int64_t now_s);
-/* Every key (account_id < 0) or an account's keys, by id. */
+				   struct st_client_key *out) ENR_MUST_CHECK;
+/* guarded (not yet revoked), with the authentication generation;
+ * ENR_E_NOT_FOUND for an unknown or already revoked key. */
+enum enr_err st_client_key_revoke(struct store *s, int64_t id, int64_t now_s) ENR_MUST_CHECK;
+/* read: every key (account_id < 0) or an account's keys, by id. */
 enum enr_err st_client_key_each(struct store *s, int64_t account_id,
-				int (*fn)(void *arg, const struct st_client_key *k), void *arg);
+				int (*fn)(void *arg, const struct st_client_key *k), void *arg) ENR_MUST_CHECK;
 
-/* ---- admission: rate limit, quotas and usage in one step --------------- */
+/* ---- admission state and usage ------------------------------------------ */
 
-struct st_admit_req {
-	int64_t account_id;
-	struct cfg_account_limits limits;
-	int64_t now_ms;
-	int request_cost;      /* tokens to take from the request bucket (0 or 1) */
-	int64_t records;       /* records to count against the hour and day quotas */
-	/* Leases (lib/admission): when the request is admitted, also take up to
-	 * this many more tokens / records, for the caller to hand out later. */
-	int64_t extra_tokens;
-	int64_t extra_records;
+/* What the store keeps per account for admission (lib/admission decides). */
+struct st_adm_state {
+	struct rl_bucket bucket;
+	struct rl_window hour, day;
 };
 
-enum st_admit_verdict { ST_ADMIT_OK, ST_ADMIT_RATE_LIMITED, ST_ADMIT_QUOTA, ST_ADMIT__MAX };
-
-struct st_admit_res {
-	enum st_admit_verdict verdict;
-	int64_t retry_after_s;     /* when denied */
-	int64_t bucket_remaining;  /* whole tokens left */
-	int64_t bucket_reset_s;    /* until the bucket is full */
-	int64_t hour_remaining, hour_reset_s;
-	int64_t day_remaining, day_reset_s;
-	int64_t records_fit;       /* ST_ADMIT_QUOTA: how many records would fit now */
-	int64_t granted_tokens;    /* extra tokens taken (<= extra_tokens) */
-	int64_t granted_records;   /* extra records taken (<= extra_records) */
+/* Counts added to an account's usage of one UTC day. */
+struct st_usage_delta {
+	int64_t requests, records, credits, rejections;
 };
 
-/* Atomically: take request_cost tokens and count records against both
- * quota windows, or take nothing when either says no; record the request,
- * the records or the rejection in the account's usage for the UTC day.
- * Holds across threads and processes (one write transaction). */
-enum enr_err st_admit(struct store *s, const struct st_admit_req *req, struct st_admit_res *out);
-
-/* ---- usage --------------------------------------------------------------- */
+/* Decide on the account's admission state: fn gets the stored state (a new
+ * account's is all zero) and writes the new state and the usage to count;
+ * it returns true to store them, false to leave everything as it was.
+ * fn is policy only: no I/O, and it may be called again when the
+ * transaction is retried.
+ * atomic: read, fn and write happen under the account row's write lock
+ * (SQLite: one BEGIN IMMEDIATE transaction; PostgreSQL: the row locked by
+ * an upsert in one transaction), with the usage in the same transaction,
+ * so concurrent callers on any host are serialised and none is lost. */
+typedef bool (*st_adm_fn)(void *arg, struct st_adm_state *state, struct st_usage_delta *usage);
+enum enr_err st_adm_update(struct store *s, int64_t account_id, int64_t now_s, st_adm_fn fn,
+			   void *arg) ENR_MUST_CHECK;
 
 struct st_usage {
 	int64_t account_id;
@@ -174,67 +228,98 @@ struct st_usage {
 	int64_t rejections;
 };
 
-/* Add credits spent upstream to the account's usage of the day of now_s. */
-enum enr_err st_usage_add_credits(struct store *s, int64_t account_id, int64_t now_s,
-				  int64_t credits);
-/* Add counts gathered in memory (requests, records, credits, rejections) to the
- * account's usage of the day of now_s. */
-enum enr_err st_usage_add(struct store *s, int64_t account_id, int64_t now_s, int64_t requests,
-			  int64_t records, int64_t credits, int64_t rejections);
-/* Usage rows for one account (account_id < 0: all) from day `from`
+/* atomic (one upsert that adds): add d to the usage of the day of now_s. */
+enum enr_err st_usage_add(struct store *s, int64_t account_id, int64_t now_s,
+			  const struct st_usage_delta *d) ENR_MUST_CHECK;
+/* read: usage rows for one account (account_id < 0: all) from day `from`
  * (YYYY-MM-DD, inclusive), newest first. */
 enum enr_err st_usage_each(struct store *s, int64_t account_id, const char *from,
-			   int (*fn)(void *arg, const struct st_usage *u), void *arg);
+			   int (*fn)(void *arg, const struct st_usage *u), void *arg) ENR_MUST_CHECK;
+
+/* One line of a usage journal (lib/usage_journal): cumulative counts of
+ * one account and day since the journal was created. */
+struct st_journal_line {
+	int64_t account_id;
+	char day[11];
+	struct st_usage_delta total;
+};
+
+/* Bring usage up to the journal's cumulative counts: for each line, add
+ * (total - what was flushed from this journal before) and remember total
+ * as flushed.  atomic and exactly-once: the usage and the journal's
+ * flushed-up-to marks change in one transaction, so a flush repeated after
+ * a crash adds nothing twice and a failed flush loses nothing. */
+enum enr_err st_usage_journal_flush(struct store *s, const char *journal,
+				    const struct st_journal_line *lines, size_t n) ENR_MUST_CHECK;
+/* atomic: forget a journal's marks (after its file is gone). */
+enum enr_err st_usage_journal_forget(struct store *s, const char *journal) ENR_MUST_CHECK;
 
 /* The UTC day of now_s as YYYY-MM-DD. */
 void st_day(int64_t now_s, char out[11]);
 
-/* ---- upstream key pool (lib/keypool.h decides, the store keeps) --------- */
+/* ---- upstream key pool (lib/keypool decides, the store keeps) ----------- */
 
-/* Make the pool match the configuration: add new keys, update provider,
- * account, position and last four characters of known ones (their state
- * and counters survive), hide keys no longer configured. */
-enum enr_err st_ukey_sync(struct store *s, const struct cfg *cfg);
+/* What the configuration says of a key (never the secret itself). */
+struct st_ukey_cfg {
+	char id[LIM_NAME_MAX + 1];
+	char provider[LIM_NAME_MAX + 1];
+	char account[LIM_NAME_MAX + 1];
+	char last4[5];              /* "" keeps what is stored */
+	int ord;
+};
 
-/* The configured keys of a provider in configuration order (at most max). */
+/* atomic: make the pool hold exactly these keys: add new ones, update
+ * provider, account, position and last four characters of known ones
+ * (their state and counters survive), hide the others. */
+enum enr_err st_ukey_sync(struct store *s, const struct st_ukey_cfg *keys, size_t n) ENR_MUST_CHECK;
+
+/* read: the configured keys of a provider in configuration order (at most max). */
 enum enr_err st_ukeys_of(struct store *s, const char *provider, struct kp_key *keys, int max,
-			 int *n);
-
-/* Every configured key, by provider and position. */
+			 int *n) ENR_MUST_CHECK;
+/* read: every configured key, by provider and position. */
 enum enr_err st_ukey_each(struct store *s, int (*fn)(void *arg, const struct kp_key *k),
-			  void *arg);
+			  void *arg) ENR_MUST_CHECK;
+/* read: one configured key (with its version); ENR_E_NOT_FOUND otherwise. */
+enum enr_err st_ukey_get(struct store *s, const char *id, struct kp_key *out) ENR_MUST_CHECK;
 
-/* Record one call's outcome for key id atomically (kp_apply); a rate
- * limit also cools the other keys of the same upstream account
- * (*account_cooled says how many).  after/ch/account_cooled may be NULL. */
-enum enr_err st_ukey_apply(struct store *s, const char *id, enum prov_outcome o,
-			   int64_t hint_until_ms, int credits, int64_t now_ms,
-			   const struct kp_params *p, struct kp_key *after, struct kp_change *ch,
-			   int *account_cooled);
+/* guarded (compare-and-set on before->version): store after's state,
+ * deadline, breaker and back-off, and add after's counters minus
+ * before's.  *stored false (ENR_OK) when the key changed since `before`
+ * was read: the caller reads it again and re-applies.  On success the
+ * stored version is before->version + 1. */
+enum enr_err st_ukey_put(struct store *s, const struct kp_key *before, const struct kp_key *after,
+			 bool *stored) ENR_MUST_CHECK;
 
-/* An admin's revive; ENR_E_NOT_FOUND for an unknown id. */
-enum enr_err st_ukey_revive(struct store *s, const char *id, struct kp_key *after);
+/* guarded, one statement: cool every other configured key of the upstream
+ * account until until_ms where that is later than what it has (active
+ * keys, cooling keys with an earlier deadline, and exhausted keys whose
+ * deadline passed; invalid ones keep their state).  *n (may be NULL): how
+ * many moved. */
+enum enr_err st_ukey_cool_account(struct store *s, const char *provider, const char *account,
+				  const char *except_id, int64_t until_ms, int64_t now_ms, int *n) ENR_MUST_CHECK;
 
-/* Add call counters gathered in memory to a key (no state change). */
+/* atomic (one update that adds): call counters gathered in memory. */
 enum enr_err st_ukey_add_counts(struct store *s, const char *id, int64_t calls, int64_t hits,
-				int64_t misses, int64_t credits, int64_t last_used_ms);
+				int64_t misses, int64_t credits, int64_t last_used_ms) ENR_MUST_CHECK;
 
-/* Reserve the next call slot of a paced scope ("key:ID", "account:P/A"):
- * slots are interval_ms apart; *start_ms is when this call may go (now_ms
- * or later).  Shared by every thread, process and host. */
+/* atomic (one upsert): reserve the next call slot of a paced scope
+ * ("key:ID", "account:P/A"): slots are interval_ms apart; *start_ms is
+ * when this call may go (now_ms or later).  Shared by every thread,
+ * process and host. */
 enum enr_err st_pace_reserve(struct store *s, const char *scope, int64_t interval_ms,
-			     int64_t now_ms, int64_t *start_ms);
+			     int64_t now_ms, int64_t *start_ms) ENR_MUST_CHECK;
 
 /* ---- cache of provider answers (lib/cache.h owns the format) ------------ */
 
-/* The unexpired entry under key (a SHA-256): *hit and *body (caller frees)
- * on ENR_OK; ENR_E_NOT_FOUND when absent or expired. */
+/* read: the unexpired entry under key (a SHA-256): *hit and *body (caller
+ * frees) on ENR_OK; ENR_E_NOT_FOUND when absent or expired. */
 enum enr_err st_cache_get(struct store *s, const unsigned char key[32], int64_t now_ms, bool *hit,
-			  char **body, int64_t *expires_ms);
+			  char **body, int64_t *expires_ms) ENR_MUST_CHECK;
+/* atomic (one upsert; the last writer wins). */
 enum enr_err st_cache_put(struct store *s, const unsigned char key[32], const char *provider,
-			  bool hit, const char *body, int64_t expires_ms);
-/* Delete at most limit expired entries. */
-enum enr_err st_cache_purge(struct store *s, int64_t now_ms, int limit, int *removed);
+			  bool hit, const char *body, int64_t expires_ms) ENR_MUST_CHECK;
+/* atomic: delete at most limit expired entries. */
+enum enr_err st_cache_purge(struct store *s, int64_t now_ms, int limit, int *removed) ENR_MUST_CHECK;
 
 /* ---- batch jobs (lib/jobs.h owns the meaning of inputs and results) ----- */
 
@@ -274,29 +359,32 @@ struct st_job_row {
 	const char *error;       /* invalid: the reason */
 };
 
-/* Create a job and all its rows in one transaction.  j carries account_id,
- * want, format, columns, webhook_url, total and rejected; seq and id are
- * filled.  With an idempotency key already used by the account:
- * ENR_E_CONFLICT, and *existing (may be NULL) gets that job's id. */
+/* Create a job and all its rows.  j carries id (lib/jobs: job_new_id),
+ * account_id, want, format, columns, webhook_url; seq, total, rejected,
+ * pending and created_ms are filled.
+ * atomic, and idempotent per (account, idempotency_key): one insert that
+ * does nothing when the key was used (no read-then-insert race).  Then
+ * *created is false, nothing was written, and existing gets the first
+ * job's id.  ENR_E_CONFLICT only for a constraint (an id already taken). */
 enum enr_err st_job_create(struct store *s, struct st_job *j, const char *idempotency_key,
 			   const struct st_job_row *rows, size_t nrows, int64_t now_ms,
-			   char existing[ST_JOB_ID_LEN + 1]);
+			   bool *created, char existing[ST_JOB_ID_LEN + 1]) ENR_MUST_CHECK;
 
-/* The id of the account's job submitted with this idempotency key:
+/* read: the id of the account's job submitted with this idempotency key;
  * ENR_E_NOT_FOUND when there is none. */
 enum enr_err st_job_find_idempotent(struct store *s, int64_t account_id, const char *key,
-				    char id[ST_JOB_ID_LEN + 1]);
+				    char id[ST_JOB_ID_LEN + 1]) ENR_MUST_CHECK;
 
-/* The job with this id of this account (account_id < 0: any account). */
-enum enr_err st_job_get(struct store *s, const char *id, int64_t account_id, struct st_job *out);
-enum enr_err st_job_by_seq(struct store *s, int64_t seq, struct st_job *out);
+/* read: the job with this id of this account (account_id < 0: any account). */
+enum enr_err st_job_get(struct store *s, const char *id, int64_t account_id, struct st_job *out) ENR_MUST_CHECK;
+enum enr_err st_job_by_seq(struct store *s, int64_t seq, struct st_job *out) ENR_MUST_CHECK;
 
-/* Rows finished since since_ms (for the rate). */
-enum enr_err st_job_finished_since(struct store *s, int64_t seq, int64_t since_ms, int64_t *n);
+/* read: rows finished since since_ms (for the rate). */
+enum enr_err st_job_finished_since(struct store *s, int64_t seq, int64_t since_ms, int64_t *n) ENR_MUST_CHECK;
 
-/* The most frequent error codes of failed and invalid rows. */
+/* read: the most frequent error codes of failed and invalid rows. */
 enum enr_err st_job_errors(struct store *s, int64_t seq,
-			   int (*fn)(void *arg, const char *code, int64_t count), void *arg);
+			   int (*fn)(void *arg, const char *code, int64_t count), void *arg) ENR_MUST_CHECK;
 
 struct st_job_row_out {
 	int64_t rownum;
@@ -307,64 +395,86 @@ struct st_job_row_out {
 	const char *error_code, *error;
 };
 
-/* Finished rows (done, failed, invalid) in input order; fn returns
- * non-zero to stop (e.g. the client went away). */
+/* read: finished rows (done, failed, invalid) in input order, streamed; fn
+ * returns non-zero to stop (e.g. the client went away) and must not call
+ * the store. */
 enum enr_err st_job_rows_each(struct store *s, int64_t seq,
-			      int (*fn)(void *arg, const struct st_job_row_out *r), void *arg);
+			      int (*fn)(void *arg, const struct st_job_row_out *r), void *arg) ENR_MUST_CHECK;
 
-/* Cancel: pending rows become cancelled; rows being processed finish.
- * ENR_E_CONFLICT when the job already ended. */
-enum enr_err st_job_cancel(struct store *s, int64_t seq, int64_t now_ms);
+/* atomic, guarded (the job is queued or running): pending rows become
+ * cancelled; rows being processed finish.  ENR_E_CONFLICT when the job
+ * already ended. */
+enum enr_err st_job_cancel(struct store *s, int64_t seq, int64_t now_ms) ENR_MUST_CHECK;
 
-/* Put failed rows back in the queue; *n says how many. */
-enum enr_err st_job_retry(struct store *s, int64_t seq, int64_t now_ms, int64_t *n);
+/* atomic: put failed rows back in the queue; *n says how many. */
+enum enr_err st_job_retry(struct store *s, int64_t seq, int64_t now_ms, int64_t *n) ENR_MUST_CHECK;
 
-/* Worker side.  Claim up to max rows that are pending and due, or whose
- * lease expired (their worker died), for owner until now_ms + lease_ms. */
+/* Worker side.  atomic claim: take up to max rows that are pending and
+ * due, or whose lease expired (their worker died), for owner until
+ * now_ms + lease_ms, and mark their jobs running.  Concurrent claimers
+ * never get the same row (SQLite: one state-guarded UPDATE in BEGIN
+ * IMMEDIATE; PostgreSQL: FOR UPDATE SKIP LOCKED plus the state guard). */
 struct st_claim {
 	int64_t seq, rownum;
 	char *input;             /* owned (free) */
 	int attempts;
 };
 enum enr_err st_rows_claim(struct store *s, const char *owner, int64_t now_ms, int64_t lease_ms,
-			   int max, struct st_claim *out, int *n);
+			   int max, struct st_claim *out, int *n) ENR_MUST_CHECK;
 /* A row of a job. */
 struct st_row_ref {
 	int64_t seq, rownum;
 };
-/* Extend to until_ms the leases of the n rows given, each only while it is
- * still running and owner's (one transaction).  A worker names the rows it
- * really holds, so a row it gave up on (its result could not be written)
- * is not kept alive by the heartbeat.  *renewed (may be NULL) gets how many
- * leases were extended. */
+/* atomic (one transaction), each row guarded (still running and owner's):
+ * extend to until_ms the leases of the n rows given.  A worker names the
+ * rows it really holds, so a row it gave up on (its result could not be
+ * written) is not kept alive by the heartbeat.  *renewed (may be NULL)
+ * gets how many leases were extended. */
 enum enr_err st_rows_heartbeat(struct store *s, const char *owner, int64_t until_ms,
-			       const struct st_row_ref *rows, int n, int *renewed);
-/* Give back every row owner holds (clean shutdown). */
-enum enr_err st_rows_release(struct store *s, const char *owner, int *n);
+			       const struct st_row_ref *rows, int n, int *renewed) ENR_MUST_CHECK;
+/* guarded: give back every row owner holds (clean shutdown). */
+enum enr_err st_rows_release(struct store *s, const char *owner, int *n) ENR_MUST_CHECK;
+/* guarded: give back one row owner holds (its result could not be
+ * written), without spending an attempt.  ENR_E_CONFLICT when it is no
+ * longer this owner's. */
+enum enr_err st_row_release(struct store *s, int64_t seq, int64_t rownum, const char *owner) ENR_MUST_CHECK;
 
 /* Finish a row owned by owner: done with a result status (1 complete, 2
- * partial, 3 not_found) or failed/invalid with an error.  Guarded by state
- * and owner: ENR_E_CONFLICT when the row is no longer this owner's.  The
- * job's counters move in the same transaction; *job_ended says the job
- * just ended. */
+ * partial, 3 not_found) or failed/invalid with an error.
+ * atomic and guarded (state running and owner): ENR_E_CONFLICT when the
+ * row is no longer this owner's (its lease expired and another worker
+ * took it); nothing is written then.  The job's counters move in the same
+ * transaction; *job_ended says the job just ended. */
 enum enr_err st_row_finish(struct store *s, int64_t seq, int64_t rownum, const char *owner,
 			   enum st_row_state state, int status, const char *result,
 			   const char *error_code, const char *error, int64_t credits,
-			   int64_t now_ms, bool *job_ended);
-/* Back to the queue, not before not_before_ms: a snooze (rate limits: no
- * attempt spent) or a retry (attempt counted). */
+			   int64_t now_ms, bool *job_ended) ENR_MUST_CHECK;
+/* guarded like st_row_finish: back to the queue, not before
+ * not_before_ms: a snooze (rate limits: no attempt spent) or a retry
+ * (attempt counted). */
 enum enr_err st_row_requeue(struct store *s, int64_t seq, int64_t rownum, const char *owner,
 			    int64_t not_before_ms, bool count_attempt, const char *error_code,
-			    const char *error);
+			    const char *error) ENR_MUST_CHECK;
 
-/* Webhooks due at now_ms. */
-enum enr_err st_webhooks_due(struct store *s, int64_t now_ms, int max, int64_t *seqs, int *n);
-/* Take the job's due webhook for this caller until lease_until_ms (so
- * two workers do not both send it): false when someone else took it. */
+/* read: webhooks due at now_ms. */
+enum enr_err st_webhooks_due(struct store *s, int64_t now_ms, int max, int64_t *seqs, int *n) ENR_MUST_CHECK;
+/* guarded (pending and due): take the job's webhook for this caller until
+ * lease_until_ms, so two workers do not both send it; *mine false when
+ * someone else took it. */
 enum enr_err st_webhook_claim(struct store *s, int64_t seq, int64_t now_ms, int64_t lease_until_ms,
-			      bool *mine);
-/* Record a delivery attempt: sent, or retry at next_ms, or give up. */
+			      bool *mine) ENR_MUST_CHECK;
+/* atomic: record a delivery attempt: sent, or retry at next_ms, or give up. */
 enum enr_err st_webhook_result(struct store *s, int64_t seq, enum st_hook_state state,
-			       int64_t next_ms);
+			       int64_t next_ms) ENR_MUST_CHECK;
+
+/* ---- moving a deployment --------------------------------------------------- */
+
+/* Copy accounts, client keys, admission state, usage, the key pool, pacing
+ * slots, the cache and jobs with their rows from `from` into `to`, with
+ * upserts (safe to run again; ids are kept).  fn (may be NULL) is told
+ * each table's count as it finishes.  Each table is copied in one
+ * transaction of the target. */
+enum enr_err st_copy(struct store *from, struct store *to,
+		     void (*fn)(void *arg, const char *table, int64_t rows), void *arg) ENR_MUST_CHECK;
 
 #endif

@@ -4,11 +4,14 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 enum enr_err util_parse_i64n(const char *s, size_t len, int64_t min, int64_t max,
 			     int64_t *out)
@@ -285,4 +288,40 @@ bool util_ct_equal(const void *a, const void *b, size_t n)
 	for (i = 0; i < n; i++)
 		d |= (unsigned char)(x[i] ^ y[i]);
 	return d == 0;
+}
+
+enum enr_err util_secret_read(const char *ref, char **out)
+{
+	char buf[4096];
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	if (strncmp(ref, "env:", 4) == 0 && ref[4]) {
+		const char *v = getenv(ref + 4);
+
+		if (v == NULL || *v == '\0')
+			return ENR_E_NOT_FOUND;
+		*out = strdup(v);
+		return *out ? ENR_OK : ENR_E_NOMEM;
+	}
+	if (strncmp(ref, "file:", 5) != 0 || ref[5] == '\0')
+		return ENR_E_INVALID;
+	fd = open(ref + 5, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return ENR_E_NOT_FOUND;
+	if (fstat(fd, &st) == 0 && (st.st_mode & S_IROTH)) {
+		close(fd);
+		return ENR_E_FORBIDDEN;
+	}
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+		n--;
+	if (n <= 0)
+		return ENR_E_NOT_FOUND;
+	buf[n] = '\0';
+	*out = strdup(buf);
+	explicit_bzero(buf, sizeof buf);
+	return *out ? ENR_OK : ENR_E_NOMEM;
 }

@@ -72,4 +72,12 @@ bool util_utf8_valid(const char *s, size_t len);
 /* Constant-time comparison of two n-byte buffers. */
 bool util_ct_equal(const void *a, const void *b, size_t n);
 
+/* Read a secret named by reference: "env:NAME" (the variable's value) or
+ * "file:PATH" (the file's first 4 KiB, trailing blanks cut; the file must
+ * not be readable by others).  *out is a new string the caller frees (and
+ * should wipe).  ENR_E_INVALID for another form, ENR_E_NOT_FOUND when the
+ * variable is unset or the file missing or empty, ENR_E_FORBIDDEN when the
+ * file is readable by others. */
+enum enr_err util_secret_read(const char *ref, char **out);
+
 #endif

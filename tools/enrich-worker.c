@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/admission.h"
 #include "lib/alert.h"
 #include "lib/config.h"
 #include "lib/domains.h"
@@ -43,6 +44,7 @@
 #define HOOK_LEASE_MS 60000
 
 static struct store *store;
+static struct adm *credits; /* credits spent, journalled */
 static struct dom_lists *lists;
 static struct prov_ctx pctx;
 static char owner[128];
@@ -310,11 +312,17 @@ static void process(const struct cfg *cfg, const struct st_claim *cl)
 	if (rc)
 		goto out;
 	now = util_now_ms();
-	if (res.credits > 0 &&
-	    (rc = st_usage_add_credits(store, job.account_id, now / 1000, res.credits)) != ENR_OK)
-		log_error("worker", "job %s row %lld: %d credits spent could not be added to the "
-			  "account's usage: %s", job.id, (long long)cl->rownum, res.credits,
-			  enr_strerror(rc));
+	/* Credits go to the journal first (a crash from here on loses
+	 * nothing) and on to the store before the row is finished, so a
+	 * finished job's usage is complete. */
+	if (res.credits > 0) {
+		if ((rc = adm_add_credits(credits, job.account_id, res.credits, now)) != ENR_OK)
+			log_error("worker", "job %s row %lld: %d credits spent could not be counted: %s",
+				  job.id, (long long)cl->rownum, res.credits, enr_strerror(rc));
+		else if ((rc = adm_flush(credits, now)) != ENR_OK)
+			log_warn("worker", "credits not written yet (%s); the journal keeps them",
+				 enr_strerror(rc));
+	}
 	switch (job_decide(&res, cl->attempts, cfg, now, jitter(), &not_before)) {
 	case JOB_ROW_DONE: {
 		char *result = job_result_json(&res);
@@ -493,7 +501,7 @@ static void reload(const char *path)
 	}
 	/* The new snapshot names keys the pool must know first: a snapshot
 	 * whose keys could not be recorded is not published. */
-	rc = st_ukey_sync(store, next);
+	rc = rot_sync_keys(store, next);
 	if (rc) {
 		log_notice("config", "reload refused, keeping the running configuration: the "
 			   "configured provider keys could not be recorded (%s)", enr_strerror(rc));
@@ -547,12 +555,12 @@ int main(int argc, char **argv)
 	}
 	log_set_level(cfg->log_level);
 	signal(SIGPIPE, SIG_IGN);
-	rc = st_open_why(cfg->store, true, &store, why, sizeof why);
+	rc = st_open_cfg(cfg, &store, why, sizeof why);
 	if (rc) {
 		fprintf(stderr, "enrich-worker: %s\n", why);
 		return 1;
 	}
-	rc = st_ukey_sync(store, cfg);
+	rc = rot_sync_keys(store, cfg);
 	if (rc) {
 		fprintf(stderr, "enrich-worker: cannot record the configured provider keys in %s: %s\n",
 			cfg->store, enr_strerror(rc));
@@ -563,6 +571,9 @@ int main(int argc, char **argv)
 		log_warn("worker", "domain lists not loaded from %s: e-mail types will not be derived",
 			 cfg->data_dir);
 	pctx.domains = lists;
+	credits = adm_new(store, true, cfg->state_dir);
+	if (credits == NULL)
+		return 1;
 	if (up_global_init() != ENR_OK)
 		return 1;
 	rot_init();
@@ -617,6 +628,9 @@ int main(int argc, char **argv)
 			heartbeat(cfg, now);
 			retry_givebacks(cfg);
 			rot_flush(store);
+			if ((rc = adm_flush(credits, now)) != ENR_OK)
+				log_warn("worker", "credits not written yet (%s); kept for the next try",
+					 enr_strerror(rc));
 			last_beat = now;
 		}
 		pthread_mutex_lock(&qlock);
@@ -690,6 +704,8 @@ int main(int argc, char **argv)
 				  "again when their leases run out (%d s)", enr_strerror(rc),
 				  cfg->worker.lease_s);
 		rot_flush(store);
+		adm_free(credits);
+		credits = NULL;
 		log_notice("worker", "stopped; %d rows given back to the queue", released);
 	}
 	cfg_release(cfg);

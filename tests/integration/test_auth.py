@@ -123,9 +123,11 @@ def test_revocation_applies_to_the_next_request_while_requests_run():
         stop.set()
         for t in ts:
             t.join()
-        # Every request that started after the revocation returned (plus the few in
-        # flight at that instant) got 401; none got 200 later.
-        late = [s for t0, s in seen[n:]]
+        # Every request that started after the revocation returned got 401 (one in
+        # flight at that instant may still finish with 200, later than the first
+        # 401: it was admitted before).  seen holds each request's start time.
+        late = [s for t0, s in seen if t0 > revoked_at]
+        check(len(late) > 30, f"only {len(late)} requests after revocation")
         check(set(late) == {401}, f"after revocation: {set(late)}")
         check(any(s == 200 for t0, s in seen if t0 < revoked_at), "no 200 before revocation")
 

@@ -4,7 +4,11 @@
  */
 #include <pthread.h>
 #include <stdio.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "lib/admission.h"
 #include "lib/log.h"
@@ -22,7 +26,7 @@ static struct store *fresh(int64_t *acc)
 	struct store *s = NULL;
 
 	snprintf(url, sizeof url, "sqlite:%s/a%d.db", dir, dbn++);
-	if (st_open(url, &s) != ENR_OK || st_account_create(s, "acme", 1, acc) != ENR_OK)
+	if (st_open(url, NULL, &s) != ENR_OK || st_account_create(s, "acme", 1, acc) != ENR_OK)
 		return NULL;
 	return s;
 }
@@ -45,18 +49,18 @@ TEST(small_limits_are_exact_without_leases)
 {
 	int64_t acc;
 	struct store *s = fresh(&acc);
-	struct adm *a = adm_new(s, true);
+	struct adm *a = adm_new(s, true, dir);
 	struct cfg_account_limits l = { 60, 5, 1000, 10000 };
-	struct st_admit_res r;
+	struct adm_res r;
 	int ok = 0;
 
 	REQUIRE(s && a);
 	for (int i = 0; i < 9; i++) {
 		REQUIRE(adm_check(a, acc, &l, 1, 1, 1000000, &r) == ENR_OK);
-		ok += r.verdict == ST_ADMIT_OK;
+		ok += r.verdict == ADM_OK;
 	}
 	CHECK_INT(ok, 5);
-	CHECK_INT(r.verdict, ST_ADMIT_RATE_LIMITED);
+	CHECK_INT(r.verdict, ADM_RATE_LIMITED);
 	CHECK_INT(r.retry_after_s, 1);
 	adm_free(a);
 	st_close(s);
@@ -66,10 +70,10 @@ TEST(leases_never_admit_more_than_the_bucket)
 {
 	int64_t acc;
 	struct store *s = fresh(&acc);
-	struct adm *a = adm_new(s, true);
-	struct adm *b = adm_new(s, true);   /* a second process sharing the store */
+	struct adm *a = adm_new(s, true, dir);
+	struct adm *b = adm_new(s, true, dir);   /* a second process sharing the store */
 	struct cfg_account_limits l = { 60000, 300, 1000000, 10000000 };
-	struct st_admit_res r;
+	struct adm_res r;
 	int ok = 0;
 	struct sum u = { 0, 0, 0 };
 
@@ -77,13 +81,13 @@ TEST(leases_never_admit_more_than_the_bucket)
 	/* One instant: nothing refills, so the total is the burst exactly or less. */
 	for (int i = 0; i < 1000; i++) {
 		REQUIRE(adm_check(i % 2 ? a : b, acc, &l, 1, 1, 5000000, &r) == ENR_OK);
-		ok += r.verdict == ST_ADMIT_OK;
+		ok += r.verdict == ADM_OK;
 	}
 	CHECK(ok <= 300);
 	CHECK(ok >= 300 - 2 * 30);    /* at most one unused lease per process */
 	CHECK_INT(adm_flush(a, 5000000), ENR_OK);
 	CHECK_INT(adm_flush(b, 5000000), ENR_OK);
-	st_usage_each(s, acc, "1970-01-01", add, &u);
+	CHECK_INT(st_usage_each(s, acc, "1970-01-01", add, &u), ENR_OK);
 	CHECK_INT(u.requests, ok);
 	CHECK_INT(u.records, ok);
 	adm_free(a);
@@ -95,19 +99,19 @@ TEST(expired_lease_is_dropped)
 {
 	int64_t acc;
 	struct store *s = fresh(&acc);
-	struct adm *a = adm_new(s, true);
+	struct adm *a = adm_new(s, true, dir);
 	struct cfg_account_limits l = { 60000, 1000, 1000000, 10000000 };
-	struct st_admit_res r;
+	struct adm_res r;
 
 	REQUIRE(s && a);
 	REQUIRE(adm_check(a, acc, &l, 1, 1, 1000, &r) == ENR_OK);
-	CHECK_INT(r.verdict, ST_ADMIT_OK);
+	CHECK_INT(r.verdict, ADM_OK);
 	/* 100 tokens leased, bucket shows what is left beyond them. */
 	CHECK_INT(r.bucket_remaining, 999);
 	REQUIRE(adm_check(a, acc, &l, 1, 1, 1100, &r) == ENR_OK); /* from the lease */
 	CHECK_INT(r.bucket_remaining, 998);
 	REQUIRE(adm_check(a, acc, &l, 1, 1, 2000, &r) == ENR_OK); /* lease expired: store */
-	CHECK_INT(r.verdict, ST_ADMIT_OK);
+	CHECK_INT(r.verdict, ADM_OK);
 	adm_free(a);
 	st_close(s);
 }
@@ -116,16 +120,16 @@ TEST(batches_of_records_go_to_the_store)
 {
 	int64_t acc;
 	struct store *s = fresh(&acc);
-	struct adm *a = adm_new(s, true);
+	struct adm *a = adm_new(s, true, dir);
 	struct cfg_account_limits l = { 60000, 1000, 50, 10000000 };
-	struct st_admit_res r;
+	struct adm_res r;
 
 	REQUIRE(s && a);
 	REQUIRE(adm_check(a, acc, &l, 0, 51, 1000, &r) == ENR_OK);
-	CHECK_INT(r.verdict, ST_ADMIT_QUOTA);
+	CHECK_INT(r.verdict, ADM_QUOTA);
 	CHECK_INT(r.records_fit, 50);
 	REQUIRE(adm_check(a, acc, &l, 0, 50, 1000, &r) == ENR_OK);
-	CHECK_INT(r.verdict, ST_ADMIT_OK);
+	CHECK_INT(r.verdict, ADM_OK);
 	adm_free(a);
 	st_close(s);
 }
@@ -134,37 +138,141 @@ TEST(cgi_mode_always_asks_the_store)
 {
 	int64_t acc;
 	struct store *s = fresh(&acc);
-	struct adm *a = adm_new(s, false);
+	struct adm *a = adm_new(s, false, NULL);
 	struct cfg_account_limits l = { 60000, 1000, 1000000, 10000000 };
-	struct st_admit_res r;
+	struct adm_res r;
 	struct sum u = { 0, 0, 0 };
 
 	REQUIRE(s && a);
 	for (int i = 0; i < 3; i++)
 		REQUIRE(adm_check(a, acc, &l, 1, 1, 1000, &r) == ENR_OK);
-	st_usage_each(s, acc, "1970-01-01", add, &u);
+	CHECK_INT(st_usage_each(s, acc, "1970-01-01", add, &u), ENR_OK);
 	CHECK_INT(u.requests, 3); /* written at once, nothing held in memory */
 	adm_free(a);
 	st_close(s);
 }
 
-/* The calling thread's store connection refuses writes (or takes them again). */
-static void writes(struct store *s, bool on)
+static int count_journals(void)
 {
-	struct conn *c = st_conn_get(s);
+	char cmd[400];
+	FILE *f;
+	int n = -1;
 
-	if (c)
-		CHECK(sqlite3_exec(c->db, on ? "PRAGMA query_only = 0" : "PRAGMA query_only = 1",
-				   NULL, NULL, NULL) == SQLITE_OK);
+	snprintf(cmd, sizeof cmd, "ls %s | grep -c '^usage-.*\\.journal$'", dir);
+	f = popen(cmd, "r");
+	if (f == NULL)
+		return -1;
+	if (fscanf(f, "%d", &n) != 1)
+		n = -1;
+	pclose(f);
+	return n;
 }
 
-TEST(usage_survives_a_failed_flush)
+/* A process that serves 500 requests from leases, counts credits and dies
+ * by SIGKILL before any flush: the next process finds every count. */
+TEST(usage_of_leased_requests_survives_kill_9)
 {
 	int64_t acc;
 	struct store *s = fresh(&acc);
-	struct adm *a = adm_new(s, true);
+	struct cfg_account_limits l = { 600000, 10000, 100000000, 1000000000 };
+	struct sum u = { 0, 0, 0 };
+	struct adm *a;
+	int status = 0, served = 0;
+	pid_t pid;
+	int p[2];
+
+	REQUIRE(s != NULL);
+	REQUIRE(pipe(p) == 0);
+	st_close(s);
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0) {
+		struct store *cs = NULL;
+		struct adm *ca;
+		struct adm_res r;
+		char url[256];
+		int ok = 0;
+
+		snprintf(url, sizeof url, "sqlite:%s/a%d.db", dir, dbn - 1);
+		if (st_open(url, NULL, &cs) != ENR_OK || (ca = adm_new(cs, true, dir)) == NULL)
+			_exit(3);
+		for (int i = 0; i < 500; i++) {
+			if (adm_check(ca, acc, &l, 1, 1, 7000000, &r) == ENR_OK && r.verdict == ADM_OK)
+				ok++;
+		}
+		if (adm_add_credits(ca, acc, 42, 7000000) != ENR_OK)
+			_exit(6);
+		if (write(p[1], &ok, sizeof ok) != (ssize_t)sizeof ok)
+			_exit(4);
+		raise(SIGKILL);
+		_exit(5);
+	}
+	close(p[1]);
+	CHECK(read(p[0], &served, sizeof served) == (ssize_t)sizeof served);
+	close(p[0]);
+	waitpid(pid, &status, 0);
+	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	CHECK_INT(served, 500);
+	CHECK_INT(count_journals(), 1);
+	{
+		char url[256];
+
+		snprintf(url, sizeof url, "sqlite:%s/a%d.db", dir, dbn - 1);
+		REQUIRE(st_open(url, NULL, &s) == ENR_OK);
+	}
+	/* Before the replay the store has only what leases were taken with. */
+	CHECK_INT(st_usage_each(s, acc, "1970-01-01", add, &u), ENR_OK);
+	CHECK(u.requests < 500);
+	a = adm_new(s, true, dir);   /* replays journals whose owner is gone */
+	REQUIRE(a != NULL);
+	memset(&u, 0, sizeof u);
+	CHECK_INT(st_usage_each(s, acc, "1970-01-01", add, &u), ENR_OK);
+	CHECK_INT(u.requests, 500);
+	CHECK_INT(u.records, 500);
+	CHECK_INT(count_journals(), 1); /* the dead one gone, our own there */
+	adm_free(a);
+	CHECK_INT(count_journals(), 0);
+	st_close(s);
+}
+
+static int add_credits(void *arg, const struct st_usage *u)
+{
+	*(int64_t *)arg += u->credits;
+	return 0;
+}
+
+TEST(journal_rolls_over_when_full_and_loses_nothing)
+{
+	int64_t acc, credits = 0;
+	struct store *s = fresh(&acc);
+	struct adm *a = adm_new(s, true, dir);
+	int days = 3300;
+
+	REQUIRE(s && a);
+	/* One slot per (account, day): more days than three quarters of the
+	 * journal holds. */
+	for (int d = 0; d < days; d++)
+		CHECK_INT(adm_add_credits(a, acc, 1, (int64_t)d * 86400000LL), ENR_OK);
+	CHECK_INT(adm_flush(a, 0), ENR_OK);     /* writes, then rolls over */
+	for (int d = 0; d < days; d++)
+		CHECK_INT(adm_add_credits(a, acc, 1, (int64_t)d * 86400000LL), ENR_OK);
+	adm_free(a);                             /* flushes both */
+	CHECK_INT(st_usage_each(s, acc, "1970-01-01", add_credits, &credits), ENR_OK);
+	CHECK_INT(credits, 2 * days);
+	CHECK_INT(count_journals(), 0);
+	st_close(s);
+}
+
+/* The store refuses writes for a while (a full or read-only disk): what
+ * was counted stays (in the journal, or in memory without one) and is
+ * written once the store takes writes again, exactly once. */
+static void survives_a_failed_flush(const char *state_dir)
+{
+	int64_t acc;
+	struct store *s = fresh(&acc);
+	struct adm *a = adm_new(s, true, state_dir);
 	struct cfg_account_limits l = { 60000, 1000, 1000000, 10000000 };
-	struct st_admit_res r;
+	struct adm_res r;
 	struct sum u = { 0, 0, 0 };
 
 	REQUIRE(s && a);
@@ -172,28 +280,38 @@ TEST(usage_survives_a_failed_flush)
 	 * come from memory and are counted there. */
 	for (int i = 0; i < 11; i++) {
 		REQUIRE(adm_check(a, acc, &l, 1, 1, 1000, &r) == ENR_OK);
-		REQUIRE(r.verdict == ST_ADMIT_OK);
+		REQUIRE(r.verdict == ADM_OK);
 	}
-	writes(s, false);
-	log_set_level(LOG_LVL_NOTICE); /* the refused writes are expected */
+	REQUIRE(st_sqlite_query_only(s, true) == ENR_OK);
+	log_set_level(LOG_LVL_ERROR); /* the refused writes are expected */
 	CHECK_INT(adm_flush(a, 1000), ENR_E_UNAVAILABLE);
 	CHECK_INT(adm_add_credits(a, acc, 7, 1000), ENR_OK);
 	for (int i = 0; i < 5; i++)
 		REQUIRE(adm_check(a, acc, &l, 1, 1, 1100, &r) == ENR_OK);
 	CHECK_INT(adm_flush(a, 1100), ENR_E_UNAVAILABLE);
 	log_set_level(LOG_LVL_WARN);
-	writes(s, true);
+	REQUIRE(st_sqlite_query_only(s, false) == ENR_OK);
 	CHECK_INT(adm_flush(a, 1200), ENR_OK);
-	st_usage_each(s, acc, "1970-01-01", add, &u);
+	CHECK_INT(st_usage_each(s, acc, "1970-01-01", add, &u), ENR_OK);
 	CHECK_INT(u.requests, 16);
 	CHECK_INT(u.records, 16);
 	/* Written once, not again. */
 	CHECK_INT(adm_flush(a, 1300), ENR_OK);
 	u = (struct sum){ 0, 0, 0 };
-	st_usage_each(s, acc, "1970-01-01", add, &u);
+	CHECK_INT(st_usage_each(s, acc, "1970-01-01", add, &u), ENR_OK);
 	CHECK_INT(u.requests, 16);
 	adm_free(a);
 	st_close(s);
+}
+
+TEST(usage_survives_a_failed_flush_with_a_journal)
+{
+	survives_a_failed_flush(dir);
+}
+
+TEST(usage_survives_a_failed_flush_in_memory)
+{
+	survives_a_failed_flush(NULL);
 }
 
 int main(void)
@@ -208,7 +326,10 @@ int main(void)
 	RUN(expired_lease_is_dropped);
 	RUN(batches_of_records_go_to_the_store);
 	RUN(cgi_mode_always_asks_the_store);
-	RUN(usage_survives_a_failed_flush);
+	RUN(usage_of_leased_requests_survives_kill_9);
+	RUN(journal_rolls_over_when_full_and_loses_nothing);
+	RUN(usage_survives_a_failed_flush_with_a_journal);
+	RUN(usage_survives_a_failed_flush_in_memory);
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", dir);

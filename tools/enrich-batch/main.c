@@ -314,7 +314,7 @@ static enum enr_err setup_logging(const struct cfg *cfg)
 static enum enr_err open_engine(struct eb_run *r)
 {
 	char why[512];
-	enum enr_err rc = st_open_why(r->cfg->store, true, &r->store, why, sizeof why);
+	enum enr_err rc = st_open_cfg(r->cfg, &r->store, why, sizeof why);
 
 	if (rc) {
 		eb_say("%s", why);
@@ -322,7 +322,7 @@ static enum enr_err open_engine(struct eb_run *r)
 	}
 	/* A dry run loads no secrets, so it must not touch the key pool. */
 	if (!r->o->dry_run) {
-		rc = st_ukey_sync(r->store, r->cfg);
+		rc = rot_sync_keys(r->store, r->cfg);
 		if (rc) {
 			eb_say("cannot record the configured provider keys in the store: %s",
 			       enr_strerror(rc));

@@ -4,6 +4,7 @@
  *   main.c     options, messages, output helpers, the command dispatch
  *   clients.c  client accounts, client keys, usage
  *   pool.c     the upstream key pool
+ *   store.c    schema migrations and copying a deployment between stores
  *
  * The commands run on one configuration and store opened by main.c; a
  * command that fails prints why and exits 1 (fail), wrong usage exits 2
@@ -37,6 +38,7 @@ struct opts {
 	const char *name;
 	const char *expires_in;
 	const char *days;
+	const char *from_password, *to_password;   /* store copy */
 };
 
 __attribute__((format(printf, 1, 2), noreturn)) void fail(const char *fmt, ...);
@@ -56,5 +58,7 @@ void cmd_account(int argc, char **argv, const struct opts *o);
 void cmd_key(int argc, char **argv, const struct opts *o);
 void cmd_usage(int argc, char **argv, const struct opts *o);
 void cmd_keys(int argc, char **argv);
+void cmd_migrate(int argc, char **argv);
+void cmd_store(int argc, char **argv, const struct opts *o);
 
 #endif

@@ -4,7 +4,7 @@
  * and configuration as the responder.
  *
  * This file: options, messages, output helpers and the dispatch; the
- * commands are in clients.c and pool.c (ctl.h).
+ * commands are in clients.c, pool.c and store.c (ctl.h).
  *
  * Exit status: 0 success, 1 the operation failed, 2 wrong usage.
  * Listings are tables with a header row that fit 100 columns (long values
@@ -35,7 +35,13 @@
 static const char usage_text[] =
 	"usage: enrichctl [-c FILE] COMMAND [ARGS] [--json]\n"
 	"\n"
-	"  migrate                                 apply pending schema migrations\n"
+	"  migrate [STORE_URL]                     apply pending schema migrations (to the\n"
+	"                                          configured store, or the one named)\n"
+	"  store copy FROM_URL TO_URL [--from-password REF] [--to-password REF]\n"
+	"                                          copy accounts, keys, usage, the key pool,\n"
+	"                                          cache and jobs (upserts: safe to run again);\n"
+	"                                          REF is env:NAME or file:PATH; the config's\n"
+	"                                          store_password goes with its own store\n"
 	"  account create NAME                     create a client account\n"
 	"  account list                            list accounts and their limits\n"
 	"  account show NAME                       one account, its limits and keys\n"
@@ -155,7 +161,8 @@ void need_ok(enum enr_err rc, const char *what)
 	fail("%s: %s", what, enr_strerror(rc));
 }
 
-enum { O_RPM = 1, O_BURST, O_RPH, O_RPD, O_SCOPES, O_NAME, O_EXPIRES_IN, O_DAYS };
+enum { O_RPM = 1, O_BURST, O_RPH, O_RPD, O_SCOPES, O_NAME, O_EXPIRES_IN, O_DAYS, O_FROM_PW,
+       O_TO_PW };
 
 static const struct option long_opts[] = {
 	{ "config", required_argument, NULL, 'c' },
@@ -171,6 +178,8 @@ static const struct option long_opts[] = {
 	{ "name", required_argument, NULL, O_NAME },
 	{ "expires-in", required_argument, NULL, O_EXPIRES_IN },
 	{ "days", required_argument, NULL, O_DAYS },
+	{ "from-password", required_argument, NULL, O_FROM_PW },
+	{ "to-password", required_argument, NULL, O_TO_PW },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -200,6 +209,8 @@ int main(int argc, char **argv)
 		case O_NAME: o.name = optarg; break;
 		case O_EXPIRES_IN: o.expires_in = optarg; break;
 		case O_DAYS: o.days = optarg; break;
+		case O_FROM_PW: o.from_password = optarg; break;
+		case O_TO_PW: o.to_password = optarg; break;
 		default: usage_fail(NULL);
 		}
 	}
@@ -219,23 +230,16 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	log_set_level(LOG_LVL_WARN);
-	if (strcmp(pos[0], "migrate") == 0) {
-		int from = 0, to = 0;
-
-		if (st_open_why(cfg->store, false, &store, why, sizeof why) != ENR_OK)
-			fail("%s", why);
-		need_ok(st_migrate(store, &from, &to), "migrate");
-		if (json_out)
-			print_json(json_pack("{s:i, s:i}", "from", from, "to", to));
-		else if (from == to)
-			printf("schema is at version %d (current)\n", to);
+	if (strcmp(pos[0], "migrate") == 0 || strcmp(pos[0], "store") == 0) {
+		if (pos[0][0] == 'm')
+			cmd_migrate(npos - 1, pos + 1);
 		else
-			printf("schema migrated from version %d to %d\n", from, to);
+			cmd_store(npos - 1, pos + 1, &o);
 		st_close(store);
 		cfg_release(cfg);
 		return 0;
 	}
-	if (st_open_why(cfg->store, true, &store, why, sizeof why) != ENR_OK)
+	if (st_open_cfg(cfg, &store, why, sizeof why) != ENR_OK)
 		fail("%s", why);
 	if (strcmp(pos[0], "account") == 0)
 		cmd_account(npos - 1, pos + 1, &o);

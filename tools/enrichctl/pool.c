@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "lib/keypool.h"
+#include "lib/rotation.h"
 #include "lib/progress.h"
 #include "lib/util.h"
 
@@ -118,7 +119,7 @@ void cmd_keys(int argc, char **argv)
 
 		/* The pool as configured now (keys added to the file since the
 		 * service last loaded it appear too). */
-		need_ok(st_ukey_sync(store, cfg), "keys list");
+		need_ok(rot_sync_keys(store, cfg), "keys list");
 		if (json_out) {
 			acc.json = json_array();
 			need_ok(st_ukey_each(store, ukey_row, &acc), "keys list");
@@ -140,7 +141,7 @@ void cmd_keys(int argc, char **argv)
 		buf_release(&acc.notes);
 	} else if (argc == 2 && strcmp(argv[0], "revive") == 0) {
 		struct kp_key k;
-		enum enr_err rc = st_ukey_revive(store, argv[1], &k);
+		enum enr_err rc = rot_revive(store, argv[1], &k);
 
 		if (rc == ENR_E_NOT_FOUND)
 			fail("no configured upstream key has the id \"%s\" (the ids are in: enrichctl "

@@ -1,0 +1,1320 @@
+/*
+ * test_store_conformance.c - every store operation, on whichever back end
+ * the URL names: the same expectations for SQLite and PostgreSQL,
+ * concurrency included (threads in two processes).
+ *
+ *   build/tests/test_store_conformance                 SQLite, temp files
+ *   ENRICHD_TEST_PG_URL=postgresql://... build/tests/test_store_conformance
+ *                                                      PostgreSQL: a fresh
+ *                                                      database per test
+ *
+ * tests/run.sh runs it both ways (tests/pg.sh starts the server).
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+
+#include "lib/admission.h"
+#include "lib/auth.h"
+#include "lib/jobs.h"
+#include "lib/keypool.h"
+#include "lib/log.h"
+#include "lib/rotation.h"
+#include "lib/store.h"
+#include "lib/util.h"
+
+#include "harness.h"
+
+static const char *pg_base;          /* ENRICHD_TEST_PG_URL, or NULL: SQLite */
+static char dir[] = "/tmp/enrichd-conf-XXXXXX";
+static int dbn;
+static char url_now[1024];           /* the URL of the last fresh() */
+
+/* A new empty store's URL: a new SQLite file, or a new PostgreSQL
+ * database created through the base URL's "postgres" database. */
+static bool fresh_url(char *out, size_t outsz)
+{
+	if (pg_base == NULL) {
+		snprintf(out, outsz, "sqlite:%s/c%d.db", dir, dbn++);
+		return true;
+	}
+	{
+		char name[64], sql[128];
+		const char *p = strstr(pg_base, "/postgres?");
+		PGconn *c = PQconnectdb(pg_base);
+		PGresult *r;
+		bool ok;
+
+		if (p == NULL || PQstatus(c) != CONNECTION_OK) {
+			fprintf(stderr, "cannot reach %s: %s\n", pg_base, PQerrorMessage(c));
+			PQfinish(c);
+			return false;
+		}
+		snprintf(name, sizeof name, "conf_%d_%d", (int)getpid(), dbn++);
+		snprintf(sql, sizeof sql, "CREATE DATABASE %s", name);
+		r = PQexec(c, sql);
+		ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+		if (!ok)
+			fprintf(stderr, "%s: %s\n", sql, PQerrorMessage(c));
+		PQclear(r);
+		PQfinish(c);
+		snprintf(out, outsz, "%.*s/%s%s", (int)(p - pg_base), pg_base, name, p + 9);
+		return ok;
+	}
+}
+
+static struct store *fresh(void)
+{
+	struct store *s = NULL;
+
+	if (!fresh_url(url_now, sizeof url_now))
+		return NULL;
+	if (st_open(url_now, NULL, &s) != ENR_OK)
+		return NULL;
+	return s;
+}
+
+static const struct cfg_account_limits dflt = { 60, 5, 100, 1000 };
+static const int64_t T0 = 1795392000000LL; /* a UTC midnight, in ms */
+
+/* ---- open, schema ------------------------------------------------------------ */
+
+TEST(opens_migrates_and_names_its_back_end)
+{
+	struct store *s = fresh();
+	int v = -1, from = -1, to = -1;
+
+	REQUIRE(s != NULL);
+	CHECK_STR(st_backend_name(s), pg_base ? "postgresql" : "sqlite");
+	CHECK_INT(st_schema_version(s, &v), ENR_OK);
+	CHECK_INT(v, st_schema_latest(s));
+	CHECK_INT(st_migrate(s, &from, &to), ENR_OK);
+	CHECK_INT(from, to);
+	CHECK_INT(st_ping(s), ENR_OK);
+	st_close(s);
+	/* Opening again finds everything in place. */
+	REQUIRE(st_open(url_now, NULL, &s) == ENR_OK);
+	CHECK_INT(st_schema_version(s, &v), ENR_OK);
+	CHECK_INT(v, st_schema_latest(s));
+	st_close(s);
+}
+
+TEST(urls_that_no_back_end_takes)
+{
+	struct store *s = NULL;
+
+	CHECK_INT(st_open("mysql://x", NULL, &s), ENR_E_INVALID);
+	CHECK_INT(st_open("sqlite:", NULL, &s), ENR_E_INVALID);
+	CHECK_INT(st_open("postgresql://u:secret@/db?host=/nonexistent", NULL, &s), ENR_E_INVALID);
+	CHECK_INT(st_open("postgres:///db?host=/x&password=secret", NULL, &s), ENR_E_INVALID);
+	CHECK(st_url_ok("postgresql://enrichd@db.example:5432/enrichd"));
+	CHECK(st_url_ok("postgres:///enrichd?host=/run/postgresql"));
+	CHECK(!st_url_ok("postgresql://enrichd:pw@db.example/enrichd"));
+	/* Unreachable is unavailable (a unix socket directory that is not there). */
+	CHECK_INT(st_open("postgresql:///x?host=/nonexistent-dir&connect_timeout=1", NULL, &s),
+		  ENR_E_UNAVAILABLE);
+}
+
+/* ---- accounts and client keys ---------------------------------------------------- */
+
+static int count_accounts(void *arg, const struct st_account *a)
+{
+	(void)a;
+	(*(int *)arg)++;
+	return 0;
+}
+
+TEST(accounts)
+{
+	struct store *s = fresh();
+	struct st_account a, b;
+	struct cfg_account_limits eff;
+	int64_t id = 0, id2 = 0;
+	int n = 0;
+
+	REQUIRE(s != NULL);
+	CHECK_INT(st_account_create(s, "acme", 1000, &id), ENR_OK);
+	CHECK_INT(st_account_create(s, "acme", 1000, &id2), ENR_E_CONFLICT);
+	CHECK_INT(st_account_create(s, "beta", 1000, &id2), ENR_OK);
+	CHECK(id2 != id);
+	CHECK_INT(st_account_by_name(s, "acme", &a), ENR_OK);
+	CHECK_INT(a.id, id);
+	CHECK_INT(a.burst, ST_LIMIT_DEFAULT);
+	CHECK_INT(a.created_at, 1000);
+	CHECK_INT(st_account_by_name(s, "nope", &b), ENR_E_NOT_FOUND);
+	CHECK_INT(st_account_by_id(s, 424242, &b), ENR_E_NOT_FOUND);
+	st_account_limits(&a, &dflt, &eff);
+	CHECK_INT(eff.burst, 5);
+	a.burst = 50;
+	a.records_per_day = 0;
+	CHECK_INT(st_account_set_limits(s, id, &a), ENR_OK);
+	CHECK_INT(st_account_by_id(s, id, &b), ENR_OK);
+	CHECK_STR(b.name, "acme");
+	st_account_limits(&b, &dflt, &eff);
+	CHECK_INT(eff.burst, 50);
+	CHECK_INT(eff.records_per_day, 0);
+	CHECK_INT(eff.requests_per_minute, 60);
+	CHECK_INT(st_account_set_limits(s, 999, &a), ENR_E_NOT_FOUND);
+	CHECK_INT(st_account_each(s, count_accounts, &n), ENR_OK);
+	CHECK_INT(n, 2);
+	st_close(s);
+}
+
+static int count_keys(void *arg, const struct st_client_key *k)
+{
+	(void)k;
+	(*(int *)arg)++;
+	return 0;
+}
+
+TEST(client_keys_and_revocation)
+{
+	struct store *s = fresh();
+	char key[AUTH_KEY_LEN + 1];
+	unsigned char h[AUTH_HASH_LEN], other[AUTH_HASH_LEN];
+	struct st_client_key k;
+	int64_t acc, acc2, kid, kid2;
+	int n = 0;
+
+	REQUIRE(s != NULL);
+	REQUIRE(st_account_create(s, "acme", 1000, &acc) == ENR_OK);
+	REQUIRE(st_account_create(s, "beta", 1000, &acc2) == ENR_OK);
+	REQUIRE(auth_key_generate(key) == ENR_OK);
+	auth_key_hash(key, AUTH_KEY_LEN, h);
+	CHECK_INT(st_client_key_insert(s, acc, "ci", h, key + 40, AUTH_SCOPE_ENRICH, 5000, 1000, &kid),
+		  ENR_OK);
+	/* The same key twice is a constraint. */
+	CHECK_INT(st_client_key_insert(s, acc, "dup", h, key + 40, AUTH_SCOPE_ENRICH, 0, 1000, &kid2),
+		  ENR_E_CONFLICT);
+	CHECK_INT(st_client_key_by_hash(s, h, &k), ENR_OK);
+	CHECK_INT(k.id, kid);
+	CHECK_STR(k.account, "acme");
+	CHECK_STR(k.name, "ci");
+	CHECK_STR(k.last4, key + 40);
+	CHECK_INT(k.scopes, AUTH_SCOPE_ENRICH);
+	CHECK_INT(k.expires_at, 5000);
+	CHECK_INT(k.revoked_at, 0);
+	CHECK_INT(k.account_row.id, acc);
+	CHECK_INT(k.account_row.burst, ST_LIMIT_DEFAULT);
+	memcpy(other, h, sizeof other);
+	other[0] ^= 1;
+	CHECK_INT(st_client_key_by_hash(s, other, &k), ENR_E_NOT_FOUND);
+	CHECK_INT(st_client_key_insert(s, acc2, NULL, other, "abcd", AUTH_SCOPE_ALL, 0, 1000, &kid2),
+		  ENR_OK);
+	CHECK_INT(st_client_key_revoke(s, kid, 2000), ENR_OK);
+	CHECK_INT(st_client_key_revoke(s, kid, 2001), ENR_E_NOT_FOUND);
+	CHECK_INT(st_client_key_revoke(s, 987654, 2001), ENR_E_NOT_FOUND);
+	CHECK_INT(st_client_key_by_hash(s, h, &k), ENR_OK);
+	CHECK_INT(k.revoked_at, 2000);
+	CHECK_INT(st_client_key_each(s, acc, count_keys, &n), ENR_OK);
+	CHECK_INT(n, 1);
+	n = 0;
+	CHECK_INT(st_client_key_each(s, -1, count_keys, &n), ENR_OK);
+	CHECK_INT(n, 2);
+	st_close(s);
+}
+
+TEST(revocation_reaches_another_process_within_a_second)
+{
+	struct store *a = fresh(), *b = NULL;
+	unsigned char h[AUTH_HASH_LEN] = { 1, 2, 3 };
+	int64_t acc, kid;
+	uint64_t g0, g1 = 0;
+	int64_t start;
+
+	REQUIRE(a != NULL);
+	/* b stands for another host: its own handle, pool and cache. */
+	REQUIRE(st_open(url_now, NULL, &b) == ENR_OK);
+	REQUIRE(st_account_create(a, "acme", 1000, &acc) == ENR_OK);
+	REQUIRE(st_client_key_insert(a, acc, "k", h, "wxyz", AUTH_SCOPE_ALL, 0, 1000, &kid) == ENR_OK);
+	g0 = st_auth_generation(b);
+	CHECK(g0 != 0);
+	/* The writer sees its own change at once. */
+	{
+		uint64_t before = st_auth_generation(a);
+
+		REQUIRE(st_client_key_revoke(a, kid, 2000) == ENR_OK);
+		CHECK(st_auth_generation(a) != before);
+	}
+	start = util_mono_ms();
+	while (util_mono_ms() - start < 1000) {
+		g1 = st_auth_generation(b);
+		if (g1 != g0)
+			break;
+		usleep(10 * 1000);
+	}
+	CHECK(g1 != g0);
+	CHECK(util_mono_ms() - start < 1000);
+	st_close(b);
+	st_close(a);
+}
+
+/* ---- admission and usage ----------------------------------------------------------- */
+
+struct usage_sum {
+	int64_t requests, records, credits, rejections;
+	int rows;
+};
+
+static int sum_usage(void *arg, const struct st_usage *u)
+{
+	struct usage_sum *x = arg;
+
+	x->requests += u->requests;
+	x->records += u->records;
+	x->credits += u->credits;
+	x->rejections += u->rejections;
+	x->rows++;
+	return 0;
+}
+
+TEST(admission_bucket_quota_usage_and_refund)
+{
+	struct store *s = fresh();
+	struct adm *a = NULL;
+	struct adm_res r;
+	struct usage_sum u = { 0, 0, 0, 0, 0 };
+	int64_t acc;
+	int allowed = 0;
+	char day[11];
+
+	REQUIRE(s != NULL);
+	REQUIRE(st_account_create(s, "acme", 1000, &acc) == ENR_OK);
+	a = adm_new(s, false, NULL);
+	REQUIRE(a != NULL);
+	for (int i = 0; i < 8; i++) {
+		REQUIRE(adm_check(a, acc, &dflt, 1, 1, T0, &r) == ENR_OK);
+		allowed += r.verdict == ADM_OK;
+	}
+	CHECK_INT(allowed, 5);
+	CHECK_INT(r.verdict, ADM_RATE_LIMITED);
+	CHECK_INT(r.retry_after_s, 1);
+	CHECK_INT(r.bucket_remaining, 0);
+	CHECK_INT(r.hour_remaining, 95);
+	/* 96 records do not fit the hour (95 left): nothing is counted, and
+	 * the answer says how many would. */
+	REQUIRE(adm_check(a, acc, &dflt, 0, 96, T0 + 60000, &r) == ENR_OK);
+	CHECK_INT(r.verdict, ADM_QUOTA);
+	CHECK_INT(r.records_fit, 95);
+	CHECK_INT(r.retry_after_s, 3600 - 60);
+	REQUIRE(adm_check(a, acc, &dflt, 0, 95, T0 + 60000, &r) == ENR_OK);
+	CHECK_INT(r.verdict, ADM_OK);
+	CHECK_INT(r.hour_remaining, 0);
+	CHECK_INT(r.day_remaining, 900);
+	/* A batch that could not be stored gives its records back. */
+	CHECK_INT(adm_refund(a, acc, &dflt, 45, T0 + 61000), ENR_OK);
+	REQUIRE(adm_check(a, acc, &dflt, 0, 45, T0 + 62000, &r) == ENR_OK);
+	CHECK_INT(r.verdict, ADM_OK);
+	CHECK_INT(r.hour_remaining, 0);
+	/* The next hour has room again. */
+	REQUIRE(adm_check(a, acc, &dflt, 1, 1, T0 + 3600000, &r) == ENR_OK);
+	CHECK_INT(r.verdict, ADM_OK);
+	CHECK_INT(r.hour_remaining, 99);
+	CHECK_INT(adm_add_credits(a, acc, 7, T0), ENR_OK);
+	st_day(T0 / 1000, day);
+	CHECK_STR(day, "2026-11-23");
+	CHECK_INT(st_usage_each(s, acc, day, sum_usage, &u), ENR_OK);
+	CHECK_INT(u.rows, 1);
+	CHECK_INT(u.requests, 6);                 /* 5 + the next hour's */
+	CHECK_INT(u.records, 5 + 95 + 1);         /* 45 given back, 45 taken again */
+	CHECK_INT(u.rejections, 3 + 1);
+	CHECK_INT(u.credits, 7);
+	adm_free(a);
+	st_close(s);
+}
+
+TEST(usage_add_and_listing_per_day)
+{
+	struct store *s = fresh();
+	struct usage_sum u = { 0, 0, 0, 0, 0 };
+	struct st_usage_delta d = { 2, 3, 4, 1 };
+	int64_t acc, acc2;
+
+	REQUIRE(s != NULL);
+	REQUIRE(st_account_create(s, "acme", 1000, &acc) == ENR_OK);
+	REQUIRE(st_account_create(s, "beta", 1000, &acc2) == ENR_OK);
+	CHECK_INT(st_usage_add(s, acc, T0 / 1000, &d), ENR_OK);
+	CHECK_INT(st_usage_add(s, acc, T0 / 1000 + 10, &d), ENR_OK);
+	CHECK_INT(st_usage_add(s, acc, T0 / 1000 - 10, &d), ENR_OK); /* the day before */
+	CHECK_INT(st_usage_add(s, acc2, T0 / 1000, &d), ENR_OK);
+	CHECK_INT(st_usage_each(s, acc, "2026-11-23", sum_usage, &u), ENR_OK);
+	CHECK_INT(u.rows, 1);
+	CHECK_INT(u.requests, 4);
+	CHECK_INT(u.records, 6);
+	CHECK_INT(u.credits, 8);
+	CHECK_INT(u.rejections, 2);
+	memset(&u, 0, sizeof u);
+	CHECK_INT(st_usage_each(s, -1, "2026-11-22", sum_usage, &u), ENR_OK);
+	CHECK_INT(u.rows, 3);
+	CHECK_INT(u.requests, 8);
+	st_close(s);
+}
+
+TEST(journal_flush_is_exactly_once)
+{
+	struct store *s = fresh();
+	struct st_journal_line l[2];
+	struct usage_sum u = { 0, 0, 0, 0, 0 };
+	int64_t acc;
+
+	REQUIRE(s != NULL);
+	REQUIRE(st_account_create(s, "acme", 1000, &acc) == ENR_OK);
+	memset(l, 0, sizeof l);
+	l[0].account_id = acc;
+	snprintf(l[0].day, sizeof l[0].day, "2026-11-23");
+	l[0].total = (struct st_usage_delta){ 10, 20, 3, 1 };
+	l[1].account_id = acc;
+	snprintf(l[1].day, sizeof l[1].day, "2026-11-22");
+	l[1].total = (struct st_usage_delta){ 1, 1, 0, 0 };
+	CHECK_INT(st_usage_journal_flush(s, "j1", l, 2), ENR_OK);
+	/* The same totals again (a flush repeated after a crash): nothing more. */
+	CHECK_INT(st_usage_journal_flush(s, "j1", l, 2), ENR_OK);
+	/* Totals grow: only the growth is added. */
+	l[0].total.requests = 15;
+	CHECK_INT(st_usage_journal_flush(s, "j1", l, 1), ENR_OK);
+	/* Another journal counts on its own. */
+	l[0].total = (struct st_usage_delta){ 5, 0, 0, 0 };
+	CHECK_INT(st_usage_journal_flush(s, "j2", l, 1), ENR_OK);
+	CHECK_INT(st_usage_each(s, acc, "2026-11-01", sum_usage, &u), ENR_OK);
+	CHECK_INT(u.requests, 15 + 1 + 5);
+	CHECK_INT(u.records, 21);
+	CHECK_INT(u.credits, 3);
+	CHECK_INT(u.rejections, 1);
+	CHECK_INT(st_usage_journal_forget(s, "j1"), ENR_OK);
+	CHECK_INT(st_usage_journal_forget(s, "j1"), ENR_OK);
+	st_close(s);
+}
+
+struct race {
+	const char *url;
+	struct store *s;
+	int64_t acc;
+	int allowed;
+	int errors;
+};
+
+static void *admit_racer(void *arg)
+{
+	struct race *x = arg;
+	struct adm *a = adm_new(x->s, false, NULL);
+	struct cfg_account_limits l = { 1, 40, 1000000, 1000000 };
+
+	for (int i = 0; a && i < 50; i++) {
+		struct adm_res r;
+
+		if (adm_check(a, x->acc, &l, 1, 1, T0, &r) != ENR_OK)
+			x->errors++;
+		else if (r.verdict == ADM_OK)
+			x->allowed++;
+	}
+	adm_free(a);
+	st_thread_release(x->s);
+	return NULL;
+}
+
+/* Four threads in this process: returns how many they admitted (-1 on an
+ * error). */
+static int admit_four(const char *url, int64_t acc)
+{
+	struct store *s = NULL;
+	struct race rs[4];
+	pthread_t t[4];
+	int total = 0, errors = 0;
+
+	if (st_open(url, NULL, &s) != ENR_OK)
+		return -1;
+	for (int i = 0; i < 4; i++) {
+		rs[i] = (struct race){ url, s, acc, 0, 0 };
+		pthread_create(&t[i], NULL, admit_racer, &rs[i]);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		total += rs[i].allowed;
+		errors += rs[i].errors;
+	}
+	st_close(s);
+	return errors ? -1 : total;
+}
+
+/* Run fn in a child process; its result comes back through a pipe. */
+static pid_t child(int (*fn)(const char *url, int64_t arg), int64_t arg, int *rfd)
+{
+	int p[2];
+	pid_t pid;
+
+	if (pipe(p) != 0)
+		return -1;
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0) {
+		char buf[32];
+		int v;
+
+		close(p[0]);
+		v = fn(url_now, arg);
+		snprintf(buf, sizeof buf, "%d\n", v);
+		if (write(p[1], buf, strlen(buf)) < 0)
+			_exit(2);
+		_exit(0);
+	}
+	close(p[1]);
+	*rfd = p[0];
+	return pid;
+}
+
+static int child_result(pid_t pid, int fd)
+{
+	char buf[32] = "";
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	int64_t v = -1;
+	int status = 0;
+
+	close(fd);
+	waitpid(pid, &status, 0);
+	if (n <= 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return -1;
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	if (util_parse_i64(buf, -1, 1000000000, &v) != ENR_OK)
+		return -1;
+	return (int)v;
+}
+
+TEST(admissions_from_8_threads_in_2_processes_admit_exactly_the_burst)
+{
+	struct store *s = fresh();
+	int64_t acc;
+	int fd = -1, here, there;
+	pid_t pid;
+
+	REQUIRE(s != NULL);
+	REQUIRE(st_account_create(s, "acme", 1000, &acc) == ENR_OK);
+	st_close(s);
+	pid = child(admit_four, acc, &fd);
+	REQUIRE(pid > 0);
+	here = admit_four(url_now, acc);
+	there = child_result(pid, fd);
+	CHECK(here >= 0);
+	CHECK(there >= 0);
+	/* 400 attempts at one instant (no refill), burst 40. */
+	CHECK_INT(here + there, 40);
+}
+
+TEST(leases_never_admit_more_than_the_bucket)
+{
+	struct store *s = fresh();
+	struct adm *a, *b;
+	struct cfg_account_limits l = { 60000, 300, 1000000, 10000000 };
+	struct adm_res r;
+	struct usage_sum u = { 0, 0, 0, 0, 0 };
+	int64_t acc;
+	int ok = 0;
+
+	REQUIRE(s != NULL);
+	REQUIRE(st_account_create(s, "acme", 1, &acc) == ENR_OK);
+	a = adm_new(s, true, dir);
+	b = adm_new(s, true, dir);   /* a second process sharing the store */
+	REQUIRE(a && b);
+	/* One instant: nothing refills, so the total is the burst or less. */
+	for (int i = 0; i < 1000; i++) {
+		REQUIRE(adm_check(i % 2 ? a : b, acc, &l, 1, 1, 5000000, &r) == ENR_OK);
+		ok += r.verdict == ADM_OK;
+	}
+	CHECK(ok <= 300);
+	CHECK(ok >= 300 - 2 * 30);    /* at most one unused lease per process */
+	CHECK_INT(adm_flush(a, 5000000), ENR_OK);
+	CHECK_INT(adm_flush(b, 5000000), ENR_OK);
+	CHECK_INT(st_usage_each(s, acc, "1970-01-01", sum_usage, &u), ENR_OK);
+	CHECK_INT(u.requests, ok);
+	CHECK_INT(u.records, ok);
+	CHECK_INT(u.rejections, 1000 - ok);
+	adm_free(a);
+	adm_free(b);
+	st_close(s);
+}
+
+/* ---- the key pool and pacing ---------------------------------------------------------- */
+
+static const struct st_ukey_cfg pool[] = {
+	{ "pdl-1", "pdl", "acme", "AAAA", 0 },
+	{ "pdl-2", "pdl", "acme", "BBBB", 1 },
+	{ "pdl-3", "pdl", "other", "CCCC", 2 },
+	{ "lusha-1", "lusha", "x", "DDDD", 0 },
+};
+
+static int count_ukeys(void *arg, const struct kp_key *k)
+{
+	(void)k;
+	(*(int *)arg)++;
+	return 0;
+}
+
+TEST(key_pool_sync_get_put_and_cool)
+{
+	struct store *s = fresh();
+	struct kp_key keys[8], k, before, after;
+	struct st_ukey_cfg again[3];
+	int n = 0, moved = -1;
+	bool stored = false;
+
+	REQUIRE(s != NULL);
+	CHECK_INT(st_ukey_sync(s, pool, 4), ENR_OK);
+	CHECK_INT(st_ukeys_of(s, "pdl", keys, 8, &n), ENR_OK);
+	CHECK_INT(n, 3);
+	CHECK_STR(keys[0].id, "pdl-1");
+	CHECK_STR(keys[2].account, "other");
+	CHECK_STR(keys[1].last4, "BBBB");
+	CHECK_INT(keys[0].state, KP_ACTIVE);
+	CHECK_INT(st_ukey_get(s, "nope", &k), ENR_E_NOT_FOUND);
+	REQUIRE(st_ukey_get(s, "pdl-1", &before) == ENR_OK);
+
+	/* Compare-and-set: a put from a stale read stores nothing. */
+	after = before;
+	after.state = KP_EXHAUSTED;
+	after.until_ms = 5000;
+	after.calls = before.calls + 1;
+	after.errors = before.errors + 1;
+	CHECK_INT(st_ukey_put(s, &before, &after, &stored), ENR_OK);
+	CHECK(stored);
+	CHECK_INT(st_ukey_put(s, &before, &after, &stored), ENR_OK);
+	CHECK(!stored);
+	REQUIRE(st_ukey_get(s, "pdl-1", &k) == ENR_OK);
+	CHECK_INT(k.state, KP_EXHAUSTED);
+	CHECK_INT(k.until_ms, 5000);
+	CHECK_INT(k.calls, 1);
+	CHECK_INT(k.version, before.version + 1);
+
+	/* Counters gathered elsewhere add up, and do not move the version. */
+	CHECK_INT(st_ukey_add_counts(s, "pdl-1", 10, 6, 4, 3, 7000), ENR_OK);
+	CHECK_INT(st_ukey_add_counts(s, "pdl-1", 1, 1, 0, 0, 6000), ENR_OK);
+	REQUIRE(st_ukey_get(s, "pdl-1", &after) == ENR_OK);
+	CHECK_INT(after.calls, 12);
+	CHECK_INT(after.hits, 7);
+	CHECK_INT(after.misses, 4);
+	CHECK_INT(after.credits, 3);
+	CHECK_INT(after.last_used_ms, 7000);
+	CHECK_INT(after.version, k.version);
+
+	/* Cooling an upstream account: the other keys of "acme" only, and an
+	 * exhausted key whose deadline passed counts as active. */
+	CHECK_INT(st_ukey_cool_account(s, "pdl", "acme", "pdl-2", 9000, 6000, &moved), ENR_OK);
+	CHECK_INT(moved, 1);
+	REQUIRE(st_ukey_get(s, "pdl-1", &k) == ENR_OK);
+	CHECK_INT(k.state, KP_COOLING);
+	CHECK_INT(k.until_ms, 9000);
+	/* Never earlier. */
+	CHECK_INT(st_ukey_cool_account(s, "pdl", "acme", "pdl-2", 8000, 6000, &moved), ENR_OK);
+	CHECK_INT(moved, 0);
+	REQUIRE(st_ukey_get(s, "pdl-3", &k) == ENR_OK);
+	CHECK_INT(k.state, KP_ACTIVE);
+
+	/* Sync again: a key dropped from the configuration hides, state
+	 * survives, "" keeps the last four characters. */
+	again[0] = pool[0];
+	again[1] = pool[3];
+	again[2] = pool[2];
+	again[0].last4[0] = '\0';
+	again[2].ord = 1;
+	CHECK_INT(st_ukey_sync(s, again, 3), ENR_OK);
+	n = 0;
+	CHECK_INT(st_ukey_each(s, count_ukeys, &n), ENR_OK);
+	CHECK_INT(n, 3);
+	CHECK_INT(st_ukey_get(s, "pdl-2", &k), ENR_E_NOT_FOUND);
+	REQUIRE(st_ukey_get(s, "pdl-1", &k) == ENR_OK);
+	CHECK_STR(k.last4, "AAAA");
+	CHECK_INT(k.state, KP_COOLING);
+	CHECK_INT(k.calls, 12);
+	REQUIRE(st_ukeys_of(s, "pdl", keys, 8, &n) == ENR_OK);
+	CHECK_INT(n, 2);
+	CHECK_STR(keys[1].id, "pdl-3");
+	st_close(s);
+}
+
+TEST(revive_and_apply_through_rotation)
+{
+	struct store *s = fresh();
+	struct kp_params p = { 3, 60000 };
+	struct kp_key k;
+	struct kp_change ch;
+
+	REQUIRE(s != NULL);
+	REQUIRE(st_ukey_sync(s, pool, 4) == ENR_OK);
+	CHECK_INT(rot_apply(s, "pdl-1", PROV_KEY_INVALID, 0, 0, 1000, &p, &k, &ch), ENR_OK);
+	CHECK_INT(k.state, KP_INVALID);
+	CHECK_INT(ch.from, KP_ACTIVE);
+	CHECK_INT(ch.to, KP_INVALID);
+	CHECK_INT(rot_apply(s, "pdl-2", PROV_RATE_LIMITED, 30000, 0, 1000, &p, &k, &ch), ENR_OK);
+	CHECK_INT(k.state, KP_COOLING);
+	CHECK_INT(k.until_ms, 30000);
+	/* The invalid key of the same account stays invalid. */
+	REQUIRE(st_ukey_get(s, "pdl-1", &k) == ENR_OK);
+	CHECK_INT(k.state, KP_INVALID);
+	CHECK_INT(rot_revive(s, "pdl-1", &k), ENR_OK);
+	CHECK_INT(k.state, KP_ACTIVE);
+	REQUIRE(st_ukey_get(s, "pdl-1", &k) == ENR_OK);
+	CHECK_INT(k.state, KP_ACTIVE);
+	CHECK_INT(k.calls, 1);
+	CHECK_INT(rot_revive(s, "nope", &k), ENR_E_NOT_FOUND);
+	CHECK_INT(rot_apply(s, "nope", PROV_HIT, 0, 0, 1000, &p, &k, &ch), ENR_E_NOT_FOUND);
+	st_close(s);
+}
+
+#define APPLY_THREADS 8
+#define APPLY_EACH 25
+
+struct applier {
+	struct store *s;
+	int failed;
+};
+
+static void *apply_racer(void *arg)
+{
+	struct applier *x = arg;
+	struct kp_params p = { 1000000, 60000 };
+
+	for (int i = 0; i < APPLY_EACH; i++) {
+		/* A transient below the breaker threshold changes counters and
+		 * the transient count: a lost update would show in both. */
+		if (rot_apply(x->s, "pdl-1", PROV_TRANSIENT, 0, 1, 1000 + i, &p, NULL, NULL) != ENR_OK)
+			x->failed++;
+	}
+	st_thread_release(x->s);
+	return NULL;
+}
+
+static int apply_eight(const char *url, int64_t unused)
+{
+	struct store *s = NULL;
+	struct applier a[APPLY_THREADS];
+	pthread_t t[APPLY_THREADS];
+	int failed = 0;
+
+	(void)unused;
+	if (st_open(url, NULL, &s) != ENR_OK)
+		return -1;
+	for (int i = 0; i < APPLY_THREADS; i++) {
+		a[i] = (struct applier){ s, 0 };
+		pthread_create(&t[i], NULL, apply_racer, &a[i]);
+	}
+	for (int i = 0; i < APPLY_THREADS; i++) {
+		pthread_join(t[i], NULL);
+		failed += a[i].failed;
+	}
+	st_close(s);
+	return failed;
+}
+
+TEST(concurrent_key_applies_never_lose_a_transition)
+{
+	struct store *s = fresh();
+	struct kp_key k;
+	int fd = -1, here, there;
+	pid_t pid;
+
+	REQUIRE(s != NULL);
+	REQUIRE(st_ukey_sync(s, pool, 4) == ENR_OK);
+	pid = child(apply_eight, 0, &fd);
+	REQUIRE(pid > 0);
+	here = apply_eight(url_now, 0);
+	there = child_result(pid, fd);
+	CHECK_INT(here, 0);
+	CHECK_INT(there, 0);
+	REQUIRE(st_ukey_get(s, "pdl-1", &k) == ENR_OK);
+	CHECK_INT(k.calls, 2 * APPLY_THREADS * APPLY_EACH);
+	CHECK_INT(k.errors, 2 * APPLY_THREADS * APPLY_EACH);
+	CHECK_INT(k.transients, 2 * APPLY_THREADS * APPLY_EACH);
+	CHECK_INT(k.credits, 2 * APPLY_THREADS * APPLY_EACH);
+	CHECK_INT(k.version, 2 * APPLY_THREADS * APPLY_EACH);
+	st_close(s);
+}
+
+TEST(pacing_slots_are_shared)
+{
+	struct store *s = fresh(), *t = NULL;
+	int64_t a = 0, b = 0, c = 0, d = 0;
+
+	REQUIRE(s != NULL);
+	REQUIRE(st_open(url_now, NULL, &t) == ENR_OK);
+	CHECK_INT(st_pace_reserve(s, "key:pdl-1", 1000, 10000, &a), ENR_OK);
+	CHECK_INT(st_pace_reserve(t, "key:pdl-1", 1000, 10000, &b), ENR_OK);
+	CHECK_INT(st_pace_reserve(s, "key:pdl-1", 1000, 10500, &c), ENR_OK);
+	CHECK_INT(st_pace_reserve(s, "key:pdl-2", 1000, 10000, &d), ENR_OK);
+	CHECK_INT(a, 10000);
+	CHECK_INT(b, 11000);
+	CHECK_INT(c, 12000);
+	CHECK_INT(d, 10000);
+	/* A slot long past starts from now. */
+	CHECK_INT(st_pace_reserve(t, "key:pdl-1", 1000, 50000, &a), ENR_OK);
+	CHECK_INT(a, 50000);
+	st_close(t);
+	st_close(s);
+}
+
+/* ---- cache ------------------------------------------------------------------------------- */
+
+TEST(cache_get_put_expire_and_purge)
+{
+	struct store *s = fresh();
+	unsigned char k1[32], k2[32];
+	char *body = NULL;
+	bool hit = false;
+	int64_t exp = 0;
+	int removed = -1;
+
+	REQUIRE(s != NULL);
+	memset(k1, 0xab, sizeof k1);
+	memset(k2, 0x00, sizeof k2);     /* a NUL byte in a key is a byte like any */
+	k2[31] = 1;
+	CHECK_INT(st_cache_get(s, k1, 1000, &hit, &body, &exp), ENR_E_NOT_FOUND);
+	CHECK_INT(st_cache_put(s, k1, "pdl", true, "{\"a\":1}", 5000), ENR_OK);
+	CHECK_INT(st_cache_put(s, k2, "pdl", false, "", 2000), ENR_OK);
+	CHECK_INT(st_cache_get(s, k1, 1000, &hit, &body, &exp), ENR_OK);
+	CHECK(hit);
+	CHECK_STR(body, "{\"a\":1}");
+	CHECK_INT(exp, 5000);
+	free(body);
+	body = NULL;
+	/* Overwrite: the last writer wins. */
+	CHECK_INT(st_cache_put(s, k1, "lusha", false, "{}", 6000), ENR_OK);
+	CHECK_INT(st_cache_get(s, k1, 1000, &hit, &body, &exp), ENR_OK);
+	CHECK(!hit);
+	CHECK_STR(body, "{}");
+	free(body);
+	body = NULL;
+	CHECK_INT(st_cache_get(s, k2, 1999, &hit, &body, &exp), ENR_OK);
+	free(body);
+	body = NULL;
+	CHECK_INT(st_cache_get(s, k2, 2000, &hit, &body, &exp), ENR_E_NOT_FOUND);
+	CHECK_INT(st_cache_purge(s, 3000, 100, &removed), ENR_OK);
+	CHECK_INT(removed, 1);
+	CHECK_INT(st_cache_purge(s, 3000, 100, &removed), ENR_OK);
+	CHECK_INT(removed, 0);
+	CHECK_INT(st_cache_get(s, k1, 3000, &hit, &body, &exp), ENR_OK);
+	free(body);
+	st_close(s);
+}
+
+/* ---- jobs ---------------------------------------------------------------------------------- */
+
+static enum enr_err make_job(struct store *s, int64_t acc, const char *idem, size_t n,
+			     size_t invalid_every, struct st_job *j, bool *created, char *existing)
+{
+	struct st_job_row *rows = calloc(n ? n : 1, sizeof *rows);
+	enum enr_err rc;
+
+	if (rows == NULL)
+		return ENR_E_NOMEM;
+	for (size_t i = 0; i < n; i++) {
+		rows[i].input = "{\"email\":\"a@b.example\"}";
+		rows[i].invalid = invalid_every && i % invalid_every == invalid_every - 1;
+		rows[i].error = rows[i].invalid ? "email: not an address" : NULL;
+	}
+	memset(j, 0, sizeof *j);
+	j->account_id = acc;
+	j->want = 3;
+	j->format = 0;
+	rc = job_new_id(j->id);
+	if (rc == ENR_OK)
+		rc = st_job_create(s, j, idem, rows, n, T0, created, existing);
+	free(rows);
+	return rc;
+}
+
+static int count_rows(void *arg, const struct st_job_row_out *r)
+{
+	int *n = arg;
+
+	/* Input order. */
+	if (r->rownum != n[0] + 1 + n[1])
+		n[2]++;
+	n[0]++;
+	return 0;
+}
+
+TEST(job_create_is_idempotent)
+{
+	struct store *s = fresh();
+	struct st_job j, j2, got;
+	char existing[ST_JOB_ID_LEN + 1] = "", found[ST_JOB_ID_LEN + 1] = "";
+	bool created = false;
+	int64_t acc, acc2;
+
+	REQUIRE(s != NULL);
+	REQUIRE(st_account_create(s, "acme", 1, &acc) == ENR_OK);
+	REQUIRE(st_account_create(s, "beta", 1, &acc2) == ENR_OK);
+	CHECK_INT(make_job(s, acc, "idem-1", 10, 5, &j, &created, existing), ENR_OK);
+	CHECK(created);
+	CHECK_INT(j.total, 10);
+	CHECK_INT(j.rejected, 2);
+	CHECK_INT(j.pending, 8);
+	CHECK_INT(j.status, ST_JOB_QUEUED);
+	/* The same key again: nothing is written, the first job answers. */
+	CHECK_INT(make_job(s, acc, "idem-1", 3, 0, &j2, &created, existing), ENR_OK);
+	CHECK(!created);
+	CHECK_STR(existing, j.id);
+	CHECK_INT(st_job_find_idempotent(s, acc, "idem-1", found), ENR_OK);
+	CHECK_STR(found, j.id);
+	CHECK_INT(st_job_find_idempotent(s, acc, "idem-2", found), ENR_E_NOT_FOUND);
+	/* Keys are per account; no key means a new job each time. */
+	CHECK_INT(make_job(s, acc2, "idem-1", 3, 0, &j2, &created, existing), ENR_OK);
+	CHECK(created);
+	CHECK_INT(make_job(s, acc, NULL, 3, 0, &j2, &created, existing), ENR_OK);
+	CHECK(created);
+	CHECK_INT(make_job(s, acc, NULL, 3, 0, &j2, &created, existing), ENR_OK);
+	CHECK(created);
+	/* An id that is taken is a constraint, not an idempotent replay. */
+	{
+		struct st_job_row row = { "{}", false, NULL };
+		struct st_job dup = j2;
+
+		dup.seq = 0;
+		CHECK_INT(st_job_create(s, &dup, NULL, &row, 1, T0, &created, existing),
+			  ENR_E_CONFLICT);
+	}
+	REQUIRE(st_job_get(s, j.id, acc, &got) == ENR_OK);
+	CHECK_INT(got.total, 10);
+	CHECK_INT(got.pending, 8);
+	CHECK_STR(got.columns, "[]");
+	st_job_release(&got);
+	CHECK_INT(st_job_get(s, j.id, acc2, &got), ENR_E_NOT_FOUND);
+	CHECK_INT(st_job_get(s, "job_000000000000000000000000", -1, &got), ENR_E_NOT_FOUND);
+	REQUIRE(st_job_by_seq(s, j.seq, &got) == ENR_OK);
+	CHECK_STR(got.id, j.id);
+	st_job_release(&got);
+	/* A job of refused rows only is over at once. */
+	CHECK_INT(make_job(s, acc, NULL, 2, 1, &j2, &created, existing), ENR_OK);
+	CHECK_INT(j2.status, ST_JOB_COMPLETED);
+	REQUIRE(st_job_by_seq(s, j2.seq, &got) == ENR_OK);
+	CHECK_INT(got.status, ST_JOB_COMPLETED);
+	st_job_release(&got);
+	st_close(s);
+}
+
+static int count_errors(void *arg, const char *code, int64_t n)
+{
+	if (strcmp(code, "invalid_request") == 0)
+		*(int64_t *)arg += n;
+	return 0;
+}
+
+TEST(job_rows_claim_lease_finish_requeue)
+{
+	struct store *s = fresh();
+	struct st_job j, got;
+	struct st_claim cl[16], cl2[16];
+	char existing[ST_JOB_ID_LEN + 1];
+	bool created, ended = true;
+	int64_t acc, errs = 0, since = -1;
+	int n = 0, m = 0, beat = -1, back = -1, order[3] = { 0, 0, 0 };
+
+	REQUIRE(s != NULL);
+	REQUIRE(st_account_create(s, "acme", 1, &acc) == ENR_OK);
+	REQUIRE(make_job(s, acc, NULL, 6, 6, &j, &created, existing) == ENR_OK);
+	/* 5 pending, 1 invalid (row 6). */
+	CHECK_INT(st_rows_claim(s, "w1", T0, 10000, 3, cl, &n), ENR_OK);
+	CHECK_INT(n, 3);
+	CHECK_INT(cl[0].rownum, 1);
+	CHECK_INT(cl[2].rownum, 3);
+	CHECK_INT(cl[0].attempts, 0);
+	CHECK_STR(cl[0].input, "{\"email\":\"a@b.example\"}");
+	REQUIRE(st_job_by_seq(s, j.seq, &got) == ENR_OK);
+	CHECK_INT(got.status, ST_JOB_RUNNING);
+	CHECK_INT(got.started_ms, T0);
+	st_job_release(&got);
+	CHECK_INT(st_rows_claim(s, "w2", T0, 10000, 16, cl2, &m), ENR_OK);
+	CHECK_INT(m, 2);
+	CHECK_INT(cl2[0].rownum, 4);
+	for (int i = 0; i < m; i++)
+		free(cl2[i].input);
+	/* Nothing left to claim while the leases hold. */
+	CHECK_INT(st_rows_claim(s, "w3", T0 + 5000, 10000, 16, cl2, &m), ENR_OK);
+	CHECK_INT(m, 0);
+	/* w1 keeps its rows alive; w2 stops beating.  A heartbeat names rows:
+	 * one that is not (or no longer) the owner's is not renewed. */
+	{
+		struct st_row_ref mine[4] = { { j.seq, 1 }, { j.seq, 2 }, { j.seq, 3 }, { j.seq, 4 } };
+
+		CHECK_INT(st_rows_heartbeat(s, "w1", T0 + 300000, mine, 4, &beat), ENR_OK);
+		CHECK_INT(beat, 3);
+		CHECK_INT(st_rows_heartbeat(s, "w1", T0 + 300000, mine, 0, &beat), ENR_OK);
+		CHECK_INT(beat, 0);
+	}
+	CHECK_INT(st_rows_claim(s, "w3", T0 + 20000, 100000, 16, cl2, &m), ENR_OK);
+	CHECK_INT(m, 2);                         /* w2's rows, their lease gone */
+	CHECK_INT(cl2[0].rownum, 4);
+	for (int i = 0; i < m; i++)
+		free(cl2[i].input);
+	/* w2 comes back: its rows are no longer its own. */
+	CHECK_INT(st_row_finish(s, j.seq, 4, "w2", ST_ROW_DONE, 1, "{}", NULL, NULL, 1, T0 + 21000,
+				&ended), ENR_E_CONFLICT);
+	CHECK_INT(st_row_requeue(s, j.seq, 4, "w2", 0, true, "x", "y"), ENR_E_CONFLICT);
+	CHECK_INT(st_row_release(s, j.seq, 4, "w2"), ENR_E_CONFLICT);
+	REQUIRE(st_job_by_seq(s, j.seq, &got) == ENR_OK);
+	CHECK_INT(got.done, 0);                  /* the lost finish wrote nothing */
+	st_job_release(&got);
+	/* w1 finishes row 1, snoozes row 2, fails row 3 once (retry). */
+	CHECK_INT(st_row_finish(s, j.seq, 1, "w1", ST_ROW_DONE, 3, "{\"r\":1}", NULL, NULL, 2,
+				T0 + 22000, &ended), ENR_OK);
+	CHECK(!ended);
+	CHECK_INT(st_row_requeue(s, j.seq, 2, "w1", T0 + 40000, false, "unavailable", "wait"),
+		  ENR_OK);
+	CHECK_INT(st_row_requeue(s, j.seq, 3, "w1", T0 + 23000, true, "upstream_failed", "retry"),
+		  ENR_OK);
+	/* Row 3 is due at T0+23s, row 2 at T0+40s. */
+	CHECK_INT(st_rows_claim(s, "w1", T0 + 25000, 10000, 16, cl2, &m), ENR_OK);
+	CHECK_INT(m, 1);
+	CHECK_INT(cl2[0].rownum, 3);
+	CHECK_INT(cl2[0].attempts, 1);
+	free(cl2[0].input);
+	CHECK_INT(st_row_finish(s, j.seq, 3, "w1", ST_ROW_FAILED, 0, NULL, "upstream_failed",
+				"gave up", 0, T0 + 26000, &ended), ENR_OK);
+	CHECK_INT(st_rows_claim(s, "w1", T0 + 41000, 10000, 16, cl2, &m), ENR_OK);
+	CHECK_INT(m, 1);
+	CHECK_INT(cl2[0].rownum, 2);
+	CHECK_INT(cl2[0].attempts, 0);           /* a snooze spends no attempt */
+	free(cl2[0].input);
+	/* A row given back (its result could not be written) is claimable now. */
+	CHECK_INT(st_row_release(s, j.seq, 2, "w1"), ENR_OK);
+	CHECK_INT(st_rows_claim(s, "w1", T0 + 41000, 10000, 16, cl2, &m), ENR_OK);
+	CHECK_INT(m, 1);
+	free(cl2[0].input);
+	CHECK_INT(st_row_finish(s, j.seq, 2, "w1", ST_ROW_DONE, 1, "{}", NULL, NULL, 0, T0 + 42000,
+				&ended), ENR_OK);
+	CHECK_INT(st_row_finish(s, j.seq, 4, "w3", ST_ROW_DONE, 2, "{}", NULL, NULL, 0, T0 + 42000,
+				&ended), ENR_OK);
+	CHECK(!ended);
+	CHECK_INT(st_rows_release(s, "w3", &back), ENR_OK);
+	CHECK_INT(back, 1);                      /* row 5 */
+	CHECK_INT(st_rows_claim(s, "w1", T0 + 43000, 10000, 16, cl2, &m), ENR_OK);
+	CHECK_INT(m, 1);
+	CHECK_INT(cl2[0].rownum, 5);
+	free(cl2[0].input);
+	CHECK_INT(st_row_finish(s, j.seq, 5, "w1", ST_ROW_INVALID, 0, NULL, "invalid_request",
+				"bad", 0, T0 + 44000, &ended), ENR_OK);
+	CHECK(ended);
+	REQUIRE(st_job_by_seq(s, j.seq, &got) == ENR_OK);
+	CHECK_INT(got.status, ST_JOB_COMPLETED);
+	CHECK_INT(got.done, 3);
+	CHECK_INT(got.found, 2);
+	CHECK_INT(got.not_found, 1);
+	CHECK_INT(got.failed, 2);
+	CHECK_INT(got.pending, 0);
+	CHECK_INT(got.credits, 2);
+	CHECK_INT(got.finished_ms, T0 + 44000);
+	st_job_release(&got);
+	CHECK_INT(st_job_rows_each(s, j.seq, count_rows, order), ENR_OK);
+	CHECK_INT(order[0], 6);
+	CHECK_INT(order[2], 0);
+	CHECK_INT(st_job_errors(s, j.seq, count_errors, &errs), ENR_OK);
+	CHECK_INT(errs, 2);
+	CHECK_INT(st_job_finished_since(s, j.seq, T0 + 41500, &since), ENR_OK);
+	CHECK_INT(since, 2);
+	for (int i = 0; i < n; i++)
+		free(cl[i].input);
+	st_close(s);
+}
+
+TEST(job_cancel_and_retry)
+{
+	struct store *s = fresh();
+	struct st_job j, got;
+	struct st_claim cl[8];
+	char existing[ST_JOB_ID_LEN + 1];
+	bool created, ended;
+	int64_t acc, back = -1;
+	int n = 0;
+
+	REQUIRE(s != NULL);
+	REQUIRE(st_account_create(s, "acme", 1, &acc) == ENR_OK);
+	REQUIRE(make_job(s, acc, NULL, 4, 0, &j, &created, existing) == ENR_OK);
+	REQUIRE(st_rows_claim(s, "w", T0, 10000, 2, cl, &n) == ENR_OK && n == 2);
+	CHECK_INT(st_row_finish(s, j.seq, 1, "w", ST_ROW_FAILED, 0, NULL, "upstream_failed", "x", 0,
+				T0, &ended), ENR_OK);
+	/* Retry before the end: the failed row goes back. */
+	CHECK_INT(st_job_retry(s, j.seq, T0, &back), ENR_OK);
+	CHECK_INT(back, 1);
+	CHECK_INT(st_job_retry(s, j.seq, T0, &back), ENR_OK);
+	CHECK_INT(back, 0);
+	/* Cancel: pending rows (1, 3, 4) stop; row 2 is being processed and
+	 * may still finish. */
+	CHECK_INT(st_job_cancel(s, j.seq, T0 + 1000), ENR_OK);
+	REQUIRE(st_job_by_seq(s, j.seq, &got) == ENR_OK);
+	CHECK_INT(got.status, ST_JOB_CANCELLED);
+	CHECK_INT(got.pending, 1);
+	st_job_release(&got);
+	CHECK_INT(st_job_cancel(s, j.seq, T0 + 2000), ENR_E_CONFLICT);
+	CHECK_INT(st_row_finish(s, j.seq, 2, "w", ST_ROW_DONE, 1, "{}", NULL, NULL, 0, T0 + 3000,
+				&ended), ENR_OK);
+	CHECK(!ended);                           /* a cancelled job stays cancelled */
+	REQUIRE(st_job_by_seq(s, j.seq, &got) == ENR_OK);
+	CHECK_INT(got.status, ST_JOB_CANCELLED);
+	CHECK_INT(got.done, 1);
+	st_job_release(&got);
+	CHECK_INT(st_rows_claim(s, "w", T0 + 4000, 10000, 8, cl + 2, &n), ENR_OK);
+	CHECK_INT(n, 0);
+	free(cl[0].input);
+	free(cl[1].input);
+	st_close(s);
+}
+
+TEST(webhook_due_claim_and_result)
+{
+	struct store *s = fresh(), *t = NULL;
+	struct st_job j, got;
+	struct st_claim cl[2];
+	char existing[ST_JOB_ID_LEN + 1];
+	bool created, ended = false, mine = false, theirs = true;
+	int64_t acc, seqs[4];
+	int n = 0;
+
+	REQUIRE(s != NULL);
+	REQUIRE(st_open(url_now, NULL, &t) == ENR_OK);
+	REQUIRE(st_account_create(s, "acme", 1, &acc) == ENR_OK);
+	memset(&j, 0, sizeof j);
+	{
+		struct st_job_row row = { "{}", false, NULL };
+
+		j.account_id = acc;
+		snprintf(j.webhook_url, sizeof j.webhook_url, "https://hooks.example/done");
+		REQUIRE(job_new_id(j.id) == ENR_OK);
+		REQUIRE(st_job_create(s, &j, NULL, &row, 1, T0, &created, existing) == ENR_OK);
+	}
+	CHECK_INT(st_webhooks_due(s, T0, 4, seqs, &n), ENR_OK);
+	CHECK_INT(n, 0);
+	REQUIRE(st_rows_claim(s, "w", T0, 10000, 2, cl, &n) == ENR_OK && n == 1);
+	free(cl[0].input);
+	REQUIRE(st_row_finish(s, j.seq, 1, "w", ST_ROW_DONE, 1, "{}", NULL, NULL, 0, T0 + 10, &ended) ==
+		ENR_OK);
+	CHECK(ended);
+	CHECK_INT(st_webhooks_due(s, T0 + 10, 4, seqs, &n), ENR_OK);
+	CHECK_INT(n, 1);
+	CHECK_INT(seqs[0], j.seq);
+	/* Two workers: one takes it. */
+	CHECK_INT(st_webhook_claim(s, j.seq, T0 + 10, T0 + 60000, &mine), ENR_OK);
+	CHECK_INT(st_webhook_claim(t, j.seq, T0 + 10, T0 + 60000, &theirs), ENR_OK);
+	CHECK(mine);
+	CHECK(!theirs);
+	CHECK_INT(st_webhook_result(s, j.seq, ST_HOOK_PENDING, T0 + 5000), ENR_OK);
+	CHECK_INT(st_webhooks_due(s, T0 + 4000, 4, seqs, &n), ENR_OK);
+	CHECK_INT(n, 0);
+	CHECK_INT(st_webhooks_due(s, T0 + 5000, 4, seqs, &n), ENR_OK);
+	CHECK_INT(n, 1);
+	CHECK_INT(st_webhook_result(s, j.seq, ST_HOOK_SENT, 0), ENR_OK);
+	REQUIRE(st_job_by_seq(s, j.seq, &got) == ENR_OK);
+	CHECK_INT(got.webhook_state, ST_HOOK_SENT);
+	CHECK_INT(got.webhook_attempts, 2);
+	st_job_release(&got);
+	st_close(t);
+	st_close(s);
+}
+
+#define CLAIM_ROWS 2000
+#define CLAIM_THREADS 8
+
+struct claimer {
+	struct store *s;
+	char owner[32];
+	int claimed, finished, errors;
+};
+
+static void *claim_racer(void *arg)
+{
+	struct claimer *x = arg;
+
+	for (;;) {
+		struct st_claim cl[10];
+		int n = 0;
+
+		if (st_rows_claim(x->s, x->owner, T0, 600000, 10, cl, &n) != ENR_OK) {
+			x->errors++;
+			if (x->errors > 50)
+				break;
+			continue;
+		}
+		if (n == 0)
+			break;
+		x->claimed += n;
+		for (int i = 0; i < n; i++) {
+			bool ended;
+
+			if (st_row_finish(x->s, cl[i].seq, cl[i].rownum, x->owner, ST_ROW_DONE, 1, "{}",
+					  NULL, NULL, 0, T0, &ended) == ENR_OK)
+				x->finished++;
+			else
+				x->errors++;
+			free(cl[i].input);
+		}
+	}
+	st_thread_release(x->s);
+	return NULL;
+}
+
+/* Eight claimers in this process; returns rows claimed, or -1 when a
+ * claimer saw an error or a finish of a claimed row failed. */
+static int claim_eight(const char *url, int64_t tag)
+{
+	struct store *s = NULL;
+	struct claimer c[CLAIM_THREADS];
+	pthread_t t[CLAIM_THREADS];
+	int total = 0, bad = 0;
+
+	if (st_open(url, NULL, &s) != ENR_OK)
+		return -1;
+	for (int i = 0; i < CLAIM_THREADS; i++) {
+		c[i] = (struct claimer){ .s = s };
+		snprintf(c[i].owner, sizeof c[i].owner, "p%lld-t%d", (long long)tag, i);
+		pthread_create(&t[i], NULL, claim_racer, &c[i]);
+	}
+	for (int i = 0; i < CLAIM_THREADS; i++) {
+		pthread_join(t[i], NULL);
+		total += c[i].claimed;
+		bad += c[i].errors + (c[i].claimed - c[i].finished);
+	}
+	st_close(s);
+	return bad ? -1 : total;
+}
+
+TEST(claimers_in_two_processes_never_claim_a_row_twice)
+{
+	struct store *s = fresh();
+	struct st_job j, got;
+	char existing[ST_JOB_ID_LEN + 1];
+	bool created;
+	int64_t acc;
+	int fd = -1, here, there;
+	pid_t pid;
+
+	REQUIRE(s != NULL);
+	REQUIRE(st_account_create(s, "acme", 1, &acc) == ENR_OK);
+	REQUIRE(make_job(s, acc, NULL, CLAIM_ROWS, 0, &j, &created, existing) == ENR_OK);
+	pid = child(claim_eight, 2, &fd);
+	REQUIRE(pid > 0);
+	here = claim_eight(url_now, 1);
+	there = child_result(pid, fd);
+	CHECK(here >= 0);
+	CHECK(there >= 0);
+	/* Every row claimed once: a row claimed twice would count twice. */
+	CHECK_INT(here + there, CLAIM_ROWS);
+	CHECK(here > 0 && there > 0);
+	REQUIRE(st_job_by_seq(s, j.seq, &got) == ENR_OK);
+	CHECK_INT(got.done, CLAIM_ROWS);
+	CHECK_INT(got.pending, 0);
+	CHECK_INT(got.status, ST_JOB_COMPLETED);
+	st_job_release(&got);
+	st_close(s);
+}
+
+/* ---- moving a deployment ---------------------------------------------------------------- */
+
+struct copied {
+	int64_t accounts, job_rows, cache;
+};
+
+static void on_copied(void *arg, const char *table, int64_t rows)
+{
+	struct copied *c = arg;
+
+	if (strcmp(table, "accounts") == 0)
+		c->accounts = rows;
+	if (strcmp(table, "job_rows") == 0)
+		c->job_rows = rows;
+	if (strcmp(table, "cache") == 0)
+		c->cache = rows;
+}
+
+TEST(copy_into_a_fresh_store_twice)
+{
+	struct store *s = fresh(), *t = NULL;
+	unsigned char h[AUTH_HASH_LEN] = { 9 }, key[32] = { 7 };
+	struct st_client_key k;
+	struct st_job j, got;
+	struct copied c = { 0, 0, 0 };
+	struct usage_sum u = { 0, 0, 0, 0, 0 };
+	struct st_usage_delta d = { 3, 2, 1, 0 };
+	char existing[ST_JOB_ID_LEN + 1], from_url[1024];
+	bool created;
+	int64_t acc, kid, acc2;
+	char *body = NULL;
+	bool hit;
+	int64_t exp;
+
+	REQUIRE(s != NULL);
+	snprintf(from_url, sizeof from_url, "%s", url_now);
+	REQUIRE(st_account_create(s, "acme", 1, &acc) == ENR_OK);
+	REQUIRE(st_client_key_insert(s, acc, "k", h, "wxyz", AUTH_SCOPE_ALL, 0, 1, &kid) == ENR_OK);
+	REQUIRE(st_usage_add(s, acc, T0 / 1000, &d) == ENR_OK);
+	REQUIRE(st_ukey_sync(s, pool, 4) == ENR_OK);
+	REQUIRE(st_cache_put(s, key, "pdl", true, "{\"x\":1}", T0 + 1000) == ENR_OK);
+	REQUIRE(make_job(s, acc, "i", 120, 7, &j, &created, existing) == ENR_OK);
+	t = fresh();
+	REQUIRE(t != NULL);
+	CHECK_INT(st_copy(s, t, on_copied, &c), ENR_OK);
+	CHECK_INT(c.accounts, 1);
+	CHECK_INT(c.job_rows, 120);
+	CHECK_INT(c.cache, 1);
+	/* Again: the same data, nothing doubled. */
+	CHECK_INT(st_copy(s, t, on_copied, &c), ENR_OK);
+	CHECK_INT(st_client_key_by_hash(t, h, &k), ENR_OK);
+	CHECK_INT(k.id, kid);
+	CHECK_STR(k.account, "acme");
+	CHECK_INT(st_usage_each(t, -1, "2026-01-01", sum_usage, &u), ENR_OK);
+	CHECK_INT(u.rows, 1);
+	CHECK_INT(u.requests, 3);
+	CHECK_INT(st_cache_get(t, key, T0, &hit, &body, &exp), ENR_OK);
+	CHECK_STR(body, "{\"x\":1}");
+	free(body);
+	REQUIRE(st_job_get(t, j.id, acc, &got) == ENR_OK);
+	CHECK_INT(got.total, 120);
+	CHECK_INT(got.seq, j.seq);
+	st_job_release(&got);
+	/* New rows in the target do not collide with copied ids. */
+	CHECK_INT(st_account_create(t, "beta", 1, &acc2), ENR_OK);
+	CHECK(acc2 > acc);
+	CHECK_INT(make_job(t, acc, NULL, 1, 0, &j, &created, existing), ENR_OK);
+	st_close(t);
+	st_close(s);
+}
+
+int main(void)
+{
+	char cmd[300];
+
+	pg_base = getenv("ENRICHD_TEST_PG_URL");
+	if (pg_base && *pg_base == '\0')
+		pg_base = NULL;
+	if (mkdtemp(dir) == NULL)
+		return 1;
+	log_set_level(LOG_LVL_ERROR);
+	printf("# store conformance on %s\n", pg_base ? pg_base : "sqlite");
+	RUN(opens_migrates_and_names_its_back_end);
+	RUN(urls_that_no_back_end_takes);
+	RUN(accounts);
+	RUN(client_keys_and_revocation);
+	RUN(revocation_reaches_another_process_within_a_second);
+	RUN(admission_bucket_quota_usage_and_refund);
+	RUN(usage_add_and_listing_per_day);
+	RUN(journal_flush_is_exactly_once);
+	RUN(admissions_from_8_threads_in_2_processes_admit_exactly_the_burst);
+	RUN(leases_never_admit_more_than_the_bucket);
+	RUN(key_pool_sync_get_put_and_cool);
+	RUN(revive_and_apply_through_rotation);
+	RUN(concurrent_key_applies_never_lose_a_transition);
+	RUN(pacing_slots_are_shared);
+	RUN(cache_get_put_expire_and_purge);
+	RUN(job_create_is_idempotent);
+	RUN(job_rows_claim_lease_finish_requeue);
+	RUN(job_cancel_and_retry);
+	RUN(webhook_due_claim_and_result);
+	RUN(claimers_in_two_processes_never_claim_a_row_twice);
+	RUN(copy_into_a_fresh_store_twice);
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", dir);
+	return harness_done();
+}
