@@ -6,9 +6,14 @@
 #include "store.h"
 #include "store_int.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "util.h"
@@ -78,6 +83,7 @@ void st_options_from_cfg(const struct cfg *cfg, struct st_options *out)
 	out->pool_wait_ms = cfg->store_pool_wait_ms;
 	out->statement_timeout_ms = cfg->store_statement_timeout_ms;
 	out->password = cfg->store_password && cfg->store_password[0] ? cfg->store_password : NULL;
+	out->state_dir = cfg->state_dir && cfg->state_dir[0] ? cfg->state_dir : NULL;
 }
 
 const char *st_backend_name(const struct store *s)
@@ -98,10 +104,41 @@ enum db_dialect db_dialect_of(const struct store *s)
 	return s->ops->dialect;
 }
 
+/* The host's shared counter for this store: a small file in state_dir,
+ * mapped shared, that every process of the host opening the same URL
+ * bumps after a change to keys or accounts. */
+static void auth_map_open(struct store *s, const char *state_dir)
+{
+	char path[4096], id[65];
+	struct stat st;
+	void *m;
+	int fd;
+
+	st_identity(s, id);
+	if (mkdir(state_dir, 0700) != 0 && errno != EEXIST)
+		return;
+	if (snprintf(path, sizeof path, "%s/authgen-%.16s", state_dir, id) >= (int)sizeof path)
+		return;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) == 0 && st.st_size < (off_t)sizeof(uint64_t) &&
+	    ftruncate(fd, sizeof(uint64_t)) != 0) {
+		close(fd);
+		return;
+	}
+	m = mmap(NULL, sizeof(uint64_t), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (m != MAP_FAILED)
+		s->auth_map = m;
+}
+
 void st_close(struct store *s)
 {
 	if (s == NULL)
 		return;
+	if (s->auth_map)
+		munmap(s->auth_map, sizeof(uint64_t));
 	if (s->ops)
 		s->ops->close(s);
 	if (s->password) {
@@ -161,6 +198,8 @@ static enum enr_err open_raw(const char *url, const struct st_options *o, struct
 		return rc;
 	}
 	s->ops = sc->ops;
+	if (o && o->state_dir)
+		auth_map_open(s, o->state_dir);
 	*out = s;
 	return ENR_OK;
 }
@@ -523,6 +562,8 @@ void st_auth_bumped(struct store *s)
 {
 	if (s->ops->auth_local_bump)
 		s->ops->auth_local_bump(s);
+	if (s->auth_map)
+		__atomic_add_fetch(s->auth_map, 1, __ATOMIC_ACQ_REL);
 	/* This process sees its own change at once. */
 	__atomic_store_n(&s->auth_read_ms, (int64_t)0, __ATOMIC_RELEASE);
 }
@@ -531,7 +572,8 @@ uint64_t st_auth_generation(struct store *s)
 {
 	int64_t now = util_mono_ms();
 	int64_t last = __atomic_load_n(&s->auth_read_ms, __ATOMIC_ACQUIRE);
-	uint64_t local = s->ops->auth_local ? s->ops->auth_local(s) : 0;
+	uint64_t local = (s->ops->auth_local ? s->ops->auth_local(s) : 0) +
+			 (s->auth_map ? __atomic_load_n(s->auth_map, __ATOMIC_ACQUIRE) : 0);
 	int expected = 0;
 
 	/* One thread refreshes; the others go on with the value it had. */

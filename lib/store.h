@@ -64,6 +64,8 @@ struct st_options {
 	int statement_timeout_ms;   /* PostgreSQL statement_timeout (0: default) */
 	const char *password;       /* "env:NAME" or "file:PATH"; NULL: none (libpq
 				     * may still use its passfile) */
+	const char *state_dir;      /* host-local files (the authentication
+				     * counter below); NULL: none */
 };
 
 /* The options of cfg (store_pool_size, store_password, ...). */
@@ -117,10 +119,12 @@ void st_thread_release(struct store *s);
  * the same transaction), so a process may keep authentication results in
  * memory and drop them when it moves.  Lock-free: the value is read from
  * the store at most every ST_AUTH_POLL_MS by one thread while the others
- * use the last one (SQLite also keeps a mapped file that processes on the
- * host bump at once).  A change made on another host is seen within
- * ST_AUTH_POLL_MS plus one round trip.  0 when it could not be read
- * (callers then must not cache). */
+ * use the last one.  Processes on one host also share a counter in a
+ * mapped file (in state_dir, and beside an SQLite database) that the
+ * writer bumps right after its commit, so on the same host a change is
+ * seen by the next request; from another host within ST_AUTH_POLL_MS plus
+ * one round trip.  0 when it could not be read (callers then must not
+ * cache). */
 #define ST_AUTH_POLL_MS 250
 uint64_t st_auth_generation(struct store *s);
 

@@ -144,6 +144,7 @@ struct store {
 	char *url;
 	struct st_options opt;
 	char *password;             /* resolved store_password (PostgreSQL), or NULL */
+	uint64_t *auth_map;         /* state_dir's mapped counter, or NULL */
 	/* Authentication generation cache (store.c). */
 	uint64_t auth_gen;          /* atomic */
 	int64_t auth_read_ms;       /* atomic: monotonic ms of the last read */

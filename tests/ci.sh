@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (./deploy.sh test):
 #   0. make lint (banned functions), counted as one PASS/FAIL line;
-#   1. unit and integration tests on the normal build;
+#   1. unit and integration tests on the normal build, then the scenarios
+#      that must hold on both back ends again on PostgreSQL;
 #   2. the same on a build with AddressSanitizer and UBSan;
 #   3. every fuzz target for a few seconds from its seed corpus, each input on
 #      a thread with the responder's stack size.
@@ -27,6 +28,7 @@ lint() {
 step "lint" lint
 step "build" make -j"$jobs" all
 step "tests (normal build)" env BUILD=build tests/run.sh all
+step "tests on PostgreSQL (normal build)" env BUILD=build tests/run.sh postgresql
 step "build with sanitizers" make -j"$jobs" SAN=address,undefined all
 step "tests (AddressSanitizer + UBSan)" env BUILD=build-san SAN=address,undefined tests/run.sh all
 step "build fuzz targets" make -j"$jobs" fuzz

@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
 # Run the test suites and print one last line "N passed, N failed, N skipped".
 #
-#   tests/run.sh [all|unit|integration]     (BUILD=build-san for sanitizer builds)
+#   tests/run.sh [all|unit|integration|postgresql] [WORDS]
+#                                           (BUILD=build-san for sanitizer builds)
+#
+# "unit" runs the store conformance suite twice: on SQLite and on a
+# PostgreSQL server that tests/pg.sh starts for it (ENRICHD_TEST_PG=off
+# skips that run, and says so).  "postgresql" runs the integration scenarios
+# that must hold on both back ends (auth, rate limits, rotation, jobs, two
+# hosts, store copy, usage durability) on PostgreSQL; WORDS narrow it.
 #
 # Unit tests are the programs $BUILD/tests/test_*; integration tests are the
 # scenarios in tests/integration (real nginx, enrichd, worker and the provider
@@ -38,6 +45,31 @@ if [ "$what" = all ] || [ "$what" = unit ]; then
         [ -x "$t" ] || continue
         run "unit $(basename "$t")" "$t"
     done
+fi
+
+if [ "$what" = all ] || [ "$what" = unit ]; then
+    if [ "${ENRICHD_TEST_PG:-on}" = off ]; then
+        echo "SKIP unit test_store_conformance on postgresql (ENRICHD_TEST_PG=off)"
+    elif [ -x "$BUILD/tests/test_store_conformance" ]; then
+        pgdir=$(mktemp -d /tmp/enrichd-pg-XXXXXX)
+        if pgurl=$(tests/pg.sh start "$pgdir" 2>"$pgdir.err"); then
+            run "unit test_store_conformance (postgresql)" \
+                env ENRICHD_TEST_PG_URL="$pgurl" "$BUILD/tests/test_store_conformance"
+        else
+            cat "$pgdir.err"
+            echo "FAIL unit test_store_conformance (postgresql): no server" | tee -a "$log"
+            status=1
+        fi
+        tests/pg.sh stop "$pgdir" >/dev/null 2>&1
+        rm -f "$pgdir.err"
+    fi
+fi
+
+if [ "$what" = postgresql ]; then
+    words=("${@:2}")
+    [ ${#words[@]} -gt 0 ] || words=(test_auth test_rotation test_jobs test_scaleout test_store_copy test_usage)
+    run "integration (postgresql)" env ENRICHD_TEST_STORE=postgresql \
+        python3 tests/integration/run.py "${words[@]}"
 fi
 
 if [ "$what" = all ] || [ "$what" = integration ]; then

@@ -8,6 +8,7 @@ provider simulator, each in its own temporary directory on free loopback ports.
 Every wait is a condition polled until a timeout; nothing sleeps for a guessed time.
 """
 
+import atexit
 import copy
 import http.client
 import json
@@ -31,6 +32,12 @@ WORKER = os.path.join(BUILD, "enrich-worker")
 BATCH = os.path.join(BUILD, "enrich-batch")
 
 _session_dir = None
+_pg_url = None
+_pg_dbs = 0
+
+# The store the scenarios run on: "sqlite" (default) or "postgresql" (a server
+# started once per session by tests/pg.sh, a fresh database per Env).
+STORE_KIND = os.environ.get("ENRICHD_TEST_STORE", "sqlite")
 
 
 class TestFailure(AssertionError):
@@ -65,6 +72,38 @@ def session_dir():
     if _session_dir is None:
         _session_dir = tempfile.mkdtemp(prefix="enrichd-session-")
     return _session_dir
+
+
+def pg_server():
+    """The session's PostgreSQL server (started on first use, stopped at exit);
+    returns the URL of its "postgres" database."""
+    global _pg_url
+    if isinstance(_pg_url, TestFailure):
+        raise _pg_url
+    if _pg_url is None:
+        # Its own directory under /tmp: the server may run as another user
+        # (postgres, under root), who must be able to reach it.
+        d = tempfile.mkdtemp(prefix="enrichd-pg-")
+        p = subprocess.run([os.path.join(ROOT, "tests", "pg.sh"), "start", d],
+                           capture_output=True, text=True)
+        if p.returncode != 0:
+            _pg_url = TestFailure(f"tests/pg.sh start failed:\n{p.stderr[-3000:]}")
+            raise _pg_url
+        _pg_url = p.stdout.strip()
+        atexit.register(lambda: subprocess.run([os.path.join(ROOT, "tests", "pg.sh"), "stop", d],
+                                               capture_output=True))
+    return _pg_url
+
+
+def pg_database():
+    """A new empty database on the session's server; returns its URL."""
+    global _pg_dbs
+    base = pg_server()
+    _pg_dbs += 1
+    name = f"it_{os.getpid()}_{_pg_dbs}"
+    subprocess.run(["psql", base, "-q", "-c", f"CREATE DATABASE {name}"], check=True,
+                   capture_output=True)
+    return base.replace("/postgres?", f"/{name}?")
 
 
 def tls_cert():
@@ -311,6 +350,7 @@ class Env:
         self.socket = os.path.join(self.tmp, "enrichd.sock")
         self.db_path = os.path.join(self.tmp, "enrichd.db")
         self.last_good = os.path.join(self.tmp, "state", "last-good.conf")
+        self.store_url = pg_database() if STORE_KIND == "postgresql" else "sqlite:" + self.db_path
         self._clients = threading.local()
         self.ok = False
         try:
@@ -319,7 +359,7 @@ class Env:
             self.conf = deep_merge(BASE_CONF, {
                 "listen": self.socket,
                 "log_file": self.log_path,
-                "store": "sqlite:" + self.db_path,
+                "store": self.store_url,
                 "data_dir": os.path.join(ROOT, "data"),
                 "state_dir": os.path.join(self.tmp, "state"),
             })
@@ -448,6 +488,15 @@ class Env:
         if check_rc and p.returncode != 0:
             raise TestFailure(f"enrichctl {' '.join(args)} failed ({p.returncode}): {p.stderr}")
         return p
+
+    def sql(self, statement):
+        """Run one SQL statement on the store behind the service's back (sqlite3 or
+        psql); returns its output."""
+        if self.store_url.startswith("sqlite:"):
+            cmd = ["sqlite3", self.db_path, statement]
+        else:
+            cmd = ["psql", self.store_url, "-qAt", "-c", statement]
+        return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
 
     # -- HTTP -----------------------------------------------------------------
     def client(self):

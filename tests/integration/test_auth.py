@@ -79,8 +79,7 @@ def test_x_api_key_header_and_expiry():
         p = env.ctl("key", "create", "acme", "--scopes", "admin", "--expires-in", "1", "--json")
         exp = json.loads(p.stdout)
         check(env.request("GET", ADMIN_PATH, headers=bearer(exp["key"])).status == 200)
-        subprocess.run(["sqlite3", env.db_path,
-                        f"UPDATE client_keys SET expires_at = 1 WHERE id = {exp['id']}"], check=True)
+        env.sql(f"UPDATE client_keys SET expires_at = 1 WHERE id = {exp['id']}")
         # Changed behind the service's back (not through enrichctl): seen within a second.
         r = wait_for(lambda: (lambda x: x if x.status == 401 else None)(
             env.request("GET", ADMIN_PATH, headers=bearer(exp["key"]))), timeout=3,
