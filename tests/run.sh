@@ -7,8 +7,9 @@
 # "unit" runs the store conformance suite twice: on SQLite and on a
 # PostgreSQL server that tests/pg.sh starts for it (ENRICHD_TEST_PG=off
 # skips that run, and says so).  "postgresql" runs the integration scenarios
-# that must hold on both back ends (auth, rate limits, rotation, jobs, two
-# hosts, store copy, usage durability) on PostgreSQL; WORDS narrow it.
+# that must hold on both back ends (auth and rate limits, rotation, jobs,
+# usage durability) again on PostgreSQL; WORDS narrow it.  The two-host and
+# store copy scenarios always run on PostgreSQL, in the normal pass.
 #
 # Unit tests are the programs $BUILD/tests/test_*; integration tests are the
 # scenarios in tests/integration (real nginx, enrichd, worker and the provider
@@ -67,7 +68,8 @@ fi
 
 if [ "$what" = postgresql ]; then
     words=("${@:2}")
-    [ ${#words[@]} -gt 0 ] || words=(test_auth test_rotation test_jobs test_scaleout test_store_copy test_usage)
+    # test_scaleout and test_store_copy run on PostgreSQL in the normal pass already.
+    [ ${#words[@]} -gt 0 ] || words=(test_auth test_rotation test_jobs test_usage)
     run "integration (postgresql)" env ENRICHD_TEST_STORE=postgresql \
         python3 tests/integration/run.py "${words[@]}"
 fi

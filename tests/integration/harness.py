@@ -305,12 +305,14 @@ class Sim:
     def records(self, **kw):
         return self._call("POST", "/_sim/records", kw)
 
-    def calls(self, provider=None, key=None):
+    def calls(self, provider=None, key=None, since_seq=None):
         q = []
         if provider:
             q.append(f"provider={provider}")
         if key:
             q.append(f"key={key}")
+        if since_seq is not None:
+            q.append(f"since_seq={since_seq}")
         return self._call("GET", "/_sim/calls" + ("?" + "&".join(q) if q else ""))["calls"]
 
     def clear_calls(self):
@@ -334,8 +336,13 @@ class Env:
     """nginx + enrichd (+ optionally the simulator) in a temporary directory."""
 
     def __init__(self, conf=None, sim=False, sim_delay_ms=0, cgi=False, env=None,
-                 start=True, worker=False):
+                 start=True, worker=False, store_url=None, share_sim=None, store_kind=None):
+        """store_url: use this store instead of a fresh one (a second "host" on the
+        same PostgreSQL database); share_sim: another Env whose simulator this one
+        calls (and does not stop); store_kind: "sqlite" or "postgresql" whatever
+        ENRICHD_TEST_STORE says."""
         self.tmp = tempfile.mkdtemp(prefix="enrichd-it-")
+        self.own_sim = share_sim is None
         self.cgi = cgi
         self.extra_env = dict(env or {})
         self.sim = None
@@ -350,11 +357,18 @@ class Env:
         self.socket = os.path.join(self.tmp, "enrichd.sock")
         self.db_path = os.path.join(self.tmp, "enrichd.db")
         self.last_good = os.path.join(self.tmp, "state", "last-good.conf")
-        self.store_url = pg_database() if STORE_KIND == "postgresql" else "sqlite:" + self.db_path
+        if store_url:
+            self.store_url = store_url
+        elif (store_kind or STORE_KIND) == "postgresql":
+            self.store_url = pg_database()
+        else:
+            self.store_url = "sqlite:" + self.db_path
         self._clients = threading.local()
         self.ok = False
         try:
-            if sim:
+            if share_sim is not None:
+                self.sim = share_sim.sim
+            elif sim:
                 self.sim = Sim(self.tmp, delay_ms=sim_delay_ms)
             self.conf = deep_merge(BASE_CONF, {
                 "listen": self.socket,
@@ -581,7 +595,7 @@ class Env:
         if self.fcgiwrap and self.fcgiwrap.poll() is None:
             os.killpg(self.fcgiwrap.pid, signal.SIGTERM)
             self.fcgiwrap.wait()
-        if self.sim:
+        if self.sim and self.own_sim:
             self.sim.close()
         if self.ok or os.environ.get("KEEP_TMP") is None:
             shutil.rmtree(self.tmp, ignore_errors=True)

@@ -391,6 +391,22 @@ TEST(journal_flush_is_exactly_once)
 	st_close(s);
 }
 
+/* A start line for the two processes of a race: each side calls
+ * race_start() once its store is open, and neither goes on before both
+ * are there.  (Outside a race, or with a single process, it returns at
+ * once.) */
+static int race_tell = -1, race_hear = -1;
+
+static void race_start(void)
+{
+	char c = 'r';
+
+	if (race_tell >= 0 && write(race_tell, &c, 1) != 1)
+		return;
+	if (race_hear >= 0 && read(race_hear, &c, 1) != 1)
+		return;
+}
+
 struct race {
 	const char *url;
 	struct store *s;
@@ -429,6 +445,7 @@ static int admit_four(const char *url, int64_t acc)
 
 	if (st_open(url, NULL, &s) != ENR_OK)
 		return -1;
+	race_start();
 	for (int i = 0; i < 4; i++) {
 		rs[i] = (struct race){ url, s, acc, 0, 0 };
 		pthread_create(&t[i], NULL, admit_racer, &rs[i]);
@@ -445,10 +462,10 @@ static int admit_four(const char *url, int64_t acc)
 /* Run fn in a child process; its result comes back through a pipe. */
 static pid_t child(int (*fn)(const char *url, int64_t arg), int64_t arg, int *rfd)
 {
-	int p[2];
+	int p[2], up[2], down[2];
 	pid_t pid;
 
-	if (pipe(p) != 0)
+	if (pipe(p) != 0 || pipe(up) != 0 || pipe(down) != 0)
 		return -1;
 	fflush(NULL);
 	pid = fork();
@@ -457,6 +474,10 @@ static pid_t child(int (*fn)(const char *url, int64_t arg), int64_t arg, int *rf
 		int v;
 
 		close(p[0]);
+		close(up[0]);
+		close(down[1]);
+		race_tell = up[1];
+		race_hear = down[0];
 		v = fn(url_now, arg);
 		snprintf(buf, sizeof buf, "%d\n", v);
 		if (write(p[1], buf, strlen(buf)) < 0)
@@ -464,6 +485,10 @@ static pid_t child(int (*fn)(const char *url, int64_t arg), int64_t arg, int *rf
 		_exit(0);
 	}
 	close(p[1]);
+	close(up[1]);
+	close(down[0]);
+	race_tell = down[1];
+	race_hear = up[0];
 	*rfd = p[0];
 	return pid;
 }
@@ -476,6 +501,9 @@ static int child_result(pid_t pid, int fd)
 	int status = 0;
 
 	close(fd);
+	close(race_tell);
+	close(race_hear);
+	race_tell = race_hear = -1;
 	waitpid(pid, &status, 0);
 	if (n <= 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		return -1;
@@ -698,6 +726,7 @@ static int apply_eight(const char *url, int64_t unused)
 	(void)unused;
 	if (st_open(url, NULL, &s) != ENR_OK)
 		return -1;
+	race_start();
 	for (int i = 0; i < APPLY_THREADS; i++) {
 		a[i] = (struct applier){ s, 0 };
 		pthread_create(&t[i], NULL, apply_racer, &a[i]);
@@ -1143,6 +1172,8 @@ static void *claim_racer(void *arg)
 		for (int i = 0; i < n; i++) {
 			bool ended;
 
+			usleep(200); /* the row's work, outside the store (a worker's call) */
+
 			if (st_row_finish(x->s, cl[i].seq, cl[i].rownum, x->owner, ST_ROW_DONE, 1, "{}",
 					  NULL, NULL, 0, T0, &ended) == ENR_OK)
 				x->finished++;
@@ -1166,6 +1197,7 @@ static int claim_eight(const char *url, int64_t tag)
 
 	if (st_open(url, NULL, &s) != ENR_OK)
 		return -1;
+	race_start();
 	for (int i = 0; i < CLAIM_THREADS; i++) {
 		c[i] = (struct claimer){ .s = s };
 		snprintf(c[i].owner, sizeof c[i].owner, "p%lld-t%d", (long long)tag, i);
