@@ -16,6 +16,7 @@
 
 #include "lib/admission.h"
 #include "lib/auth.h"
+#include "lib/jobs.h"
 #include "lib/log.h"
 #include "lib/store.h"
 #include "lib/store_int.h"
@@ -219,6 +220,57 @@ TEST(probe_write_and_what_unavailable_means)
 	st_close(s);
 }
 
+/* A statement that fails inside a job transaction (here: a column renamed
+ * behind the store's back, so the statement cannot be prepared) rolls the
+ * whole transaction back: cancel does not cancel rows of a job it could
+ * not mark cancelled, retry does not requeue rows, a claim does not take
+ * rows of a job it could not start. */
+TEST(a_failed_statement_rolls_back_the_whole_job_transaction)
+{
+	struct store *s = fresh();
+	struct st_job j, got;
+	struct st_job_row rows[3] = { { "{}", false, NULL }, { "{}", false, NULL },
+				      { "{}", false, NULL } };
+	struct st_claim cl[3];
+	char existing[ST_JOB_ID_LEN + 1], cmd[512];
+	bool created, ended;
+	int64_t acc, n = -1;
+	int got_n = -1, db = dbn - 1;
+
+	REQUIRE(s != NULL);
+	REQUIRE(st_account_create(s, "acme", 1, &acc) == ENR_OK);
+	memset(&j, 0, sizeof j);
+	j.account_id = acc;
+	REQUIRE(job_new_id(j.id) == ENR_OK);
+	REQUIRE(st_job_create(s, &j, NULL, rows, 3, 1000, &created, existing) == ENR_OK);
+	REQUIRE(st_rows_claim(s, "w", 1000, 60000, 1, cl, &got_n) == ENR_OK && got_n == 1);
+	free(cl[0].input);
+	REQUIRE(st_row_finish(s, j.seq, 1, "w", ST_ROW_FAILED, 0, NULL, "upstream_failed", "x", 0,
+			      1000, &ended) == ENR_OK);
+	st_close(s);
+	snprintf(cmd, sizeof cmd,
+		 "sqlite3 %s/t%d.db 'ALTER TABLE jobs RENAME COLUMN finished_ms TO gone_ms;"
+		 " ALTER TABLE jobs RENAME COLUMN started_ms TO gone2_ms'", dir, db);
+	REQUIRE(system(cmd) == 0);
+	{
+		char url[256];
+
+		snprintf(url, sizeof url, "sqlite:%s/t%d.db", dir, db);
+		REQUIRE(st_open(url, NULL, &s) == ENR_OK);
+	}
+	CHECK(st_job_cancel(s, j.seq, 2000) != ENR_OK);
+	CHECK(st_job_retry(s, j.seq, 2000, &n) != ENR_OK);
+	CHECK(st_rows_claim(s, "w2", 3000, 60000, 3, cl, &got_n) != ENR_OK);
+	st_close(s);
+	/* Nothing moved: two rows pending, one failed, nobody owns a row. */
+	snprintf(cmd, sizeof cmd,
+		 "test \"$(sqlite3 %s/t%d.db 'SELECT group_concat(state) FROM"
+		 " (SELECT state FROM job_rows ORDER BY rownum); SELECT count(*) FROM job_rows"
+		 " WHERE owner IS NOT NULL')\" = \"$(printf '3,0,0\\n0')\"", dir, db);
+	CHECK(system(cmd) == 0);
+	(void)got;
+}
+
 int main(void)
 {
 	char cmd[300];
@@ -233,6 +285,7 @@ int main(void)
 	RUN(client_keys_store_only_the_hash);
 	RUN(concurrent_admission_is_exact);
 	RUN(probe_write_and_what_unavailable_means);
+	RUN(a_failed_statement_rolls_back_the_whole_job_transaction);
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", dir);
