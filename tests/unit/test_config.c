@@ -104,6 +104,10 @@ TEST(empty_file_gives_defaults)
 	CHECK_STR(c->data_dir, want);
 	CHECK_STR(c->log_file, "");
 	CHECK_STR(c->server_name, "localhost");
+	CHECK_STR(c->store_password, "");
+	CHECK_INT(c->store_pool_size, 8);
+	CHECK_INT(c->store_pool_wait_ms, 2000);
+	CHECK_INT(c->store_statement_timeout_ms, 5000);
 	CHECK_INT(c->limits.body_max_bytes, 10485760);
 	CHECK_INT(c->accounts_default.requests_per_minute, 100);
 	CHECK_INT(c->accounts_default.burst, 20);
@@ -190,7 +194,17 @@ TEST(errors_name_file_line_and_setting)
 	CHECK_INT(load("threads = ;\n", &c), ENR_E_CONFIG);
 	CHECK(err_is(1, "syntax error"));
 	CHECK_INT(load("store = \"mysql://x\";\n", &c), ENR_E_CONFIG);
-	CHECK(err_is(1, "store: must be \"sqlite:PATH\""));
+	CHECK(err_is(1, "store: must be \"sqlite:PATH\" or \"postgresql://"));
+	/* A password in the store URL is a secret in the file. */
+	CHECK_INT(load("threads = 2;\nstore = \"postgresql://u:pw@db.example/x\";\n", &c),
+		  ENR_E_CONFIG);
+	CHECK(err_is(2, "store: must not carry a password"));
+	CHECK_INT(load("store = \"postgres:///x?host=/run/pg&password=pw\";\n", &c), ENR_E_CONFIG);
+	CHECK(err_is(1, "store: must not carry a password"));
+	CHECK_INT(load("store_password = \"hunter2\";\n", &c), ENR_E_CONFIG);
+	CHECK(err_is(1, "store_password: must be \"env:NAME\" or \"file:PATH\""));
+	CHECK_INT(load("store_pool_size = 0;\n", &c), ENR_E_CONFIG);
+	CHECK(err_is(1, "store_pool_size: 0 is outside 1..256"));
 	CHECK(c == NULL);
 	CHECK_INT(cfg_load("/nonexistent/enrichd.conf", &c, err, sizeof err), ENR_E_CONFIG);
 	CHECK(strstr(err, "/nonexistent/enrichd.conf: cannot read") != NULL);
