@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # enrichd local and production operations.
 #
-#   ./deploy.sh up         install missing packages, build, start nginx + enrichd +
+#   ./deploy.sh up [--postgres]
+#                          install missing packages, build, start nginx + enrichd +
 #                          enrich-worker locally (state under var/), print a curl example;
 #                          enrichd and the worker run under a supervisor that restarts
-#                          them (with back-off) when they die
-#   ./deploy.sh down       stop them all
+#                          them (with back-off) when they die.  The store is the
+#                          configuration's (SQLite by default), or ENRICHD_STORE when set
+#                          (postgresql://...); --postgres starts a local PostgreSQL
+#                          under var/pg (unix socket only) and uses it
+#   ./deploy.sh down       stop them all (and the local PostgreSQL of up --postgres)
 #   ./deploy.sh status     what runs, and /health
 #   ./deploy.sh reload     apply conf/enrichd.conf to enrichd, the worker and nginx, or
 #                          to none of them: the file is checked (enrichd -t), the nginx
@@ -27,8 +31,8 @@
 #                          outside DESTDIR)
 #
 # Environment for `up`: HTTPS_PORT (8443), HTTP_PORT (8080), ENRICHD_CONF
-# (conf/enrichd.conf).  `up` remembers them in var/deploy.env and every other command
-# uses what `up` used.  ENRICHD_VAR (var) holds pid files, logs, nginx state and the dev
+# (conf/enrichd.conf), ENRICHD_STORE (the configuration's store).  `up` remembers them
+# in var/deploy.env and every other command uses what `up` used.  ENRICHD_VAR (var) holds pid files, logs, nginx state and the dev
 # certificate.  Running `up` twice is harmless: what already runs is left running.
 set -euo pipefail
 
@@ -47,7 +51,7 @@ SETTINGS=$VAR/deploy.env
 PACKAGES=(build-essential pkg-config ca-certificates openssl curl ssl-cert
           libfcgi-dev libcurl4-openssl-dev libjansson-dev libconfig-dev libsqlite3-dev
           libpq-dev libssl-dev libpsl-dev sqlite3 nginx-light fcgiwrap python3 wrk clang
-          libclang-rt-14-dev systemd dpkg-dev)
+          libclang-rt-14-dev systemd dpkg-dev postgresql postgresql-client)
 
 say() { printf '%s\n' "$*"; }
 die() { printf 'deploy.sh: %s\n' "$*" >&2; exit 1; }
@@ -82,6 +86,9 @@ build() {
 ENV_CONF=${ENRICHD_CONF:-}
 ENV_HTTPS_PORT=${HTTPS_PORT:-}
 ENV_HTTP_PORT=${HTTP_PORT:-}
+ENV_STORE=${ENRICHD_STORE:-}
+STORE=${ENRICHD_STORE:-}
+LOCAL_PG=""
 CONF=${ENRICHD_CONF:-$ROOT/conf/enrichd.conf}
 case $CONF in /*) ;; *) CONF=$ROOT/$CONF ;; esac
 HTTPS_PORT=${HTTPS_PORT:-8443}
@@ -99,8 +106,10 @@ load_settings() {
     [ -z "$ENV_CONF" ] || [ "$(cd "$(dirname "$ENV_CONF")" 2>/dev/null && pwd)/$(basename "$ENV_CONF")" = "$CONF" ] || differs=1
     [ -z "$ENV_HTTPS_PORT" ] || [ "$ENV_HTTPS_PORT" = "$HTTPS_PORT" ] || differs=1
     [ -z "$ENV_HTTP_PORT" ] || [ "$ENV_HTTP_PORT" = "$HTTP_PORT" ] || differs=1
+    [ -z "$ENV_STORE" ] || [ "$ENV_STORE" = "$STORE" ] || differs=1
+    [ -z "$STORE" ] || export ENRICHD_STORE=$STORE
     if [ -n "$differs" ]; then
-        say "note: using what ./deploy.sh up used: $CONF, ports $HTTPS_PORT and $HTTP_PORT ($SETTINGS);"
+        say "note: using what ./deploy.sh up used: $CONF, ports $HTTPS_PORT and $HTTP_PORT${STORE:+, store $STORE} ($SETTINGS);"
         say "      ./deploy.sh down, then up with the new values, to change them"
     fi
 }
@@ -112,6 +121,7 @@ save_settings() {
         printf 'CONF=%q\nHTTPS_PORT=%q\nHTTP_PORT=%q\nSTATE_DIR=%q\nLOG_FILE=%q\n' \
             "$CONF" "$HTTPS_PORT" "$HTTP_PORT" "$STATE_DIR" "$LOG_FILE"
         printf 'NGINX_USER=%q\nSOCKET_GROUP=%q\nVAR=%q\n' "$NGINX_USER" "$SOCKET_GROUP" "$VAR"
+        printf 'STORE=%q\nLOCAL_PG=%q\n' "$STORE" "$LOCAL_PG"
     } >"$tmp"
     mv "$tmp" "$SETTINGS"
 }
@@ -269,6 +279,65 @@ wait_health() {
     return 1
 }
 
+# ---- a local PostgreSQL for trying it (up --postgres) -------------------------------
+
+PG_DIR=$VAR/pg
+PG_PORT=5432
+
+pg_bin() {
+    local d
+    if command -v pg_config >/dev/null && d=$(pg_config --bindir) && [ -x "$d/initdb" ]; then
+        say "$d"; return
+    fi
+    for d in /usr/lib/postgresql/*/bin; do [ -x "$d/initdb" ] && { say "$d"; return; }; done
+    die "PostgreSQL server binaries not found (apt-get install postgresql)"
+}
+
+# PostgreSQL refuses to run as root: under root it runs as the postgres user, who
+# must be able to reach var/pg (var/ becomes traversable by others, 0751; what is
+# in it stays private).
+pg_as() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+pg_up() {
+    local bin
+    bin=$(pg_bin)
+    mkdir -p "$PG_DIR"
+    pg_reachable
+    if [ "$(id -u)" = 0 ]; then
+        chown postgres "$PG_DIR"
+        chmod 0700 "$PG_DIR"
+    fi
+    if [ ! -f "$PG_DIR/data/PG_VERSION" ]; then
+        pg_as "$bin/initdb" -D "$PG_DIR/data" -U enrichd --auth=peer --auth-local=trust \
+            -E UTF8 --no-locale >"$PG_DIR/initdb.log" 2>&1 ||
+            { cat "$PG_DIR/initdb.log" >&2; die "initdb failed"; }
+    fi
+    if ! pg_as "$bin/pg_ctl" -D "$PG_DIR/data" status >/dev/null 2>&1; then
+        pg_as "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 30 start -o \
+            "-c listen_addresses='' -k $PG_DIR -p $PG_PORT" >/dev/null ||
+            { tail -20 "$PG_DIR/server.log" >&2; die "PostgreSQL did not start"; }
+        say "PostgreSQL started (unix socket in $PG_DIR, data in $PG_DIR/data)"
+    fi
+    psql "postgresql://enrichd@/postgres?host=$PG_DIR&port=$PG_PORT" -qAtc \
+        "SELECT 1 FROM pg_database WHERE datname = 'enrichd'" | grep -q 1 ||
+        psql "postgresql://enrichd@/postgres?host=$PG_DIR&port=$PG_PORT" -qc "CREATE DATABASE enrichd"
+    STORE="postgresql://enrichd@/enrichd?host=$PG_DIR&port=$PG_PORT"
+    LOCAL_PG=1
+}
+
+pg_reachable() { [ "$(id -u)" != 0 ] || chmod o+x "$VAR"; }
+
+pg_down() {
+    [ -d "$PG_DIR/data" ] || return 0
+    local bin
+    bin=$(pg_bin)
+    pg_reachable
+    if pg_as "$bin/pg_ctl" -D "$PG_DIR/data" status >/dev/null 2>&1; then
+        pg_as "$bin/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null
+        say "PostgreSQL stopped (its data stays in $PG_DIR/data)"
+    fi
+}
+
 # ---- configuration ------------------------------------------------------------------
 
 cert() {
@@ -348,6 +417,10 @@ dev_key() {
 # ---- commands -----------------------------------------------------------------------
 
 cmd_up() {
+    local postgres=""
+    for a in "$@"; do
+        case $a in --postgres) postgres=1 ;; *) die "up: unknown argument $a" ;; esac
+    done
     deps
     build
     umask 027
@@ -355,6 +428,12 @@ cmd_up() {
         load_settings
     fi
     install -d -m 0750 "$VAR" "$RUN" "$VAR/log" "$NGX"
+    if [ -n "$postgres" ]; then
+        [ -z "$ENV_STORE" ] || die "up: --postgres and ENRICHD_STORE both name a store; choose one"
+        pg_up
+    fi
+    # Every program of this deployment (enrichd, the worker, enrichctl) uses the store.
+    [ -z "$STORE" ] || export ENRICHD_STORE=$STORE
     cert
     check_conf || die "$CONF is not valid (see above)"
     read_conf || die "cannot read the settings of $CONF"
@@ -365,6 +444,7 @@ cmd_up() {
         nginx_test "$NGX" || die "the rendered nginx configuration is not valid (see above)"
     fi
     share_dirs
+    [ -z "$LOCAL_PG" ] || pg_reachable
     save_settings
     local gflag=()
     [ -z "$SOCKET_GROUP" ] || [ -n "$ENRICHD_LISTEN_GROUP" ] || gflag=(-g "$SOCKET_GROUP")
@@ -386,6 +466,7 @@ cmd_up() {
         say "nginx started on https://127.0.0.1:$HTTPS_PORT (http://127.0.0.1:$HTTP_PORT redirects)"
     fi
     wait_health || die "/health did not answer; see ./deploy.sh logs"
+    say "store: $ENRICHD_STORE"
     local key
     key=$(dev_key)
     say ""
@@ -410,6 +491,7 @@ cmd_down() {
     rm -f "$NGX/nginx.pid"
     stop_supervised enrich-worker
     stop_supervised enrichd
+    [ -z "$LOCAL_PG" ] || pg_down
 }
 
 cmd_status() {
@@ -423,6 +505,7 @@ cmd_status() {
     else say "enrich-worker: stopped"; fi
     if p=$(nginx_pid); then say "nginx:         running (pid $p) on https://127.0.0.1:$HTTPS_PORT"; else say "nginx:         stopped"; rc=1; fi
     say "configuration: $CONF"
+    say "store:         ${ENRICHD_STORE:-$(grep -E '^store *=' "$CONF" | sed -n '1s/^store *= *"\{0,1\}\([^";]*\).*/\1/p')}"
     say "health:        $(curl -sk --max-time 3 "https://127.0.0.1:$HTTPS_PORT/health" || echo unreachable)"
     return $rc
 }
@@ -550,7 +633,7 @@ cmd_install() {
 }
 
 case "${1:-}" in
-    up) cmd_up ;;
+    up) shift; cmd_up "$@" ;;
     down) cmd_down ;;
     status) cmd_status ;;
     reload) cmd_reload ;;

@@ -395,6 +395,43 @@ def state_of(dep):
     }
 
 
+def test_deploy_up_on_postgresql_local_and_given():
+    """up --postgres starts a PostgreSQL under var/pg and runs everything on it; down
+    stops it.  up with ENRICHD_STORE runs on that store; both are remembered."""
+    from harness import pg_database
+    dep = deployment()
+    try:
+        p = dep.run("up", "--postgres")
+        url = f"postgresql://enrichd@/enrichd?host={dep.var}/pg&port=5432"
+        check(f"store: {url}" in p.stdout, p.stdout)
+        check(dep.healthy(), "health")
+        r = dep.get("/admin/usage", headers={"Authorization": "Bearer " + dep.key()})
+        check(r.status == 200, r)
+        # The development account and key are in PostgreSQL, not in the SQLite file.
+        out = subprocess.run(["psql", url, "-qAt", "-c", "SELECT name FROM accounts"],
+                             capture_output=True, text=True, check=True).stdout.split()
+        check(out == ["dev"], out)
+        check(not os.path.exists(os.path.join(dep.d, "enrichd.db")), "an SQLite file was made")
+        p = dep.run("status", plain=True)
+        check(f"store:         {url}" in p.stdout, p.stdout)
+        dep.run("reload", plain=True)
+        check(dep.healthy(), "health after reload")
+        p = dep.run("down", plain=True)
+        check("PostgreSQL stopped" in p.stdout, p.stdout)
+        check([c for _, c in dep.processes() if "postgres" in c] == [], dep.processes())
+        # Given a store: used, and the local server is not started.
+        given = pg_database()
+        p = dep.run("up", env={"ENRICHD_STORE": given})
+        check(f"store: {given}" in p.stdout and "PostgreSQL started" not in p.stdout, p.stdout)
+        check(dep.healthy(), "health on the given store")
+        p = dep.run("status", plain=True)
+        check(f"store:         {given}" in p.stdout, p.stdout)
+        check(dep.run("up", "--postgres", ok=False, env={"ENRICHD_STORE": given}).returncode != 0,
+              "--postgres with ENRICHD_STORE is refused")
+    finally:
+        finish(dep)
+
+
 def test_deploy_reload_is_all_or_nothing():
     dep = deployment()
     try:

@@ -205,6 +205,17 @@ TEST(errors_name_file_line_and_setting)
 	CHECK(err_is(1, "store_password: must be \"env:NAME\" or \"file:PATH\""));
 	CHECK_INT(load("store_pool_size = 0;\n", &c), ENR_E_CONFIG);
 	CHECK(err_is(1, "store_pool_size: 0 is outside 1..256"));
+	/* ENRICHD_STORE takes the place of the setting, validated the same way. */
+	setenv("ENRICHD_STORE", "postgresql://enrichd@db.example/enrichd", 1);
+	CHECK_INT(load("store = \"sqlite:x.db\";\n", &c), ENR_OK);
+	if (c)
+		CHECK_STR(c->store, "postgresql://enrichd@db.example/enrichd");
+	cfg_release(c);
+	c = NULL;
+	setenv("ENRICHD_STORE", "postgresql://enrichd:pw@db.example/enrichd", 1);
+	CHECK_INT(load("", &c), ENR_E_CONFIG);
+	CHECK(strstr(err, "ENRICHD_STORE: must be") != NULL);
+	unsetenv("ENRICHD_STORE");
 	CHECK(c == NULL);
 	CHECK_INT(cfg_load("/nonexistent/enrichd.conf", &c, err, sizeof err), ENR_E_CONFIG);
 	CHECK(strstr(err, "/nonexistent/enrichd.conf: cannot read") != NULL);
