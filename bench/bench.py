@@ -7,8 +7,12 @@ responder comparison is made in one run against a do-nothing libfcgi responder
 (bench/nullfcgi.c, same threading model) behind the same nginx configuration, so
 the ratio means something on any machine.
 
-    bench/bench.py [--seconds 10] [--only health,hit,latency,rss,batch,soak]
+    bench/bench.py [--seconds 10] [--only health,hit,pg,latency,rss,batch,batch2,soak]
                    [--soak-seconds 600]
+
+"pg" measures the cache-hit case again with the store on PostgreSQL (the tests'
+throw-away server) against SQLite in the same run; "batch2" runs the batch on two
+hosts (two nginx + enrichd pairs) with two workers each, on one PostgreSQL.
 """
 
 import argparse
@@ -23,7 +27,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 
-from harness import BUILD, Env, deep_merge, wait_for  # noqa: E402
+from harness import BUILD, Env, deep_merge, pg_database, wait_for  # noqa: E402
 from providers import client_key, keys_env, provider, secret  # noqa: E402
 
 NULLFCGI = os.path.join(BUILD, "bench", "nullfcgi")
@@ -126,6 +130,28 @@ def bench_responder(a, out, rss):
     return hit, base
 
 
+def hit_rps(a, store_kind):
+    """Cache-hit POST /enrich throughput with the store on store_kind."""
+    with Env(conf=hit_conf(), sim=True, env=keys_env("pdl", 2), store_kind=store_kind) as env:
+        key = client_key(env)
+        wenv = dict(os.environ, KEY=key)
+        r = env.request("POST", "/enrich", json_body={"email": "john.doe@acme.com",
+                                                      "enrich": ["first_name", "title", "phone"]},
+                        headers={"Authorization": "Bearer " + key})
+        assert r.status == 200, r
+        wrk(env.https_port, "/enrich", 2, a.conns, script="enrich_hit.lua", env=wenv)  # warm-up
+        return wrk(env.https_port, "/enrich", a.seconds, a.conns, script="enrich_hit.lua", env=wenv)
+
+
+def bench_pg(a, out):
+    """(a') the cache-hit case on PostgreSQL against SQLite, one after the other."""
+    lite = hit_rps(a, "sqlite")
+    pg = hit_rps(a, "postgresql")
+    out.append(row("POST /enrich, cache hit, store on SQLite", lite, "reference for the next row"))
+    out.append(row("POST /enrich, cache hit, store on PostgreSQL", pg,
+                   f"{pg['rps'] / lite['rps'] * 100:.0f}% of SQLite" if lite["rps"] else ""))
+
+
 def bench_latency(a, out, rss):
     """(b) the simulator 100 ms away, 1,000 concurrent clients, never in the cache."""
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
@@ -204,6 +230,53 @@ def bench_batch(a, out, workers):
                f"| {s['done']} done, {s['failed']} failed |")
 
 
+def bench_batch_two_hosts(a, out, per_host=2):
+    """(c') the same batch on two hosts (two nginx + enrichd pairs) with per_host
+    workers each, on one PostgreSQL: pacing and claims shared through the store."""
+    n, keys, per_min = 2000, 5, 1200
+
+    def make(env):
+        p = provider(env, "pdl", keys, requests_per_minute=per_min)
+        return {"log_level": "warn", "accounts_default": HIGH_LIMITS, "providers": [p],
+                "limits": {"body_max_bytes": 10485760},
+                "waterfall": {"person": ["pdl"], "phone": ["pdl"], "email": ["pdl"],
+                              "company": ["pdl"]},
+                "rotation": {"strategy": "round_robin"},
+                "worker": {"concurrency": 16, "claim_batch": 16, "poll_ms": 50, "lease_s": 30,
+                           "heartbeat_s": 5}}
+    url = pg_database()
+    e = keys_env("pdl", keys)
+    with Env(conf=make, sim=True, env=e, store_url=url) as ha:
+        with Env(conf=make, share_sim=ha, env=e, store_url=url) as hb:
+            for i in range(1, keys + 1):
+                ha.sim.limits(provider="pdl", key=secret("pdl", i), per_minute=per_min)
+            key = client_key(ha)
+            recs = [{"email": f"row{i}.person@acme{i % 11}.com"} for i in range(n)]
+            r = ha.request("POST", "/enrich/enqueue", json_body={"records": recs, "enrich": ["title"]},
+                           headers={"Authorization": "Bearer " + key})
+            assert r.status == 202, r
+            job = r.json()["job_id"]
+            t0 = time.time()
+            for _ in range(per_host):
+                ha.start_worker()
+                hb.start_worker()
+
+            def done():
+                s = hb.request("GET", f"/enrich/jobs/{job}",
+                               headers={"Authorization": "Bearer " + key}).json()
+                return s if s["status"] == "completed" else None
+            s = wait_for(done, timeout=600, interval=0.2, what="the batch")
+            elapsed = time.time() - t0
+            calls = ha.sim.stats()
+            total = calls.get("total", 0)
+            n429 = sum(v.get("status", {}).get("429", 0) for v in calls.get("by_key", {}).values())
+    ideal = n / (keys * per_min / 60)
+    out.append(f"| {n} rows, {keys} keys x {per_min}/min, 2 hosts x {per_host} workers, PostgreSQL | "
+               f"{elapsed:.1f} s | {ideal:.1f} s | {elapsed / ideal * 100:.0f}% | "
+               f"{n429} of {total} ({n429 / max(total, 1) * 100:.2f}%) | "
+               f"{s['done']} done, {s['failed']} failed |")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=10)
@@ -218,17 +291,22 @@ def main():
     out, rss = list(HEAD), {}
     if want("hit") or want("health"):
         bench_responder(a, out, rss)
+    if want("pg"):
+        bench_pg(a, out)
     if want("latency"):
         bench_latency(a, out, rss)
     print("\n".join(out))
     if rss:
         print("\nResponder peak RSS (VmHWM): " +
               "; ".join(f"{k}: {v / 1024:.1f} MiB" for k, v in rss.items()) + ".")
-    if want("batch"):
+    if want("batch") or want("batch2"):
         bout = ["\n| batch | time | ideal N/(5R) | time / ideal | 429 answers | rows |",
                 "|---|---:|---:|---:|---:|---|"]
-        bench_batch(a, bout, 1)
-        bench_batch(a, bout, 2)
+        if want("batch"):
+            bench_batch(a, bout, 1)
+            bench_batch(a, bout, 2)
+        if want("batch2"):
+            bench_batch_two_hosts(a, bout)
         print("\n".join(bout))
     if a.soak_seconds or "soak" in only:
         if not a.soak_seconds:

@@ -3,7 +3,7 @@
  *
  * Prefix: fld_.  The order of enum fld_id is the order fields appear in
  * responses and CSV output.  Each field belongs to one waterfall group
- * (DESIGN section 5): the group's provider list is walked for it.
+ * (docs/architecture.md): the group's provider list is walked for it.
  */
 #ifndef ENR_FIELDS_H
 #define ENR_FIELDS_H

@@ -1,13 +1,14 @@
 /*
  * keypool.h - the upstream key state machine and key choice, as pure
- * functions over key records (DESIGN section 5).
+ * functions over key records (docs/architecture.md, "Keys").
  *
  * Prefix: kp_.  A key is active, cooling until a time, exhausted until a
  * time (or until an admin revives it) or invalid (until revived).
- * Deadlines only move later.  The records live in the store
- * (st_ukey_*), which runs kp_apply inside a write transaction so every
- * thread, process and host sees one pool; this module decides, the store
- * persists.  No clock, no randomness of its own: both are passed in.
+ * Deadlines only move later.  The records live in the store (st_ukey_*);
+ * lib/rotation reads a key, runs kp_apply and stores the result with a
+ * compare-and-set, so every thread, process and host sees one pool and no
+ * outcome is lost: this module decides, the store persists.  No clock, no
+ * randomness of its own: both are passed in.
  */
 #ifndef ENR_KEYPOOL_H
 #define ENR_KEYPOOL_H

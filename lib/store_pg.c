@@ -302,9 +302,12 @@ static int64_t row_i64(const struct db_row *r, int col)
 static double row_dbl(const struct db_row *r, int col)
 {
 	const struct pg_row *p = r->impl;
+	double v = 0.0;
 
-	return PQgetisnull(p->res, p->row, col) ? 0.0
-						: strtod(PQgetvalue(p->res, p->row, col), NULL);
+	if (!PQgetisnull(p->res, p->row, col) &&
+	    util_parse_double(PQgetvalue(p->res, p->row, col), -1e300, 1e300, &v) != ENR_OK)
+		v = 0.0;
+	return v;
 }
 
 static const char *row_text(const struct db_row *r, int col)

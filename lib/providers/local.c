@@ -1,7 +1,7 @@
 /*
  * local.c - the built-in "local" provider: what the input itself tells.
  *
- * Free, keyless, always available (DESIGN section 5).  It answers only
+ * Free, keyless, always available (docs/architecture.md, "Keys").  It answers only
  * what can honestly be derived from the normalised identifiers:
  *
  *   personal_email  the e-mail address, when its domain is a free-mail

@@ -1,7 +1,7 @@
 /*
  * mock.c - the built-in "mock" provider: deterministic made-up data.
  *
- * For demos and for the fallback old clients relied on (DESIGN section 5).
+ * For demos and for the fallback old clients relied on (README, "Providers and key rotation").
  * Every wanted field gets a value drawn from small fixed tables by a hash
  * (64-bit FNV-1a) of the normalised identifiers, so the same lookup always
  * gets the same person and different lookups usually get different ones.
