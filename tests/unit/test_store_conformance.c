@@ -1313,6 +1313,153 @@ TEST(copy_into_a_fresh_store_twice)
 	st_close(s);
 }
 
+/* ---- PostgreSQL only: the pool, timeouts, lost connections ---------------------- */
+
+/* A maintenance connection to the database of url_now. */
+static PGconn *admin_conn(void)
+{
+	PGconn *c = PQconnectdb(url_now);
+
+	if (PQstatus(c) != CONNECTION_OK) {
+		PQfinish(c);
+		return NULL;
+	}
+	return c;
+}
+
+static bool admin_exec(PGconn *c, const char *sql)
+{
+	PGresult *r = PQexec(c, sql);
+	bool ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+
+	if (!ok)
+		fprintf(stderr, "%s: %s", sql, PQerrorMessage(c));
+	PQclear(r);
+	return ok;
+}
+
+struct holder {
+	struct store *s;
+	enum enr_err ping;
+	int64_t waited_ms;
+};
+
+static void *ping_meanwhile(void *arg)
+{
+	struct holder *h = arg;
+	int64_t t0 = util_mono_ms();
+
+	h->ping = st_ping(h->s);
+	h->waited_ms = util_mono_ms() - t0;
+	return NULL;
+}
+
+/* While the one connection of the pool is lent (a streamed listing is
+ * running), another caller waits store_pool_wait_ms and is told the store
+ * is unavailable. */
+static int hold_the_pool(void *arg, const struct st_job_row_out *r)
+{
+	struct holder *h = arg;
+	pthread_t t;
+
+	(void)r;
+	if (h->waited_ms >= 0)
+		return 0;
+	pthread_create(&t, NULL, ping_meanwhile, h);
+	pthread_join(t, NULL);
+	return 0;
+}
+
+TEST(pg_pool_is_bounded_and_a_caller_beyond_it_waits_then_is_refused)
+{
+	struct store *s = fresh(), *one = NULL;
+	struct st_options o = { .pool_size = 1, .pool_wait_ms = 150 };
+	struct st_job j;
+	struct st_claim cl[2];
+	char existing[ST_JOB_ID_LEN + 1];
+	bool created, ended;
+	struct holder h = { NULL, ENR_OK, -1 };
+	int64_t acc;
+	int n = 0;
+
+	REQUIRE(s != NULL);
+	REQUIRE(st_account_create(s, "acme", 1, &acc) == ENR_OK);
+	REQUIRE(make_job(s, acc, NULL, 1, 0, &j, &created, existing) == ENR_OK);
+	REQUIRE(st_rows_claim(s, "w", T0, 10000, 2, cl, &n) == ENR_OK && n == 1);
+	free(cl[0].input);
+	REQUIRE(st_row_finish(s, j.seq, 1, "w", ST_ROW_DONE, 1, "{}", NULL, NULL, 0, T0, &ended) ==
+		ENR_OK);
+	REQUIRE(st_open(url_now, &o, &one) == ENR_OK);
+	h.s = one;
+	CHECK_INT(st_job_rows_each(one, j.seq, hold_the_pool, &h), ENR_OK);
+	CHECK_INT(h.ping, ENR_E_UNAVAILABLE);
+	CHECK(h.waited_ms >= 140 && h.waited_ms < 2000);
+	/* Lent back: the next caller gets it at once. */
+	CHECK_INT(st_ping(one), ENR_OK);
+	st_close(one);
+	st_close(s);
+}
+
+TEST(pg_statement_timeout_is_unavailable)
+{
+	struct store *s = fresh(), *quick = NULL;
+	struct st_options o = { .statement_timeout_ms = 200 };
+	struct adm *a;
+	struct adm_res r;
+	PGconn *lock = NULL;
+	char sql[128];
+	int64_t acc, t0;
+
+	REQUIRE(s != NULL);
+	REQUIRE(st_account_create(s, "acme", 1, &acc) == ENR_OK);
+	REQUIRE(st_open(url_now, &o, &quick) == ENR_OK);
+	a = adm_new(quick, false, NULL);
+	REQUIRE(a != NULL);
+	REQUIRE(adm_check(a, acc, &dflt, 1, 1, T0, &r) == ENR_OK); /* the row exists */
+	/* Someone holds the account's admission row. */
+	lock = admin_conn();
+	REQUIRE(lock != NULL);
+	snprintf(sql, sizeof sql, "SELECT 1 FROM admission WHERE account_id = %lld FOR UPDATE",
+		 (long long)acc);
+	REQUIRE(admin_exec(lock, "BEGIN") && admin_exec(lock, sql));
+	t0 = util_mono_ms();
+	CHECK_INT(adm_check(a, acc, &dflt, 1, 1, T0 + 1000, &r), ENR_E_UNAVAILABLE);
+	CHECK(util_mono_ms() - t0 < 2000);
+	admin_exec(lock, "ROLLBACK");
+	CHECK_INT(adm_check(a, acc, &dflt, 1, 1, T0 + 2000, &r), ENR_OK);
+	PQfinish(lock);
+	adm_free(a);
+	st_close(quick);
+	st_close(s);
+}
+
+TEST(pg_lost_connections_are_re_established)
+{
+	struct store *s = fresh();
+	struct st_account acct;
+	PGconn *killer;
+	int64_t acc;
+	enum enr_err first;
+
+	REQUIRE(s != NULL);
+	REQUIRE(st_account_create(s, "acme", 1, &acc) == ENR_OK);
+	killer = admin_conn();
+	REQUIRE(killer != NULL);
+	/* Every other connection to this database goes: the server restarted,
+	 * or a proxy dropped them. */
+	REQUIRE(admin_exec(killer, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+				   " WHERE datname = current_database() AND pid <> pg_backend_pid()"));
+	PQfinish(killer);
+	/* The first use finds its connection gone (503, not a crash, not 500);
+	 * it is reset, and what follows works. */
+	first = st_account_by_id(s, acc, &acct);
+	CHECK(first == ENR_OK || first == ENR_E_UNAVAILABLE);
+	CHECK_INT(st_account_by_id(s, acc, &acct), ENR_OK);
+	CHECK_STR(acct.name, "acme");
+	CHECK_INT(st_ping(s), ENR_OK);
+	st_close(s);
+}
+
 int main(void)
 {
 	char cmd[300];
@@ -1345,6 +1492,11 @@ int main(void)
 	RUN(webhook_due_claim_and_result);
 	RUN(claimers_in_two_processes_never_claim_a_row_twice);
 	RUN(copy_into_a_fresh_store_twice);
+	if (pg_base) {
+		RUN(pg_pool_is_bounded_and_a_caller_beyond_it_waits_then_is_refused);
+		RUN(pg_statement_timeout_is_unavailable);
+		RUN(pg_lost_connections_are_re_established);
+	}
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", dir);
