@@ -1172,7 +1172,7 @@ static void *claim_racer(void *arg)
 		for (int i = 0; i < n; i++) {
 			bool ended;
 
-			usleep(200); /* the row's work, outside the store (a worker's call) */
+			usleep(1000); /* the row's work, outside the store (a worker's call) */
 
 			if (st_row_finish(x->s, cl[i].seq, cl[i].rownum, x->owner, ST_ROW_DONE, 1, "{}",
 					  NULL, NULL, 0, T0, &ended) == ENR_OK)
