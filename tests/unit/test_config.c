@@ -214,7 +214,10 @@ TEST(errors_name_file_line_and_setting)
 	c = NULL;
 	setenv("ENRICHD_STORE", "postgresql://enrichd:pw@db.example/enrichd", 1);
 	CHECK_INT(load("", &c), ENR_E_CONFIG);
-	CHECK(strstr(err, "ENRICHD_STORE: must be") != NULL);
+	CHECK(strstr(err, "ENRICHD_STORE: must not carry a password") != NULL);
+	setenv("ENRICHD_STORE", "mysql://x", 1);
+	CHECK_INT(load("", &c), ENR_E_CONFIG);
+	CHECK(strstr(err, "ENRICHD_STORE: must be \"sqlite:PATH\"") != NULL);
 	unsetenv("ENRICHD_STORE");
 	CHECK(c == NULL);
 	CHECK_INT(cfg_load("/nonexistent/enrichd.conf", &c, err, sizeof err), ENR_E_CONFIG);
