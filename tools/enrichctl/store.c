@@ -35,13 +35,15 @@ void cmd_migrate(int argc, char **argv)
 {
 	const char *url = argc == 1 ? argv[0] : cfg->store;
 	struct st_options so;
+	char why[512];
 	int from = 0, to = 0;
 
 	if (argc > 1)
 		usage_fail("migrate [STORE_URL]");
 	need_url(url);
 	store_options(url, NULL, &so);
-	need_ok(st_open_raw(url, &so, &store), "open the store");
+	if (st_open_why(url, &so, false, &store, why, sizeof why) != ENR_OK)
+		fail("%s", why);
 	need_ok(st_migrate(store, &from, &to), "migrate");
 	if (json_out)
 		print_json(json_pack("{s:s, s:i, s:i}", "backend", st_backend_name(store), "from", from,
@@ -70,6 +72,7 @@ void cmd_store(int argc, char **argv, const struct opts *o)
 	struct st_options fo, to;
 	struct store *from = NULL, *dst = NULL;
 	struct copied c = { json_object() };
+	char why[512];
 	enum enr_err rc;
 
 	if (argc != 3 || strcmp(argv[0], "copy") != 0)
@@ -82,13 +85,11 @@ void cmd_store(int argc, char **argv, const struct opts *o)
 		fail("out of memory");
 	store_options(argv[1], o->from_password, &fo);
 	store_options(argv[2], o->to_password, &to);
-	rc = st_open(argv[1], &fo, &from);
-	if (rc)
-		fail("cannot open %s: %s", argv[1], enr_strerror(rc));
-	rc = st_open(argv[2], &to, &dst);
-	if (rc) {
+	if (st_open_why(argv[1], &fo, true, &from, why, sizeof why) != ENR_OK)
+		fail("%s", why);
+	if (st_open_why(argv[2], &to, true, &dst, why, sizeof why) != ENR_OK) {
 		st_close(from);
-		fail("cannot open %s: %s", argv[2], enr_strerror(rc));
+		fail("%s", why);
 	}
 	if (!json_out)
 		printf("copying %s (%s) to %s (%s)\n", argv[1], st_backend_name(from), argv[2],
