@@ -238,7 +238,8 @@ enum enr_err rot_sync_keys(struct store *st, const struct cfg *cfg)
 void rot_flush(struct store *st)
 {
 	struct pending out[ROT_PENDING_MAX];
-	int n = 0;
+	int n = 0, failed = 0;
+	enum enr_err first = ENR_OK;
 
 	pthread_mutex_lock(&rot_lock);
 	for (int i = 0; i < ROT_PENDING_MAX && pending[i].id[0]; i++) {
@@ -247,23 +248,33 @@ void rot_flush(struct store *st)
 		out[n++] = pending[i];
 	}
 	pthread_mutex_unlock(&rot_lock);
+	/* Counts leave memory only once the store has them; calls counted
+	 * meanwhile stay (only what was written is subtracted). */
 	for (int i = 0; i < n; i++) {
-		if (st_ukey_add_counts(st, out[i].id, out[i].calls, out[i].hits, out[i].misses,
-				       out[i].credits, out[i].last_used_ms) != ENR_OK)
-			continue; /* kept for the next flush */
-		/* Take away what was written; calls counted meanwhile stay. */
+		enum enr_err rc = st_ukey_add_counts(st, out[i].id, out[i].calls, out[i].hits,
+						     out[i].misses, out[i].credits,
+						     out[i].last_used_ms);
+
+		if (rc) {
+			if (failed++ == 0)
+				first = rc;
+			continue;
+		}
 		pthread_mutex_lock(&rot_lock);
 		for (int j = 0; j < ROT_PENDING_MAX && pending[j].id[0]; j++) {
-			if (strcmp(pending[j].id, out[i].id) != 0)
-				continue;
-			pending[j].calls -= out[i].calls;
-			pending[j].hits -= out[i].hits;
-			pending[j].misses -= out[i].misses;
-			pending[j].credits -= out[i].credits;
-			break;
+			if (strcmp(pending[j].id, out[i].id) == 0) {
+				pending[j].calls -= out[i].calls;
+				pending[j].hits -= out[i].hits;
+				pending[j].misses -= out[i].misses;
+				pending[j].credits -= out[i].credits;
+				break;
+			}
 		}
 		pthread_mutex_unlock(&rot_lock);
 	}
+	if (failed)
+		log_error("rotation", "call counters of %d keys not written (%s): kept for the next "
+			  "flush", failed, enr_strerror(first));
 }
 
 void rot_init(void)

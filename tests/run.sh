@@ -50,7 +50,7 @@ fi
 
 if [ "$what" = all ] || [ "$what" = unit ]; then
     if [ "${ENRICHD_TEST_PG:-on}" = off ]; then
-        echo "SKIP unit test_store_conformance on postgresql (ENRICHD_TEST_PG=off)"
+        echo "SKIP unit test_store_conformance on postgresql (ENRICHD_TEST_PG=off)" | tee -a "$log"
     elif [ -x "$BUILD/tests/test_store_conformance" ]; then
         pgdir=$(mktemp -d /tmp/enrichd-pg-XXXXXX)
         if pgurl=$(tests/pg.sh start "$pgdir" 2>"$pgdir.err"); then
