@@ -9,6 +9,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "lib/ascii.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -61,8 +62,7 @@ static bool rid_ok(const char *s)
 	for (; s[n]; n++) {
 		char c = s[n];
 
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '-' || c == '_' || c == '.'))
+		if (!(ascii_is_alnum(c) || c == '-' || c == '_' || c == '.'))
 			return false;
 	}
 	return n > 0 && n <= LIM_REQUEST_ID_MAX;

@@ -8,6 +8,7 @@
 
 #include <openssl/evp.h>
 
+#include "ascii.h"
 #include "util.h"
 
 enum enr_err auth_key_generate(char out[AUTH_KEY_LEN + 1])
@@ -27,7 +28,7 @@ bool auth_key_shape_ok(const char *s, size_t len)
 	if (len != AUTH_KEY_LEN || memcmp(s, AUTH_KEY_PREFIX, 4) != 0)
 		return false;
 	for (size_t i = 4; i < len; i++) {
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+		if (!ascii_is_lower_xdigit(s[i]))
 			return false;
 	}
 	return true;
@@ -40,19 +41,14 @@ void auth_key_hash(const char *key, size_t len, unsigned char out[AUTH_HASH_LEN]
 	EVP_Digest(key, len, out, &n, EVP_sha256(), NULL);
 }
 
-static bool is_space(char c)
-{
-	return c == ' ' || c == '\t';
-}
-
 /* Trim blanks around [*s, *s + *n). */
 static void trim(const char **s, size_t *n)
 {
-	while (*n > 0 && is_space(**s)) {
+	while (*n > 0 && ascii_is_blank(**s)) {
 		(*s)++;
 		(*n)--;
 	}
-	while (*n > 0 && is_space((*s)[*n - 1]))
+	while (*n > 0 && ascii_is_blank((*s)[*n - 1]))
 		(*n)--;
 }
 
@@ -77,7 +73,7 @@ enum enr_err auth_parse_headers(const char *authorization, const char *x_api_key
 		size_t n = strlen(s);
 
 		trim(&s, &n);
-		if (n < 7 || !util_strn_ieq(s, 6, "bearer") || !is_space(s[6]))
+		if (n < 7 || !util_strn_ieq(s, 6, "bearer") || !ascii_is_blank(s[6]))
 			return ENR_E_UNAUTHORIZED;
 		if (take_key(s + 7, n - 7, a) != ENR_OK)
 			return ENR_E_UNAUTHORIZED;

@@ -18,6 +18,7 @@
 
 #include <openssl/evp.h>
 
+#include "ascii.h"
 #include "buf.h"
 #include "util.h"
 
@@ -149,7 +150,7 @@ static bool is_sha(const char *s, size_t n)
 	if (n != CH_SHA_HEX - 1)
 		return false;
 	for (size_t i = 0; i < n; i++) {
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+		if (!ascii_is_lower_xdigit(s[i]))
 			return false;
 	}
 	return true;
@@ -319,7 +320,7 @@ static enum enr_err pick(const struct ch_entry *e, size_t n, const char *cur, co
 	if (tl < 6 || tl > CH_SHA_HEX - 1)
 		return ENR_E_INVALID;
 	for (size_t i = 0; i < tl; i++) {
-		if (!((to[i] >= '0' && to[i] <= '9') || (to[i] >= 'a' && to[i] <= 'f')))
+		if (!ascii_is_lower_xdigit(to[i]))
 			return ENR_E_INVALID;
 	}
 	for (size_t i = 0; i < n; i++) {

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "ascii.h"
 #include "fields.h"
 #include "limits.h"
 #include "util.h"
@@ -131,8 +132,7 @@ bool cfg_check_url_template(const struct cfg_dir *d, const char *v, char *why, s
 
 static bool name_char(char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       c == '-' || c == '_';
+	return ascii_is_alnum(c) || c == '-' || c == '_';
 }
 
 /* One nginx server name: "_", "example.com", "*.example.com",

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ascii.h"
 #include "limits.h"
 #include "util.h"
 
@@ -554,11 +555,6 @@ static bool name_ignored(char c)
 	return c == ' ' || c == '\t' || c == '-' || c == '_';
 }
 
-static char ascii_lower(char c)
-{
-	return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
-}
-
 /* Compare a header name with a spelling, both with the ignored bytes
  * dropped and ASCII case folded. */
 static bool name_matches(const char *a, size_t alen, const char *b)
@@ -572,7 +568,7 @@ static bool name_matches(const char *a, size_t alen, const char *b)
 			j++;
 		if (i == alen || b[j] == '\0')
 			return i == alen && b[j] == '\0';
-		if (ascii_lower(a[i]) != ascii_lower(b[j]))
+		if (ascii_to_lower(a[i]) != ascii_to_lower(b[j]))
 			return false;
 		i++;
 		j++;

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ascii.h"
 #include "limits.h"
 #include "log.h"
 #include "util.h"
@@ -41,21 +42,6 @@ struct dom_lists {
 	struct dom_set disposable_set;
 };
 
-static char lower(char c)
-{
-	return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
-}
-
-static bool is_alpha(char c)
-{
-	return c >= 'a' && c <= 'z';
-}
-
-static bool is_digit(char c)
-{
-	return c >= '0' && c <= '9';
-}
-
 bool dom_valid(const char *d, size_t len)
 {
 	size_t i, start = 0, labels = 0;
@@ -66,7 +52,7 @@ bool dom_valid(const char *d, size_t len)
 		size_t n;
 
 		if (i < len && d[i] != '.') {
-			if (!is_alpha(d[i]) && !is_digit(d[i]) && d[i] != '-')
+			if (!ascii_is_lower(d[i]) && !ascii_is_digit(d[i]) && d[i] != '-')
 				return false;
 			continue;
 		}
@@ -81,7 +67,7 @@ bool dom_valid(const char *d, size_t len)
 			if (n > 4 && memcmp(d + start, "xn--", 4) == 0)
 				break;
 			for (size_t k = start; k < i; k++) {
-				if (!is_alpha(d[k]))
+				if (!ascii_is_lower(d[k]))
 					return false;
 			}
 			if (n < 2)
@@ -104,7 +90,7 @@ static bool lower_valid(const char *domain, char *out)
 	if (n > LIM_REC_DOMAIN_MAX)
 		return false;
 	for (size_t i = 0; i < n; i++)
-		out[i] = lower(domain[i]);
+		out[i] = ascii_to_lower(domain[i]);
 	out[n] = '\0';
 	return dom_valid(out, n);
 }
@@ -296,7 +282,7 @@ static enum enr_err set_load(struct dom_set *set, const char *path)
 			b--;
 		if (a < b) {
 			for (size_t k = a; k < b; k++)
-				text[k] = lower(text[k]);
+				text[k] = ascii_to_lower(text[k]);
 			if (!dom_valid(text + a, b - a)) {
 				log_error("dom", "%s:%zu: not a domain name", path, lineno);
 				rc = ENR_E_CONFIG;
@@ -695,10 +681,10 @@ const char *dom_country(const char *domain)
 	if (n < 4 || domain[n - 3] != '.')
 		return NULL;
 	tld = domain + n - 2;
-	code[0] = lower(tld[0]);
-	code[1] = lower(tld[1]);
+	code[0] = ascii_to_lower(tld[0]);
+	code[1] = ascii_to_lower(tld[1]);
 	code[2] = '\0';
-	if (!is_alpha(code[0]) || !is_alpha(code[1]))
+	if (!ascii_is_lower(code[0]) || !ascii_is_lower(code[1]))
 		return NULL;
 	cc = bsearch(code, dom_ccs, sizeof dom_ccs / sizeof dom_ccs[0], sizeof dom_ccs[0],
 		     cc_cmp);

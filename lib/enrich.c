@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ascii.h"
 #include "json_path.h"
 #include "limits.h"
 
@@ -22,21 +23,12 @@ void en_request_release(struct en_request *r)
 
 /* Printable ASCII only: messages may quote client bytes (a member name, the
  * JSON parser's "near '...'"), and must stay valid, harmless text. */
-static void ascii_copy(const char *in, char *out, size_t outsz)
-{
-	size_t o = 0;
-
-	for (; *in && o + 1 < outsz; in++)
-		out[o++] = (*in >= 0x20 && *in < 0x7f) ? *in : '?';
-	out[o] = '\0';
-}
-
 static void problem(json_t *details, const char *field, const char *what)
 {
 	char f[LIM_NAME_MAX * 4 + 1], w[256];
 
-	ascii_copy(field, f, sizeof f);
-	ascii_copy(what, w, sizeof w);
+	ascii_printable_copy(field, strlen(field), f, sizeof f);
+	ascii_printable_copy(what, strlen(what), w, sizeof w);
 	json_array_append_new(details, json_pack("{s:s, s:s}", "field", f, "problem", w));
 }
 

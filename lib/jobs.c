@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "ascii.h"
 #include "csv.h"
 #include "enrich.h"
 #include "json_path.h"
@@ -135,21 +136,12 @@ static char *rejected_input(json_t *v)
 /* Printable ASCII only: a detail may quote client bytes (a member name, a
  * ?enrich= entry) and must stay valid text, or jansson refuses it and the
  * refusal would go out without saying why. */
-static void ascii_copy(const char *in, char *out, size_t outsz)
-{
-	size_t o = 0;
-
-	for (; *in && o + 1 < outsz; in++)
-		out[o++] = (*in >= 0x20 && *in < 0x7f) ? *in : '?';
-	out[o] = '\0';
-}
-
 static void detail(json_t **details, const char *field, const char *problem)
 {
 	char f[LIM_NAME_MAX + 1], p[320];
 
-	ascii_copy(field, f, sizeof f);
-	ascii_copy(problem, p, sizeof p);
+	ascii_printable_copy(field, strlen(field), f, sizeof f);
+	ascii_printable_copy(problem, strlen(problem), p, sizeof p);
 	if (*details == NULL)
 		*details = json_array();
 	json_array_append_new(*details, json_pack("{s:s, s:s}", "field", f, "problem", p));

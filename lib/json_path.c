@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ascii.h"
 #include "limits.h"
 #include "util.h"
 
@@ -32,7 +33,7 @@ static bool walk(const json_t *root, const char *path, json_t **out)
 			size_t start = ++i;
 			int64_t idx;
 
-			while (i < len && path[i] >= '0' && path[i] <= '9')
+			while (i < len && ascii_is_digit(path[i]))
 				i++;
 			if (i == start || i >= len || path[i] != ']' ||
 			    util_parse_i64n(path + start, i - start, 0, LIM_JP_INDEX_MAX, &idx) !=

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "ascii.h"
 #include "limits.h"
 #include "util.h"
 
@@ -87,12 +88,6 @@ enum enr_err prov_request_header(struct prov_request *r, const char *name, const
 	return ENR_OK;
 }
 
-static bool unreserved(unsigned char c)
-{
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-	       c == '-' || c == '.' || c == '_' || c == '~';
-}
-
 /* RFC 3986 2.3: unreserved characters as they are, every other byte
  * (UTF-8 included) as %XX with upper-case hex (2.1). */
 static enum enr_err put_encoded(struct buf *b, const char *s)
@@ -102,7 +97,7 @@ static enum enr_err put_encoded(struct buf *b, const char *s)
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
 		enum enr_err rc;
 
-		if (unreserved(*p)) {
+		if (ascii_is_unreserved(*p)) {
 			rc = buf_putc(b, (char)*p);
 		} else {
 			char esc[3] = { '%', hex[*p >> 4], hex[*p & 15] };
@@ -176,11 +171,6 @@ void prov_result_reset(struct prov_result *r)
 	prov_result_release(r);
 }
 
-static bool is_space(char c)
-{
-	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
-}
-
 enum enr_err prov_result_set(struct prov_result *r, enum fld_id f, const char *value, size_t n,
 			     double confidence)
 {
@@ -188,11 +178,11 @@ enum enr_err prov_result_set(struct prov_result *r, enum fld_id f, const char *v
 
 	if ((unsigned)f >= FLD__MAX || value == NULL || r->value[f] != NULL)
 		return ENR_OK;
-	while (n > 0 && is_space(value[0])) {
+	while (n > 0 && ascii_is_space(value[0])) {
 		value++;
 		n--;
 	}
-	while (n > 0 && is_space(value[n - 1]))
+	while (n > 0 && ascii_is_space(value[n - 1]))
 		n--;
 	if (n == 0 || n > LIM_PROV_VALUE_MAX || !util_utf8_valid(value, n))
 		return ENR_OK;
@@ -262,7 +252,7 @@ static bool d_num(struct dscan *s, int n, bool exact, int *out)
 {
 	int v = 0, got = 0;
 
-	while (got < n && s->p < s->end && *s->p >= '0' && *s->p <= '9') {
+	while (got < n && s->p < s->end && ascii_is_digit(*s->p)) {
 		v = v * 10 + (*s->p - '0');
 		s->p++;
 		got++;
@@ -379,17 +369,17 @@ int64_t prov_retry_after_ms(const struct prov_response *r, int64_t now_ms)
 
 	if (v == NULL)
 		return 0;
-	while (is_space(*v))
+	while (ascii_is_space(*v))
 		v++;
 	len = strlen(v);
-	while (len > 0 && is_space(v[len - 1]))
+	while (len > 0 && ascii_is_space(v[len - 1]))
 		len--;
 	if (len == 0)
 		return 0;
 	/* RFC 9110 10.2.3: delta-seconds = 1*DIGIT, or an HTTP-date. */
-	if (v[0] >= '0' && v[0] <= '9') {
+	if (ascii_is_digit(v[0])) {
 		for (size_t i = 0; i < len; i++) {
-			if (v[i] < '0' || v[i] > '9')
+			if (!ascii_is_digit(v[i]))
 				return 0;
 		}
 		if (util_parse_i64n(v, len, 0, RETRY_AFTER_MAX_S, &secs) != ENR_OK)

@@ -6,18 +6,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ascii.h"
 #include "fields.h"
 #include "util.h"
-
-/* Details quote client bytes only as printable ASCII, cut short. */
-static void ascii_copy(const char *in, size_t len, char *out, size_t outsz)
-{
-	size_t o = 0;
-
-	for (size_t i = 0; i < len && o + 1 < outsz; i++)
-		out[o++] = (in[i] >= 0x20 && in[i] < 0x7f) ? in[i] : '?';
-	out[o] = '\0';
-}
 
 static enum enr_err problem(json_t **details, const char *field, size_t flen, const char *what)
 {
@@ -26,22 +17,12 @@ static enum enr_err problem(json_t **details, const char *field, size_t flen, co
 
 	if (*details == NULL && (*details = json_array()) == NULL)
 		return ENR_E_NOMEM;
-	ascii_copy(field, flen, f, sizeof f);
+	/* Details quote client bytes only as printable ASCII, cut short. */
+	ascii_printable_copy(field, flen, f, sizeof f);
 	d = json_pack("{s:s, s:s}", "field", f, "problem", what);
 	if (d == NULL || json_array_append_new(*details, d) != 0)
 		return ENR_E_NOMEM;
 	return ENR_OK;
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 /* Decode n bytes of s into out (room for n + 1); false on a bad escape. */
@@ -55,9 +36,9 @@ static bool decode(const char *s, size_t n, char *out, size_t *outlen)
 		if (c == '+') {
 			c = ' ';
 		} else if (c == '%') {
-			if (n - i < 3 || hexval(s[i + 1]) < 0 || hexval(s[i + 2]) < 0)
+			if (n - i < 3 || ascii_hex_value(s[i + 1]) < 0 || ascii_hex_value(s[i + 2]) < 0)
 				return false;
-			c = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+			c = (char)(ascii_hex_value(s[i + 1]) * 16 + ascii_hex_value(s[i + 2]));
 			i += 2;
 		}
 		out[o++] = c;
@@ -217,8 +198,7 @@ bool qs_valid_name(const char *v, size_t len, const void *arg, char *why, size_t
 	for (size_t i = 0; i < len; i++) {
 		char c = v[i];
 
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '-' || c == '_' || c == '.')) {
+		if (!(ascii_is_alnum(c) || c == '-' || c == '_' || c == '.')) {
 			snprintf(why, whylen, "only letters, digits, '.', '-' and '_'");
 			return false;
 		}
@@ -244,7 +224,7 @@ bool qs_valid_fields(const char *v, size_t len, const void *arg, char *why, size
 		if (n == 0 || !fld_parse_n(v + i, n, &f)) {
 			char name[LIM_NAME_MAX + 1];
 
-			ascii_copy(v + i, n, name, sizeof name);
+			ascii_printable_copy(v + i, n, name, sizeof name);
 			if (n == 0)
 				snprintf(why, whylen, "an empty entry in the list of fields");
 			else

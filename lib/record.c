@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ascii.h"
 #include "limits.h"
 #include "util.h"
 
@@ -107,32 +108,6 @@ const char *rec_get(const struct rec *r, enum fld_ident id)
 
 /* ---- characters ---------------------------------------------------- */
 
-static char lower(char c)
-{
-	return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
-}
-
-static bool is_alpha(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-static bool is_digit(char c)
-{
-	return c >= '0' && c <= '9';
-}
-
-static int hex_val(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decode the code point at s (n bytes available).  Returns its length, or
  * 0 when the bytes are not well-formed UTF-8 (RFC 3629 section 4: no
  * overlong forms, no surrogates, nothing above U+10FFFF). */
@@ -213,7 +188,7 @@ static enum cp_class cp_classify(uint32_t c)
 static bool cp_is_letter(uint32_t c)
 {
 	if (c < 0x80)
-		return is_alpha((char)c);
+		return ascii_is_alpha((char)c);
 	if (c < 0xC0 || c == 0xD7 || c == 0xF7)
 		return false;
 	if ((c >= 0x0300 && c <= 0x036F) || (c >= 0x2000 && c <= 0x2BFF) ||
@@ -237,7 +212,7 @@ static bool has_letter(const char *s, bool or_digit)
 
 		if (k == 0)
 			return false;
-		if (cp_is_letter(c) || (or_digit && c < 0x80 && is_digit((char)c)))
+		if (cp_is_letter(c) || (or_digit && c < 0x80 && ascii_is_digit((char)c)))
 			return true;
 		i += k;
 	}
@@ -308,7 +283,7 @@ fail:
 
 static bool email_local_char(char c)
 {
-	return is_alpha(c) || is_digit(c) || (c != '\0' && strchr("!#$%&'*+/=?^_`{|}~.-", c));
+	return ascii_is_alnum(c) || (c != '\0' && strchr("!#$%&'*+/=?^_`{|}~.-", c));
 }
 
 /* Lower-case and check an address in place. */
@@ -326,7 +301,7 @@ static const char *norm_email(char *s)
 	for (size_t i = 0; i < n; i++) {
 		if ((unsigned char)s[i] >= 0x80)
 			return WHY_EMAIL;
-		s[i] = lower(s[i]);
+		s[i] = ascii_to_lower(s[i]);
 	}
 	at = strchr(s, '@');
 	if (at == NULL || strchr(at + 1, '@') != NULL)
@@ -356,11 +331,11 @@ static const char *norm_domain(char *s)
 	const char *colon;
 
 	for (i = 0; i < n; i++)
-		s[i] = lower(s[i]);
+		s[i] = ascii_to_lower(s[i]);
 	/* RFC 3986 3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) */
-	if (is_alpha(s[0])) {
+	if (ascii_is_alpha(s[0])) {
 		i = 1;
-		while (is_alpha(s[i]) || is_digit(s[i]) || s[i] == '+' || s[i] == '-' || s[i] == '.')
+		while (ascii_is_alnum(s[i]) || s[i] == '+' || s[i] == '-' || s[i] == '.')
 			i++;
 		if (strncmp(s + i, "://", 3) == 0)
 			a = i + 3;
@@ -386,7 +361,7 @@ static const char *norm_domain(char *s)
 		if (digits == 0 || digits > 5)
 			return WHY_DOMAIN;
 		for (i = p + 1; i < b; i++) {
-			if (!is_digit(s[i]))
+			if (!ascii_is_digit(s[i]))
 				return WHY_DOMAIN;
 		}
 		b = p;
@@ -423,8 +398,8 @@ static bool slug_put(struct buf *out, const char *seg, size_t n)
 
 			if (n - i < 3)
 				return false;
-			hi = hex_val(seg[i + 1]);
-			lo = hex_val(seg[i + 2]);
+			hi = ascii_hex_value(seg[i + 1]);
+			lo = ascii_hex_value(seg[i + 2]);
 			if (hi < 0 || lo < 0)
 				return false;
 			c = hi * 16 + lo;
@@ -434,7 +409,7 @@ static bool slug_put(struct buf *out, const char *seg, size_t n)
 		}
 		if (len == sizeof dec)
 			return false;
-		dec[len++] = (unsigned char)(c < 0x80 ? lower((char)c) : c);
+		dec[len++] = (unsigned char)(c < 0x80 ? ascii_to_lower((char)c) : c);
 	}
 	if (len < LIM_REC_SLUG_MIN)
 		return false;
@@ -445,7 +420,7 @@ static bool slug_put(struct buf *out, const char *seg, size_t n)
 		if (dec[i] < 0x80) {
 			char c = (char)dec[i];
 
-			if (!is_alpha(c) && !is_digit(c) && c != '-' && c != '_')
+			if (!ascii_is_alnum(c) && c != '-' && c != '_')
 				return false;
 			if (buf_putc(out, c))
 				return false;
@@ -479,7 +454,7 @@ static bool li_host_ok(const char *h, size_t n)
 	    (pl == 6 && memcmp(h, "mobile", 6) == 0))
 		return true;
 	/* Country subdomains: "uk.linkedin.com", "de.linkedin.com". */
-	return pl == 2 && h[0] >= 'a' && h[0] <= 'z' && h[1] >= 'a' && h[1] <= 'z';
+	return pl == 2 && ascii_is_lower(h[0]) && ascii_is_lower(h[1]);
 }
 
 #define LI_SEGS 6
@@ -496,7 +471,7 @@ static const char *norm_linkedin(const char *in, char **out, enum rec_li_kind *k
 	if (s == NULL)
 		return NULL;
 	for (i = 0; i <= n; i++)
-		s[i] = lower(in[i]);
+		s[i] = ascii_to_lower(in[i]);
 	buf_init(&b, LIM_REC_FIELD_MAX * 2);
 
 	if (strncmp(s, "https://", 8) == 0)
@@ -540,7 +515,7 @@ static const char *norm_linkedin(const char *in, char **out, enum rec_li_kind *k
 		for (i = 2; ok && i < 5; i++) {
 			ok = segn[i] >= 1 && segn[i] <= 3;
 			for (size_t k = 0; ok && k < segn[i]; k++)
-				ok = is_alpha(seg[i][k]) || is_digit(seg[i][k]);
+				ok = ascii_is_alnum(seg[i][k]);
 			ok = ok && !buf_putc(&b, '/') && !buf_append(&b, seg[i], segn[i]);
 		}
 		*kind = REC_LI_PUB;
@@ -566,7 +541,7 @@ static const char *norm_phone(char *s)
 	for (size_t i = 0; s[i]; i++) {
 		char c = s[i];
 
-		if (is_digit(c)) {
+		if (ascii_is_digit(c)) {
 			s[o++] = c;
 			digits++;
 		} else if (c == '+' && o == 0) {
@@ -805,7 +780,7 @@ static bool put_name(char *dst, size_t dsz, const char *w, size_t n)
 	if (n >= dsz)
 		return false;
 	for (size_t i = 0; i < n; i++) {
-		char c = lower(w[i]);
+		char c = ascii_to_lower(w[i]);
 
 		dst[i] = i == 0 ? (char)(c - 'a' + 'A') : c;
 	}
@@ -835,7 +810,7 @@ bool rec_names_from_email(const char *email, char *first, size_t fsz, char *last
 			if (sep != NULL)
 				return false;
 			sep = c;
-		} else if (!is_alpha(*c)) {
+		} else if (!ascii_is_alpha(*c)) {
 			return false;
 		}
 	}

@@ -11,13 +11,13 @@
  */
 #include "upstream.h"
 
-#include <ctype.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <curl/curl.h>
 
+#include "ascii.h"
 #include "limits.h"
 #include "util.h"
 
@@ -99,7 +99,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
 static bool is_tchar(unsigned char ch)
 {
 	/* RFC 9110 5.6.2 token characters */
-	return isalnum(ch) || (ch && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
+	return ascii_is_alnum(ch) || (ch && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
 }
 
 /* One header line as libcurl delivers it: a status line, "Name: value",
@@ -151,7 +151,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
 		return 0;
 	}
 	for (size_t i = 0; i < name_len; i++)
-		block[i] = (char)tolower((unsigned char)data[i]);
+		block[i] = ascii_to_lower(data[i]);
 	block[name_len] = '\0';
 	memcpy(block + name_len + 1, data + vstart, vend - vstart);
 	block[name_len + 1 + (vend - vstart)] = '\0';

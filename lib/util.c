@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ascii.h"
+
 enum enr_err util_parse_i64n(const char *s, size_t len, int64_t min, int64_t max,
 			     int64_t *out)
 {
@@ -34,7 +36,7 @@ enum enr_err util_parse_i64n(const char *s, size_t len, int64_t min, int64_t max
 	for (; i < len; i++) {
 		unsigned d;
 
-		if (s[i] < '0' || s[i] > '9')
+		if (!ascii_is_digit(s[i]))
 			return ENR_E_INVALID;
 		d = (unsigned)(s[i] - '0');
 		if (acc > (limit - d) / 10u)
@@ -218,17 +220,12 @@ bool util_strlcpy(char *dst, const char *src, size_t dstsz)
 	return true;
 }
 
-static char ascii_lower(char c)
-{
-	return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
-}
-
 bool util_strn_ieq(const char *a, size_t alen, const char *b)
 {
 	size_t i;
 
 	for (i = 0; i < alen; i++) {
-		if (b[i] == '\0' || ascii_lower(a[i]) != ascii_lower(b[i]))
+		if (b[i] == '\0' || ascii_to_lower(a[i]) != ascii_to_lower(b[i]))
 			return false;
 	}
 	return b[alen] == '\0';

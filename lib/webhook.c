@@ -31,6 +31,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "ascii.h"
 #include "buf.h"
 #include "config.h"
 #include "limits.h"
@@ -71,15 +72,6 @@ static void say(char *why, size_t whylen, const char *fmt, ...)
 	vsnprintf(why, whylen, fmt, ap);
 	va_end(ap);
 }
-
-/* ASCII classes, independent of the locale. */
-static bool is_digit(char c) { return c >= '0' && c <= '9'; }
-static bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-static bool is_xdigit(char c)
-{
-	return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-static char lower(char c) { return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c; }
 
 /* ---- address ranges ------------------------------------------------------ */
 
@@ -193,11 +185,11 @@ static bool numeric_label(const char *s, size_t n)
 	size_t i = 0;
 
 	if (n >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
-		for (i = 2; i < n && is_xdigit(s[i]); i++)
+		for (i = 2; i < n && ascii_is_xdigit(s[i]); i++)
 			;
 		return i == n;
 	}
-	for (; i < n && is_digit(s[i]); i++)
+	for (; i < n && ascii_is_digit(s[i]); i++)
 		;
 	return n > 0 && i == n;
 }
@@ -217,7 +209,7 @@ static bool dotted_quad(const char *s, size_t n, unsigned char out[4])
 				return false;
 			start = ++i;
 		}
-		while (i < n && is_digit(s[i]) && i - start < 3)
+		while (i < n && ascii_is_digit(s[i]) && i - start < 3)
 			v = v * 10 + (unsigned)(s[i++] - '0');
 		if (i == start || v > 255 || (i - start > 1 && s[start] == '0'))
 			return false;
@@ -247,7 +239,7 @@ static bool name_ok(const char *s, size_t n, char *why, size_t whylen)
 			label = 0;
 			continue;
 		}
-		if (!is_alpha(c) && !is_digit(c) && c != '-') {
+		if (!ascii_is_alpha(c) && !ascii_is_digit(c) && c != '-') {
 			say(why, whylen, "host has characters other than letters, digits, "
 					 "hyphens and dots");
 			return false;
@@ -274,10 +266,10 @@ static bool rest_ok(const char *s)
 {
 	for (; *s; s++) {
 		if (*s == '%') {
-			if (!is_xdigit(s[1]) || !is_xdigit(s[2]))
+			if (!ascii_is_xdigit(s[1]) || !ascii_is_xdigit(s[2]))
 				return false;
 			s += 2;
-		} else if (!is_alpha(*s) && !is_digit(*s) &&
+		} else if (!ascii_is_alpha(*s) && !ascii_is_digit(*s) &&
 			   strchr("-._~!$&'()*+,;=:@/?", *s) == NULL) {
 			return false;
 		}
@@ -358,7 +350,7 @@ static enum enr_err parse_host(const char *p, size_t n, bool bracketed, struct u
 		if (n == 0 || n > V6_TEXT_MAX)
 			goto bad_v6;
 		for (size_t i = 0; i < n; i++) {
-			if (!is_xdigit(p[i]) && p[i] != ':' && p[i] != '.')
+			if (!ascii_is_xdigit(p[i]) && p[i] != ':' && p[i] != '.')
 				goto bad_v6;
 		}
 		memcpy(inner, p, n);
@@ -368,7 +360,7 @@ static enum enr_err parse_host(const char *p, size_t n, bool bracketed, struct u
 		u->kind = HOST_V6;
 		u->host[0] = '[';
 		for (size_t i = 0; i < n; i++)
-			u->host[i + 1] = lower(p[i]);
+			u->host[i + 1] = ascii_to_lower(p[i]);
 		u->host[n + 1] = ']';
 		u->host[n + 2] = '\0';
 		return ENR_OK;
@@ -384,7 +376,7 @@ static enum enr_err parse_host(const char *p, size_t n, bool bracketed, struct u
 	if (!name_ok(p, n, why, whylen))
 		return ENR_E_INVALID;
 	for (size_t i = 0; i < n; i++)
-		u->host[i] = lower(p[i]);
+		u->host[i] = ascii_to_lower(p[i]);
 	u->host[n] = '\0';
 	/* A name whose last label is numeric is an IPv4 address to every
 	 * reader (WHATWG URL "ends in a number"), in forms they disagree on;
@@ -493,7 +485,7 @@ static enum enr_err parse_url(const char *url, bool allow_private, struct url_pa
 			return ENR_E_INVALID;
 		}
 		for (size_t i = 0; i < nd; i++) {
-			if (!is_digit(d[i])) {
+			if (!ascii_is_digit(d[i])) {
 				say(why, whylen, "bad port");
 				return ENR_E_INVALID;
 			}
@@ -766,7 +758,7 @@ static bool event_ok(const char *e)
 	if (n == 0 || n > LIM_WH_EVENT_MAX)
 		return false;
 	for (size_t i = 0; i < n; i++) {
-		if (!(e[i] >= 'a' && e[i] <= 'z') && !is_digit(e[i]) && e[i] != '.' &&
+		if (!ascii_is_lower(e[i]) && !ascii_is_digit(e[i]) && e[i] != '.' &&
 		    e[i] != '_' && e[i] != '-')
 			return false;
 	}

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "lib/ascii.h"
 #include "lib/json_path.h"
 #include "lib/limits.h"
 #include "lib/provider.h"
@@ -56,9 +57,7 @@ static enum enr_err put_url_encoded(struct buf *b, const char *s)
 	static const char hex[] = "0123456789ABCDEF";
 
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		bool keep = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
-			    (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' ||
-			    *p == '~';
+		bool keep = ascii_is_unreserved(*p);
 		enum enr_err rc;
 
 		if (keep) {

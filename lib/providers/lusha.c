@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "lib/ascii.h"
 #include "lib/json_path.h"
 #include "lib/limits.h"
 #include "lib/provider.h"
@@ -335,7 +336,7 @@ static int64_t reset_in_ms(const char *msg, int64_t now_ms)
 	if (at == NULL)
 		return 0;
 	p = start = at + 9;
-	while (*p >= '0' && *p <= '9')
+	while (ascii_is_digit(*p))
 		p++;
 	if (p == start || strncasecmp(p, " second", 7) != 0 ||
 	    util_parse_i64n(start, (size_t)(p - start), 0, RESET_IN_MAX_S, &secs) != ENR_OK)

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lib/ascii.h"
 #include "lib/config.h"
 #include "lib/domains.h"
 #include "lib/err.h"
@@ -157,10 +158,8 @@ static uint64_t draw(uint64_t h, enum mock_draw d)
 
 static void lower_ascii(char *s)
 {
-	for (; *s; s++) {
-		if (*s >= 'A' && *s <= 'Z')
-			*s = (char)(*s - 'A' + 'a');
-	}
+	for (; *s; s++)
+		*s = ascii_to_lower(*s);
 }
 
 /* The domain a company name can come from: the looked-up domain, else
@@ -201,8 +200,8 @@ static bool company_from_domain(const char *domain, char *out, size_t outsz)
 		}
 		if ((unsigned char)c >= 0x80)
 			return false;
-		if (word_start && c >= 'a' && c <= 'z')
-			c = (char)(c - 'a' + 'A');
+		if (word_start)
+			c = ascii_to_upper(c);
 		out[n++] = c;
 		word_start = false;
 	}
@@ -222,9 +221,8 @@ static void slug_of(const char *name, char *out, size_t outsz)
 	for (; *name && n + 1 < outsz; name++) {
 		char c = *name;
 
-		if (c >= 'A' && c <= 'Z')
-			c = (char)(c - 'A' + 'a');
-		if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))
+		c = ascii_to_lower(c);
+		if (ascii_is_lower(c) || ascii_is_digit(c))
 			out[n++] = c;
 	}
 	if (n == 0)

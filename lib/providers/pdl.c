@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "lib/ascii.h"
 #include "lib/json_path.h"
 #include "lib/limits.h"
 #include "lib/provider.h"
@@ -141,7 +142,7 @@ static bool parse_remaining(const char *s, int64_t *out)
 		start = p;
 		if (*p == '-')
 			p++;
-		while (*p >= '0' && *p <= '9')
+		while (ascii_is_digit(*p))
 			p++;
 		if (p > start) {
 			if (util_parse_i64n(start, (size_t)(p - start), 0, INT64_MAX, &v) != ENR_OK)
@@ -178,7 +179,7 @@ static bool digits(const char *s, int n, int *out)
 	int v = 0;
 
 	for (int i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
+		if (!ascii_is_digit(s[i]))
 			return false;
 		v = v * 10 + (s[i] - '0');
 	}
@@ -221,7 +222,7 @@ static int64_t reset_ms(const struct prov_response *r)
 	/* An optional fraction, then Z or +00:00. */
 	if (v[used] == '.') {
 		used++;
-		while (used < n && v[used] >= '0' && v[used] <= '9')
+		while (used < n && ascii_is_digit(v[used]))
 			used++;
 	}
 	if (!((n - used == 1 && v[used] == 'Z') ||

@@ -29,6 +29,7 @@
 
 #include <jansson.h>
 
+#include "lib/ascii.h"
 #include "lib/buf.h"
 #include "lib/config.h"
 #include "lib/err.h"
@@ -72,8 +73,7 @@ static bool id_valid(const char *s, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
 
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '-' || c == '_'))
+		if (!(ascii_is_alnum(c) || c == '-' || c == '_'))
 			return false;
 	}
 	return true;

@@ -25,6 +25,7 @@
 
 #include <jansson.h>
 
+#include "lib/ascii.h"
 #include "lib/json_path.h"
 #include "lib/limits.h"
 #include "lib/provider.h"
@@ -83,8 +84,7 @@ static void check_request(const struct prov_request *req, const struct prov_quer
 
 	check(qs != NULL);
 	for (const char *c = qs + 1; *c; c++)
-		check((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') ||
-		      (*c >= '0' && *c <= '9') || strchr("-._~%&=", *c) != NULL);
+		check(ascii_is_unreserved(*c) || strchr("%&=", *c) != NULL);
 	if (!post)
 		return;
 	if (!util_utf8_valid(q->id[ID_EMAIL], strlen(q->id[ID_EMAIL])) ||

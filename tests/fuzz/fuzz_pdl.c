@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/ascii.h"
 #include "lib/limits.h"
 #include "lib/provider.h"
 #include "lib/util.h"
@@ -73,8 +74,7 @@ static void check_url(const char *url)
 	const char *q = strchr(url, '?');
 
 	for (const char *c = q ? q + 1 : url + strlen(url); *c; c++)
-		check((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') ||
-		      (*c >= '0' && *c <= '9') || strchr("-._~%&=", *c) != NULL);
+		check(ascii_is_unreserved(*c) || strchr("%&=", *c) != NULL);
 }
 
 static int fuzz_one(const uint8_t *data, size_t size)

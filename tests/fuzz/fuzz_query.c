@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/ascii.h"
 #include "lib/buf.h"
 #include "lib/limits.h"
 #include "lib/query.h"
@@ -39,8 +40,7 @@ static void encode(struct buf *b, const char *s, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
 
-		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		    c == '-' || c == '_' || c == '.' || c == ',')
+		if (ascii_is_alnum(c) || c == '-' || c == '_' || c == '.' || c == ',')
 			check(buf_putc(b, (char)c) == ENR_OK);
 		else
 			check(buf_printf(b, "%%%02X", c) == ENR_OK);

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/ascii.h"
 #include "lib/buf.h"
 #include "lib/domains.h"
 #include "lib/fields.h"
@@ -74,12 +75,12 @@ static void derive(const char *s)
 		(void)dom_is_disposable(lists, host + 1);
 	}
 	if (rec_names_from_email(s, first, sizeof first, last, sizeof last)) {
-		check(first[0] >= 'A' && first[0] <= 'Z' && strlen(first) >= 2);
-		check(last[0] >= 'A' && last[0] <= 'Z' && strlen(last) >= 2);
+		check(ascii_is_upper(first[0]) && strlen(first) >= 2);
+		check(ascii_is_upper(last[0]) && strlen(last) >= 2);
 		for (size_t i = 1; first[i]; i++)
-			check(first[i] >= 'a' && first[i] <= 'z');
+			check(ascii_is_lower(first[i]));
 		for (size_t i = 1; last[i]; i++)
-			check(last[i] >= 'a' && last[i] <= 'z');
+			check(ascii_is_lower(last[i]));
 	}
 }
 
@@ -98,7 +99,7 @@ static void check_value(enum fld_ident id, const char *v, size_t len, size_t fie
 
 		check(at != NULL && at != v && strchr(at + 1, '@') == NULL);
 		for (size_t i = 0; i < len; i++)
-			check(!(v[i] >= 'A' && v[i] <= 'Z') && (unsigned char)v[i] < 0x80);
+			check(!ascii_is_upper(v[i]) && (unsigned char)v[i] < 0x80);
 		check(dom_valid(at + 1, strlen(at + 1)));
 		check(len <= LIM_REC_EMAIL_MAX);
 		break;
@@ -109,13 +110,13 @@ static void check_value(enum fld_ident id, const char *v, size_t len, size_t fie
 	case ID_LINKEDIN_URL:
 		check(strncmp(v, "https://www.linkedin.com/", 25) == 0);
 		for (size_t i = 0; i < len; i++)
-			check((unsigned char)v[i] < 0x80 && !(v[i] >= 'A' && v[i] <= 'Z'));
+			check((unsigned char)v[i] < 0x80 && !ascii_is_upper(v[i]));
 		break;
 	case ID_PHONE: {
 		size_t digits = 0;
 
 		for (size_t i = 0; i < len; i++) {
-			check((v[i] >= '0' && v[i] <= '9') || (v[i] == '+' && i == 0));
+			check(ascii_is_digit(v[i]) || (v[i] == '+' && i == 0));
 			digits += v[i] != '+';
 		}
 		check(digits >= LIM_REC_PHONE_MIN && digits <= LIM_REC_PHONE_MAX);

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/ascii.h"
 #include "lib/config.h"
 #include "lib/fields.h"
 #include "lib/provider.h"
@@ -76,8 +77,7 @@ static void one(const struct prov_query *q, const struct prov_response *resp, in
 		struct prov_request req;
 
 		for (const char *c = res.pending_id; *c; c++)
-			check((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-			      (*c >= '0' && *c <= '9') || *c == '-' || *c == '_');
+			check(ascii_is_alnum(*c) || *c == '-' || *c == '_');
 		prov_request_init(&req);
 		check(prov_surfe_ops.build_poll(&prov, &key, res.pending_id, &req) == ENR_OK);
 		prov_request_release(&req);

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/ascii.h"
 #include "lib/config.h"
 #include "lib/config_int.h"
 #include "lib/fields.h"
@@ -574,7 +575,7 @@ static bool word_in(const char *text, const char *w)
 	for (const char *p = strstr(text, w); p; p = strstr(p + 1, w)) {
 		char b = p == text ? ' ' : p[-1], a = p[n];
 
-		if (!(b == '_' || (b >= 'a' && b <= 'z')) && !(a == '_' || (a >= 'a' && a <= 'z')))
+		if (!(b == '_' || ascii_is_lower(b)) && !(a == '_' || ascii_is_lower(a)))
 			return true;
 	}
 	return false;

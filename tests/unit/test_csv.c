@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "lib/ascii.h"
 #include "lib/buf.h"
 #include "lib/csv.h"
 #include "lib/fields.h"
@@ -540,10 +541,10 @@ static void variant(const char *name, int how, char *out, size_t outsz)
 	for (size_t i = 0; name[i] != '\0' && j + 3 < outsz; i++) {
 		char c = name[i];
 
-		if (how == 0 && c >= 'a' && c <= 'z')
-			c = (char)(c - 'a' + 'A');
-		else if (how == 1 && c >= 'A' && c <= 'Z')
-			c = (char)(c - 'A' + 'a');
+		if (how == 0)
+			c = ascii_to_upper(c);
+		else if (how == 1)
+			c = ascii_to_lower(c);
 		else if (how == 2 && (c == ' ' || c == '-'))
 			c = '_';
 		else if (how == 4 && (c == ' ' || c == '_'))

@@ -22,6 +22,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "lib/ascii.h"
 #include "lib/limits.h"
 #include "lib/upstream.h"
 #include "lib/util.h"
@@ -137,7 +138,7 @@ static void *serve_conn(void *arg)
 
 			while (*d == ' ')
 				d++;
-			while (d[nd] >= '0' && d[nd] <= '9')
+			while (ascii_is_digit(d[nd]))
 				nd++;
 			if (util_parse_i64n(d, nd, 0, sizeof buf, &v) != ENR_OK)
 				goto out;
@@ -246,7 +247,7 @@ TEST(status_headers_and_body)
 	CHECK(prov_header(&out.resp, "x-absent") == NULL);
 	for (size_t i = 0; i < out.resp.nheaders; i++) {
 		for (const char *c = out.resp.headers[i].name; *c; c++)
-			all_lower &= !(*c >= 'A' && *c <= 'Z');
+			all_lower &= !ascii_is_upper(*c);
 		saw_ct |= strcmp(out.resp.headers[i].name, "content-type") == 0;
 	}
 	CHECK(all_lower);

@@ -1,11 +1,14 @@
 /*
- * test_util.c - strict parsing, time formatting, hex, UTF-8, err tables.
+ * test_util.c - strict parsing, time formatting, hex, UTF-8, err tables,
+ * ASCII classes (lib/ascii.h).
  */
+#include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 
+#include "lib/ascii.h"
 #include "lib/err.h"
 #include "lib/util.h"
 
@@ -154,6 +157,50 @@ TEST(timed_waits_run_on_the_monotonic_clock)
 	pthread_cond_destroy(&c);
 }
 
+/* Every byte value, and every negative char: the classes agree with the
+ * "C" locale's <ctype.h> on ASCII and hold nothing else, whatever the
+ * locale (this program never calls setlocale, so ctype is "C" here). */
+TEST(ascii_classes_match_the_c_locale_on_ascii_only)
+{
+	for (int c = -128; c < 256; c++) {
+		bool a = c >= 0 && c < 128;
+
+		CHECK_INT(ascii_is_digit(c), a && isdigit(c));
+		CHECK_INT(ascii_is_lower(c), a && islower(c));
+		CHECK_INT(ascii_is_upper(c), a && isupper(c));
+		CHECK_INT(ascii_is_alpha(c), a && isalpha(c));
+		CHECK_INT(ascii_is_alnum(c), a && isalnum(c));
+		CHECK_INT(ascii_is_xdigit(c), a && isxdigit(c));
+		CHECK_INT(ascii_is_lower_xdigit(c), a && isxdigit(c) && !isupper(c));
+		CHECK_INT(ascii_is_space(c), a && isspace(c));
+		CHECK_INT(ascii_is_blank(c), a && isblank(c));
+		CHECK_INT(ascii_is_print(c), a && isprint(c));
+		CHECK_INT(ascii_is_unreserved(c), a && (isalnum(c) || (c && strchr("-._~", c))));
+		CHECK_INT(ascii_hex_value(c), !(a && isxdigit(c)) ? -1
+					      : isdigit(c) ? c - '0' : tolower(c) - 'a' + 10);
+		if (c >= -128 && c < 128) {
+			CHECK_INT(ascii_to_lower((char)c), a ? tolower(c) : c);
+			CHECK_INT(ascii_to_upper((char)c), a ? toupper(c) : c);
+		}
+	}
+	/* A char that is negative here (0xE9, 'é' in Latin-1) is no letter. */
+	CHECK(!ascii_is_alpha((char)0xE9) && ascii_to_lower((char)0xC9) == (char)0xC9);
+}
+
+TEST(ascii_printable_copy_quotes_safely)
+{
+	char out[8];
+
+	ascii_printable_copy("a\x01" "b\xff" "\tc", 6, out, sizeof out);
+	CHECK_STR(out, "a?b??c");
+	ascii_printable_copy("abcdefghij", 10, out, sizeof out);
+	CHECK_STR(out, "abcdefg");
+	ascii_printable_copy("x\0y", 3, out, sizeof out);
+	CHECK_STR(out, "x?y");
+	ascii_printable_copy("abc", 3, out, 1);
+	CHECK_STR(out, "");
+}
+
 int main(void)
 {
 	RUN(timed_waits_run_on_the_monotonic_clock);
@@ -166,5 +213,7 @@ int main(void)
 	RUN(utf8_validation);
 	RUN(constant_time_equal);
 	RUN(error_tables_cover_every_code);
+	RUN(ascii_classes_match_the_c_locale_on_ascii_only);
+	RUN(ascii_printable_copy_quotes_safely);
 	return harness_done();
 }

@@ -29,6 +29,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "lib/ascii.h"
 #include "lib/config.h"
 #include "lib/limits.h"
 #include "lib/util.h"
@@ -128,7 +129,7 @@ static void serve(int fd)
 
 		while (*d == ' ')
 			d++;
-		while (d[nd] >= '0' && d[nd] <= '9')
+		while (ascii_is_digit(d[nd]))
 			nd++;
 		if (util_parse_i64n(d, nd, 0, (int64_t)sizeof srv.body - 1, &v) != ENR_OK)
 			return;
@@ -727,7 +728,7 @@ static bool is_hex32(const char *s)
 	if (strlen(s) != 32)
 		return false;
 	for (; *s; s++) {
-		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+		if (!ascii_is_lower_xdigit(*s))
 			return false;
 	}
 	return true;
