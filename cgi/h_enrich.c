@@ -92,7 +92,7 @@ enum enr_err h_enrich(struct http_req *r)
 	ctx.cfg = r->cfg;
 	ctx.pctx = app_prov_ctx();
 	ctx.endpoint = CFG_EP_ENRICH;
-	ctx.deadline_mono_ms = util_mono_ms() + r->cfg->endpoints[CFG_EP_ENRICH].deadline_ms;
+	ctx.deadline_mono_ms = util_deadline_in(r->cfg->endpoints[CFG_EP_ENRICH].deadline_ms);
 	rc = wf_run(&ctx, &req.rec, req.want, &res);
 	if (rc)
 		goto out;

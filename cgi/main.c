@@ -103,7 +103,7 @@ static void *responder_thread(void *arg)
 				break;
 			/* EMFILE and friends: do not spin. */
 			log_warn("main", "accept failed: %s", strerror(-rc > 0 ? -rc : errno));
-			nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
+			util_sleep_ms(10);
 			continue;
 		}
 		mx_add(mx_inflight, "", 1);
@@ -604,10 +604,10 @@ int main(int argc, char **argv)
 	log_notice("main", "stopping on signal %d: finishing requests in flight", sig);
 	atomic_store(&stopping, true);
 	FCGX_ShutdownPending();
-	deadline = util_mono_ms() + STOP_GRACE_MS;
-	while (atomic_load(&threads_alive) > 0 && util_mono_ms() < deadline) {
+	deadline = util_deadline_in(STOP_GRACE_MS);
+	while (atomic_load(&threads_alive) > 0 && !util_deadline_passed(deadline)) {
 		wake_acceptors();
-		nanosleep(&(struct timespec){ 0, 20 * 1000 * 1000 }, NULL);
+		util_sleep_ms(20);
 	}
 	if (listen_path[0])
 		unlink(listen_path);

@@ -61,7 +61,7 @@ static void deliver(const struct alert_item *it)
 				break;
 			log_warn("alert", "alert webhook answered %ld (attempt %d of %d)",
 				 resp.resp.status, i + 1, ALERT_ATTEMPTS);
-			nanosleep(&(struct timespec){ 0, 200 * 1000 * 1000 }, NULL);
+			util_sleep_ms(200);
 		}
 	}
 	up_response_release(&resp);
@@ -182,7 +182,7 @@ void alert_pool_dry(const struct cfg *cfg, const char *provider, int64_t back_ms
 
 void alert_shutdown(int timeout_ms)
 {
-	int64_t end = util_mono_ms() + timeout_ms;
+	int64_t end = util_deadline_in(timeout_ms);
 
 	pthread_mutex_lock(&lock);
 	if (!running) {
@@ -190,7 +190,7 @@ void alert_shutdown(int timeout_ms)
 		return;
 	}
 	while (qlen > 0) {
-		int64_t left = end - util_mono_ms();
+		int64_t left = util_deadline_left(end);
 
 		if (left <= 0 || util_cond_wait_ms(&cond, &lock, left) == ETIMEDOUT)
 			break;

@@ -276,16 +276,15 @@ bool cache_flight_begin(const unsigned char key[CACHE_KEY_LEN], int64_t deadline
 	}
 	f->refs++;
 	while (!f->done) {
-		if (deadline_mono_ms > 0) {
-			int64_t left = deadline_mono_ms - util_mono_ms();
+		int64_t left = util_deadline_left(deadline_mono_ms);
 
-			if (left <= 0)
-				break;
-			/* Woken, timed out or spurious: the loop looks again. */
-			(void)util_cond_wait_ms(&f->cv, &fl[b].lock, left);
-		} else {
+		if (left <= 0)
+			break;
+		/* Woken, timed out or spurious: the loop looks again. */
+		if (left == INT64_MAX)
 			pthread_cond_wait(&f->cv, &fl[b].lock);
-		}
+		else
+			(void)util_cond_wait_ms(&f->cv, &fl[b].lock, left);
 	}
 	fl_unref(b, f);
 	pthread_mutex_unlock(&fl[b].lock);

@@ -725,7 +725,7 @@ enum job_action job_decide(const struct wf_result *r, int attempts, const struct
 	backoff = (int64_t)cfg->worker.backoff_base_ms << (attempts < 20 ? attempts : 20);
 	if (backoff > cfg->worker.backoff_max_ms || backoff <= 0)
 		backoff = cfg->worker.backoff_max_ms;
-	*not_before = now_ms + backoff + (int64_t)((double)backoff * 0.25 * jitter);
+	*not_before = now_ms + util_jitter_add(backoff, jitter);
 	return JOB_ROW_RETRY;
 }
 

@@ -1,5 +1,6 @@
 /*
- * util.c - strict parsing, clocks, randomness.
+ * util.c - strict parsing, clocks, deadlines and sleeping, randomness and
+ * jitter, strings, whole-file reading.
  */
 #include "util.h"
 
@@ -97,19 +98,25 @@ enum enr_err util_cond_init(pthread_cond_t *c)
 	return rc == 0 ? ENR_OK : ENR_E_INTERNAL;
 }
 
-int util_cond_wait_ms(pthread_cond_t *c, pthread_mutex_t *m, int64_t ms)
+/* The monotonic time ms (>= 0) milliseconds from now. */
+static struct timespec mono_in(int64_t ms)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	if (ms < 0)
-		ms = 0;
 	ts.tv_sec += (time_t)(ms / 1000);
 	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
 	if (ts.tv_nsec >= 1000000000L) {
 		ts.tv_sec++;
 		ts.tv_nsec -= 1000000000L;
 	}
+	return ts;
+}
+
+int util_cond_wait_ms(pthread_cond_t *c, pthread_mutex_t *m, int64_t ms)
+{
+	struct timespec ts = mono_in(ms < 0 ? 0 : ms);
+
 	return pthread_cond_timedwait(c, m, &ts);
 }
 
@@ -135,6 +142,63 @@ int64_t util_mono_us(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t util_deadline_in(int64_t ms)
+{
+	int64_t now = util_mono_ms();
+
+	if (ms < 0)
+		ms = 0;
+	return ms > INT64_MAX - now ? INT64_MAX : now + ms;
+}
+
+int64_t util_deadline_left(int64_t d)
+{
+	return d == 0 ? INT64_MAX : d - util_mono_ms();
+}
+
+bool util_deadline_passed(int64_t d)
+{
+	return d != 0 && util_mono_ms() >= d;
+}
+
+/* Sleep until the monotonic time of until (an absolute clock_nanosleep
+ * deadline: an interruption resumes without drift).  Returns at until, or
+ * early with false when a signal interrupted the sleep. */
+static bool sleep_until(const struct timespec *until)
+{
+	int rc = clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, until, NULL);
+
+	return rc != EINTR;
+}
+
+void util_sleep_ms(int64_t ms)
+{
+	struct timespec until;
+
+	if (ms <= 0)
+		return;
+	until = mono_in(ms);
+	while (!sleep_until(&until))
+		;
+}
+
+bool util_sleep_ms_unless(int64_t ms, const atomic_bool *stop)
+{
+	int64_t end = util_deadline_in(ms);
+
+	for (;;) {
+		int64_t left = end - util_mono_ms();
+		struct timespec until;
+
+		if (atomic_load(stop))
+			return false;
+		if (left <= 0 || ms <= 0)
+			return true;
+		until = mono_in(left < UTIL_SLEEP_SLICE_MS ? left : UTIL_SLEEP_SLICE_MS);
+		(void)sleep_until(&until); /* interrupted or not, look at *stop again */
+	}
 }
 
 static void fmt_tm(int64_t s, struct tm *tm)
@@ -189,6 +253,25 @@ enum enr_err util_random(void *buf, size_t n)
 		n -= (size_t)r;
 	}
 	return ENR_OK;
+}
+
+double util_jitter(void)
+{
+	unsigned char b[2] = { 0, 0 };
+
+	/* Without randomness the draw is 0, a valid jitter. */
+	if (util_random(b, sizeof b) != ENR_OK)
+		return 0.0;
+	return (double)(b[0] | b[1] << 8) / 65536.0;
+}
+
+int64_t util_jitter_add(int64_t ms, double jitter)
+{
+	if (!(jitter >= 0.0)) /* NaN as well */
+		jitter = 0.0;
+	if (jitter > 1.0)
+		jitter = 1.0;
+	return ms + (int64_t)((double)ms * 0.25 * jitter);
 }
 
 void util_hex(const void *in, size_t n, char *out)

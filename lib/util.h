@@ -1,6 +1,7 @@
 /*
  * util.h - small helpers every module needs: strict number parsing,
- * clocks, randomness, hex, bounded string copies.
+ * clocks, deadlines and sleeping, randomness and jitter, hex, bounded
+ * string copies, whole-file reading.
  *
  * Prefix: util_.  All functions are thread-safe and allocate nothing
  * unless they say so.
@@ -9,6 +10,7 @@
 #define ENR_UTIL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -33,6 +35,25 @@ int64_t util_now_ms(void);
 int64_t util_mono_ms(void);
 int64_t util_mono_us(void);
 
+/* Deadlines are util_mono_ms() times; 0 means "none".  util_deadline_in
+ * gives the one ms milliseconds from now; util_deadline_left the
+ * milliseconds left before d (0 or less once it passed, INT64_MAX when d
+ * is 0); util_deadline_passed whether d is set and has passed. */
+int64_t util_deadline_in(int64_t ms);
+int64_t util_deadline_left(int64_t d);
+bool util_deadline_passed(int64_t d);
+
+/* Sleep ms milliseconds of the monotonic clock, the whole time even when
+ * signals interrupt the sleep; ms <= 0 returns at once. */
+void util_sleep_ms(int64_t ms);
+
+/* The same, but return early once *stop is set (looked at every
+ * UTIL_SLEEP_SLICE_MS at most, and at once when a signal interrupts the
+ * sleep): for threads that must notice a shutdown.  True when the whole
+ * time was slept, false when *stop ended it. */
+#define UTIL_SLEEP_SLICE_MS 50
+bool util_sleep_ms_unless(int64_t ms, const atomic_bool *stop);
+
 /* Initialise c so that its timed waits run on the monotonic clock: a step
  * of the wall clock (NTP, an admin) neither cuts a wait short nor makes it
  * last for hours.  Pair with util_cond_wait_ms; destroy with
@@ -54,6 +75,15 @@ void util_fmt_time_s(int64_t s, char out[21]);
 
 /* Fill buf with n cryptographically random bytes (getrandom). */
 ENR_MUST_CHECK enum enr_err util_random(void *buf, size_t n);
+
+/* A random draw in [0, 1) that spreads retries and cool-downs so that
+ * callers do not come back in lock-step.  0 when the system has no
+ * randomness to give: the retries are then merely not spread. */
+double util_jitter(void);
+
+/* ms plus up to a quarter of it: ms + ms * jitter / 4, with jitter (a
+ * util_jitter draw) taken as 0 below 0 or NaN and as 1 above 1. */
+int64_t util_jitter_add(int64_t ms, double jitter);
 
 /* Lower-case hex of n bytes into out (2n+1 bytes, NUL-terminated). */
 void util_hex(const void *in, size_t n, char *out);

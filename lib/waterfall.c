@@ -114,11 +114,6 @@ static void add_error(struct wf_result *out, const char *name, enum wf_error_kin
 	out->nerrors++;
 }
 
-static bool passed(const struct wf_ctx *ctx)
-{
-	return ctx->deadline_mono_ms > 0 && util_mono_ms() >= ctx->deadline_mono_ms;
-}
-
 /* Ask p (live or cached) and keep the answer in m. */
 static enum enr_err fetch(const struct wf_ctx *ctx, const struct cfg_provider *p,
 			  const struct rec *rec, fld_set missing, struct memo *m,
@@ -290,7 +285,7 @@ enum enr_err wf_run(const struct wf_ctx *ctx, const struct rec *rec, fld_set wan
 
 			if (missing == 0)
 				break;
-			if (passed(ctx)) {
+			if (util_deadline_passed(ctx->deadline_mono_ms)) {
 				/* The provider that would have been asked next could not be. */
 				out->deadline_passed = true;
 				add_error(out, list->v[i], WF_ERR_DEADLINE);

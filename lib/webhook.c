@@ -695,11 +695,7 @@ int64_t wh_backoff_ms(int attempt, double jitter)
 		d *= 2;
 	if (d > LIM_WH_BACKOFF_MAX_MS)
 		d = LIM_WH_BACKOFF_MAX_MS;
-	if (!(jitter >= 0.0)) /* NaN as well */
-		jitter = 0.0;
-	if (jitter > 1.0)
-		jitter = 1.0;
-	return d + (int64_t)((double)d * 0.25 * jitter);
+	return util_jitter_add(d, jitter);
 }
 
 /* ---- delivery ------------------------------------------------------------ */

@@ -88,14 +88,6 @@ static void usage(FILE *f)
 		   "  --concurrency N    rows processed at once (default: worker.concurrency)\n");
 }
 
-static void sleep_ms(int64_t ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !stopping)
-		;
-}
-
 static enum enr_err job_of(int64_t seq, struct st_job *out)
 {
 	enum enr_err rc;
@@ -256,16 +248,6 @@ static void retry_givebacks(const struct cfg *cfg)
 	}
 }
 
-static double jitter(void)
-{
-	unsigned char b[2] = { 0, 0 };
-
-	/* Without randomness the back-off is merely not spread: 0 is a
-	 * valid jitter. */
-	enr_ignore(util_random(b, sizeof b));
-	return (double)(b[0] | b[1] << 8) / 65536.0;
-}
-
 static void process(const struct cfg *cfg, const struct st_claim *cl)
 {
 	struct st_job job;
@@ -307,7 +289,7 @@ static void process(const struct cfg *cfg, const struct st_claim *cl)
 	ctx.pctx = &pctx;
 	ctx.endpoint = CFG_EP_ENQUEUE;
 	/* A row may wait for paced keys, but must end well inside its lease. */
-	ctx.deadline_mono_ms = util_mono_ms() + (int64_t)cfg->worker.lease_s * 500;
+	ctx.deadline_mono_ms = util_deadline_in((int64_t)cfg->worker.lease_s * 500);
 	rc = wf_run(&ctx, &rec, job.want, &res);
 	if (rc)
 		goto out;
@@ -323,7 +305,7 @@ static void process(const struct cfg *cfg, const struct st_claim *cl)
 			log_warn("worker", "credits not written yet (%s); the journal keeps them",
 				 enr_strerror(rc));
 	}
-	switch (job_decide(&res, cl->attempts, cfg, now, jitter(), &not_before)) {
+	switch (job_decide(&res, cl->attempts, cfg, now, util_jitter(), &not_before)) {
 	case JOB_ROW_DONE: {
 		char *result = job_result_json(&res);
 
@@ -419,9 +401,8 @@ static void hook_state(const struct st_job *job, enum st_hook_state state, int64
 
 	for (int i = 0; i < 3; i++) {
 		rc = st_webhook_result(store, job->seq, state, next_ms);
-		if (rc == ENR_OK || stopping)
+		if (rc == ENR_OK || !util_sleep_ms_unless(200 << i, &stopping))
 			break;
-		sleep_ms(200 << i);
 	}
 	if (rc == ENR_OK)
 		return;
@@ -464,7 +445,7 @@ static void deliver_webhooks(const struct cfg *cfg)
 				 job.webhook_attempts + 1, why);
 		} else {
 			hook_state(&job, ST_HOOK_PENDING,
-				   now + wh_backoff_ms(job.webhook_attempts + 1, jitter()));
+				   now + wh_backoff_ms(job.webhook_attempts + 1, util_jitter()));
 			log_warn("worker", "job %s: webhook attempt %d failed: %s", job.id,
 				 job.webhook_attempts + 1, why);
 		}
@@ -481,7 +462,7 @@ static void *hook_thread(void *arg)
 
 		deliver_webhooks(cfg);
 		cfg_release(cfg);
-		sleep_ms(500);
+		util_sleep_ms_unless(500, &stopping);
 	}
 	up_thread_cleanup();
 	st_thread_release(store);
@@ -679,15 +660,15 @@ int main(int argc, char **argv)
 	log_notice("worker", "stopping on signal %d: finishing rows in flight", sig);
 	cfg = cfg_acquire();
 	{
-		int64_t deadline = util_mono_ms() + (int64_t)cfg->worker.grace_s * 1000;
+		int64_t deadline = util_deadline_in((int64_t)cfg->worker.grace_s * 1000);
 		int released = 0;
 
 		atomic_store(&stopping, true);
 		pthread_mutex_lock(&qlock);
 		pthread_cond_broadcast(&qcond);
-		while (busy > 0 && util_mono_ms() < deadline) {
+		while (busy > 0 && !util_deadline_passed(deadline)) {
 			pthread_mutex_unlock(&qlock);
-			sleep_ms(20);
+			util_sleep_ms(20);
 			pthread_mutex_lock(&qlock);
 		}
 		pthread_mutex_unlock(&qlock);
@@ -697,7 +678,7 @@ int main(int argc, char **argv)
 			rc = st_rows_release(store, owner, &released);
 			if (rc == ENR_OK)
 				break;
-			sleep_ms(200 << i);
+			util_sleep_ms(200 << i);
 		}
 		if (rc)
 			log_error("worker", "rows held could not be given back (%s): they are claimed "

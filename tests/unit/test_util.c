@@ -4,6 +4,10 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/time.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
@@ -201,6 +205,107 @@ TEST(ascii_printable_copy_quotes_safely)
 	CHECK_STR(out, "");
 }
 
+TEST(deadlines_on_the_monotonic_clock)
+{
+	int64_t d;
+
+	CHECK(util_deadline_left(0) == INT64_MAX);
+	CHECK(!util_deadline_passed(0));
+	d = util_deadline_in(100000);
+	CHECK(util_deadline_left(d) > 99000 && util_deadline_left(d) <= 100000);
+	CHECK(!util_deadline_passed(d));
+	d = util_deadline_in(0);
+	CHECK(util_deadline_passed(d) && util_deadline_left(d) <= 0);
+	d = util_deadline_in(-5); /* no deadline in the past */
+	CHECK(d >= util_mono_ms() - 1000 && util_deadline_passed(d));
+	CHECK(util_deadline_in(INT64_MAX) == INT64_MAX); /* no overflow */
+}
+
+static volatile sig_atomic_t alarms;
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	alarms++;
+}
+
+/* Signals arrive every 5 ms during a 60 ms sleep; it still lasts 60 ms. */
+TEST(sleep_lasts_its_whole_time_across_signals)
+{
+	struct sigaction sa, old;
+	struct itimerval it = { { 0, 5000 }, { 0, 5000 } }, off = { { 0, 0 }, { 0, 0 } };
+	int64_t t0;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_alarm; /* no SA_RESTART: the sleep sees EINTR */
+	sigemptyset(&sa.sa_mask);
+	REQUIRE(sigaction(SIGALRM, &sa, &old) == 0);
+	alarms = 0;
+	REQUIRE(setitimer(ITIMER_REAL, &it, NULL) == 0);
+	t0 = util_mono_us();
+	util_sleep_ms(60);
+	CHECK(util_mono_us() - t0 >= 60000);
+	setitimer(ITIMER_REAL, &off, NULL);
+	sigaction(SIGALRM, &old, NULL);
+	CHECK(alarms > 0);
+	t0 = util_mono_us();
+	util_sleep_ms(0);
+	util_sleep_ms(-1);
+	CHECK(util_mono_us() - t0 < 20000);
+}
+
+static atomic_bool stop_flag;
+
+static void *set_stop_later(void *arg)
+{
+	(void)arg;
+	util_sleep_ms(20);
+	atomic_store(&stop_flag, true);
+	return NULL;
+}
+
+TEST(sleep_unless_ends_when_the_flag_is_set)
+{
+	pthread_t t;
+	int64_t t0;
+
+	atomic_store(&stop_flag, false);
+	t0 = util_mono_ms();
+	CHECK(util_sleep_ms_unless(30, &stop_flag));
+	CHECK(util_mono_ms() - t0 >= 30);
+	REQUIRE(pthread_create(&t, NULL, set_stop_later, NULL) == 0);
+	t0 = util_mono_ms();
+	CHECK(!util_sleep_ms_unless(60000, &stop_flag));
+	/* noticed within a slice or so, not after a minute */
+	CHECK(util_mono_ms() - t0 < 20 + 10 * UTIL_SLEEP_SLICE_MS);
+	pthread_join(t, NULL);
+	t0 = util_mono_ms();
+	CHECK(!util_sleep_ms_unless(60000, &stop_flag)); /* already set: at once */
+	CHECK(util_mono_ms() - t0 < UTIL_SLEEP_SLICE_MS);
+}
+
+TEST(jitter_spreads_up_to_a_quarter)
+{
+	double lo = 1.0, hi = 0.0;
+
+	for (int i = 0; i < 1000; i++) {
+		double j = util_jitter();
+
+		CHECK(j >= 0.0 && j < 1.0);
+		lo = j < lo ? j : lo;
+		hi = j > hi ? j : hi;
+	}
+	CHECK(hi - lo > 0.5); /* 1000 draws that are not all alike */
+	CHECK_INT(util_jitter_add(1000, 0.0), 1000);
+	CHECK_INT(util_jitter_add(1000, 0.5), 1125);
+	CHECK_INT(util_jitter_add(1000, 0.999), 1249);
+	CHECK_INT(util_jitter_add(1000, 1.0), 1250);
+	CHECK_INT(util_jitter_add(1000, 7.0), 1250);
+	CHECK_INT(util_jitter_add(1000, -1.0), 1000);
+	CHECK_INT(util_jitter_add(1000, NAN), 1000);
+	CHECK_INT(util_jitter_add(0, 0.9), 0);
+}
+
 int main(void)
 {
 	RUN(timed_waits_run_on_the_monotonic_clock);
@@ -215,5 +320,9 @@ int main(void)
 	RUN(error_tables_cover_every_code);
 	RUN(ascii_classes_match_the_c_locale_on_ascii_only);
 	RUN(ascii_printable_copy_quotes_safely);
+	RUN(deadlines_on_the_monotonic_clock);
+	RUN(sleep_lasts_its_whole_time_across_signals);
+	RUN(sleep_unless_ends_when_the_flag_is_set);
+	RUN(jitter_spreads_up_to_a_quarter);
 	return harness_done();
 }

@@ -27,17 +27,6 @@ struct verdict {
 	bool cached;
 };
 
-static void sleep_ms(int64_t ms)
-{
-	struct timespec ts;
-
-	if (ms <= 0)
-		return;
-	ts.tv_sec = ms / 1000;
-	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
-	nanosleep(&ts, NULL);
-}
-
 /* Wait until wall-clock time until_ms, waking for signals.  False when
  * the run is being stopped. */
 static bool wait_until(int64_t until_ms)
@@ -49,7 +38,7 @@ static bool wait_until(int64_t until_ms)
 			return false;
 		if (left <= 0)
 			return true;
-		sleep_ms(left < TICK_MS ? left : TICK_MS);
+		util_sleep_ms(left < TICK_MS ? left : TICK_MS);
 	}
 }
 
@@ -97,7 +86,7 @@ static bool enrich_row(struct eb_run *r, struct eb_job *j, struct wf_result *res
 		ctx.cfg = r->cfg;
 		ctx.pctx = &r->pctx;
 		ctx.endpoint = CFG_EP_ENQUEUE;
-		ctx.deadline_mono_ms = util_mono_ms() + r->o->deadline_ms;
+		ctx.deadline_mono_ms = util_deadline_in(r->o->deadline_ms);
 		ctx.no_calls = r->o->dry_run;
 		wf_result_release(res);
 		wf_result_init(res);
@@ -342,7 +331,7 @@ static void tick(struct eb_run *r)
 	struct pollfd p = { .fd = r->log_pipe[0], .events = POLLIN, .revents = 0 };
 
 	if (p.fd < 0) {
-		sleep_ms(TICK_MS);
+		util_sleep_ms(TICK_MS);
 		return;
 	}
 	if (poll(&p, 1, TICK_MS) > 0)
