@@ -24,41 +24,20 @@
 
 #define INDEX_LINE_MAX 96
 
-/* Read a whole regular file of at most LIM_CONFIG_FILE_MAX bytes. */
+/* Read a whole regular file of at most LIM_CONFIG_FILE_MAX bytes into
+ * out: ENR_E_TOO_LARGE, ENR_E_NOMEM, or ENR_E_IO for anything else that
+ * keeps it from being read (missing, not a regular file). */
 static enum enr_err read_all(const char *path, struct buf *out)
 {
-	char chunk[8192];
-	struct stat st;
-	ssize_t n;
-	enum enr_err rc = ENR_E_IO;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	char *data = NULL;
+	size_t len = 0;
+	enum enr_err rc = util_read_file(path, LIM_CONFIG_FILE_MAX, UTIL_RF_REGULAR, &data, &len);
 
-	if (fd < 0)
-		return ENR_E_IO;
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
-		goto out;
-	if (st.st_size > (off_t)LIM_CONFIG_FILE_MAX) {
-		rc = ENR_E_TOO_LARGE;
-		goto out;
-	}
-	while ((n = read(fd, chunk, sizeof chunk)) != 0) {
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			goto out;
-		}
-		if (out->len + (size_t)n > LIM_CONFIG_FILE_MAX) {
-			rc = ENR_E_TOO_LARGE;
-			goto out;
-		}
-		rc = buf_append(out, chunk, (size_t)n);
-		if (rc != ENR_OK)
-			goto out;
+	if (rc == ENR_OK)
+		rc = buf_append(out, data, len);
+	else if (rc != ENR_E_TOO_LARGE && rc != ENR_E_NOMEM)
 		rc = ENR_E_IO;
-	}
-	rc = ENR_OK;
-out:
-	close(fd);
+	free(data);
 	return rc;
 }
 

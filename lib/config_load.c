@@ -14,7 +14,6 @@
 
 #include <assert.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -330,10 +329,9 @@ static bool int_list(struct cfg_ld *ld, const config_setting_t *arr, struct cfg_
 static bool resolve_secret(struct cfg_ld *ld, const config_setting_t *s, const char *disp,
 			   const char *ref, char **out)
 {
-	char buf[4096], *path;
-	ssize_t n;
-	struct stat st;
-	int fd;
+	char *path, *text = NULL;
+	size_t n = 0;
+	enum enr_err rc;
 
 	if ((ld->flags & CFG_LOAD_NO_SECRETS) &&
 	    ((strncmp(ref, "env:", 4) == 0 && ref[4]) || (strncmp(ref, "file:", 5) == 0 && ref[5]))) {
@@ -358,32 +356,27 @@ static bool resolve_secret(struct cfg_ld *ld, const config_setting_t *s, const c
 	path = cfg_ld_path(ld, ref + 5);
 	if (path == NULL)
 		return false;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		cfg_ld_fail(ld, s, disp, "cannot open secret file %s: %s", path, strerror(errno));
-		free(path);
-		return false;
-	}
-	if (fstat(fd, &st) == 0 && (st.st_mode & S_IROTH)) {
-		close(fd);
+	rc = util_secret_file(path, &text);
+	if (rc == ENR_E_FORBIDDEN)
 		cfg_ld_fail(ld, s, disp, "secret file %s is readable by others (chmod o-r)", path);
-		free(path);
-		return false;
+	else if (rc == ENR_E_TOO_LARGE)
+		cfg_ld_fail(ld, s, disp, "secret file %s is larger than %u bytes", path,
+			    LIM_SECRET_FILE_MAX);
+	else if (rc == ENR_E_NOMEM)
+		cfg_ld_fail(ld, s, disp, "out of memory reading secret file %s", path);
+	else if (rc)
+		cfg_ld_fail(ld, s, disp, "cannot open secret file %s: %s", path, strerror(errno));
+	if (rc == ENR_OK) {
+		n = strlen(text);
+		if (n == 0)
+			cfg_ld_fail(ld, s, disp, "secret file %s is empty", path);
+		else
+			*out = cfg_ld_strdup(ld, text);
+		explicit_bzero(text, n);
 	}
-	n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
-		n--;
-	if (n <= 0) {
-		cfg_ld_fail(ld, s, disp, "secret file %s is empty", path);
-		free(path);
-		return false;
-	}
+	free(text);
 	free(path);
-	buf[n] = '\0';
-	*out = cfg_ld_strdup(ld, buf);
-	explicit_bzero(buf, sizeof buf);
-	return *out != NULL;
+	return rc == ENR_OK && n > 0 && *out != NULL;
 }
 
 char *cfg_ld_path(struct cfg_ld *ld, const char *p)

@@ -9,16 +9,12 @@
  */
 #include "csv.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "ascii.h"
 #include "limits.h"
@@ -713,92 +709,5 @@ enum enr_err csv_write_row_flags(struct buf *b, const char *const *fields, const
 out:
 	if (rc)
 		buf_truncate(b, mark);
-	return rc;
-}
-
-/* ---- files ---- */
-
-enum enr_err csv_load_file(const char *path, size_t max, char **data, size_t *len)
-{
-	int fd = -1;
-	char *p = NULL;
-	size_t n = 0, alloc, limit;
-	struct stat st;
-	enum enr_err rc;
-
-	/* One byte past max tells a file of exactly max bytes from a longer
-	 * one; the same byte holds the terminator otherwise. */
-	if (max >= SIZE_MAX - 1) {
-		rc = ENR_E_INVALID;
-		goto out;
-	}
-	limit = max + 1;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		rc = errno == ENOENT ? ENR_E_NOT_FOUND : ENR_E_IO;
-		goto out;
-	}
-	if (fstat(fd, &st) != 0) {
-		rc = ENR_E_IO;
-		goto out;
-	}
-	if (S_ISREG(st.st_mode) && st.st_size >= 0 && (uint64_t)st.st_size > max) {
-		rc = ENR_E_TOO_LARGE;
-		goto out;
-	}
-	/* Regular files: the size plus room to see that they did not grow.
-	 * Others (pipes, /proc): start small and double. */
-	alloc = 64 * 1024;
-	if (S_ISREG(st.st_mode) && (size_t)st.st_size >= alloc)
-		alloc = (size_t)st.st_size + 1;
-	if (alloc > limit)
-		alloc = limit;
-	p = malloc(alloc);
-	if (p == NULL) {
-		rc = ENR_E_NOMEM;
-		goto out;
-	}
-	for (;;) {
-		ssize_t got;
-
-		if (n == alloc) {
-			size_t nalloc;
-			char *np;
-
-			if (alloc == limit) {
-				rc = ENR_E_TOO_LARGE;
-				goto out;
-			}
-			nalloc = alloc > limit / 2 ? limit : alloc * 2;
-			np = realloc(p, nalloc);
-			if (np == NULL) {
-				rc = ENR_E_NOMEM;
-				goto out;
-			}
-			p = np;
-			alloc = nalloc;
-		}
-		got = read(fd, p + n, alloc - n);
-		if (got < 0) {
-			if (errno == EINTR)
-				continue;
-			rc = ENR_E_IO;
-			goto out;
-		}
-		if (got == 0)
-			break;
-		n += (size_t)got;
-	}
-	/* The loop reads only into free room and the last read found the
-	 * end, so n < alloc <= limit: n <= max and the terminator fits. */
-	p[n] = '\0';
-	*data = p;
-	*len = n;
-	p = NULL;
-	rc = ENR_OK;
-out:
-	free(p);
-	if (fd >= 0)
-		close(fd);
 	return rc;
 }

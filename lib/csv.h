@@ -4,7 +4,7 @@
  *
  * Prefix: csv_.  Batch bodies (POST /enrich/enqueue with text/csv) and
  * enrich-batch input files are read whole into memory under a byte cap
- * (csv_load_file for files) and handed to a reader, which borrows them.
+ * (util_read_file for files) and handed to a reader, which borrows them.
  *
  * What the reader accepts: quoted fields with doubled quotes inside,
  * commas and line ends inside quoted fields (kept as they are), CRLF, LF
@@ -166,14 +166,5 @@ bool csv_is_formula(const char *s, size_t n);
 ENR_MUST_CHECK enum enr_err csv_write_field_flags(struct buf *b, const char *s, size_t n, unsigned flags);
 ENR_MUST_CHECK enum enr_err csv_write_row_flags(struct buf *b, const char *const *fields, const size_t *lens,
 				 size_t n, unsigned flags);
-
-/* Read the whole file at path into a fresh NUL-terminated buffer.
- * Returns ENR_OK with *data (the caller frees it with free()) and *len
- * (bytes, without the terminator); ENR_E_TOO_LARGE when the file holds
- * more than max bytes; ENR_E_NOT_FOUND when it does not exist; ENR_E_IO
- * when it cannot be read; ENR_E_NOMEM.  Works on pipes and other files
- * without a size.  Out-parameters are written only on ENR_OK.
- * Thread-safe. */
-ENR_MUST_CHECK enum enr_err csv_load_file(const char *path, size_t max, char **data, size_t *len);
 
 #endif

@@ -10,15 +10,12 @@
 #include "domains.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <libpsl.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "ascii.h"
 #include "limits.h"
@@ -165,68 +162,25 @@ static void log_errno(const char *path, const char *what, int e)
 }
 
 /* Read the whole regular file at path (at most LIM_DOM_FILE_MAX bytes)
- * into a fresh NUL-terminated buffer. */
+ * into a fresh NUL-terminated buffer; what went wrong is logged. */
 static enum enr_err read_file(const char *path, char **out, size_t *outlen)
 {
-	enum enr_err rc = ENR_E_IO;
-	struct stat st;
-	char *text = NULL;
-	size_t len = 0, alloc;
-	int fd = -1;
+	enum enr_err rc = util_read_file(path, LIM_DOM_FILE_MAX, UTIL_RF_REGULAR, out, outlen);
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		log_errno(path, "cannot open", errno);
-		goto out;
-	}
-	if (fstat(fd, &st) != 0) {
-		log_errno(path, "cannot stat", errno);
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
+	switch (rc) {
+	case ENR_OK:
+	case ENR_E_NOMEM:
+		return rc;
+	case ENR_E_INVALID:
 		log_error("dom", "%s: not a regular file", path);
-		goto out;
-	}
-	if ((uintmax_t)st.st_size > LIM_DOM_FILE_MAX) {
+		return ENR_E_IO;
+	case ENR_E_TOO_LARGE:
 		log_error("dom", "%s: larger than %u bytes", path, LIM_DOM_FILE_MAX);
-		rc = ENR_E_CONFIG;
-		goto out;
+		return ENR_E_CONFIG;
+	default:
+		log_errno(path, rc == ENR_E_NOT_FOUND ? "cannot open" : "cannot read", errno);
+		return ENR_E_IO;
 	}
-	/* One byte more than the size lets a file that grew since fstat be
-	 * noticed instead of silently cut. */
-	alloc = (size_t)st.st_size + 2;
-	text = malloc(alloc);
-	if (text == NULL) {
-		rc = ENR_E_NOMEM;
-		goto out;
-	}
-	for (;;) {
-		ssize_t n = read(fd, text + len, alloc - 1 - len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			log_errno(path, "cannot read", errno);
-			goto out;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		if (len == alloc - 1) {
-			log_error("dom", "%s: changed while being read", path);
-			goto out;
-		}
-	}
-	text[len] = '\0';
-	*out = text;
-	*outlen = len;
-	text = NULL;
-	rc = ENR_OK;
-out:
-	free(text);
-	if (fd >= 0)
-		close(fd);
-	return rc;
 }
 
 /* Fill set from the list file at path.  On failure set is left empty. */

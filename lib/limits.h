@@ -37,6 +37,7 @@
 #define LIM_NAME_MAX            64u     /* ids and names: providers, keys, accounts */
 #define LIM_CONF_HISTORY_MAX    10u     /* applied configurations kept (lib/confhist.h) */
 #define LIM_PATH_BYTES          4096u   /* a file path built from configured ones */
+#define LIM_SECRET_FILE_MAX     4095u   /* bytes of a secret file (file:PATH) */
 
 /* batch jobs */
 #define LIM_JOB_REJECTIONS_LISTED 100u  /* refused rows listed in a 202 answer */

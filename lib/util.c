@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "ascii.h"
+#include "limits.h"
 
 enum enr_err util_parse_i64n(const char *s, size_t len, int64_t min, int64_t max,
 			     int64_t *out)
@@ -370,12 +371,124 @@ bool util_ct_equal(const void *a, const void *b, size_t n)
 	return d == 0;
 }
 
+enum enr_err util_read_file(const char *path, size_t max, unsigned flags, char **data,
+			    size_t *len)
+{
+	int fd = -1, err = 0;
+	char *p = NULL;
+	size_t n = 0, alloc, limit;
+	struct stat st;
+	enum enr_err rc;
+
+	/* One byte past max tells a file of exactly max bytes from a longer
+	 * one; the same byte holds the terminator otherwise. */
+	if (path == NULL || max >= SIZE_MAX - 1) {
+		rc = ENR_E_INVALID;
+		goto out;
+	}
+	limit = max + 1;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		err = errno;
+		rc = err == ENOENT ? ENR_E_NOT_FOUND : ENR_E_IO;
+		goto out;
+	}
+	if (fstat(fd, &st) != 0) {
+		err = errno;
+		rc = ENR_E_IO;
+		goto out;
+	}
+	if ((flags & UTIL_RF_REGULAR) && !S_ISREG(st.st_mode)) {
+		rc = ENR_E_INVALID;
+		goto out;
+	}
+	if ((flags & UTIL_RF_PRIVATE) && (st.st_mode & S_IROTH)) {
+		rc = ENR_E_FORBIDDEN;
+		goto out;
+	}
+	if (S_ISREG(st.st_mode) && st.st_size >= 0 && (uint64_t)st.st_size > max) {
+		rc = ENR_E_TOO_LARGE;
+		goto out;
+	}
+	/* Regular files: the size plus room to see that they did not grow.
+	 * Others (pipes, /proc): start small and double. */
+	alloc = 64 * 1024;
+	if (S_ISREG(st.st_mode) && (size_t)st.st_size >= alloc)
+		alloc = (size_t)st.st_size + 1;
+	if (alloc > limit)
+		alloc = limit;
+	p = malloc(alloc);
+	if (p == NULL) {
+		rc = ENR_E_NOMEM;
+		goto out;
+	}
+	for (;;) {
+		ssize_t got;
+
+		if (n == alloc) {
+			size_t nalloc;
+			char *np;
+
+			if (alloc == limit) {
+				rc = ENR_E_TOO_LARGE;
+				goto out;
+			}
+			nalloc = alloc > limit / 2 ? limit : alloc * 2;
+			np = realloc(p, nalloc);
+			if (np == NULL) {
+				rc = ENR_E_NOMEM;
+				goto out;
+			}
+			p = np;
+			alloc = nalloc;
+		}
+		got = read(fd, p + n, alloc - n);
+		if (got < 0) {
+			if (errno == EINTR)
+				continue;
+			err = errno;
+			rc = ENR_E_IO;
+			goto out;
+		}
+		if (got == 0)
+			break;
+		n += (size_t)got;
+	}
+	/* The loop reads only into free room and the last read found the
+	 * end, so n < alloc <= limit: n <= max and the terminator fits. */
+	p[n] = '\0';
+	*data = p;
+	*len = n;
+	p = NULL;
+	rc = ENR_OK;
+out:
+	free(p);
+	if (fd >= 0)
+		close(fd);
+	if (err)
+		errno = err;
+	return rc;
+}
+
+enum enr_err util_secret_file(const char *path, char **out)
+{
+	char *text = NULL;
+	size_t n = 0;
+	enum enr_err rc = util_read_file(path, LIM_SECRET_FILE_MAX, UTIL_RF_PRIVATE, &text, &n);
+
+	if (rc)
+		return rc;
+	while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r' || text[n - 1] == ' '))
+		n--;
+	text[n] = '\0';
+	*out = text;
+	return ENR_OK;
+}
+
 enum enr_err util_secret_read(const char *ref, char **out)
 {
-	char buf[4096];
-	struct stat st;
-	ssize_t n;
-	int fd;
+	enum enr_err rc;
+	char *s = NULL;
 
 	if (strncmp(ref, "env:", 4) == 0 && ref[4]) {
 		const char *v = getenv(ref + 4);
@@ -387,21 +500,12 @@ enum enr_err util_secret_read(const char *ref, char **out)
 	}
 	if (strncmp(ref, "file:", 5) != 0 || ref[5] == '\0')
 		return ENR_E_INVALID;
-	fd = open(ref + 5, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return ENR_E_NOT_FOUND;
-	if (fstat(fd, &st) == 0 && (st.st_mode & S_IROTH)) {
-		close(fd);
-		return ENR_E_FORBIDDEN;
+	rc = util_secret_file(ref + 5, &s);
+	if (rc == ENR_OK && s[0] == '\0') {
+		free(s);
+		rc = ENR_E_NOT_FOUND;
 	}
-	n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
-		n--;
-	if (n <= 0)
-		return ENR_E_NOT_FOUND;
-	buf[n] = '\0';
-	*out = strdup(buf);
-	explicit_bzero(buf, sizeof buf);
-	return *out ? ENR_OK : ENR_E_NOMEM;
+	if (rc == ENR_OK)
+		*out = s;
+	return rc;
 }

@@ -102,12 +102,35 @@ bool util_utf8_valid(const char *s, size_t len);
 /* Constant-time comparison of two n-byte buffers. */
 bool util_ct_equal(const void *a, const void *b, size_t n);
 
+/* util_read_file options. */
+#define UTIL_RF_REGULAR 1u /* only a regular file: anything else is ENR_E_INVALID */
+#define UTIL_RF_PRIVATE 2u /* a credential: a file others may read is ENR_E_FORBIDDEN */
+
+/* Read the whole file at path into a fresh NUL-terminated buffer.
+ * Returns ENR_OK with *data (the caller frees it with free()) and *len
+ * (bytes, without the terminator); ENR_E_TOO_LARGE when the file holds
+ * more than max bytes (also when it grew past max while being read);
+ * ENR_E_NOT_FOUND when it does not exist; ENR_E_INVALID and
+ * ENR_E_FORBIDDEN as the flags (UTIL_RF_*) say; ENR_E_IO when it cannot be
+ * opened, examined or read, errno then says why; ENR_E_NOMEM.  Works on
+ * pipes and other files without a size.  Out-parameters are written only
+ * on ENR_OK.  Thread-safe. */
+ENR_MUST_CHECK enum enr_err util_read_file(const char *path, size_t max, unsigned flags,
+					   char **data, size_t *len);
+
+/* The secret in the file at path as a new string in *out (the caller
+ * frees it, and should wipe it first), trailing spaces and line ends cut;
+ * it may be empty.  The file must not be readable by others
+ * (ENR_E_FORBIDDEN) and holds at most LIM_SECRET_FILE_MAX bytes
+ * (ENR_E_TOO_LARGE); otherwise errors as util_read_file. */
+ENR_MUST_CHECK enum enr_err util_secret_file(const char *path, char **out);
+
 /* Read a secret named by reference: "env:NAME" (the variable's value) or
- * "file:PATH" (the file's first 4 KiB, trailing blanks cut; the file must
- * not be readable by others).  *out is a new string the caller frees (and
- * should wipe).  ENR_E_INVALID for another form, ENR_E_NOT_FOUND when the
- * variable is unset or the file missing or empty, ENR_E_FORBIDDEN when the
- * file is readable by others. */
-enum enr_err util_secret_read(const char *ref, char **out);
+ * "file:PATH" (util_secret_file).  *out is a new string the caller frees
+ * (and should wipe).  ENR_E_INVALID for another form, ENR_E_NOT_FOUND
+ * when the variable is unset or the file missing or empty,
+ * ENR_E_FORBIDDEN when the file is readable by others, ENR_E_TOO_LARGE
+ * when it is longer than a secret, ENR_E_IO when it cannot be read. */
+ENR_MUST_CHECK enum enr_err util_secret_read(const char *ref, char **out);
 
 #endif

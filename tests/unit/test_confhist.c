@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "lib/confhist.h"
+#include "lib/util.h"
 
 #include "harness.h"
 
@@ -25,19 +26,17 @@ static void put(const char *path, const char *text)
 	}
 }
 
+/* The file's text, "" when it cannot be read; valid until the next call. */
 static const char *get(const char *path)
 {
-	static char buf[4096];
-	FILE *f = fopen(path, "r");
-	size_t n = 0;
+	static char *text;
+	size_t n;
 
-	buf[0] = '\0';
-	if (f) {
-		n = fread(buf, 1, sizeof buf - 1, f);
-		fclose(f);
-	}
-	buf[n] = '\0';
-	return buf;
+	free(text);
+	text = NULL;
+	if (util_read_file(path, 4096, 0, &text, &n) != ENR_OK)
+		return "";
+	return text;
 }
 
 /* A fresh state directory and configuration file for each test. */

@@ -13,6 +13,8 @@
 #include "lib/config.h"
 #include "lib/config_int.h"
 #include "lib/fields.h"
+#include "lib/limits.h"
+#include "lib/util.h"
 
 #include "harness.h"
 
@@ -271,6 +273,28 @@ TEST(providers_keys_and_secrets)
 	chmod(secret_path, 0644);
 	CHECK_INT(load(text, &c), ENR_E_CONFIG);
 	CHECK(strstr(err, "readable by others") != NULL);
+	/* One too long is refused, not cut to its first 4 KiB; the longest
+	 * one is read whole. */
+	{
+		static char big[LIM_SECRET_FILE_MAX + 2];
+
+		memset(big, 'k', sizeof big - 1);
+		fd = open(secret_path, O_WRONLY | O_TRUNC);
+		REQUIRE(fd >= 0);
+		CHECK(write(fd, big, LIM_SECRET_FILE_MAX + 1) == LIM_SECRET_FILE_MAX + 1);
+		close(fd);
+		chmod(secret_path, 0600);
+		CHECK_INT(load(text, &c), ENR_E_CONFIG);
+		CHECK(strstr(err, "is larger than 4095 bytes") != NULL);
+		REQUIRE(truncate(secret_path, LIM_SECRET_FILE_MAX) == 0);
+		REQUIRE(load(text, &c) == ENR_OK);
+		CHECK_INT(strlen(cfg_provider_find(c, "lusha")->keys[1].secret), LIM_SECRET_FILE_MAX);
+		cfg_release(c);
+		c = NULL;
+		REQUIRE(truncate(secret_path, 0) == 0);
+		CHECK_INT(load(text, &c), ENR_E_CONFIG);
+		CHECK(strstr(err, "is empty") != NULL);
+	}
 	/* Secrets are never literal, and the literal never shows in the error. */
 	CHECK_INT(load("providers = ( { name = \"x\"; kind = \"pdl\"; keys = ( { id = \"k\"; secret = \"plain-secret-value\"; } ); } );\n", &c), ENR_E_CONFIG);
 	CHECK(err_is(1, "providers[0].keys[0].secret: must be \"env:NAME\" or \"file:PATH\""));
@@ -601,17 +625,14 @@ static void documented(const struct cfg_table *t, const char *text, int *checked
 
 TEST(every_setting_is_in_the_shipped_file)
 {
-	static char text[128 * 1024];
-	FILE *f = fopen("conf/enrichd.conf", "r");
+	char *text = NULL;
 	size_t n;
 	int checked = 0;
 
-	REQUIRE(f != NULL);
-	n = fread(text, 1, sizeof text - 1, f);
-	fclose(f);
-	text[n] = '\0';
+	REQUIRE(util_read_file("conf/enrichd.conf", LIM_CONFIG_FILE_MAX, 0, &text, &n) == ENR_OK);
 	documented(&cfg_root_table, text, &checked);
 	CHECK(checked > 90); /* the walk reached the provider, key and generic rows */
+	free(text);
 }
 
 /* The file says "the value shown is the default unless the comment says

@@ -13,8 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "lib/ascii.h"
 #include "lib/buf.h"
@@ -807,76 +805,6 @@ TEST(round_trip)
 	buf_release(&b);
 }
 
-/* ---- files ---- */
-
-TEST(load_file)
-{
-	char path[] = "/tmp/test_csv_XXXXXX";
-	int fd = mkstemp(path);
-	static char untouched[] = "untouched";
-	char *data = untouched;
-	size_t len = 7;
-
-	REQUIRE(fd >= 0);
-	REQUIRE(write(fd, "a,b\n1,2\n", 8) == 8);
-	close(fd);
-	CHECK_INT(csv_load_file(path, 8, &data, &len), ENR_OK);
-	CHECK_INT(len, 8);
-	CHECK_STR(data, "a,b\n1,2\n");
-	free(data);
-	data = untouched;
-	len = 7;
-	CHECK_INT(csv_load_file(path, 7, &data, &len), ENR_E_TOO_LARGE);
-	CHECK_STR(data, "untouched");
-	CHECK_INT(len, 7);
-	unlink(path);
-	CHECK_INT(csv_load_file(path, 100, &data, &len), ENR_E_NOT_FOUND);
-	CHECK_INT(csv_load_file("/", 100, &data, &len), ENR_E_IO);
-	CHECK_STR(data, "untouched");
-
-	/* An empty file is an empty buffer, not an error. */
-	memcpy(path + sizeof(path) - 7, "XXXXXX", 6);
-	fd = mkstemp(path);
-	REQUIRE(fd >= 0);
-	close(fd);
-	CHECK_INT(csv_load_file(path, 0, &data, &len), ENR_OK);
-	CHECK_INT(len, 0);
-	CHECK_STR(data, "");
-	free(data);
-	unlink(path);
-}
-
-TEST(load_file_without_size)
-{
-	/* A pipe has no size; the cap still holds. */
-	int p[2];
-	char *data = NULL;
-	size_t len = 0;
-	char path[64];
-	static char chunk[100000];
-	pid_t pid;
-
-	REQUIRE(pipe(p) == 0);
-	memset(chunk, 'q', sizeof(chunk));
-	/* A pipe holds 64 KiB; write from a child so the read side drains. */
-	pid = fork();
-	REQUIRE(pid >= 0);
-	if (pid == 0) {
-		close(p[0]);
-		if (write(p[1], chunk, sizeof(chunk)) != (ssize_t)sizeof(chunk))
-			_exit(1);
-		_exit(0);
-	}
-	close(p[1]);
-	snprintf(path, sizeof(path), "/dev/fd/%d", p[0]);
-	CHECK_INT(csv_load_file(path, sizeof(chunk), &data, &len), ENR_OK);
-	CHECK_INT(len, sizeof(chunk));
-	if (data != NULL)
-		CHECK(data[0] == 'q' && data[len - 1] == 'q' && data[len] == '\0');
-	free(data);
-	close(p[0]);
-	waitpid(pid, NULL, 0);
-}
 
 /* ---- volume ---- */
 
@@ -977,8 +905,6 @@ int main(void)
 	RUN(write_neutralises_formulas_when_asked);
 	RUN(write_over_cap_leaves_buffer);
 	RUN(round_trip);
-	RUN(load_file);
-	RUN(load_file_without_size);
 	RUN(hundred_thousand_rows);
 	return harness_done();
 }

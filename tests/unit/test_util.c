@@ -1,16 +1,21 @@
 /*
  * test_util.c - strict parsing, time formatting, hex, UTF-8, err tables,
- * ASCII classes (lib/ascii.h).
+ * ASCII classes (lib/ascii.h), sleeping, deadlines, jitter, whole files.
  */
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
-#include <sys/time.h>
-#include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "lib/ascii.h"
 #include "lib/err.h"
@@ -306,6 +311,109 @@ TEST(jitter_spreads_up_to_a_quarter)
 	CHECK_INT(util_jitter_add(0, 0.9), 0);
 }
 
+/* ---- whole files ---- */
+
+TEST(read_file)
+{
+	char path[] = "/tmp/test_util_XXXXXX";
+	int fd = mkstemp(path);
+	static char untouched[] = "untouched";
+	char *data = untouched;
+	size_t len = 7;
+
+	REQUIRE(fd >= 0);
+	REQUIRE(write(fd, "a,b\n1,2\n", 8) == 8);
+	close(fd);
+	CHECK_INT(util_read_file(path, 8, 0, &data, &len), ENR_OK);
+	CHECK_INT(len, 8);
+	CHECK_STR(data, "a,b\n1,2\n");
+	free(data);
+	data = untouched;
+	len = 7;
+	CHECK_INT(util_read_file(path, 7, 0, &data, &len), ENR_E_TOO_LARGE);
+	CHECK_STR(data, "untouched");
+	CHECK_INT(len, 7);
+	unlink(path);
+	CHECK_INT(util_read_file(path, 100, 0, &data, &len), ENR_E_NOT_FOUND);
+	CHECK_INT(util_read_file("/", 100, 0, &data, &len), ENR_E_IO);
+	CHECK_STR(data, "untouched");
+
+	/* An empty file is an empty buffer, not an error. */
+	memcpy(path + sizeof(path) - 7, "XXXXXX", 6);
+	fd = mkstemp(path);
+	REQUIRE(fd >= 0);
+	close(fd);
+	CHECK_INT(util_read_file(path, 0, 0, &data, &len), ENR_OK);
+	CHECK_INT(len, 0);
+	CHECK_STR(data, "");
+	free(data);
+	unlink(path);
+}
+
+TEST(read_file_without_size)
+{
+	/* A pipe has no size; the cap still holds. */
+	int p[2];
+	char *data = NULL;
+	size_t len = 0;
+	char path[64];
+	static char chunk[100000];
+	pid_t pid;
+
+	REQUIRE(pipe(p) == 0);
+	memset(chunk, 'q', sizeof(chunk));
+	/* A pipe holds 64 KiB; write from a child so the read side drains. */
+	pid = fork();
+	REQUIRE(pid >= 0);
+	if (pid == 0) {
+		close(p[0]);
+		if (write(p[1], chunk, sizeof(chunk)) != (ssize_t)sizeof(chunk))
+			_exit(1);
+		_exit(0);
+	}
+	close(p[1]);
+	snprintf(path, sizeof(path), "/dev/fd/%d", p[0]);
+	CHECK_INT(util_read_file(path, sizeof(chunk), 0, &data, &len), ENR_OK);
+	CHECK_INT(len, sizeof(chunk));
+	if (data != NULL)
+		CHECK(data[0] == 'q' && data[len - 1] == 'q' && data[len] == '\0');
+	free(data);
+	close(p[0]);
+	waitpid(pid, NULL, 0);
+}
+
+TEST(read_file_options)
+{
+	char path[] = "/tmp/test_util_XXXXXX";
+	int fd = mkstemp(path);
+	char *data = NULL;
+	size_t len = 0;
+
+	REQUIRE(fd >= 0);
+	REQUIRE(write(fd, "s3cret\n", 7) == 7);
+	close(fd);
+	REQUIRE(chmod(path, 0644) == 0);
+	CHECK_INT(util_read_file(path, 100, UTIL_RF_PRIVATE, &data, &len), ENR_E_FORBIDDEN);
+	CHECK(data == NULL);
+	REQUIRE(chmod(path, 0640) == 0);
+	CHECK_INT(util_read_file(path, 100, UTIL_RF_PRIVATE | UTIL_RF_REGULAR, &data, &len),
+		  ENR_OK);
+	CHECK_STR(data, "s3cret\n");
+	free(data);
+	data = NULL;
+	/* a directory is no regular file; without the option it fails to read */
+	CHECK_INT(util_read_file("/tmp", 100, UTIL_RF_REGULAR, &data, &len), ENR_E_INVALID);
+	errno = 0;
+	CHECK_INT(util_read_file("/tmp", 100, 0, &data, &len), ENR_E_IO);
+	CHECK_INT(errno, EISDIR); /* errno says why */
+	CHECK_INT(util_read_file("/dev/null", 100, UTIL_RF_REGULAR, &data, &len), ENR_E_INVALID);
+	CHECK_INT(util_read_file("/dev/null", 100, 0, &data, &len), ENR_OK);
+	CHECK_INT(len, 0);
+	free(data);
+	CHECK_INT(util_read_file(NULL, 100, 0, &data, &len), ENR_E_INVALID);
+	unlink(path);
+}
+
 int main(void)
 {
 	RUN(timed_waits_run_on_the_monotonic_clock);
@@ -324,5 +432,8 @@ int main(void)
 	RUN(sleep_lasts_its_whole_time_across_signals);
 	RUN(sleep_unless_ends_when_the_flag_is_set);
 	RUN(jitter_spreads_up_to_a_quarter);
+	RUN(read_file);
+	RUN(read_file_without_size);
+	RUN(read_file_options);
 	return harness_done();
 }

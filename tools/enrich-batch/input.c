@@ -163,7 +163,7 @@ enum enr_err eb_load_input(struct eb_run *r)
 		return ENR_E_IO;
 	}
 	errno = 0;
-	rc = csv_load_file(o->input, (size_t)o->max_bytes, &r->data, &r->len);
+	rc = util_read_file(o->input, (size_t)o->max_bytes, 0, &r->data, &r->len);
 	if (rc == ENR_E_TOO_LARGE) {
 		eb_say("the input %s is larger than %lld bytes (raise the cap with --max-bytes, at "
 		       "most %u)", o->input, (long long)o->max_bytes, LIM_BODY_MAX_CEILING);
