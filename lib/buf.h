@@ -32,6 +32,10 @@ void buf_release(struct buf *b);
 /* Forget the contents, keep the memory. */
 void buf_reset(struct buf *b);
 
+/* Cut the contents back to their first len bytes (len <= b->len): how a
+ * writer undoes a partial append. */
+void buf_truncate(struct buf *b, size_t len);
+
 ENR_MUST_CHECK enum enr_err buf_append(struct buf *b, const void *p, size_t n);
 ENR_MUST_CHECK enum enr_err buf_puts(struct buf *b, const char *s);
 ENR_MUST_CHECK enum enr_err buf_putc(struct buf *b, char c);

@@ -657,14 +657,6 @@ static enum enr_err put_field(struct buf *b, const char *s, size_t n, unsigned f
 	return rc;
 }
 
-static void buf_truncate(struct buf *b, size_t len)
-{
-	if (b->data == NULL)
-		return;
-	b->len = len;
-	b->data[len] = '\0';
-}
-
 enum enr_err csv_write_field_flags(struct buf *b, const char *s, size_t n, unsigned flags)
 {
 	size_t mark = b->len;

@@ -23,6 +23,7 @@
 
 #include "ascii.h"
 #include "limits.h"
+#include "pct.h"
 #include "util.h"
 
 const char *const prov_outcome_names[PROV_OUTCOME__MAX] = {
@@ -88,28 +89,6 @@ enum enr_err prov_request_header(struct prov_request *r, const char *name, const
 	return ENR_OK;
 }
 
-/* RFC 3986 2.3: unreserved characters as they are, every other byte
- * (UTF-8 included) as %XX with upper-case hex (2.1). */
-static enum enr_err put_encoded(struct buf *b, const char *s)
-{
-	static const char hex[] = "0123456789ABCDEF";
-
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		enum enr_err rc;
-
-		if (ascii_is_unreserved(*p)) {
-			rc = buf_putc(b, (char)*p);
-		} else {
-			char esc[3] = { '%', hex[*p >> 4], hex[*p & 15] };
-
-			rc = buf_append(b, esc, sizeof esc);
-		}
-		if (rc)
-			return rc;
-	}
-	return ENR_OK;
-}
-
 enum enr_err prov_request_query(struct prov_request *r, const char *name, const char *value)
 {
 	size_t old = r->url.len;
@@ -124,18 +103,16 @@ enum enr_err prov_request_query(struct prov_request *r, const char *name, const 
 		rc = buf_putc(&r->url, '&');
 	else
 		rc = ENR_OK;
+	/* RFC 3986 2.3: unreserved characters as they are, every other byte
+	 * (UTF-8 included) as %XX. */
 	if (rc == ENR_OK)
-		rc = put_encoded(&r->url, name);
+		rc = pct_encode(&r->url, name, strlen(name), NULL, 0);
 	if (rc == ENR_OK)
 		rc = buf_putc(&r->url, '=');
 	if (rc == ENR_OK)
-		rc = put_encoded(&r->url, value);
-	if (rc) {
-		/* Leave the URL as it was, not with half a parameter. */
-		r->url.len = old;
-		if (r->url.data)
-			r->url.data[old] = '\0';
-	}
+		rc = pct_encode(&r->url, value, strlen(value), NULL, 0);
+	if (rc)
+		buf_truncate(&r->url, old); /* as it was, not with half a parameter */
 	return rc;
 }
 

@@ -8,6 +8,7 @@
 
 #include "ascii.h"
 #include "fields.h"
+#include "pct.h"
 #include "util.h"
 
 static enum enr_err problem(json_t **details, const char *field, size_t flen, const char *what)
@@ -23,29 +24,6 @@ static enum enr_err problem(json_t **details, const char *field, size_t flen, co
 	if (d == NULL || json_array_append_new(*details, d) != 0)
 		return ENR_E_NOMEM;
 	return ENR_OK;
-}
-
-/* Decode n bytes of s into out (room for n + 1); false on a bad escape. */
-static bool decode(const char *s, size_t n, char *out, size_t *outlen)
-{
-	size_t o = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-
-		if (c == '+') {
-			c = ' ';
-		} else if (c == '%') {
-			if (n - i < 3 || ascii_hex_value(s[i + 1]) < 0 || ascii_hex_value(s[i + 2]) < 0)
-				return false;
-			c = (char)(ascii_hex_value(s[i + 1]) * 16 + ascii_hex_value(s[i + 2]));
-			i += 2;
-		}
-		out[o++] = c;
-	}
-	out[o] = '\0';
-	*outlen = o;
-	return true;
 }
 
 static const struct qs_param *find(const struct qs_param *table, size_t n, const char *name)
@@ -91,7 +69,9 @@ enum enr_err qs_parse(const char *query, const struct qs_param *table, size_t n,
 			continue; /* "a=1&&b=2", a trailing '&' */
 		/* A name longer than any parameter's cannot be one; a name is
 		 * compared decoded, and one with a NUL byte matches nothing. */
-		if (nlen <= LIM_NAME_MAX && decode(seg, nlen, name, &dn) && strlen(name) == dn)
+		if (nlen <= LIM_NAME_MAX &&
+		    pct_decode(seg, nlen, PCT_PLUS_SPACE, name, sizeof name, &dn) &&
+		    strlen(name) == dn)
 			prm = find(table, n, name);
 		if (prm == NULL) {
 			rc = problem(details, seg, nlen, "unknown parameter");
@@ -109,7 +89,7 @@ enum enr_err qs_parse(const char *query, const struct qs_param *table, size_t n,
 		if (prm == NULL)
 			continue;
 		/* Decoding never grows a value: it fits in what is left of buf. */
-		if (!decode(vraw, vrawlen, val, &vlen)) {
+		if (!pct_decode(vraw, vrawlen, PCT_PLUS_SPACE, val, sizeof out->buf - used, &vlen)) {
 			rc = problem(details, name, dn, "bad percent-encoding");
 			bad = true;
 			continue;

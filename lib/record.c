@@ -14,6 +14,7 @@
 
 #include "ascii.h"
 #include "limits.h"
+#include "pct.h"
 #include "util.h"
 
 const char *const rec_li_kind_names[REC_LI__MAX] = {
@@ -387,32 +388,15 @@ static const char *norm_domain(char *s)
  * a plausible slug. */
 static bool slug_put(struct buf *out, const char *seg, size_t n)
 {
-	unsigned char dec[LIM_REC_SLUG_MAX];
-	size_t len = 0, i = 0;
+	unsigned char dec[LIM_REC_SLUG_MAX + 1];
+	size_t len = 0, i;
 
-	while (i < n) {
-		int c = (unsigned char)seg[i];
-
-		if (c == '%') {
-			int hi, lo;
-
-			if (n - i < 3)
-				return false;
-			hi = ascii_hex_value(seg[i + 1]);
-			lo = ascii_hex_value(seg[i + 2]);
-			if (hi < 0 || lo < 0)
-				return false;
-			c = hi * 16 + lo;
-			i += 3;
-		} else {
-			i++;
-		}
-		if (len == sizeof dec)
-			return false;
-		dec[len++] = (unsigned char)(c < 0x80 ? ascii_to_lower((char)c) : c);
-	}
-	if (len < LIM_REC_SLUG_MIN)
+	if (!pct_decode(seg, n, 0, (char *)dec, sizeof dec, &len) || len < LIM_REC_SLUG_MIN)
 		return false;
+	for (i = 0; i < len; i++) {
+		if (dec[i] < 0x80)
+			dec[i] = (unsigned char)ascii_to_lower((char)dec[i]);
+	}
 	for (i = 0; i < len;) {
 		uint32_t cp;
 		size_t k;
@@ -430,10 +414,8 @@ static bool slug_put(struct buf *out, const char *seg, size_t n)
 		k = utf8_decode(dec + i, len - i, &cp);
 		if (k == 0 || cp_classify(cp) != CP_TEXT)
 			return false;
-		for (size_t j = 0; j < k; j++) {
-			if (buf_printf(out, "%%%02x", dec[i + j]))
-				return false;
-		}
+		if (pct_encode(out, (const char *)dec + i, k, NULL, PCT_LOWER_HEX))
+			return false;
 		i += k;
 	}
 	return true;
@@ -728,6 +710,13 @@ out:
 	return rc;
 }
 
+/* What a cache key carries as it is: everything but its own separators,
+ * the escape character and control bytes. */
+static bool key_plain(int c)
+{
+	return c != '%' && c != '|' && c != '=' && c >= 0x20 && c != 0x7F;
+}
+
 enum enr_err rec_cache_key(const struct rec *r, struct buf *out)
 {
 	enum enr_err rc = buf_puts(out, "v1");
@@ -738,12 +727,8 @@ enum enr_err rec_cache_key(const struct rec *r, struct buf *out)
 		if (v == NULL)
 			continue;
 		rc = buf_printf(out, "|%s=", fld_ident_names[i]);
-		for (; rc == ENR_OK && *v; v++) {
-			if (*v == '%' || *v == '|' || *v == '=' || *v < 0x20 || *v == 0x7F)
-				rc = buf_printf(out, "%%%02X", *v);
-			else
-				rc = buf_putc(out, (char)*v);
-		}
+		if (rc == ENR_OK)
+			rc = pct_encode(out, (const char *)v, strlen((const char *)v), key_plain, 0);
 	}
 	return rc;
 }

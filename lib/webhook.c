@@ -35,6 +35,7 @@
 #include "buf.h"
 #include "config.h"
 #include "limits.h"
+#include "pct.h"
 #include "upstream.h"
 #include "util.h"
 
@@ -266,7 +267,7 @@ static bool rest_ok(const char *s)
 {
 	for (; *s; s++) {
 		if (*s == '%') {
-			if (!ascii_is_xdigit(s[1]) || !ascii_is_xdigit(s[2]))
+			if (!pct_is_escape(s))
 				return false;
 			s += 2;
 		} else if (!ascii_is_alpha(*s) && !ascii_is_digit(*s) &&

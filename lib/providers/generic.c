@@ -24,9 +24,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "lib/ascii.h"
 #include "lib/json_path.h"
 #include "lib/limits.h"
+#include "lib/pct.h"
 #include "lib/provider.h"
 #include "lib/util.h"
 
@@ -51,27 +51,6 @@ static const char *const placeholders[ID__MAX + 1] = {
 };
 
 enum expand_mode { EXPAND_URL, EXPAND_JSON };
-
-static enum enr_err put_url_encoded(struct buf *b, const char *s)
-{
-	static const char hex[] = "0123456789ABCDEF";
-
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		bool keep = ascii_is_unreserved(*p);
-		enum enr_err rc;
-
-		if (keep) {
-			rc = buf_putc(b, (char)*p);
-		} else {
-			char esc[3] = { '%', hex[*p >> 4], hex[*p & 15] };
-
-			rc = buf_append(b, esc, sizeof esc);
-		}
-		if (rc)
-			return rc;
-	}
-	return ENR_OK;
-}
 
 /* RFC 8259 7: the quote, the backslash and control characters escaped;
  * everything else (UTF-8 included) as it is. */
@@ -149,7 +128,7 @@ static enum enr_err expand(const char *tmpl, const char *base_url, const struct 
 
 			if (v == NULL || v[0] == '\0')
 				return ENR_E_INVALID;
-			rc = mode == EXPAND_URL ? put_url_encoded(b, v) : put_json_escaped(b, v);
+			rc = mode == EXPAND_URL ? pct_encode(b, v, strlen(v), NULL, 0) : put_json_escaped(b, v);
 			(*used)++;
 		}
 		if (rc)

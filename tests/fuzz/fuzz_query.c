@@ -13,6 +13,7 @@
 #include "lib/ascii.h"
 #include "lib/buf.h"
 #include "lib/limits.h"
+#include "lib/pct.h"
 #include "lib/query.h"
 #include "lib/util.h"
 
@@ -35,16 +36,14 @@ static void check(int ok)
 		abort();
 }
 
+static bool plain(int c)
+{
+	return ascii_is_alnum(c) || c == '-' || c == '_' || c == '.' || c == ',';
+}
+
 static void encode(struct buf *b, const char *s, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (ascii_is_alnum(c) || c == '-' || c == '_' || c == '.' || c == ',')
-			check(buf_putc(b, (char)c) == ENR_OK);
-		else
-			check(buf_printf(b, "%%%02X", c) == ENR_OK);
-	}
+	check(pct_encode(b, s, n, plain, 0) == ENR_OK);
 }
 
 static int fuzz_one(const uint8_t *data, size_t size)
