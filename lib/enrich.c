@@ -32,38 +32,6 @@ static void problem(json_t *details, const char *field, const char *what)
 	json_array_append_new(details, json_pack("{s:s, s:s}", "field", f, "problem", w));
 }
 
-static enum enr_err parse_enrich(json_t *v, fld_set *want, json_t *details)
-{
-	size_t i;
-	json_t *e;
-
-	if (!json_is_array(v)) {
-		problem(details, "enrich", "must be an array of field names");
-		return ENR_E_INVALID;
-	}
-	if (json_array_size(v) > FLD__MAX * 2) {
-		problem(details, "enrich", "too many entries");
-		return ENR_E_INVALID;
-	}
-	*want = 0;
-	json_array_foreach(v, i, e) {
-		enum fld_id f;
-		const char *s = json_string_value(e);
-
-		if (s == NULL || !fld_parse(s, &f)) {
-			char what[160];
-
-			snprintf(what, sizeof what, "entry %zu is not a field that can be enriched", i);
-			problem(details, "enrich", what);
-			return ENR_E_INVALID;
-		}
-		*want |= FLD_BIT(f);
-	}
-	if (*want == 0)
-		*want = FLD_ALL;
-	return ENR_OK;
-}
-
 enum enr_err en_parse_record(json_t *obj, const struct cfg *cfg, const struct dom_lists *lists,
 			     bool allow_enrich, struct en_request *out, json_t **details)
 {
@@ -83,8 +51,12 @@ enum enr_err en_parse_record(json_t *obj, const struct cfg *cfg, const struct do
 		enum fld_ident id;
 
 		if (allow_enrich && strcmp(name, "enrich") == 0) {
-			if (parse_enrich(v, &out->want, d))
+			char why[160];
+
+			if (fld_list_parse_json(v, &out->want, why, sizeof why)) {
+				problem(d, "enrich", why);
 				rc = ENR_E_INVALID;
+			}
 			continue;
 		}
 		if (!fld_ident_parse(name, &id)) {
@@ -192,30 +164,6 @@ enum enr_err en_parse(const char *body, size_t len, const struct cfg *cfg,
 	rc = en_parse_record(j, cfg, lists, true, out, details);
 	json_decref(j);
 	return rc;
-}
-
-enum enr_err en_parse_fields_csv(const char *s, fld_set *out, const char **bad, size_t *badlen)
-{
-	fld_set set = 0;
-
-	while (s && *s) {
-		size_t n = strcspn(s, ",");
-		enum fld_id f;
-
-		if (n > 0) {
-			if (!fld_parse_n(s, n, &f)) {
-				*bad = s;
-				*badlen = n;
-				return ENR_E_INVALID;
-			}
-			set |= FLD_BIT(f);
-		}
-		s += n;
-		if (*s == ',')
-			s++;
-	}
-	*out = set ? set : FLD_ALL;
-	return ENR_OK;
 }
 
 json_t *en_response(const struct wf_result *r, const char *request_id, int64_t elapsed_ms)

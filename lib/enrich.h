@@ -40,10 +40,6 @@ ENR_MUST_CHECK enum enr_err en_parse(const char *body, size_t len, const struct 
 ENR_MUST_CHECK enum enr_err en_parse_record(json_t *obj, const struct cfg *cfg, const struct dom_lists *lists,
 			     bool allow_enrich, struct en_request *out, json_t **details);
 
-/* Parse a list of field names ("a,b,c" or a JSON array) into a set;
- * ENR_E_INVALID names the first unknown field in *bad (borrowed). */
-ENR_MUST_CHECK enum enr_err en_parse_fields_csv(const char *s, fld_set *out, const char **bad, size_t *badlen);
-
 /* The response body for r: wanted fields at the top level (null when not
  * found) and _meta: request_id, status (complete, partial, not_found,
  * incomplete), sources, providers_tried, providers_skipped and errors

@@ -68,6 +68,20 @@ bool fld_parse(const char *name, enum fld_id *out);
 /* Same for a (pointer, length) name. */
 bool fld_parse_n(const char *name, size_t len, enum fld_id *out);
 
+/* A list of fields to enrich, as a client names them: a JSON array of
+ * names (POST /enrich, JSON batches) or names separated by commas (a CSV
+ * batch's ?enrich=, enrich-batch --fields).  One rule for both: at most
+ * LIM_ENRICH_FIELDS_MAX entries, each the exact name of a field (a name
+ * may come twice), none empty; no entry at all means every field.
+ * ENR_OK with *out; ENR_E_INVALID with why saying what is wrong with the
+ * first bad entry (quoting it only as printable ASCII).  Pure;
+ * thread-safe. */
+ENR_MUST_CHECK enum enr_err fld_list_parse(const char *s, size_t len, fld_set *out, char *why,
+					   size_t whylen);
+struct json_t;
+ENR_MUST_CHECK enum enr_err fld_list_parse_json(const struct json_t *v, fld_set *out, char *why,
+						size_t whylen);
+
 /* The waterfall group a field is looked up in. */
 enum cfg_group fld_group(enum fld_id f);
 

@@ -185,27 +185,13 @@ enum enr_err job_parse_json(const char *body, size_t len, const struct cfg *cfg,
 		goto out;
 	v = json_object_get(j, "enrich");
 	if (v) {
-		size_t k;
-		json_t *e;
+		char why[160];
 
-		if (!json_is_array(v)) {
-			detail(details, "enrich", "must be an array of field names");
+		if (fld_list_parse_json(v, &in->want, why, sizeof why)) {
+			detail(details, "enrich", why);
 			rc = ENR_E_INVALID;
 			goto out;
 		}
-		in->want = 0;
-		json_array_foreach(v, k, e) {
-			enum fld_id f;
-
-			if (!json_is_string(e) || !fld_parse(json_string_value(e), &f)) {
-				detail(details, "enrich", "names a field that cannot be enriched");
-				rc = ENR_E_INVALID;
-				goto out;
-			}
-			in->want |= FLD_BIT(f);
-		}
-		if (in->want == 0)
-			in->want = FLD_ALL;
 	}
 	v = json_object_get(j, "webhook_url");
 	if (v) {
@@ -380,15 +366,10 @@ enum enr_err job_parse_csv(const char *body, size_t len, const char *enrich,
 	*details = NULL;
 	in->format = JOB_FMT_CSV;
 	if (enrich && *enrich) {
-		const char *bad = NULL;
-		size_t badlen = 0;
+		char why[160];
 
-		if (en_parse_fields_csv(enrich, &in->want, &bad, &badlen) != ENR_OK) {
-			char what[160];
-
-			snprintf(what, sizeof what, "\"%.*s\" is not a field that can be enriched",
-				 (int)(badlen > 64 ? 64 : badlen), bad);
-			detail(details, "enrich", what);
+		if (fld_list_parse(enrich, strlen(enrich), &in->want, why, sizeof why)) {
+			detail(details, "enrich", why);
 			return ENR_E_INVALID;
 		}
 	}

@@ -39,6 +39,9 @@
 #define LIM_PATH_BYTES          4096u   /* a file path built from configured ones */
 #define LIM_SECRET_FILE_MAX     4095u   /* bytes of a secret file (file:PATH) */
 
+/* fields to enrich: entries in one list a client sends (lib/fields.h) */
+#define LIM_ENRICH_FIELDS_MAX   64u
+
 /* batch jobs */
 #define LIM_JOB_REJECTIONS_LISTED 100u  /* refused rows listed in a 202 answer */
 #define LIM_JOB_WARN_MAX        512u    /* warnings of one leniently read batch row */

@@ -192,30 +192,8 @@ bool qs_valid_name(const char *v, size_t len, const void *arg, char *why, size_t
 
 bool qs_valid_fields(const char *v, size_t len, const void *arg, char *why, size_t whylen)
 {
-	size_t i = 0;
+	fld_set set;
 
 	(void)arg;
-	while (i < len) {
-		size_t n = 0;
-		enum fld_id f;
-
-		while (i + n < len && v[i + n] != ',')
-			n++;
-		if (n == 0 || !fld_parse_n(v + i, n, &f)) {
-			char name[LIM_NAME_MAX + 1];
-
-			ascii_printable_copy(v + i, n, name, sizeof name);
-			if (n == 0)
-				snprintf(why, whylen, "an empty entry in the list of fields");
-			else
-				snprintf(why, whylen, "\"%s\" is not a field that can be enriched", name);
-			return false;
-		}
-		i += n + 1;
-		if (i == len) {
-			snprintf(why, whylen, "an empty entry in the list of fields");
-			return false; /* a trailing comma */
-		}
-	}
-	return true;
+	return fld_list_parse(v, len, &set, why, whylen) == ENR_OK;
 }

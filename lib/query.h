@@ -76,7 +76,7 @@ bool qs_valid_choice(const char *v, size_t len, const void *arg, char *why, size
 /* A name as accounts and ids are spelled: 1 or more of [A-Za-z0-9._-]. */
 bool qs_valid_name(const char *v, size_t len, const void *arg, char *why, size_t whylen);
 
-/* A comma-separated list of fields that can be enriched (lib/fields.h);
+/* A list of fields to enrich by the rule of fld_list_parse (lib/fields.h);
  * empty means all of them. */
 bool qs_valid_fields(const char *v, size_t len, const void *arg, char *why, size_t whylen);
 

@@ -411,7 +411,9 @@ def test_bad_input_and_usage_are_reported_clearly():
         for args, msg in ((("--output", out), "--input is required"),
                           (("--input", big), "--output is required"),
                           (("--input", big, "--output", out, "--fields", "title,shoe_size"),
-                           'unknown field "shoe_size"'),
+                           '"shoe_size" is not a field that can be enriched'),
+                          (("--input", big, "--output", out, "--fields", "title,,phone"),
+                           "an empty entry in the list of fields"),
                           (("--input", big, "--output", out, "--workers", "0"), "--workers"),
                           (("--input", big, "--output", big), "--output names the same file as --input"),
                           (("--input", big, "--dry-run", "--resume"), "--dry-run")):

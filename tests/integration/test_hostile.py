@@ -1,6 +1,7 @@
 """Hostile input against the batch, job and admin routes: every answer is the one JSON
 error shape with the right code, nothing crashes, and the service keeps answering."""
 
+import json
 import os
 import subprocess
 
@@ -133,6 +134,22 @@ def test_query_parameters_never_fall_back_silently():
             "longer than 512 bytes", body=body, headers=csv_h)
         bad("POST", "/enrich/enqueue?enrich=title,salary", "enrich", "salary", body=body, headers=csv_h)
         bad("POST", "/enrich/enqueue?enrich=title,", "enrich", "empty entry", body=body, headers=csv_h)
+        # One rule and one cap for every list of fields: the query's, a JSON
+        # batch's and POST /enrich's.
+        bad("POST", "/enrich/enqueue?enrich=" + ",".join(["city"] * 65), "enrich",
+            "more than 64 entries", body=body, headers=csv_h)
+        json_h = auth(k, **{"Content-Type": "application/json"})
+        for path, rec in (("/enrich/enqueue", {"records": [{"email": "john.doe@example.com"}]}),
+                          ("/enrich", {"email": "john.doe@example.com"})):
+            bad("POST", path, "enrich", "more than 64 entries",
+                body=json.dumps(dict(rec, enrich=["city"] * 65)).encode(), headers=json_h)
+            bad("POST", path, "enrich", '"salary" is not a field that can be enriched',
+                body=json.dumps(dict(rec, enrich=["title", "salary"])).encode(), headers=json_h)
+            bad("POST", path, "enrich", "an empty entry",
+                body=json.dumps(dict(rec, enrich=["title", ""])).encode(), headers=json_h)
+        r = env.request("POST", "/enrich", json_body={"email": "john.doe@example.com",
+                                                       "enrich": ["city"] * 64}, headers=auth(k))
+        check(r.status == 200, r)
         bad("POST", "/enrich/enqueue?enrich=%ff", "enrich", "UTF-8", body=body, headers=csv_h)
         bad("POST", "/enrich/enqueue?enrich=title&enrich=phone", "enrich", "more than once",
             body=body, headers=csv_h)

@@ -233,9 +233,8 @@ static enum enr_err parse_args(int argc, char **argv, struct eb_opts *o, enum wh
 /* --fields: names separated by commas, spaces around them allowed. */
 static enum enr_err parse_fields(struct eb_run *r)
 {
-	const char *bad = NULL;
-	size_t badlen = 0, n = 0;
-	char tight[1024];
+	size_t n = 0;
+	char tight[1024], why[160];
 	fld_set set;
 
 	if (r->o->fields == NULL) {
@@ -251,14 +250,15 @@ static enum enr_err parse_fields(struct eb_run *r)
 		tight[n] = '\0';
 		if (strspn(tight, ",") == n)
 			return usage_error("--fields: no field named (fields: %s, ...)", fld_names[0]);
-		if (en_parse_fields_csv(tight, &set, &bad, &badlen) != ENR_OK) {
+		if (fld_list_parse(tight, n, &set, why, sizeof why) != ENR_OK) {
 			struct buf all;
+			enum enr_err rc = ENR_OK;
 
 			buf_init(&all, 0);
-			for (int f = 0; f < FLD__MAX; f++)
-				buf_printf(&all, "%s%s", f ? ", " : "", fld_names[f]);
-			eb_say("--fields: unknown field \"%.*s\"; the fields are: %s", (int)badlen, bad,
-			       buf_cstr(&all));
+			for (int f = 0; rc == ENR_OK && f < FLD__MAX; f++)
+				rc = buf_printf(&all, "%s%s", f ? ", " : "", fld_names[f]);
+			eb_say("--fields: %s; the fields are: %s", why,
+			       rc ? "(out of memory)" : buf_cstr(&all));
 			buf_release(&all);
 			return ENR_E_INVALID;
 		}
