@@ -482,16 +482,86 @@ bool prov_header_int(const struct prov_response *r, const char *name, int64_t ma
 	return v && util_parse_i64(v, 0, max, out) == ENR_OK;
 }
 
-void prov_not_found_404(const struct prov_response *resp, const char *name,
-			struct prov_result *out)
+void prov_not_found_404(const struct prov_answer *a, struct prov_result *out)
 {
-	json_t *doc = jp_load(resp->body, resp->body_len, LIM_PROV_BODY_MAX);
+	json_t *doc = jp_load(a->resp->body, a->resp->body_len, LIM_PROV_BODY_MAX);
 
 	if (json_is_object(doc)) {
 		out->outcome = PROV_MISS;
-		prov_result_reason(out, "%s: not found", name);
+		prov_result_reason(out, "%s: not found", a->name);
 	} else {
-		prov_result_reason(out, "%s: 404 without a JSON body", name);
+		out->outcome = PROV_TRANSIENT;
+		prov_result_reason(out, "%s: 404 without a JSON body", a->name);
 	}
 	json_decref(doc);
+}
+
+/* ---- classifying an answer by its status ------------------------------------- */
+
+/* Out reset and transient; false, with the reason, when resp or p is
+ * missing. */
+static bool begin(const char *name, const struct cfg_provider *p, const struct prov_response *resp,
+		  struct prov_result *out)
+{
+	prov_result_reset(out);
+	out->outcome = PROV_TRANSIENT;
+	if (resp == NULL || p == NULL) {
+		prov_result_reason(out, "%s: no response", name);
+		return false;
+	}
+	return true;
+}
+
+/* True, with the reason, when resp carries no status to classify. */
+static bool no_answer(const char *name, const struct prov_response *resp, struct prov_result *out)
+{
+	if (resp->timed_out)
+		prov_result_reason(out, "%s: timed out", name);
+	else if (resp->status == 0)
+		prov_result_reason(out, "%s: no response", name);
+	else
+		return false;
+	return true;
+}
+
+bool prov_parse_begin(const char *name, const struct cfg_provider *p,
+		      const struct prov_response *resp, struct prov_result *out)
+{
+	return begin(name, p, resp, out) && !no_answer(name, resp, out);
+}
+
+void prov_status_unknown(const char *name, long status, struct prov_result *out)
+{
+	out->outcome = PROV_TRANSIENT;
+	prov_result_reason(out, "%s: %s (%ld)", name,
+			   status >= 500 && status <= 599 ? "server error" : "unexpected status",
+			   status);
+}
+
+void prov_parse_by_status(const struct prov_status_table *t, const struct cfg_provider *p,
+			  const struct prov_query *q, const struct prov_response *resp,
+			  int64_t now_ms, struct prov_result *out)
+{
+	struct prov_answer a = { t->name, p, q, resp, now_ms };
+
+	if (!begin(t->name, p, resp, out))
+		return;
+	/* An answer that arrived too late still tells what is left. */
+	if (t->meters)
+		t->meters(resp, out);
+	if (no_answer(t->name, resp, out))
+		return;
+	for (size_t i = 0; i < t->nrows; i++) {
+		const struct prov_status_rule *row = &t->rows[i];
+
+		if (resp->status < row->lo || resp->status > row->hi)
+			continue;
+		out->outcome = row->outcome;
+		if (row->reason)
+			prov_result_reason(out, "%s: %s (%ld)", t->name, row->reason, resp->status);
+		if (row->then)
+			row->then(&a, out);
+		return;
+	}
+	prov_status_unknown(t->name, resp->status, out);
 }

@@ -191,11 +191,67 @@ struct json_t;
 bool prov_set_json_text(struct prov_result *r, enum fld_id f, const struct json_t *v,
 			double confidence);
 
-/* A 404: a miss when the body is the provider's JSON error object; any
- * other 404 (a proxy, a wrong base_url) says nothing about the record and
- * stays transient.  name prefixes the reason. */
-void prov_not_found_404(const struct prov_response *resp, const char *name,
-			struct prov_result *out);
+/* ---- classifying an answer by its status --------------------------------
+ *
+ * The built-in HTTP adapters (pdl, lusha, surfe) describe their answers as
+ * a table, as the generic adapter's configuration does: each row gives a
+ * range of statuses its outcome, and a handler where the status alone does
+ * not decide (a 200 whose body must be read, a 429 whose reset time is in
+ * a header).  Rows are tried in order and the first that covers the status
+ * wins; the provider-specific special cases are documented next to their
+ * rows in lib/providers/.  The wire formats are in docs/providers.md. */
+
+/* One answer being classified, as a row's handler sees it. */
+struct prov_answer {
+	const char *name;                  /* the adapter: every reason starts "<name>: " */
+	const struct cfg_provider *p;
+	const struct prov_query *q;
+	const struct prov_response *resp;  /* never NULL here */
+	int64_t now_ms;
+};
+
+struct prov_status_rule {
+	long lo, hi;               /* statuses lo..hi */
+	enum prov_outcome outcome;
+	const char *reason;        /* "<name>: <reason> (<status>)"; NULL: the handler says */
+	/* NULL, or called once outcome and reason are set; it may change both
+	 * and fill in values, credits and until_ms. */
+	void (*then)(const struct prov_answer *a, struct prov_result *out);
+};
+
+struct prov_status_table {
+	const char *name;
+	const struct prov_status_rule *rows;
+	size_t nrows;
+	/* NULL, or reads the meters (credits, requests left) from every answer
+	 * that arrived, timed out or not, before it is classified. */
+	void (*meters)(const struct prov_response *resp, struct prov_result *out);
+};
+
+/* The whole of an adapter's parse(): out reset and transient; no answer
+ * (resp or p NULL, status 0) is transient "no response", a timeout
+ * "timed out"; the meters; then the first row covering the status.  A
+ * status no row covers is transient: "server error (5xx)" or "unexpected
+ * status (N)". */
+void prov_parse_by_status(const struct prov_status_table *t, const struct cfg_provider *p,
+			  const struct prov_query *q, const struct prov_response *resp,
+			  int64_t now_ms, struct prov_result *out);
+
+/* The first steps of prov_parse_by_status for adapters without a table
+ * (generic): out reset and transient; false, with the reason set, when
+ * there is no answer to classify. */
+bool prov_parse_begin(const char *name, const struct cfg_provider *p,
+		      const struct prov_response *resp, struct prov_result *out);
+
+/* A status nothing classified: transient, "server error" or "unexpected
+ * status". */
+void prov_status_unknown(const char *name, long status, struct prov_result *out);
+
+/* A row handler for a 404 that means "no such record" only when the body
+ * is the provider's JSON error object: then a miss; any other 404 (a
+ * proxy, a wrong base_url) says nothing about the record and stays
+ * transient. */
+void prov_not_found_404(const struct prov_answer *a, struct prov_result *out);
 
 /* A header as a whole number in [0, max]; false when absent or not one. */
 bool prov_header_int(const struct prov_response *r, const char *name, int64_t max, int64_t *out);

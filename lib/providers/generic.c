@@ -270,17 +270,9 @@ static void generic_parse(const struct cfg_provider *p, const struct prov_query 
 	enum prov_outcome o;
 
 	(void)q;
-	prov_result_reset(out);
-	out->outcome = PROV_TRANSIENT;
-	if (resp == NULL || p == NULL || p->generic == NULL) {
-		prov_result_reason(out, "generic: no response");
+	if (!prov_parse_begin("generic", p, resp, out))
 		return;
-	}
-	if (resp->timed_out) {
-		prov_result_reason(out, "generic: timed out");
-		return;
-	}
-	if (resp->status == 0) {
+	if (p->generic == NULL) {
 		prov_result_reason(out, "generic: no response");
 		return;
 	}
@@ -291,14 +283,10 @@ static void generic_parse(const struct cfg_provider *p, const struct prov_query 
 		prov_result_reason(out, "generic: %s (%ld)", prov_outcome_names[o], resp->status);
 		return;
 	}
-	if (resp->status >= 200 && resp->status <= 299) {
+	if (resp->status >= 200 && resp->status <= 299)
 		parse_2xx(p, resp, out);
-		return;
-	}
-	if (resp->status >= 500 && resp->status <= 599)
-		prov_result_reason(out, "generic: server error (%ld)", resp->status);
 	else
-		prov_result_reason(out, "generic: unexpected status %ld", resp->status);
+		prov_status_unknown("generic", resp->status, out);
 }
 
 const struct prov_ops prov_generic_ops = {

@@ -260,12 +260,12 @@ static bool map_company(const json_t *data, struct prov_result *out)
 /* Person 200: {"contact":{"data":{...}|null,"error":null|{...},
  * "isCreditCharged":bool}}.  Company 200: {"data":{...}|null} or
  * {"errors":...}. */
-static void parse_200(const struct cfg_provider *p, const struct prov_query *q,
-		      const struct prov_response *resp, struct prov_result *out)
+static void parse_200(const struct prov_answer *a, struct prov_result *out)
 {
-	json_t *doc = jp_load(resp->body, resp->body_len, LIM_PROV_BODY_MAX);
+	const struct cfg_provider *p = a->p;
+	json_t *doc = jp_load(a->resp->body, a->resp->body_len, LIM_PROV_BODY_MAX);
 	const json_t *contact, *data, *err;
-	bool company = prov_company_only(q), mapped;
+	bool company = prov_company_only(a->q), mapped;
 
 	if (!json_is_object(doc)) {
 		prov_result_reason(out, "lusha: 200 with a body that is not a JSON object");
@@ -379,63 +379,41 @@ static int64_t until_429(const struct prov_response *resp, int64_t now_ms)
 	return 0;
 }
 
+static void rate_until(const struct prov_answer *a, struct prov_result *out)
+{
+	out->until_ms = until_429(a->resp, a->now_ms);
+}
+
+/* Lusha's "Error Codes" of its v2 API reference. */
+static const struct prov_status_rule statuses[] = {
+	{ 200, 200, PROV_TRANSIENT, NULL, parse_200 },
+	/* A miss only when the body is Lusha's JSON error: a proxy's 404
+	 * says nothing about the record. */
+	{ 404, 404, PROV_TRANSIENT, NULL, prov_not_found_404 },
+	{ 400, 400, PROV_REQUEST_REJECTED, "request rejected", NULL },
+	{ 401, 401, PROV_KEY_INVALID, "key refused", NULL },
+	/* The credits come back with the billing cycle, which the answer
+	 * does not name: until stays unknown. */
+	{ 402, 402, PROV_QUOTA_EXHAUSTED, "credits exhausted", NULL },
+	/* request_rejected, not key_invalid: the plan lacks an option the
+	 * request asked for (revealPhones, revealEmails); the key is fine and
+	 * the next request without it goes through. */
+	{ 403, 403, PROV_REQUEST_REJECTED, "request not allowed on this plan", NULL },
+	{ 429, 429, PROV_RATE_LIMITED, "rate limited", rate_until },
+	/* 451 "Unavailable For Legal Reasons" is an answer: Lusha will not
+	 * give this contact out (its GDPR rules), whichever key asks.  A miss,
+	 * not a failure to retry. */
+	{ 451, 451, PROV_MISS, "contact withheld for legal reasons", NULL },
+};
+
+static const struct prov_status_table table = {
+	"lusha", statuses, sizeof statuses / sizeof statuses[0], read_meters,
+};
+
 static void lusha_parse(const struct cfg_provider *p, const struct prov_query *q,
 			const struct prov_response *resp, int64_t now_ms, struct prov_result *out)
 {
-
-	prov_result_reset(out);
-	out->outcome = PROV_TRANSIENT;
-	if (resp == NULL || p == NULL) {
-		prov_result_reason(out, "lusha: no response");
-		return;
-	}
-	read_meters(resp, out);
-	if (resp->timed_out) {
-		prov_result_reason(out, "lusha: timed out");
-		return;
-	}
-	switch (resp->status) {
-	case 0:
-		prov_result_reason(out, "lusha: no response");
-		return;
-	case 200:
-		parse_200(p, q, resp, out);
-		return;
-	case 404:
-		prov_not_found_404(resp, "lusha", out);
-		return;
-	case 400:
-		out->outcome = PROV_REQUEST_REJECTED;
-		prov_result_reason(out, "lusha: request rejected (400)");
-		return;
-	case 401:
-		out->outcome = PROV_KEY_INVALID;
-		prov_result_reason(out, "lusha: key refused (401)");
-		return;
-	case 402:
-		/* The credits come back with the billing cycle, which the
-		 * answer does not name: until stays unknown. */
-		out->outcome = PROV_QUOTA_EXHAUSTED;
-		prov_result_reason(out, "lusha: credits exhausted (402)");
-		return;
-	case 403:
-		/* The plan lacks an option (revealPhones/revealEmails): this
-		 * request is refused, the key is fine. */
-		out->outcome = PROV_REQUEST_REJECTED;
-		prov_result_reason(out, "lusha: request not allowed on this plan (403)");
-		return;
-	case 429:
-		out->outcome = PROV_RATE_LIMITED;
-		out->until_ms = until_429(resp, now_ms);
-		prov_result_reason(out, "lusha: rate limited (429)");
-		return;
-	default:
-		break;
-	}
-	if (resp->status >= 500 && resp->status <= 599)
-		prov_result_reason(out, "lusha: server error (%ld)", resp->status);
-	else
-		prov_result_reason(out, "lusha: unexpected status %ld", resp->status);
+	prov_parse_by_status(&table, p, q, resp, now_ms, out);
 }
 
 const struct prov_ops prov_lusha_ops = {

@@ -244,8 +244,7 @@ static int64_t reset_ms(const struct prov_response *r)
 	return (int64_t)t * 1000;
 }
 
-static void read_meters(const struct prov_response *r, struct prov_result *out,
-			bool *credits_known)
+static void read_meters(const struct prov_response *r, struct prov_result *out)
 {
 	const char *rem = prov_header(r, "x-ratelimit-remaining");
 	int64_t v;
@@ -254,8 +253,7 @@ static void read_meters(const struct prov_response *r, struct prov_result *out,
 		out->requests_left = v;
 	if (prov_header_int(r, "x-totallimit-remaining", CREDITS_LEFT_MAX, &v))
 		out->credits_left = v;
-	*credits_known = prov_header_int(r, "x-call-credits-spent", CREDITS_SPENT_MAX, &v);
-	if (*credits_known)
+	if (prov_header_int(r, "x-call-credits-spent", CREDITS_SPENT_MAX, &v))
 		out->credits = (int)v;
 }
 
@@ -346,13 +344,12 @@ static bool map_company(const json_t *doc, double conf, struct prov_result *out)
 
 /* 200: {"status":200,"likelihood":8,"data":{...}} for a person, the
  * company's members at the top level for a company. */
-static void parse_200(const struct cfg_provider *p, const struct prov_query *q,
-		      const struct prov_response *resp, bool credits_known,
-		      struct prov_result *out)
+static void parse_200(const struct prov_answer *a, struct prov_result *out)
 {
-	json_t *doc = jp_load(resp->body, resp->body_len, LIM_PROV_BODY_MAX);
+	json_t *doc = jp_load(a->resp->body, a->resp->body_len, LIM_PROV_BODY_MAX);
 	const json_t *st, *data;
-	bool company = prov_company_only(q);
+	bool company = prov_company_only(a->q);
+	int64_t spent;
 	double conf;
 
 	if (!json_is_object(doc)) {
@@ -384,8 +381,9 @@ static void parse_200(const struct cfg_provider *p, const struct prov_query *q,
 			goto out;
 		}
 	}
-	if (!credits_known)
-		out->credits = p->credits_per_hit;
+	/* x-call-credits-spent, when it is there, says what the call cost. */
+	if (!prov_header_int(a->resp, "x-call-credits-spent", CREDITS_SPENT_MAX, &spent))
+		out->credits = a->p->credits_per_hit;
 	if (out->found == 0) {
 		/* A record with nothing we can use answers nothing. */
 		out->outcome = PROV_MISS;
@@ -403,64 +401,46 @@ out:
 	json_decref(doc);
 }
 
+/* 402: the credits are gone.  x-ratelimit-reset names when they come
+ * back only when it lies beyond the current minute window. */
+static void quota_until(const struct prov_answer *a, struct prov_result *out)
+{
+	int64_t reset = reset_ms(a->resp);
+
+	out->until_ms = reset > a->now_ms + 60000 ? reset : 0;
+}
+
+/* 429: x-ratelimit-reset, else Retry-After. */
+static void rate_until(const struct prov_answer *a, struct prov_result *out)
+{
+	int64_t reset = reset_ms(a->resp);
+
+	out->until_ms = reset > a->now_ms ? reset : prov_retry_after_ms(a->resp, a->now_ms);
+}
+
+/* PDL's "Errors & Status Codes": 200 a record, 404 none, any other 4xx a
+ * problem with the request or the key, 5xx PDL's own trouble. */
+static const struct prov_status_rule statuses[] = {
+	{ 200, 200, PROV_TRANSIENT, NULL, parse_200 },
+	/* A miss only when the body is PDL's JSON error: a proxy's 404 says
+	 * nothing about the record. */
+	{ 404, 404, PROV_TRANSIENT, NULL, prov_not_found_404 },
+	{ 400, 400, PROV_REQUEST_REJECTED, "request rejected", NULL },
+	{ 401, 401, PROV_KEY_INVALID, "key refused", NULL },
+	/* 403 is the key too (revoked, or not allowed this endpoint). */
+	{ 403, 403, PROV_KEY_INVALID, "key refused", NULL },
+	{ 402, 402, PROV_QUOTA_EXHAUSTED, "credits exhausted", quota_until },
+	{ 429, 429, PROV_RATE_LIMITED, "rate limited", rate_until },
+};
+
+static const struct prov_status_table table = {
+	"pdl", statuses, sizeof statuses / sizeof statuses[0], read_meters,
+};
+
 static void pdl_parse(const struct cfg_provider *p, const struct prov_query *q,
 		      const struct prov_response *resp, int64_t now_ms, struct prov_result *out)
 {
-	bool credits_known = false;
-	int64_t reset;
-
-	prov_result_reset(out);
-	out->outcome = PROV_TRANSIENT;
-	if (resp == NULL || p == NULL) {
-		prov_result_reason(out, "pdl: no response");
-		return;
-	}
-	read_meters(resp, out, &credits_known);
-	if (resp->timed_out) {
-		prov_result_reason(out, "pdl: timed out");
-		return;
-	}
-	if (resp->status == 0) {
-		prov_result_reason(out, "pdl: no response");
-		return;
-	}
-	switch (resp->status) {
-	case 200:
-		parse_200(p, q, resp, credits_known, out);
-		return;
-	case 404:
-		prov_not_found_404(resp, "pdl", out);
-		return;
-	case 400:
-		out->outcome = PROV_REQUEST_REJECTED;
-		prov_result_reason(out, "pdl: request rejected (400)");
-		return;
-	case 401:
-	case 403:
-		out->outcome = PROV_KEY_INVALID;
-		prov_result_reason(out, "pdl: key refused (%ld)", resp->status);
-		return;
-	case 402:
-		/* Credits are gone; x-ratelimit-reset names the reset only when
-		 * it is beyond the current minute window. */
-		out->outcome = PROV_QUOTA_EXHAUSTED;
-		reset = reset_ms(resp);
-		out->until_ms = reset > now_ms + 60000 ? reset : 0;
-		prov_result_reason(out, "pdl: credits exhausted (402)");
-		return;
-	case 429:
-		out->outcome = PROV_RATE_LIMITED;
-		reset = reset_ms(resp);
-		out->until_ms = reset > now_ms ? reset : prov_retry_after_ms(resp, now_ms);
-		prov_result_reason(out, "pdl: rate limited (429)");
-		return;
-	default:
-		break;
-	}
-	if (resp->status >= 500 && resp->status <= 599)
-		prov_result_reason(out, "pdl: server error (%ld)", resp->status);
-	else
-		prov_result_reason(out, "pdl: unexpected status %ld", resp->status);
+	prov_parse_by_status(&table, p, q, resp, now_ms, out);
 }
 
 const struct prov_ops prov_pdl_ops = {

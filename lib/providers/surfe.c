@@ -452,6 +452,10 @@ static void success(const struct cfg_provider *p, struct prov_result *out, const
 	const json_t *status;
 	const char *s;
 
+	if (root == NULL) {
+		transient(out, "answer is not valid JSON");
+		return;
+	}
 	if (!json_is_object(root)) {
 		transient(out, "answer is not the documented JSON object");
 		return;
@@ -495,74 +499,58 @@ static bool mentions_daily(const json_t *root)
 	return false;
 }
 
+static void answer_2xx(const struct prov_answer *a, struct prov_result *out)
+{
+	json_t *root = jp_load(a->resp->body, a->resp->body_len, LIM_PROV_BODY_MAX);
+
+	success(a->p, out, root);
+	json_decref(root);
+}
+
+/* 402: the credit balance is spent, or (the message says "daily") the
+ * daily quota is, which comes back at the next UTC midnight. */
+static void quota_402(const struct prov_answer *a, struct prov_result *out)
+{
+	json_t *root = jp_load(a->resp->body, a->resp->body_len, LIM_PROV_BODY_MAX);
+
+	if (mentions_daily(root)) {
+		out->until_ms = prov_next_utc_midnight_ms(a->now_ms);
+		prov_result_reason(out, "surfe: daily quota exhausted (402)");
+	}
+	json_decref(root);
+}
+
+/* 429: Retry-After, or at least the one-second window Surfe counts in. */
+static void rate_429(const struct prov_answer *a, struct prov_result *out)
+{
+	out->until_ms = prov_retry_after_ms(a->resp, a->now_ms);
+	if (out->until_ms <= a->now_ms)
+		out->until_ms = a->now_ms + SURFE_RATE_WINDOW_MS;
+}
+
+/* Surfe's v2 error answers: {"code":"...","message":"..."}. */
+static const struct prov_status_rule statuses[] = {
+	{ 401, 401, PROV_KEY_INVALID, "key invalid", NULL },
+	{ 402, 402, PROV_QUOTA_EXHAUSTED, "credits exhausted", quota_402 },
+	{ 403, 403, PROV_REQUEST_REJECTED, "not allowed on this plan", NULL },
+	{ 429, 429, PROV_RATE_LIMITED, "rate limited", rate_429 },
+	/* A request Surfe will never accept, or (404) a job it no longer
+	 * knows: another key would fare no better.  A 404 here is not a
+	 * miss: the people found or not come in a 200. */
+	{ 400, 400, PROV_REQUEST_REJECTED, "request refused", NULL },
+	{ 404, 404, PROV_REQUEST_REJECTED, "request refused", NULL },
+	/* 200 and 202: an enrichment started, in progress or done. */
+	{ 200, 299, PROV_TRANSIENT, NULL, answer_2xx },
+};
+
+static const struct prov_status_table table = {
+	"surfe", statuses, sizeof statuses / sizeof statuses[0], NULL,
+};
+
 static void surfe_parse(const struct cfg_provider *p, const struct prov_query *q,
 			const struct prov_response *resp, int64_t now_ms, struct prov_result *out)
 {
-	json_t *root = NULL;
-	long st;
-
-	(void)q;
-	prov_result_reset(out);
-	if (resp == NULL) {
-		transient(out, "no response");
-		return;
-	}
-	if (resp->timed_out) {
-		transient(out, "timed out");
-		return;
-	}
-	st = resp->status;
-	if (st == 0) {
-		transient(out, "no response");
-		return;
-	}
-	root = jp_load(resp->body, resp->body_len, LIM_PROV_BODY_MAX);
-
-	switch (st) {
-	case 401:
-		out->outcome = PROV_KEY_INVALID;
-		prov_result_reason(out, "surfe: HTTP 401, key invalid");
-		break;
-	case 402:
-		out->outcome = PROV_QUOTA_EXHAUSTED;
-		if (mentions_daily(root)) {
-			out->until_ms = prov_next_utc_midnight_ms(now_ms);
-			prov_result_reason(out, "surfe: HTTP 402, daily quota exhausted");
-		} else {
-			prov_result_reason(out, "surfe: HTTP 402, credits exhausted");
-		}
-		break;
-	case 403:
-		out->outcome = PROV_REQUEST_REJECTED;
-		prov_result_reason(out, "surfe: HTTP 403, not allowed on this plan");
-		break;
-	case 429:
-		out->outcome = PROV_RATE_LIMITED;
-		out->until_ms = prov_retry_after_ms(resp, now_ms);
-		if (out->until_ms <= now_ms)
-			out->until_ms = now_ms + SURFE_RATE_WINDOW_MS;
-		prov_result_reason(out, "surfe: HTTP 429, rate limited");
-		break;
-	case 400:
-	case 404:
-		/* A request Surfe will never accept, or a job it no longer
-		 * knows: another key would fare no better. */
-		out->outcome = PROV_REQUEST_REJECTED;
-		prov_result_reason(out, "surfe: HTTP %ld, request refused", st);
-		break;
-	default:
-		if (st >= 200 && st <= 299) {
-			if (root == NULL)
-				transient(out, "answer is not valid JSON");
-			else
-				success(p, out, root);
-		} else {
-			prov_result_reason(out, "surfe: HTTP %ld", st);
-			out->outcome = PROV_TRANSIENT;
-		}
-		break;
-	}
-	json_decref(root);
+	prov_parse_by_status(&table, p, q, resp, now_ms, out);
 }
 
 const struct prov_ops prov_surfe_ops = {

@@ -368,6 +368,13 @@ TEST(errors_by_status)
 	run(&q, 412, "{\"statusCode\":412,\"message\":\"x\"}", NULL, &res);
 	CHECK_INT(res.outcome, PROV_TRANSIENT);
 	CHECK(strstr(res.reason, "412") != NULL);
+	/* 451: Lusha withholds this contact (GDPR); an answer, whichever key */
+	run(&q, 451, "{\"statusCode\":451,\"message\":\"We are unable to process this contact "
+		     "request due to our GDPR regulations\"}", NULL, &res);
+	CHECK_INT(res.outcome, PROV_MISS);
+	CHECK_INT(res.credits, 0);
+	CHECK_INT(res.found, 0);
+	CHECK(strstr(res.reason, "GDPR") == NULL);
 	prov_result_release(&res);
 }
 

@@ -410,6 +410,106 @@ TEST(json_nesting_is_bounded)
 	free(huge);
 }
 
+/* ---- the status table -------------------------------------------------- */
+
+static int then_calls;
+static enum prov_outcome then_saw;
+
+static void then_note(const struct prov_answer *a, struct prov_result *out)
+{
+	then_calls++;
+	then_saw = out->outcome;
+	CHECK_STR(a->name, "tbl");
+	CHECK_INT(a->now_ms, NOW);
+	out->until_ms = a->now_ms + 5;
+}
+
+static void meters_note(const struct prov_response *resp, struct prov_result *out)
+{
+	(void)resp;
+	out->requests_left = 42;
+}
+
+static const struct prov_status_rule rows[] = {
+	{ 404, 404, PROV_MISS, "gone", NULL },
+	{ 400, 499, PROV_REQUEST_REJECTED, "refused", NULL },   /* after 404: 404 wins */
+	{ 429, 429, PROV_RATE_LIMITED, "never reached", NULL }, /* 400..499 came first */
+	{ 200, 299, PROV_HIT, NULL, then_note },
+};
+static const struct prov_status_table tbl = { "tbl", rows, 4, meters_note };
+static const struct cfg_provider tbl_p = { .name = "tbl" };
+
+static void by_status(long status, bool timed_out, struct prov_result *res)
+{
+	struct prov_response r = { status, timed_out, "", 0, NULL, 0 };
+
+	prov_parse_by_status(&tbl, &tbl_p, NULL, &r, NOW, res);
+}
+
+TEST(status_table_first_row_wins)
+{
+	struct prov_result res;
+
+	prov_result_init(&res);
+	by_status(404, false, &res);
+	CHECK_INT(res.outcome, PROV_MISS);
+	CHECK_STR(res.reason, "tbl: gone (404)");
+	CHECK_INT(res.requests_left, 42);
+	by_status(429, false, &res);
+	CHECK_INT(res.outcome, PROV_REQUEST_REJECTED);
+	CHECK_STR(res.reason, "tbl: refused (429)");
+	then_calls = 0;
+	by_status(204, false, &res);
+	CHECK_INT(then_calls, 1);
+	CHECK_INT(then_saw, PROV_HIT); /* the row's outcome is set before the handler */
+	CHECK_INT(res.outcome, PROV_HIT);
+	CHECK_INT(res.until_ms, NOW + 5);
+	/* a status no row covers */
+	by_status(503, false, &res);
+	CHECK_INT(res.outcome, PROV_TRANSIENT);
+	CHECK_STR(res.reason, "tbl: server error (503)");
+	CHECK_INT(res.until_ms, 0); /* reset between answers */
+	by_status(302, false, &res);
+	CHECK_INT(res.outcome, PROV_TRANSIENT);
+	CHECK_STR(res.reason, "tbl: unexpected status (302)");
+	prov_result_release(&res);
+}
+
+TEST(status_table_no_answer)
+{
+	struct prov_result res;
+
+	prov_result_init(&res);
+	by_status(200, true, &res);
+	CHECK_INT(res.outcome, PROV_TRANSIENT);
+	CHECK_STR(res.reason, "tbl: timed out");
+	CHECK_INT(res.requests_left, 42); /* the meters of a late answer are kept */
+	by_status(0, false, &res);
+	CHECK_STR(res.reason, "tbl: no response");
+	prov_parse_by_status(&tbl, &tbl_p, NULL, NULL, NOW, &res);
+	CHECK_INT(res.outcome, PROV_TRANSIENT);
+	CHECK_STR(res.reason, "tbl: no response");
+	CHECK_INT(res.requests_left, -1);
+	prov_result_release(&res);
+}
+
+TEST(not_found_404_needs_the_providers_json)
+{
+	struct prov_response r = { 404, false, "{\"error\":\"x\"}", 13, NULL, 0 };
+	struct prov_answer a = { "tbl", &tbl_p, NULL, &r, NOW };
+	struct prov_result res;
+
+	prov_result_init(&res);
+	prov_not_found_404(&a, &res);
+	CHECK_INT(res.outcome, PROV_MISS);
+	r.body = "<html>404</html>";
+	r.body_len = strlen(r.body);
+	prov_not_found_404(&a, &res);
+	CHECK_INT(res.outcome, PROV_TRANSIENT);
+	CHECK_STR(res.reason, "tbl: 404 without a JSON body");
+	prov_result_release(&res);
+}
+
 int main(void)
 {
 	RUN(outcome_names);
@@ -424,5 +524,8 @@ int main(void)
 	RUN(json_paths);
 	RUN(json_load_is_strict);
 	RUN(json_nesting_is_bounded);
+	RUN(status_table_first_row_wins);
+	RUN(status_table_no_answer);
+	RUN(not_found_404_needs_the_providers_json);
 	return harness_done();
 }
