@@ -11,13 +11,12 @@
 
 #include "lib/provider.h"
 
-#include "harness.h"
+#include "adapter_harness.h"
 
 extern const struct prov_ops prov_generic_ops;
 
 #define NOW INT64_C(1795425816123)
 #define KEY "gen-SECRET-KEY-89"
-#define UA  "User-Agent: enrichd/" ENRICHD_VERSION
 
 static struct cfg_key key = { "gen-1", "acct", KEY, "", 0 };
 
@@ -48,43 +47,15 @@ static const char HIT[] =
 	"\"phone\":\"+1 555 0401\",\"company\":{\"employees\":250},"
 	"\"tech\":[{\"name\":\"Go\"},{\"name\":\"Rust\"}]}}";
 
-struct hdr {
-	const char *name, *value;
-};
+static const struct ah adapter = { &prov_generic_ops, &prov, NOW };
+static const struct prov_query john = { .id[ID_EMAIL] = "john.doe@acme.com", .want = FLD_ALL };
 
-static void run_p(const struct cfg_provider *p, long status, const char *body,
-		  const struct hdr *hdrs, struct prov_result *out)
-{
-	struct prov_query q = { { NULL }, FLD_ALL };
-	struct prov_header h[8];
-	size_t n = 0;
-	struct prov_response r;
-
-	q.id[ID_EMAIL] = "john.doe@acme.com";
-	for (; hdrs && hdrs[n].name && n < 8; n++) {
-		h[n].name = (char *)hdrs[n].name;
-		h[n].value = (char *)hdrs[n].value;
-	}
-	r.status = status;
-	r.timed_out = false;
-	r.body = body ? body : "";
-	r.body_len = body ? strlen(body) : 0;
-	r.headers = h;
-	r.nheaders = n;
-	prov_generic_ops.parse(p, &q, &r, NOW, out);
-}
-
-static void run(long status, const char *body, const struct hdr *hdrs, struct prov_result *out)
-{
-	run_p(&prov, status, body, hdrs, out);
-}
+#define run_p(p, status, body, hdrs, out) ah_parse(&adapter, p, &john, status, body, hdrs, out)
+#define run(status, body, hdrs, out) run_p(NULL, status, body, hdrs, out)
 
 TEST(ops_table)
 {
-	CHECK_STR(prov_generic_ops.kind, "generic");
-	CHECK(prov_generic_ops.needs_key);
-	CHECK(prov_generic_ops.build != NULL && prov_generic_ops.parse != NULL);
-	CHECK(prov_generic_ops.build_poll == NULL && prov_generic_ops.answer == NULL);
+	ah_check_ops(&prov_generic_ops, "generic", false);
 }
 
 TEST(build_get)
@@ -95,15 +66,8 @@ TEST(build_get)
 	q.id[ID_EMAIL] = "jo+hn doe@exämple.com";
 	prov_request_init(&r);
 	REQUIRE(prov_generic_ops.build(&prov, &key, &q, &r) == ENR_OK);
-	CHECK_STR(r.method, "GET");
-	CHECK_STR(buf_cstr(&r.url),
-		  "http://127.0.0.1:8080/generic/person?email=jo%2Bhn%20doe%40ex%C3%A4mple.com");
-	CHECK_INT(r.body.len, 0);
-	CHECK_INT(r.nheaders, 3);
-	CHECK_STR(r.headers[0], "Accept: application/json");
-	CHECK_STR(r.headers[1], UA);
-	CHECK_STR(r.headers[2], "Authorization: Bearer " KEY);
-	CHECK(strstr(buf_cstr(&r.url), KEY) == NULL);
+	ah_check_get(&r, "http://127.0.0.1:8080/generic/person?email=jo%2Bhn%20doe%40ex%C3%A4mple.com",
+		     KEY, "Authorization: Bearer " KEY);
 	prov_request_release(&r);
 }
 
@@ -137,8 +101,7 @@ TEST(build_post_with_a_json_body)
 	CHECK_INT(r.nheaders, 4);
 	CHECK_STR(r.headers[2], "Content-Type: application/json");
 	CHECK_STR(r.headers[3], "X-Token: " KEY);
-	CHECK(strstr(buf_cstr(&r.body), KEY) == NULL);
-	CHECK(strstr(buf_cstr(&r.url), KEY) == NULL);
+	ah_check_key_only_in(&r, KEY, "X-Token: " KEY);
 	prov_request_release(&r);
 }
 
@@ -179,12 +142,9 @@ TEST(hit_and_miss)
 	CHECK_INT(res.outcome, PROV_HIT);
 	CHECK_INT(res.credits, 2);
 	CHECK_INT(res.requests_left, -1);
-	CHECK_STR(res.value[FLD_FIRST_NAME], "John");
-	CHECK_STR(res.value[FLD_LAST_NAME], "Doe");
-	CHECK_STR(res.value[FLD_TITLE], "CTO");
-	CHECK_STR(res.value[FLD_PHONE], "+1 555 0401");
-	CHECK_STR(res.value[FLD_COMPANY_SIZE], "250");
-	CHECK_STR(res.value[FLD_TECHNOLOGIES], "Rust");
+	AH_VALUES(&res, { FLD_FIRST_NAME, "John" }, { FLD_LAST_NAME, "Doe" },
+		  { FLD_TITLE, "CTO" }, { FLD_PHONE, "+1 555 0401" }, { FLD_COMPANY_SIZE, "250" },
+		  { FLD_TECHNOLOGIES, "Rust" });
 	CHECK_INT(fld_count(res.found), 6);
 	CHECK_DBL(res.confidence[FLD_TITLE], 0.8, 1e-9);
 	/* another 2xx with JSON but nothing mapped: a miss */
@@ -202,34 +162,25 @@ TEST(hit_and_miss)
 
 TEST(default_statuses)
 {
-	struct prov_result res;
-	const struct hdr retry[] = { { "Retry-After", "45" }, { NULL, NULL } };
-	const struct hdr date[] = { { "retry-after", "Mon, 23 Nov 2026 10:00:00 GMT" },
-				    { NULL, NULL } };
+	static const struct ah_hdr retry[] = { { "Retry-After", "45" }, { NULL, NULL } };
+	static const struct ah_hdr date[] = { { "retry-after", "Mon, 23 Nov 2026 10:00:00 GMT" },
+					      { NULL, NULL } };
+	static const struct ah_case cases[] = {
+		{ 401, "{\"error\":\"unauthorized\"}", PROV_KEY_INVALID, NULL, "unauthorized", NULL },
+		{ 403, "", PROV_KEY_INVALID, NULL, NULL, NULL },
+		{ 400, "", PROV_REQUEST_REJECTED, NULL, NULL, NULL },
+		{ 500, "oops", PROV_TRANSIENT, NULL, NULL, NULL },
+		{ 302, "", PROV_TRANSIENT, "302", NULL, NULL },
+	};
+	static const struct ah_until quota[] = { { "", date, INT64_C(1795428000000) } };
+	static const struct ah_until rate[] = {
+		{ "{\"error\":\"rate limited\"}", retry, NOW + 45000 },
+		{ "", NULL, 0 },
+	};
 
-	prov_result_init(&res);
-	run(401, "{\"error\":\"unauthorized\"}", NULL, &res);
-	CHECK_INT(res.outcome, PROV_KEY_INVALID);
-	CHECK(strstr(res.reason, "unauthorized") == NULL);
-	run(403, "", NULL, &res);
-	CHECK_INT(res.outcome, PROV_KEY_INVALID);
-	run(402, "", date, &res);
-	CHECK_INT(res.outcome, PROV_QUOTA_EXHAUSTED);
-	CHECK_INT(res.until_ms, INT64_C(1795428000000));
-	run(429, "{\"error\":\"rate limited\"}", retry, &res);
-	CHECK_INT(res.outcome, PROV_RATE_LIMITED);
-	CHECK_INT(res.until_ms, NOW + 45000);
-	run(429, "", NULL, &res);
-	CHECK_INT(res.outcome, PROV_RATE_LIMITED);
-	CHECK_INT(res.until_ms, 0);
-	run(400, "", NULL, &res);
-	CHECK_INT(res.outcome, PROV_REQUEST_REJECTED);
-	run(500, "oops", NULL, &res);
-	CHECK_INT(res.outcome, PROV_TRANSIENT);
-	run(302, "", NULL, &res);
-	CHECK_INT(res.outcome, PROV_TRANSIENT);
-	CHECK(strstr(res.reason, "302") != NULL);
-	prov_result_release(&res);
+	ah_check_cases(&adapter, &john, cases, sizeof cases / sizeof cases[0]);
+	ah_check_until(&adapter, &john, 402, PROV_QUOTA_EXHAUSTED, quota, 1);
+	ah_check_until(&adapter, &john, 429, PROV_RATE_LIMITED, rate, 2);
 }
 
 TEST(configured_statuses_win)
@@ -238,7 +189,7 @@ TEST(configured_statuses_win)
 	struct cfg_generic g = get_tmpl;
 	struct cfg_provider p = prov;
 	struct prov_result res;
-	const struct hdr retry[] = { { "retry-after", "3" }, { NULL, NULL } };
+	const struct ah_hdr retry[] = { { "retry-after", "3" }, { NULL, NULL } };
 
 	g.miss = (struct cfg_int_list){ miss, 2 };
 	g.key_invalid = (struct cfg_int_list){ key_inv, 1 };
@@ -277,25 +228,10 @@ TEST(garbage_and_no_answer_are_transient)
 		"\"John\"",
 		"",
 	};
-	struct prov_result res;
-	struct prov_response r = { 0, true, "", 0, NULL, 0 };
-	struct prov_query q = { { NULL }, FLD_ALL };
+	static const char *const leaks[] = { "John", NULL };
 
-	prov_result_init(&res);
-	for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
-		run(200, bodies[i], NULL, &res);
-		if (res.outcome != PROV_TRANSIENT)
-			HARNESS_FAIL("body %zu: outcome %s", i, prov_outcome_names[res.outcome]);
-		CHECK_INT(res.found, 0);
-		CHECK(strstr(res.reason, "John") == NULL);
-	}
-	prov_generic_ops.parse(&prov, &q, &r, NOW, &res);
-	CHECK_INT(res.outcome, PROV_TRANSIENT);
-	CHECK(strstr(res.reason, "timed out") != NULL);
-	r.timed_out = false;
-	prov_generic_ops.parse(&prov, &q, &r, NOW, &res);
-	CHECK_INT(res.outcome, PROV_TRANSIENT);
-	prov_result_release(&res);
+	ah_check_transient(&adapter, &john, 200, bodies, sizeof bodies / sizeof bodies[0], leaks);
+	ah_check_no_answer(&adapter, &john, 200, HIT);
 }
 
 int main(void)

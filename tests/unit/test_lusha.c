@@ -10,7 +10,7 @@
 
 #include "lib/provider.h"
 
-#include "harness.h"
+#include "adapter_harness.h"
 
 extern const struct prov_ops prov_lusha_ops;
 
@@ -19,7 +19,6 @@ extern const struct prov_ops prov_lusha_ops;
 #define NEXT_HOUR INT64_C(1795428000000) /* 10:00:00Z */
 #define MIDNIGHT  INT64_C(1795478400000) /* 2026-11-24T00:00:00Z */
 #define KEY       "lusha-SECRET-KEY-4567"
-#define UA        "User-Agent: enrichd/" ENRICHD_VERSION
 
 static struct cfg_key key = { "lusha-1", "acct", KEY, "", 0 };
 static struct cfg_key phone_key = { "lusha-2", "acct", KEY, "phone", 0 };
@@ -66,67 +65,18 @@ static const char ERR_403[] =
 	"does not support requesting individual datapoints [revealEmails, revealPhones]\"]}";
 static const char ERR_404[] = "{\"statusCode\":404,\"message\":\"Contact not found\"}";
 
-struct hdr {
-	const char *name, *value;
-};
+static const struct ah adapter = { &prov_lusha_ops, &prov, NOW };
 
-static void run(const struct prov_query *q, long status, const char *body,
-		const struct hdr *hdrs, struct prov_result *out)
-{
-	struct prov_header h[16];
-	size_t n = 0;
-	struct prov_response r;
+#define run(q, status, body, hdrs, out) ah_parse(&adapter, NULL, q, status, body, hdrs, out)
 
-	for (; hdrs && hdrs[n].name && n < 16; n++) {
-		h[n].name = (char *)hdrs[n].name;
-		h[n].value = (char *)hdrs[n].value;
-	}
-	r.status = status;
-	r.timed_out = false;
-	r.body = body ? body : "";
-	r.body_len = body ? strlen(body) : 0;
-	r.headers = h;
-	r.nheaders = n;
-	prov_lusha_ops.parse(&prov, q, &r, NOW, out);
-}
+#define person_q() ah_query(ID_EMAIL, "john.doe@acme.com", FLD_ALL)
+#define company_q() ah_query(ID_DOMAIN, "acme.com", FLD_BIT(FLD_COMPANY_SIZE) | FLD_BIT(FLD_COMPANY_REVENUE))
 
-static struct prov_query person_q(void)
-{
-	struct prov_query q = { { NULL }, FLD_ALL };
-
-	q.id[ID_EMAIL] = "john.doe@acme.com";
-	return q;
-}
-
-static struct prov_query company_q(void)
-{
-	struct prov_query q = { { NULL }, FLD_BIT(FLD_COMPANY_SIZE) | FLD_BIT(FLD_COMPANY_REVENUE) };
-
-	q.id[ID_DOMAIN] = "acme.com";
-	return q;
-}
-
-static void check_key_only_in_auth(const struct prov_request *r)
-{
-	unsigned hits = 0;
-
-	CHECK(strstr(buf_cstr(&r->url), KEY) == NULL);
-	CHECK(strstr(buf_cstr(&r->body), KEY) == NULL);
-	for (unsigned i = 0; i < r->nheaders; i++) {
-		if (strstr(r->headers[i], KEY)) {
-			hits++;
-			CHECK_STR(r->headers[i], "api_key: " KEY);
-		}
-	}
-	CHECK_INT(hits, 1);
-}
+#define check_key_only_in_auth(r) ah_check_key_only_in(r, KEY, "api_key: " KEY)
 
 TEST(ops_table)
 {
-	CHECK_STR(prov_lusha_ops.kind, "lusha");
-	CHECK(prov_lusha_ops.needs_key);
-	CHECK(prov_lusha_ops.build != NULL && prov_lusha_ops.parse != NULL);
-	CHECK(prov_lusha_ops.build_poll == NULL && prov_lusha_ops.answer == NULL);
+	ah_check_ops(&prov_lusha_ops, "lusha", false);
 }
 
 TEST(build_person)
@@ -143,18 +93,12 @@ TEST(build_person)
 	q.id[ID_PHONE] = "+353 1 555 0100"; /* not a Lusha parameter */
 	prov_request_init(&r);
 	REQUIRE(prov_lusha_ops.build(&prov, &key, &q, &r) == ENR_OK);
-	CHECK_STR(r.method, "GET");
-	CHECK_STR(buf_cstr(&r.url),
-		  "https://api.lusha.com/v2/person?email=o%27brien%2Bcrm%40acme.com"
-		  "&linkedinUrl=https%3A%2F%2Fwww.linkedin.com%2Fin%2Fsean-o-brien"
-		  "&firstName=Se%C3%A1n&lastName=O%27Brien&companyName=Acme%20%26%20Sons"
-		  "&companyDomain=acme.com");
-	CHECK_INT(r.body.len, 0);
-	CHECK_INT(r.nheaders, 3);
-	CHECK_STR(r.headers[0], "Accept: application/json");
-	CHECK_STR(r.headers[1], UA);
-	CHECK_STR(r.headers[2], "api_key: " KEY);
-	check_key_only_in_auth(&r);
+	ah_check_get(&r,
+		     "https://api.lusha.com/v2/person?email=o%27brien%2Bcrm%40acme.com"
+		     "&linkedinUrl=https%3A%2F%2Fwww.linkedin.com%2Fin%2Fsean-o-brien"
+		     "&firstName=Se%C3%A1n&lastName=O%27Brien&companyName=Acme%20%26%20Sons"
+		     "&companyDomain=acme.com",
+		     KEY, "api_key: " KEY);
 	prov_request_release(&r);
 }
 
@@ -226,13 +170,13 @@ TEST(person_hit)
 {
 	struct prov_query q = person_q();
 	struct prov_result res;
-	const struct hdr h[] = { { "x-rate-limit-minute", "50" },
-				 { "x-minute-requests-left", "49" },
-				 { "x-rate-limit-hourly", "150" },
-				 { "x-hourly-requests-left", "149" },
-				 { "x-rate-limit-daily", "1500" },
-				 { "x-daily-requests-left", "1499" },
-				 { NULL, NULL } };
+	const struct ah_hdr h[] = { { "x-rate-limit-minute", "50" },
+				    { "x-minute-requests-left", "49" },
+				    { "x-rate-limit-hourly", "150" },
+				    { "x-hourly-requests-left", "149" },
+				    { "x-rate-limit-daily", "1500" },
+				    { "x-daily-requests-left", "1499" },
+				    { NULL, NULL } };
 
 	prov_result_init(&res);
 	run(&q, 200, PERSON_HIT, h, &res);
@@ -241,23 +185,17 @@ TEST(person_hit)
 	CHECK_INT(res.requests_left, 49);
 	CHECK_INT(res.credits_left, -1);
 	CHECK_INT(res.until_ms, 0);
-	CHECK_STR(res.value[FLD_FIRST_NAME], "John");
-	CHECK_STR(res.value[FLD_LAST_NAME], "Doe");
-	CHECK_STR(res.value[FLD_TITLE], "VP Engineering");
-	CHECK_STR(res.value[FLD_SENIORITY], "Vice President");
-	CHECK_STR(res.value[FLD_DEPARTMENT], "Engineering & Technical");
-	CHECK_STR(res.value[FLD_LINKEDIN_URL], "https://www.linkedin.com/in/john-doe");
-	CHECK_STR(res.value[FLD_CITY], "Austin");
-	CHECK_STR(res.value[FLD_STATE], "Texas");
-	CHECK_STR(res.value[FLD_COUNTRY], "United States");
-	CHECK_STR(res.value[FLD_ZIP_CODE], "78701");
-	CHECK_STR(res.value[FLD_LOCATION], "Austin, Texas, United States");
+	AH_VALUES(&res, { FLD_FIRST_NAME, "John" }, { FLD_LAST_NAME, "Doe" },
+		  { FLD_TITLE, "VP Engineering" }, { FLD_SENIORITY, "Vice President" },
+		  { FLD_DEPARTMENT, "Engineering & Technical" },
+		  { FLD_LINKEDIN_URL, "https://www.linkedin.com/in/john-doe" },
+		  { FLD_CITY, "Austin" }, { FLD_STATE, "Texas" },
+		  { FLD_COUNTRY, "United States" }, { FLD_ZIP_CODE, "78701" },
+		  { FLD_LOCATION, "Austin, Texas, United States" });
 	CHECK_STR(res.value[FLD_PHONE], "+1 512-555-0199"); /* the mobile, though listed second */
-	CHECK_STR(res.value[FLD_BUSINESS_EMAIL], "john.doe@acme.com");
-	CHECK_STR(res.value[FLD_PERSONAL_EMAIL], "jdoe@gmail.com");
-	CHECK_STR(res.value[FLD_COMPANY_NAME], "Acme Inc");
-	CHECK_STR(res.value[FLD_INDUSTRY], "Software");
-	CHECK_STR(res.value[FLD_COMPANY_SIZE], "201-500");
+	AH_VALUES(&res, { FLD_BUSINESS_EMAIL, "john.doe@acme.com" },
+		  { FLD_PERSONAL_EMAIL, "jdoe@gmail.com" }, { FLD_COMPANY_NAME, "Acme Inc" },
+		  { FLD_INDUSTRY, "Software" }, { FLD_COMPANY_SIZE, "201-500" });
 	CHECK_INT(fld_count(res.found), 17);
 	CHECK_DBL(res.confidence[FLD_PHONE], 0.9, 1e-9);
 	prov_result_release(&res);
@@ -284,7 +222,7 @@ TEST(both_miss_styles)
 {
 	struct prov_query q = person_q();
 	struct prov_result res;
-	const struct hdr h[] = { { "x-minute-requests-left", "48" }, { NULL, NULL } };
+	const struct ah_hdr h[] = { { "x-minute-requests-left", "48" }, { NULL, NULL } };
 
 	prov_result_init(&res);
 	run(&q, 200, PERSON_EMPTY, h, &res);
@@ -319,11 +257,9 @@ TEST(company)
 	run(&q, 200, COMPANY_HIT, NULL, &res);
 	CHECK_INT(res.outcome, PROV_HIT);
 	CHECK_INT(res.credits, 1);
-	CHECK_STR(res.value[FLD_COMPANY_NAME], "Acme Inc");
-	CHECK_STR(res.value[FLD_INDUSTRY], "Software");
-	CHECK_STR(res.value[FLD_COMPANY_SIZE], "201-500");
-	CHECK_STR(res.value[FLD_COMPANY_REVENUE], "25000000-50000000");
-	CHECK_STR(res.value[FLD_TECHNOLOGIES], "Salesforce, React, Go");
+	AH_VALUES(&res, { FLD_COMPANY_NAME, "Acme Inc" }, { FLD_INDUSTRY, "Software" },
+		  { FLD_COMPANY_SIZE, "201-500" }, { FLD_COMPANY_REVENUE, "25000000-50000000" },
+		  { FLD_TECHNOLOGIES, "Salesforce, React, Go" });
 	CHECK_INT(fld_count(res.found), 5);
 	run(&q, 200, "{\"data\":{\"name\":\"Acme\",\"employees\":\"51-200\","
 		     "\"revenueRange\":\"$10M-$50M\"}}", NULL, &res);
@@ -342,93 +278,71 @@ TEST(company)
 	prov_result_release(&res);
 }
 
+static const char ERR_451[] = "{\"statusCode\":451,\"message\":\"We are unable to process "
+			       "this contact request due to our GDPR regulations\"}";
+
 TEST(errors_by_status)
 {
+	static const struct ah_case cases[] = {
+		{ 400, ERR_400, PROV_REQUEST_REJECTED, NULL, "Validation", NULL },
+		{ 401, ERR_401, PROV_KEY_INVALID, NULL, NULL, NULL },
+		{ 402, ERR_402, PROV_QUOTA_EXHAUSTED, NULL, NULL, NULL },
+		/* 403: the plan lacks an option; the key itself is fine */
+		{ 403, ERR_403, PROV_REQUEST_REJECTED, NULL, "revealEmails", NULL },
+		{ 500, "{\"statusCode\":500,\"message\":\"Server error\"}", PROV_TRANSIENT, NULL, NULL,
+		  NULL },
+		{ 502, "<html>bad gateway</html>", PROV_TRANSIENT, "502", NULL, NULL },
+		{ 412, "{\"statusCode\":412,\"message\":\"x\"}", PROV_TRANSIENT, "412", NULL, NULL },
+		/* 451: Lusha withholds this contact (GDPR); an answer, whichever key */
+		{ 451, ERR_451, PROV_MISS, NULL, "GDPR", NULL },
+	};
 	struct prov_query q = person_q();
 	struct prov_result res;
 
+	ah_check_cases(&adapter, &q, cases, sizeof cases / sizeof cases[0]);
 	prov_result_init(&res);
-	run(&q, 400, ERR_400, NULL, &res);
-	CHECK_INT(res.outcome, PROV_REQUEST_REJECTED);
-	CHECK(strstr(res.reason, "Validation") == NULL);
-	run(&q, 401, ERR_401, NULL, &res);
-	CHECK_INT(res.outcome, PROV_KEY_INVALID);
 	run(&q, 402, ERR_402, NULL, &res);
-	CHECK_INT(res.outcome, PROV_QUOTA_EXHAUSTED);
 	CHECK_INT(res.until_ms, 0);
-	/* 403: the plan lacks an option; the key itself is fine */
-	run(&q, 403, ERR_403, NULL, &res);
-	CHECK_INT(res.outcome, PROV_REQUEST_REJECTED);
-	CHECK(strstr(res.reason, "revealEmails") == NULL);
-	run(&q, 500, "{\"statusCode\":500,\"message\":\"Server error\"}", NULL, &res);
-	CHECK_INT(res.outcome, PROV_TRANSIENT);
-	run(&q, 502, "<html>bad gateway</html>", NULL, &res);
-	CHECK_INT(res.outcome, PROV_TRANSIENT);
-	CHECK(strstr(res.reason, "502") != NULL);
-	run(&q, 412, "{\"statusCode\":412,\"message\":\"x\"}", NULL, &res);
-	CHECK_INT(res.outcome, PROV_TRANSIENT);
-	CHECK(strstr(res.reason, "412") != NULL);
-	/* 451: Lusha withholds this contact (GDPR); an answer, whichever key */
-	run(&q, 451, "{\"statusCode\":451,\"message\":\"We are unable to process this contact "
-		     "request due to our GDPR regulations\"}", NULL, &res);
-	CHECK_INT(res.outcome, PROV_MISS);
+	run(&q, 451, ERR_451, NULL, &res);
 	CHECK_INT(res.credits, 0);
 	CHECK_INT(res.found, 0);
-	CHECK(strstr(res.reason, "GDPR") == NULL);
 	prov_result_release(&res);
-}
-
-static int64_t until_for(const char *body, const struct hdr *h)
-{
-	struct prov_query q = person_q();
-	struct prov_result res;
-	int64_t until;
-
-	prov_result_init(&res);
-	run(&q, 429, body, h, &res);
-	if (res.outcome != PROV_RATE_LIMITED)
-		HARNESS_FAIL("outcome %s, want rate_limited", prov_outcome_names[res.outcome]);
-	until = res.until_ms;
-	prov_result_release(&res);
-	return until;
 }
 
 TEST(rate_limited_windows)
 {
-	const struct hdr retry[] = { { "retry-after", "17" }, { NULL, NULL } };
-	const struct hdr hour0[] = { { "x-minute-requests-left", "3" },
-				     { "x-hourly-requests-left", "0" },
-				     { "x-daily-requests-left", "100" },
-				     { NULL, NULL } };
-	const struct hdr day0[] = { { "x-minute-requests-left", "0" },
-				    { "x-daily-requests-left", "0" },
-				    { NULL, NULL } };
-	const struct hdr min0[] = { { "x-minute-requests-left", "0" }, { NULL, NULL } };
+	const struct ah_hdr retry[] = { { "retry-after", "17" }, { NULL, NULL } };
+	const struct ah_hdr hour0[] = { { "x-minute-requests-left", "3" },
+				        { "x-hourly-requests-left", "0" },
+				        { "x-daily-requests-left", "100" },
+				        { NULL, NULL } };
+	const struct ah_hdr day0[] = { { "x-minute-requests-left", "0" },
+				       { "x-daily-requests-left", "0" },
+				       { NULL, NULL } };
+	const struct ah_hdr min0[] = { { "x-minute-requests-left", "0" }, { NULL, NULL } };
+	const struct ah_until untils[] = {
+		{ "{\"statusCode\":429,\"message\":\"Minute rate limit exceeded\"}", NULL, NEXT_MIN },
+		{ "{\"statusCode\":429,\"message\":\"Hourly rate limit exceeded\"}", NULL, NEXT_HOUR },
+		{ "{\"statusCode\":429,\"message\":\"Daily rate limit exceeded\"}", NULL, MIDNIGHT },
+		/* Lusha's documented long forms */
+		{ "{\"statusCode\":429,\"message\":\"Daily API quota limit exceeded. "
+		  "Limit 1500 calls per day\"}", NULL, MIDNIGHT },
+		{ "{\"statusCode\":429,\"message\":\"Hourly API rate limit exceeded. "
+		  "Limit: 150 calls per hour. Reset in 120 seconds\"}", NULL, NOW + 120000 },
+		/* Retry-After comes first */
+		{ "{\"statusCode\":429,\"message\":\"Daily rate limit exceeded\"}", retry, NOW + 17000 },
+		/* no window in the message: the header at 0 names it, the longest first */
+		{ "{\"statusCode\":429,\"message\":\"Rate limit exceeded\"}", hour0, NEXT_HOUR },
+		{ "{\"statusCode\":429,\"message\":\"Too many\"}", day0, MIDNIGHT },
+		{ "<html>slow down</html>", min0, NEXT_MIN },
+		/* nothing says */
+		{ "{\"statusCode\":429,\"message\":\"Rate limit exceeded\"}", NULL, 0 },
+		{ "", NULL, 0 },
+	};
+	struct prov_query q = person_q();
 
-	CHECK_INT(until_for("{\"statusCode\":429,\"message\":\"Minute rate limit exceeded\"}", NULL),
-		  NEXT_MIN);
-	CHECK_INT(until_for("{\"statusCode\":429,\"message\":\"Hourly rate limit exceeded\"}", NULL),
-		  NEXT_HOUR);
-	CHECK_INT(until_for("{\"statusCode\":429,\"message\":\"Daily rate limit exceeded\"}", NULL),
-		  MIDNIGHT);
-	/* Lusha's documented long forms */
-	CHECK_INT(until_for("{\"statusCode\":429,\"message\":\"Daily API quota limit exceeded. "
-			    "Limit 1500 calls per day\"}", NULL),
-		  MIDNIGHT);
-	CHECK_INT(until_for("{\"statusCode\":429,\"message\":\"Hourly API rate limit exceeded. "
-			    "Limit: 150 calls per hour. Reset in 120 seconds\"}", NULL),
-		  NOW + 120000);
-	/* Retry-After comes first */
-	CHECK_INT(until_for("{\"statusCode\":429,\"message\":\"Daily rate limit exceeded\"}", retry),
-		  NOW + 17000);
-	/* no window in the message: the header at 0 names it, the longest first */
-	CHECK_INT(until_for("{\"statusCode\":429,\"message\":\"Rate limit exceeded\"}", hour0),
-		  NEXT_HOUR);
-	CHECK_INT(until_for("{\"statusCode\":429,\"message\":\"Too many\"}", day0), MIDNIGHT);
-	CHECK_INT(until_for("<html>slow down</html>", min0), NEXT_MIN);
-	/* nothing says */
-	CHECK_INT(until_for("{\"statusCode\":429,\"message\":\"Rate limit exceeded\"}", NULL), 0);
-	CHECK_INT(until_for("", NULL), 0);
+	ah_check_until(&adapter, &q, 429, PROV_RATE_LIMITED, untils,
+		       sizeof untils / sizeof untils[0]);
 }
 
 TEST(garbage_and_wrong_shapes_are_transient)
@@ -444,37 +358,17 @@ TEST(garbage_and_wrong_shapes_are_transient)
 		"[]",
 		"",
 	};
+	static const char *const leaks[] = { "John", NULL };
 	struct prov_query q = person_q();
-	struct prov_result res;
 
-	prov_result_init(&res);
-	for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
-		run(&q, 200, bodies[i], NULL, &res);
-		if (res.outcome != PROV_TRANSIENT)
-			HARNESS_FAIL("body %zu: outcome %s", i, prov_outcome_names[res.outcome]);
-		CHECK_INT(res.found, 0);
-		CHECK_INT(res.credits, 0);
-		CHECK(res.reason[0] != '\0');
-		CHECK(strstr(res.reason, "John") == NULL);
-	}
-	prov_result_release(&res);
+	ah_check_transient(&adapter, &q, 200, bodies, sizeof bodies / sizeof bodies[0], leaks);
 }
 
 TEST(no_answer_is_transient)
 {
 	struct prov_query q = person_q();
-	struct prov_result res;
-	struct prov_response r = { 0, true, "", 0, NULL, 0 };
 
-	prov_result_init(&res);
-	prov_lusha_ops.parse(&prov, &q, &r, NOW, &res);
-	CHECK_INT(res.outcome, PROV_TRANSIENT);
-	CHECK(strstr(res.reason, "timed out") != NULL);
-	r.timed_out = false;
-	prov_lusha_ops.parse(&prov, &q, &r, NOW, &res);
-	CHECK_INT(res.outcome, PROV_TRANSIENT);
-	CHECK(strstr(res.reason, "no response") != NULL);
-	prov_result_release(&res);
+	ah_check_no_answer(&adapter, &q, 200, PERSON_HIT);
 }
 
 int main(void)

@@ -10,13 +10,12 @@
 
 #include "lib/provider.h"
 
-#include "harness.h"
+#include "adapter_harness.h"
 
 extern const struct prov_ops prov_pdl_ops;
 
 #define NOW   INT64_C(1795425816123)
 #define KEY   "pdl-SECRET-KEY-0123"
-#define UA    "User-Agent: enrichd/" ENRICHD_VERSION
 
 static struct cfg_key key = { "pdl-1", "acct", KEY, "", 0 };
 static struct cfg_provider prov = {
@@ -70,76 +69,20 @@ static const char RATE[] =
 	"{\"status\":429,\"error\":{\"type\":\"rate_limit_error\","
 	"\"message\":\"An error occurred due to requests hitting the API too quick\"}}";
 
-struct hdr {
-	const char *name, *value;
-};
+static const struct ah adapter = { &prov_pdl_ops, &prov, NOW };
 
-/* Parse one answer to q with provider p; headers are given as name/value
- * pairs ending with a NULL name. */
-static void run_p(const struct cfg_provider *p, const struct prov_query *q, long status,
-		  const char *body, const struct hdr *hdrs, struct prov_result *out)
-{
-	struct prov_header h[16];
-	size_t n = 0;
-	struct prov_response r;
+#define run(q, status, body, hdrs, out) ah_parse(&adapter, NULL, q, status, body, hdrs, out)
+#define run_p(p, q, status, body, hdrs, out) ah_parse(&adapter, p, q, status, body, hdrs, out)
 
-	for (; hdrs && hdrs[n].name && n < 16; n++) {
-		h[n].name = (char *)hdrs[n].name;
-		h[n].value = (char *)hdrs[n].value;
-	}
-	r.status = status;
-	r.timed_out = false;
-	r.body = body ? body : "";
-	r.body_len = body ? strlen(body) : 0;
-	r.headers = h;
-	r.nheaders = n;
-	prov_pdl_ops.parse(p, q, &r, NOW, out);
-}
-
-static void run(const struct prov_query *q, long status, const char *body,
-		const struct hdr *hdrs, struct prov_result *out)
-{
-	run_p(&prov, q, status, body, hdrs, out);
-}
-
-static struct prov_query person_q(void)
-{
-	struct prov_query q = { { NULL }, FLD_ALL };
-
-	q.id[ID_EMAIL] = "sean@peopledatalabs.com";
-	return q;
-}
-
-static struct prov_query company_q(void)
-{
-	struct prov_query q = { { NULL }, FLD_BIT(FLD_INDUSTRY) | FLD_BIT(FLD_TECHNOLOGIES) };
-
-	q.id[ID_DOMAIN] = "acme.com";
-	return q;
-}
+#define person_q() ah_query(ID_EMAIL, "sean@peopledatalabs.com", FLD_ALL)
+#define company_q() ah_query(ID_DOMAIN, "acme.com", FLD_BIT(FLD_INDUSTRY) | FLD_BIT(FLD_TECHNOLOGIES))
 
 /* The key appears in exactly one place: the X-Api-Key line. */
-static void check_key_only_in_auth(const struct prov_request *r)
-{
-	unsigned hits = 0;
-
-	CHECK(strstr(buf_cstr(&r->url), KEY) == NULL);
-	CHECK(strstr(buf_cstr(&r->body), KEY) == NULL);
-	for (unsigned i = 0; i < r->nheaders; i++) {
-		if (strstr(r->headers[i], KEY)) {
-			hits++;
-			CHECK_STR(r->headers[i], "X-Api-Key: " KEY);
-		}
-	}
-	CHECK_INT(hits, 1);
-}
+#define check_key_only_in_auth(r) ah_check_key_only_in(r, KEY, "X-Api-Key: " KEY)
 
 TEST(ops_table)
 {
-	CHECK_STR(prov_pdl_ops.kind, "pdl");
-	CHECK(prov_pdl_ops.needs_key);
-	CHECK(prov_pdl_ops.build != NULL && prov_pdl_ops.parse != NULL);
-	CHECK(prov_pdl_ops.build_poll == NULL && prov_pdl_ops.answer == NULL);
+	ah_check_ops(&prov_pdl_ops, "pdl", false);
 }
 
 TEST(build_person_by_email)
@@ -153,17 +96,11 @@ TEST(build_person_by_email)
 	q.id[ID_DOMAIN] = "acme.com"; /* not a person parameter */
 	prov_request_init(&r);
 	REQUIRE(prov_pdl_ops.build(&prov, &key, &q, &r) == ENR_OK);
-	CHECK_STR(r.method, "GET");
-	CHECK_STR(buf_cstr(&r.url),
-		  "https://api.peopledatalabs.com/v5/person/enrich"
-		  "?email=john.doe%2Bnews%40acme.com&first_name=John&last_name=Doe"
-		  "&min_likelihood=6&titlecase=true");
-	CHECK_INT(r.body.len, 0);
-	CHECK_INT(r.nheaders, 3);
-	CHECK_STR(r.headers[0], "Accept: application/json");
-	CHECK_STR(r.headers[1], UA);
-	CHECK_STR(r.headers[2], "X-Api-Key: " KEY);
-	check_key_only_in_auth(&r);
+	ah_check_get(&r,
+		     "https://api.peopledatalabs.com/v5/person/enrich"
+		     "?email=john.doe%2Bnews%40acme.com&first_name=John&last_name=Doe"
+		     "&min_likelihood=6&titlecase=true",
+		     KEY, "X-Api-Key: " KEY);
 	prov_request_release(&r);
 }
 
@@ -256,11 +193,11 @@ TEST(person_hit)
 {
 	struct prov_query q = person_q();
 	struct prov_result res;
-	const struct hdr h[] = { { "x-ratelimit-remaining", "{\"minute\": 99}" },
-				 { "x-ratelimit-limit", "{\"minute\": 100}" },
-				 { "x-call-credits-spent", "1" },
-				 { "x-totallimit-remaining", "412" },
-				 { NULL, NULL } };
+	const struct ah_hdr h[] = { { "x-ratelimit-remaining", "{\"minute\": 99}" },
+				    { "x-ratelimit-limit", "{\"minute\": 100}" },
+				    { "x-call-credits-spent", "1" },
+				    { "x-totallimit-remaining", "412" },
+				    { NULL, NULL } };
 
 	prov_result_init(&res);
 	run(&q, 200, PERSON_HIT, h, &res);
@@ -269,25 +206,19 @@ TEST(person_hit)
 	CHECK_INT(res.credits, 1);
 	CHECK_INT(res.requests_left, 99);
 	CHECK_INT(res.credits_left, 412);
-	CHECK_STR(res.value[FLD_FIRST_NAME], "Sean");
-	CHECK_STR(res.value[FLD_LAST_NAME], "Thorne");
-	CHECK_STR(res.value[FLD_TITLE], "Co-Founder And Chief Executive Officer");
-	CHECK_STR(res.value[FLD_SENIORITY], "owner");
-	CHECK_STR(res.value[FLD_DEPARTMENT], "operations");
-	CHECK_STR(res.value[FLD_LINKEDIN_URL], "linkedin.com/in/seanthorne");
-	CHECK_STR(res.value[FLD_LOCATION], "San Francisco, California, United States");
-	CHECK_STR(res.value[FLD_CITY], "San Francisco");
-	CHECK_STR(res.value[FLD_STATE], "California");
-	CHECK_STR(res.value[FLD_COUNTRY], "United States");
-	CHECK_STR(res.value[FLD_ZIP_CODE], "94105");
-	CHECK_STR(res.value[FLD_PHONE], "+14155688415");
-	CHECK_STR(res.value[FLD_BUSINESS_EMAIL], "sean@peopledatalabs.com");
-	CHECK_STR(res.value[FLD_PERSONAL_EMAIL], "sthorne@gmail.com");
-	CHECK_STR(res.value[FLD_COMPANY_NAME], "People Data Labs");
-	CHECK_STR(res.value[FLD_INDUSTRY], "Computer Software");
-	CHECK_STR(res.value[FLD_COMPANY_SIZE], "51-200");
-	CHECK(res.value[FLD_COMPANY_REVENUE] == NULL);
-	CHECK(res.value[FLD_TECHNOLOGIES] == NULL);
+	AH_VALUES(&res, { FLD_FIRST_NAME, "Sean" }, { FLD_LAST_NAME, "Thorne" },
+		  { FLD_TITLE, "Co-Founder And Chief Executive Officer" },
+		  { FLD_SENIORITY, "owner" }, { FLD_DEPARTMENT, "operations" },
+		  { FLD_LINKEDIN_URL, "linkedin.com/in/seanthorne" },
+		  { FLD_LOCATION, "San Francisco, California, United States" },
+		  { FLD_CITY, "San Francisco" }, { FLD_STATE, "California" },
+		  { FLD_COUNTRY, "United States" }, { FLD_ZIP_CODE, "94105" },
+		  { FLD_PHONE, "+14155688415" },
+		  { FLD_BUSINESS_EMAIL, "sean@peopledatalabs.com" },
+		  { FLD_PERSONAL_EMAIL, "sthorne@gmail.com" },
+		  { FLD_COMPANY_NAME, "People Data Labs" }, { FLD_INDUSTRY, "Computer Software" },
+		  { FLD_COMPANY_SIZE, "51-200" }, { FLD_COMPANY_REVENUE, NULL },
+		  { FLD_TECHNOLOGIES, NULL });
 	CHECK_INT(fld_count(res.found), 17);
 	CHECK_DBL(res.confidence[FLD_TITLE], 0.8, 1e-9);
 	CHECK_DBL(res.confidence[FLD_PHONE], 0.8, 1e-9);
@@ -298,13 +229,13 @@ TEST(person_hit_fallbacks_and_meter_forms)
 {
 	struct prov_query q = person_q();
 	struct prov_result res;
-	const struct hdr py[] = { { "x-ratelimit-remaining",
-				    "{'minute': 98, 'day': None, 'month': None}" },
-				  { NULL, NULL } };
-	const struct hdr windows[] = { { "x-ratelimit-remaining", "{\"minute\": 40, \"day\": 3}" },
-				       { "x-totallimit-remaining", "junk" },
-				       { "x-call-credits-spent", "-1" },
-				       { NULL, NULL } };
+	const struct ah_hdr py[] = { { "x-ratelimit-remaining",
+				       "{'minute': 98, 'day': None, 'month': None}" },
+				     { NULL, NULL } };
+	const struct ah_hdr windows[] = { { "x-ratelimit-remaining", "{\"minute\": 40, \"day\": 3}" },
+				          { "x-totallimit-remaining", "junk" },
+				          { "x-call-credits-spent", "-1" },
+				          { NULL, NULL } };
 	struct cfg_provider p2 = prov;
 
 	prov_result_init(&res);
@@ -332,17 +263,15 @@ TEST(company_hit)
 {
 	struct prov_query q = company_q();
 	struct prov_result res;
-	const struct hdr h[] = { { "x-call-credits-spent", "1" }, { NULL, NULL } };
+	const struct ah_hdr h[] = { { "x-call-credits-spent", "1" }, { NULL, NULL } };
 
 	prov_result_init(&res);
 	run(&q, 200, COMPANY_HIT, h, &res);
 	CHECK_INT(res.outcome, PROV_HIT);
 	CHECK_INT(res.credits, 1);
-	CHECK_STR(res.value[FLD_COMPANY_NAME], "Acme Inc");
-	CHECK_STR(res.value[FLD_INDUSTRY], "Computer Software");
-	CHECK_STR(res.value[FLD_COMPANY_SIZE], "201-500");
-	CHECK_STR(res.value[FLD_COMPANY_REVENUE], "$25M-$50M");
-	CHECK_STR(res.value[FLD_TECHNOLOGIES], "Postgres, Kubernetes, Go");
+	AH_VALUES(&res, { FLD_COMPANY_NAME, "Acme Inc" }, { FLD_INDUSTRY, "Computer Software" },
+		  { FLD_COMPANY_SIZE, "201-500" }, { FLD_COMPANY_REVENUE, "$25M-$50M" },
+		  { FLD_TECHNOLOGIES, "Postgres, Kubernetes, Go" });
 	CHECK_DBL(res.confidence[FLD_COMPANY_NAME], 0.7, 1e-9);
 	CHECK_INT(fld_count(res.found), 5);
 	prov_result_release(&res);
@@ -352,9 +281,9 @@ TEST(not_found_is_a_free_miss)
 {
 	struct prov_query q = person_q();
 	struct prov_result res;
-	const struct hdr h[] = { { "x-call-credits-spent", "0" },
-				 { "x-ratelimit-remaining", "{\"minute\": 97}" },
-				 { NULL, NULL } };
+	const struct ah_hdr h[] = { { "x-call-credits-spent", "0" },
+				    { "x-ratelimit-remaining", "{\"minute\": 97}" },
+				    { NULL, NULL } };
 
 	prov_result_init(&res);
 	run(&q, 404, NOT_FOUND, h, &res);
@@ -377,61 +306,48 @@ TEST(not_found_is_a_free_miss)
 
 TEST(errors_by_status)
 {
+	static const struct ah_case cases[] = {
+		{ 400, BAD_REQUEST, PROV_REQUEST_REJECTED, NULL, "Request object", NULL },
+		{ 401, UNAUTH, PROV_KEY_INVALID, NULL, "Invalid API key", NULL },
+		{ 403, FORBIDDEN, PROV_KEY_INVALID, NULL, NULL, NULL },
+		{ 401, "", PROV_KEY_INVALID, NULL, NULL, NULL },
+		{ 500, "{\"status\":500,\"error\":{\"type\":\"error\",\"message\":\"x\"}}",
+		  PROV_TRANSIENT, NULL, NULL, NULL },
+		{ 503, "<html>busy</html>", PROV_TRANSIENT, "503", NULL, NULL },
+		{ 302, "", PROV_TRANSIENT, "302", NULL, NULL },
+		{ 405, "{}", PROV_TRANSIENT, NULL, NULL, NULL },
+		{ 204, "", PROV_TRANSIENT, NULL, NULL, NULL },
+	};
 	struct prov_query q = person_q();
-	struct prov_result res;
 
-	prov_result_init(&res);
-	run(&q, 400, BAD_REQUEST, NULL, &res);
-	CHECK_INT(res.outcome, PROV_REQUEST_REJECTED);
-	CHECK(strstr(res.reason, "Request object") == NULL);
-	run(&q, 401, UNAUTH, NULL, &res);
-	CHECK_INT(res.outcome, PROV_KEY_INVALID);
-	CHECK(strstr(res.reason, "Invalid API key") == NULL);
-	run(&q, 403, FORBIDDEN, NULL, &res);
-	CHECK_INT(res.outcome, PROV_KEY_INVALID);
-	run(&q, 401, "", NULL, &res);
-	CHECK_INT(res.outcome, PROV_KEY_INVALID);
-	run(&q, 500, "{\"status\":500,\"error\":{\"type\":\"error\",\"message\":\"x\"}}", NULL, &res);
-	CHECK_INT(res.outcome, PROV_TRANSIENT);
-	run(&q, 503, "<html>busy</html>", NULL, &res);
-	CHECK_INT(res.outcome, PROV_TRANSIENT);
-	CHECK(strstr(res.reason, "503") != NULL);
-	run(&q, 302, "", NULL, &res);
-	CHECK_INT(res.outcome, PROV_TRANSIENT);
-	CHECK(strstr(res.reason, "302") != NULL);
-	run(&q, 405, "{}", NULL, &res);
-	CHECK_INT(res.outcome, PROV_TRANSIENT);
-	run(&q, 204, "", NULL, &res);
-	CHECK_INT(res.outcome, PROV_TRANSIENT);
-	prov_result_release(&res);
+	ah_check_cases(&adapter, &q, cases, sizeof cases / sizeof cases[0]);
 }
 
 TEST(quota_exhausted)
 {
 	struct prov_query q = person_q();
 	struct prov_result res;
-	const struct hdr later[] = { { "x-totallimit-remaining", "0" },
-				     { "x-ratelimit-reset", "1795429416" }, /* NOW + 1 h */
-				     { "x-call-credits-spent", "0" },
-				     { NULL, NULL } };
-	const struct hdr soon[] = { { "x-totallimit-remaining", "0" },
-				    { "x-ratelimit-reset", "1795425846" }, /* NOW + 30 s */
-				    { "retry-after", "30" },
-				    { NULL, NULL } };
-	const struct hdr none[] = { { "x-totallimit-remaining", "0" }, { NULL, NULL } };
+	const struct ah_hdr later[] = { { "x-totallimit-remaining", "0" },
+				        { "x-ratelimit-reset", "1795429416" }, /* NOW + 1 h */
+				        { "x-call-credits-spent", "0" },
+				        { NULL, NULL } };
+	const struct ah_hdr soon[] = { { "x-totallimit-remaining", "0" },
+				       { "x-ratelimit-reset", "1795425846" }, /* NOW + 30 s */
+				       { "retry-after", "30" },
+				       { NULL, NULL } };
+	const struct ah_hdr none[] = { { "x-totallimit-remaining", "0" }, { NULL, NULL } };
+	const struct ah_until untils[] = {
+		{ PAYMENT, later, INT64_C(1795429416000) },
+		{ PAYMENT, soon, 0 },
+		{ PAYMENT, none, 0 },
+	};
 
+	ah_check_until(&adapter, &q, 402, PROV_QUOTA_EXHAUSTED, untils, 3);
 	prov_result_init(&res);
 	run(&q, 402, PAYMENT, later, &res);
-	CHECK_INT(res.outcome, PROV_QUOTA_EXHAUSTED);
-	CHECK_INT(res.until_ms, INT64_C(1795429416000));
 	CHECK_INT(res.credits_left, 0);
 	CHECK_INT(res.credits, 0);
-	run(&q, 402, PAYMENT, soon, &res);
-	CHECK_INT(res.outcome, PROV_QUOTA_EXHAUSTED);
-	CHECK_INT(res.until_ms, 0);
 	run(&q, 402, PAYMENT, none, &res);
-	CHECK_INT(res.outcome, PROV_QUOTA_EXHAUSTED);
-	CHECK_INT(res.until_ms, 0);
 	CHECK_INT(res.credits_left, 0);
 	prov_result_release(&res);
 }
@@ -440,40 +356,31 @@ TEST(rate_limited)
 {
 	struct prov_query q = person_q();
 	struct prov_result res;
-	const struct hdr epoch[] = { { "x-ratelimit-reset", "1795425846" },
-				     { "retry-after", "5" },
-				     { "x-ratelimit-remaining", "{\"minute\": 0}" },
-				     { NULL, NULL } };
-	const struct hdr iso[] = { { "x-ratelimit-reset", "2026-11-23T10:23:36Z" },
-				   { NULL, NULL } };
-	const struct hdr quoted_iso[] = { { "x-ratelimit-reset", "\"2026-11-23T10:23:36.250Z\"" },
-					  { NULL, NULL } };
-	const struct hdr retry[] = { { "retry-after", "30" }, { NULL, NULL } };
-	const struct hdr past[] = { { "x-ratelimit-reset", "1795425800" },
-				    { "retry-after", "12" },
-				    { NULL, NULL } };
-	const struct hdr bad[] = { { "x-ratelimit-reset", "2026-02-31T10:00:00Z" },
-				   { NULL, NULL } };
+	const struct ah_hdr epoch[] = { { "x-ratelimit-reset", "1795425846" },
+				        { "retry-after", "5" },
+				        { "x-ratelimit-remaining", "{\"minute\": 0}" },
+				        { NULL, NULL } };
+	const struct ah_hdr iso[] = { { "x-ratelimit-reset", "2026-11-23T10:23:36Z" },
+				      { NULL, NULL } };
+	const struct ah_hdr quoted_iso[] = { { "x-ratelimit-reset", "\"2026-11-23T10:23:36.250Z\"" },
+					     { NULL, NULL } };
+	const struct ah_hdr retry[] = { { "retry-after", "30" }, { NULL, NULL } };
+	const struct ah_hdr past[] = { { "x-ratelimit-reset", "1795425800" },
+				       { "retry-after", "12" },
+				       { NULL, NULL } };
+	const struct ah_hdr bad[] = { { "x-ratelimit-reset", "2026-02-31T10:00:00Z" },
+				      { NULL, NULL } };
+	const struct ah_until untils[] = {
+		{ RATE, epoch, INT64_C(1795425846000) }, { RATE, iso, INT64_C(1795429416000) },
+		{ RATE, quoted_iso, INT64_C(1795429416000) }, { RATE, retry, NOW + 30000 },
+		{ RATE, past, NOW + 12000 }, { RATE, bad, 0 }, { RATE, NULL, 0 },
+	};
 
+	ah_check_until(&adapter, &q, 429, PROV_RATE_LIMITED, untils, 7);
 	prov_result_init(&res);
 	run(&q, 429, RATE, epoch, &res);
-	CHECK_INT(res.outcome, PROV_RATE_LIMITED);
-	CHECK_INT(res.until_ms, INT64_C(1795425846000));
 	CHECK_INT(res.requests_left, 0);
-	run(&q, 429, RATE, iso, &res);
-	CHECK_INT(res.until_ms, INT64_C(1795429416000));
-	run(&q, 429, RATE, quoted_iso, &res);
-	CHECK_INT(res.until_ms, INT64_C(1795429416000));
-	run(&q, 429, RATE, retry, &res);
-	CHECK_INT(res.outcome, PROV_RATE_LIMITED);
-	CHECK_INT(res.until_ms, NOW + 30000);
-	run(&q, 429, RATE, past, &res);
-	CHECK_INT(res.until_ms, NOW + 12000);
-	run(&q, 429, RATE, bad, &res);
-	CHECK_INT(res.until_ms, 0);
 	run(&q, 429, RATE, NULL, &res);
-	CHECK_INT(res.outcome, PROV_RATE_LIMITED);
-	CHECK_INT(res.until_ms, 0);
 	CHECK_INT(res.requests_left, -1);
 	prov_result_release(&res);
 }
@@ -493,43 +400,17 @@ TEST(garbage_and_wrong_shapes_are_transient)
 		"\"hello\"",
 		"",
 	};
+	static const char *const leaks[] = { "Sean", "html", NULL };
 	struct prov_query q = person_q();
-	struct prov_result res;
 
-	prov_result_init(&res);
-	for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
-		run(&q, 200, bodies[i], NULL, &res);
-		if (res.outcome != PROV_TRANSIENT)
-			HARNESS_FAIL("body %zu: outcome %s", i, prov_outcome_names[res.outcome]);
-		CHECK_INT(res.found, 0);
-		CHECK(res.value[FLD_FIRST_NAME] == NULL);
-		CHECK(res.reason[0] != '\0');
-		CHECK(strstr(res.reason, "Sean") == NULL && strstr(res.reason, "html") == NULL);
-	}
-	prov_result_release(&res);
+	ah_check_transient(&adapter, &q, 200, bodies, sizeof bodies / sizeof bodies[0], leaks);
 }
 
 TEST(no_answer_is_transient)
 {
 	struct prov_query q = person_q();
-	struct prov_result res;
-	struct prov_response r = { 0, true, "", 0, NULL, 0 };
 
-	prov_result_init(&res);
-	prov_pdl_ops.parse(&prov, &q, &r, NOW, &res);
-	CHECK_INT(res.outcome, PROV_TRANSIENT);
-	CHECK(strstr(res.reason, "timed out") != NULL);
-	r.timed_out = false;
-	prov_pdl_ops.parse(&prov, &q, &r, NOW, &res);
-	CHECK_INT(res.outcome, PROV_TRANSIENT);
-	CHECK(strstr(res.reason, "no response") != NULL);
-	/* a result that held values is reset by the next parse */
-	run(&q, 200, PERSON_HIT, NULL, &res);
-	CHECK_INT(res.outcome, PROV_HIT);
-	prov_pdl_ops.parse(&prov, &q, &r, NOW, &res);
-	CHECK_INT(res.found, 0);
-	CHECK(res.value[FLD_FIRST_NAME] == NULL);
-	prov_result_release(&res);
+	ah_check_no_answer(&adapter, &q, 200, PERSON_HIT);
 }
 
 int main(void)

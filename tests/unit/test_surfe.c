@@ -16,7 +16,7 @@
 #include "lib/fields.h"
 #include "lib/provider.h"
 
-#include "harness.h"
+#include "adapter_harness.h"
 
 extern const struct prov_ops prov_surfe_ops;
 
@@ -62,15 +62,7 @@ static const char *header(const struct prov_request *r, const char *name)
 	return NULL;
 }
 
-/* How many header lines mention the secret. */
-static int secret_lines(const struct prov_request *r)
-{
-	int n = 0;
-
-	for (unsigned i = 0; i < r->nheaders; i++)
-		n += strstr(r->headers[i], SECRET) != NULL;
-	return n;
-}
+#define check_key_only_in_auth(r) ah_check_key_only_in(r, SECRET, "Authorization: Bearer " SECRET)
 
 static json_t *body_json(const struct prov_request *r)
 {
@@ -104,8 +96,7 @@ TEST(build_start_all_identifiers)
 	CHECK(header(&r, "User-Agent") != NULL &&
 	      strncmp(header(&r, "User-Agent"), "User-Agent: enrichd/", 20) == 0);
 	CHECK_INT(r.nheaders, 4);
-	CHECK_INT(secret_lines(&r), 1);
-	CHECK(strstr(buf_cstr(&r.body), SECRET) == NULL);
+	check_key_only_in_auth(&r);
 	CHECK_STR(buf_cstr(&r.body),
 		  "{\"include\":{\"email\":true,\"mobile\":true,\"linkedInUrl\":true},"
 		  "\"people\":[{\"externalID\":\"1\",\"firstName\":\"David\","
@@ -278,7 +269,7 @@ TEST(build_poll)
 	CHECK(header(&r, "Content-Type") == NULL);
 	CHECK_STR(header(&r, "Accept"), "Accept: application/json");
 	CHECK_INT(r.nheaders, 3);
-	CHECK_INT(secret_lines(&r), 1);
+	check_key_only_in_auth(&r);
 	CHECK_INT(r.body.len, 0);
 	prov_request_release(&r);
 
@@ -300,33 +291,25 @@ TEST(build_poll)
 
 /* ---- parse ---------------------------------------------------------------- */
 
-static struct prov_header hdrs[4];
+static const struct ah adapter = { &prov_surfe_ops, &prov, NOW_MS };
+
+/* The query every answer below is parsed for. */
+static struct prov_query ana(void)
+{
+	return query("https://www.linkedin.com/in/ana-ruiz", NULL, NULL, NULL, NULL, FLD_ALL);
+}
 
 /* Parse status + body (+ one optional header) into res. */
 static void parse_h(long status, const char *body, const char *hname, const char *hvalue,
 		    struct prov_result *res)
 {
-	struct prov_query q = query("https://www.linkedin.com/in/ana-ruiz", NULL, NULL, NULL, NULL,
-				    FLD_ALL);
-	struct prov_response resp;
+	struct prov_query q = ana();
+	const struct ah_hdr h[] = { { hname, hvalue }, { NULL, NULL } };
 
-	memset(&resp, 0, sizeof resp);
-	resp.status = status;
-	resp.body = body;
-	resp.body_len = strlen(body);
-	if (hname != NULL) {
-		hdrs[0].name = (char *)hname;
-		hdrs[0].value = (char *)hvalue;
-		resp.headers = hdrs;
-		resp.nheaders = 1;
-	}
-	ops->parse(&prov, &q, &resp, NOW_MS, res);
+	ah_parse(&adapter, NULL, &q, status, body, h, res);
 }
 
-static void parse(long status, const char *body, struct prov_result *res)
-{
-	parse_h(status, body, NULL, NULL, res);
-}
+#define parse(status, body, res) parse_h(status, body, NULL, NULL, res)
 
 static const char completed_found[] =
 	"{\"enrichmentID\":\"00000000-5157-4000-8000-000000000001\",\"status\":\"COMPLETED\","
@@ -401,19 +384,14 @@ TEST(parse_completed_found)
 	CHECK_INT(res.outcome, PROV_HIT);
 	CHECK_INT(res.credits, 2);
 	CHECK_INT(res.until_ms, 0);
-	CHECK_STR(res.value[FLD_FIRST_NAME], "Ana");
-	CHECK_STR(res.value[FLD_LAST_NAME], "Ruiz");
-	CHECK_STR(res.value[FLD_TITLE], "VP of Sales");
-	CHECK_STR(res.value[FLD_SENIORITY], "vp");
-	CHECK_STR(res.value[FLD_DEPARTMENT], "sales");
-	CHECK_STR(res.value[FLD_LINKEDIN_URL], "https://www.linkedin.com/in/ana-ruiz");
-	CHECK_STR(res.value[FLD_LOCATION], "Austin, Texas, United States");
-	CHECK_STR(res.value[FLD_COUNTRY], "United States");
-	CHECK_STR(res.value[FLD_PHONE], "+1 512 555 0303");
-	CHECK_STR(res.value[FLD_BUSINESS_EMAIL], "ana.ruiz@globex.com");
-	CHECK_STR(res.value[FLD_COMPANY_NAME], "Globex");
-	CHECK(res.value[FLD_PERSONAL_EMAIL] == NULL);
-	CHECK(res.value[FLD_CITY] == NULL);
+	AH_VALUES(&res, { FLD_FIRST_NAME, "Ana" }, { FLD_LAST_NAME, "Ruiz" },
+		  { FLD_TITLE, "VP of Sales" }, { FLD_SENIORITY, "vp" },
+		  { FLD_DEPARTMENT, "sales" },
+		  { FLD_LINKEDIN_URL, "https://www.linkedin.com/in/ana-ruiz" },
+		  { FLD_LOCATION, "Austin, Texas, United States" },
+		  { FLD_COUNTRY, "United States" }, { FLD_PHONE, "+1 512 555 0303" },
+		  { FLD_BUSINESS_EMAIL, "ana.ruiz@globex.com" }, { FLD_COMPANY_NAME, "Globex" },
+		  { FLD_PERSONAL_EMAIL, NULL }, { FLD_CITY, NULL });
 	CHECK_INT(fld_count(res.found), 11);
 	CHECK_DBL(res.confidence[FLD_FIRST_NAME], 0.85, 1e-9);
 	CHECK_DBL(res.confidence[FLD_BUSINESS_EMAIL], 0.85, 1e-9);
@@ -505,68 +483,54 @@ TEST(parse_completed_miss)
 
 TEST(parse_errors)
 {
-	struct prov_result res;
+	static const struct ah_case cases[] = {
+		{ 401, "{\"code\":\"UNAUTHORIZED\",\"message\":\"Invalid API key\"}",
+		  PROV_KEY_INVALID, NULL, NULL, NULL },
+		{ 403, "{\"code\":\"FORBIDDEN\",\"message\":\"Not on your plan\"}",
+		  PROV_REQUEST_REJECTED, NULL, NULL, NULL },
+		{ 400, "{\"code\":\"BAD_REQUEST\",\"message\":\"people must not be empty\"}",
+		  PROV_REQUEST_REJECTED, NULL, NULL, NULL },
+		/* a job Surfe no longer knows: not a miss */
+		{ 404, "{\"code\":\"NOT_FOUND\",\"message\":\"Enrichment not found\"}",
+		  PROV_REQUEST_REJECTED, NULL, NULL, NULL },
+		{ 500, "{\"code\":\"INTERNAL_ERROR\"}", PROV_TRANSIENT, NULL, NULL, NULL },
+		{ 503, "", PROV_TRANSIENT, NULL, NULL, NULL },
+		{ 302, "", PROV_TRANSIENT, NULL, NULL, NULL },
+		{ 418, "{}", PROV_TRANSIENT, NULL, NULL, NULL },
+	};
+	/* 402: the daily quota comes back at midnight, credits do not say */
+	static const struct ah_until quota[] = {
+		{ "{\"code\":\"PAYMENT_REQUIRED\",\"message\":\"Daily quota exceeded\"}", NULL,
+		  MIDNIGHT_MS },
+		{ "{\"code\":\"PAYMENT_REQUIRED\",\"message\":\"Insufficient credits\"}", NULL, 0 },
+		{ "not json", NULL, 0 },
+	};
+	struct prov_query q = ana();
 
-	prov_result_init(&res);
-	parse(401, "{\"code\":\"UNAUTHORIZED\",\"message\":\"Invalid API key\"}", &res);
-	CHECK_INT(res.outcome, PROV_KEY_INVALID);
-
-	parse(402, "{\"code\":\"PAYMENT_REQUIRED\",\"message\":\"Daily quota exceeded\"}", &res);
-	CHECK_INT(res.outcome, PROV_QUOTA_EXHAUSTED);
-	CHECK_INT(res.until_ms, MIDNIGHT_MS);
-
-	parse(402, "{\"code\":\"PAYMENT_REQUIRED\",\"message\":\"Insufficient credits\"}", &res);
-	CHECK_INT(res.outcome, PROV_QUOTA_EXHAUSTED);
-	CHECK_INT(res.until_ms, 0);
-
-	parse(402, "not json", &res);
-	CHECK_INT(res.outcome, PROV_QUOTA_EXHAUSTED);
-	CHECK_INT(res.until_ms, 0);
-
-	parse(403, "{\"code\":\"FORBIDDEN\",\"message\":\"Not on your plan\"}", &res);
-	CHECK_INT(res.outcome, PROV_REQUEST_REJECTED);
-
-	parse(400, "{\"code\":\"BAD_REQUEST\",\"message\":\"people must not be empty\"}", &res);
-	CHECK_INT(res.outcome, PROV_REQUEST_REJECTED);
-
-	parse(404, "{\"code\":\"NOT_FOUND\",\"message\":\"Enrichment not found\"}", &res);
-	CHECK_INT(res.outcome, PROV_REQUEST_REJECTED);
-
-	parse(500, "{\"code\":\"INTERNAL_ERROR\"}", &res);
-	CHECK_INT(res.outcome, PROV_TRANSIENT);
-	parse(503, "", &res);
-	CHECK_INT(res.outcome, PROV_TRANSIENT);
-	parse(302, "", &res);
-	CHECK_INT(res.outcome, PROV_TRANSIENT);
-	parse(418, "{}", &res);
-	CHECK_INT(res.outcome, PROV_TRANSIENT);
-	prov_result_release(&res);
+	ah_check_cases(&adapter, &q, cases, sizeof cases / sizeof cases[0]);
+	ah_check_until(&adapter, &q, 402, PROV_QUOTA_EXHAUSTED, quota, 3);
 }
 
 TEST(parse_rate_limited)
 {
-	struct prov_result res;
-
-	prov_result_init(&res);
-	parse_h(429, "{\"code\":\"TOO_MANY_REQUESTS\"}", "retry-after", "7", &res);
-	CHECK_INT(res.outcome, PROV_RATE_LIMITED);
-	CHECK_INT(res.until_ms, NOW_MS + 7000);
-
-	parse(429, "{\"code\":\"TOO_MANY_REQUESTS\",\"message\":\"slow down\"}", &res);
-	CHECK_INT(res.outcome, PROV_RATE_LIMITED);
-	CHECK_INT(res.until_ms, NOW_MS + 1000);
-
+	static const struct ah_hdr r7[] = { { "retry-after", "7" }, { NULL, NULL } };
 	/* 2026-03-10T12:35:30Z */
-	parse_h(429, "", "retry-after", "Tue, 10 Mar 2026 12:35:30 GMT", &res);
-	CHECK_INT(res.outcome, PROV_RATE_LIMITED);
-	CHECK_INT(res.until_ms, INT64_C(1773146130000));
+	static const struct ah_hdr date[] = { { "retry-after", "Tue, 10 Mar 2026 12:35:30 GMT" },
+					      { NULL, NULL } };
+	static const struct ah_hdr soon[] = { { "retry-after", "soon" }, { NULL, NULL } };
+	static const struct ah_hdr past[] = { { "retry-after", "Tue, 10 Mar 2026 12:00:00 GMT" },
+					      { NULL, NULL } };
+	static const struct ah_until untils[] = {
+		{ "{\"code\":\"TOO_MANY_REQUESTS\"}", r7, NOW_MS + 7000 },
+		{ "{\"code\":\"TOO_MANY_REQUESTS\",\"message\":\"slow down\"}", NULL, NOW_MS + 1000 },
+		{ "", date, INT64_C(1773146130000) },
+		/* unreadable or already past: the one-second window */
+		{ "", soon, NOW_MS + 1000 },
+		{ "", past, NOW_MS + 1000 },
+	};
+	struct prov_query q = ana();
 
-	/* unreadable or already past: the one-second window */
-	parse_h(429, "", "retry-after", "soon", &res);
-	CHECK_INT(res.until_ms, NOW_MS + 1000);
-	parse_h(429, "", "retry-after", "Tue, 10 Mar 2026 12:00:00 GMT", &res);
-	CHECK_INT(res.until_ms, NOW_MS + 1000);
-	prov_result_release(&res);
+	ah_check_until(&adapter, &q, 429, PROV_RATE_LIMITED, untils, 5);
 }
 
 TEST(parse_garbage_is_transient)
@@ -587,49 +551,17 @@ TEST(parse_garbage_is_transient)
 		"{\"status\":3}",
 		"{\"enrichmentID\":\"abc\"} trailing",
 	};
-	struct prov_result res;
+	struct prov_query q = ana();
 
-	prov_result_init(&res);
-	for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
-		parse(200, bodies[i], &res);
-		if (res.outcome != PROV_TRANSIENT)
-			HARNESS_FAIL("body %zu: outcome %s, want transient", i,
-				     prov_outcome_names[res.outcome]);
-		CHECK_INT(res.found, 0);
-		CHECK_STR(res.pending_id, "");
-	}
-	prov_result_release(&res);
+	ah_check_transient(&adapter, &q, 200, bodies, sizeof bodies / sizeof bodies[0], NULL);
 }
 
 TEST(parse_no_answer_is_transient)
 {
-	struct prov_query q = query("https://www.linkedin.com/in/ana-ruiz", NULL, NULL, NULL, NULL,
-				    FLD_ALL);
-	struct prov_response resp;
-	struct prov_result res;
-
-	prov_result_init(&res);
-	memset(&resp, 0, sizeof resp);
-	resp.body = "";
-	ops->parse(&prov, &q, &resp, NOW_MS, &res);
-	CHECK_INT(res.outcome, PROV_TRANSIENT);
+	struct prov_query q = ana();
 
 	/* a timeout wins even over a status that arrived */
-	resp.status = 200;
-	resp.timed_out = true;
-	resp.body = completed_found;
-	resp.body_len = strlen(completed_found);
-	ops->parse(&prov, &q, &resp, NOW_MS, &res);
-	CHECK_INT(res.outcome, PROV_TRANSIENT);
-	CHECK_INT(res.found, 0);
-
-	/* a NULL body with a status */
-	resp.timed_out = false;
-	resp.body = NULL;
-	resp.body_len = 0;
-	ops->parse(&prov, &q, &resp, NOW_MS, &res);
-	CHECK_INT(res.outcome, PROV_TRANSIENT);
-	prov_result_release(&res);
+	ah_check_no_answer(&adapter, &q, 200, completed_found);
 }
 
 TEST(parse_resets_the_result)
@@ -669,11 +601,7 @@ TEST(reasons_carry_no_upstream_text)
 
 TEST(ops_table)
 {
-	CHECK_STR(ops->kind, "surfe");
-	CHECK(prov_ops_find("surfe") == ops);
-	CHECK(ops->needs_key);
-	CHECK(ops->build != NULL && ops->build_poll != NULL && ops->parse != NULL);
-	CHECK(ops->answer == NULL);
+	ah_check_ops(ops, "surfe", true);
 }
 
 int main(void)
