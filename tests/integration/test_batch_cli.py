@@ -140,7 +140,8 @@ def test_nasty_rows_come_out_in_order_with_their_status():
                            ("john.doe@acme.com", "jane.roe@globex.com", "bob.smith@initech.com"))
 
         def enriched(x):
-            return [x["first_name"], x["last_name"], x["company_name"], x["title"], x["phone"]]
+            # A phone number starts with "+": the cell gets its quote (--formulas).
+            return [x["first_name"], x["last_name"], x["company_name"], x["title"], "'" + x["phone"]]
 
         ignored = "email ignored: not a valid e-mail address"
         check(rows[1] == ["john.doe@acme.com", "hello, world", "Acme", "CEO", "x1"] + enriched(john) +
@@ -639,6 +640,61 @@ def test_source_and_confidence_columns():
         p = run_batch(env, "--input", inp2, "--output", out, "--checkpoint", ck, "--resume")
         check(p.returncode == 1 and 'added columns "_source", this run asks for ""' in p.stderr,
               p.stderr)
+
+
+def test_formulas_are_neutralised_unless_raw():
+    """Cells a spreadsheet would run get a quote in front, from the input and from a
+    provider, as in the job results; --formulas=raw writes them as they are."""
+    with batch_env() as env:
+        evil_title = '=HYPERLINK("http://evil.example/x","click")'
+        env.sim.records(provider=PDL, match={"email": "ann.lee@acme.com"},
+                        fields={"title": evil_title}, merge=True)
+        inp = write(env, "in.csv", "Email,Notes,=cmd\r\n"
+                                   "ann.lee@acme.com,+1 555 0100,@SUM(A1)\r\n"
+                                   "bob.ray@acme.com,-2,\tlead\r\n"
+                                   "=bad\r\n")
+        out, raw_out = path(env, "out.csv"), path(env, "raw.csv")
+        errs, raw_errs = path(env, "errors.csv"), path(env, "raw-errors.csv")
+        p = run_batch(env, "--input", inp, "--output", out, "--fields", "title", "--errors", errs)
+        check(p.returncode == 0, p.stderr)
+        safe = read_csv(out)
+        check(safe[0] == ["Email", "Notes", "'=cmd", "title", "_status", "_error"], safe[0])
+        check(safe[1] == ["ann.lee@acme.com", "'+1 555 0100", "'@SUM(A1)", "'" + evil_title,
+                          "complete", ""], safe[1])
+        check(safe[2][:3] == ["bob.ray@acme.com", "'-2", "'\tlead"], safe[2])
+        check(safe[3][:3] == ["'=bad", "", ""] and safe[3][4] == "invalid", safe[3])
+        check(read_csv(errs)[1][:3] == ["3", "4", "invalid"], read_csv(errs))
+        p = run_batch(env, "--input", inp, "--output", raw_out, "--fields", "title",
+                      "--errors", raw_errs, "--formulas=raw")
+        check(p.returncode == 0, p.stderr)
+        raw = read_csv(raw_out)
+        check(raw[0][2] == "=cmd" and raw[1][1:4] == ["+1 555 0100", "@SUM(A1)", evil_title], raw)
+        check(raw[2][1:3] == ["-2", "\tlead"] and raw[3][0] == "=bad", raw)
+        # The only difference between the two files is the quote in front.
+        check([[c[1:] if c.startswith("'") else c for c in r] for r in safe] == raw, (safe, raw))
+        # --formulas takes the words of the job results' ?formulas=.
+        p = run_batch(env, "--input", inp, "--output", out, "--formulas", "neutralise")
+        check(p.returncode == 0, p.stderr)
+        p = run_batch(env, "--input", inp, "--output", out, "--formulas=off")
+        check(p.returncode == 2 and '--formulas: "off" is not neutralise or raw' in p.stderr,
+              p.stderr)
+        # A run's checkpoint holds its rows as written: a resume must write them alike.
+        ck = path(env, "f.ckpt")
+        env.sim.config(delay_ms=30)
+        inp2 = write(env, "in2.csv", emails_csv([f"fo{i}.x@foco{i}.com" for i in range(40)]))
+        p = start_batch(env, "--input", inp2, "--output", out, "--formulas=raw", "--checkpoint", ck,
+                        "--workers", "1")
+        wait_for(lambda: p.poll() is not None or len(ckpt_rows(ck) or {}) >= 2, timeout=60,
+                 what="rows in the checkpoint")
+        p.send_signal(signal.SIGINT)
+        rc, err = finish(p)
+        check(rc == 130 and " --formulas=raw " in err, err)
+        p = run_batch(env, "--input", inp2, "--output", out, "--checkpoint", ck, "--resume")
+        check(p.returncode == 1 and "holds rows written with --formulas=raw, this run writes "
+              "--formulas=neutralise" in p.stderr, p.stderr)
+        p = run_batch(env, "--input", inp2, "--output", out, "--checkpoint", ck, "--resume",
+                      "--formulas=raw")
+        check(p.returncode == 0, p.stderr)
 
 
 def test_junk_email_with_a_valid_linkedin_url_is_enriched():

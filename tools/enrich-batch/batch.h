@@ -68,6 +68,7 @@ struct eb_opts {
 	bool conf_given;
 	int workers;        /* 0: from the configuration */
 	bool resume, retry_failed, dry_run, allow_failures;
+	bool formulas_raw;  /* --formulas=raw: cells as they are, for machine consumers */
 	unsigned extra;     /* JOB_COL_SOURCE | JOB_COL_CONFIDENCE */
 	int64_t limit;      /* 0: every row */
 	int64_t deadline_ms;
@@ -149,6 +150,14 @@ struct eb_job {
 	struct buf out;      /* the output row */
 };
 
+/* How the CSV files are written: cells that a spreadsheet would run as a
+ * formula get a quote in front (lib/csv.h CSV_W_NEUTRALISE_FORMULAS), as
+ * in the job results, unless --formulas=raw. */
+static inline unsigned eb_csv_flags(const struct eb_opts *o)
+{
+	return o->formulas_raw ? 0 : CSV_W_NEUTRALISE_FORMULAS;
+}
+
 /* Set by the signal handler, read by every thread. */
 extern atomic_int eb_stop_signal;
 
@@ -179,9 +188,11 @@ enum enr_err eb_next_job(struct eb_run *r, struct eb_job *j);
 enum enr_err eb_checkpoint_path(struct eb_run *r);
 enum enr_err eb_open_checkpoint(struct eb_run *r);
 enum enr_err eb_plan_rows(struct eb_run *r);
-/* The command that continues this run ("--resume" or "--retry-failed");
- * with_limit repeats --limit. */
-void eb_again_command(const struct eb_run *r, struct buf *b, const char *how, bool with_limit);
+/* The command that continues this run ("--resume" or "--retry-failed"),
+ * written into b; with_limit repeats --limit.  Returns the command (in
+ * b), or a fixed note when memory ran out. */
+const char *eb_again_command(const struct eb_run *r, struct buf *b, const char *how,
+			     bool with_limit);
 void eb_dry_count(struct eb_run *r, const struct wf_result *res);
 
 /* run.c */

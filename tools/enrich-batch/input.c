@@ -62,12 +62,14 @@ static enum enr_err build_header(struct eb_run *r, const struct csv_row *hdr)
 		if (i)
 			rc = buf_putc(&r->header_line, ',');
 		if (rc == ENR_OK)
-			rc = csv_write_field(&r->header_line, hdr->fields[i], hdr->lens[i]);
+			rc = csv_write_field_flags(&r->header_line, hdr->fields[i], hdr->lens[i],
+						   eb_csv_flags(r->o));
 	}
 	for (size_t i = 0; i < n && rc == ENR_OK; i++) {
 		rc = buf_putc(&r->header_line, ',');
 		if (rc == ENR_OK)
-			rc = csv_write_field(&r->header_line, names[i], strlen(names[i]));
+			rc = csv_write_field_flags(&r->header_line, names[i], strlen(names[i]),
+						   eb_csv_flags(r->o));
 	}
 	if (rc == ENR_OK)
 		rc = buf_puts(&r->header_line, "\r\n");
@@ -213,7 +215,8 @@ static enum enr_err put_prefix(struct eb_run *r, struct eb_job *j, const struct 
 		if (i)
 			rc = buf_putc(&j->prefix, ',');
 		if (rc == ENR_OK && row && i < row->n)
-			rc = csv_write_field(&j->prefix, row->fields[i], row->lens[i]);
+			rc = csv_write_field_flags(&j->prefix, row->fields[i], row->lens[i],
+						   eb_csv_flags(r->o));
 	}
 	return rc;
 }

@@ -51,6 +51,9 @@ static const char usage_text[] =
 	"                         then continues with --resume\n"
 	"      --sources          add a _source column (field=provider for each value found)\n"
 	"      --confidence       add a _confidence column (lowest confidence of the values)\n"
+	"      --formulas=raw     write cells as they are; by default a cell that starts with\n"
+	"                         =, +, -, @, a tab or a CR gets a ' in front, so a spreadsheet\n"
+	"                         shows it instead of running it (--formulas=neutralise)\n"
 	"      --checkpoint FILE  progress file (default: OUTPUT.checkpoint)\n"
 	"      --resume           continue the run the checkpoint belongs to\n"
 	"      --retry-failed     continue it and run its failed rows again\n"
@@ -123,7 +126,8 @@ enum {
 	O_PROGRESS,
 	O_ALLOW_FAILURES,
 	O_SOURCES,
-	O_CONFIDENCE
+	O_CONFIDENCE,
+	O_FORMULAS
 };
 
 static const struct option long_opts[] = {
@@ -135,6 +139,7 @@ static const struct option long_opts[] = {
 	{ "limit", required_argument, NULL, 'n' },
 	{ "sources", no_argument, NULL, O_SOURCES },
 	{ "confidence", no_argument, NULL, O_CONFIDENCE },
+	{ "formulas", required_argument, NULL, O_FORMULAS },
 	{ "checkpoint", required_argument, NULL, O_CHECKPOINT },
 	{ "resume", no_argument, NULL, O_RESUME },
 	{ "retry-failed", no_argument, NULL, O_RETRY_FAILED },
@@ -188,6 +193,13 @@ static enum enr_err parse_args(int argc, char **argv, struct eb_opts *o, enum wh
 		case 'n': rc = num_arg("--limit", optarg, 1, INT64_MAX, &o->limit); break;
 		case O_SOURCES: o->extra |= JOB_COL_SOURCE; break;
 		case O_CONFIDENCE: o->extra |= JOB_COL_CONFIDENCE; break;
+		case O_FORMULAS:
+			/* The words of the job results' ?formulas=. */
+			if (strcmp(optarg, "raw") == 0 || strcmp(optarg, "neutralise") == 0)
+				o->formulas_raw = optarg[0] == 'r';
+			else
+				rc = usage_error("--formulas: \"%s\" is not neutralise or raw", optarg);
+			break;
 		case O_CHECKPOINT: o->checkpoint = optarg; break;
 		case O_RESUME: o->resume = true; break;
 		case O_RETRY_FAILED: o->retry_failed = true; break;
@@ -474,10 +486,10 @@ static int finish_run(struct eb_run *r, int nworkers, double secs, bool interrup
 	}
 	/* A signal that came after the last row changes nothing. */
 	if (left > 0) {
-		eb_again_command(r, &cmd, "--resume", true);
 		eb_say("%s: %lld of %lld rows done; resume with: %s",
 		       interrupted ? "interrupted" : "stopped early",
-		       (long long)(r->target - left), (long long)r->target, buf_cstr(&cmd));
+		       (long long)(r->target - left), (long long)r->target,
+		       eb_again_command(r, &cmd, "--resume", true));
 		status = interrupted ? 128 + eb_stop_signal : EXIT_FATAL;
 		goto report;
 	}
@@ -491,18 +503,16 @@ static int finish_run(struct eb_run *r, int nworkers, double secs, bool interrup
 	eb_summary(r, &k, secs);
 	eb_say("output: %s", o->output);
 	if (r->target < r->rows) {
-		buf_reset(&cmd);
-		eb_again_command(r, &cmd, "--resume", false);
 		eb_say("--limit: the output holds the first %lld of %lld rows; continue the run with: "
-		       "%s", (long long)r->target, (long long)r->rows, buf_cstr(&cmd));
+		       "%s", (long long)r->target, (long long)r->rows,
+		       eb_again_command(r, &cmd, "--resume", false));
 	}
 	if (k.state[CKPT_FAILED] > 0) {
 		int64_t f = k.state[CKPT_FAILED];
 
-		buf_reset(&cmd);
-		eb_again_command(r, &cmd, "--retry-failed", true);
 		eb_say("%lld %s for reasons that may pass; run %s again with: %s", (long long)f,
-		       f == 1 ? "row failed" : "rows failed", f == 1 ? "it" : "them", buf_cstr(&cmd));
+		       f == 1 ? "row failed" : "rows failed", f == 1 ? "it" : "them",
+		       eb_again_command(r, &cmd, "--retry-failed", true));
 		if (status == 0 && !o->allow_failures)
 			status = EXIT_ROWS_FAILED;
 	}
@@ -518,8 +528,9 @@ report:
 	}
 	ckpt_close(r->ckpt);
 	r->ckpt = NULL;
-	if (!keep)
-		ckpt_remove(r->ckpt_path);
+	if (!keep && ckpt_remove(r->ckpt_path) != ENR_OK)
+		eb_say("note: the checkpoint %s of this finished run could not be removed (%s); "
+		       "remove it before the next run of this file", r->ckpt_path, strerror(errno));
 	buf_release(&cmd);
 	return status;
 }

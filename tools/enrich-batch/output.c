@@ -285,7 +285,7 @@ static int write_error_row(void *arg, const struct ckpt_row *row)
 		return 2;
 	snprintf(n, sizeof n, "%lld", (long long)row->n);
 	snprintf(line, sizeof line, "%lld", (long long)row->line);
-	return csv_write_row(e->b, f, NULL, 5) == ENR_OK ? 0 : 1;
+	return csv_write_row_flags(e->b, f, NULL, 5, eb_csv_flags(e->r->o)) == ENR_OK ? 0 : 1;
 }
 
 enum enr_err eb_write_errors(struct eb_run *r)
@@ -302,7 +302,7 @@ enum enr_err eb_write_errors(struct eb_run *r)
 		eb_say("cannot write the errors file %s: %s", r->o->errors, strerror(errno));
 		goto out;
 	}
-	rc = csv_write_row(&b, head, NULL, 5);
+	rc = csv_write_row_flags(&b, head, NULL, 5, eb_csv_flags(r->o));
 	if (rc == ENR_OK)
 		rc = ckpt_each(r->ckpt, 1u << CKPT_FAILED | 1u << CKPT_INVALID, write_error_row, &e);
 	if (rc) {
@@ -343,6 +343,7 @@ static json_t *options_json(const struct eb_run *r, int nworkers)
 		      (json_int_t)o->max_bytes);
 	json_object_set_new(j, "limit", o->limit ? json_integer(o->limit) : json_null());
 	json_object_set_new(j, "allow_failures", json_boolean(o->allow_failures));
+	json_object_set_new(j, "formulas", json_string(o->formulas_raw ? "raw" : "neutralise"));
 	json_object_set_new(j, "sources", json_boolean(o->extra & JOB_COL_SOURCE));
 	json_object_set_new(j, "confidence", json_boolean(o->extra & JOB_COL_CONFIDENCE));
 	return j;
@@ -379,8 +380,14 @@ enum enr_err eb_write_report(struct eb_run *r, const struct ckpt_counts *k, int 
 {
 	json_t *errors = json_object(), *j;
 	struct eb_tally t = r->t;
+	enum enr_err rc = errors ? ckpt_codes(r->ckpt, code_json, errors) : ENR_E_NOMEM;
 
-	ckpt_codes(r->ckpt, code_json, errors);
+	if (rc) {
+		eb_say("cannot write the report %s: the error counts cannot be read: %s",
+		       r->o->report, enr_strerror(rc));
+		json_decref(errors);
+		return rc;
+	}
 	j = json_pack("{s:b, s:s, s:s, s:s, s:b, s:b, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
 		      " s:I, s:I, s:f, s:I, s:I, s:I, s:I, s:f, s:o, s:o}",
 		      "dry_run", 0, "input", r->o->input, "output", r->o->output, "checkpoint",
@@ -406,8 +413,8 @@ static int code_text(void *arg, const char *code, int64_t n)
 {
 	struct buf *b = arg;
 
-	buf_printf(b, "%s%s %lld", b->len ? ", " : "", code, (long long)n);
-	return 0;
+	/* Out of memory: stop; the summary shows the codes it has. */
+	return buf_printf(b, "%s%s %lld", b->len ? ", " : "", code, (long long)n) == ENR_OK ? 0 : 1;
 }
 
 void eb_summary(struct eb_run *r, const struct ckpt_counts *k, double secs)
@@ -436,9 +443,11 @@ void eb_summary(struct eb_run *r, const struct ckpt_counts *k, double secs)
 		       r->base_done == 1 ? "row was" : "rows were", (long long)k->credits,
 		       prog_plural(k->credits, "credit", "credits"));
 	if (k->state[CKPT_FAILED] + k->state[CKPT_INVALID] > 0) {
+		enum enr_err rc;
+
 		buf_init(&codes, 0);
-		ckpt_codes(r->ckpt, code_text, &codes);
-		eb_say("rows not enriched, by reason: %s%s%s", buf_cstr(&codes),
+		rc = ckpt_codes(r->ckpt, code_text, &codes);
+		eb_say("rows not enriched, by reason: %s%s%s", rc ? "(cannot be read)" : buf_cstr(&codes),
 		       r->o->errors ? "; listed in " : "", r->o->errors ? r->o->errors : "");
 		buf_release(&codes);
 	}

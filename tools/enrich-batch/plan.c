@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "lib/ascii.h"
 #include "lib/jobs.h"
 #include "lib/util.h"
 
@@ -33,75 +34,82 @@ enum enr_err eb_checkpoint_path(struct eb_run *r)
 	return ENR_OK;
 }
 
-static void shell_word(struct buf *b, const char *s)
+/* " s" with s quoted for a POSIX shell when it has to be. */
+static enum enr_err shell_word(struct buf *b, const char *s)
 {
 	bool plain = *s != '\0';
+	enum enr_err rc;
 
 	for (const char *p = s; *p && plain; p++)
-		plain = strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./,:=@%+-",
-			       *p) != NULL;
-	buf_putc(b, ' ');
-	if (plain) {
-		buf_puts(b, s);
-		return;
-	}
-	buf_putc(b, '\'');
-	for (const char *p = s; *p; p++) {
-		if (*p == '\'')
-			buf_puts(b, "'\\''");
-		else
-			buf_putc(b, *p);
-	}
-	buf_putc(b, '\'');
+		plain = ascii_is_alnum(*p) || strchr("_./,:=@%+-", *p) != NULL;
+	rc = buf_putc(b, ' ');
+	if (rc || plain)
+		return rc ? rc : buf_puts(b, s);
+	rc = buf_putc(b, '\'');
+	for (const char *p = s; rc == ENR_OK && *p; p++)
+		rc = *p == '\'' ? buf_puts(b, "'\\''") : buf_putc(b, *p);
+	return rc ? rc : buf_putc(b, '\'');
 }
 
-void eb_again_command(const struct eb_run *r, struct buf *b, const char *how, bool with_limit)
+/* An option and its value, as words of a command. */
+static enum enr_err option(struct buf *b, const char *opt, const char *value)
+{
+	enum enr_err rc = buf_puts(b, opt);
+
+	return rc ? rc : shell_word(b, value);
+}
+
+const char *eb_again_command(const struct eb_run *r, struct buf *b, const char *how,
+			     bool with_limit)
 {
 	const struct eb_opts *o = r->o;
+	enum enr_err rc;
 
-	buf_puts(b, PROG);
-	buf_puts(b, " --input");
-	shell_word(b, o->input);
-	buf_puts(b, " --output");
-	shell_word(b, o->output);
-	if (o->fields) {
-		buf_puts(b, " --fields");
-		shell_word(b, r->fields_canon);
-	}
-	/* The added columns are part of every row the checkpoint holds. */
-	if (o->extra & JOB_COL_SOURCE)
-		buf_puts(b, " --sources");
-	if (o->extra & JOB_COL_CONFIDENCE)
-		buf_puts(b, " --confidence");
-	if (with_limit && o->limit)
-		buf_printf(b, " --limit %lld", (long long)o->limit);
-	if (o->checkpoint) {
-		buf_puts(b, " --checkpoint");
-		shell_word(b, o->checkpoint);
-	}
-	if (o->conf_given) {
-		buf_puts(b, " -c");
-		shell_word(b, o->conf);
-	}
-	if (o->report) {
-		buf_puts(b, " --report");
-		shell_word(b, o->report);
-	}
-	if (o->errors) {
-		buf_puts(b, " --errors");
-		shell_word(b, o->errors);
-	}
-	buf_printf(b, " %s", how);
+	buf_reset(b);
+	rc = option(b, PROG " --input", o->input);
+	if (rc == ENR_OK)
+		rc = option(b, " --output", o->output);
+	if (rc == ENR_OK && o->fields)
+		rc = option(b, " --fields", r->fields_canon);
+	/* The added columns and the way cells are written are part of every
+	 * row the checkpoint holds. */
+	if (rc == ENR_OK && (o->extra & JOB_COL_SOURCE))
+		rc = buf_puts(b, " --sources");
+	if (rc == ENR_OK && (o->extra & JOB_COL_CONFIDENCE))
+		rc = buf_puts(b, " --confidence");
+	if (rc == ENR_OK && o->formulas_raw)
+		rc = buf_puts(b, " --formulas=raw");
+	if (rc == ENR_OK && with_limit && o->limit)
+		rc = buf_printf(b, " --limit %lld", (long long)o->limit);
+	if (rc == ENR_OK && o->checkpoint)
+		rc = option(b, " --checkpoint", o->checkpoint);
+	if (rc == ENR_OK && o->conf_given)
+		rc = option(b, " -c", o->conf);
+	if (rc == ENR_OK && o->report)
+		rc = option(b, " --report", o->report);
+	if (rc == ENR_OK && o->errors)
+		rc = option(b, " --errors", o->errors);
+	if (rc == ENR_OK)
+		rc = buf_printf(b, " %s", how);
+	return rc ? "(out of memory: the command could not be written)" : buf_cstr(b);
 }
 
-/* What the checkpoint records as "the fields": the wanted fields and the
- * added columns, which shape every output row it holds. */
+/* Last in what the checkpoint records as "the fields" when the rows it
+ * holds were written with formula-like cells quoted.  A checkpoint without
+ * it holds cells as they are (--formulas=raw, or made before the quoting
+ * existed). */
+#define QUOTED_MARK ",_formulas_quoted"
+
+/* What the checkpoint records as "the fields": the wanted fields, the
+ * added columns and the way cells are written, which shape every output
+ * row it holds. */
 static void columns_ident(const struct eb_run *r, char *out, size_t outsz)
 {
 	/* Every field name joined takes under 256 bytes (CKPT_FIELDS_MAX). */
-	if ((size_t)snprintf(out, outsz, "%s%s%s", r->fields_canon,
+	if ((size_t)snprintf(out, outsz, "%s%s%s%s", r->fields_canon,
 			     r->o->extra & JOB_COL_SOURCE ? ",_source" : "",
-			     r->o->extra & JOB_COL_CONFIDENCE ? ",_confidence" : "") >= outsz)
+			     r->o->extra & JOB_COL_CONFIDENCE ? ",_confidence" : "",
+			     r->o->formulas_raw ? "" : QUOTED_MARK) >= outsz)
 		out[0] = '\0';
 }
 
@@ -111,6 +119,16 @@ static size_t fields_part(const char *s)
 	const char *p = strstr(s, ",_");
 
 	return p ? (size_t)(p - s) : strlen(s);
+}
+
+/* The length of a columns_ident() string without its QUOTED_MARK; *quoted
+ * says whether it had one. */
+static size_t columns_part(const char *s, bool *quoted)
+{
+	size_t n = strlen(s), m = sizeof QUOTED_MARK - 1;
+
+	*quoted = n >= m && strcmp(s + n - m, QUOTED_MARK) == 0;
+	return *quoted ? n - m : n;
 }
 
 /* An existing checkpoint may be continued only by the run it belongs to. */
@@ -132,12 +150,11 @@ static enum enr_err check_belongs(struct eb_run *r)
 		struct buf cmd;
 
 		buf_init(&cmd, 0);
-		eb_again_command(r, &cmd, "--resume", false);
 		eb_say("a checkpoint of an earlier run exists: %s (%lld of %lld rows done).\n"
 		       "  continue it:   %s\n"
 		       "  or remove it (rm %s) to start over",
-		       r->ckpt_path, (long long)k.done, (long long)had.rows, buf_cstr(&cmd),
-		       r->ckpt_path);
+		       r->ckpt_path, (long long)k.done, (long long)had.rows,
+		       eb_again_command(r, &cmd, "--resume", false), r->ckpt_path);
 		buf_release(&cmd);
 		return ENR_E_CONFLICT;
 	}
@@ -152,12 +169,20 @@ static enum enr_err check_belongs(struct eb_run *r)
 	if (strcmp(had.fields, r->ident.fields) != 0) {
 		size_t hl = fields_part(had.fields), tl = fields_part(r->ident.fields);
 		const char *hx = had.fields + hl, *tx = r->ident.fields + tl;
+		bool hq, tq;
+		size_t hc = columns_part(had.fields, &hq), tc = columns_part(r->ident.fields, &tq);
 
-		if (hl == tl && strncmp(had.fields, r->ident.fields, hl) == 0)
-			eb_say("the checkpoint %s was made with the added columns \"%s\", this run "
-			       "asks for \"%s\"; give the same --sources / --confidence or remove "
-			       "the checkpoint to start over", r->ckpt_path, *hx ? hx + 1 : "",
-			       *tx ? tx + 1 : "");
+		if (hc == tc && strncmp(had.fields, r->ident.fields, hc) == 0)
+			eb_say("the checkpoint %s holds rows written with --formulas=%s, this run "
+			       "writes --formulas=%s; give the same --formulas or remove the "
+			       "checkpoint to start over", r->ckpt_path, hq ? "neutralise" : "raw",
+			       tq ? "neutralise" : "raw");
+		else if (hl == tl && strncmp(had.fields, r->ident.fields, hl) == 0)
+			eb_say("the checkpoint %s was made with the added columns \"%.*s\", this run "
+			       "asks for \"%.*s\"; give the same --sources / --confidence or remove "
+			       "the checkpoint to start over", r->ckpt_path,
+			       (int)(hc > hl ? hc - hl - 1 : 0), *hx ? hx + 1 : "",
+			       (int)(tc > tl ? tc - tl - 1 : 0), *tx ? tx + 1 : "");
 		else
 			eb_say("the checkpoint %s was made with --fields %.*s, this run asks for "
 			       "%.*s; run with the same --fields or remove the checkpoint to start "
@@ -206,7 +231,9 @@ enum enr_err eb_open_checkpoint(struct eb_run *r)
 		eb_say("cannot write the checkpoint %s: %s", r->ckpt_path, enr_strerror(rc));
 		ckpt_close(r->ckpt);
 		r->ckpt = NULL;
-		ckpt_remove(r->ckpt_path);
+		if (ckpt_remove(r->ckpt_path) != ENR_OK)
+			eb_say("note: the half-made checkpoint %s could not be removed (%s); remove "
+			       "it before the next run", r->ckpt_path, strerror(errno));
 	}
 	return rc;
 }

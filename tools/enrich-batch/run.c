@@ -128,11 +128,11 @@ static bool enrich_row(struct eb_run *r, struct eb_job *j, struct wf_result *res
 	}
 }
 
-static enum enr_err put_cell(struct buf *b, const char *s, size_t n)
+static enum enr_err put_cell(const struct eb_run *r, struct buf *b, const char *s, size_t n)
 {
 	enum enr_err rc = buf_putc(b, ',');
 
-	return rc ? rc : csv_write_field(b, s, n);
+	return rc ? rc : csv_write_field_flags(b, s, n, eb_csv_flags(r->o));
 }
 
 static enum enr_err build_out(struct eb_run *r, struct eb_job *j, const struct wf_result *res,
@@ -148,18 +148,18 @@ static enum enr_err build_out(struct eb_run *r, struct eb_job *j, const struct w
 		const char *val = res->value[f] ? res->value[f] : "";
 
 		if (r->want & FLD_BIT(f))
-			rc = put_cell(b, val, strlen(val));
+			rc = put_cell(r, b, val, strlen(val));
 	}
 	if (rc == ENR_OK && (r->o->extra & JOB_COL_SOURCE)) {
 		rc = job_source_cell(res, r->want, &cell);
 		if (rc == ENR_OK)
-			rc = put_cell(b, cell.data ? cell.data : "", cell.len);
+			rc = put_cell(r, b, cell.data ? cell.data : "", cell.len);
 	}
 	if (rc == ENR_OK && (r->o->extra & JOB_COL_CONFIDENCE)) {
 		char c[16];
 
 		job_confidence_cell(res, r->want, c, sizeof c);
-		rc = put_cell(b, c, strlen(c));
+		rc = put_cell(r, b, c, strlen(c));
 	}
 	if (rc == ENR_OK)
 		rc = buf_printf(b, ",%s", ckpt_state_names[v->state]);
@@ -170,7 +170,7 @@ static enum enr_err build_out(struct eb_run *r, struct eb_job *j, const struct w
 		if (rc == ENR_OK && j->warn[0])
 			rc = buf_printf(&cell, "%s%s", cell.len ? "; " : "", j->warn);
 		if (rc == ENR_OK)
-			rc = put_cell(b, cell.data ? cell.data : "", cell.len);
+			rc = put_cell(r, b, cell.data ? cell.data : "", cell.len);
 	}
 	if (rc == ENR_OK)
 		rc = buf_puts(b, "\r\n");
