@@ -15,7 +15,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <grp.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -36,6 +35,7 @@
 
 #include "app.h"
 #include "lib/buf.h"
+#include "lib/cli.h"
 #include "lib/config.h"
 #include "lib/confhist.h"
 #include "http.h"
@@ -49,7 +49,7 @@
 #define ENRICHD_VERSION "0.0.0"
 #endif
 
-#define DEFAULT_CONF "/etc/enrichd/enrichd.conf"
+#define DEFAULT_CONF CLI_DEFAULT_CONF
 #define STOP_GRACE_MS 30000
 
 static int listen_fd = -1;
@@ -60,25 +60,22 @@ static atomic_int threads_alive; /* responder threads not yet finished */
 static struct mx_family *mx_inflight;
 static const char *socket_group; /* -g: overrides listen_group */
 
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"usage: enrichd [-c FILE] [-t | -p | -V | -h] [-g GROUP]\n"
-		"       enrichd [-c FILE] [--state-dir DIR] --history | --rollback[=CHECKSUM]\n"
-		"  -c, --config FILE     configuration file (default: $ENRICHD_CONF or " DEFAULT_CONF ")\n"
-		"  -t, --test            check the configuration file and exit 0 (valid) or 1\n"
-		"  -p, --print-nginx     print the settings the nginx site needs, as shell assignments\n"
-		"  -g, --socket-group G  give the socket to group G (overrides listen_group)\n"
-		"      --history         list the applied configurations, newest first\n"
-		"      --rollback[=SUM]  write the previous applied configuration (or the one\n"
-		"                        whose checksum starts with SUM) back to the file;\n"
-		"                        reload to apply it\n"
-		"      --state-dir DIR   the state directory (default: state_dir of the file)\n"
-		"  -V, --version         print the version and exit\n"
-		"  -h, --help            this text\n"
-		"Without a FastCGI socket on standard input, and with GATEWAY_INTERFACE set,\n"
-		"enrichd answers one request as a plain CGI program.\n");
-}
+static const char usage_text[] =
+	"usage: enrichd [-c FILE] [-t | -p | -V | -h] [-g GROUP]\n"
+	"       enrichd [-c FILE] [--state-dir DIR] --history | --rollback[=CHECKSUM]\n"
+	"  -c, --config FILE     configuration file (default: $ENRICHD_CONF or " DEFAULT_CONF ")\n"
+	"  -t, --test            check the configuration file and exit 0 (valid) or 1\n"
+	"  -p, --print-nginx     print the settings the nginx site needs, as shell assignments\n"
+	"  -g, --socket-group G  give the socket to group G (overrides listen_group)\n"
+	"      --history         list the applied configurations, newest first\n"
+	"      --rollback[=SUM]  write the previous applied configuration (or the one\n"
+	"                        whose checksum starts with SUM) back to the file;\n"
+	"                        reload to apply it\n"
+	"      --state-dir DIR   the state directory (default: state_dir of the file)\n"
+	"  -V, --version         print the version and exit\n"
+	"  -h, --help            this text\n"
+	"Without a FastCGI socket on standard input, and with GATEWAY_INTERFACE set,\n"
+	"enrichd answers one request as a plain CGI program.\n";
 
 static void *responder_thread(void *arg)
 {
@@ -429,57 +426,68 @@ static int open_log(const struct cfg *cfg)
 
 enum { OPT_HISTORY = 256, OPT_ROLLBACK, OPT_STATE_DIR };
 
+/* What the command line asks for besides the configuration file. */
+struct opts {
+	const char *state_dir, *rollback_to;
+	bool check_only, print_env, history, rollback;
+};
+
+static enum enr_err option(void *arg, int opt, const char *val, char *why, size_t whylen)
+{
+	struct opts *o = arg;
+
+	(void)why;
+	(void)whylen;
+	switch (opt) {
+	case 'p': o->print_env = true; o->check_only = true; break;
+	case 't': o->check_only = true; break;
+	case 'g': socket_group = val; break;
+	case OPT_HISTORY: o->history = true; break;
+	case OPT_ROLLBACK: o->rollback = true; o->rollback_to = val; break;
+	case OPT_STATE_DIR: o->state_dir = val; break;
+	default: return ENR_E_INVALID;
+	}
+	return ENR_OK;
+}
+
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
+	static const struct option longopts[] = {
 		{ "test", no_argument, NULL, 't' },
 		{ "print-nginx", no_argument, NULL, 'p' },
 		{ "socket-group", required_argument, NULL, 'g' },
-		{ "version", no_argument, NULL, 'V' },
-		{ "help", no_argument, NULL, 'h' },
 		{ "history", no_argument, NULL, OPT_HISTORY },
 		{ "rollback", optional_argument, NULL, OPT_ROLLBACK },
 		{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *path = getenv("ENRICHD_CONF");
-	const char *state_dir = NULL, *rollback_to = NULL;
-	bool check_only = false, print_env = false, history = false, rollback = false;
+	struct opts o = { NULL, NULL, false, false, false, false };
+	const struct cli_spec spec = { "enrichd", usage_text, "tpg:", longopts, false, option, &o };
+	struct cli cl;
+	const char *path;
+	bool check_only, print_env;
 	struct cfg *cfg = NULL;
 	char err[LIM_CONFIG_ERR_MAX];
 	pthread_t *tids = NULL;
 	pthread_attr_t attr;
 	sigset_t set;
-	int opt, nthreads, inherited, sig;
+	int nthreads, inherited, sig;
 	int64_t deadline;
 
-	while ((opt = getopt_long(argc, argv, "c:tpg:Vh", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'c': path = optarg; break;
-		case 'p': print_env = true; check_only = true; break;
-		case 't': check_only = true; break;
-		case 'g': socket_group = optarg; break;
-		case 'V': printf("enrichd %s\n", ENRICHD_VERSION); return 0;
-		case 'h': usage(stdout); return 0;
-		case OPT_HISTORY: history = true; break;
-		case OPT_ROLLBACK: rollback = true; rollback_to = optarg; break;
-		case OPT_STATE_DIR: state_dir = optarg; break;
-		default: usage(stderr); return 2;
-		}
+	switch (cli_parse(&spec, argc, argv, &cl)) {
+	case CLI_RUN: break;
+	case CLI_EXIT_OK: fputs(cl.text, stdout); return 0;
+	default: fprintf(stderr, "%s%s", cl.error, cl.text); return 2;
 	}
-	if (optind < argc) {
-		usage(stderr);
-		return 2;
-	}
-	if (path == NULL || *path == '\0')
-		path = DEFAULT_CONF;
-	if (history || rollback) {
+	path = cl.config;
+	check_only = o.check_only;
+	print_env = o.print_env;
+	if (o.history || o.rollback) {
 		char dir[4096];
 
-		if (state_dir_of(path, state_dir, dir, sizeof dir) != 0)
+		if (state_dir_of(path, o.state_dir, dir, sizeof dir) != 0)
 			return 1;
-		return history ? show_history(path, dir) : do_rollback(path, dir, rollback_to);
+		return o.history ? show_history(path, dir) : do_rollback(path, dir, o.rollback_to);
 	}
 
 	if (cfg_load(path, &cfg, err, sizeof err) != ENR_OK) {

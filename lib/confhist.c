@@ -67,21 +67,28 @@ enum enr_err ch_file_sha(const char *path, char sha[CH_SHA_HEX])
 	return rc;
 }
 
-/* Write len bytes to path through path.tmp and a rename, with mode. */
-static enum enr_err write_atomic(const char *path, const void *data, size_t len, mode_t mode)
+/* Write len bytes to path through a file beside it (path + suffix) and a
+ * rename.  The file gets mode or, when like is not NULL, the mode and owner
+ * of like (the owner only where the process may give a file away: only
+ * root may, anyone else keeps ownership). */
+static enum enr_err write_atomic(const char *path, const char *suffix, const void *data,
+				 size_t len, mode_t mode, const struct stat *like)
 {
 	struct buf tmp;
-	const char *p = data;
+	const char *p = data ? data : "";
 	enum enr_err rc = ENR_E_IO;
 	int fd = -1;
 
 	buf_init(&tmp, 0);
-	if (buf_printf(&tmp, "%s.tmp", path) != ENR_OK) {
+	if (buf_printf(&tmp, "%s%s", path, suffix) != ENR_OK) {
 		rc = ENR_E_NOMEM;
 		goto out;
 	}
 	fd = open(buf_cstr(&tmp), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
 	if (fd < 0)
+		goto out;
+	if (like && (fchmod(fd, like->st_mode & 07777) != 0 ||
+		     (fchown(fd, like->st_uid, like->st_gid) != 0 && errno != EPERM)))
 		goto out;
 	while (len > 0) {
 		ssize_t w = write(fd, p, len);
@@ -236,7 +243,7 @@ enum enr_err ch_record(const char *dir, const char *conf_path, int64_t now_s,
 	if ((rc = path_of(&path, dir, NULL, sha)) != ENR_OK)
 		goto out;
 	if (stat(buf_cstr(&path), &st) != 0 &&
-	    (rc = write_atomic(buf_cstr(&path), conf.data, conf.len, 0640)) != ENR_OK)
+	    (rc = write_atomic(buf_cstr(&path), ".tmp", conf.data, conf.len, 0640, NULL)) != ENR_OK)
 		goto out;
 	if (nold > 0 && strcmp(old[0].sha, sha) == 0) {
 		if (added)
@@ -252,7 +259,7 @@ enum enr_err ch_record(const char *dir, const char *conf_path, int64_t now_s,
 				goto out;
 		}
 		if ((rc = path_of(&path, dir, "history/index", NULL)) != ENR_OK ||
-		    (rc = write_atomic(buf_cstr(&path), index.data, index.len, 0640)) != ENR_OK)
+		    (rc = write_atomic(buf_cstr(&path), ".tmp", index.data, index.len, 0640, NULL)) != ENR_OK)
 			goto out;
 		/* Copies of the entries that fell off the end. */
 		for (size_t i = 0; i < nold; i++) {
@@ -263,7 +270,7 @@ enum enr_err ch_record(const char *dir, const char *conf_path, int64_t now_s,
 			*added = true;
 	}
 	if ((rc = path_of(&path, dir, "last-good.conf", NULL)) != ENR_OK ||
-	    (rc = write_atomic(buf_cstr(&path), conf.data, conf.len, 0640)) != ENR_OK)
+	    (rc = write_atomic(buf_cstr(&path), ".tmp", conf.data, conf.len, 0640, NULL)) != ENR_OK)
 		goto out;
 	if (sha_out)
 		memcpy(sha_out, sha, CH_SHA_HEX);
@@ -334,19 +341,17 @@ enum enr_err ch_rollback(const char *dir, const char *conf_path, const char *to,
 {
 	struct ch_entry e[LIM_CONF_HISTORY_MAX];
 	struct ch_rollback res;
-	struct buf path, target, tmp;
+	struct buf path, target;
 	char cur[CH_SHA_HEX], stamp[17];
 	bool have_cur;
 	size_t n = 0, which = 0;
 	struct stat st;
 	bool have_st;
 	enum enr_err rc;
-	int fd = -1;
 
 	memset(&res, 0, sizeof res);
 	buf_init(&path, 0);
 	buf_init(&target, LIM_CONFIG_FILE_MAX + 1);
-	buf_init(&tmp, 0);
 	have_cur = ch_file_sha(conf_path, cur) == ENR_OK;
 	have_st = stat(conf_path, &st) == 0;
 	rc = ch_list(dir, e, LIM_CONF_HISTORY_MAX, &n);
@@ -372,7 +377,7 @@ enum enr_err ch_rollback(const char *dir, const char *conf_path, const char *to,
 
 			rc = (w < 0 || (size_t)w >= sizeof res.rejected)
 				     ? ENR_E_INVALID
-				     : write_atomic(res.rejected, old.data, old.len, 0640);
+				     : write_atomic(res.rejected, ".tmp", old.data, old.len, 0640, NULL);
 		}
 		buf_release(&old);
 		if (rc != ENR_OK)
@@ -380,55 +385,13 @@ enum enr_err ch_rollback(const char *dir, const char *conf_path, const char *to,
 		res.kept_rejected = true;
 	}
 
-	/* Write the target beside conf_path, give it the old file's mode and
-	 * owner, then rename it over. */
-	if ((rc = buf_printf(&tmp, "%s.rollback.tmp", conf_path)) != ENR_OK)
-		goto out;
-	rc = ENR_E_IO;
-	fd = open(buf_cstr(&tmp), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
-	if (fd < 0)
-		goto out;
-	if (have_st) {
-		if (fchmod(fd, st.st_mode & 07777) != 0)
-			goto out;
-		/* Only root may give a file away; anyone else keeps ownership. */
-		if (fchown(fd, st.st_uid, st.st_gid) != 0 && errno != EPERM)
-			goto out;
-	}
-	{
-		const char *p = target.data ? target.data : "";
-		size_t left = target.len;
-
-		while (left > 0) {
-			ssize_t w = write(fd, p, left);
-
-			if (w < 0) {
-				if (errno == EINTR)
-					continue;
-				goto out;
-			}
-			p += w;
-			left -= (size_t)w;
-		}
-	}
-	if (fsync(fd) != 0)
-		goto out;
-	if (close(fd) != 0) {
-		fd = -1;
-		goto out;
-	}
-	fd = -1;
-	if (rename(buf_cstr(&tmp), conf_path) != 0)
-		goto out;
-	rc = ENR_OK;
-	*out = res;
+	/* The target takes the old file's mode and owner. */
+	rc = write_atomic(conf_path, ".rollback.tmp", target.data, target.len, 0640,
+			  have_st ? &st : NULL);
+	if (rc == ENR_OK)
+		*out = res;
 out:
-	if (fd >= 0)
-		close(fd);
-	if (rc != ENR_OK && tmp.data)
-		unlink(buf_cstr(&tmp));
 	buf_release(&path);
 	buf_release(&target);
-	buf_release(&tmp);
 	return rc;
 }

@@ -280,20 +280,26 @@ static void put_int(void *field, size_t size, int64_t v)
 	}
 }
 
+/* Room for the n elements of a list setting (NULL when n <= 0, or when
+ * memory ran out, which ld notes). */
+static void *list_room(struct cfg_ld *ld, int n, size_t size)
+{
+	void *v = n > 0 ? calloc((size_t)n, size) : NULL;
+
+	if (n > 0 && v == NULL)
+		ld->oom = true;
+	return v;
+}
+
 static bool str_list(struct cfg_ld *ld, const config_setting_t *arr, const char *dflt,
 		     struct cfg_list *out)
 {
 	int n = arr ? config_setting_length(arr) : dflt ? 1 : 0;
 
-	out->v = NULL;
 	out->n = 0;
-	if (n <= 0)
-		return true;
-	out->v = calloc((size_t)n, sizeof *out->v);
-	if (out->v == NULL) {
-		ld->oom = true;
-		return false;
-	}
+	out->v = list_room(ld, n, sizeof *out->v);
+	if (out->v == NULL)
+		return n <= 0;
 	for (int i = 0; i < n; i++) {
 		const char *s = arr ? config_setting_get_string_elem(arr, i) : dflt;
 
@@ -309,15 +315,10 @@ static bool int_list(struct cfg_ld *ld, const config_setting_t *arr, struct cfg_
 {
 	int n = arr ? config_setting_length(arr) : 0;
 
-	out->v = NULL;
 	out->n = 0;
-	if (n <= 0)
-		return true;
-	out->v = calloc((size_t)n, sizeof *out->v);
-	if (out->v == NULL) {
-		ld->oom = true;
-		return false;
-	}
+	out->v = list_room(ld, n, sizeof *out->v);
+	if (out->v == NULL)
+		return n <= 0;
 	for (int i = 0; i < n; i++)
 		out->v[i] = config_setting_get_int_elem(arr, i);
 	out->n = (size_t)n;

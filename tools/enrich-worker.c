@@ -15,7 +15,6 @@
  * SIGHUP reloads the configuration.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -27,6 +26,7 @@
 
 #include "lib/admission.h"
 #include "lib/alert.h"
+#include "lib/cli.h"
 #include "lib/config.h"
 #include "lib/domains.h"
 #include "lib/jobs.h"
@@ -38,7 +38,7 @@
 #include "lib/waterfall.h"
 #include "lib/webhook.h"
 
-#define DEFAULT_CONF "/etc/enrichd/enrichd.conf"
+#define DEFAULT_CONF CLI_DEFAULT_CONF
 #define QUEUE_MAX 1024
 #define JOB_CACHE 32
 #define HOOK_LEASE_MS 60000
@@ -81,11 +81,22 @@ static pthread_mutex_t jlock = PTHREAD_MUTEX_INITIALIZER;
 static struct st_job jobs[JOB_CACHE];
 static int njobs, jnext;
 
-static void usage(FILE *f)
+static const char usage_text[] =
+	"usage: enrich-worker [-c FILE] [--concurrency N]\n"
+	"  -c, --config FILE  configuration (default: $ENRICHD_CONF or " DEFAULT_CONF ")\n"
+	"  --concurrency N    rows processed at once (default: worker.concurrency)\n"
+	"  -V, --version      print the version and exit\n"
+	"  -h, --help         this text\n";
+
+static enum enr_err option(void *arg, int opt, const char *val, char *why, size_t whylen)
 {
-	fprintf(f, "usage: enrich-worker [-c FILE] [--concurrency N]\n"
-		   "  -c FILE            configuration (default: $ENRICHD_CONF or " DEFAULT_CONF ")\n"
-		   "  --concurrency N    rows processed at once (default: worker.concurrency)\n");
+	if (opt != 'n')
+		return ENR_E_INVALID;
+	if (util_parse_i64(val, 1, 1024, arg) != ENR_OK) {
+		snprintf(why, whylen, "--concurrency takes 1 to 1024");
+		return ENR_E_INVALID;
+	}
+	return ENR_OK;
 }
 
 static enum enr_err job_of(int64_t seq, struct st_job *out)
@@ -496,40 +507,30 @@ static void reload(const char *path)
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
+	static const struct option longopts[] = {
 		{ "concurrency", required_argument, NULL, 'n' },
-		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *path = getenv("ENRICHD_CONF");
+	int64_t concurrency = 0;
+	const struct cli_spec spec = { "enrich-worker", usage_text, "", longopts, false, option,
+				       &concurrency };
+	struct cli cl;
+	const char *path;
 	char err[LIM_CONFIG_ERR_MAX], why[512], host[64] = "host";
 	struct cfg *cfg = NULL;
 	pthread_t *threads = NULL, hooks;
 	sigset_t set;
-	int64_t concurrency = 0, last_beat = 0, poll = 500;
+	int64_t last_beat = 0, poll = 500;
 	int c, sig, nthreads;
 	enum enr_err rc;
 	unsigned char rnd[4];
 
-	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c': path = optarg; break;
-		case 'n':
-			if (util_parse_i64(optarg, 1, 1024, &concurrency) != ENR_OK) {
-				fprintf(stderr, "enrich-worker: --concurrency takes 1 to 1024\n");
-				return 2;
-			}
-			break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
-		}
+	switch (cli_parse(&spec, argc, argv, &cl)) {
+	case CLI_RUN: break;
+	case CLI_EXIT_OK: fputs(cl.text, stdout); return 0;
+	default: fprintf(stderr, "%s%s", cl.error, cl.text); return 2;
 	}
-	if (optind < argc) {
-		usage(stderr);
-		return 2;
-	}
-	if (path == NULL || *path == '\0')
-		path = DEFAULT_CONF;
+	path = cl.config;
 	if (cfg_load(path, &cfg, err, sizeof err) != ENR_OK) {
 		fprintf(stderr, "enrich-worker: %s\n", err);
 		return 1;

@@ -511,29 +511,8 @@ def test_progress_bar_on_a_terminal():
     with batch_env() as env:
         inp = write(env, "in.csv", emails_csv(emails))
         env.sim.config(delay_ms=25)
-        master, slave = os.openpty()
-        try:
-            p = subprocess.Popen([BATCH, "-c", env.conf_path, "--input", inp, "--output",
-                                  path(env, "out.csv"), "--fields", "title", "--workers", "1"],
-                                 env=env.environ(), stdout=subprocess.DEVNULL, stderr=slave,
-                                 cwd=env.tmp)
-            os.close(slave)
-            slave = None
-            chunks = []
-            while True:
-                try:
-                    b = os.read(master, 4096)
-                except OSError:  # EIO: the terminal's last writer is gone
-                    break
-                if not b:
-                    break
-                chunks.append(b)
-            rc = p.wait(30)
-        finally:
-            os.close(master)
-            if slave is not None:
-                os.close(slave)
-        text = b"".join(chunks).decode()
+        rc, text = run_on_terminal(env, ["--input", inp, "--output", path(env, "out.csv"),
+                                         "--fields", "title", "--workers", "1"])
         check(rc == 0, text)
         bars = re.findall(r"\r\033\[K\[([#-]{10,40})\] +(\d+)/40 ", text)
         check(len(bars) >= 3, f"want a line redrawn in place: {text!r}")

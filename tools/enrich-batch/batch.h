@@ -25,6 +25,7 @@
 
 #include "lib/buf.h"
 #include "lib/checkpoint.h"
+#include "lib/cli.h"
 #include "lib/config.h"
 #include "lib/csv.h"
 #include "lib/domains.h"
@@ -37,7 +38,7 @@
 #include "lib/waterfall.h"
 
 #define PROG "enrich-batch"
-#define DEFAULT_CONF "/etc/enrichd/enrichd.conf"
+#define DEFAULT_CONF CLI_DEFAULT_CONF
 
 /* Exit statuses (docs/enrich-batch.md). */
 #define EXIT_FATAL 1

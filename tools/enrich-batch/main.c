@@ -20,7 +20,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +28,7 @@
 #include <unistd.h>
 
 #include "lib/alert.h"
+#include "lib/cli.h"
 #include "lib/enrich.h"
 #include "lib/jobs.h"
 #include "lib/log.h"
@@ -133,7 +133,6 @@ enum {
 static const struct option long_opts[] = {
 	{ "input", required_argument, NULL, 'i' },
 	{ "output", required_argument, NULL, 'o' },
-	{ "config", required_argument, NULL, 'c' },
 	{ "fields", required_argument, NULL, 'f' },
 	{ "workers", required_argument, NULL, 'w' },
 	{ "limit", required_argument, NULL, 'n' },
@@ -151,95 +150,102 @@ static const struct option long_opts[] = {
 	{ "max-key-wait", required_argument, NULL, O_KEY_WAIT },
 	{ "max-bytes", required_argument, NULL, O_MAX_BYTES },
 	{ "progress-interval", required_argument, NULL, O_PROGRESS },
-	{ "version", no_argument, NULL, 'V' },
-	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
 
 static enum enr_err num_arg(const char *opt, const char *s, int64_t min, int64_t max,
-			    int64_t *out)
+			    int64_t *out, char *why, size_t whylen)
 {
-	if (util_parse_i64(s, min, max, out) != ENR_OK)
-		return usage_error("%s: \"%s\" is not a whole number in %lld..%lld", opt, s,
-				   (long long)min, (long long)max);
-	return ENR_OK;
+	if (util_parse_i64(s, min, max, out) == ENR_OK)
+		return ENR_OK;
+	snprintf(why, whylen, "%s: \"%.64s\" is not a whole number in %lld..%lld", opt, s,
+		 (long long)min, (long long)max);
+	return ENR_E_INVALID;
 }
 
-enum what_to_do { RUN_BATCH, SHOW_HELP, SHOW_VERSION };
-
-static enum enr_err parse_args(int argc, char **argv, struct eb_opts *o, enum what_to_do *todo)
+/* One option of enrich-batch's own (lib/cli.h reads -c, -h and -V). */
+static enum enr_err option(void *arg, int c, const char *val, char *why, size_t whylen)
 {
+	struct eb_opts *o = arg;
 	enum enr_err rc = ENR_OK;
 	int64_t v = 0;
-	int c;
+
+	switch (c) {
+	case 'i': o->input = val; break;
+	case 'o': o->output = val; break;
+	case 'f': o->fields = val; break;
+	case 'w':
+		rc = num_arg("--workers", val, 1, WORKERS_MAX, &v, why, whylen);
+		o->workers = (int)v;
+		break;
+	case 'n': rc = num_arg("--limit", val, 1, INT64_MAX, &o->limit, why, whylen); break;
+	case O_SOURCES: o->extra |= JOB_COL_SOURCE; break;
+	case O_CONFIDENCE: o->extra |= JOB_COL_CONFIDENCE; break;
+	case O_FORMULAS:
+		/* The words of the job results' ?formulas=. */
+		if (strcmp(val, "raw") != 0 && strcmp(val, "neutralise") != 0) {
+			snprintf(why, whylen, "--formulas: \"%.64s\" is not neutralise or raw", val);
+			return ENR_E_INVALID;
+		}
+		o->formulas_raw = val[0] == 'r';
+		break;
+	case O_CHECKPOINT: o->checkpoint = val; break;
+	case O_RESUME: o->resume = true; break;
+	case O_RETRY_FAILED: o->retry_failed = true; break;
+	case O_ALLOW_FAILURES: o->allow_failures = true; break;
+	case O_DRY_RUN: o->dry_run = true; break;
+	case O_REPORT: o->report = val; break;
+	case O_ERRORS: o->errors = val; break;
+	case O_DEADLINE_MS:
+		rc = num_arg("--deadline-ms", val, DEADLINE_MS_MIN, DEADLINE_MS_MAX, &o->deadline_ms,
+			     why, whylen);
+		break;
+	case O_KEY_WAIT:
+		rc = num_arg("--max-key-wait", val, 0, KEY_WAIT_S_MAX, &v, why, whylen);
+		o->key_wait_ms = 1000 * v;
+		break;
+	case O_MAX_BYTES:
+		rc = num_arg("--max-bytes", val, 1, LIM_BODY_MAX_CEILING, &o->max_bytes, why, whylen);
+		break;
+	case O_PROGRESS:
+		rc = num_arg("--progress-interval", val, 1, PROGRESS_S_MAX, &v, why, whylen);
+		o->progress_ms = 1000 * v;
+		break;
+	default: return ENR_E_INVALID;
+	}
+	return rc;
+}
+
+/* The options, checked: CLI_RUN, CLI_EXIT_OK (--help, --version: cl->text
+ * is to be printed) or CLI_EXIT_USAGE (the usage has been printed). */
+static enum cli_next parse_args(int argc, char **argv, struct eb_opts *o, struct cli *cl)
+{
+	const struct cli_spec spec = { PROG, usage_text, "i:o:f:w:n:", long_opts, false, option, o };
+	const char *why = NULL;
+	enum cli_next next;
 
 	memset(o, 0, sizeof *o);
-	*todo = RUN_BATCH;
 	o->deadline_ms = DEFAULT_DEADLINE_MS;
 	o->key_wait_ms = DEFAULT_KEY_WAIT_S * 1000;
 	o->max_bytes = LIM_BODY_MAX_CEILING;
 	o->progress_ms = PROGRESS_S_DEFAULT * 1000;
-	o->conf = getenv("ENRICHD_CONF");
-	while (rc == ENR_OK && (c = getopt_long(argc, argv, "i:o:c:f:w:n:Vh", long_opts, NULL)) != -1) {
-		switch (c) {
-		case 'i': o->input = optarg; break;
-		case 'o': o->output = optarg; break;
-		case 'c': o->conf = optarg; o->conf_given = true; break;
-		case 'f': o->fields = optarg; break;
-		case 'w':
-			rc = num_arg("--workers", optarg, 1, WORKERS_MAX, &v);
-			o->workers = (int)v;
-			break;
-		case 'n': rc = num_arg("--limit", optarg, 1, INT64_MAX, &o->limit); break;
-		case O_SOURCES: o->extra |= JOB_COL_SOURCE; break;
-		case O_CONFIDENCE: o->extra |= JOB_COL_CONFIDENCE; break;
-		case O_FORMULAS:
-			/* The words of the job results' ?formulas=. */
-			if (strcmp(optarg, "raw") == 0 || strcmp(optarg, "neutralise") == 0)
-				o->formulas_raw = optarg[0] == 'r';
-			else
-				rc = usage_error("--formulas: \"%s\" is not neutralise or raw", optarg);
-			break;
-		case O_CHECKPOINT: o->checkpoint = optarg; break;
-		case O_RESUME: o->resume = true; break;
-		case O_RETRY_FAILED: o->retry_failed = true; break;
-		case O_ALLOW_FAILURES: o->allow_failures = true; break;
-		case O_DRY_RUN: o->dry_run = true; break;
-		case O_REPORT: o->report = optarg; break;
-		case O_ERRORS: o->errors = optarg; break;
-		case O_DEADLINE_MS:
-			rc = num_arg("--deadline-ms", optarg, DEADLINE_MS_MIN, DEADLINE_MS_MAX,
-				     &o->deadline_ms);
-			break;
-		case O_KEY_WAIT:
-			rc = num_arg("--max-key-wait", optarg, 0, KEY_WAIT_S_MAX, &v);
-			o->key_wait_ms = 1000 * v;
-			break;
-		case O_MAX_BYTES:
-			rc = num_arg("--max-bytes", optarg, 1, LIM_BODY_MAX_CEILING, &o->max_bytes);
-			break;
-		case O_PROGRESS:
-			rc = num_arg("--progress-interval", optarg, 1, PROGRESS_S_MAX, &v);
-			o->progress_ms = 1000 * v;
-			break;
-		case 'V': *todo = SHOW_VERSION; return ENR_OK;
-		case 'h': *todo = SHOW_HELP; return ENR_OK;
-		default: return usage_error(NULL);
-		}
-	}
-	if (rc)
-		return rc;
-	if (optind < argc)
-		return usage_error("unexpected argument \"%s\"", argv[optind]);
+	next = cli_parse(&spec, argc, argv, cl);
+	if (next == CLI_EXIT_USAGE)
+		fprintf(stderr, "%s%s", cl->error, cl->text);
+	if (next != CLI_RUN)
+		return next;
+	o->conf = cl->config;
+	o->conf_given = cl->config_given;
 	if (o->input == NULL || o->input[0] == '\0')
-		return usage_error("--input is required");
-	if (!o->dry_run && (o->output == NULL || o->output[0] == '\0'))
-		return usage_error("--output is required");
-	if (o->dry_run && (o->resume || o->retry_failed))
-		return usage_error("--dry-run reads no checkpoint: drop --resume / --retry-failed");
-	if (o->conf == NULL || o->conf[0] == '\0')
-		o->conf = DEFAULT_CONF;
-	return ENR_OK;
+		why = "--input is required";
+	else if (!o->dry_run && (o->output == NULL || o->output[0] == '\0'))
+		why = "--output is required";
+	else if (o->dry_run && (o->resume || o->retry_failed))
+		why = "--dry-run reads no checkpoint: drop --resume / --retry-failed";
+	if (why == NULL)
+		return CLI_RUN;
+	usage_error("%s", why);
+	return CLI_EXIT_USAGE;
 }
 
 /* --fields: names separated by commas, spaces around them allowed. */
@@ -539,21 +545,17 @@ int main(int argc, char **argv)
 {
 	struct eb_opts o;
 	struct eb_run r;
-	enum what_to_do todo;
+	struct cli cl;
+	enum cli_next next;
 	int nworkers = 1, status;
 	bool interrupted;
 	double secs;
 
-	if (parse_args(argc, argv, &o, &todo))
-		return EXIT_USAGE;
-	if (todo == SHOW_HELP) {
-		fputs(usage_text, stdout);
-		return 0;
-	}
-	if (todo == SHOW_VERSION) {
-		printf(PROG " %s\n", ENRICHD_VERSION);
-		return 0;
-	}
+	next = parse_args(argc, argv, &o, &cl);
+	if (next == CLI_EXIT_OK)
+		fputs(cl.text, stdout);
+	if (next != CLI_RUN)
+		return next == CLI_EXIT_OK ? 0 : EXIT_USAGE;
 	memset(&r, 0, sizeof r);
 	r.o = &o;
 	r.log_pipe[0] = r.log_pipe[1] = -1;
