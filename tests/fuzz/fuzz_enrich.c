@@ -7,29 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lib/config.h"
-#include "lib/domains.h"
 #include "lib/enrich.h"
 
+#include "engine_fuzz.h"
 #include "responder_stack.h"
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-
-static struct cfg *cfg;
-static struct dom_lists *lists;
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	char err[256];
-	enum enr_err rc;
-
-	(void)argc;
-	(void)argv;
-	if (cfg_load("conf/enrichd.conf", &cfg, err, sizeof err) != ENR_OK)
-		abort();
-	lists = dom_lists_load("data", &rc); /* may be NULL outside the repository */
-	return 0;
-}
 
 static int fuzz_one(const uint8_t *data, size_t size)
 {

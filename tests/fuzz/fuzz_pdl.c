@@ -2,12 +2,12 @@
  * fuzz_pdl.c - libFuzzer target for the People Data Labs adapter's
  * answer parsing (lib/providers/pdl.c).
  *
- * Input: byte 0 picks the HTTP status from a table, byte 1 holds flags
- * (bit 0: the call timed out; bit 1: a company lookup), then four lines
- * ending in '\n' give the values of x-ratelimit-remaining,
- * x-ratelimit-reset, retry-after and x-call-credits-spent; the rest is the
- * body.  The first line is also used as an e-mail address to build a
- * request.
+ * Input (adapter_fuzz.h): byte 0 picks the HTTP status from a table,
+ * byte 1 holds flags (bit 0: the call timed out; bit 1: a company
+ * lookup), then four lines ending in '\n' give the values of
+ * x-ratelimit-remaining, x-ratelimit-reset, retry-after and
+ * x-call-credits-spent; the rest is the body.  The first line is also
+ * used as an e-mail address to build a request.
  *
  * Promises checked (any broken one aborts): the outcome is one pdl can
  * give; a hit carries at least one field and only a hit or a miss carries
@@ -18,64 +18,17 @@
  * after the '?'.  Leaks are caught by LeakSanitizer.
  */
 #include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "lib/ascii.h"
-#include "lib/limits.h"
-#include "lib/provider.h"
-#include "lib/util.h"
-
+#include "adapter_fuzz.h"
 #include "responder_stack.h"
 
-
 extern const struct prov_ops prov_pdl_ops;
-
-#define NOW INT64_C(1795425816123)
 
 static const long statuses[16] = { 200, 200, 200, 404, 400, 401, 403, 402,
 				   429, 500, 503, 0,   302, 201, 204, 418 };
 static const char *const header_names[4] = { "x-ratelimit-remaining", "x-ratelimit-reset",
 					     "retry-after", "x-call-credits-spent" };
-
-static void check(int ok)
-{
-	if (!ok)
-		abort();
-}
-
-static void check_result(const struct prov_result *r)
-{
-	check(r->outcome >= PROV_HIT && r->outcome < PROV_OUTCOME__MAX);
-	check(r->outcome != PROV_PENDING);
-	check(r->outcome != PROV_HIT || r->found != 0);
-	check(r->outcome == PROV_HIT || r->outcome == PROV_MISS || r->found == 0);
-	for (int f = 0; f < FLD__MAX; f++) {
-		const char *v = r->value[f];
-		size_t n;
-
-		check((v != NULL) == ((r->found & FLD_BIT(f)) != 0));
-		if (v == NULL)
-			continue;
-		n = strlen(v);
-		check(n > 0 && n <= LIM_PROV_VALUE_MAX && util_utf8_valid(v, n));
-		check(v[0] != ' ' && v[n - 1] != ' ');
-		check(r->confidence[f] >= 0.0 && r->confidence[f] <= 1.0);
-	}
-	check(r->until_ms >= 0 && r->credits >= 0);
-	check(r->requests_left >= -1 && r->credits_left >= -1);
-	check(memchr(r->reason, '\0', sizeof r->reason) != NULL && r->reason[0] != '\0');
-	for (const char *c = r->reason; *c; c++)
-		check(*c >= 0x20 && *c < 0x7f);
-}
-
-static void check_url(const char *url)
-{
-	const char *q = strchr(url, '?');
-
-	for (const char *c = q ? q + 1 : url + strlen(url); *c; c++)
-		check(ascii_is_unreserved(*c) || strchr("%&=", *c) != NULL);
-}
 
 static int fuzz_one(const uint8_t *data, size_t size)
 {
@@ -85,72 +38,33 @@ static int fuzz_one(const uint8_t *data, size_t size)
 		.enabled = true, .timeout_ms = 1500, .min_likelihood = 6, .credits_per_hit = 1,
 		.keys = &key, .nkeys = 1,
 	};
-	char *vals[4] = { NULL, NULL, NULL, NULL };
-	struct prov_header h[4];
 	struct prov_query q = { { NULL }, FLD_ALL };
-	struct prov_response resp = { 0 };
-	struct prov_result res;
-	struct prov_request req;
-	char *body = NULL;
-	size_t pos = 2, nh = 0;
+	struct af_input in;
 
-	if (size < 2)
-		return 0;
-	for (int i = 0; i < 4 && pos < size; i++) {
-		const uint8_t *nl = memchr(data + pos, '\n', size - pos);
-		size_t n = nl ? (size_t)(nl - (data + pos)) : size - pos;
-
-		vals[i] = strndup((const char *)data + pos, n);
-		if (vals[i] == NULL)
-			goto out;
-		h[nh].name = (char *)header_names[i];
-		h[nh].value = vals[i];
-		nh++;
-		pos += n + (nl != NULL);
-	}
-	body = malloc(size - pos + 1);
-	if (body == NULL)
+	if (!af_split(data, size, statuses, header_names, &in))
 		goto out;
-	memcpy(body, data + pos, size - pos);
-	body[size - pos] = '\0';
-
-	if (data[1] & 2) {
+	if (in.flags & 2) {
 		q.want = FLD_BIT(FLD_INDUSTRY) | FLD_BIT(FLD_TECHNOLOGIES);
 		q.id[ID_DOMAIN] = "acme.com";
 	} else {
 		q.id[ID_EMAIL] = "john@acme.com";
 	}
-	resp.status = statuses[data[0] & 15];
-	resp.timed_out = (data[1] & 1) != 0;
-	resp.body = body;
-	resp.body_len = size - pos;
-	resp.headers = h;
-	resp.nheaders = nh;
-
-	prov_result_init(&res);
-	prov_pdl_ops.parse(&prov, &q, &resp, NOW, &res);
-	check_result(&res);
-	/* parsing again into a used result leaves no trace of the first */
-	prov_pdl_ops.parse(&prov, &q, &resp, NOW, &res);
-	check_result(&res);
-	prov_result_release(&res);
-
-	if (vals[0]) {
+	af_parse_twice(&prov_pdl_ops, &prov, &q, &in.resp, true, NULL);
+	if (in.vals[0]) {
 		struct prov_query bq = { { NULL }, FLD_ALL };
+		struct prov_request req;
 
-		bq.id[ID_EMAIL] = vals[0];
-		bq.id[ID_FIRST_NAME] = vals[1];
-		bq.id[ID_LAST_NAME] = vals[2];
-		bq.id[ID_COMPANY_NAME] = vals[3];
+		bq.id[ID_EMAIL] = in.vals[0];
+		bq.id[ID_FIRST_NAME] = in.vals[1];
+		bq.id[ID_LAST_NAME] = in.vals[2];
+		bq.id[ID_COMPANY_NAME] = in.vals[3];
 		prov_request_init(&req);
 		if (prov_pdl_ops.build(&prov, &key, &bq, &req) == ENR_OK)
-			check_url(buf_cstr(&req.url));
+			af_check_query(buf_cstr(&req.url), false);
 		prov_request_release(&req);
 	}
 out:
-	for (int i = 0; i < 4; i++)
-		free(vals[i]);
-	free(body);
+	af_free(&in);
 	return 0;
 }
 
