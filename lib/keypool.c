@@ -57,7 +57,7 @@ static int64_t next_backoff(struct kp_key *k, const struct kp_params *p, double 
 	if (b < COOLDOWN_MIN_MS)
 		b = COOLDOWN_MIN_MS;
 	k->backoff_ms = b;
-	return b + (int64_t)((double)b * 0.25 * jitter);
+	return util_jitter_add(b, jitter);
 }
 
 /* Set a deadline that never moves earlier. */

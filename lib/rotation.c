@@ -111,18 +111,6 @@ void rot_pending_apply(struct kp_key *keys, int n)
 	pthread_mutex_unlock(&rot_lock);
 }
 
-static void sleep_ms(int64_t ms)
-{
-	struct timespec ts;
-
-	if (ms <= 0)
-		return;
-	ts.tv_sec = ms / 1000;
-	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
-	while (nanosleep(&ts, &ts) != 0)
-		;
-}
-
 enum enr_err rot_apply(struct store *st, const char *id, enum prov_outcome o,
 		       int64_t hint_until_ms, int credits, int64_t now_ms, const struct kp_params *p,
 		       struct kp_key *after, struct kp_change *ch)
@@ -132,17 +120,14 @@ enum enr_err rot_apply(struct store *st, const char *id, enum prov_outcome o,
 	for (int attempt = 0; attempt < APPLY_TRIES; attempt++) {
 		struct kp_key before, k;
 		struct kp_change change;
-		unsigned char r8[2] = { 0, 0 };
+		double jitter = util_jitter();
 		bool stored = false;
 
 		rc = st_ukey_get(st, id, &before);
 		if (rc)
 			return rc;
-		if (util_random(r8, sizeof r8) != ENR_OK)
-			r8[0] = r8[1] = 0;
 		k = before;
-		kp_apply(&k, o, hint_until_ms, credits, now_ms, p,
-			 (double)(r8[0] | r8[1] << 8) / 65536.0, &change);
+		kp_apply(&k, o, hint_until_ms, credits, now_ms, p, jitter, &change);
 		rc = st_ukey_put(st, &before, &k, &stored);
 		if (rc)
 			return rc;
@@ -151,7 +136,7 @@ enum enr_err rot_apply(struct store *st, const char *id, enum prov_outcome o,
 			 * apply on top, after a short random pause so that
 			 * contenders do not collide again in step. */
 			rc = ENR_E_UNAVAILABLE;
-			sleep_ms((int64_t)(r8[0] % (2u << (attempt < 4 ? attempt : 4))));
+			util_sleep_ms((int64_t)(jitter * (2 << (attempt < 4 ? attempt : 4))));
 			continue;
 		}
 		k.version = before.version + 1;
@@ -287,13 +272,6 @@ void rot_init(void)
 }
 
 
-static int64_t remaining_ms(const struct rot_ctx *ctx)
-{
-	if (ctx->deadline_mono_ms == 0)
-		return INT64_MAX;
-	return ctx->deadline_mono_ms - util_mono_ms();
-}
-
 static const struct cfg_key *cfg_key_of(const struct cfg_provider *p, const char *id)
 {
 	for (size_t i = 0; i < p->nkeys; i++) {
@@ -340,9 +318,9 @@ static bool pace(const struct rot_ctx *ctx, const struct cfg_provider *p, const 
 	wait = start - now;
 	if (wait <= 0)
 		return true;
-	if (wait > remaining_ms(ctx))
+	if (wait > util_deadline_left(ctx->deadline_mono_ms))
 		return false;
-	sleep_ms(wait);
+	util_sleep_ms(wait);
 	return true;
 }
 
@@ -352,7 +330,7 @@ static enum enr_err exchange(const struct rot_ctx *ctx, const struct cfg_provide
 			     const struct prov_request *req, struct prov_result *res,
 			     struct rot_report *rep, struct up_response *resp)
 {
-	int64_t left = remaining_ms(ctx);
+	int64_t left = util_deadline_left(ctx->deadline_mono_ms);
 	int timeout = p->timeout_ms;
 	enum enr_err rc;
 
@@ -382,9 +360,9 @@ static enum enr_err poll_pending(const struct rot_ctx *ctx, const struct cfg_pro
 	for (int i = 0; i < POLL_MAX && res->outcome == PROV_PENDING; i++) {
 		struct prov_request req;
 
-		if (remaining_ms(ctx) <= p->poll_interval_ms)
+		if (util_deadline_left(ctx->deadline_mono_ms) <= p->poll_interval_ms)
 			break;
-		sleep_ms(p->poll_interval_ms);
+		util_sleep_ms(p->poll_interval_ms);
 		prov_request_init(&req);
 		rc = ops->build_poll(p, key, id, &req);
 		if (rc == ENR_OK)
@@ -452,7 +430,7 @@ enum enr_err rot_call(const struct rot_ctx *ctx, const struct cfg_provider *p,
 		struct prov_request req;
 		int64_t now;
 
-		if (remaining_ms(ctx) <= 0) {
+		if (util_deadline_left(ctx->deadline_mono_ms) <= 0) {
 			rep->status = ROT_DEADLINE;
 			break;
 		}
@@ -535,11 +513,12 @@ enum enr_err rot_call(const struct rot_ctx *ctx, const struct cfg_provider *p,
 		if (out->outcome == PROV_REQUEST_REJECTED)
 			any_rejected = true;
 		if (out->outcome == PROV_TRANSIENT) {
+			int64_t pause = TRANSIENT_BACKOFF_MS << (transients < 4 ? transients : 4);
+
 			any_transient = true;
-			sleep_ms(TRANSIENT_BACKOFF_MS << (transients < 4 ? transients : 4) <
-						 remaining_ms(ctx)
-					 ? TRANSIENT_BACKOFF_MS << (transients < 4 ? transients : 4)
-					 : 0);
+			/* Not when the pause would use up the time left. */
+			if (pause < util_deadline_left(ctx->deadline_mono_ms))
+				util_sleep_ms(pause);
 			transients++;
 		}
 		{

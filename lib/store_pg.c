@@ -35,6 +35,7 @@
 
 #include <libpq-fe.h>
 
+#include "ascii.h"
 #include "log.h"
 #include "util.h"
 
@@ -341,7 +342,7 @@ static char *pg_sql(const struct db_stmt *q)
 	char *out = strdup(src);
 
 	for (char *p = out; out && *p; p++) {
-		if (*p == '?' && p[1] >= '0' && p[1] <= '9')
+		if (*p == '?' && ascii_is_digit(p[1]))
 			*p = '$';
 	}
 	return out;
