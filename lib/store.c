@@ -104,33 +104,37 @@ enum db_dialect db_dialect_of(const struct store *s)
 	return s->ops->dialect;
 }
 
-/* The host's shared counter for this store: a small file in state_dir,
- * mapped shared, that every process of the host opening the same URL
- * bumps after a change to keys or accounts. */
+uint64_t *st_counter_map(const char *path)
+{
+	struct stat st;
+	void *m;
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) == 0 && st.st_size < (off_t)sizeof(uint64_t) &&
+	    ftruncate(fd, sizeof(uint64_t)) != 0) {
+		close(fd);
+		return NULL;
+	}
+	m = mmap(NULL, sizeof(uint64_t), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	return m == MAP_FAILED ? NULL : m;
+}
+
+/* The host's shared counter for this store: a small file in state_dir
+ * that every process of the host opening the same URL bumps after a
+ * change to keys or accounts. */
 static void auth_map_open(struct store *s, const char *state_dir)
 {
 	char path[4096], id[65];
-	struct stat st;
-	void *m;
-	int fd;
 
 	st_identity(s, id);
 	if (mkdir(state_dir, 0700) != 0 && errno != EEXIST)
 		return;
 	if (snprintf(path, sizeof path, "%s/authgen-%.16s", state_dir, id) >= (int)sizeof path)
 		return;
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return;
-	if (fstat(fd, &st) == 0 && st.st_size < (off_t)sizeof(uint64_t) &&
-	    ftruncate(fd, sizeof(uint64_t)) != 0) {
-		close(fd);
-		return;
-	}
-	m = mmap(NULL, sizeof(uint64_t), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	close(fd);
-	if (m != MAP_FAILED)
-		s->auth_map = m;
+	s->auth_map = st_counter_map(path);
 }
 
 void st_close(struct store *s)

@@ -185,6 +185,11 @@ enum enr_err st_auth_bump(struct db_conn *c);
 /* After such a transaction committed: tell this host's processes at once. */
 void st_auth_bumped(struct store *s);
 
+/* A counter every process of the host shares: the 8-byte file at path
+ * (made 0600 when missing), mapped shared; NULL when it cannot be.  The
+ * caller unmaps it (munmap, sizeof(uint64_t)). */
+uint64_t *st_counter_map(const char *path);
+
 /* SQLite's result code as the error enum (store_sqlite.c). */
 enum enr_err st_sqlite_map(int rc);
 /* Tests: make the calling thread's SQLite connection refuse writes (on)

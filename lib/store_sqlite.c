@@ -448,24 +448,9 @@ static enum enr_err sq_version_set(struct db_conn *dc, int v)
 static void auth_gen_map(struct sq_store *ss)
 {
 	char path[4096];
-	int fd;
-	struct stat st;
-	void *m;
 
-	if (snprintf(path, sizeof path, "%s-authgen", ss->path) >= (int)sizeof path)
-		return;
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return;
-	if (fstat(fd, &st) == 0 && st.st_size < (off_t)sizeof(uint64_t) &&
-	    ftruncate(fd, sizeof(uint64_t)) != 0) {
-		close(fd);
-		return;
-	}
-	m = mmap(NULL, sizeof(uint64_t), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	close(fd);
-	if (m != MAP_FAILED)
-		ss->auth_gen = m;
+	if (snprintf(path, sizeof path, "%s-authgen", ss->path) < (int)sizeof path)
+		ss->auth_gen = st_counter_map(path);
 }
 
 static uint64_t sq_auth_local(struct store *s)

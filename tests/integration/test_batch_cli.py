@@ -96,6 +96,19 @@ def ckpt_rows(p):
         return None
 
 
+def interrupted_run(env, name, out, ck, *args):
+    """Start a slow run of 40 rows into checkpoint ck with args, stop it with SIGINT
+    once two rows are in, and return (input path, exit status, stderr)."""
+    env.sim.config(delay_ms=30)
+    inp = write(env, name, emails_csv([f"{name[:2]}{i}.x@{name[:2]}co{i}.com" for i in range(40)]))
+    p = start_batch(env, "--input", inp, "--output", out, *args, "--checkpoint", ck,
+                    "--workers", "1")
+    wait_for(lambda: p.poll() is not None or len(ckpt_rows(ck) or {}) >= 2, timeout=60,
+             what="rows in the checkpoint")
+    p.send_signal(signal.SIGINT)
+    return (inp,) + finish(p)
+
+
 def check_progress_lines(stderr):
     lines = [l for l in stderr.splitlines() if l.startswith("enrich-batch: progress ")]
     check(lines, f"no progress line on stderr: {stderr}")
@@ -607,14 +620,7 @@ def test_source_and_confidence_columns():
         check(rows[2][4:7] == ["", "", "not_found"], rows[2])
         # A resume must shape its rows the same way.
         ck = path(env, "keep.ckpt")
-        env.sim.config(delay_ms=30)
-        inp2 = write(env, "in2.csv", emails_csv([f"sc{i}.x@scco{i}.com" for i in range(40)]))
-        p = start_batch(env, "--input", inp2, "--output", out, "--sources", "--checkpoint", ck,
-                        "--workers", "1")
-        wait_for(lambda: p.poll() is not None or len(ckpt_rows(ck) or {}) >= 2, timeout=60,
-                 what="rows in the checkpoint")
-        p.send_signal(signal.SIGINT)
-        rc, err = finish(p)
+        inp2, rc, err = interrupted_run(env, "sc.csv", out, ck, "--sources")
         check(rc == 130 and " --sources " in err, err)
         p = run_batch(env, "--input", inp2, "--output", out, "--checkpoint", ck, "--resume")
         check(p.returncode == 1 and 'added columns "_source", this run asks for ""' in p.stderr,
@@ -659,14 +665,7 @@ def test_formulas_are_neutralised_unless_raw():
               p.stderr)
         # A run's checkpoint holds its rows as written: a resume must write them alike.
         ck = path(env, "f.ckpt")
-        env.sim.config(delay_ms=30)
-        inp2 = write(env, "in2.csv", emails_csv([f"fo{i}.x@foco{i}.com" for i in range(40)]))
-        p = start_batch(env, "--input", inp2, "--output", out, "--formulas=raw", "--checkpoint", ck,
-                        "--workers", "1")
-        wait_for(lambda: p.poll() is not None or len(ckpt_rows(ck) or {}) >= 2, timeout=60,
-                 what="rows in the checkpoint")
-        p.send_signal(signal.SIGINT)
-        rc, err = finish(p)
+        inp2, rc, err = interrupted_run(env, "fo.csv", out, ck, "--formulas=raw")
         check(rc == 130 and " --formulas=raw " in err, err)
         p = run_batch(env, "--input", inp2, "--output", out, "--checkpoint", ck, "--resume")
         check(p.returncode == 1 and "holds rows written with --formulas=raw, this run writes "
