@@ -28,6 +28,7 @@
 #include "lib/util.h"
 
 #include "harness.h"
+#include "http_stub.h"
 
 #define MAX_CONNS 64
 
@@ -43,43 +44,21 @@ static struct {
 	char last[8192]; /* the last request read, head and body */
 } srv = { .lfd = -1, .mu = PTHREAD_MUTEX_INITIALIZER };
 
-static void send_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-
-		if (w <= 0)
-			return;
-		p += w;
-		n -= (size_t)w;
-	}
-}
-
-static void reply(int fd, const char *status, const char *extra, const char *body, size_t blen)
-{
-	char head[16384];
-	int n = snprintf(head, sizeof head, "HTTP/1.1 %s\r\n%sContent-Length: %zu\r\n\r\n", status,
-			 extra, blen);
-
-	send_all(fd, head, (size_t)n);
-	send_all(fd, body, blen);
-}
-
 static void answer(int fd, const char *path, const char *body, size_t blen)
 {
 	if (strncmp(path, "/hello", 6) == 0) {
-		reply(fd, "200 OK",
-		      "Content-Type: application/json\r\n"
-		      "X-RateLimit-Remaining:   {\"minute\": 99}  \r\n"
-		      "RETRY-AFTER: 7\r\n"
-		      "X-Empty:\r\n",
-		      "{\"ok\":true}", 11);
+		stub_reply(fd, "200 OK",
+			   "Content-Type: application/json\r\n"
+			   "X-RateLimit-Remaining:   {\"minute\": 99}  \r\n"
+			   "RETRY-AFTER: 7\r\n"
+			   "X-Empty:\r\n",
+			   "{\"ok\":true}", 11);
 	} else if (strcmp(path, "/big") == 0) {
 		char *big = malloc(5000);
 
 		if (big) {
 			memset(big, 'x', 5000);
-			reply(fd, "200 OK", "", big, 5000);
+			stub_reply(fd, "200 OK", "", big, 5000);
 			free(big);
 		}
 	} else if (strcmp(path, "/slow") == 0) {
@@ -87,25 +66,25 @@ static void answer(int fd, const char *path, const char *body, size_t blen)
 		struct pollfd p = { fd, POLLIN | POLLRDHUP, 0 };
 
 		if (poll(&p, 1, 3000) == 0)
-			reply(fd, "200 OK", "", "late", 4);
+			stub_reply(fd, "200 OK", "", "late", 4);
 	} else if (strcmp(path, "/redirect") == 0) {
-		reply(fd, "302 Found", "Location: /hello\r\n", "moved", 5);
+		stub_reply(fd, "302 Found", "Location: /hello\r\n", "moved", 5);
 	} else if (strcmp(path, "/echo") == 0) {
-		reply(fd, "201 Created", "Content-Type: application/json\r\n", body, blen);
+		stub_reply(fd, "201 Created", "Content-Type: application/json\r\n", body, blen);
 	} else if (strcmp(path, "/many") == 0) {
 		char extra[8192];
 		size_t n = 0;
 
 		for (int i = 0; i < 100; i++)
 			n += (size_t)snprintf(extra + n, sizeof extra - n, "X-H-%d: %d\r\n", i, i);
-		reply(fd, "200 OK", extra, "{}", 2);
+		stub_reply(fd, "200 OK", extra, "{}", 2);
 	} else if (strcmp(path, "/continue") == 0) {
 		static const char early[] = "HTTP/1.1 100 Continue\r\nX-Early: 1\r\n\r\n";
 
-		send_all(fd, early, sizeof early - 1);
-		reply(fd, "200 OK", "X-Final: 1\r\n", "{}", 2);
+		stub_send_all(fd, early, sizeof early - 1);
+		stub_reply(fd, "200 OK", "X-Final: 1\r\n", "{}", 2);
 	} else {
-		reply(fd, "404 Not Found", "", "", 0);
+		stub_reply(fd, "404 Not Found", "", "", 0);
 	}
 }
 
@@ -114,57 +93,19 @@ static void *serve_conn(void *arg)
 	int fd = (int)(intptr_t)arg;
 	char buf[8192];
 	size_t have = 0;
+	struct stub_request q;
 
-	for (;;) {
-		char *end, *cl, path[256] = "";
-		size_t head_len, body_len = 0;
-		ssize_t r;
+	while (stub_read(fd, buf, sizeof buf, &have, sizeof buf, &q)) {
+		size_t n = q.head_len + q.body_len;
 
-		while ((end = memmem(buf, have, "\r\n\r\n", 4)) == NULL) {
-			if (have == sizeof buf)
-				goto out;
-			r = recv(fd, buf + have, sizeof buf - have, 0);
-			if (r <= 0)
-				goto out;
-			have += (size_t)r;
-		}
-		head_len = (size_t)(end - buf) + 4;
-		*end = '\0';
-		cl = strcasestr(buf, "\r\ncontent-length:");
-		if (cl) {
-			const char *d = cl + 17;
-			size_t nd = 0;
-			int64_t v;
-
-			while (*d == ' ')
-				d++;
-			while (ascii_is_digit(d[nd]))
-				nd++;
-			if (util_parse_i64n(d, nd, 0, sizeof buf, &v) != ENR_OK)
-				goto out;
-			body_len = (size_t)v;
-		}
-		*end = '\r';
-		if (head_len + body_len > sizeof buf)
-			goto out;
-		while (have < head_len + body_len) {
-			r = recv(fd, buf + have, sizeof buf - have, 0);
-			if (r <= 0)
-				goto out;
-			have += (size_t)r;
-		}
-		sscanf(buf, "%*s %255s", path);
 		pthread_mutex_lock(&srv.mu);
-		memcpy(srv.last, buf, head_len + body_len);
-		srv.last[head_len + body_len < sizeof srv.last ? head_len + body_len
-							       : sizeof srv.last - 1] = '\0';
+		memcpy(srv.last, buf, n);
+		srv.last[n < sizeof srv.last ? n : sizeof srv.last - 1] = '\0';
 		pthread_mutex_unlock(&srv.mu);
 		atomic_fetch_add(&srv.requests, 1);
-		answer(fd, path, buf + head_len, body_len);
-		memmove(buf, buf + head_len + body_len, have - head_len - body_len);
-		have -= head_len + body_len;
+		answer(fd, q.path, buf + q.head_len, q.body_len);
+		stub_next(buf, &have, &q);
 	}
-out:
 	close(fd);
 	return NULL;
 }
@@ -194,15 +135,9 @@ static void *accept_loop(void *arg)
 
 static int start_server(void)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET };
-	socklen_t len = sizeof a;
-
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	srv.lfd = socket(AF_INET, SOCK_STREAM, 0);
-	if (srv.lfd < 0 || bind(srv.lfd, (struct sockaddr *)&a, sizeof a) != 0 ||
-	    listen(srv.lfd, 16) != 0 || getsockname(srv.lfd, (struct sockaddr *)&a, &len) != 0)
+	srv.lfd = stub_listen(&srv.port);
+	if (srv.lfd < 0)
 		return -1;
-	srv.port = ntohs(a.sin_port);
 	return pthread_create(&srv.acceptor, NULL, accept_loop, NULL) == 0 ? 0 : -1;
 }
 

@@ -36,6 +36,7 @@
 #include "lib/webhook.h"
 
 #include "harness.h"
+#include "http_stub.h"
 
 /* ---- the server ---------------------------------------------------------- */
 
@@ -51,27 +52,10 @@ static struct {
 	size_t body_len;
 } srv = { .lfd = -1, .mu = PTHREAD_MUTEX_INITIALIZER };
 
-static void send_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-
-		if (w <= 0)
-			return;
-		p += w;
-		n -= (size_t)w;
-	}
-}
-
+/* Every answer ends its connection. */
 static void reply(int fd, const char *status, const char *extra, const char *body, size_t blen)
 {
-	char head[1024];
-	int n = snprintf(head, sizeof head,
-			 "HTTP/1.1 %s\r\n%sContent-Length: %zu\r\nConnection: close\r\n\r\n",
-			 status, extra, blen);
-
-	send_all(fd, head, (size_t)n);
-	send_all(fd, body, blen);
+	stub_answer(fd, status, extra, body, blen, true);
 }
 
 static void answer(int fd, const char *path)
@@ -106,52 +90,21 @@ static void answer(int fd, const char *path)
 
 static void serve(int fd)
 {
-	char buf[16384], path[256] = "";
-	size_t have = 0, head_len, body_len = 0;
-	char *end, *cl;
-	ssize_t r;
+	char buf[16384];
+	size_t have = 0;
+	struct stub_request q;
 
-	while ((end = memmem(buf, have, "\r\n\r\n", 4)) == NULL) {
-		if (have == sizeof buf)
-			return;
-		r = recv(fd, buf + have, sizeof buf - have, 0);
-		if (r <= 0)
-			return;
-		have += (size_t)r;
-	}
-	head_len = (size_t)(end - buf) + 4;
-	*end = '\0';
-	cl = strcasestr(buf, "\r\ncontent-length:");
-	if (cl) {
-		const char *d = cl + 17;
-		size_t nd = 0;
-		int64_t v;
-
-		while (*d == ' ')
-			d++;
-		while (ascii_is_digit(d[nd]))
-			nd++;
-		if (util_parse_i64n(d, nd, 0, (int64_t)sizeof srv.body - 1, &v) != ENR_OK)
-			return;
-		body_len = (size_t)v;
-	}
-	if (head_len + body_len > sizeof buf)
+	if (!stub_read(fd, buf, sizeof buf, &have, sizeof srv.body - 1, &q))
 		return;
-	while (have < head_len + body_len) {
-		r = recv(fd, buf + have, sizeof buf - have, 0);
-		if (r <= 0)
-			return;
-		have += (size_t)r;
-	}
-	sscanf(buf, "%*s %255s", path);
 	pthread_mutex_lock(&srv.mu);
+	buf[q.head_len - 4] = '\0'; /* the head without its empty line */
 	util_strlcpy(srv.head, buf, sizeof srv.head);
-	memcpy(srv.body, buf + head_len, body_len);
-	srv.body[body_len] = '\0';
-	srv.body_len = body_len;
+	memcpy(srv.body, buf + q.head_len, q.body_len);
+	srv.body[q.body_len] = '\0';
+	srv.body_len = q.body_len;
 	pthread_mutex_unlock(&srv.mu);
 	atomic_fetch_add(&srv.requests, 1);
-	answer(fd, path);
+	answer(fd, q.path);
 }
 
 static void *accept_loop(void *arg)
@@ -173,15 +126,9 @@ static void *accept_loop(void *arg)
 
 static int start_server(void)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET };
-	socklen_t len = sizeof a;
-
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	srv.lfd = socket(AF_INET, SOCK_STREAM, 0);
-	if (srv.lfd < 0 || bind(srv.lfd, (struct sockaddr *)&a, sizeof a) != 0 ||
-	    listen(srv.lfd, 16) != 0 || getsockname(srv.lfd, (struct sockaddr *)&a, &len) != 0)
+	srv.lfd = stub_listen(&srv.port);
+	if (srv.lfd < 0)
 		return -1;
-	srv.port = ntohs(a.sin_port);
 	return pthread_create(&srv.thread, NULL, accept_loop, NULL) == 0 ? 0 : -1;
 }
 
