@@ -44,7 +44,7 @@ def test_usage_survives_kill_9_of_the_responder_mid_burst():
     with Env(conf=LOCAL) as env:
         # A busy account: requests come from leases (most never reach the store one
         # by one), and the bucket is small enough that some are refused.
-        k = key_for(env, requests_per_minute=60000, burst=400)
+        k = key_for(env, requests_per_minute=6000, burst=400)
         body = json.dumps({"email": "jane.doe@example.com", "enrich": ["first_name"]})
         counts = {200: 0, 429: 0, "other": 0}
         lock = threading.Lock()
