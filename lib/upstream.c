@@ -4,12 +4,15 @@
  * Prefix: up_.  Each thread keeps one libcurl easy handle; curl_easy_reset
  * between calls clears the options but keeps the handle's connection and
  * TLS session caches, so calls to one provider reuse a warm connection.
+ * The rules of a call (lib/upstream_int.h: URL check, options, response
+ * capture) are shared with the event loop's transfers (lib/evcurl.c).
  *
  * Request headers carry API keys: they are handed to libcurl, wiped from
  * its list afterwards, and never logged or stored.  Error texts come from
  * curl_easy_strerror (static strings), never from the peer.
  */
 #include "upstream.h"
+#include "upstream_int.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -67,17 +70,29 @@ void up_response_release(struct up_response *r)
 	up_response_init(r);
 }
 
-/* What the callbacks share during one call. */
-struct call {
-	struct up_response *out;
-	size_t body_max;
-	bool too_large;
-	bool nomem;
-};
-
-static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
+void up_response_clear(struct up_response *out)
 {
-	struct call *c = ud;
+	free_headers(out);
+	buf_reset(&out->body);
+	out->error[0] = '\0';
+	out->elapsed_ms = 0.0;
+	out->resp = (struct prov_response){ 0 };
+	out->resp.body = "";
+}
+
+void up_capture_init(struct up_capture *c, struct up_response *out, size_t body_max)
+{
+	up_response_clear(out);
+	c->out = out;
+	c->body_max = body_max == 0 || body_max > LIM_UPSTREAM_BODY_MAX ? LIM_UPSTREAM_BODY_MAX
+									 : body_max;
+	c->too_large = false;
+	c->nomem = false;
+}
+
+size_t up_capture_body(char *data, size_t size, size_t nmemb, void *ud)
+{
+	struct up_capture *c = ud;
 	size_t n = size * nmemb;
 	enum enr_err rc;
 
@@ -106,9 +121,9 @@ static bool is_tchar(unsigned char ch)
  * or the blank line ending the block.  A new status line (after a 1xx)
  * starts the headers afresh so only the final answer's remain.  Lines that
  * are too long, malformed, or beyond the count cap are skipped. */
-static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
+size_t up_capture_header(char *data, size_t size, size_t nmemb, void *ud)
 {
-	struct call *c = ud;
+	struct up_capture *c = ud;
 	struct up_response *r = c->out;
 	size_t n = size * nmemb, name_len, vstart, vend;
 	char *block;
@@ -164,13 +179,21 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
 /* https:// anywhere; http:// only to a loopback host, so keys never
  * cross a network in clear text: the rule the configuration enforces at
  * load, kept here for every URL an adapter builds. */
-static bool url_allowed(const char *url)
+enum enr_err up_call_check(const struct prov_request *req, int timeout_ms)
 {
-	return url != NULL && url[0] != '\0' && cfg_url_check(url, NULL, 0);
+	const char *url;
+
+	if (req == NULL || timeout_ms <= 0)
+		return ENR_E_INVALID;
+	if (strcmp(req->method, "POST") != 0 && strcmp(req->method, "GET") != 0)
+		return ENR_E_INVALID;
+	url = buf_cstr(&req->url);
+	if (url[0] == '\0' || !cfg_url_check(url, NULL, 0))
+		return ENR_E_INVALID;
+	return ENR_OK;
 }
 
-/* Wipe and free a header list (its lines hold the key). */
-static void free_slist(struct curl_slist *l)
+void up_free_slist(struct curl_slist *l)
 {
 	for (struct curl_slist *p = l; p; p = p->next) {
 		if (p->data)
@@ -179,59 +202,28 @@ static void free_slist(struct curl_slist *l)
 	curl_slist_free_all(l);
 }
 
-enum enr_err up_perform(const struct prov_request *req, int timeout_ms, size_t body_max,
-			struct up_response *out)
+enum enr_err up_call_begin(CURL *h, const struct prov_request *req, int timeout_ms,
+			   struct up_capture *c, struct curl_slist **hdrs)
 {
-	struct curl_slist *hdrs = NULL, *tmp;
-	struct call c = { out, body_max, false, false };
+	struct curl_slist *list = NULL, *tmp;
 	bool post;
-	CURLcode cc;
-	long status = 0;
-	double total = 0.0;
-	enum enr_err rc = ENR_OK;
-	CURL *h;
+	enum enr_err rc = up_call_check(req, timeout_ms);
 
-	if (req == NULL || out == NULL || timeout_ms <= 0)
-		return ENR_E_INVALID;
+	if (rc)
+		return rc;
 	post = strcmp(req->method, "POST") == 0;
-	if (!post && strcmp(req->method, "GET") != 0)
-		return ENR_E_INVALID;
-	if (!url_allowed(buf_cstr(&req->url)))
-		return ENR_E_INVALID;
-	if (c.body_max == 0 || c.body_max > LIM_UPSTREAM_BODY_MAX)
-		c.body_max = LIM_UPSTREAM_BODY_MAX;
-
-	free_headers(out);
-	buf_reset(&out->body);
-	out->error[0] = '\0';
-	out->elapsed_ms = 0.0;
-	out->resp = (struct prov_response){ 0 };
-	out->resp.body = "";
-
-	if (tl_handle == NULL) {
-		tl_handle = curl_easy_init();
-		if (tl_handle == NULL)
-			return ENR_E_NOMEM;
-	}
-	h = tl_handle;
-	curl_easy_reset(h);
-
 	for (unsigned i = 0; i < req->nheaders && i < PROV_MAX_HEADERS; i++) {
-		tmp = curl_slist_append(hdrs, req->headers[i]);
-		if (tmp == NULL) {
-			rc = ENR_E_NOMEM;
-			goto out;
-		}
-		hdrs = tmp;
+		tmp = curl_slist_append(list, req->headers[i]);
+		if (tmp == NULL)
+			goto nomem;
+		list = tmp;
 	}
 	if (post) {
 		/* No "Expect: 100-continue" round trip before small bodies. */
-		tmp = curl_slist_append(hdrs, "Expect:");
-		if (tmp == NULL) {
-			rc = ENR_E_NOMEM;
-			goto out;
-		}
-		hdrs = tmp;
+		tmp = curl_slist_append(list, "Expect:");
+		if (tmp == NULL)
+			goto nomem;
+		list = tmp;
 	}
 
 	curl_easy_setopt(h, CURLOPT_URL, buf_cstr(&req->url));
@@ -246,55 +238,95 @@ enum enr_err up_perform(const struct prov_request *req, int timeout_ms, size_t b
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPINTVL, 30L);
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &c);
-	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(h, CURLOPT_HEADERDATA, &c);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, list);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, up_capture_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, c);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, up_capture_header);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, c);
 	if (post) {
 		curl_easy_setopt(h, CURLOPT_POST, 1L);
 		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body.len);
-		curl_easy_setopt(h, CURLOPT_POSTFIELDS, buf_cstr(&req->body));
+		if (curl_easy_setopt(h, CURLOPT_COPYPOSTFIELDS, buf_cstr(&req->body)) != CURLE_OK)
+			goto nomem;
 	} else {
 		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
 	}
+	*hdrs = list;
+	return ENR_OK;
+nomem:
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+	up_free_slist(list);
+	return ENR_E_NOMEM;
+}
 
-	cc = curl_easy_perform(h);
-	curl_easy_getinfo(h, CURLINFO_TOTAL_TIME, &total);
-	out->elapsed_ms = total * 1000.0;
-	if (c.nomem) {
-		rc = ENR_E_NOMEM;
-		goto out;
+enum enr_err up_capture_end(struct up_capture *c, bool complete, long status, bool timed_out,
+			    const char *error, double elapsed_ms)
+{
+	struct up_response *out = c->out;
+
+	out->elapsed_ms = elapsed_ms;
+	if (c->nomem) {
+		up_response_clear(out);
+		return ENR_E_NOMEM;
 	}
-	if (cc == CURLE_OK) {
-		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-	} else {
+	if (!complete) {
 		/* No complete answer: report none, so the adapter makes it
 		 * transient rather than reading half a response. */
 		free_headers(out);
 		buf_reset(&out->body);
-		if (c.too_large)
-			util_strlcpy(out->error, "response too large", sizeof out->error);
-		else
-			util_strlcpy(out->error, curl_easy_strerror(cc), sizeof out->error);
-		out->resp.timed_out = cc == CURLE_OPERATION_TIMEDOUT;
+		util_strlcpy(out->error, c->too_large ? "response too large" : error ? error : "",
+			     sizeof out->error);
+		out->resp.timed_out = timed_out;
+		status = 0;
 	}
 	out->resp.status = status;
 	out->resp.body = buf_cstr(&out->body);
 	out->resp.body_len = out->body.len;
 	out->resp.headers = out->headers;
 	out->resp.nheaders = out->nheaders;
-out:
+	return ENR_OK;
+}
+
+enum enr_err up_call_end(CURL *h, CURLcode cc, struct up_capture *c, struct curl_slist *hdrs)
+{
+	long status = 0;
+	double total = 0.0;
+
+	curl_easy_getinfo(h, CURLINFO_TOTAL_TIME, &total);
+	if (cc == CURLE_OK)
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 	/* The handle must not keep pointers to this call's list or state. */
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, NULL);
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, NULL);
-	free_slist(hdrs);
-	if (rc) {
-		free_headers(out);
-		buf_reset(&out->body);
-		out->resp = (struct prov_response){ 0 };
-		out->resp.body = "";
+	up_free_slist(hdrs);
+	return up_capture_end(c, cc == CURLE_OK, status, cc == CURLE_OPERATION_TIMEDOUT,
+			      curl_easy_strerror(cc), total * 1000.0);
+}
+
+enum enr_err up_perform(const struct prov_request *req, int timeout_ms, size_t body_max,
+			struct up_response *out)
+{
+	struct curl_slist *hdrs = NULL;
+	struct up_capture c;
+	enum enr_err rc;
+	CURLcode cc;
+
+	if (out == NULL)
+		return ENR_E_INVALID;
+	rc = up_call_check(req, timeout_ms);
+	if (rc)
+		return rc;
+	up_capture_init(&c, out, body_max);
+	if (tl_handle == NULL) {
+		tl_handle = curl_easy_init();
+		if (tl_handle == NULL)
+			return ENR_E_NOMEM;
 	}
-	return rc;
+	curl_easy_reset(tl_handle);
+	rc = up_call_begin(tl_handle, req, timeout_ms, &c, &hdrs);
+	if (rc)
+		return rc;
+	cc = curl_easy_perform(tl_handle);
+	return up_call_end(tl_handle, cc, &c, hdrs);
 }
