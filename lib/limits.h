@@ -85,6 +85,22 @@
 #define LIM_JP_SEGMENT_MAX      128u    /* one member name in a path */
 #define LIM_JP_INDEX_MAX        100000  /* largest array index in a path */
 
+/* event loop (lib/evloop.h) */
+#define LIM_EV_XFERS_DEFAULT    10000   /* transfers in flight on one loop, unless configured */
+#define LIM_EV_XFERS_MAX        100000  /* ceiling of that setting */
+#define LIM_EV_TIMERS_MAX       (1024 * 1024) /* timers armed on one loop at once */
+#define LIM_EV_EVENTS           256     /* readiness events taken per epoll_wait */
+#define LIM_EV_FREE_DEFAULT     256     /* idle transfers (easy handles) kept for reuse */
+#define LIM_EV_KEEP_BODY        (64u * 1024u) /* body buffer a recycled transfer keeps */
+
+/* store pool (lib/spool.h) */
+#define LIM_SP_THREADS_MAX      64      /* pool threads */
+#define LIM_SP_QUEUE_DEFAULT    65536   /* closures and writes waiting, unless configured */
+#define LIM_SP_QUEUE_MAX        (1024 * 1024)
+#define LIM_SP_LANES            256     /* ordered lanes (a lane key is hashed onto one) */
+#define LIM_SP_KINDS_MAX        8       /* kinds of batched writes */
+#define LIM_SP_BATCH_MAX        4096    /* writes of one kind run in one go, at most */
+
 /* webhook */
 #define LIM_WH_URL_MAX          2048u   /* a client-supplied webhook URL (jobs keep 2049 bytes) */
 #define LIM_WH_ADDRS_MAX        8u      /* resolved addresses checked and pinned per delivery */

@@ -1,0 +1,309 @@
+/*
+ * evcurl.c - the event loop's libcurl transfer layer (ev_curl_ops in
+ * lib/evloop.h): one multi handle per loop, driven by
+ * curl_multi_socket_action from the loop's epoll and its timer.
+ *
+ * Prefix: evc_.  The multi handle owns the connection cache, shared by
+ * every transfer of the loop: connections to a provider host are reused,
+ * capped by the loop's options, and multiplexed over HTTP/2 when the
+ * provider offers it in TLS (ALPN); plain http (loopback tests) stays
+ * HTTP/1.1.  Easy handles are kept on a free list and curl_easy_reset for
+ * the next transfer; each call's options come from lib/upstream_int.h.
+ *
+ * libcurl calls back into this file only from inside
+ * curl_multi_socket_action and curl_multi_add_handle: the socket callback
+ * (watch or forget a socket) and the timer callback (arm the loop timer).
+ * Transfers end in drain(), after socket_action returned, so a transfer's
+ * callback may start and cancel others freely.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "evloop.h"
+#include "limits.h"
+#include "upstream_int.h"
+
+struct evc;
+
+/* One socket libcurl asked us to watch. */
+struct evc_sock {
+	struct ev_io io;
+	struct evc *c;
+	struct evc_sock *prev, *next;
+};
+
+/* An easy handle and what one transfer of it needs besides the loop's
+ * struct ev_xfer. */
+struct evc_x {
+	CURL *h;
+	struct curl_slist *hdrs;
+	struct evc_x *next;
+};
+
+struct evc {
+	struct ev_loop *l;
+	CURLM *m;
+	struct ev_timer timer;
+	struct evc_sock *socks;
+	struct evc_x *idle;
+	int nidle, max_idle;
+};
+
+static void drain(struct evc *c)
+{
+	CURLMsg *msg;
+	int left;
+
+	while ((msg = curl_multi_info_read(c->m, &left)) != NULL) {
+		CURL *h;
+		CURLcode cc;
+		char *priv = NULL;
+		struct ev_xfer *x;
+		struct evc_x *e;
+		enum enr_err rc;
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		/* msg is gone once the handle is removed: copy what we need. */
+		h = msg->easy_handle;
+		cc = msg->data.result;
+		curl_easy_getinfo(h, CURLINFO_PRIVATE, &priv);
+		x = (struct ev_xfer *)(void *)priv;
+		if (x == NULL) {
+			curl_multi_remove_handle(c->m, h);
+			continue;
+		}
+		e = ev_xfer_layer_data(x);
+		curl_multi_remove_handle(c->m, h);
+		rc = up_call_end(h, cc, ev_xfer_capture(x), e->hdrs);
+		e->hdrs = NULL;
+		/* Back on the free list before the callback, which may start
+		 * the next transfer on the same handle. */
+		curl_easy_reset(h);
+		if (c->nidle < c->max_idle) {
+			e->next = c->idle;
+			c->idle = e;
+			c->nidle++;
+		} else {
+			curl_easy_cleanup(h);
+			free(e);
+		}
+		ev_xfer_set_layer_data(x, NULL);
+		ev_xfer_done(c->l, x, rc);
+	}
+}
+
+static void on_timer(struct ev_loop *l, struct ev_timer *t)
+{
+	struct evc *c = t->arg;
+	int running;
+
+	(void)l;
+	curl_multi_socket_action(c->m, CURL_SOCKET_TIMEOUT, 0, &running);
+	drain(c);
+}
+
+static void on_io(struct ev_loop *l, struct ev_io *w, unsigned events)
+{
+	struct evc_sock *s = w->arg;
+	struct evc *c = s->c;
+	int fd = w->fd, flags = 0, running;
+
+	(void)l;
+	if (events & EV_READ)
+		flags |= CURL_CSELECT_IN;
+	if (events & EV_WRITE)
+		flags |= CURL_CSELECT_OUT;
+	if (events & EV_ERROR)
+		flags |= CURL_CSELECT_ERR;
+	/* s may be freed inside (CURL_POLL_REMOVE): not used after this. */
+	curl_multi_socket_action(c->m, fd, flags, &running);
+	drain(c);
+}
+
+static void sock_free(struct evc *c, struct evc_sock *s)
+{
+	ev_io_stop(c->l, &s->io);
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		c->socks = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	free(s);
+}
+
+static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+	struct evc *c = userp;
+	struct evc_sock *s = socketp;
+	unsigned events = 0;
+
+	(void)easy;
+	if (what == CURL_POLL_REMOVE) {
+		if (s)
+			sock_free(c, s);
+		return 0;
+	}
+	if (s == NULL) {
+		s = calloc(1, sizeof *s);
+		if (s == NULL)
+			return -1;
+		ev_io_init(&s->io, on_io, s);
+		s->c = c;
+		s->next = c->socks;
+		if (c->socks)
+			c->socks->prev = s;
+		c->socks = s;
+		curl_multi_assign(c->m, fd, s);
+	}
+	if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
+		events |= EV_READ;
+	if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
+		events |= EV_WRITE;
+	return ev_io_start(c->l, &s->io, fd, events) == ENR_OK ? 0 : -1;
+}
+
+static int on_curl_timer(CURLM *m, long timeout_ms, void *userp)
+{
+	struct evc *c = userp;
+
+	(void)m;
+	if (timeout_ms < 0) {
+		ev_timer_stop(c->l, &c->timer);
+		return 0;
+	}
+	/* Never called back from here: socket_action runs on the timer. */
+	return ev_timer_start(c->l, &c->timer, timeout_ms) == ENR_OK ? 0 : -1;
+}
+
+static enum enr_err evc_open(struct ev_loop *l, const struct ev_opts *o, void **be)
+{
+	struct evc *c;
+	enum enr_err rc = up_global_init();
+
+	if (rc)
+		return rc;
+	c = calloc(1, sizeof *c);
+	if (c == NULL)
+		return ENR_E_NOMEM;
+	c->l = l;
+	c->max_idle = o->free_xfers ? o->free_xfers : LIM_EV_FREE_DEFAULT;
+	c->m = curl_multi_init();
+	if (c->m == NULL) {
+		free(c);
+		return ENR_E_NOMEM;
+	}
+	ev_timer_init(&c->timer, on_timer, c);
+	curl_multi_setopt(c->m, CURLMOPT_SOCKETFUNCTION, on_socket);
+	curl_multi_setopt(c->m, CURLMOPT_SOCKETDATA, c);
+	curl_multi_setopt(c->m, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+	curl_multi_setopt(c->m, CURLMOPT_TIMERDATA, c);
+	curl_multi_setopt(c->m, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+	if (o->max_connections > 0)
+		curl_multi_setopt(c->m, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)o->max_connections);
+	if (o->max_host_connections > 0)
+		curl_multi_setopt(c->m, CURLMOPT_MAX_HOST_CONNECTIONS,
+				  (long)o->max_host_connections);
+	if (o->max_idle_connections > 0)
+		curl_multi_setopt(c->m, CURLMOPT_MAXCONNECTS, (long)o->max_idle_connections);
+	*be = c;
+	return ENR_OK;
+}
+
+static void evc_close(void *be)
+{
+	struct evc *c = be;
+
+	ev_timer_stop(c->l, &c->timer);
+	curl_multi_cleanup(c->m);
+	/* Sockets libcurl did not say goodbye to (it closed them itself). */
+	while (c->socks)
+		sock_free(c, c->socks);
+	while (c->idle) {
+		struct evc_x *e = c->idle;
+
+		c->idle = e->next;
+		curl_easy_cleanup(e->h);
+		free(e);
+	}
+	free(c);
+}
+
+static enum enr_err evc_start(void *be, struct ev_xfer *x, const struct prov_request *req,
+			      int timeout_ms)
+{
+	struct evc *c = be;
+	struct evc_x *e = c->idle;
+	enum enr_err rc;
+
+	if (e) {
+		c->idle = e->next;
+		c->nidle--;
+	} else {
+		e = calloc(1, sizeof *e);
+		if (e == NULL)
+			return ENR_E_NOMEM;
+		e->h = curl_easy_init();
+		if (e->h == NULL) {
+			free(e);
+			return ENR_E_NOMEM;
+		}
+	}
+	rc = up_call_begin(e->h, req, timeout_ms, ev_xfer_capture(x), &e->hdrs);
+	if (rc)
+		goto fail;
+	curl_easy_setopt(e->h, CURLOPT_PRIVATE, (void *)x);
+	curl_easy_setopt(e->h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+	/* Over TLS, wait for a connection being set up to say whether it
+	 * multiplexes rather than open a second one to the same host. */
+	if (strncmp(buf_cstr(&req->url), "https://", 8) == 0)
+		curl_easy_setopt(e->h, CURLOPT_PIPEWAIT, 1L);
+	ev_xfer_set_layer_data(x, e);
+	if (curl_multi_add_handle(c->m, e->h) != CURLM_OK) {
+		ev_xfer_set_layer_data(x, NULL);
+		rc = ENR_E_NOMEM;
+		goto fail;
+	}
+	return ENR_OK;
+fail:
+	curl_easy_setopt(e->h, CURLOPT_HTTPHEADER, NULL);
+	up_free_slist(e->hdrs);
+	e->hdrs = NULL;
+	curl_easy_cleanup(e->h);
+	free(e);
+	return rc;
+}
+
+static void evc_cancel(void *be, struct ev_xfer *x)
+{
+	struct evc *c = be;
+	struct evc_x *e = ev_xfer_layer_data(x);
+
+	if (e == NULL)
+		return;
+	curl_multi_remove_handle(c->m, e->h);
+	curl_easy_setopt(e->h, CURLOPT_HTTPHEADER, NULL);
+	up_free_slist(e->hdrs);
+	e->hdrs = NULL;
+	curl_easy_reset(e->h);
+	ev_xfer_set_layer_data(x, NULL);
+	if (c->nidle < c->max_idle) {
+		e->next = c->idle;
+		c->idle = e;
+		c->nidle++;
+	} else {
+		curl_easy_cleanup(e->h);
+		free(e);
+	}
+}
+
+const struct ev_xfer_ops ev_curl_ops = {
+	.name = "libcurl",
+	.open = evc_open,
+	.close = evc_close,
+	.start = evc_start,
+	.cancel = evc_cancel,
+};
