@@ -4,6 +4,8 @@
 #   make test                 unit + integration suites (ends with "N passed, N failed, N skipped")
 #   make SAN=address,undefined test
 #                             the same, built with sanitizers into build-san/
+#   make SAN=thread test-unit ThreadSanitizer build in build-tsan/ (CI runs the
+#                             unit tests there)
 #   make lint                 banned functions and other greps
 #   make fuzz                 build the libFuzzer targets (clang) into build-fuzz/
 #   make bench                the benchmark harness (bench/run.sh)
@@ -21,6 +23,8 @@ PKGS      := fcgi libcurl jansson libconfig sqlite3 libpq libcrypto libpsl
 
 ifeq ($(SAN),)
 BUILD     ?= build
+else ifeq ($(SAN),thread)
+BUILD     ?= build-tsan
 else
 BUILD     ?= build-san
 endif
@@ -196,7 +200,7 @@ deb: all
 	dist/mkdeb.sh "$(BUILD)"
 
 clean:
-	rm -rf build build-san build-fuzz
+	rm -rf build build-san build-tsan build-fuzz
 
 -include $(LIB_OBJS:.o=.d) $(FUZZ_OBJS:.o=.d) $(CGI_OBJS:.o=.d) $(TOOL_OBJS:.o=.d) \
 	 $(BENCH_OBJS:.o=.d) $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%.d)

@@ -4,7 +4,9 @@
 #   1. unit and integration tests on the normal build, then the scenarios
 #      that must hold on both back ends again on PostgreSQL;
 #   2. the same on a build with AddressSanitizer and UBSan;
-#   3. every fuzz target for a few seconds from its seed corpus, each input on
+#   3. the unit tests on a ThreadSanitizer build (the event loop, the store
+#      pool and every other unit test; a reported race fails its test);
+#   4. every fuzz target for a few seconds from its seed corpus, each input on
 #      a thread with the responder's stack size.
 # Ends with one line "N passed, N failed, N skipped" over all of them.
 set -uo pipefail
@@ -31,6 +33,9 @@ step "tests (normal build)" env BUILD=build tests/run.sh all
 step "tests on PostgreSQL (normal build)" env BUILD=build tests/run.sh postgresql
 step "build with sanitizers" make -j"$jobs" SAN=address,undefined all
 step "tests (AddressSanitizer + UBSan)" env BUILD=build-san SAN=address,undefined tests/run.sh all
+step "build with ThreadSanitizer" make -j"$jobs" SAN=thread all
+step "unit tests (ThreadSanitizer)" env BUILD=build-tsan SAN=thread \
+    TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 ${TSAN_OPTIONS:-}" tests/run.sh unit
 step "build fuzz targets" make -j"$jobs" fuzz
 step "fuzz smoke run" tests/fuzz/run.sh "${FUZZ_SECONDS:-5}"
 
