@@ -200,7 +200,7 @@ deb: all
 	dist/mkdeb.sh "$(BUILD)"
 
 clean:
-	rm -rf build build-san build-tsan build-fuzz
+	rm -rf build build-san build-tsan build-perf build-fuzz
 
 -include $(LIB_OBJS:.o=.d) $(FUZZ_OBJS:.o=.d) $(CGI_OBJS:.o=.d) $(TOOL_OBJS:.o=.d) \
 	 $(BENCH_OBJS:.o=.d) $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%.d)

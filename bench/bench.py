@@ -2,26 +2,41 @@
 """enrichd benchmark harness (make bench).
 
 Starts the real nginx + enrichd (+ enrich-worker and the provider simulator) from
-the integration harness, drives them with wrk, and prints a Markdown table.  Every
+the integration harness, drives them with wrk, and prints Markdown tables.  Every
 responder comparison is made in one run against a do-nothing libfcgi responder
-(bench/nullfcgi.c, same threading model) behind the same nginx configuration, so
-the ratio means something on any machine.
+(bench/nullfcgi.c) behind the same nginx configuration, so the ratio means something
+on any machine.
 
-    bench/bench.py [--seconds 10] [--only health,hit,pg,latency,rss,batch,batch2,soak]
-                   [--soak-seconds 600]
+The latency cases use bench/fastup.c as the provider (a PDL stand-in in C that
+answers after a fixed delay): the Python simulator tops out near ten thousand
+answers a second on two cores, the very ceiling the 100 ms case is judged against.
+Its "alone" row shows the stand-in is not the bottleneck.
 
-"pg" measures the cache-hit case again with the store on PostgreSQL (the tests'
-throw-away server) against SQLite in the same run; "batch2" runs the batch on two
-hosts (two nginx + enrichd pairs) with two workers each, on one PostgreSQL.
+    bench/bench.py [--seconds 10] [--conns 64]
+                   [--only hit,health,pg,upstream,latency,c5000,batch,batch2,soak]
+                   [--soak-seconds 600] [--perf FILE] [--perf-seconds 10] [--perf-dwarf]
+
+Cases: hit (cache-hit POST /enrich and /health at --conns, against the null
+responder), upstream (wrk straight at the provider stand-ins), latency (1,000
+clients, provider 100 ms away, against the null responder at 1,000 connections),
+c5000 (5,000 clients, provider 1 s away: errors, RSS, threads), batch (5 paced keys;
+1 and 2 workers at concurrency 16, 1 worker at concurrency 200), batch2 (the batch on
+two hosts, two nginx + enrichd pairs with two workers each, on one PostgreSQL), pg (the
+cache-hit case with the store on PostgreSQL, the tests' throw-away server, against
+SQLite in the same run), soak (mixed hit and
+miss at 1,000 clients for --soak-seconds, RSS every 30 s; only when asked for).
+--perf FILE records the responder with `perf record -g` during the latency case
+(build with frame pointers: make BUILD=build-perf CFLAGS="-O2 -g -fno-omit-frame-pointer",
+then BUILD=build-perf bench/bench.py --only latency --perf FILE).
 """
 
 import argparse
-import json
 import os
 import re
 import resource
 import subprocess
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -31,16 +46,23 @@ from harness import BUILD, Env, deep_merge, pg_database, wait_for  # noqa: E402
 from providers import client_key, keys_env, provider, secret  # noqa: E402
 
 NULLFCGI = os.path.join(BUILD, "bench", "nullfcgi")
+FASTUP = os.path.join(BUILD, "bench", "fastup")
+BACKLOG = 4096   # enrichd's listen_backlog and the null responder's, in every case
 HIGH_LIMITS = {"requests_per_minute": 1000000000, "burst": 1000000000,
                "records_per_hour": 1000000000000, "records_per_day": 1000000000000}
 
 
-def wrk(port, path, seconds, conns, threads=2, script=None, timeout="10s", env=None):
+def wrk(port, path, seconds, conns, threads=2, script=None, timeout="10s", env=None,
+        scheme="https", headers=()):
     cmd = ["wrk", "-t", str(threads), "-c", str(conns), "-d", f"{seconds}s", "--latency",
            "--timeout", timeout]
+    for h in headers:
+        cmd += ["-H", h]
+    # RUN makes the "unique" scripts' records differ from one wrk run to the next.
+    env = dict(env or os.environ, RUN=str(time.time_ns()))
     if script:
         cmd += ["-s", os.path.join(HERE, script)]
-    cmd.append(f"https://127.0.0.1:{port}{path}")
+    cmd.append(f"{scheme}://127.0.0.1:{port}{path}")
     out = subprocess.run(cmd, capture_output=True, text=True, env=env).stdout
     res = {"raw": out, "rps": 0.0, "p50": None, "p99": None, "errors": 0, "non2xx": 0,
            "requests": 0}
@@ -77,11 +99,19 @@ HEAD = ["| case | requests/s | p50 | p99 | errors | notes |", "|---|---:|---:|--
 
 
 def swap_to_null(env, threads):
-    """Stop enrichd and start the do-nothing responder on the same socket."""
+    """Stop enrichd (or an earlier null responder) and start the do-nothing
+    responder on the same socket."""
     env.stop_enrichd()
-    p = subprocess.Popen([NULLFCGI, env.socket, str(threads)])
+    if os.path.exists(env.socket):
+        os.unlink(env.socket)
+    p = subprocess.Popen([NULLFCGI, env.socket, str(threads), str(BACKLOG)])
     wait_for(lambda: os.path.exists(env.socket), what="nullfcgi socket")
     return p
+
+
+def stop(p):
+    p.terminate()
+    p.wait()
 
 
 def rss_kb(pid, field="VmHWM"):
@@ -92,9 +122,85 @@ def rss_kb(pid, field="VmHWM"):
     return 0
 
 
+class Sampler:
+    """Samples a process's VmRSS and thread count every interval seconds."""
+
+    def __init__(self, pid, interval=1.0):
+        self.pid, self.interval = pid, interval
+        self.samples = []   # (seconds since start, rss kB, threads)
+        self.stop_flag = threading.Event()
+        self.t = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        t0 = time.time()
+        while True:
+            try:
+                self.samples.append((time.time() - t0, rss_kb(self.pid, "VmRSS"),
+                                     rss_kb(self.pid, "Threads")))
+            except (OSError, ValueError):
+                return
+            if self.stop_flag.wait(self.interval):
+                return
+
+    def __enter__(self):
+        self.t.start()
+        return self
+
+    def __exit__(self, *a):
+        self.stop_flag.set()
+        self.t.join()
+
+    def max_rss(self):
+        return max((s[1] for s in self.samples), default=0)
+
+    def max_threads(self):
+        return max((s[2] for s in self.samples), default=0)
+
+
+class FastUp:
+    """bench/fastup.c on a free port: PDL answers after delay_ms."""
+
+    def __init__(self, tmp, delay_ms, threads=1):
+        self.port_file = os.path.join(tmp, f"fastup{delay_ms}.port")
+        self.log = open(os.path.join(tmp, f"fastup{delay_ms}.log"), "wb")
+        self.proc = subprocess.Popen([FASTUP, "--port-file", self.port_file, "--delay-ms",
+                                      str(delay_ms), "--threads", str(threads)],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        self.port = int(wait_for(self._port, timeout=10, what="fastup port"))
+
+    def _port(self):
+        if self.proc.poll() is not None:
+            raise RuntimeError("fastup exited at start")
+        try:
+            with open(self.port_file) as f:
+                return f.read().strip() or None
+        except FileNotFoundError:
+            return None
+
+    def url(self):
+        return f"http://127.0.0.1:{self.port}/pdl"
+
+    def close(self):
+        stop(self.proc)
+        self.log.close()
+
+
+def fast_conf(up, threads):
+    """enrichd with one PDL provider (2 keys) at the fast stand-in."""
+    def make(env):
+        p = {"name": "pdl", "kind": "pdl", "base_url": up.url(), "timeout_ms": 5000,
+             "keys": [{"id": f"pdl-{i}", "secret": f"env:PDL_KEY_{i}"} for i in (1, 2)]}
+        return {"threads": threads, "listen_backlog": BACKLOG, "log_level": "warn",
+                "accounts_default": HIGH_LIMITS, "providers": [p],
+                "waterfall": {"person": ["pdl"], "phone": ["pdl"], "email": ["pdl"],
+                              "company": ["pdl"]}}
+    return make
+
+
 def hit_conf(threads=64):
     def make(env):
-        return {"threads": threads, "log_level": "warn", "accounts_default": HIGH_LIMITS,
+        return {"threads": threads, "listen_backlog": BACKLOG, "log_level": "warn",
+                "accounts_default": HIGH_LIMITS,
                 "providers": [provider(env, "pdl", 2)],
                 "waterfall": {"person": ["pdl"], "phone": ["pdl"], "email": ["pdl"],
                               "company": ["pdl"]}}
@@ -152,44 +258,150 @@ def bench_pg(a, out):
                    f"{pg['rps'] / lite['rps'] * 100:.0f}% of SQLite" if lite["rps"] else ""))
 
 
-def bench_latency(a, out, rss):
-    """(b) the simulator 100 ms away, 1,000 concurrent clients, never in the cache."""
+def bench_upstream(a, out):
+    """The provider stand-ins alone: wrk straight at them, at 1,000 connections (what
+    the latency case needs: 10,000/s) and at 4,000 (their headroom: 40,000/s)."""
+    import tempfile
+    tmp = tempfile.mkdtemp(prefix="enrichd-bench-")
+    path, hdr = "/pdl/v5/person/enrich?email=a@b.c", ["X-Api-Key: pdl-secret-0001"]
+    up = FastUp(tmp, 100)
+    try:
+        for c in (1000, 4000):
+            c0 = cpu_s(up.proc.pid)
+            r = wrk(up.port, path, a.seconds, c, scheme="http", headers=hdr)
+            cpu = (cpu_s(up.proc.pid) - c0) / max(r["requests"], 1) * 1e6
+            out.append(row(f"bench/fastup alone (wrk straight at it), 100 ms, {c:,} connections",
+                           r, f"{r['rps'] / (c * 10) * 100:.0f}% of the {c * 10}/s the latency "
+                           f"allows; {cpu:.0f} us CPU per answer"))
+    finally:
+        up.close()
+    with Env(sim=True, sim_delay_ms=100, start=False) as env:
+        for c in (1000, 4000):
+            c0 = cpu_s(env.sim.proc.pid)
+            r = wrk(env.sim.port, path, a.seconds, c, scheme="http", headers=hdr)
+            cpu = (cpu_s(env.sim.proc.pid) - c0) / max(r["requests"], 1) * 1e6
+            out.append(row(f"tests/sim/providersim.py alone, 100 ms, {c:,} connections", r,
+                           f"{r['rps'] / (c * 10) * 100:.0f}% of {c * 10}/s; {cpu:.0f} us CPU "
+                           "per answer"))
+
+
+def cpu_s(pid):
+    """User + system CPU seconds a process has used."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def perf_record(a, pid):
+    """perf record the responder for --perf-seconds: frame-pointer call graphs (-g; the
+    responder built with -fno-omit-frame-pointer), or DWARF ones (--perf-dwarf) that
+    also walk the system libraries, built without frame pointers."""
+    graph = ["--call-graph", "dwarf,16384"] if a.perf_dwarf else ["-g"]
+    return subprocess.Popen(["perf", "record", *graph, "-F", "999", "-p", str(pid), "-o", a.perf,
+                             "--", "sleep", str(a.perf_seconds)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def bench_latency(a, out, rss, threads_seen):
+    """1,000 concurrent clients, provider 100 ms away, never in the cache; then the
+    null responder at 1,000 connections behind the same nginx (several thread counts,
+    the best is the baseline)."""
+    import tempfile
+    tmp = tempfile.mkdtemp(prefix="enrichd-bench-")
+    up = FastUp(tmp, 100)
+    try:
+        with Env(conf=fast_conf(up, 1100), env=keys_env("pdl", 2)) as env:
+            key = client_key(env)
+            wenv = dict(os.environ, KEY=key)
+            wrk(env.https_port, "/enrich", 2, 1000, script="enrich_unique.lua", env=wenv)
+            perf = perf_record(a, env.enrichd.pid) if a.perf else None
+            with Sampler(env.enrichd.pid) as smp:
+                r = wrk(env.https_port, "/enrich", a.seconds, 1000, script="enrich_unique.lua",
+                        env=wenv)
+            if perf:
+                perf.wait()
+            rss["after 1,000 concurrent clients (provider 100 ms)"] = rss_kb(env.enrichd.pid)
+            threads_seen["1,000 clients"] = smp.max_threads()
+            nulls = {}
+            for t in (8, 64, 1100):
+                null = swap_to_null(env, t)
+                try:
+                    wrk(env.https_port, "/enrich", 2, 1000, script="enrich_unique.lua", env=wenv)
+                    nulls[t] = wrk(env.https_port, "/enrich", a.seconds, 1000,
+                                   script="enrich_unique.lua", env=wenv)
+                finally:
+                    stop(null)
+    finally:
+        up.close()
+    best = max(nulls, key=lambda t: nulls[t]["rps"])
+    base = nulls[best]["rps"]
+    bound = min(10000.0, base)
+    out.append(row("POST /enrich, 1,000 clients, provider 100 ms away (enrichd, 1,100 threads)",
+                   r, f"{r['rps'] / bound * 100:.0f}% of min(10000/s, null at 1,000) = "
+                   f"{bound:.0f}/s; p99 {'under' if (r['p99'] or 1e9) < 250 else 'over'} 250 ms"))
+    for t, nr in sorted(nulls.items()):
+        out.append(row(f"same load, do-nothing libfcgi responder, {t} threads", nr,
+                       "baseline (best)" if t == best else ""))
+    return r, base
+
+
+def bench_c5000(a, out, rss, threads_seen):
+    """5,000 concurrent clients, provider 1 s away: errors, RSS, threads (vs 10)."""
+    import tempfile
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    with Env(conf=hit_conf(threads=1100), sim=True, sim_delay_ms=100,
-             env=keys_env("pdl", 2)) as env:
-        key = client_key(env)
-        wenv = dict(os.environ, KEY=key)
-        r = wrk(env.https_port, "/enrich", a.seconds, 1000, threads=2, script="enrich_unique.lua",
-                env=wenv, timeout="10s")
-        rss["after 1,000 concurrent clients"] = rss_kb(env.enrichd.pid)
-    ceiling = 1000 / 0.1
-    out.append(row("POST /enrich, 1,000 clients, provider 100 ms away", r,
-                   f"{r['rps'] / ceiling * 100:.0f}% of the {ceiling:.0f}/s the latency allows"))
-    return r
+    tmp = tempfile.mkdtemp(prefix="enrichd-bench-")
+    up = FastUp(tmp, 1000)
+    env_vars = dict(keys_env("pdl", 2), WORKER_CONNECTIONS="16384")
+    try:
+        with Env(conf=fast_conf(up, 1100), env=env_vars) as env:
+            key = client_key(env)
+            wenv = dict(os.environ, KEY=key)
+            with Sampler(env.enrichd.pid) as s10:
+                r10 = wrk(env.https_port, "/enrich", 5, 10, script="enrich_unique.lua", env=wenv)
+            with Sampler(env.enrichd.pid) as s5k:
+                r = wrk(env.https_port, "/enrich", max(a.seconds, 20), 5000, threads=2,
+                        script="enrich_unique.lua", env=wenv, timeout="15s")
+            rss["after 5,000 concurrent clients (provider 1 s)"] = rss_kb(env.enrichd.pid)
+    finally:
+        up.close()
+    threads_seen["10 clients"] = s10.max_threads()
+    threads_seen["5,000 clients"] = s5k.max_threads()
+    out.append(row("POST /enrich, 10 clients, provider 1 s away", r10,
+                   f"{s10.max_threads()} responder threads"))
+    out.append(row("POST /enrich, 5,000 clients, provider 1 s away (enrichd, 1,100 threads)", r,
+                   f"RSS max {s5k.max_rss() / 1024:.0f} MiB (target < 128); "
+                   f"{s5k.max_threads()} threads (at 10 clients: {s10.max_threads()}); "
+                   f"nofile limit {hard}"))
 
 
-def bench_soak(a, out, rss):
-    """RSS over a long cache-hit load: sampled every 10 s."""
-    with Env(conf=hit_conf(), sim=True, env=keys_env("pdl", 2)) as env:
-        key = client_key(env)
-        wenv = dict(os.environ, KEY=key)
-        env.request("POST", "/enrich", json_body={"email": "john.doe@acme.com",
-                                                  "enrich": ["first_name", "title", "phone"]},
-                    headers={"Authorization": "Bearer " + key})
-        samples = []
-        t_end = time.time() + a.soak_seconds
-        while time.time() < t_end:
-            wrk(env.https_port, "/enrich", 10, 64, script="enrich_hit.lua", env=wenv)
-            samples.append(rss_kb(env.enrichd.pid, "VmRSS"))
-    first, last = samples[0], samples[-1]
-    out.append(f"\nSoak: {a.soak_seconds} s of cache-hit load, RSS every 10 s: "
-               f"first {first} kB, last {last} kB, max {max(samples)} kB "
-               f"({(last - first) / max(first, 1) * 100:+.1f}% from the first sample).")
+def bench_soak(a, out):
+    """Mixed hit/miss load at 1,000 clients for --soak-seconds, provider 100 ms away;
+    RSS every 30 s."""
+    import tempfile
+    tmp = tempfile.mkdtemp(prefix="enrichd-bench-")
+    up = FastUp(tmp, 100)
+    try:
+        with Env(conf=fast_conf(up, 1100), env=keys_env("pdl", 2)) as env:
+            key = client_key(env)
+            wenv = dict(os.environ, KEY=key)
+            with Sampler(env.enrichd.pid, interval=30) as smp:
+                r = wrk(env.https_port, "/enrich", a.soak_seconds, 1000, script="enrich_mixed.lua",
+                        env=wenv, timeout="10s")
+            samples = smp.samples
+    finally:
+        up.close()
+    out.append(row(f"soak: {a.soak_seconds} s mixed hit/miss, 1,000 clients, provider 100 ms", r,
+                   ""))
+    rs = [x[1] for x in samples]
+    first, last = rs[0], rs[-1]
+    after_warm = rs[1] if len(rs) > 1 else first
+    out.append("\nSoak RSS every 30 s (kB): " + ", ".join(str(x) for x in rs))
+    out.append(f"first {first} kB, last {last} kB, max {max(rs)} kB; from the 30 s sample to "
+               f"the last: {(last - after_warm) / max(after_warm, 1) * 100:+.1f}%.")
 
 
-def bench_batch(a, out, workers):
-    """(c) 2,000 rows, 5 keys each limited by the provider to R/min."""
+def bench_batch(a, out, workers, concurrency=16):
+    """2,000 rows, 5 keys each limited by the provider to R/min."""
     n, keys, per_min = 2000, 5, 1200   # ideal: 2000 / (5 * 1200/min) = 20 s
 
     def make(env):
@@ -199,8 +411,8 @@ def bench_batch(a, out, workers):
                 "waterfall": {"person": ["pdl"], "phone": ["pdl"], "email": ["pdl"],
                               "company": ["pdl"]},
                 "rotation": {"strategy": "round_robin"},
-                "worker": {"concurrency": 16, "claim_batch": 16, "poll_ms": 50, "lease_s": 30,
-                           "heartbeat_s": 5}}
+                "worker": {"concurrency": concurrency, "claim_batch": min(concurrency, 64),
+                           "poll_ms": 50, "lease_s": 30, "heartbeat_s": 5}}
     with Env(conf=make, sim=True, env=keys_env("pdl", keys)) as env:
         for i in range(1, keys + 1):
             env.sim.limits(provider="pdl", key=secret("pdl", i), per_minute=per_min)
@@ -211,8 +423,9 @@ def bench_batch(a, out, workers):
         assert r.status == 202, r
         job = r.json()["job_id"]
         t0 = time.time()
-        for _ in range(workers):
-            env.start_worker()
+        procs = [env.start_worker() for _ in range(workers)]
+        smp = Sampler(procs[0].pid)
+        smp.__enter__()
 
         def done():
             s = env.request("GET", f"/enrich/jobs/{job}",
@@ -220,14 +433,16 @@ def bench_batch(a, out, workers):
             return s if s["status"] == "completed" else None
         s = wait_for(done, timeout=600, interval=0.2, what="the batch")
         elapsed = time.time() - t0
+        smp.__exit__()
         calls = env.sim.stats()
         total = calls.get("total", 0)
         n429 = sum(v.get("status", {}).get("429", 0) for v in calls.get("by_key", {}).values())
     ideal = n / (keys * per_min / 60)
     out.append(f"| {n} rows, {keys} keys x {per_min}/min, {workers} worker process"
-               f"{'es' if workers > 1 else ''} | {elapsed:.1f} s | {ideal:.1f} s | "
+               f"{'es' if workers > 1 else ''}, concurrency {concurrency} | {elapsed:.1f} s | {ideal:.1f} s | "
                f"{elapsed / ideal * 100:.0f}% | {n429} of {total} ({n429 / max(total, 1) * 100:.2f}%) "
-               f"| {s['done']} done, {s['failed']} failed |")
+               f"| {s['done']} done, {s['failed']} failed | {smp.max_threads()} threads, "
+               f"{smp.max_rss() / 1024:.0f} MiB |")
 
 
 def bench_batch_two_hosts(a, out, per_host=2):
@@ -274,7 +489,7 @@ def bench_batch_two_hosts(a, out, per_host=2):
     out.append(f"| {n} rows, {keys} keys x {per_min}/min, 2 hosts x {per_host} workers, PostgreSQL | "
                f"{elapsed:.1f} s | {ideal:.1f} s | {elapsed / ideal * 100:.0f}% | "
                f"{n429} of {total} ({n429 / max(total, 1) * 100:.2f}%) | "
-               f"{s['done']} done, {s['failed']} failed |")
+               f"{s['done']} done, {s['failed']} failed | - |")
 
 
 def main():
@@ -283,37 +498,51 @@ def main():
     ap.add_argument("--conns", type=int, default=64)
     ap.add_argument("--only", default="")
     ap.add_argument("--soak-seconds", type=int, default=0)
+    ap.add_argument("--perf", default="", help="perf record the responder in the latency case")
+    ap.add_argument("--perf-seconds", type=int, default=10)
+    ap.add_argument("--perf-dwarf", action="store_true", help="DWARF call graphs")
     a = ap.parse_args()
     only = set(filter(None, a.only.split(",")))
     want = (lambda k: not only or k in only)
+    # 5,000 clients need about 20,000 descriptors between wrk, nginx and the responder.
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     print(f"# enrichd benchmark ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
-          f"{os.cpu_count()} CPUs, wrk, {a.seconds} s per case)\n")
-    out, rss = list(HEAD), {}
+          f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}, wrk, {a.seconds} s per case)\n")
+    out, rss, threads_seen = list(HEAD), {}, {}
     if want("hit") or want("health"):
         bench_responder(a, out, rss)
     if want("pg"):
         bench_pg(a, out)
+    if want("upstream"):
+        bench_upstream(a, out)
     if want("latency"):
-        bench_latency(a, out, rss)
+        bench_latency(a, out, rss, threads_seen)
+    if want("c5000"):
+        bench_c5000(a, out, rss, threads_seen)
     print("\n".join(out))
     if rss:
         print("\nResponder peak RSS (VmHWM): " +
               "; ".join(f"{k}: {v / 1024:.1f} MiB" for k, v in rss.items()) + ".")
+    if threads_seen:
+        print("Responder threads (most seen): " +
+              "; ".join(f"{k}: {v}" for k, v in threads_seen.items()) + ".")
     if want("batch") or want("batch2"):
-        bout = ["\n| batch | time | ideal N/(5R) | time / ideal | 429 answers | rows |",
-                "|---|---:|---:|---:|---:|---|"]
+        bout = ["\n| batch | time | ideal N/(5R) | time / ideal | 429 answers | rows | "
+                "worker (first) |", "|---|---:|---:|---:|---:|---|---|"]
         if want("batch"):
             bench_batch(a, bout, 1)
             bench_batch(a, bout, 2)
+            bench_batch(a, bout, 1, concurrency=200)
         if want("batch2"):
             bench_batch_two_hosts(a, bout)
         print("\n".join(bout))
     if a.soak_seconds or "soak" in only:
         if not a.soak_seconds:
-            a.soak_seconds = 60
-        sout = []
-        bench_soak(a, sout, rss)
-        print("\n".join(sout))
+            a.soak_seconds = 600
+        sout = list(HEAD)
+        bench_soak(a, sout)
+        print("\n" + "\n".join(sout))
     return 0
 
 

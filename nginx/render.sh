@@ -21,6 +21,7 @@
 #   HTTP_PORT / HTTPS_PORT                      (default: 8080 / 8443)
 #   CERT / CERT_KEY  TLS certificate and key    (required)
 #   WORKERS       worker_processes              (default: auto)
+#   WORKER_CONNECTIONS  worker_connections (stand-alone nginx.conf; default: 8192)
 #   DAEMON        on | off                      (default: on)
 #   NGINX_USER    user line for nginx.conf      (default: none when not root,
 #                                                the current user when root)
@@ -50,6 +51,9 @@ fi
 eval "$vars"
 
 : "${CERT:?CERT is required}" "${CERT_KEY:?CERT_KEY is required}"
+case "${WORKER_CONNECTIONS:-8192}" in
+    ''|*[!0-9]*) echo "render.sh: WORKER_CONNECTIONS must be a whole number" >&2; exit 1 ;;
+esac
 
 cors_map=""
 for origin in $ENRICHD_CORS_ORIGINS; do
@@ -84,6 +88,7 @@ render() {
         -v body_max="$ENRICHD_BODY_MAX_BYTES" \
         -v log_dir="$log_dir" -v prefix="$prefix" -v include_dir="$include_dir" \
         -v workers="${WORKERS:-auto}" -v daemon="${DAEMON:-on}" \
+        -v worker_connections="${WORKER_CONNECTIONS:-8192}" \
         -v user_line="$user_line" '
     # gsub treats & and \ in the replacement specially; values are literal.
     function lit(s) { gsub(/\\/, "\\\\", s); gsub(/&/, "\\\\&", s); return s }
@@ -101,6 +106,7 @@ render() {
         gsub(/@SOCKET@/, socket); gsub(/@BODY_MAX@/, body_max)
         gsub(/@LOG_DIR@/, log_dir); gsub(/@PREFIX@/, prefix)
         gsub(/@INCLUDE_DIR@/, include_dir); gsub(/@WORKERS@/, workers)
+        gsub(/@WORKER_CONNECTIONS@/, worker_connections)
         gsub(/@DAEMON@/, daemon); gsub(/@USER_LINE@/, user_line)
         print
     }' "$src" > "$dst.tmp"
