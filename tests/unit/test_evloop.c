@@ -944,6 +944,66 @@ TEST(refused_requests_send_nothing)
 	evf_free(f);
 }
 
+struct tally {
+	int *calls;       /* per transfer, by index */
+	int idx;
+	int *ok;
+};
+
+static void on_tally(struct ev_loop *l, struct ev_xfer *x, enum enr_err rc, struct up_response *r,
+		     void *arg)
+{
+	struct tally *t = arg;
+
+	(void)l;
+	(void)x;
+	t->calls[t->idx]++;
+	*t->ok += rc == ENR_OK && r->resp.status == 200;
+}
+
+TEST(ten_thousand_transfers_in_flight)
+{
+	enum { N = 10000 };
+	struct evf *f;
+	struct ev_loop *l = fake_loop(&f, 0); /* the default cap: LIM_EV_XFERS_DEFAULT */
+	struct prov_request r;
+	static struct tally t[N];
+	static int calls[N];
+	static uint64_t ids[N];
+	int ok = 0, wrong = 0;
+	struct ev_stats st;
+
+	REQUIRE(l);
+	memset(calls, 0, sizeof calls);
+	make_req(&r, "GET", "https://api.provider.test/x");
+	for (int i = 0; i < N; i++) {
+		struct ev_xfer *x;
+
+		t[i] = (struct tally){ calls, i, &ok };
+		REQUIRE(ev_xfer_start(l, &r, 60000, 0, on_tally, &t[i], &x) == ENR_OK);
+		ids[i] = ev_xfer_id(x);
+	}
+	CHECK_INT(ev_xfer_start(l, &r, 60000, 0, on_tally, &t[0], NULL), ENR_E_UNAVAILABLE);
+	prov_request_release(&r);
+	CHECK_INT(evf_count(f), N);
+	ev_stats(l, &st);
+	CHECK_INT(st.xfers, N);
+	CHECK_INT(st.timers, N); /* the fake's timeouts */
+	/* answered newest first */
+	for (int i = N - 1; i >= 0; i--)
+		CHECK_INT(evf_answer(f, ids[i], 200, NULL, "{}"), ENR_OK);
+	ev_run_pending(l);
+	for (int i = 0; i < N; i++)
+		wrong += calls[i] != 1;
+	CHECK_INT(wrong, 0);
+	CHECK_INT(ok, N);
+	ev_stats(l, &st);
+	CHECK_INT(st.xfers, 0);
+	CHECK_INT(st.timers, 0);
+	ev_free(l);
+	evf_free(f);
+}
+
 /* ---- the synchronous driver ------------------------------------------------------- */
 
 static void *answer_when_started(void *arg)
@@ -1257,6 +1317,7 @@ int main(void)
 	RUN(fake_transfer_fails_and_times_out);
 	RUN(completion_after_cancel_is_dropped);
 	RUN(refused_requests_send_nothing);
+	RUN(ten_thousand_transfers_in_flight);
 	RUN(sync_driver_runs_until_the_completion);
 	RUN(sync_driver_gives_up_at_its_bound);
 	RUN(curl_answer_headers_and_body);
