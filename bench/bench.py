@@ -520,7 +520,8 @@ def main():
         bench_latency(a, out, rss, threads_seen)
     if want("c5000"):
         bench_c5000(a, out, rss, threads_seen)
-    print("\n".join(out))
+    if len(out) > len(HEAD):
+        print("\n".join(out))
     if rss:
         print("\nResponder peak RSS (VmHWM): " +
               "; ".join(f"{k}: {v / 1024:.1f} MiB" for k, v in rss.items()) + ".")
