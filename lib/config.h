@@ -135,6 +135,7 @@ struct cfg {
 	int store_pool_size;     /* PostgreSQL connections per process */
 	int store_pool_wait_ms;  /* wait for a free one, then 503 */
 	int store_statement_timeout_ms;
+	int store_busy_timeout_ms;   /* SQLite: wait for another writer's lock */
 	char *data_dir;          /* bundled data files (domain lists) */
 	char *state_dir;         /* history of applied configurations (lib/confhist.h),
 				  * usage journals and the host's authentication

@@ -455,6 +455,8 @@ static const struct cfg_dir root_dirs[] = {
 	INT("store_pool_wait_ms", store_pool_wait_ms, 10, 60000, ST_POOL_WAIT_MS_DEFAULT),
 	INT("store_statement_timeout_ms", store_statement_timeout_ms, 100, 600000,
 	    ST_STATEMENT_TIMEOUT_MS_DEFAULT),
+	INT("store_busy_timeout_ms", store_busy_timeout_ms, 10, 600000,
+	    ST_BUSY_TIMEOUT_MS_DEFAULT),
 	STR("data_dir", data_dir, 1, STRMAX, "data", CF_PATH, NULL),
 	STR("state_dir", state_dir, 1, STRMAX, "var", CF_PATH, NULL),
 	STR("listen_group", listen_group, 0, LIM_NAME_MAX, "", 0, cfg_check_group),

@@ -82,6 +82,7 @@ void st_options_from_cfg(const struct cfg *cfg, struct st_options *out)
 	out->pool_size = cfg->store_pool_size;
 	out->pool_wait_ms = cfg->store_pool_wait_ms;
 	out->statement_timeout_ms = cfg->store_statement_timeout_ms;
+	out->busy_timeout_ms = cfg->store_busy_timeout_ms;
 	out->password = cfg->store_password && cfg->store_password[0] ? cfg->store_password : NULL;
 	out->state_dir = cfg->state_dir && cfg->state_dir[0] ? cfg->state_dir : NULL;
 }
@@ -176,6 +177,8 @@ static enum enr_err open_raw(const char *url, const struct st_options *o, struct
 		s->opt.pool_wait_ms = ST_POOL_WAIT_MS_DEFAULT;
 	if (s->opt.statement_timeout_ms <= 0)
 		s->opt.statement_timeout_ms = ST_STATEMENT_TIMEOUT_MS_DEFAULT;
+	if (s->opt.busy_timeout_ms <= 0)
+		s->opt.busy_timeout_ms = ST_BUSY_TIMEOUT_MS_DEFAULT;
 	s->opt.password = NULL;
 	s->url = strdup(url);
 	if (s->url == NULL) {

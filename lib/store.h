@@ -57,11 +57,14 @@ struct store;
 #define ST_POOL_DEFAULT 8                 /* PostgreSQL connections per process */
 #define ST_POOL_WAIT_MS_DEFAULT 2000      /* then ENR_E_UNAVAILABLE */
 #define ST_STATEMENT_TIMEOUT_MS_DEFAULT 5000
+#define ST_BUSY_TIMEOUT_MS_DEFAULT 5000   /* SQLite: then ENR_E_UNAVAILABLE */
 
 struct st_options {
 	int pool_size;              /* PostgreSQL: connections at most (0: default) */
 	int pool_wait_ms;           /* how long a caller waits for one (0: default) */
 	int statement_timeout_ms;   /* PostgreSQL statement_timeout (0: default) */
+	int busy_timeout_ms;        /* SQLite: wait for a lock held by another
+				     * connection (0: default) */
 	const char *password;       /* "env:NAME" or "file:PATH"; NULL: none (libpq
 				     * may still use its passfile) */
 	const char *state_dir;      /* host-local files (the authentication

@@ -31,7 +31,6 @@
 #include "log.h"
 #include "util.h"
 
-#define BUSY_TIMEOUT_MS 5000
 
 struct sq_store {
 	char *path;
@@ -186,7 +185,7 @@ static struct sq_conn *conn_open(struct store *s, char *why, size_t whylen)
 		conn_free(c);
 		return NULL;
 	}
-	sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
+	sqlite3_busy_timeout(c->db, s->opt.busy_timeout_ms);
 	if (sq_execsql(c->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
 			      "PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;"
 			      /* Many threads have a connection each: keep each

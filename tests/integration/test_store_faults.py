@@ -16,7 +16,9 @@ WORKER = {"concurrency": 4, "claim_batch": 4, "lease_s": 3, "heartbeat_s": 1, "p
 def jobs_conf(env):
     return {"providers": [provider(env, "pdl", 2)],
             "waterfall": {g: ["pdl"] for g in ("person", "phone", "email", "company")},
-            "worker": WORKER}
+            "worker": WORKER,
+            # Writes blocked by the test's lock fail after 300 ms instead of 5 s.
+            "store_busy_timeout_ms": 300}
 
 
 class WriteLock:
@@ -83,7 +85,7 @@ def _unavailable(r):
 
 
 def test_health_degraded_and_503_unavailable_while_the_store_takes_no_writes():
-    with Env() as env:
+    with Env(conf={"store_busy_timeout_ms": 300}) as env:
         k = client_key(env, scopes="enrich,enqueue,admin")
         other = client_key(env, scopes="enrich,enqueue", account="other")
         h = env.request("GET", "/health")
