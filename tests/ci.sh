@@ -32,7 +32,10 @@ step "build" make -j"$jobs" all
 step "tests (normal build)" env BUILD=build tests/run.sh all
 step "tests on PostgreSQL (normal build)" env BUILD=build tests/run.sh postgresql
 step "build with sanitizers" make -j"$jobs" SAN=address,undefined all
-step "tests (AddressSanitizer + UBSan)" env BUILD=build-san SAN=address,undefined tests/run.sh all
+# The deploy, install and package scenarios test shell scripts around the
+# programs; they run on the normal build only.
+step "tests (AddressSanitizer + UBSan)" env BUILD=build-san SAN=address,undefined \
+    INTEGRATION_EXCLUDE="test_deploy" tests/run.sh all
 step "build with ThreadSanitizer" make -j"$jobs" SAN=thread all
 step "unit tests (ThreadSanitizer)" env BUILD=build-tsan SAN=thread \
     TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 ${TSAN_OPTIONS:-}" tests/run.sh unit

@@ -6,6 +6,8 @@ per test and a summary; exits 1 when anything failed.
 
     tests/integration/run.py                 all of them
     tests/integration/run.py reload cors     only tests whose name contains a word
+    tests/integration/run.py --exclude=test_deploy
+                                             all but the tests whose name contains it
 """
 
 import importlib.util
@@ -22,7 +24,8 @@ from harness import Skip  # noqa: E402
 
 
 def main(argv):
-    words = argv[1:]
+    words = [a for a in argv[1:] if not a.startswith("--exclude=")]
+    excluded = [a[len("--exclude="):] for a in argv[1:] if a.startswith("--exclude=")]
     passed = failed = skipped = 0
     files = sorted(f for f in os.listdir(HERE) if f.startswith("test_") and f.endswith(".py"))
     for fname in files:
@@ -41,6 +44,8 @@ def main(argv):
         for name, fn in tests:
             full = f"{fname[:-3]}:{name}"
             if words and not any(w in full for w in words):
+                continue
+            if any(w in full for w in excluded):
                 continue
             t0 = time.monotonic()
             try:
