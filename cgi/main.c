@@ -149,6 +149,7 @@ static int give_to_group(const char *path, const char *group)
 static int open_unix_socket(const char *path, int backlog, const char *group)
 {
 	struct sockaddr_un sa;
+	char tmp[sizeof sa.sun_path];
 	int fd;
 	mode_t old;
 
@@ -172,6 +173,14 @@ static int open_unix_socket(const char *path, int backlog, const char *group)
 	close(fd);
 	unlink(path);
 
+	/* Bind under a temporary name and rename it into place once its mode and
+	 * group are set and it listens: whoever sees the path can connect. */
+	if (snprintf(tmp, sizeof tmp, "%s.%d", path, (int)getpid()) >= (int)sizeof tmp) {
+		log_error("main", "listen path too long: %s", path);
+		return -1;
+	}
+	memcpy(sa.sun_path, tmp, strlen(tmp) + 1);
+	unlink(tmp);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
@@ -183,20 +192,24 @@ static int open_unix_socket(const char *path, int backlog, const char *group)
 		return -1;
 	}
 	umask(old);
-	chmod(path, 0660);
-	if (group && group[0] && give_to_group(path, group) != 0) {
-		close(fd);
-		unlink(path);
-		return -1;
+	if (chmod(tmp, 0660) != 0 || (group && group[0] && give_to_group(tmp, group) != 0)) {
+		log_error("main", "cannot set the mode or group of %s", path);
+		goto fail;
 	}
 	if (listen(fd, backlog) != 0) {
 		log_error("main", "cannot listen on %s: %s", path, strerror(errno));
-		close(fd);
-		unlink(path);
-		return -1;
+		goto fail;
+	}
+	if (rename(tmp, path) != 0) {
+		log_error("main", "cannot put the socket at %s: %s", path, strerror(errno));
+		goto fail;
 	}
 	memcpy(listen_path, path, strlen(path) + 1);
 	return fd;
+fail:
+	close(fd);
+	unlink(tmp);
+	return -1;
 }
 
 /* An inherited listening socket: systemd socket activation (fd 3) or a
@@ -225,6 +238,13 @@ static void wake_acceptors(void)
 
 	if (getsockname(listen_fd, (struct sockaddr *)&ss, &len) != 0)
 		return;
+	if (ss.ss_family == AF_UNIX && listen_path[0]) {
+		/* getsockname names the path it was bound under, since renamed */
+		struct sockaddr_un *un = (struct sockaddr_un *)&ss;
+
+		memcpy(un->sun_path, listen_path, strlen(listen_path) + 1);
+		len = (socklen_t)sizeof *un;
+	}
 	for (int i = 0; i < n; i++) {
 		int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 

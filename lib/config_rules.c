@@ -91,9 +91,9 @@ static bool set_listen(struct cfg_ld *ld, const struct cfg_dir *d, const config_
 
 	if (!cfg_ld_store(ld, d, s, disp, base))
 		return false;
-	if (strlen(c->listen) > 107) {
-		cfg_ld_fail(ld, s, disp, "%s is %zu bytes; a unix socket path holds at most 107",
-			    c->listen, strlen(c->listen));
+	if (strlen(c->listen) > LIM_LISTEN_PATH_MAX) {
+		cfg_ld_fail(ld, s, disp, "%s is %zu bytes; the socket path may hold at most %d",
+			    c->listen, strlen(c->listen), LIM_LISTEN_PATH_MAX);
 		return false;
 	}
 	if ((bad = cfg_nginx_unsafe(c->listen)) != NULL) {
@@ -441,7 +441,7 @@ static const struct cfg_table provider_table = { "provider", provider_dirs,
 
 #define S struct cfg
 static const struct cfg_dir root_dirs[] = {
-	{ .path = "listen", .type = CT_STR, .min = 1, .max = 107, AT(listen),
+	{ .path = "listen", .type = CT_STR, .min = 1, .max = LIM_LISTEN_PATH_MAX, AT(listen),
 	  .dflt_s = "var/run/enrichd.sock", .flags = CF_PATH, .set = set_listen },
 	INT("listen_backlog", listen_backlog, 1, 65535, 1024),
 	INT("threads", threads, 1, LIM_THREADS_MAX, 64),

@@ -37,6 +37,9 @@
 #define LIM_NAME_MAX            64u     /* ids and names: providers, keys, accounts */
 #define LIM_CONF_HISTORY_MAX    10u     /* applied configurations kept (lib/confhist.h) */
 #define LIM_PATH_BYTES          4096u   /* a file path built from configured ones */
+/* The responder's socket path: a unix socket address holds 107 bytes, and the
+ * socket is bound under the path plus ".PID" (at most 11 bytes) first. */
+#define LIM_LISTEN_PATH_MAX     96
 #define LIM_SECRET_FILE_MAX     4095u   /* bytes of a secret file (file:PATH) */
 
 /* fields to enrich: entries in one list a client sends (lib/fields.h) */

@@ -583,11 +583,11 @@ TEST(values_rendered_into_nginx)
 	CHECK(refused("listen = \"/tmp/$x\";\n", 1, "listen: /tmp/$x has one of"));
 	/* ... and must fit a unix socket address once made absolute. */
 	n = (size_t)snprintf(text, sizeof text, "listen = \"");
-	for (size_t i = 0; i < 100; i++)
+	for (size_t i = 0; i < 88; i++)	/* 93 bytes: fits until the directory is prefixed */
 		text[n++] = 'a';
 	snprintf(text + n, sizeof text - n, ".sock\";\n");
 	CHECK(refused(text, 1, "listen: /"));
-	CHECK(strstr(err, "a unix socket path holds at most 107") != NULL);
+	CHECK(strstr(err, "the socket path may hold at most 96") != NULL);
 	CHECK(refused("limits = { body_max_bytes = 1; };\n", 1, "limits.body_max_bytes: 1 is outside"));
 }
 
