@@ -296,6 +296,7 @@ static void reload(const char *path)
 		return;
 	}
 	log_set_level(next->log_level);
+	log_set_format(next->log_format);
 	record_applied(next, path, sha);
 	cfg_publish(next);
 	log_notice("config", "reloaded %s (sha256 %.12s)", path, sha);
@@ -533,6 +534,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	log_set_level(cfg->log_level);
+	log_set_format(cfg->log_format);
 	if (open_log(cfg) != 0) {
 		cfg_release(cfg);
 		return 1;

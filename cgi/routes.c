@@ -294,7 +294,7 @@ static void observe(struct http_req *r)
 	mx_add(mx_requests, labels, 1);
 	snprintf(labels, sizeof labels, "route=\"%s\"", route);
 	mx_observe(mx_latency, labels, secs);
-	log_access(r->method, r->path, r->status, secs * 1000.0);
+	log_access(r->method, r->path, r->status, secs * 1000.0, r->account_name);
 }
 
 static const char *rate_message(enum enr_err rc)

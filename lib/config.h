@@ -129,6 +129,7 @@ struct cfg {
 	int listen_backlog;
 	int threads;
 	enum log_level log_level;
+	enum log_format log_format;
 	char *log_file;          /* "" = standard error */
 	char *store;             /* "sqlite:PATH" or "postgresql://..." (lib/store.h) */
 	char *store_password;    /* "env:NAME" / "file:PATH" reference, "" none */

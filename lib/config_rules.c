@@ -446,6 +446,7 @@ static const struct cfg_dir root_dirs[] = {
 	INT("listen_backlog", listen_backlog, 1, 65535, 1024),
 	INT("threads", threads, 1, LIM_THREADS_MAX, 64),
 	CHOICE("log_level", log_level, log_level_choices, LOG_LVL_INFO),
+	CHOICE("log_format", log_format, log_format_names, LOG_FMT_TEXT),
 	STR("log_file", log_file, 0, STRMAX, "", CF_PATH, NULL),
 	{ .path = "store", .type = CT_STR, .min = 1, .max = STRMAX, AT(store),
 	  .dflt_s = "sqlite:var/enrichd.db", .check = cfg_check_store, .set = set_store },

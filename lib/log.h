@@ -2,9 +2,16 @@
  * log.h - structured log lines.
  *
  * Prefix: log_.  One line per event, written with a single write(2) so
- * lines from many threads and processes never interleave:
+ * lines from many threads and processes never interleave.  Two formats
+ * (log_format in the configuration):
  *
- *   2026-11-23T09:23:36.123Z level=info rid=5f2c... mod=cfg msg="reloaded"
+ *   text: 2026-11-23T09:23:36.123Z level=info rid=5f2c... mod=cfg msg="reloaded"
+ *   json: {"ts":"2026-11-23T09:23:36.123Z","level":"info","rid":"5f2c...",
+ *          "mod":"cfg","msg":"reloaded"}                      (one line)
+ *
+ * JSON lines escape like RFC 8259 strings: quotes, backslashes and control
+ * characters are escaped, valid UTF-8 passes, any other byte becomes
+ * U+FFFD, so every line is one valid JSON object.
  *
  * The request id is thread-local (set by the responder for the request
  * being handled).  The message is escaped: bytes outside printable ASCII,
@@ -33,6 +40,14 @@ enum log_level {
 void log_set_fd(int fd);
 void log_set_level(enum log_level min);
 
+enum log_format { LOG_FMT_TEXT, LOG_FMT_JSON, LOG_FMT__MAX };
+
+extern const char *const log_format_names[LOG_FMT__MAX];
+
+/* The format of the lines written from now on (default text).  Safe to
+ * call while other threads log. */
+void log_set_format(enum log_format f);
+
 /* Parse "debug" | "info" | "warn" | "error"; false when unknown. */
 bool log_level_parse(const char *s, enum log_level *out);
 const char *log_level_name(enum log_level l);
@@ -47,8 +62,10 @@ void log_msg(enum log_level level, const char *module, const char *fmt, ...)
 void log_vmsg(enum log_level level, const char *module, const char *fmt, va_list ap)
 	__attribute__((format(printf, 3, 0)));
 
-/* The access line of one request. */
-void log_access(const char *method, const char *path, int status, double elapsed_ms);
+/* The access line of one request; account is the authenticated client
+ * account (NULL or "" when the request was not authenticated: "-"). */
+void log_access(const char *method, const char *path, int status, double elapsed_ms,
+		const char *account);
 
 #define log_debug(mod, ...) log_msg(LOG_LVL_DEBUG, (mod), __VA_ARGS__)
 #define log_info(mod, ...)  log_msg(LOG_LVL_INFO, (mod), __VA_ARGS__)
@@ -61,5 +78,8 @@ void log_access(const char *method, const char *path, int status, double elapsed
  * "..." when out is too small).  Exposed for tests and for other
  * line-oriented outputs. */
 unsigned log_escape(const char *s, unsigned len, char *out, unsigned outsz);
+
+/* The same for the inside of a JSON string (no quotes added). */
+unsigned log_escape_json(const char *s, unsigned len, char *out, unsigned outsz);
 
 #endif

@@ -501,6 +501,7 @@ static void reload(const char *path)
 		return;
 	}
 	log_set_level(next->log_level);
+	log_set_format(next->log_format);
 	cfg_publish(next);
 	log_notice("config", "reloaded %s", path);
 }
@@ -536,6 +537,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	log_set_level(cfg->log_level);
+	log_set_format(cfg->log_format);
 	signal(SIGPIPE, SIG_IGN);
 	rc = st_open_cfg(cfg, &store, why, sizeof why);
 	if (rc) {

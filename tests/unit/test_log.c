@@ -86,15 +86,53 @@ TEST(levels_filter_but_notice_always_written)
 static void write_access(void)
 {
 	log_set_request_id("r1");
-	log_access("GET", "/health?x=\"1\"", 200, 1.234);
+	log_access("GET", "/health?x=\"1\"", 200, 1.234, NULL);
+	log_access("POST", "/enrich", 200, 2.5, "acme");
 	log_set_request_id(NULL);
 }
 
-TEST(access_line)
+TEST(access_line_names_the_account)
 {
 	const char *s = capture(write_access);
 
-	CHECK(strstr(s, "level=info rid=r1 mod=access method=GET path=\"/health?x=\\\"1\\\"\" status=200 ms=1.23\n") != NULL);
+	CHECK(strstr(s, "level=info rid=r1 mod=access method=GET path=\"/health?x=\\\"1\\\"\" status=200 ms=1.23 account=-\n") != NULL);
+	CHECK(strstr(s, "mod=access method=POST path=\"/enrich\" status=200 ms=2.50 account=acme\n") != NULL);
+}
+
+static void write_json(void)
+{
+	log_set_format(LOG_FMT_JSON);
+	log_set_request_id("r2");
+	log_warn("edge", "q\"b\\c\nnew\x01 caf\xc3\xa9 bad\xff\xc3");
+	log_access("GET", "/a\"b", 404, 0.5, "acme");
+	log_access("GET", "/health", 200, 0.25, "");
+	log_set_request_id(NULL);
+	log_set_format(LOG_FMT_TEXT);
+}
+
+TEST(json_lines_are_one_valid_object_each)
+{
+	const char *s = capture(write_json);
+	const char *nl1 = strchr(s, '\n'), *nl2 = nl1 ? strchr(nl1 + 1, '\n') : NULL;
+
+	CHECK(strncmp(s, "{\"ts\":\"", 7) == 0);
+	CHECK(strstr(s, "\",\"level\":\"warn\",\"rid\":\"r2\",\"mod\":\"edge\","
+			"\"msg\":\"q\\\"b\\\\c\\u000anew\\u0001 caf\xc3\xa9 bad\\ufffd\\ufffd\"}\n") != NULL);
+	CHECK(nl1 && nl2);
+	CHECK(strstr(s, "\"mod\":\"access\",\"method\":\"GET\",\"path\":\"/a\\\"b\",\"status\":404,"
+			"\"ms\":0.50,\"account\":\"acme\"}\n") != NULL);
+	CHECK(strstr(s, "\"path\":\"/health\",\"status\":200,\"ms\":0.25,\"account\":\"-\"}\n") != NULL);
+}
+
+TEST(json_escape_refuses_bad_utf8)
+{
+	char out[64];
+
+	/* An overlong encoding, a surrogate, a lone continuation byte. */
+	log_escape_json("\xc0\xaf|\xed\xa0\x80|\x80", 8, out, sizeof out);
+	CHECK_STR(out, "\\ufffd\\ufffd|\\ufffd\\ufffd\\ufffd|\\ufffd");
+	log_escape_json("\xf0\x9f\x98\x80", 4, out, sizeof out);
+	CHECK_STR(out, "\xf0\x9f\x98\x80");
 }
 
 TEST(level_names_parse)
@@ -134,7 +172,9 @@ int main(void)
 	RUN(line_has_time_level_rid_module_message);
 	RUN(untrusted_bytes_are_escaped);
 	RUN(levels_filter_but_notice_always_written);
-	RUN(access_line);
+	RUN(access_line_names_the_account);
+	RUN(json_lines_are_one_valid_object_each);
+	RUN(json_escape_refuses_bad_utf8);
 	RUN(level_names_parse);
 	RUN(escape_truncates_with_marker);
 	RUN(request_id_is_truncated_to_cap);

@@ -313,6 +313,7 @@ static enum enr_err check_distinct(const struct eb_opts *o)
 
 static enum enr_err setup_logging(const struct cfg *cfg)
 {
+	log_set_format(cfg->log_format);
 	if (cfg->log_file[0]) {
 		int fd = open(cfg->log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 
