@@ -1,5 +1,6 @@
 /*
- * h_ops.c - operational endpoints: /health, /metrics, /admin/usage.
+ * h_ops.c - operational endpoints: /health, /health/ready, /metrics,
+ * /admin/usage.
  */
 #include <stdio.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 
 #include "app.h"
 #include "lib/log.h"
+#include "lib/keypool.h"
 #include "lib/metrics.h"
 #include "lib/util.h"
 #include "routes.h"
@@ -28,6 +30,75 @@ enum enr_err h_health(struct http_req *r)
 	if (!store_ok)
 		http_set_header(r, "Retry-After", "5");
 	http_json(r, store_ok ? 200 : 503, j);
+	return ENR_OK;
+}
+
+/* Providers the waterfall asks (built-in ones need no key). */
+static bool provider_in_use(const struct cfg *c, const struct cfg_provider *p)
+{
+	if (!p->enabled || p->nkeys == 0)
+		return false;
+	for (int g = 0; g < CFG_GROUP__MAX; g++) {
+		for (size_t i = 0; i < c->waterfall[g].n; i++) {
+			if (strcmp(c->waterfall[g].v[i], p->name) == 0)
+				return true;
+		}
+	}
+	return false;
+}
+
+struct ready_ctx {
+	json_t *providers;   /* name -> {"keys", "usable"} for providers in use */
+	int64_t now_ms;
+};
+
+static int ready_key(void *arg, const struct kp_key *k)
+{
+	struct ready_ctx *c = arg;
+	json_t *p = json_object_get(c->providers, k->provider);
+
+	if (p == NULL)
+		return 0;
+	json_object_set_new(p, "keys",
+			    json_integer(json_integer_value(json_object_get(p, "keys")) + 1));
+	if (kp_usable(k, c->now_ms))
+		json_object_set_new(p, "usable",
+				    json_integer(json_integer_value(json_object_get(p, "usable")) + 1));
+	return 0;
+}
+
+/* GET /health/ready: the store answers and takes writes, the configuration
+ * is loaded, and every provider the waterfall asks has a usable key.  Counts
+ * only: no key ids, no accounts.  503 with Retry-After when not ready. */
+enum enr_err h_health_ready(struct http_req *r)
+{
+	struct ready_ctx c = { json_object(), util_now_ms() };
+	bool store_ok = st_ping(app_store()) == ENR_OK && app_store_writable();
+	bool keys_ok = true;
+	const char *name;
+	json_t *p, *j;
+
+	if (c.providers == NULL)
+		return ENR_E_NOMEM;
+	for (size_t i = 0; i < r->cfg->nproviders; i++) {
+		if (provider_in_use(r->cfg, &r->cfg->providers[i]))
+			json_object_set_new(c.providers, r->cfg->providers[i].name,
+					    json_pack("{s:i, s:i}", "keys", 0, "usable", 0));
+	}
+	if (store_ok && st_ukey_each(app_store(), ready_key, &c) != ENR_OK)
+		store_ok = false;
+	json_object_foreach(c.providers, name, p) {
+		if (json_integer_value(json_object_get(p, "usable")) == 0)
+			keys_ok = false;
+	}
+	j = json_pack("{s:s, s:s, s:s, s:s, s:o}", "status", store_ok && keys_ok ? "ready" : "not_ready",
+		      "version", ENRICHD_VERSION, "store", store_ok ? "ok" : "unavailable", "config",
+		      "loaded", "providers", c.providers);
+	if (j == NULL)
+		return ENR_E_NOMEM;
+	if (!(store_ok && keys_ok))
+		http_set_header(r, "Retry-After", "5");
+	http_json(r, store_ok && keys_ok ? 200 : 503, j);
 	return ENR_OK;
 }
 

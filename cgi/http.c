@@ -79,6 +79,7 @@ void http_req_begin(struct http_req *r, FCGX_Request *fcgx, struct cfg *cfg)
 	r->start_us = util_mono_us();
 	r->status = 200;
 	r->account_id = -1;
+	r->key_id = -1;
 
 	r->method = http_param(r, "REQUEST_METHOD");
 	if (r->method == NULL)

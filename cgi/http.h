@@ -57,6 +57,7 @@ struct http_req {
 
 	/* authentication result (cgi/routes.c) */
 	int64_t account_id;
+	int64_t key_id;                   /* the client key used (-1 before authentication) */
 	char account_name[LIM_NAME_MAX + 1];
 	unsigned scopes;
 	struct cfg_account_limits limits; /* the account's, config defaults applied */

@@ -546,6 +546,7 @@ int main(int argc, char **argv)
 	 * small allocations. */
 	mallopt(M_MXFAST, 0);
 	route_init();
+	mx_process_init("enrichd", ENRICHD_VERSION);
 	mx_inflight = mx_gauge("enrichd_requests_in_flight", "Requests being answered now.");
 
 	inherited = inherited_socket();

@@ -36,27 +36,42 @@ static const struct qs_param usage_params[] = {
 	{ "account", LIM_NAME_MAX, qs_valid_name, NULL },
 	{ "days", 3, qs_valid_int, &usage_days },
 };
+static const struct qs_param client_key_params[] = {
+	{ "account", LIM_NAME_MAX, qs_valid_name, NULL },
+};
 
 #define PARAMS(t) (t), (sizeof(t) / sizeof((t)[0]))
 
 /* Records a request counts against the account's quotas at admission.
  * Batch submissions count their records in the handler, once the body has
  * been read. */
+#define ROUTE(m, p, h, ep, scope, recs) { m, p, h, ep, scope, 0, recs, NULL, 0 }
+#define ROUTE_Q(m, p, h, ep, scope, t) { m, p, h, ep, scope, 0, 0, PARAMS(t) }
+#define ADMIN(m, p, h) ROUTE(m, p, h, CFG_EP_ADMIN, SCOPE_ADMIN, 0)
+#define ADMIN_Q(m, p, h, t) ROUTE_Q(m, p, h, CFG_EP_ADMIN, SCOPE_ADMIN, t)
 static const struct route routes[] = {
-	{ "GET", "/health", h_health, -1, 0, 0, NULL, 0 },
-	{ "GET", "/metrics", h_metrics, CFG_EP_ADMIN, SCOPE_ADMIN, 0, NULL, 0 },
-	{ "POST", "/enrich", h_enrich, CFG_EP_ENRICH, SCOPE_ENRICH, 1, NULL, 0 },
-	{ "POST", "/enrich/enqueue", h_enqueue, CFG_EP_ENQUEUE, SCOPE_ENQUEUE, 0,
-	  PARAMS(enqueue_params) },
-	{ "GET", "/enrich/jobs/{id}", h_job_status, CFG_EP_JOBS, SCOPE_ENQUEUE, 0, NULL, 0 },
-	{ "DELETE", "/enrich/jobs/{id}", h_job_cancel, CFG_EP_JOBS, SCOPE_ENQUEUE, 0, NULL, 0 },
-	{ "GET", "/enrich/jobs/{id}/results", h_job_results, CFG_EP_JOBS, SCOPE_ENQUEUE, 0,
-	  PARAMS(results_params) },
-	{ "POST", "/enrich/jobs/{id}/retry", h_job_retry, CFG_EP_JOBS, SCOPE_ENQUEUE, 0, NULL, 0 },
-	{ "GET", "/admin/usage", h_admin_usage, CFG_EP_ADMIN, SCOPE_ADMIN, 0, PARAMS(usage_params) },
-	{ "GET", "/admin/keys", h_admin_keys, CFG_EP_ADMIN, SCOPE_ADMIN, 0, NULL, 0 },
-	{ "POST", "/admin/keys/{id}/revive", h_admin_key_revive, CFG_EP_ADMIN, SCOPE_ADMIN, 0,
+	ROUTE("GET", "/health", h_health, -1, 0, 0),
+	ROUTE("GET", "/health/ready", h_health_ready, -1, 0, 0),
+	/* A scraper's key (metrics scope) is not rate-limited. */
+	{ "GET", "/metrics", h_metrics, CFG_EP_ADMIN, SCOPE_ADMIN | SCOPE_METRICS, SCOPE_METRICS, 0,
 	  NULL, 0 },
+	ROUTE("POST", "/enrich", h_enrich, CFG_EP_ENRICH, SCOPE_ENRICH, 1),
+	ROUTE_Q("POST", "/enrich/enqueue", h_enqueue, CFG_EP_ENQUEUE, SCOPE_ENQUEUE, enqueue_params),
+	ROUTE("GET", "/enrich/jobs/{id}", h_job_status, CFG_EP_JOBS, SCOPE_ENQUEUE, 0),
+	ROUTE("DELETE", "/enrich/jobs/{id}", h_job_cancel, CFG_EP_JOBS, SCOPE_ENQUEUE, 0),
+	ROUTE_Q("GET", "/enrich/jobs/{id}/results", h_job_results, CFG_EP_JOBS, SCOPE_ENQUEUE,
+		results_params),
+	ROUTE("POST", "/enrich/jobs/{id}/retry", h_job_retry, CFG_EP_JOBS, SCOPE_ENQUEUE, 0),
+	ADMIN_Q("GET", "/admin/usage", h_admin_usage, usage_params),
+	ADMIN("GET", "/admin/keys", h_admin_keys),
+	ADMIN("POST", "/admin/keys/{id}/revive", h_admin_key_revive),
+	ADMIN("GET", "/admin/accounts", h_admin_accounts),
+	ADMIN("POST", "/admin/accounts", h_admin_account_create),
+	ADMIN("GET", "/admin/accounts/{name}", h_admin_account_show),
+	ADMIN("PATCH", "/admin/accounts/{name}", h_admin_account_update),
+	ADMIN("POST", "/admin/accounts/{name}/keys", h_admin_client_key_create),
+	ADMIN_Q("GET", "/admin/client-keys", h_admin_client_keys, client_key_params),
+	ADMIN("DELETE", "/admin/client-keys/{id}", h_admin_client_key_revoke),
 };
 
 #define NROUTES (sizeof routes / sizeof routes[0])
@@ -217,11 +232,12 @@ static enum enr_err authenticate(struct http_req *r, const struct route *rt)
 			 k.last4, k.account);
 		return ENR_E_UNAUTHORIZED;
 	}
-	if ((k.scopes & rt->scope) != rt->scope) {
+	if ((k.scopes & rt->scope) == 0) {
 		auth_failed("scope");
 		return ENR_E_FORBIDDEN;
 	}
 	r->account_id = k.account_id;
+	r->key_id = k.id;
 	util_strlcpy(r->account_name, k.account, sizeof r->account_name);
 	r->scopes = k.scopes;
 	st_account_limits(&k.account_row, &r->cfg->accounts_default, &r->limits);
@@ -333,7 +349,7 @@ void route_dispatch(struct http_req *r)
 	}
 	if (rt->scope) {
 		rc = authenticate(r, rt);
-		if (rc == ENR_OK)
+		if (rc == ENR_OK && (r->scopes & rt->unmetered) == 0)
 			rc = route_admit(r, 1, rt->records, NULL);
 		if (rc) {
 			http_error(r, rc, rate_message(rc), NULL);

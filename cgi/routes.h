@@ -5,7 +5,9 @@
  * endpoint toggle it obeys and the scope it needs.  Patterns are literal
  * segments and "{id}" captures ("/enrich/jobs/{id}/results").  The
  * pipeline for every request: match (404/405), endpoint toggle (503),
- * authentication and limits, the query against the route's parameter table
+ * authentication (a key needs one of the route's scopes) and limits (a key
+ * with one of the route's unmetered scopes, such as metrics on /metrics,
+ * skips them), the query against the route's parameter table
  * (400 with details: unknown, repeated, over-long or invalid parameters),
  * handler, error body, access log and metrics.  Handlers read parameters
  * with qs_get(&r->qs, name): only values the table accepted are there.
@@ -21,6 +23,7 @@
 #define SCOPE_ENRICH  AUTH_SCOPE_ENRICH
 #define SCOPE_ENQUEUE AUTH_SCOPE_ENQUEUE
 #define SCOPE_ADMIN   AUTH_SCOPE_ADMIN
+#define SCOPE_METRICS AUTH_SCOPE_METRICS
 
 typedef enum enr_err (*route_handler)(struct http_req *r);
 
@@ -29,7 +32,8 @@ struct route {
 	const char *pattern;
 	route_handler handler;
 	int endpoint;    /* enum cfg_endpoint_id whose toggle applies, or -1 */
-	unsigned scope;  /* required scope bits; 0 = open to anyone */
+	unsigned scope;  /* a key needs one of these scope bits; 0 = open to anyone */
+	unsigned unmetered; /* a key holding one of these bits skips admission */
 	int records;     /* records counted against the quotas at admission */
 	const struct qs_param *params; /* the query parameters it takes (NULL: none) */
 	size_t nparams;
@@ -50,10 +54,18 @@ enum enr_err route_admit(struct http_req *r, int request_cost, int64_t records,
 
 /* Handlers (cgi/h_*.c). */
 enum enr_err h_health(struct http_req *r);
+enum enr_err h_health_ready(struct http_req *r);
 enum enr_err h_metrics(struct http_req *r);
 enum enr_err h_admin_usage(struct http_req *r);
 enum enr_err h_admin_keys(struct http_req *r);
 enum enr_err h_admin_key_revive(struct http_req *r);
+enum enr_err h_admin_accounts(struct http_req *r);
+enum enr_err h_admin_account_create(struct http_req *r);
+enum enr_err h_admin_account_show(struct http_req *r);
+enum enr_err h_admin_account_update(struct http_req *r);
+enum enr_err h_admin_client_key_create(struct http_req *r);
+enum enr_err h_admin_client_keys(struct http_req *r);
+enum enr_err h_admin_client_key_revoke(struct http_req *r);
 enum enr_err h_enrich(struct http_req *r);
 enum enr_err h_enqueue(struct http_req *r);
 enum enr_err h_job_status(struct http_req *r);

@@ -92,7 +92,8 @@ enum enr_err auth_parse_headers(const char *authorization, const char *x_api_key
 	return ENR_OK;
 }
 
-static const char *const scope_names[] = { "enrich", "enqueue", "admin" };
+static const char *const scope_names[] = { "enrich", "enqueue", "admin", "metrics" };
+#define NSCOPES (sizeof scope_names / sizeof scope_names[0])
 
 enum enr_err auth_scopes_parse(const char *s, unsigned *out)
 {
@@ -104,7 +105,7 @@ enum enr_err auth_scopes_parse(const char *s, unsigned *out)
 		size_t n = strcspn(s, ",");
 		bool ok = false;
 
-		for (unsigned i = 0; i < 3; i++) {
+		for (unsigned i = 0; i < NSCOPES; i++) {
 			if (strlen(scope_names[i]) == n && strncmp(s, scope_names[i], n) == 0) {
 				v |= 1u << i;
 				ok = true;
@@ -130,7 +131,7 @@ void auth_scopes_format(unsigned scopes, char *out, size_t outsz)
 	if (outsz == 0)
 		return;
 	out[0] = '\0';
-	for (unsigned i = 0; i < 3; i++) {
+	for (unsigned i = 0; i < NSCOPES; i++) {
 		if (scopes & (1u << i)) {
 			int w = snprintf(out + o, outsz - o, "%s%s", o ? "," : "", scope_names[i]);
 

@@ -21,7 +21,8 @@
 #define AUTH_SCOPE_ENRICH  1u
 #define AUTH_SCOPE_ENQUEUE 2u
 #define AUTH_SCOPE_ADMIN   4u
-#define AUTH_SCOPE_ALL     7u
+#define AUTH_SCOPE_METRICS 8u      /* scrape /metrics, not rate-limited */
+#define AUTH_SCOPE_ALL     15u
 
 /* A new key into out (AUTH_KEY_LEN + 1 bytes). */
 ENR_MUST_CHECK enum enr_err auth_key_generate(char out[AUTH_KEY_LEN + 1]);
@@ -41,10 +42,10 @@ void auth_key_hash(const char *key, size_t len, unsigned char out[AUTH_HASH_LEN]
 ENR_MUST_CHECK enum enr_err auth_parse_headers(const char *authorization, const char *x_api_key,
 				char out[AUTH_KEY_LEN + 1]);
 
-/* Parse "enrich,enqueue,admin" (any order, no blanks) into scope bits. */
+/* Parse "enrich,enqueue,admin,metrics" (any order, no blanks) into scope bits. */
 ENR_MUST_CHECK enum enr_err auth_scopes_parse(const char *s, unsigned *out);
 
-/* Write scope names "enrich,enqueue" into out (size >= 32). */
+/* Write scope names "enrich,enqueue" into out (size >= 40). */
 void auth_scopes_format(unsigned scopes, char *out, size_t outsz);
 
 #endif

@@ -7,6 +7,8 @@
  */
 #include "metrics.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -14,8 +16,11 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "limits.h"
+#include "util.h"
 
 #define MX_FAMILIES_MAX 128
 #define MX_HOOKS_MAX 16
@@ -407,4 +412,131 @@ enum enr_err mx_render(struct buf *out)
 	for (size_t i = 0; rc == ENR_OK && i < nf; i++)
 		rc = render_family(out, mx_families[i]);
 	return rc;
+}
+
+/* ---- process metrics --------------------------------------------------- */
+
+static struct mx_family *mx_p_cpu, *mx_p_rss, *mx_p_vsz, *mx_p_fds, *mx_p_maxfds, *mx_p_start,
+	*mx_p_threads;
+
+/* The whole of a small /proc file into buf; false when it cannot be read. */
+static bool read_small(const char *path, char *buf, size_t bufsz)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, bufsz - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	return true;
+}
+
+/* Field number `field` (1-based, proc(5)) of /proc/self/stat, whose second
+ * field (the command) is in parentheses and may hold spaces. */
+static bool stat_field(const char *stat, int field, int64_t *out)
+{
+	const char *p = strrchr(stat, ')');
+	char num[32];
+	int f = 2;
+
+	if (p == NULL)
+		return false;
+	p++;
+	while (*p) {
+		size_t n;
+
+		while (*p == ' ')
+			p++;
+		f++;
+		n = strcspn(p, " \n");
+		if (f == field) {
+			if (n == 0 || n >= sizeof num)
+				return false;
+			memcpy(num, p, n);
+			num[n] = '\0';
+			return util_parse_i64(num, INT64_MIN, INT64_MAX, out) == ENR_OK;
+		}
+		p += n;
+		if (*p == '\n')
+			break;
+	}
+	return false;
+}
+
+static bool boot_time(int64_t *out)
+{
+	char buf[8192];
+	const char *p;
+	char num[32];
+	size_t n;
+
+	if (!read_small("/proc/stat", buf, sizeof buf) || (p = strstr(buf, "\nbtime ")) == NULL)
+		return false;
+	p += 7;
+	n = strcspn(p, "\n");
+	if (n == 0 || n >= sizeof num)
+		return false;
+	memcpy(num, p, n);
+	num[n] = '\0';
+	return util_parse_i64(num, 0, INT64_MAX, out) == ENR_OK;
+}
+
+static void process_refresh(void *arg)
+{
+	char stat[2048];
+	long ticks = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+	int64_t ut, st, threads, start, vsz, rss, btime;
+	struct rlimit rl;
+	DIR *d;
+
+	(void)arg;
+	if (ticks > 0 && read_small("/proc/self/stat", stat, sizeof stat)) {
+		if (stat_field(stat, 14, &ut) && stat_field(stat, 15, &st))
+			mx_set(mx_p_cpu, "", (double)(ut + st) / (double)ticks);
+		if (stat_field(stat, 20, &threads))
+			mx_set(mx_p_threads, "", (double)threads);
+		if (stat_field(stat, 22, &start) && boot_time(&btime))
+			mx_set(mx_p_start, "", (double)btime + (double)start / (double)ticks);
+		if (stat_field(stat, 23, &vsz))
+			mx_set(mx_p_vsz, "", (double)vsz);
+		if (page > 0 && stat_field(stat, 24, &rss))
+			mx_set(mx_p_rss, "", (double)rss * (double)page);
+	}
+	d = opendir("/proc/self/fd");
+	if (d) {
+		int64_t n = 0;
+		struct dirent *e;
+
+		while ((e = readdir(d)) != NULL)
+			n += e->d_name[0] != '.';
+		closedir(d);
+		mx_set(mx_p_fds, "", (double)(n > 0 ? n - 1 : 0)); /* less the one opendir holds */
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		mx_set(mx_p_maxfds, "", (double)rl.rlim_cur);
+}
+
+void mx_process_init(const char *program, const char *version)
+{
+	char labels[LIM_METRIC_LABELS_MAX], p[64], v[64];
+	struct mx_family *info = mx_gauge("enrichd_build_info",
+					  "The program and version that serve these metrics (always 1).");
+
+	mx_label(program, p, sizeof p);
+	mx_label(version, v, sizeof v);
+	snprintf(labels, sizeof labels, "program=\"%s\",version=\"%s\"", p, v);
+	mx_set(info, labels, 1);
+	mx_p_cpu = mx_counter("process_cpu_seconds_total", "User and system CPU time spent in seconds.");
+	mx_p_rss = mx_gauge("process_resident_memory_bytes", "Resident memory size in bytes.");
+	mx_p_vsz = mx_gauge("process_virtual_memory_bytes", "Virtual memory size in bytes.");
+	mx_p_fds = mx_gauge("process_open_fds", "Number of open file descriptors.");
+	mx_p_maxfds = mx_gauge("process_max_fds", "Maximum number of open file descriptors.");
+	mx_p_start = mx_gauge("process_start_time_seconds",
+			      "Start time of the process since unix epoch in seconds.");
+	mx_p_threads = mx_gauge("process_threads", "Number of OS threads in the process.");
+	mx_on_render(process_refresh, NULL);
 }

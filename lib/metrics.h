@@ -47,6 +47,13 @@ char *mx_label(const char *value, char *out, size_t outsz);
  * state can refresh.  At most 16 hooks. */
 void mx_on_render(void (*hook)(void *arg), void *arg);
 
+/* Register the standard process metrics (process_cpu_seconds_total,
+ * process_resident_memory_bytes, process_virtual_memory_bytes,
+ * process_open_fds, process_max_fds, process_start_time_seconds,
+ * process_threads), read from /proc/self at every render, and
+ * enrichd_build_info{version, program} 1.  Once per process. */
+void mx_process_init(const char *program, const char *version);
+
 /* Append the exposition of every family to out. */
 ENR_MUST_CHECK enum enr_err mx_render(struct buf *out);
 

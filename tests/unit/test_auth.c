@@ -83,14 +83,16 @@ TEST(header_parsing)
 TEST(scopes)
 {
 	unsigned s = 0;
-	char out[32];
+	char out[64];
 
 	CHECK_INT(auth_scopes_parse("enrich,admin", &s), ENR_OK);
 	CHECK_INT(s, AUTH_SCOPE_ENRICH | AUTH_SCOPE_ADMIN);
 	auth_scopes_format(s, out, sizeof out);
 	CHECK_STR(out, "enrich,admin");
 	auth_scopes_format(AUTH_SCOPE_ALL, out, sizeof out);
-	CHECK_STR(out, "enrich,enqueue,admin");
+	CHECK_STR(out, "enrich,enqueue,admin,metrics");
+	CHECK_INT(auth_scopes_parse("metrics", &s), ENR_OK);
+	CHECK_INT(s, AUTH_SCOPE_METRICS);
 	CHECK_INT(auth_scopes_parse("enrich,", &s), ENR_E_INVALID);
 	CHECK_INT(auth_scopes_parse("root", &s), ENR_E_INVALID);
 	CHECK_INT(auth_scopes_parse("", &s), ENR_E_INVALID);

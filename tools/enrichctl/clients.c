@@ -9,26 +9,11 @@
 
 #include <jansson.h>
 
+#include "lib/admin.h"
 #include "lib/auth.h"
 #include "lib/util.h"
 
 #include "ctl.h"
-
-static bool name_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > LIM_NAME_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '-' || c == '_' || c == '.'))
-			return false;
-	}
-	return true;
-}
 
 static void account_get(const char *name, struct st_account *a)
 {
@@ -39,25 +24,9 @@ static void account_get(const char *name, struct st_account *a)
 	need_ok(rc, "account lookup");
 }
 
-static json_t *limit_json(int64_t v)
-{
-	return v == ST_LIMIT_DEFAULT ? json_string("default") : json_integer(v);
-}
-
 static json_t *account_json(const struct st_account *a)
 {
-	struct cfg_account_limits eff;
-
-	st_account_limits(a, &cfg->accounts_default, &eff);
-	return json_pack("{s:I, s:s, s:I, s:{s:o, s:o, s:o, s:o}, s:{s:I, s:I, s:I, s:I}}",
-			 "id", (json_int_t)a->id, "name", a->name, "created_at",
-			 (json_int_t)a->created_at, "limits", "requests_per_minute",
-			 limit_json(a->requests_per_minute), "burst", limit_json(a->burst),
-			 "records_per_hour", limit_json(a->records_per_hour), "records_per_day",
-			 limit_json(a->records_per_day), "effective", "requests_per_minute",
-			 (json_int_t)eff.requests_per_minute, "burst", (json_int_t)eff.burst,
-			 "records_per_hour", (json_int_t)eff.records_per_hour, "records_per_day",
-			 (json_int_t)eff.records_per_day);
+	return ops_account_json(a, &cfg->accounts_default);
 }
 
 static struct tbl *account_table(void)
@@ -110,16 +79,7 @@ static int account_row(void *arg, const struct st_account *a)
 
 static json_t *key_json(const struct st_client_key *k)
 {
-	char scopes[32];
-
-	auth_scopes_format(k->scopes, scopes, sizeof scopes);
-	return json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:s}", "id", (json_int_t)k->id,
-			 "account", k->account, "name", k->name, "last4", k->last4, "scopes",
-			 scopes, "created_at", (json_int_t)k->created_at, "expires_at",
-			 (json_int_t)k->expires_at, "revoked_at", (json_int_t)k->revoked_at, "state",
-			 k->revoked_at ? "revoked" :
-			 (k->expires_at && k->expires_at <= util_now_ms() / 1000) ? "expired" :
-										 "active");
+	return ops_key_json(k, util_now_ms() / 1000);
 }
 
 static struct tbl *key_table(void)
@@ -140,7 +100,7 @@ static int key_row(void *arg, const struct st_client_key *k)
 		json_t *j = key_json(k);
 		char id[24], scopes[32], created[21], exp[21] = "never", last4[8];
 		const char *cells[8] = { id, k->account, k->name[0] ? k->name : "-", last4, scopes,
-					 created, exp, json_string_value(json_object_get(j, "state")) };
+					 created, exp, ops_key_state(k, util_now_ms() / 1000) };
 
 		snprintf(id, sizeof id, "%lld", (long long)k->id);
 		snprintf(last4, sizeof last4, "...%s", k->last4);
@@ -229,7 +189,7 @@ static int64_t parse_limit(const char *s, const char *what, int64_t min)
 
 	if (strcmp(s, "default") == 0)
 		return ST_LIMIT_DEFAULT;
-	if (util_parse_i64(s, min, 1000000000000LL, &v) != ENR_OK)
+	if (util_parse_i64(s, min, OPS_LIMIT_VALUE_MAX, &v) != ENR_OK)
 		usage_fail(what);
 	return v;
 }
@@ -242,16 +202,14 @@ void cmd_account(int argc, char **argv, const struct opts *o)
 	if (argc < 1)
 		usage_fail("account: which subcommand?");
 	if (strcmp(argv[0], "create") == 0) {
-		int64_t id;
 		enum enr_err rc;
 
-		if (argc != 2 || !name_ok(argv[1]))
+		if (argc != 2 || !ops_name_ok(argv[1]))
 			usage_fail("account create NAME (1-64 of A-Z a-z 0-9 . _ -)");
-		rc = st_account_create(store, argv[1], now_s, &id);
+		rc = ops_account_create(store, &actor, argv[1], NULL, now_s, &a);
 		if (rc == ENR_E_CONFLICT)
 			fail("an account named \"%s\" already exists", argv[1]);
 		need_ok(rc, "account create");
-		account_get(argv[1], &a);
 		if (json_out)
 			print_json(account_json(&a));
 		else
@@ -303,29 +261,32 @@ void cmd_account(int argc, char **argv, const struct opts *o)
 			}
 		}
 	} else if (strcmp(argv[0], "set-limits") == 0) {
-		static const char *const what[4] = {
+		static const char *const what[OPS_LIMIT__MAX] = {
 			"--requests-per-minute takes a number >= 1 or \"default\"",
 			"--burst takes a number >= 1 or \"default\"",
 			"--records-per-hour takes a number >= 0 or \"default\"",
 			"--records-per-day takes a number >= 0 or \"default\"",
 		};
-		int64_t *dst[4] = { &a.requests_per_minute, &a.burst, &a.records_per_hour,
-				    &a.records_per_day };
+		struct ops_limits l;
 		bool any = false;
+		enum enr_err rc;
 
 		if (argc != 2)
 			usage_fail("account set-limits NAME [--requests-per-minute N] ...");
-		account_get(argv[1], &a);
-		for (int i = 0; i < 4; i++) {
+		memset(&l, 0, sizeof l);
+		for (int i = 0; i < OPS_LIMIT__MAX; i++) {
 			if (o->limit[i]) {
-				*dst[i] = parse_limit(o->limit[i], what[i], i < 2 ? 1 : 0);
+				l.v[i] = parse_limit(o->limit[i], what[i], ops_limit_min[i]);
+				l.set[i] = true;
 				any = true;
 			}
 		}
 		if (!any)
 			usage_fail("account set-limits: give at least one limit");
-		need_ok(st_account_set_limits(store, a.id, &a), "account set-limits");
-		account_get(argv[1], &a);
+		rc = ops_account_update(store, &actor, argv[1], &l, &a);
+		if (rc == ENR_E_NOT_FOUND)
+			fail("no account named \"%s\"", argv[1]);
+		need_ok(rc, "account set-limits");
 		if (json_out) {
 			print_json(account_json(&a));
 		} else {
@@ -346,40 +307,40 @@ void cmd_key(int argc, char **argv, const struct opts *o)
 	if (argc < 1)
 		usage_fail("key: which subcommand?");
 	if (strcmp(argv[0], "create") == 0) {
-		struct st_account a;
-		char key[AUTH_KEY_LEN + 1], scopes_s[32];
-		unsigned char hash[AUTH_HASH_LEN];
+		struct st_client_key k;
+		char key[AUTH_KEY_LEN + 1], scopes_s[40];
 		unsigned scopes = AUTH_SCOPE_ENRICH | AUTH_SCOPE_ENQUEUE;
-		int64_t expires = 0, days, id;
+		int64_t expires = 0, days;
+		enum enr_err rc;
 
 		if (argc != 2)
 			usage_fail("key create ACCOUNT [--scopes LIST] [--name TEXT] [--expires-in DAYS]");
 		if (o->scopes && auth_scopes_parse(o->scopes, &scopes) != ENR_OK)
-			usage_fail("--scopes is a comma-separated list of enrich, enqueue, admin");
-		if (o->name && (strlen(o->name) > LIM_NAME_MAX || !util_utf8_valid(o->name, strlen(o->name))))
-			usage_fail("--name is at most 64 bytes of UTF-8");
+			usage_fail("--scopes is a comma-separated list of enrich, enqueue, admin, metrics");
+		if (o->name && !ops_label_ok(o->name, strlen(o->name)))
+			usage_fail("--name is at most 64 bytes of UTF-8 without control characters");
 		if (o->expires_in) {
 			if (util_parse_i64(o->expires_in, 1, 36500, &days) != ENR_OK)
 				usage_fail("--expires-in takes a number of days from 1 to 36500");
 			expires = now_s + days * 86400;
 		}
-		account_get(argv[1], &a);
-		need_ok(auth_key_generate(key), "key create");
-		auth_key_hash(key, AUTH_KEY_LEN, hash);
-		need_ok(st_client_key_insert(store, a.id, o->name, hash, key + AUTH_KEY_LEN - 4, scopes,
-					     expires, now_s, &id),
-			"key create");
+		rc = ops_key_create(store, &actor, argv[1], o->name, scopes, expires, now_s, key, &k);
+		if (rc == ENR_E_NOT_FOUND)
+			fail("no account named \"%s\"", argv[1]);
+		need_ok(rc, "key create");
 		auth_scopes_format(scopes, scopes_s, sizeof scopes_s);
-		if (raw_out)
+		if (raw_out) {
 			puts(key);
-		else if (json_out)
-			print_json(json_pack("{s:I, s:s, s:s, s:s, s:I}", "id", (json_int_t)id,
-					     "account", a.name, "key", key, "scopes", scopes_s,
-					     "expires_at", (json_int_t)expires));
-		else
+		} else if (json_out) {
+			json_t *j = key_json(&k);
+
+			json_object_set_new(j, "key", json_string(key));
+			print_json(j);
+		} else {
 			printf("key %lld for account %s (scopes %s)\n%s\n"
 			       "Store it now: it is not kept and cannot be shown again.\n",
-			       (long long)id, a.name, scopes_s, key);
+			       (long long)k.id, k.account, scopes_s, key);
+		}
 		explicit_bzero(key, sizeof key);
 	} else if (strcmp(argv[0], "list") == 0) {
 		json_t *arr = json_array();
@@ -409,17 +370,18 @@ void cmd_key(int argc, char **argv, const struct opts *o)
 			}
 		}
 	} else if (strcmp(argv[0], "revoke") == 0) {
+		struct st_client_key k;
 		int64_t id;
 		enum enr_err rc;
 
 		if (argc != 2 || util_parse_i64(argv[1], 1, INT64_MAX, &id) != ENR_OK)
 			usage_fail("key revoke ID (the number from key list)");
-		rc = st_client_key_revoke(store, id, now_s);
-		if (rc == ENR_E_NOT_FOUND)
+		rc = ops_key_revoke(store, &actor, id, now_s, &k);
+		if (rc == ENR_E_NOT_FOUND || rc == ENR_E_CONFLICT)
 			fail("no active key with id %lld", (long long)id);
 		need_ok(rc, "key revoke");
 		if (json_out)
-			print_json(json_pack("{s:I, s:s}", "id", (json_int_t)id, "state", "revoked"));
+			print_json(key_json(&k));
 		else
 			printf("revoked key %lld\n", (long long)id);
 	} else {

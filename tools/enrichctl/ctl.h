@@ -18,6 +18,7 @@
 
 #include <jansson.h>
 
+#include "lib/admin.h"
 #include "lib/config.h"
 #include "lib/store.h"
 #include "lib/table.h"
@@ -30,6 +31,7 @@ extern bool raw_out;           /* --raw */
 extern const char *conf_path;
 extern struct cfg *cfg;
 extern struct store *store;
+extern struct ops_actor actor;   /* who runs this: "enrichctl (user)", local */
 
 /* Options that follow the command words. */
 struct opts {

@@ -48,7 +48,7 @@ static const char usage_text[] =
 	"  account set-limits NAME [--requests-per-minute N] [--burst N]\n"
 	"                     [--records-per-hour N] [--records-per-day N]\n"
 	"                                          N may be \"default\" (the config value)\n"
-	"  key create ACCOUNT [--scopes enrich,enqueue,admin] [--name TEXT]\n"
+	"  key create ACCOUNT [--scopes enrich,enqueue,admin,metrics] [--name TEXT]\n"
 	"                     [--expires-in DAYS] [--raw]\n"
 	"                                          create a key; it is shown only this once\n"
 	"  key list [ACCOUNT]                      list client keys (never the keys themselves)\n"
@@ -67,6 +67,7 @@ bool raw_out;
 const char *conf_path;
 struct cfg *cfg;
 struct store *store;
+struct ops_actor actor;
 
 void fail(const char *fmt, ...)
 {
@@ -230,6 +231,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	log_set_level(LOG_LVL_WARN);
+	ops_actor_local(&actor, "enrichctl");
 	if (strcmp(pos[0], "migrate") == 0 || strcmp(pos[0], "store") == 0) {
 		if (pos[0][0] == 'm')
 			cmd_migrate(npos - 1, pos + 1);

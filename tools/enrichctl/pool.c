@@ -141,7 +141,7 @@ void cmd_keys(int argc, char **argv)
 		buf_release(&acc.notes);
 	} else if (argc == 2 && strcmp(argv[0], "revive") == 0) {
 		struct kp_key k;
-		enum enr_err rc = rot_revive(store, argv[1], &k);
+		enum enr_err rc = ops_ukey_revive(store, &actor, argv[1], &k);
 
 		if (rc == ENR_E_NOT_FOUND)
 			fail("no configured upstream key has the id \"%s\" (the ids are in: enrichctl "
