@@ -25,6 +25,8 @@
 #   DAEMON        on | off                      (default: on)
 #   NGINX_USER    user line for nginx.conf      (default: none when not root,
 #                                                the current user when root)
+#   CONSOLE_DIR   the operators' console files (default: console/ beside nginx/)
+#   DOCS_DIR      where openapi.json is            (default: docs/ beside nginx/)
 #   CGI_WRAPPER_SOCKET  conventional hosting: pass requests to a FastCGI-to-CGI
 #                 wrapper (fcgiwrap) on this socket, which runs CGI_SCRIPT (the
 #                 enrichd binary) once per request with ENRICHD_CONF set
@@ -38,6 +40,15 @@ conf=${ENRICHD_CONF:-conf/enrichd.conf}
 
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
+console_dir=${CONSOLE_DIR:-$here/../console}
+docs_dir=${DOCS_DIR:-$here/../docs}
+[ ! -d "$console_dir" ] || console_dir=$(cd "$console_dir" && pwd)
+[ ! -d "$docs_dir" ] || docs_dir=$(cd "$docs_dir" && pwd)
+for d in "$console_dir" "$docs_dir"; do
+    case $d in *[[:space:]\;\{\}\$\'\"\#]*)
+        echo "render.sh: $d has a character nginx cannot carry in a path" >&2; exit 1 ;;
+    esac
+done
 include_dir=${INCLUDE_DIR:-$out}
 prefix=${PREFIX:-$out}
 log_dir=${LOG_DIR:-$prefix/logs}
@@ -87,6 +98,7 @@ render() {
         -v socket="$socket" \
         -v body_max="$ENRICHD_BODY_MAX_BYTES" \
         -v log_dir="$log_dir" -v prefix="$prefix" -v include_dir="$include_dir" \
+        -v console_dir="$console_dir" -v docs_dir="$docs_dir" \
         -v workers="${WORKERS:-auto}" -v daemon="${DAEMON:-on}" \
         -v worker_connections="${WORKER_CONNECTIONS:-8192}" \
         -v user_line="$user_line" '
@@ -96,6 +108,7 @@ render() {
         server_name = lit(server_name); listen_addr = lit(listen_addr); cert = lit(cert)
         cert_key = lit(cert_key); socket = lit(socket); log_dir = lit(log_dir)
         prefix = lit(prefix); include_dir = lit(include_dir)
+        console_dir = lit(console_dir); docs_dir = lit(docs_dir)
     }
     {
         if ($0 ~ /^@CORS_MAP@$/) { printf "%s", cors; next }
@@ -107,6 +120,7 @@ render() {
         gsub(/@LOG_DIR@/, log_dir); gsub(/@PREFIX@/, prefix)
         gsub(/@INCLUDE_DIR@/, include_dir); gsub(/@WORKERS@/, workers)
         gsub(/@WORKER_CONNECTIONS@/, worker_connections)
+        gsub(/@CONSOLE_DIR@/, console_dir); gsub(/@DOCS_DIR@/, docs_dir)
         gsub(/@DAEMON@/, daemon); gsub(/@USER_LINE@/, user_line)
         print
     }' "$src" > "$dst.tmp"

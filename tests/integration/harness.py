@@ -24,6 +24,8 @@ import tempfile
 import threading
 import time
 
+import openapi
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.path.join(ROOT, os.environ.get("BUILD", "build"))
 ENRICHD = os.path.join(BUILD, "enrichd")
@@ -199,7 +201,9 @@ def _ssl_context():
 
 
 class Client:
-    """One keep-alive HTTPS connection (not thread-safe; one per thread)."""
+    """One keep-alive HTTPS connection (not thread-safe; one per thread).  Every
+    response is checked against docs/openapi.json (tests/integration/openapi.py):
+    one the document does not describe is a TestFailure."""
 
     def __init__(self, port, timeout=30):
         self.port = port
@@ -228,6 +232,10 @@ class Client:
                 hdrs = [(k.lower(), v) for k, v in r.getheaders()]
                 if r.getheader("Connection", "").lower() == "close":
                     self.close()
+                try:
+                    openapi.check(method, path, r.status, hdrs, data)
+                except openapi.Mismatch as e:
+                    raise TestFailure(str(e)) from None
                 return Response(r.status, hdrs, data)
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
                 # nginx may close an idle keep-alive connection; retry once on a new one.

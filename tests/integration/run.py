@@ -21,6 +21,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from harness import Skip  # noqa: E402
+import openapi  # noqa: E402
 
 
 def main(argv):
@@ -61,6 +62,7 @@ def main(argv):
                 passed += 1
                 print(f"PASS {full} ({time.monotonic() - t0:.1f}s)")
             sys.stdout.flush()
+    print(f"# openapi: {openapi.validated()} responses validated against docs/openapi.json")
     print(f"# integration: {passed} passed, {failed} failed, {skipped} skipped")
     return 1 if failed else 0
 
