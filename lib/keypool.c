@@ -221,6 +221,22 @@ int64_t kp_earliest_ms(const struct kp_key *keys, int n, bool first_only, int64_
 	return best;
 }
 
+const char *kp_state_why(enum kp_state s)
+{
+	switch (s) {
+	case KP_COOLING:
+		return "rate-limited by the provider (or its upstream account), or failing repeatedly; "
+		       "it comes back by itself";
+	case KP_EXHAUSTED:
+		return "out of credits or over its quota; it comes back at the provider's reset, or "
+		       "when revived";
+	case KP_INVALID:
+		return "the provider refused the key (for example 401); out of service until revived";
+	default:
+		return NULL;
+	}
+}
+
 json_t *kp_key_json(const struct kp_key *k, int64_t now_ms)
 {
 	char until[21] = "", used[21] = "";
@@ -230,9 +246,10 @@ json_t *kp_key_json(const struct kp_key *k, int64_t now_ms)
 		util_fmt_time_s(k->until_ms / 1000, until);
 	if (k->last_used_ms > 0)
 		util_fmt_time_s(k->last_used_ms / 1000, used);
-	return json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s, s:I, s:I, s:I, s:I, s:I, s:s?}", "id", k->id,
-			 "provider", k->provider, "account", k->account, "state",
-			 kp_state_names[usable ? KP_ACTIVE : k->state], "until",
+	return json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s, s:I, s:I, s:I, s:I, s:I, s:s?}", "id",
+			 k->id, "provider", k->provider, "account", k->account, "state",
+			 kp_state_names[usable ? KP_ACTIVE : k->state], "why",
+			 usable ? NULL : kp_state_why(k->state), "until",
 			 until[0] ? until : NULL, "last4", k->last4, "calls", (json_int_t)k->calls,
 			 "hits", (json_int_t)k->hits, "misses", (json_int_t)k->misses, "errors",
 			 (json_int_t)k->errors, "credits", (json_int_t)k->credits, "last_used",

@@ -82,9 +82,14 @@ void kp_revive(struct kp_key *k);
 int kp_order(const struct kp_key *keys, int n, enum cfg_strategy strategy, uint64_t cursor,
 	     const bool *skip, bool first_only, int64_t now_ms, int *order);
 
+/* Why a key in state s is out of service and how it comes back, in one
+ * sentence; NULL for an active key.  Static text. */
+const char *kp_state_why(enum kp_state s);
+
 /* A key as admins see it (GET /admin/keys, enrichctl keys): id,
- * provider, account, state as of now_ms, until, last4 (never more of the
- * secret), counters, last_used.  New reference; NULL when out of memory. */
+ * provider, account, state as of now_ms, why (kp_state_why, null when
+ * active), until, last4 (never more of the secret), counters, last_used.
+ * New reference; NULL when out of memory. */
 struct json_t;
 struct json_t *kp_key_json(const struct kp_key *k, int64_t now_ms);
 
