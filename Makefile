@@ -182,13 +182,16 @@ bench: all
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin \
 		$(DESTDIR)$(PREFIX)/share/enrichd/nginx $(DESTDIR)$(PREFIX)/share/enrichd/data \
-		$(DESTDIR)$(PREFIX)/share/enrichd/conf
+		$(DESTDIR)$(PREFIX)/share/enrichd/conf $(DESTDIR)$(PREFIX)/share/enrichd/console \
+		$(DESTDIR)$(PREFIX)/share/enrichd/docs
 	install -m 0755 $(BUILD)/enrichd $(DESTDIR)$(PREFIX)/sbin/enrichd
 	for t in $(TOOLS); do install -m 0755 $(BUILD)/$$t $(DESTDIR)$(PREFIX)/bin/$$t; done
 	install -m 0644 nginx/*.in $(DESTDIR)$(PREFIX)/share/enrichd/nginx/
 	install -m 0755 nginx/render.sh $(DESTDIR)$(PREFIX)/share/enrichd/nginx/render.sh
 	install -m 0644 conf/enrichd.conf $(DESTDIR)$(PREFIX)/share/enrichd/conf/enrichd.conf
 	if [ -d data ]; then install -m 0644 data/* $(DESTDIR)$(PREFIX)/share/enrichd/data/; fi
+	install -m 0644 console/* $(DESTDIR)$(PREFIX)/share/enrichd/console/
+	install -m 0644 docs/openapi.json $(DESTDIR)$(PREFIX)/share/enrichd/docs/openapi.json
 	install -d $(DESTDIR)$(PREFIX)/share/doc/enrichd
 	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/enrichd/README.md
 

@@ -51,7 +51,11 @@ SETTINGS=$VAR/deploy.env
 PACKAGES=(build-essential pkg-config ca-certificates openssl curl ssl-cert
           libfcgi-dev libcurl4-openssl-dev libjansson-dev libconfig-dev libsqlite3-dev
           libpq-dev libssl-dev libpsl-dev sqlite3 nginx-light fcgiwrap python3 wrk clang
-          libclang-rt-14-dev systemd dpkg-dev postgresql postgresql-client)
+          libclang-rt-14-dev systemd dpkg-dev postgresql postgresql-client
+          python3-jsonschema chromium chromium-driver python3-selenium prometheus)
+# The OpenAPI lint (tests/lint-openapi.sh) runs on Node.js: when no npm is on the
+# PATH, Debian's nodejs and npm are installed (a Node.js installed otherwise, with
+# its own npm, is left alone).
 
 say() { printf '%s\n' "$*"; }
 die() { printf 'deploy.sh: %s\n' "$*" >&2; exit 1; }
@@ -61,6 +65,7 @@ deps() {
     for p in "${PACKAGES[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
     done
+    command -v npm >/dev/null || missing+=(nodejs npm)
     [ ${#missing[@]} -eq 0 ] && return 0
     say "Installing missing Debian packages: ${missing[*]}"
     local sudo=""

@@ -44,6 +44,7 @@ done
 
 # The nginx site for the system nginx (it includes sites-enabled/*).
 ENRICHD="$build/enrichd" ENRICHD_CONF="$conf" SITE_ONLY=1 INCLUDE_DIR=/etc/nginx/enrichd \
+CONSOLE_DIR="$prefix/share/enrichd/console" DOCS_DIR="$prefix/share/enrichd/docs" \
 LOG_DIR=/var/log/nginx LISTEN_ADDR=0.0.0.0 HTTP_PORT=80 HTTPS_PORT=443 \
 CERT=/etc/ssl/certs/ssl-cert-snakeoil.pem CERT_KEY=/etc/ssl/private/ssl-cert-snakeoil.key \
     "$src/nginx/render.sh" "$etc/nginx/enrichd"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (./deploy.sh test):
-#   0. make lint (banned functions), counted as one PASS/FAIL line;
+#   0. make lint (banned functions), counted as one PASS/FAIL line, and the lint
+#      of docs/openapi.json (tests/lint-openapi.sh, @redocly/cli pinned);
 #   1. unit and integration tests on the normal build, then the scenarios
 #      that must hold on both back ends again on PostgreSQL;
 #   2. the same on a build with AddressSanitizer and UBSan;
@@ -28,6 +29,7 @@ lint() {
 }
 
 step "lint" lint
+step "openapi lint" tests/lint-openapi.sh
 step "build" make -j"$jobs" all
 step "tests (normal build)" env BUILD=build tests/run.sh all
 step "tests on PostgreSQL (normal build)" env BUILD=build tests/run.sh postgresql

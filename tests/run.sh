@@ -24,6 +24,11 @@ BUILD=${BUILD:-build}
 export BUILD
 export SAN=${SAN:-}
 what=${1:-all}
+# The suites run on Debian's python3, whose packages (python3-jsonschema,
+# python3-selenium) deploy.sh installs; PYTHON overrides it.
+if [ -z "${PYTHON:-}" ]; then
+    if [ -x /usr/bin/python3 ]; then PYTHON=/usr/bin/python3; else PYTHON=python3; fi
+fi
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
@@ -80,8 +85,8 @@ if [ "$what" = all ] || [ "$what" = integration ]; then
     excludes=()
     for w in ${INTEGRATION_EXCLUDE:-}; do excludes+=("--exclude=$w"); done
     # The simulator is Python: its own tests say nothing new on a sanitizer build.
-    [ -n "$SAN" ] || run "simulator self-test" python3 tests/sim/test_providersim.py
-    run "integration" python3 tests/integration/run.py "${excludes[@]}" "${@:2}"
+    [ -n "$SAN" ] || run "simulator self-test" "$PYTHON" tests/sim/test_providersim.py
+    run "integration" "$PYTHON" tests/integration/run.py "${excludes[@]}" "${@:2}"
 fi
 
 passed=$(grep -c '^PASS ' "$log")

@@ -344,7 +344,10 @@ def test_make_install_places_everything():
                     "usr/local/bin/enrich-batch", "usr/local/share/enrichd/nginx/render.sh",
                     "usr/local/share/enrichd/nginx/enrichd-site.conf.in",
                     "usr/local/share/enrichd/conf/enrichd.conf",
-                    "usr/local/share/enrichd/data/free-email-domains.txt"):
+                    "usr/local/share/enrichd/data/free-email-domains.txt",
+                    "usr/local/share/enrichd/console/index.html",
+                    "usr/local/share/enrichd/console/app.js",
+                    "usr/local/share/enrichd/docs/openapi.json"):
             check(os.path.exists(os.path.join(d, rel)), f"missing {rel}")
         check(os.access(os.path.join(d, "usr/local/sbin/enrichd"), os.X_OK), "not executable")
 

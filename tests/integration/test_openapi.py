@@ -26,7 +26,7 @@ def routes_in_code():
 def test_every_route_is_documented_and_nothing_else():
     doc = openapi.document()
     code = routes_in_code()
-    check(len(code) >= 20, f"routes not found in cgi/routes.c: {code}")
+    check(len(code) >= 15, f"routes not found in cgi/routes.c: {code}")
     documented = set()
     for p, item in doc["paths"].items():
         for m, op in item.items():
