@@ -57,7 +57,8 @@ function table(cols, rows, opts = {}) {
                             "data-label": c.label });
       if (v instanceof Node) td.append(v);
       else if (Array.isArray(v)) td.append(...v);
-      else td.textContent = v === null || v === undefined || v === "" ? "–" : String(v);
+      else if (v === null || v === undefined || v === "") td.textContent = c.cls === "actions" ? "" : "–";
+      else td.textContent = String(v);
       tr.append(td);
     });
     return tr;
@@ -265,7 +266,7 @@ async function loadPool() {
     const usable = list.filter((k) => k.state === "active").length;
     out.push(el("h3", {}, provider + " ", el("span", { class: "meta", text: usable + " of " + list.length + " usable" })));
     const cols = [
-      { label: "Key", cell: (k) => el("span", {}, k.id, el("br"), el("code", { text: "…" + k.last4 })) },
+      { label: "Key", cls: "key", cell: (k) => el("span", {}, k.id, el("br"), el("code", { text: "…" + k.last4 })) },
       { label: "Account", key: "account" },
       { label: "State", cell: (k) => stateBadge(k.state) },
       { label: "Why", cls: "why", key: "why" },
@@ -277,7 +278,8 @@ async function loadPool() {
       { label: "Credits", num: true, cell: (k) => num(k.credits) },
     ];
     if (budgets) cols.push({ label: "Budget left", num: true, cell: (k) => num(k.budget_left) });
-    cols.push({ label: "Requests left", num: true, cell: (k) => (k.requests_left === undefined || k.requests_left === null ? "" : num(k.requests_left)) });
+    if (keys.some((k) => k.requests_left !== undefined && k.requests_left !== null))
+      cols.push({ label: "Requests left", num: true, cell: (k) => (k.requests_left === null || k.requests_left === undefined ? "" : num(k.requests_left)) });
     cols.push({ label: "Last used", cell: (k) => fmtTime(k.last_used) });
     cols.push({ label: "", cls: "actions", cell: (k) => (k.state === "invalid" || k.state === "exhausted")
       ? el("button", { type: "button", class: "quiet", "data-revive": k.id, onclick: () => revive(k) }, "Revive")
@@ -388,7 +390,7 @@ async function jobAction(job, what) {
 
 function jobRows(jobs) {
   const cols = [
-    { label: "Job", cell: (j) => el("code", { text: j.job_id }) },
+    { label: "Job", cls: "nowrap", cell: (j) => el("code", { text: j.job_id }) },
     { label: "Account", key: "account" },
     { label: "State", cell: (j) => stateBadge(j.status) },
     { label: "Progress", cell: (j) => [el("progress", { max: 1000, value: Math.round(j.progress * 1000),
