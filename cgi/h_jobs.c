@@ -178,10 +178,17 @@ out:
 	return rc;
 }
 
-/* The job in the path, of this account; answers 404 itself. */
+/* The account whose jobs r may see: its own, or any (-1) for an admin key,
+ * so operators can follow, download, retry and cancel every account's jobs. */
+static int64_t jobs_of(const struct http_req *r)
+{
+	return (r->scopes & SCOPE_ADMIN) ? -1 : r->account_id;
+}
+
+/* The job in the path, of this account (any for an admin); answers 404 itself. */
 static bool load_job(struct http_req *r, struct st_job *job, enum enr_err *rc)
 {
-	*rc = st_job_get(app_store(), r->params[0], r->account_id, job);
+	*rc = st_job_get(app_store(), r->params[0], jobs_of(r), job);
 	if (*rc == ENR_E_NOT_FOUND) {
 		http_error(r, ENR_E_NOT_FOUND, "no such job", NULL);
 		*rc = ENR_OK;
@@ -295,7 +302,7 @@ enum enr_err h_job_retry(struct http_req *r)
 	st_job_release(&job);
 	if (rc)
 		return rc;
-	rc = st_job_get(app_store(), r->params[0], r->account_id, &job);
+	rc = st_job_get(app_store(), r->params[0], jobs_of(r), &job);
 	if (rc)
 		return rc;
 	http_json(r, 200, json_pack("{s:s, s:I, s:s}", "job_id", job.id, "requeued", (json_int_t)n,
@@ -320,7 +327,7 @@ enum enr_err h_job_cancel(struct http_req *r)
 	}
 	if (rc)
 		return rc;
-	rc = st_job_get(app_store(), r->params[0], r->account_id, &job);
+	rc = st_job_get(app_store(), r->params[0], jobs_of(r), &job);
 	if (rc)
 		return rc;
 	j = job_status_json(app_store(), &job, util_now_ms());

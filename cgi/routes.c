@@ -49,6 +49,8 @@ static const struct qs_param client_key_params[] = {
 #define ROUTE_Q(m, p, h, ep, scope, t) { m, p, h, ep, scope, 0, 0, PARAMS(t) }
 #define ADMIN(m, p, h) ROUTE(m, p, h, CFG_EP_ADMIN, SCOPE_ADMIN, 0)
 #define ADMIN_Q(m, p, h, t) ROUTE_Q(m, p, h, CFG_EP_ADMIN, SCOPE_ADMIN, t)
+/* A job is its account's (enqueue scope); an admin key reaches every account's. */
+#define JOBS_SCOPES (SCOPE_ENQUEUE | SCOPE_ADMIN)
 static const struct route routes[] = {
 	ROUTE("GET", "/health", h_health, -1, 0, 0),
 	ROUTE("GET", "/health/ready", h_health_ready, -1, 0, 0),
@@ -57,11 +59,11 @@ static const struct route routes[] = {
 	  NULL, 0 },
 	ROUTE("POST", "/enrich", h_enrich, CFG_EP_ENRICH, SCOPE_ENRICH, 1),
 	ROUTE_Q("POST", "/enrich/enqueue", h_enqueue, CFG_EP_ENQUEUE, SCOPE_ENQUEUE, enqueue_params),
-	ROUTE("GET", "/enrich/jobs/{id}", h_job_status, CFG_EP_JOBS, SCOPE_ENQUEUE, 0),
-	ROUTE("DELETE", "/enrich/jobs/{id}", h_job_cancel, CFG_EP_JOBS, SCOPE_ENQUEUE, 0),
-	ROUTE_Q("GET", "/enrich/jobs/{id}/results", h_job_results, CFG_EP_JOBS, SCOPE_ENQUEUE,
+	ROUTE("GET", "/enrich/jobs/{id}", h_job_status, CFG_EP_JOBS, JOBS_SCOPES, 0),
+	ROUTE("DELETE", "/enrich/jobs/{id}", h_job_cancel, CFG_EP_JOBS, JOBS_SCOPES, 0),
+	ROUTE_Q("GET", "/enrich/jobs/{id}/results", h_job_results, CFG_EP_JOBS, JOBS_SCOPES,
 		results_params),
-	ROUTE("POST", "/enrich/jobs/{id}/retry", h_job_retry, CFG_EP_JOBS, SCOPE_ENQUEUE, 0),
+	ROUTE("POST", "/enrich/jobs/{id}/retry", h_job_retry, CFG_EP_JOBS, JOBS_SCOPES, 0),
 	ADMIN_Q("GET", "/admin/usage", h_admin_usage, usage_params),
 	ADMIN("GET", "/admin/keys", h_admin_keys),
 	ADMIN("POST", "/admin/keys/{id}/revive", h_admin_key_revive),

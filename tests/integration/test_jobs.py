@@ -188,13 +188,19 @@ def test_quota_checked_for_the_whole_batch():
 def test_other_accounts_get_404():
     make, e = job_conf()
     with Env(conf=make, sim=True, env=e) as env:
-        k1 = client_key(env, account="one")
-        k2 = client_key(env, account="two")
+        k1 = client_key(env, account="one", scopes="enrich,enqueue")
+        k2 = client_key(env, account="two", scopes="enrich,enqueue")
         job = enqueue(env, k1, {"records": people(2)}).json()["job_id"]
         for method, path in (("GET", ""), ("GET", "/results"), ("POST", "/retry"), ("DELETE", "")):
             r = env.request(method, f"/enrich/jobs/{job}{path}", headers=auth(k2))
             check(r.status == 404, (method, path, r))
         check(env.request("GET", "/enrich/jobs/job_nope", headers=auth(k1)).status == 404)
+        # An admin key (the console's) reaches every account's jobs.
+        admin = client_key(env, account="ops", scopes="admin")
+        r = env.request("GET", f"/enrich/jobs/{job}", headers=auth(admin))
+        check(r.status == 200 and r.json()["job_id"] == job, r)
+        check(env.request("GET", f"/enrich/jobs/{job}/results", headers=auth(admin)).status == 200)
+        check(env.request("DELETE", f"/enrich/jobs/{job}", headers=auth(admin)).json()["status"] == "cancelled")
 
 
 def test_progress_and_results_while_running():
