@@ -14,6 +14,7 @@
 #include "lib/log.h"
 #include "lib/metrics.h"
 #include "lib/rotation.h"
+#include "lib/sysmetrics.h"
 #include "lib/upstream.h"
 #include "lib/util.h"
 #include "lib/waterfall.h"
@@ -22,7 +23,6 @@ static bool app_is_cgi;
 static struct store *store;
 static struct dom_lists *lists;
 static struct prov_ctx pctx;
-static struct mx_family *mx_key_state;
 static struct adm *admission;
 
 /* Whether the store took the last probe write (main thread, once a second;
@@ -53,31 +53,22 @@ void app_cgi_mode(void)
 	app_is_cgi = true;
 }
 
-static int key_gauge(void *arg, const struct kp_key *k)
+/* /metrics shows the whole system from the shared store, after this
+ * process wrote the counts it holds in memory. */
+static void refresh_system_metrics(void *arg)
 {
-	char labels[LIM_METRIC_LABELS_MAX * 2], p[LIM_NAME_MAX * 2 + 1], id[LIM_NAME_MAX * 2 + 1];
-	int64_t now = *(int64_t *)arg;
-	enum kp_state s = kp_usable(k, now) ? KP_ACTIVE : k->state;
-
-	mx_label(k->provider, p, sizeof p);
-	mx_label(k->id, id, sizeof id);
-	for (int i = 0; i < KP_STATE__MAX; i++) {
-		snprintf(labels, sizeof labels, "provider=\"%s\",key=\"%s\",state=\"%s\"", p, id,
-			 kp_state_names[i]);
-		mx_set(mx_key_state, labels, i == (int)s);
-	}
-	return 0;
-}
-
-/* /metrics shows each key's current state, read from the shared store. */
-static void refresh_key_states(void *arg)
-{
-	int64_t now = util_now_ms();
+	enum enr_err rc;
 
 	(void)arg;
-	mx_clear(mx_key_state);
-	if (st_ukey_each(store, key_gauge, &now) != ENR_OK)
-		log_warn("app", "key states not read for /metrics: the gauges are empty this time");
+	rot_flush(store);
+	rc = adm_flush(admission, util_now_ms());
+	if (rc)
+		log_warn("app", "usage not written before /metrics (%s): the account counters lag",
+			 enr_strerror(rc));
+	rc = sm_refresh(store, util_now_ms());
+	if (rc)
+		log_warn("app", "metrics not all read from the store (%s): some families are empty "
+			 "this time", enr_strerror(rc));
 }
 
 enum enr_err app_init(const struct cfg *cfg)
@@ -109,9 +100,8 @@ enum enr_err app_init(const struct cfg *cfg)
 	wf_init();
 	if (!app_is_cgi)
 		probe_store();
-	mx_key_state = mx_gauge("enrichd_upstream_key_state",
-				"State of each upstream key (1 for its current state).");
-	mx_on_render(refresh_key_states, NULL);
+	sm_init();
+	mx_on_render(refresh_system_metrics, NULL);
 	return ENR_OK;
 }
 
@@ -174,4 +164,7 @@ void app_tick(void)
 	rc = st_cache_purge(store, util_now_ms(), 1000, &removed);
 	if (rc)
 		log_warn("app", "expired cache entries not purged: %s", enr_strerror(rc));
+	rc = st_alert_purge(store, util_now_ms() - (int64_t)ALERT_KEEP_DAYS * 86400 * 1000, NULL);
+	if (rc)
+		log_warn("app", "old alerts not purged: %s", enr_strerror(rc));
 }

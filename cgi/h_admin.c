@@ -408,3 +408,106 @@ enum enr_err h_admin_client_key_revoke(struct http_req *r)
 	http_json(r, 200, ops_key_json(&k, util_now_ms() / 1000));
 	return ENR_OK;
 }
+
+/* ---- the audit log and alerts ------------------------------------------------------ */
+
+#define LOG_PAGE_DEFAULT 50
+
+struct log_page {
+	json_t *arr;
+	int limit, n;
+	int64_t last_id;
+	bool more;
+};
+
+static bool log_take(struct log_page *c, int64_t id, json_t *o)
+{
+	if (c->n == c->limit) {
+		json_decref(o);
+		c->more = true;
+		return false;
+	}
+	json_array_append_new(c->arr, o);
+	c->last_id = id;
+	c->n++;
+	return true;
+}
+
+static int audit_row(void *arg, const struct st_audit *e)
+{
+	return log_take(arg, e->id, ops_audit_json(e)) ? 0 : 1;
+}
+
+static json_t *alert_json(const struct st_alert *a)
+{
+	char at[25], until[21] = "";
+
+	util_fmt_time_ms(a->at_ms, at);
+	if (a->until_ms > 0)
+		util_fmt_time_s(a->until_ms / 1000, until);
+	return json_pack("{s:I, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s}", "id",
+			 (json_int_t)a->id, "at", at, "event", a->event, "provider", a->provider,
+			 "key", a->key_id, "last4", a->last4, "state", a->state, "until",
+			 until[0] ? until : NULL, "message", a->message);
+}
+
+static int alert_row(void *arg, const struct st_alert *a)
+{
+	return log_take(arg, a->id, alert_json(a)) ? 0 : 1;
+}
+
+/* ?limit= and ?cursor= (an id: entries older than it) of a log listing. */
+static void log_params(const struct http_req *r, struct log_page *c, int64_t *before)
+{
+	const char *lim = qs_get(&r->qs, "limit"), *cur = qs_get(&r->qs, "cursor");
+	int64_t v;
+
+	c->limit = LOG_PAGE_DEFAULT;
+	if (lim && util_parse_i64(lim, 1, 200, &v) == ENR_OK)
+		c->limit = (int)v;
+	*before = 0;
+	if (cur && util_parse_i64(cur, 1, INT64_MAX, &v) == ENR_OK)
+		*before = v;
+}
+
+static enum enr_err log_answer(struct http_req *r, struct log_page *c, const char *member,
+			       enum enr_err rc)
+{
+	char next[24];
+
+	if (rc) {
+		json_decref(c->arr);
+		return rc;
+	}
+	snprintf(next, sizeof next, "%lld", (long long)c->last_id);
+	http_json(r, 200, json_pack("{s:o, s:s?}", member, c->arr, "next_cursor",
+				    c->more ? next : NULL));
+	return ENR_OK;
+}
+
+/* GET /admin/audit[?limit=N][&cursor=ID]: admin actions, newest first. */
+enum enr_err h_admin_audit(struct http_req *r)
+{
+	struct log_page c = { .arr = json_array() };
+	int64_t before;
+
+	if (c.arr == NULL)
+		return ENR_E_NOMEM;
+	log_params(r, &c, &before);
+	return log_answer(r, &c, "entries",
+			  st_audit_page(app_store(), before, c.limit + 1, audit_row, &c));
+}
+
+/* GET /admin/alerts[?limit=N][&cursor=ID]: keys that died, pools that ran
+ * dry, newest first (kept ALERT_KEEP_DAYS days). */
+enum enr_err h_admin_alerts(struct http_req *r)
+{
+	struct log_page c = { .arr = json_array() };
+	int64_t before;
+
+	if (c.arr == NULL)
+		return ENR_E_NOMEM;
+	log_params(r, &c, &before);
+	return log_answer(r, &c, "alerts",
+			  st_alert_page(app_store(), before, c.limit + 1, alert_row, &c));
+}

@@ -335,3 +335,109 @@ enum enr_err h_job_cancel(struct http_req *r)
 	http_json(r, 200, j);
 	return ENR_OK;
 }
+
+/* ---- the listing ----------------------------------------------------------------- */
+
+#define JOBS_PAGE_DEFAULT 20
+
+struct page_ctx {
+	json_t *arr;
+	int limit, n;
+	struct st_job_cursor last;
+	bool more, failed;
+	int64_t now_ms;
+};
+
+static int page_job(void *arg, const struct st_job *j, const char *account)
+{
+	struct page_ctx *c = arg;
+	json_t *o;
+
+	if (c->n == c->limit) {
+		c->more = true; /* the one read beyond the page: there is a next page */
+		return 1;
+	}
+	o = job_status_json(app_store(), j, c->now_ms);
+	if (o == NULL) {
+		c->failed = true;
+		return 1;
+	}
+	json_object_set_new(o, "account", json_string(account));
+	json_array_append_new(c->arr, o);
+	c->last.created_ms = j->created_ms;
+	c->last.seq = j->seq;
+	c->n++;
+	return 0;
+}
+
+/* A cursor is "CREATED_MS.SEQ" of the last job of the previous page; the
+ * route's table has checked its shape. */
+static bool cursor_parse(const char *s, struct st_job_cursor *out)
+{
+	char a[24];
+	const char *dot = strchr(s, '.');
+	size_t n = dot ? (size_t)(dot - s) : 0;
+
+	if (dot == NULL || n == 0 || n >= sizeof a)
+		return false;
+	memcpy(a, s, n);
+	a[n] = '\0';
+	return util_parse_i64(a, 0, INT64_MAX, &out->created_ms) == ENR_OK &&
+	       util_parse_i64(dot + 1, 1, INT64_MAX, &out->seq) == ENR_OK;
+}
+
+/* GET /enrich/jobs[?limit=N][&cursor=C][&account=NAME]: the caller's jobs
+ * (an admin: every account's, or one's with ?account=), newest first; a
+ * page ends with next_cursor, null on the last one. */
+enum enr_err h_jobs_list(struct http_req *r)
+{
+	const char *lim = qs_get(&r->qs, "limit"), *cur = qs_get(&r->qs, "cursor");
+	const char *name = qs_get(&r->qs, "account");
+	struct page_ctx c = { .arr = json_array(), .limit = JOBS_PAGE_DEFAULT,
+			      .now_ms = util_now_ms() };
+	struct st_job_cursor after;
+	int64_t account_id = jobs_of(r), v;
+	char next[48];
+	enum enr_err rc;
+
+	if (c.arr == NULL)
+		return ENR_E_NOMEM;
+	if (lim && util_parse_i64(lim, 1, 100, &v) == ENR_OK)
+		c.limit = (int)v;
+	if (cur && !cursor_parse(cur, &after)) {
+		json_decref(c.arr);
+		return ENR_E_INTERNAL; /* the table let through what it should not */
+	}
+	if (name) {
+		struct st_account a;
+
+		if (!(r->scopes & SCOPE_ADMIN)) {
+			json_decref(c.arr);
+			http_error(r, ENR_E_FORBIDDEN, "?account= needs the admin scope",
+				   json_pack("[{s:s, s:s}]", "field", "account", "problem",
+					     "only an admin key may list another account's jobs"));
+			return ENR_OK;
+		}
+		rc = st_account_by_name(app_store(), name, &a);
+		if (rc == ENR_E_NOT_FOUND) {
+			json_decref(c.arr);
+			http_error(r, rc, "no such account", NULL);
+			return ENR_OK;
+		}
+		if (rc) {
+			json_decref(c.arr);
+			return rc;
+		}
+		account_id = a.id;
+	}
+	rc = st_job_page(app_store(), account_id, cur ? &after : NULL, c.limit + 1, page_job, &c);
+	if (rc == ENR_OK && c.failed)
+		rc = ENR_E_NOMEM;
+	if (rc) {
+		json_decref(c.arr);
+		return rc;
+	}
+	snprintf(next, sizeof next, "%lld.%lld", (long long)c.last.created_ms, (long long)c.last.seq);
+	http_json(r, 200, json_pack("{s:o, s:s?}", "jobs", c.arr, "next_cursor", c.more ? next : NULL));
+	return ENR_OK;
+}

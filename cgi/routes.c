@@ -36,6 +36,41 @@ static const struct qs_param usage_params[] = {
 	{ "account", LIM_NAME_MAX, qs_valid_name, NULL },
 	{ "days", 3, qs_valid_int, &usage_days },
 };
+/* A jobs cursor: "CREATED_MS.SEQ" as next_cursor gave it. */
+static bool valid_job_cursor(const char *v, size_t len, const void *arg, char *why, size_t whylen)
+{
+	size_t dots = 0, digits = 0;
+
+	(void)arg;
+	for (size_t i = 0; i < len; i++) {
+		if (v[i] == '.' && digits > 0 && dots == 0) {
+			dots++;
+			digits = 0;
+		} else if (v[i] >= '0' && v[i] <= '9' && digits < 19) {
+			digits++;
+		} else {
+			digits = 0;
+			break;
+		}
+	}
+	if (dots == 1 && digits > 0)
+		return true;
+	snprintf(why, whylen, "not a cursor of this listing (use next_cursor as given)");
+	return false;
+}
+
+static const struct qs_range page_limit = { 1, 100 };
+static const struct qs_range log_limit = { 1, 200 };
+static const struct qs_range log_cursor = { 1, INT64_MAX };
+static const struct qs_param jobs_list_params[] = {
+	{ "limit", 3, qs_valid_int, &page_limit },
+	{ "cursor", 40, valid_job_cursor, NULL },
+	{ "account", LIM_NAME_MAX, qs_valid_name, NULL },
+};
+static const struct qs_param log_params[] = {
+	{ "limit", 3, qs_valid_int, &log_limit },
+	{ "cursor", 19, qs_valid_int, &log_cursor },
+};
 static const struct qs_param client_key_params[] = {
 	{ "account", LIM_NAME_MAX, qs_valid_name, NULL },
 };
@@ -59,6 +94,7 @@ static const struct route routes[] = {
 	  NULL, 0 },
 	ROUTE("POST", "/enrich", h_enrich, CFG_EP_ENRICH, SCOPE_ENRICH, 1),
 	ROUTE_Q("POST", "/enrich/enqueue", h_enqueue, CFG_EP_ENQUEUE, SCOPE_ENQUEUE, enqueue_params),
+	ROUTE_Q("GET", "/enrich/jobs", h_jobs_list, CFG_EP_JOBS, JOBS_SCOPES, jobs_list_params),
 	ROUTE("GET", "/enrich/jobs/{id}", h_job_status, CFG_EP_JOBS, JOBS_SCOPES, 0),
 	ROUTE("DELETE", "/enrich/jobs/{id}", h_job_cancel, CFG_EP_JOBS, JOBS_SCOPES, 0),
 	ROUTE_Q("GET", "/enrich/jobs/{id}/results", h_job_results, CFG_EP_JOBS, JOBS_SCOPES,
@@ -74,6 +110,8 @@ static const struct route routes[] = {
 	ADMIN("POST", "/admin/accounts/{name}/keys", h_admin_client_key_create),
 	ADMIN_Q("GET", "/admin/client-keys", h_admin_client_keys, client_key_params),
 	ADMIN("DELETE", "/admin/client-keys/{id}", h_admin_client_key_revoke),
+	ADMIN_Q("GET", "/admin/audit", h_admin_audit, log_params),
+	ADMIN_Q("GET", "/admin/alerts", h_admin_alerts, log_params),
 };
 
 #define NROUTES (sizeof routes / sizeof routes[0])

@@ -107,15 +107,22 @@ static json_t *time_or_null(int64_t s)
 }
 
 /* Write one audit entry (details stolen).  The action has happened: an
- * entry the store cannot take is logged with everything it holds. */
+ * entry the store cannot take is logged with everything it holds, so it
+ * is not lost. */
 static void audit(struct store *s, const struct ops_actor *who, const char *action,
 		  const char *target, json_t *details)
 {
 	char *d = details ? json_dumps(details, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	struct st_audit e = { 0, util_now_ms(), who->who, who->from, action, target, d };
+	enum enr_err rc = st_audit_add(s, &e, NULL);
 
-	(void)s;
-	log_info("audit", "%s by %s from %s: %s%s%s", action, who->who, who->from, target,
-		   d ? " " : "", d ? d : "");
+	if (rc)
+		log_error("audit", "audit entry not stored (%s): %s by %s from %s: %s%s%s",
+			  enr_strerror(rc), action, who->who, who->from, target, d ? " " : "",
+			  d ? d : "");
+	else
+		log_info("audit", "%s by %s from %s: %s%s%s", action, who->who, who->from, target,
+			 d ? " " : "", d ? d : "");
 	free(d);
 	json_decref(details);
 }
@@ -374,4 +381,22 @@ json_t *ops_key_json(const struct st_client_key *k, int64_t now_s)
 			 k->last4, "scopes", arr, "created_at", time_or_null(k->created_at),
 			 "expires_at", time_or_null(k->expires_at), "revoked_at",
 			 time_or_null(k->revoked_at), "state", ops_key_state(k, now_s));
+}
+
+json_t *ops_audit_json(const struct st_audit *e)
+{
+	char at[25];
+	json_t *details = NULL;
+
+	util_fmt_time_ms(e->at_ms, at);
+	if (e->details) {
+		details = json_loads(e->details, JSON_REJECT_DUPLICATES, NULL);
+		if (details && !json_is_object(details)) {
+			json_decref(details);
+			details = NULL;
+		}
+	}
+	return json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:o}", "id", (json_int_t)e->id, "at", at,
+			 "who", e->who, "from", e->from, "action", e->action, "target", e->target,
+			 "details", details ? details : json_null());
 }

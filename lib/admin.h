@@ -118,6 +118,10 @@ json_t *ops_account_json(const struct st_account *a, const struct cfg_account_li
  * revoked as of now_s). */
 json_t *ops_key_json(const struct st_client_key *k, int64_t now_s);
 
+/* An audit entry as admins see it: id, at (ISO 8601 with milliseconds),
+ * who, from, action, target, details (an object, or null). */
+json_t *ops_audit_json(const struct st_audit *e);
+
 /* "active", "expired" or "revoked" as of now_s. */
 const char *ops_key_state(const struct st_client_key *k, int64_t now_s);
 

@@ -130,23 +130,42 @@ drop:
 	free(it.body);
 }
 
-void alert_key(const struct cfg *cfg, const struct kp_key *k)
+/* Keep the alert in the store's list; a failure costs the entry, not the
+ * alert (the log line and the webhook carry it). */
+static void remember(struct store *st, const struct st_alert *a)
 {
-	char until[21] = "";
+	enum enr_err rc;
+
+	if (st == NULL)
+		return;
+	rc = st_alert_add(st, a);
+	if (rc)
+		log_warn("alert", "alert not kept in the store's list: %s", enr_strerror(rc));
+}
+
+void alert_key(const struct cfg *cfg, struct store *st, const struct kp_key *k)
+{
+	char until[21] = "", msg[512];
+	struct st_alert a;
 
 	if (k->until_ms > 0)
 		util_fmt_time_s(k->until_ms / 1000, until);
-	log_warn("keypool", "key %s (...%s) of provider %s is %s%s%s", k->id, k->last4, k->provider,
-		 kp_state_names[k->state], until[0] ? " until " : " until an admin revives it",
-		 until);
+	snprintf(msg, sizeof msg, "key %s (...%s) of provider %s is %s%s%s", k->id, k->last4,
+		 k->provider, kp_state_names[k->state],
+		 until[0] ? " until " : " until an admin revives it", until);
+	log_warn("keypool", "%s", msg);
+	a = (struct st_alert){ 0, util_now_ms(), "key_state", k->provider, k->id, k->last4,
+			       kp_state_names[k->state], k->until_ms, msg };
+	remember(st, &a);
 	enqueue(cfg, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s?}", "event", "key_state", "provider",
 			       k->provider, "key", k->id, "last4", k->last4, "state",
 			       kp_state_names[k->state], "until", until[0] ? until : NULL));
 }
 
-void alert_pool_dry(const struct cfg *cfg, const char *provider, int64_t back_ms)
+void alert_pool_dry(const struct cfg *cfg, struct store *st, const char *provider, int64_t back_ms)
 {
-	char back[21] = "";
+	char back[21] = "", msg[256];
+	struct st_alert a;
 	int64_t now = util_mono_ms();
 	int slot = -1;
 	bool send = true;
@@ -174,8 +193,11 @@ void alert_pool_dry(const struct cfg *cfg, const char *provider, int64_t back_ms
 		return;
 	if (back_ms > 0)
 		util_fmt_time_s(back_ms / 1000, back);
-	log_warn("keypool", "provider %s has no usable key%s%s", provider,
+	snprintf(msg, sizeof msg, "provider %s has no usable key%s%s", provider,
 		 back[0] ? "; the first comes back at " : " until an admin revives one", back);
+	log_warn("keypool", "%s", msg);
+	a = (struct st_alert){ 0, util_now_ms(), "pool_dry", provider, NULL, NULL, "dry", back_ms, msg };
+	remember(st, &a);
 	enqueue(cfg, json_pack("{s:s, s:s, s:s?}", "event", "pool_dry", "provider", provider,
 			       "comes_back", back[0] ? back : NULL));
 }

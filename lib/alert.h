@@ -1,11 +1,13 @@
 /*
  * alert.h - telling an operator that the key pool is in trouble.
  *
- * Prefix: alert_.  Every alert is a warning log line; when the
+ * Prefix: alert_.  Every alert is a warning log line and an entry in the
+ * store's list of recent alerts (GET /admin/alerts, the console); when the
  * configuration names alerts.webhook_url it is also POSTed there as JSON by
  * a background thread (never on the request's time), retried a few times.
- * "Pool dry" alerts are sent at most once a minute per provider and
- * process.  Thread-safe.
+ * "Pool dry" alerts are raised at most once a minute per provider and
+ * process.  An alert the store cannot take is still logged and sent.
+ * Thread-safe.
  */
 #ifndef ENR_ALERT_H
 #define ENR_ALERT_H
@@ -14,12 +16,16 @@
 
 #include "config.h"
 #include "keypool.h"
+#include "store.h"
 
-/* A key became invalid or exhausted. */
-void alert_key(const struct cfg *cfg, const struct kp_key *k);
+/* Days an alert stays in the store's list (app_tick purges older ones). */
+#define ALERT_KEEP_DAYS 30
+
+/* A key became invalid or exhausted.  st may be NULL (no list entry). */
+void alert_key(const struct cfg *cfg, struct store *st, const struct kp_key *k);
 
 /* A provider has no usable key; back_ms is when one comes back (0 unknown). */
-void alert_pool_dry(const struct cfg *cfg, const char *provider, int64_t back_ms);
+void alert_pool_dry(const struct cfg *cfg, struct store *st, const char *provider, int64_t back_ms);
 
 /* Deliver what is queued (waiting at most timeout_ms) and stop the thread. */
 void alert_shutdown(int timeout_ms);

@@ -237,21 +237,35 @@ const char *kp_state_why(enum kp_state s)
 	}
 }
 
+static json_t *meter_json(int64_t v)
+{
+	return v >= 0 ? json_integer(v) : json_null();
+}
+
 json_t *kp_key_json(const struct kp_key *k, int64_t now_ms)
 {
-	char until[21] = "", used[21] = "";
+	char until[21] = "", used[21] = "", meters[21] = "";
 	bool usable = kp_usable(k, now_ms);
+	json_t *j;
 
 	if (!usable && k->until_ms > 0)
 		util_fmt_time_s(k->until_ms / 1000, until);
 	if (k->last_used_ms > 0)
 		util_fmt_time_s(k->last_used_ms / 1000, used);
-	return json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s, s:I, s:I, s:I, s:I, s:I, s:s?}", "id",
-			 k->id, "provider", k->provider, "account", k->account, "state",
-			 kp_state_names[usable ? KP_ACTIVE : k->state], "why",
-			 usable ? NULL : kp_state_why(k->state), "until",
-			 until[0] ? until : NULL, "last4", k->last4, "calls", (json_int_t)k->calls,
-			 "hits", (json_int_t)k->hits, "misses", (json_int_t)k->misses, "errors",
-			 (json_int_t)k->errors, "credits", (json_int_t)k->credits, "last_used",
-			 used[0] ? used : NULL);
+	if (k->meters_ms > 0)
+		util_fmt_time_s(k->meters_ms / 1000, meters);
+	j = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s, s:I, s:I, s:I, s:I, s:I, s:s?}", "id",
+		      k->id, "provider", k->provider, "account", k->account, "state",
+		      kp_state_names[usable ? KP_ACTIVE : k->state], "why",
+		      usable ? NULL : kp_state_why(k->state), "until", until[0] ? until : NULL,
+		      "last4", k->last4, "calls", (json_int_t)k->calls, "hits", (json_int_t)k->hits,
+		      "misses", (json_int_t)k->misses, "errors", (json_int_t)k->errors, "credits",
+		      (json_int_t)k->credits, "last_used", used[0] ? used : NULL);
+	if (j == NULL)
+		return NULL;
+	/* The provider's meters as its last answer gave them (null: unknown). */
+	json_object_set_new(j, "requests_left", meter_json(k->meters_ms > 0 ? k->requests_left : -1));
+	json_object_set_new(j, "credits_left", meter_json(k->meters_ms > 0 ? k->credits_left : -1));
+	json_object_set_new(j, "meters_at", meters[0] ? json_string(meters) : json_null());
+	return j;
 }

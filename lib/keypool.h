@@ -37,6 +37,9 @@ struct kp_key {
 	int64_t calls, hits, misses, errors, credits;
 	int64_t last_used_ms;
 	int64_t version;                 /* the store's row version (compare-and-set) */
+	/* The provider's meters as its last answer gave them (-1: unknown). */
+	int64_t requests_left, credits_left;
+	int64_t meters_ms;               /* when they were read (0: never) */
 };
 
 /* Tunables from the configuration's rotation group. */

@@ -30,7 +30,9 @@ const char *const rot_status_names[ROT__MAX] = {
 	[ROT_NOT_APPLICABLE] = "not_applicable",
 };
 
-static struct mx_family *mx_calls, *mx_seconds;
+static struct mx_family *mx_builtin, *mx_seconds;
+
+static int flush_outcomes(struct store *st, enum enr_err *first);
 
 /* In-process state: the round-robin cursor of each provider, and the call
  * counters of keys whose state did not change (written by rot_flush about
@@ -48,6 +50,16 @@ static struct pending {
 	char id[LIM_NAME_MAX + 1];
 	int64_t calls, hits, misses, credits, last_used_ms;
 } pending[ROT_PENDING_MAX];
+
+/* Calls and credits per key and outcome, and each key's latest meters,
+ * counted in memory and added to the store by rot_flush: the store's
+ * counters are every process's (responders, workers, enrich-batch), so
+ * /metrics shows the whole system. */
+static struct opending {
+	char id[LIM_NAME_MAX + 1];
+	int64_t calls[PROV_OUTCOME__MAX], credits[PROV_OUTCOME__MAX];
+	int64_t requests_left, credits_left, meters_ms; /* meters_ms 0: none to write */
+} opending[ROT_PENDING_MAX];
 
 static uint64_t rr_next(const char *provider)
 {
@@ -260,12 +272,18 @@ void rot_flush(struct store *st)
 	if (failed)
 		log_error("rotation", "call counters of %d keys not written (%s): kept for the next "
 			  "flush", failed, enr_strerror(first));
+	first = ENR_OK;
+	failed = flush_outcomes(st, &first);
+	if (failed)
+		log_error("rotation", "%d outcome counters or meters not written (%s): kept for the "
+			  "next flush", failed, enr_strerror(first));
 }
 
 void rot_init(void)
 {
-	mx_calls = mx_counter("enrichd_upstream_calls_total",
-			      "Provider calls by provider, key and outcome.");
+	mx_builtin = mx_counter("enrichd_builtin_answers_total",
+				"Answers of built-in providers (local, mock) in this process, by "
+				"provider and outcome.");
 	mx_seconds = mx_histogram("enrichd_upstream_call_duration_seconds",
 				  "Provider call latency by provider.", mx_latency_bounds,
 				  mx_latency_nbounds);
@@ -281,17 +299,97 @@ static const struct cfg_key *cfg_key_of(const struct cfg_provider *p, const char
 	return NULL;
 }
 
-static void count_call(const char *provider, const char *key, enum prov_outcome o, double ms)
+/* Count one upstream call of key (NULL for a built-in provider: those are
+ * this process's answers, not upstream calls) with its outcome, credits
+ * and meters. */
+static void count_call(const char *provider, const char *key, const struct prov_result *res,
+		       double ms)
 {
-	char labels[LIM_METRIC_LABELS_MAX * 2], pv[LIM_NAME_MAX * 2 + 1], kv[LIM_NAME_MAX * 2 + 1];
+	char labels[LIM_METRIC_LABELS_MAX * 2], pv[LIM_NAME_MAX * 2 + 1];
+	enum prov_outcome o = res->outcome;
 
 	mx_label(provider, pv, sizeof pv);
-	mx_label(key, kv, sizeof kv);
-	snprintf(labels, sizeof labels, "provider=\"%s\",key=\"%s\",outcome=\"%s\"", pv, kv,
-		 prov_outcome_names[o]);
-	mx_add(mx_calls, labels, 1);
+	if (key == NULL) {
+		snprintf(labels, sizeof labels, "provider=\"%s\",outcome=\"%s\"", pv,
+			 prov_outcome_names[o]);
+		mx_add(mx_builtin, labels, 1);
+		return;
+	}
 	snprintf(labels, sizeof labels, "provider=\"%s\"", pv);
 	mx_observe(mx_seconds, labels, ms / 1000.0);
+	pthread_mutex_lock(&rot_lock);
+	for (int i = 0; i < ROT_PENDING_MAX; i++) {
+		struct opending *p = &opending[i];
+
+		if (p->id[0] == '\0')
+			util_strlcpy(p->id, key, sizeof p->id);
+		if (strcmp(p->id, key) != 0)
+			continue;
+		p->calls[o]++;
+		p->credits[o] += res->credits > 0 ? res->credits : 0;
+		if (res->requests_left >= 0 || res->credits_left >= 0) {
+			p->requests_left = res->requests_left;
+			p->credits_left = res->credits_left;
+			p->meters_ms = util_now_ms();
+		}
+		break;
+	}
+	pthread_mutex_unlock(&rot_lock);
+}
+
+/* Write the outcome counters and meters kept in memory; what the store
+ * refused stays for the next flush.  Returns how many writes failed. */
+static int flush_outcomes(struct store *st, enum enr_err *first)
+{
+	static struct opending out[ROT_PENDING_MAX];
+	static pthread_mutex_t flush_lock = PTHREAD_MUTEX_INITIALIZER;
+	int n = 0, failed = 0;
+
+	pthread_mutex_lock(&flush_lock);
+	pthread_mutex_lock(&rot_lock);
+	for (int i = 0; i < ROT_PENDING_MAX && opending[i].id[0]; i++)
+		out[n++] = opending[i];
+	pthread_mutex_unlock(&rot_lock);
+	for (int i = 0; i < n; i++) {
+		bool meters_done = out[i].meters_ms == 0;
+		bool done[PROV_OUTCOME__MAX];
+
+		for (int o = 0; o < PROV_OUTCOME__MAX; o++) {
+			enum enr_err rc = st_ukey_outcome_add(st, out[i].id, o, out[i].calls[o],
+							      out[i].credits[o]);
+
+			done[o] = rc == ENR_OK;
+			if (rc && failed++ == 0)
+				*first = rc;
+		}
+		if (!meters_done) {
+			enum enr_err rc = st_ukey_meters_put(st, out[i].id, out[i].requests_left,
+							     out[i].credits_left, out[i].meters_ms);
+
+			meters_done = rc == ENR_OK;
+			if (rc && failed++ == 0)
+				*first = rc;
+		}
+		pthread_mutex_lock(&rot_lock);
+		for (int j = 0; j < ROT_PENDING_MAX && opending[j].id[0]; j++) {
+			struct opending *p = &opending[j];
+
+			if (strcmp(p->id, out[i].id) != 0)
+				continue;
+			for (int o = 0; o < PROV_OUTCOME__MAX; o++) {
+				if (done[o]) {
+					p->calls[o] -= out[i].calls[o];
+					p->credits[o] -= out[i].credits[o];
+				}
+			}
+			if (meters_done && p->meters_ms == out[i].meters_ms)
+				p->meters_ms = 0;
+			break;
+		}
+		pthread_mutex_unlock(&rot_lock);
+	}
+	pthread_mutex_unlock(&flush_lock);
+	return failed;
 }
 
 /* Wait for the key's (and its upstream account's) pacing slots.  False
@@ -412,7 +510,7 @@ enum enr_err rot_call(const struct rot_ctx *ctx, const struct cfg_provider *p,
 	if (ops->answer) {
 		rc = ops->answer(ctx->pctx, p, q, out);
 		rep->status = ROT_ANSWERED;
-		count_call(p->name, "-", out->outcome, 0);
+		count_call(p->name, NULL, out, 0);
 		return rc;
 	}
 	kp_params_from_cfg(ctx->cfg, &params);
@@ -447,7 +545,7 @@ enum enr_err rot_call(const struct rot_ctx *ctx, const struct cfg_provider *p,
 			} else {
 				rep->status = ROT_NO_KEY;
 				rep->comes_back_ms = kp_earliest_ms(keys, nkeys, first_only, now);
-				alert_pool_dry(ctx->cfg, p->name, rep->comes_back_ms);
+				alert_pool_dry(ctx->cfg, ctx->store, p->name, rep->comes_back_ms);
 			}
 			break;
 		}
@@ -476,7 +574,7 @@ enum enr_err rot_call(const struct rot_ctx *ctx, const struct cfg_provider *p,
 			rc = poll_pending(ctx, p, ops, ck, q, out, rep, &resp);
 		if (rc)
 			break;
-		count_call(p->name, k->id, out->outcome, resp.elapsed_ms);
+		count_call(p->name, k->id, out, resp.elapsed_ms);
 		if (out->outcome == PROV_PENDING) {
 			/* The job did not finish in time: nothing to hold against the key. */
 			rep->status = ROT_DEADLINE;
@@ -496,7 +594,7 @@ enum enr_err rot_call(const struct rot_ctx *ctx, const struct cfg_provider *p,
 		}
 		*k = after;
 		if (ch.from != ch.to && (ch.to == KP_INVALID || ch.to == KP_EXHAUSTED))
-			alert_key(ctx->cfg, &after);
+			alert_key(ctx->cfg, ctx->store, &after);
 		if (out->outcome == PROV_HIT || out->outcome == PROV_MISS) {
 			rep->status = ROT_ANSWERED;
 			util_strlcpy(rep->key_id, k->id, sizeof rep->key_id);

@@ -50,6 +50,48 @@
 
 #ifndef ENR_MUST_CHECK
 #define ENR_MUST_CHECK __attribute__((warn_unused_result))
+/* ---- audit log and alerts ------------------------------------------------ */
+
+/* One admin action (lib/admin writes them; no secrets).  Strings are
+ * borrowed: for st_audit_add from the caller, for callbacks during the
+ * call. */
+struct st_audit {
+	int64_t id;              /* assigned by the store, increasing */
+	int64_t at_ms;
+	const char *who;         /* "acme (key 3)", "enrichctl (root)" */
+	const char *from;        /* the client address, or "local" */
+	const char *action;      /* "account.create", "client_key.revoke", ... */
+	const char *target;
+	const char *details;     /* a JSON object, or NULL */
+};
+
+/* atomic (one insert); *id (may be NULL) gets the entry's id. */
+enum enr_err st_audit_add(struct store *s, const struct st_audit *e, int64_t *id) ENR_MUST_CHECK;
+/* read: up to limit entries with an id below before_id (0: from the
+ * newest), newest first. */
+enum enr_err st_audit_page(struct store *s, int64_t before_id, int limit,
+			   int (*fn)(void *arg, const struct st_audit *e), void *arg) ENR_MUST_CHECK;
+
+/* One alert (lib/alert): a key died or a pool ran dry.  Strings as for
+ * struct st_audit; key_id, last4 and state may be NULL. */
+struct st_alert {
+	int64_t id;
+	int64_t at_ms;
+	const char *event;       /* "key_state", "pool_dry" */
+	const char *provider;
+	const char *key_id, *last4, *state;
+	int64_t until_ms;        /* 0: none */
+	const char *message;
+};
+
+/* atomic (one insert). */
+enum enr_err st_alert_add(struct store *s, const struct st_alert *a) ENR_MUST_CHECK;
+/* read: up to limit alerts with an id below before_id (0: newest), newest first. */
+enum enr_err st_alert_page(struct store *s, int64_t before_id, int limit,
+			   int (*fn)(void *arg, const struct st_alert *a), void *arg) ENR_MUST_CHECK;
+/* atomic: delete alerts older than before_ms; *removed (may be NULL). */
+enum enr_err st_alert_purge(struct store *s, int64_t before_ms, int *removed) ENR_MUST_CHECK;
+
 #endif
 
 struct store;
@@ -261,6 +303,10 @@ enum enr_err st_usage_journal_flush(struct store *s, const char *journal,
 /* atomic: forget a journal's marks (after its file is gone). */
 enum enr_err st_usage_journal_forget(struct store *s, const char *journal) ENR_MUST_CHECK;
 
+/* read: each account's usage summed over every day, by account name. */
+enum enr_err st_usage_totals(struct store *s,
+			     int (*fn)(void *arg, const struct st_usage *total), void *arg) ENR_MUST_CHECK;
+
 /* The UTC day of now_s as YYYY-MM-DD. */
 void st_day(int64_t now_s, char out[11]);
 
@@ -308,6 +354,22 @@ enum enr_err st_ukey_cool_account(struct store *s, const char *provider, const c
 /* atomic (one update that adds): call counters gathered in memory. */
 enum enr_err st_ukey_add_counts(struct store *s, const char *id, int64_t calls, int64_t hits,
 				int64_t misses, int64_t credits, int64_t last_used_ms) ENR_MUST_CHECK;
+
+/* atomic (one upsert that adds): calls and credits of one key and outcome
+ * (enum prov_outcome), gathered in memory by any process. */
+enum enr_err st_ukey_outcome_add(struct store *s, const char *id, int outcome, int64_t calls,
+				 int64_t credits) ENR_MUST_CHECK;
+/* read: the outcome counters of every configured key, by provider, key
+ * and outcome. */
+enum enr_err st_ukey_outcome_each(struct store *s,
+				  int (*fn)(void *arg, const char *provider, const char *id,
+					    int outcome, int64_t calls, int64_t credits),
+				  void *arg) ENR_MUST_CHECK;
+/* guarded (one statement: only meters read later than the stored ones
+ * win): the provider's meters as its answer at at_ms gave them (-1:
+ * unknown, keeps the stored value). */
+enum enr_err st_ukey_meters_put(struct store *s, const char *id, int64_t requests_left,
+				int64_t credits_left, int64_t at_ms) ENR_MUST_CHECK;
 
 /* atomic (one upsert): reserve the next call slot of a paced scope
  * ("key:ID", "account:P/A"): slots are interval_ms apart; *start_ms is
@@ -463,6 +525,34 @@ enum enr_err st_row_requeue(struct store *s, int64_t seq, int64_t rownum, const 
 			    int64_t not_before_ms, bool count_attempt, const char *error_code,
 			    const char *error) ENR_MUST_CHECK;
 
+/* A place in the newest-first listing of jobs: (created_ms, seq) of the
+ * last job of a page.  The order is total and a job's place never moves,
+ * so pages read while jobs are added neither repeat nor skip a job that
+ * existed when the first page was read. */
+struct st_job_cursor {
+	int64_t created_ms, seq;
+};
+
+/* read: up to limit jobs of an account (account_id < 0: every account),
+ * newest first (created_ms, then seq, descending), strictly after *after
+ * (NULL: from the newest).  fn gets each job (borrowed for the call) and
+ * its account's name; it returns non-zero to stop. */
+enum enr_err st_job_page(struct store *s, int64_t account_id, const struct st_job_cursor *after,
+			 int limit,
+			 int (*fn)(void *arg, const struct st_job *j, const char *account),
+			 void *arg) ENR_MUST_CHECK;
+
+/* The queue as gauges: rows pending, running and failed (of every job),
+ * jobs per status, and when the oldest job with pending rows was created
+ * (0: none). */
+struct st_queue_stats {
+	int64_t rows_pending, rows_running, rows_failed;
+	int64_t jobs[ST_JOB__MAX];
+	int64_t oldest_pending_ms;
+};
+/* read */
+enum enr_err st_queue_stats(struct store *s, struct st_queue_stats *out) ENR_MUST_CHECK;
+
 /* read: webhooks due at now_ms. */
 enum enr_err st_webhooks_due(struct store *s, int64_t now_ms, int max, int64_t *seqs, int *n) ENR_MUST_CHECK;
 /* guarded (pending and due): take the job's webhook for this caller until
@@ -483,5 +573,47 @@ enum enr_err st_webhook_result(struct store *s, int64_t seq, enum st_hook_state 
  * transaction of the target. */
 enum enr_err st_copy(struct store *from, struct store *to,
 		     void (*fn)(void *arg, const char *table, int64_t rows), void *arg) ENR_MUST_CHECK;
+
+/* ---- audit log and alerts ------------------------------------------------ */
+
+/* One admin action (lib/admin writes them; no secrets).  Strings are
+ * borrowed: for st_audit_add from the caller, for callbacks during the
+ * call. */
+struct st_audit {
+	int64_t id;              /* assigned by the store, increasing */
+	int64_t at_ms;
+	const char *who;         /* "acme (key 3)", "enrichctl (root)" */
+	const char *from;        /* the client address, or "local" */
+	const char *action;      /* "account.create", "client_key.revoke", ... */
+	const char *target;
+	const char *details;     /* a JSON object, or NULL */
+};
+
+/* atomic (one insert); *id (may be NULL) gets the entry's id. */
+enum enr_err st_audit_add(struct store *s, const struct st_audit *e, int64_t *id) ENR_MUST_CHECK;
+/* read: up to limit entries with an id below before_id (0: from the
+ * newest), newest first. */
+enum enr_err st_audit_page(struct store *s, int64_t before_id, int limit,
+			   int (*fn)(void *arg, const struct st_audit *e), void *arg) ENR_MUST_CHECK;
+
+/* One alert (lib/alert): a key died or a pool ran dry.  Strings as for
+ * struct st_audit; key_id, last4 and state may be NULL. */
+struct st_alert {
+	int64_t id;
+	int64_t at_ms;
+	const char *event;       /* "key_state", "pool_dry" */
+	const char *provider;
+	const char *key_id, *last4, *state;
+	int64_t until_ms;        /* 0: none */
+	const char *message;
+};
+
+/* atomic (one insert). */
+enum enr_err st_alert_add(struct store *s, const struct st_alert *a) ENR_MUST_CHECK;
+/* read: up to limit alerts with an id below before_id (0: newest), newest first. */
+enum enr_err st_alert_page(struct store *s, int64_t before_id, int limit,
+			   int (*fn)(void *arg, const struct st_alert *a), void *arg) ENR_MUST_CHECK;
+/* atomic: delete alerts older than before_ms; *removed (may be NULL). */
+enum enr_err st_alert_purge(struct store *s, int64_t before_ms, int *removed) ENR_MUST_CHECK;
 
 #endif

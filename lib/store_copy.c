@@ -40,7 +40,9 @@ static const struct table tables[] = {
 	  "account_id, day", NULL },
 	{ "upstream_keys", "id, provider, account, last4, ord, state, until_ms, transients,"
 			   " backoff_ms, calls, hits, misses, errors, credits, last_used_ms,"
-			   " configured, version", "ttttiiiiiiiiiiiii", "id", NULL },
+			   " configured, version, requests_left, credits_left, meters_ms",
+	  "ttttiiiiiiiiiiiiiiii", "id", NULL },
+	{ "ukey_outcomes", "key_id, outcome, calls, credits", "tiii", "key_id, outcome", NULL },
 	{ "pace_slots", "scope, next_ms", "ti", "scope", NULL },
 	{ "cache", "key, provider, hit, body, expires_ms", "btiti", "key", NULL },
 	{ "jobs", "seq, id, account_id, status, want, format, columns, total, rejected, pending,"
@@ -50,6 +52,10 @@ static const struct table tables[] = {
 	{ "job_rows", "job_seq, rownum, input, state, status, result, error_code, error, attempts,"
 		      " owner, lease_until_ms, not_before_ms, credits, finished_ms",
 	  "iitiitttitiiii", "job_seq, rownum", NULL },
+	{ "audit_log", "id, at_ms, actor, source, action, target, details", "iittttt", "id",
+	  "id" },
+	{ "alerts", "id, at_ms, event, provider, key_id, last4, state, until_ms, message",
+	  "iitttttit", "id", "id" },
 };
 
 #define NTABLES (sizeof tables / sizeof tables[0])

@@ -52,6 +52,23 @@ static struct db_stmt q_insert_row =
 static struct db_stmt q_by_idem =
 	DB_READ("SELECT id FROM jobs WHERE account_id = ?1 AND idempotency_key = ?2");
 static struct db_stmt q_get = DB_READ(JOB_COLS " WHERE id = ?1");
+/* The listing: JOB_COLS of j, then the account's name. */
+#define PAGE_COLS                                                                          \
+	"SELECT j.seq, j.id, j.account_id, j.status, j.want, j.format, j.columns, j.total,"   \
+	" j.rejected, j.pending, j.done, j.found, j.not_found, j.failed, j.credits,"        \
+	" j.webhook_url, j.webhook_state, j.webhook_attempts, j.webhook_next_ms,"           \
+	" j.created_ms, j.started_ms, j.finished_ms, a.name"                                \
+	" FROM jobs j JOIN accounts a ON a.id = j.account_id"
+#define PAGE_AFTER " (j.created_ms < ?1 OR (j.created_ms = ?1 AND j.seq < ?2))"
+#define PAGE_ORDER " ORDER BY j.created_ms DESC, j.seq DESC LIMIT ?3"
+static struct db_stmt q_page_all = DB_READ(PAGE_COLS " WHERE" PAGE_AFTER PAGE_ORDER);
+static struct db_stmt q_page_account =
+	DB_READ(PAGE_COLS " WHERE j.account_id = ?4 AND" PAGE_AFTER PAGE_ORDER);
+static struct db_stmt q_stats_rows =
+	DB_READ("SELECT state, count(*) FROM job_rows WHERE state IN (0, 1, 3) GROUP BY state");
+static struct db_stmt q_stats_jobs = DB_READ("SELECT status, count(*) FROM jobs GROUP BY status");
+static struct db_stmt q_stats_oldest =
+	DB_READ("SELECT coalesce(min(created_ms), 0) FROM jobs WHERE pending > 0 AND status IN (0, 1)");
 static struct db_stmt q_get_seq = DB_READ(JOB_COLS " WHERE seq = ?1");
 static struct db_stmt q_since =
 	DB_READ("SELECT count(*) FROM job_rows WHERE job_seq = ?1 AND finished_ms > ?2"
@@ -359,6 +376,90 @@ enum enr_err st_job_get(struct store *s, const char *id, int64_t account_id, str
 enum enr_err st_job_by_seq(struct store *s, int64_t seq, struct st_job *out)
 {
 	return job_one(s, &q_get_seq, NULL, seq, -1, out);
+}
+
+struct page_each {
+	int (*fn)(void *arg, const struct st_job *j, const char *account);
+	void *arg;
+	enum enr_err rc;
+};
+
+static int page_row(void *arg, const struct db_row *r)
+{
+	struct page_each *x = arg;
+	struct one_job one = { .found = false };
+	char account[LIM_NAME_MAX + 1];
+	int stop;
+
+	job_row(&one, r);
+	if (one.j.columns == NULL) {
+		x->rc = ENR_E_NOMEM;
+		return 1;
+	}
+	db_textcpy(r, 22, account, sizeof account);
+	stop = x->fn(x->arg, &one.j, account);
+	st_job_release(&one.j);
+	return stop;
+}
+
+enum enr_err st_job_page(struct store *s, int64_t account_id, const struct st_job_cursor *after,
+			 int limit,
+			 int (*fn)(void *arg, const struct st_job *j, const char *account),
+			 void *arg)
+{
+	struct page_each x = { fn, arg, ENR_OK };
+	int64_t c = after ? after->created_ms : INT64_MAX, q = after ? after->seq : INT64_MAX;
+	enum enr_err rc;
+
+	if (limit <= 0)
+		return ENR_OK;
+	if (account_id < 0)
+		rc = db_run(s, &q_page_all, page_row, &x, NULL, "iii", c, q, (int64_t)limit);
+	else
+		rc = db_run(s, &q_page_account, page_row, &x, NULL, "iiii", c, q, (int64_t)limit,
+			    account_id);
+	return rc ? rc : x.rc;
+}
+
+static int stats_row(void *arg, const struct db_row *r)
+{
+	struct st_queue_stats *st = arg;
+	int state = db_int(r, 0);
+	int64_t n = db_i64(r, 1);
+
+	if (state == ST_ROW_PENDING)
+		st->rows_pending = n;
+	else if (state == ST_ROW_RUNNING)
+		st->rows_running = n;
+	else if (state == ST_ROW_FAILED)
+		st->rows_failed = n;
+	return 0;
+}
+
+static int stats_job(void *arg, const struct db_row *r)
+{
+	struct st_queue_stats *st = arg;
+	int status = db_int(r, 0);
+
+	if (status >= 0 && status < ST_JOB__MAX)
+		st->jobs[status] = db_i64(r, 1);
+	return 0;
+}
+
+enum enr_err st_queue_stats(struct store *s, struct st_queue_stats *out)
+{
+	struct st_queue_stats st;
+	enum enr_err rc;
+
+	memset(&st, 0, sizeof st);
+	rc = db_run(s, &q_stats_rows, stats_row, &st, NULL, "");
+	if (rc == ENR_OK)
+		rc = db_run(s, &q_stats_jobs, stats_job, &st, NULL, "");
+	if (rc == ENR_OK)
+		rc = db_run(s, &q_stats_oldest, db_one_i64, &st.oldest_pending_ms, NULL, "");
+	if (rc == ENR_OK)
+		*out = st;
+	return rc;
 }
 
 enum enr_err st_job_finished_since(struct store *s, int64_t seq, int64_t since_ms, int64_t *n)

@@ -15,7 +15,8 @@
 
 #define UKEY_COLS                                                                      \
 	"SELECT id, provider, account, last4, ord, state, until_ms, transients, backoff_ms," \
-	" calls, hits, misses, errors, credits, last_used_ms, version FROM upstream_keys"
+	" calls, hits, misses, errors, credits, last_used_ms, version, requests_left,"    \
+	" credits_left, meters_ms FROM upstream_keys"
 
 static struct db_stmt q_unconfigure = DB_WRITE("UPDATE upstream_keys SET configured = 0");
 static struct db_stmt q_upsert =
@@ -56,6 +57,22 @@ static struct db_stmt q_pace = DB_WRITE2(
 	"INSERT INTO pace_slots(scope, next_ms) VALUES ($1, $2 + $3)"
 	" ON CONFLICT(scope) DO UPDATE SET next_ms = GREATEST(pace_slots.next_ms, $2) + $3"
 	" RETURNING next_ms - $3");
+
+static struct db_stmt q_outcome_add =
+	DB_WRITE("INSERT INTO ukey_outcomes(key_id, outcome, calls, credits) VALUES (?1, ?2, ?3, ?4)"
+		 " ON CONFLICT(key_id, outcome) DO UPDATE SET"
+		 " calls = ukey_outcomes.calls + excluded.calls,"
+		 " credits = ukey_outcomes.credits + excluded.credits");
+static struct db_stmt q_outcome_all =
+	DB_READ("SELECT k.provider, o.key_id, o.outcome, o.calls, o.credits FROM ukey_outcomes o"
+		" JOIN upstream_keys k ON k.id = o.key_id WHERE k.configured = 1"
+		" ORDER BY k.provider, k.ord, o.outcome");
+/* A meter the answer did not carry (-1) keeps the stored one. */
+static struct db_stmt q_meters =
+	DB_WRITE("UPDATE upstream_keys SET"
+		 " requests_left = CASE WHEN ?2 >= 0 THEN ?2 ELSE requests_left END,"
+		 " credits_left = CASE WHEN ?3 >= 0 THEN ?3 ELSE credits_left END,"
+		 " meters_ms = ?4 WHERE id = ?1 AND meters_ms <= ?4");
 
 /* ---- sync ------------------------------------------------------------------- */
 
@@ -109,6 +126,9 @@ static void row_ukey(const struct db_row *r, struct kp_key *k)
 	k->credits = db_i64(r, 13);
 	k->last_used_ms = db_i64(r, 14);
 	k->version = db_i64(r, 15);
+	k->requests_left = db_i64(r, 16);
+	k->credits_left = db_i64(r, 17);
+	k->meters_ms = db_i64(r, 18);
 }
 
 struct key_list {
@@ -223,4 +243,46 @@ enum enr_err st_pace_reserve(struct store *s, const char *scope, int64_t interva
 	if (rc == ENR_OK)
 		*start_ms = v;
 	return rc;
+}
+
+/* ---- outcomes and meters ----------------------------------------------------------- */
+
+enum enr_err st_ukey_outcome_add(struct store *s, const char *id, int outcome, int64_t calls,
+				 int64_t credits)
+{
+	if (calls == 0 && credits == 0)
+		return ENR_OK;
+	return db_run(s, &q_outcome_add, NULL, NULL, NULL, "tiii", id, (int64_t)outcome, calls,
+		      credits);
+}
+
+struct outcome_each {
+	int (*fn)(void *arg, const char *provider, const char *id, int outcome, int64_t calls,
+		  int64_t credits);
+	void *arg;
+};
+
+static int outcome_row(void *arg, const struct db_row *r)
+{
+	struct outcome_each *x = arg;
+
+	return x->fn(x->arg, db_text(r, 0) ? db_text(r, 0) : "", db_text(r, 1) ? db_text(r, 1) : "",
+		     db_int(r, 2), db_i64(r, 3), db_i64(r, 4));
+}
+
+enum enr_err st_ukey_outcome_each(struct store *s,
+				  int (*fn)(void *arg, const char *provider, const char *id,
+					    int outcome, int64_t calls, int64_t credits),
+				  void *arg)
+{
+	struct outcome_each x = { fn, arg };
+
+	return db_run(s, &q_outcome_all, outcome_row, &x, NULL, "");
+}
+
+enum enr_err st_ukey_meters_put(struct store *s, const char *id, int64_t requests_left,
+				int64_t credits_left, int64_t at_ms)
+{
+	return db_run(s, &q_meters, NULL, NULL, NULL, "tiii", id, requests_left, credits_left,
+		      at_ms);
 }

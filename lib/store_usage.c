@@ -38,6 +38,11 @@ static struct db_stmt q_usage_all =
 	DB_READ(USAGE_COLS " WHERE u.day >= ?1 ORDER BY u.day DESC, a.name");
 static struct db_stmt q_usage_of_account =
 	DB_READ(USAGE_COLS " WHERE u.day >= ?1 AND u.account_id = ?2 ORDER BY u.day DESC");
+static struct db_stmt q_usage_totals =
+	DB_READ("SELECT u.account_id, a.name, '', CAST(sum(u.requests) AS BIGINT),"
+		" CAST(sum(u.records) AS BIGINT), CAST(sum(u.credits) AS BIGINT),"
+		" CAST(sum(u.rejections) AS BIGINT) FROM usage_daily u JOIN accounts a ON a.id = u.account_id"
+		" GROUP BY u.account_id, a.name ORDER BY a.name");
 static struct db_stmt q_mark_lock =
 	DB_WRITE("INSERT INTO usage_journals(journal, account_id, day) VALUES (?1, ?2, ?3)"
 		 " ON CONFLICT(journal, account_id, day) DO UPDATE SET"
@@ -171,6 +176,14 @@ enum enr_err st_usage_each(struct store *s, int64_t account_id, const char *from
 	if (account_id < 0)
 		return db_run(s, &q_usage_all, usage_row, &x, NULL, "t", from);
 	return db_run(s, &q_usage_of_account, usage_row, &x, NULL, "ti", from, account_id);
+}
+
+enum enr_err st_usage_totals(struct store *s,
+			     int (*fn)(void *arg, const struct st_usage *total), void *arg)
+{
+	struct each_usage x = { fn, arg };
+
+	return db_run(s, &q_usage_totals, usage_row, &x, NULL, "");
 }
 
 /* ---- journals ------------------------------------------------------------------- */

@@ -76,7 +76,7 @@ if [ "$what" = postgresql ]; then
     # test_scaleout and test_store_copy run on PostgreSQL in the normal pass already.
     [ ${#words[@]} -gt 0 ] || words=(test_auth test_rotation test_jobs test_usage)
     run "integration (postgresql)" env ENRICHD_TEST_STORE=postgresql \
-        python3 tests/integration/run.py "${words[@]}"
+        "$PYTHON" tests/integration/run.py "${words[@]}"
 fi
 
 if [ "$what" = all ] || [ "$what" = integration ]; then

@@ -1237,6 +1237,310 @@ static int claim_eight(const char *url, int64_t tag)
 	return bad ? -1 : total;
 }
 
+
+/* ---- listings, gauges, the audit log, alerts, outcomes and meters ------------------- */
+
+static enum enr_err job_at(struct store *s, int64_t acc, int64_t created_ms, size_t n,
+			   struct st_job *j)
+{
+	struct st_job_row rows[4];
+	char existing[ST_JOB_ID_LEN + 1];
+	bool created = false;
+	enum enr_err rc;
+
+	for (size_t i = 0; i < n && i < 4; i++)
+		rows[i] = (struct st_job_row){ "{\"email\":\"a@b.example\"}", false, NULL };
+	memset(j, 0, sizeof *j);
+	j->account_id = acc;
+	j->want = 3;
+	rc = job_new_id(j->id);
+	if (rc == ENR_OK)
+		rc = st_job_create(s, j, NULL, rows, n < 4 ? n : 4, created_ms, &created, existing);
+	if (rc == ENR_OK && !created)
+		rc = ENR_E_STORE;
+	return rc;
+}
+
+struct seen_jobs {
+	char ids[64][ST_JOB_ID_LEN + 1];
+	char accounts[64][LIM_NAME_MAX + 1];
+	int64_t seq[64], created[64];
+	int n;
+};
+
+static int seen_job(void *arg, const struct st_job *j, const char *account)
+{
+	struct seen_jobs *x = arg;
+
+	if (x->n == 64)
+		return 1;
+	snprintf(x->ids[x->n], sizeof x->ids[0], "%s", j->id);
+	snprintf(x->accounts[x->n], sizeof x->accounts[0], "%s", account);
+	x->seq[x->n] = j->seq;
+	x->created[x->n] = j->created_ms;
+	x->n++;
+	return 0;
+}
+
+TEST(jobs_page_newest_first_and_stable_while_jobs_are_added)
+{
+	struct store *s = fresh();
+	struct st_job j;
+	struct seen_jobs all, page, walk;
+	struct st_job_cursor cur;
+	int64_t acc, acc2;
+
+	REQUIRE(s != NULL);
+	REQUIRE(st_account_create(s, "acme", 1, &acc) == ENR_OK);
+	REQUIRE(st_account_create(s, "beta", 1, &acc2) == ENR_OK);
+	/* Seven jobs; three share a creation time (the seq breaks the tie). */
+	for (int i = 0; i < 7; i++) {
+		REQUIRE(job_at(s, i == 3 ? acc2 : acc, T0 + (i < 3 ? 0 : i) * 1000, 1, &j) == ENR_OK);
+		st_job_release(&j);
+	}
+	memset(&all, 0, sizeof all);
+	CHECK_INT(st_job_page(s, -1, NULL, 100, seen_job, &all), ENR_OK);
+	CHECK_INT(all.n, 7);
+	for (int i = 1; i < all.n; i++)
+		CHECK(all.created[i - 1] > all.created[i] ||
+		      (all.created[i - 1] == all.created[i] && all.seq[i - 1] > all.seq[i]));
+	CHECK_STR(all.accounts[3], "beta");
+	/* Two at a time, with newer jobs added between the pages: every job
+	 * that was there at the start comes exactly once, in order. */
+	memset(&walk, 0, sizeof walk);
+	memset(&cur, 0, sizeof cur);
+	for (int round = 0; round < 10; round++) {
+		memset(&page, 0, sizeof page);
+		CHECK_INT(st_job_page(s, -1, round ? &cur : NULL, 2, seen_job, &page), ENR_OK);
+		for (int i = 0; i < page.n && walk.n < 64; i++, walk.n++)
+			snprintf(walk.ids[walk.n], sizeof walk.ids[0], "%s", page.ids[i]);
+		if (page.n < 2)
+			break;
+		cur.created_ms = page.created[page.n - 1];
+		cur.seq = page.seq[page.n - 1];
+		REQUIRE(job_at(s, acc, T0 + 100000 + round, 1, &j) == ENR_OK);
+		st_job_release(&j);
+	}
+	CHECK_INT(walk.n, 7);
+	for (int i = 0; i < 7 && i < walk.n; i++)
+		CHECK_STR(walk.ids[i], all.ids[i]);
+	/* One account's jobs only. */
+	memset(&page, 0, sizeof page);
+	CHECK_INT(st_job_page(s, acc2, NULL, 100, seen_job, &page), ENR_OK);
+	CHECK_INT(page.n, 1);
+	CHECK_STR(page.ids[0], all.ids[3]);
+	memset(&page, 0, sizeof page);
+	CHECK_INT(st_job_page(s, acc, NULL, 3, seen_job, &page), ENR_OK);
+	CHECK_INT(page.n, 3);
+	st_close(s);
+}
+
+TEST(queue_stats_count_rows_jobs_and_the_oldest_pending)
+{
+	struct store *s = fresh();
+	struct st_queue_stats q;
+	struct st_claim cl[4];
+	struct st_job j1, j2;
+	bool ended = false;
+	int n = 0;
+	int64_t acc;
+
+	REQUIRE(s != NULL);
+	CHECK_INT(st_queue_stats(s, &q), ENR_OK);
+	CHECK_INT(q.rows_pending + q.rows_running + q.rows_failed + q.oldest_pending_ms, 0);
+	REQUIRE(st_account_create(s, "acme", 1, &acc) == ENR_OK);
+	REQUIRE(job_at(s, acc, T0, 3, &j1) == ENR_OK);
+	REQUIRE(job_at(s, acc, T0 + 5000, 2, &j2) == ENR_OK);
+	CHECK_INT(st_rows_claim(s, "w1", T0 + 10000, 60000, 2, cl, &n), ENR_OK);
+	CHECK_INT(n, 2);
+	for (int i = 0; i < n; i++)
+		free(cl[i].input);
+	CHECK_INT(st_row_finish(s, cl[0].seq, cl[0].rownum, "w1", ST_ROW_FAILED, 0, NULL, "x", "x", 0,
+				T0 + 11000, &ended), ENR_OK);
+	CHECK_INT(st_queue_stats(s, &q), ENR_OK);
+	CHECK_INT(q.rows_pending, 3);
+	CHECK_INT(q.rows_running, 1);
+	CHECK_INT(q.rows_failed, 1);
+	CHECK_INT(q.jobs[ST_JOB_RUNNING] + q.jobs[ST_JOB_QUEUED], 2);
+	CHECK_INT(q.oldest_pending_ms, T0);
+	st_job_release(&j1);
+	st_job_release(&j2);
+	st_close(s);
+}
+
+struct seen_audit {
+	int64_t ids[16];
+	char actions[16][32];
+	bool null_details[16];
+	int n;
+};
+
+static int seen_entry(void *arg, const struct st_audit *e)
+{
+	struct seen_audit *x = arg;
+
+	if (x->n < 16) {
+		x->ids[x->n] = e->id;
+		snprintf(x->actions[x->n], sizeof x->actions[0], "%s", e->action);
+		x->null_details[x->n] = e->details == NULL;
+		x->n++;
+	}
+	return 0;
+}
+
+TEST(audit_log_appends_and_pages_newest_first)
+{
+	struct store *s = fresh();
+	struct seen_audit a, b;
+	int64_t id = 0, prev = 0;
+
+	REQUIRE(s != NULL);
+	for (int i = 0; i < 5; i++) {
+		char action[32];
+		struct st_audit e = { 0, T0 + i, "ops (key 1)", "127.0.0.1", action, "acme",
+				      i % 2 ? "{\"burst\":5}" : NULL };
+
+		snprintf(action, sizeof action, "action.%d", i);
+		CHECK_INT(st_audit_add(s, &e, &id), ENR_OK);
+		CHECK(id > prev);
+		prev = id;
+	}
+	{
+		struct st_audit bad = { 0, T0, NULL, "local", "x", "y", NULL };
+
+		CHECK_INT(st_audit_add(s, &bad, NULL), ENR_E_INVALID);
+	}
+	memset(&a, 0, sizeof a);
+	CHECK_INT(st_audit_page(s, 0, 3, seen_entry, &a), ENR_OK);
+	CHECK_INT(a.n, 3);
+	CHECK_STR(a.actions[0], "action.4");
+	CHECK(a.null_details[0] && !a.null_details[1]);
+	memset(&b, 0, sizeof b);
+	CHECK_INT(st_audit_page(s, a.ids[2], 3, seen_entry, &b), ENR_OK);
+	CHECK_INT(b.n, 2);
+	CHECK_STR(b.actions[1], "action.0");
+	st_close(s);
+}
+
+static int count_alert(void *arg, const struct st_alert *al)
+{
+	int *n = arg;
+
+	if (strcmp(al->event, "key_state") == 0 && al->key_id && strcmp(al->key_id, "pdl-2") == 0)
+		n[1]++;
+	n[0]++;
+	return 0;
+}
+
+TEST(alerts_append_page_and_purge_by_age)
+{
+	struct store *s = fresh();
+	struct st_alert k = { 0, T0, "key_state", "pdl", "pdl-2", "0002", "invalid", 0, "dead" };
+	struct st_alert d = { 0, T0 + 60000, "pool_dry", "pdl", NULL, NULL, "dry", T0 + 90000, "dry" };
+	int n[2] = { 0, 0 }, removed = -1;
+
+	REQUIRE(s != NULL);
+	CHECK_INT(st_alert_add(s, &k), ENR_OK);
+	CHECK_INT(st_alert_add(s, &d), ENR_OK);
+	CHECK_INT(st_alert_page(s, 0, 10, count_alert, n), ENR_OK);
+	CHECK_INT(n[0], 2);
+	CHECK_INT(n[1], 1);
+	CHECK_INT(st_alert_purge(s, T0 + 1, &removed), ENR_OK);
+	CHECK_INT(removed, 1);
+	n[0] = n[1] = 0;
+	CHECK_INT(st_alert_page(s, 0, 10, count_alert, n), ENR_OK);
+	CHECK_INT(n[0], 1);
+	CHECK_INT(n[1], 0);
+	st_close(s);
+}
+
+struct outcome_sum {
+	int64_t calls[PROV_OUTCOME__MAX], credits;
+	int rows;
+};
+
+static int sum_outcome(void *arg, const char *provider, const char *id, int outcome,
+		       int64_t calls, int64_t credits)
+{
+	struct outcome_sum *x = arg;
+
+	if (strcmp(provider, "pdl") == 0 && strcmp(id, "pdl-1") == 0 && outcome >= 0 &&
+	    outcome < PROV_OUTCOME__MAX) {
+		x->calls[outcome] += calls;
+		x->credits += credits;
+	}
+	x->rows++;
+	return 0;
+}
+
+TEST(outcome_counters_add_and_meters_keep_the_latest)
+{
+	struct store *s = fresh();
+	struct outcome_sum o;
+	struct kp_key k;
+
+	REQUIRE(s != NULL);
+	CHECK_INT(st_ukey_sync(s, pool, 4), ENR_OK);
+	CHECK_INT(st_ukey_outcome_add(s, "pdl-1", PROV_HIT, 3, 3), ENR_OK);
+	CHECK_INT(st_ukey_outcome_add(s, "pdl-1", PROV_HIT, 2, 1), ENR_OK);
+	CHECK_INT(st_ukey_outcome_add(s, "pdl-1", PROV_RATE_LIMITED, 1, 0), ENR_OK);
+	CHECK_INT(st_ukey_outcome_add(s, "pdl-2", PROV_MISS, 4, 0), ENR_OK);
+	memset(&o, 0, sizeof o);
+	CHECK_INT(st_ukey_outcome_each(s, sum_outcome, &o), ENR_OK);
+	CHECK_INT(o.calls[PROV_HIT], 5);
+	CHECK_INT(o.calls[PROV_RATE_LIMITED], 1);
+	CHECK_INT(o.credits, 4);
+	CHECK_INT(o.rows, 3);
+	/* Meters: unknown at first; a later reading wins, an older one and an
+	 * unknown meter (-1) change nothing. */
+	CHECK_INT(st_ukey_get(s, "pdl-1", &k), ENR_OK);
+	CHECK_INT(k.requests_left, -1);
+	CHECK_INT(k.meters_ms, 0);
+	CHECK_INT(st_ukey_meters_put(s, "pdl-1", 99, 500, T0 + 2000), ENR_OK);
+	CHECK_INT(st_ukey_meters_put(s, "pdl-1", 10, 10, T0 + 1000), ENR_OK);
+	CHECK_INT(st_ukey_get(s, "pdl-1", &k), ENR_OK);
+	CHECK_INT(k.requests_left, 99);
+	CHECK_INT(k.credits_left, 500);
+	CHECK_INT(st_ukey_meters_put(s, "pdl-1", 98, -1, T0 + 3000), ENR_OK);
+	CHECK_INT(st_ukey_get(s, "pdl-1", &k), ENR_OK);
+	CHECK_INT(k.requests_left, 98);
+	CHECK_INT(k.credits_left, 500);
+	CHECK_INT(k.meters_ms, T0 + 3000);
+	st_close(s);
+}
+
+static int sum_totals(void *arg, const struct st_usage *u)
+{
+	struct usage_sum *x = arg;
+
+	if (strcmp(u->account, "acme") == 0) {
+		x->requests += u->requests;
+		x->credits += u->credits;
+	}
+	x->rows++;
+	return 0;
+}
+
+TEST(usage_totals_sum_every_day_per_account)
+{
+	struct store *s = fresh();
+	struct st_usage_delta d = { 2, 3, 4, 1 };
+	struct usage_sum u = { 0, 0, 0, 0, 0 };
+	int64_t acc, acc2;
+
+	REQUIRE(s != NULL);
+	REQUIRE(st_account_create(s, "acme", 1, &acc) == ENR_OK);
+	REQUIRE(st_account_create(s, "beta", 1, &acc2) == ENR_OK);
+	CHECK_INT(st_usage_add(s, acc, T0 / 1000, &d), ENR_OK);
+	CHECK_INT(st_usage_add(s, acc, T0 / 1000 - 86400 * 40, &d), ENR_OK);
+	CHECK_INT(st_usage_add(s, acc2, T0 / 1000, &d), ENR_OK);
+	CHECK_INT(st_usage_totals(s, sum_totals, &u), ENR_OK);
+	CHECK_INT(u.rows, 2);
+	CHECK_INT(u.requests, 4);
+	CHECK_INT(u.credits, 8);
+	st_close(s);
+}
+
 TEST(claimers_in_two_processes_never_claim_a_row_twice)
 {
 	struct store *s = fresh();
@@ -1515,6 +1819,12 @@ int main(void)
 	RUN(job_rows_claim_lease_finish_requeue);
 	RUN(job_cancel_and_retry);
 	RUN(webhook_due_claim_and_result);
+	RUN(jobs_page_newest_first_and_stable_while_jobs_are_added);
+	RUN(queue_stats_count_rows_jobs_and_the_oldest_pending);
+	RUN(audit_log_appends_and_pages_newest_first);
+	RUN(alerts_append_page_and_purge_by_age);
+	RUN(outcome_counters_add_and_meters_keep_the_latest);
+	RUN(usage_totals_sum_every_day_per_account);
 	RUN(claimers_in_two_processes_never_claim_a_row_twice);
 	RUN(copy_into_a_fresh_store_twice);
 	if (pg_base) {
