@@ -56,7 +56,7 @@ function table(cols, rows, opts = {}) {
       const td = el("td", { class: [c.num ? "num" : "", c.cls || ""].join(" ").trim() || null,
                             "data-label": c.label });
       if (v instanceof Node) td.append(v);
-      else if (Array.isArray(v)) td.append(...v);
+      else if (Array.isArray(v)) td.append(...v.filter((x) => x !== null && x !== undefined));
       else if (v === null || v === undefined || v === "") td.textContent = c.cls === "actions" ? "" : "–";
       else td.textContent = String(v);
       tr.append(td);
@@ -280,6 +280,8 @@ async function loadPool() {
     if (budgets) cols.push({ label: "Budget left", num: true, cell: (k) => num(k.budget_left) });
     if (keys.some((k) => k.requests_left !== undefined && k.requests_left !== null))
       cols.push({ label: "Requests left", num: true, cell: (k) => (k.requests_left === null || k.requests_left === undefined ? "" : num(k.requests_left)) });
+    if (keys.some((k) => k.credits_left !== undefined && k.credits_left !== null))
+      cols.push({ label: "Credits left", num: true, cell: (k) => (k.credits_left === null || k.credits_left === undefined ? "" : num(k.credits_left)) });
     cols.push({ label: "Last used", cell: (k) => fmtTime(k.last_used) });
     cols.push({ label: "", cls: "actions", cell: (k) => (k.state === "invalid" || k.state === "exhausted")
       ? el("button", { type: "button", class: "quiet", "data-revive": k.id, onclick: () => revive(k) }, "Revive")
@@ -293,7 +295,8 @@ async function loadPool() {
 /* ---- usage ------------------------------------------------------------------------ */
 
 function barChart(title, days, values, cls) {
-  const W = 600, H = 180, L = 44, B = 26, T = 10;
+  /* Drawn for the width it gets, so its text stays readable on a phone. */
+  const W = window.innerWidth < 700 ? 340 : 600, H = W < 600 ? 150 : 180, L = 44, B = 26, T = 10;
   const max = Math.max(1, ...values);
   const n = days.length, step = (W - L - 8) / Math.max(1, n), bw = Math.max(2, step * 0.7);
   const g = svg("svg", { class: "chart", viewBox: `0 0 ${W} ${H}`, role: "img",
@@ -309,7 +312,9 @@ function barChart(title, days, values, cls) {
                             width: bw.toFixed(1), height: Math.max(0, h).toFixed(1) });
     r.append(svg("title", {}, d + ": " + values[i]));
     g.append(r);
-    if (n <= 10 || i % Math.ceil(n / 8) === 0 || i === n - 1)
+    const every = Math.ceil(n / (W < 600 ? 4 : 8));
+    /* Every few days, and the last one, never two labels on top of each other. */
+    if (i === n - 1 || (i % every === 0 && n - 1 - i >= every / 2))
       g.append(svg("text", { x: (x + bw / 2).toFixed(1), y: H - 8, "text-anchor": "middle" }, d.slice(5)));
   });
   return g;
@@ -393,7 +398,7 @@ function jobRows(jobs) {
     { label: "Job", cls: "nowrap", cell: (j) => el("code", { text: j.job_id }) },
     { label: "Account", key: "account" },
     { label: "State", cell: (j) => stateBadge(j.status) },
-    { label: "Progress", cell: (j) => [el("progress", { max: 1000, value: Math.round(j.progress * 1000),
+    { label: "Progress", cls: "nowrap", cell: (j) => [el("progress", { max: 1000, value: Math.round(j.progress * 1000),
                                                          "aria-label": "progress of " + j.job_id }),
                                         el("span", { class: "pct", text: (j.progress * 100).toFixed(1) + "%" })] },
     { label: "Rows", num: true, cell: (j) => num(j.done + j.failed + j.rejected) + " / " + num(j.total) },
@@ -401,7 +406,7 @@ function jobRows(jobs) {
     { label: "Rate", num: true, cell: (j) => (j.rate_per_min ? j.rate_per_min + "/min" : "") },
     { label: "ETA", num: true, cell: (j) => (j.status === "running" && j.eta_seconds !== null ? fmtDuration(j.eta_seconds) : "") },
     { label: "Credits", num: true, cell: (j) => num(j.credits_used) },
-    { label: "Created", cell: (j) => fmtTime(j.created_at) },
+    { label: "Created", cls: "nowrap", cell: (j) => fmtTime(j.created_at) },
     { label: "", cls: "actions", cell: (j) => [
       el("button", { type: "button", class: "quiet", "data-download": "csv", onclick: () => download(j, "csv") }, "CSV"),
       el("button", { type: "button", class: "quiet", "data-download": "ndjson", onclick: () => download(j, "ndjson") }, "NDJSON"),
@@ -434,7 +439,7 @@ async function loadJobs(more) {
 async function loadAlerts() {
   const { alerts } = await apiJson("GET", "/admin/alerts?limit=50");
   $("alerts-body").replaceChildren(alerts.length ? table([
-    { label: "When", cell: (a) => fmtTime(a.at) },
+    { label: "When", cls: "nowrap", cell: (a) => fmtTime(a.at) },
     { label: "Event", cell: (a) => stateBadge(a.state || a.event) },
     { label: "Provider", key: "provider" },
     { label: "Key", cell: (a) => (a.key ? a.key + " (…" + a.last4 + ")" : "") },
@@ -444,7 +449,7 @@ async function loadAlerts() {
 
 function auditRows(entries) {
   return table([
-    { label: "When", cell: (a) => fmtTime(a.at) },
+    { label: "When", cls: "nowrap", cell: (a) => fmtTime(a.at) },
     { label: "Who", key: "who" },
     { label: "Action", cell: (a) => el("code", { text: a.action }) },
     { label: "Target", key: "target" },
@@ -474,6 +479,11 @@ document.addEventListener("DOMContentLoaded", () => {
   $("jobs-more").addEventListener("click", () => loadJobs(true).catch((e) => notice(e.message)));
   $("audit-more").addEventListener("click", () => loadAudit(true).catch((e) => notice(e.message)));
   window.addEventListener("hashchange", route);
+  let resized = null;
+  window.addEventListener("resize", () => {
+    clearTimeout(resized);
+    resized = setTimeout(() => { if (current === "usage") refresh("usage"); }, 150);
+  });
   if (sessionStorage.getItem(KEY_SLOT)) showApp();
   else signOut();
 });

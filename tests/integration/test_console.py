@@ -168,11 +168,12 @@ def test_console_pool_revive_usage_jobs_alerts_audit_in_a_real_browser():
                    what="the job to complete")
             b.visible(f'tr[data-id="{job}"] button[data-download="csv"]').click()
             path = b.downloaded(job + ".csv")
-            rows = list(csv.DictReader(io.StringIO(open(path, encoding="utf-8").read())))
+            got = open(path, encoding="utf-8", newline="").read()
+            rows = list(csv.DictReader(io.StringIO(got)))
             check(len(rows) == 40 and rows[0]["email"] == "person0@acme.com" and
                   all(r["_status"] in ("complete", "partial", "not_found") for r in rows), rows[:3])
             api_csv = env.request("GET", f"/enrich/jobs/{job}/results?format=csv", headers=h).text()
-            check(open(path, encoding="utf-8").read() == api_csv, "the download differs from the API's CSV")
+            check(got == api_csv, "the download differs from the API's CSV")
             b.screenshot("jobs-completed-desktop")
 
             # Usage: charts and totals per account.
@@ -181,7 +182,9 @@ def test_console_pool_revive_usage_jobs_alerts_audit_in_a_real_browser():
             totals = b.text("#usage-totals")
             check("ops" in totals, totals)
             check(len(b.css("#usage-body svg.chart rect")) > 0, "no bars in the charts")
-            shoot_both(b, "usage", lambda: b.visible("#usage-totals"))
+            shoot_both(b, "usage", lambda: b.visible("#usage-totals") and
+                       b.js("return document.querySelector('#usage-body svg.chart').viewBox.baseVal.width")
+                       == (340 if b.js("return window.innerWidth") < 700 else 600))
 
             # Alerts: the invalid key was one.
             b.open("/console/#alerts")
