@@ -315,7 +315,8 @@ function barChart(title, days, values, cls) {
     const every = Math.ceil(n / (W < 600 ? 4 : 8));
     /* Every few days, and the last one, never two labels on top of each other. */
     if (i === n - 1 || (i % every === 0 && n - 1 - i >= every / 2))
-      g.append(svg("text", { x: (x + bw / 2).toFixed(1), y: H - 8, "text-anchor": "middle" }, d.slice(5)));
+      g.append(svg("text", { x: (i === n - 1 ? Math.min(x + bw, W - 1) : x + bw / 2).toFixed(1), y: H - 8,
+                             "text-anchor": i === n - 1 ? "end" : "middle" }, d.slice(5)));
   });
   return g;
 }
@@ -395,7 +396,7 @@ async function jobAction(job, what) {
 
 function jobRows(jobs) {
   const cols = [
-    { label: "Job", cls: "nowrap", cell: (j) => el("code", { text: j.job_id }) },
+    { label: "Job", cls: "id", cell: (j) => el("code", { text: j.job_id }) },
     { label: "Account", key: "account" },
     { label: "State", cell: (j) => stateBadge(j.status) },
     { label: "Progress", cls: "nowrap", cell: (j) => [el("progress", { max: 1000, value: Math.round(j.progress * 1000),
@@ -406,7 +407,7 @@ function jobRows(jobs) {
     { label: "Rate", num: true, cell: (j) => (j.rate_per_min ? j.rate_per_min + "/min" : "") },
     { label: "ETA", num: true, cell: (j) => (j.status === "running" && j.eta_seconds !== null ? fmtDuration(j.eta_seconds) : "") },
     { label: "Credits", num: true, cell: (j) => num(j.credits_used) },
-    { label: "Created", cls: "nowrap", cell: (j) => fmtTime(j.created_at) },
+    { label: "Created", cell: (j) => fmtTime(j.created_at) },
     { label: "", cls: "actions", cell: (j) => [
       el("button", { type: "button", class: "quiet", "data-download": "csv", onclick: () => download(j, "csv") }, "CSV"),
       el("button", { type: "button", class: "quiet", "data-download": "ndjson", onclick: () => download(j, "ndjson") }, "NDJSON"),

@@ -231,3 +231,141 @@ def test_json_log_lines_and_the_account_on_access_lines():
         env.reload(conf)
         env.request("POST", "/enrich", json_body={"email": "a.b@acme.com"}, headers=auth(k))
         env.wait_log(r'mod=access method=POST path="/enrich" status=200 ms=[0-9.]+ account=acme')
+
+
+def test_audit_log_has_enrichctl_and_api_actions_without_secrets():
+    with Env() as env:
+        admin = key_for(env, "ops", "admin")                       # enrichctl: account + key
+        env.ctl("account", "set-limits", "ops", "--burst", "500")  # enrichctl
+        r = env.request("POST", "/admin/accounts/ops/keys", json_body={"scopes": ["enrich"]},
+                        headers=dict(auth(admin), **{"X-Forwarded-For": "203.0.113.7"}))
+        secret_key = r.json()["key"]
+        env.request("PATCH", "/admin/accounts/ops", json_body={"records_per_day": 10}, headers=auth(admin))
+        env.request("DELETE", f"/admin/client-keys/{r.json()['id']}", headers=auth(admin))
+        # A refused call is no action: nothing is written for it.
+        env.request("PATCH", "/admin/accounts/ops", json_body={"burst": 0}, headers=auth(admin))
+        page = env.request("GET", "/admin/audit?limit=3", headers=auth(admin)).json()
+        check([e["action"] for e in page["entries"]] ==
+              ["client_key.revoke", "account.update", "client_key.create"], page)
+        check(page["next_cursor"], "no next page")
+        rest = env.request("GET", f"/admin/audit?cursor={page['next_cursor']}", headers=auth(admin)).json()
+        check([e["action"] for e in rest["entries"]] == ["account.update", "client_key.create", "account.create"]
+              and rest["next_cursor"] is None, rest)
+        api = page["entries"][2]
+        kid = next(k["id"] for k in json.loads(env.ctl("key", "list", "ops", "--json").stdout) if k["name"] is None
+                   and "admin" in k["scopes"])
+        check(api["who"] == f"ops (key {kid})" and api["from"] == "127.0.0.1 (X-Forwarded-For: 203.0.113.7)" and
+              api["details"]["scopes"] == "enrich" and api["details"]["last4"] == secret_key[-4:], api)
+        ctl = rest["entries"][0]
+        check(ctl["who"].startswith("enrichctl (") and ctl["from"] == "local" and
+              ctl["details"] == {"burst": 500}, ctl)
+        check(page["entries"][1]["details"] == {"records_per_day": 10}, page["entries"][1])
+        everything = json.dumps(page) + json.dumps(rest)
+        check(secret_key not in everything and admin not in everything, "a key in the audit log")
+        check(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", api["at"]), api["at"])
+        error(env.request("GET", "/admin/audit?cursor=x", headers=auth(admin)), 400, "invalid_request")
+        error(env.request("GET", "/admin/audit?limit=0", headers=auth(admin)), 400, "invalid_request")
+
+
+def jobs_conf(env):
+    return {"providers": [provider(env, PDL, 2)],
+            "waterfall": {g: [PDL] for g in ("person", "phone", "email", "company")},
+            "worker": {"concurrency": 2, "poll_ms": 50, "lease_s": 5, "heartbeat_s": 1}}
+
+
+def test_jobs_listing_is_newest_first_paginated_and_stable_while_jobs_are_added():
+    with Env(conf=jobs_conf, sim=True, env=keys_env(PDL, 2)) as env:
+        one = key_for(env, "one", "enqueue")
+        two = key_for(env, "two", "enqueue")
+        admin = key_for(env, "ops", "admin")
+
+        def submit(k):
+            r = env.request("POST", "/enrich/enqueue", headers=auth(k),
+                            json_body={"records": [{"email": "a.b@acme.com"}]})
+            check(r.status == 202, r)
+            return r.json()["job_id"]
+        mine = [submit(one) for _ in range(5)]
+        theirs = submit(two)
+        r = env.request("GET", "/enrich/jobs", headers=auth(one))
+        check([j["job_id"] for j in r.json()["jobs"]] == mine[::-1] and r.json()["next_cursor"] is None, r.json())
+        check(all(j["account"] == "one" for j in r.json()["jobs"]), "another account's job listed")
+        # Two at a time while new jobs arrive: every job that was there comes once, in order.
+        seen, cursor = [], None
+        while True:
+            q = "/enrich/jobs?limit=2" + (f"&cursor={cursor}" if cursor else "")
+            page = env.request("GET", q, headers=auth(one)).json()
+            seen += [j["job_id"] for j in page["jobs"]]
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+            submit(one)
+        check(seen == mine[::-1], f"pages repeated or skipped jobs: {seen}")
+        # Admins see every account, or one with ?account=.
+        r = env.request("GET", "/enrich/jobs?limit=100", headers=auth(admin)).json()
+        check(theirs in [j["job_id"] for j in r["jobs"]] and len(r["jobs"]) == 6 + 2, r)
+        r = env.request("GET", "/enrich/jobs?account=two", headers=auth(admin)).json()
+        check([j["job_id"] for j in r["jobs"]] == [theirs], r)
+        error(env.request("GET", "/enrich/jobs?account=two", headers=auth(one)), 403, "forbidden")
+        error(env.request("GET", "/enrich/jobs?account=ghost", headers=auth(admin)), 404, "not_found")
+        for q in ("limit=0", "limit=101", "cursor=12", "cursor=1.x", "cursor=.5", "sort=asc"):
+            error(env.request("GET", "/enrich/jobs?" + q, headers=auth(one)), 400, "invalid_request")
+        user = key_for(env, "three", "enrich")
+        error(env.request("GET", "/enrich/jobs", headers=auth(user)), 403, "forbidden")
+
+
+def metric(text, name, labels=""):
+    m = re.search(r"^" + re.escape(name + ("{" + labels + "}" if labels else "")) + r" (\S+)$", text, re.M)
+    return float(m.group(1)) if m else None
+
+
+def test_metrics_count_the_workers_calls_credits_meters_and_the_queue():
+    with Env(conf=jobs_conf, sim=True, env=keys_env(PDL, 2)) as env:
+        k = key_for(env, "acme", "enrich,enqueue")
+        scraper = key_for(env, "prom", "metrics")
+        env.sim.script(PDL, secret(PDL, 2), [{"kind": "invalid_key"}])
+        r = env.request("POST", "/enrich/enqueue", headers=auth(k),
+                        json_body={"records": [{"email": f"p{i}.x@acme.com"} for i in range(12)]})
+        job = r.json()["job_id"]
+        text = env.request("GET", "/metrics", headers=auth(scraper)).text()
+        check(metric(text, "enrichd_job_rows", 'state="pending"') == 12, "12 pending rows")
+        check(metric(text, "enrichd_jobs", 'status="queued"') == 1, "1 queued job")
+        check(metric(text, "enrichd_job_oldest_pending_age_seconds") >= 0, "oldest pending age")
+        # Only the worker calls providers: the responder's /metrics must show its calls.
+        env.start_worker()
+        wait_for(lambda: env.request("GET", f"/enrich/jobs/{job}", headers=auth(k)).json()["status"] == "completed",
+                 timeout=30, what="the job to complete")
+        admin = key_for(env, "ops", "admin")
+
+        def pool():
+            return {x["id"]: x for x in env.request("GET", "/admin/keys", headers=auth(admin)).json()["keys"]}
+        # The worker writes its counters about once a second; every call it made shows
+        # in the responder's /metrics once the store has them (and no call twice).
+        def settled():
+            keys = pool()
+            text = env.request("GET", "/metrics", headers=auth(scraper)).text()
+            hits = metric(text, "enrichd_upstream_calls_total", 'provider="pdl",key="pdl-1",outcome="hit"') or 0
+            misses = metric(text, "enrichd_upstream_calls_total", 'provider="pdl",key="pdl-1",outcome="miss"') or 0
+            if hits + misses >= 12 and hits + misses == keys["pdl-1"]["calls"] and hits == keys["pdl-1"]["hits"]:
+                return keys, text, hits
+            return None
+        keys, text, hits = wait_for(settled, timeout=10, what="the worker's calls in /metrics")
+        sim_calls = len([c for c in env.sim.calls(provider=PDL) if c["key"] == secret(PDL, 1)])
+        check(keys["pdl-1"]["calls"] == sim_calls, f"pool {keys['pdl-1']['calls']} calls, the simulator saw {sim_calls}")
+        check(metric(text, "enrichd_upstream_calls_total", 'provider="pdl",key="pdl-2",outcome="key_invalid"') == 1,
+              "the invalid key's call")
+        check(metric(text, "enrichd_upstream_key_state", 'provider="pdl",key="pdl-2",state="invalid"') == 1, "state")
+        check(metric(text, "enrichd_upstream_key_credits_total", 'provider="pdl",key="pdl-1"') == keys["pdl-1"]["credits"],
+              "credits per key")
+        left = metric(text, "enrichd_upstream_key_requests_left", 'provider="pdl",key="pdl-1"')
+        check(left is not None and left == keys["pdl-1"]["requests_left"], f"meters: {left} {keys['pdl-1']}")
+        check(metric(text, "enrichd_account_credits_total", 'account="acme"') == hits, "credits of the account")
+        check(metric(text, "enrichd_job_rows", 'state="pending"') == 0 and
+              metric(text, "enrichd_jobs", 'status="completed"') == 1, "the queue after the job")
+        check(metric(text, "enrichd_job_oldest_pending_age_seconds") == 0, "no pending job left")
+        p = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
+        check(p.returncode == 0 and not (p.stdout + p.stderr).strip(), p.stdout + p.stderr)
+        # The dead key is an alert in the list.
+        alerts = env.request("GET", "/admin/alerts", headers=auth(admin)).json()["alerts"]
+        check(any(a["event"] == "key_state" and a["key"] == "pdl-2" and a["state"] == "invalid" for a in alerts),
+              alerts)
+        check(secret(PDL, 2) not in json.dumps(alerts), "a secret in the alerts")
