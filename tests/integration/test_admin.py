@@ -369,3 +369,24 @@ def test_metrics_count_the_workers_calls_credits_meters_and_the_queue():
         check(any(a["event"] == "key_state" and a["key"] == "pdl-2" and a["state"] == "invalid" for a in alerts),
               alerts)
         check(secret(PDL, 2) not in json.dumps(alerts), "a secret in the alerts")
+
+
+def test_health_ready_is_503_while_the_postgresql_store_is_gone():
+    from harness import pg_server
+    with Env(conf=ready_conf, sim=True, env=keys_env(PDL, 2), store_kind="postgresql") as env:
+        check(env.request("GET", "/health/ready").status == 200, "ready on PostgreSQL")
+        db = env.store_url.split("/")[3].split("?")[0]
+
+        def psql(sql):
+            subprocess.run(["psql", pg_server(), "-qAt", "-c", sql], check=True, capture_output=True)
+        # The database refuses connections and every session to it is ended: gone.
+        psql(f"ALTER DATABASE {db} ALLOW_CONNECTIONS false")
+        psql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db}'")
+        try:
+            r = wait_for(lambda: (lambda x: x if x.status == 503 else None)(env.request("GET", "/health/ready")),
+                         timeout=20, what="/health/ready to say 503")
+            check(r.json()["store"] == "unavailable" and r.header("retry-after"), r)
+        finally:
+            psql(f"ALTER DATABASE {db} ALLOW_CONNECTIONS true")
+        wait_for(lambda: env.request("GET", "/health/ready").status == 200, timeout=20,
+                 what="/health/ready back with the store")
