@@ -47,7 +47,10 @@ void ops_actor_client(struct ops_actor *a, const char *account, int64_t key_id,
 	char ra[64], ff[101];
 
 	snprintf(a->who, sizeof a->who, "%s (key %lld)", account, (long long)key_id);
-	addr_copy(remote_addr && *remote_addr ? remote_addr : "unknown", ra, sizeof ra);
+	if (remote_addr && *remote_addr)
+		addr_copy(remote_addr, ra, sizeof ra);
+	else
+		snprintf(ra, sizeof ra, "unknown");
 	if (forwarded_for && *forwarded_for) {
 		addr_copy(forwarded_for, ff, sizeof ff);
 		snprintf(a->from, sizeof a->from, "%s (X-Forwarded-For: %s)", ra, ff);
