@@ -481,6 +481,7 @@ cmd_up() {
         say "Development API key (kept in $VAR/dev-api-key): $key"
         say "  curl -sk https://127.0.0.1:$HTTPS_PORT/enrich -H 'Authorization: Bearer $key' \\"
         say "       -H 'Content-Type: application/json' -d '{\"email\": \"john.doe@example.com\"}'"
+        say "The operators' console: https://127.0.0.1:$HTTPS_PORT/console/ (sign in with that key)"
     fi
 }
 
