@@ -46,6 +46,7 @@ install -d -m 0755 "$r/etc/nginx/enrichd" "$r/etc/nginx/sites-available" "$r/etc
 ENRICHD="$r$prefix/sbin/enrichd" ENRICHD_CONF="$r/etc/enrichd/enrichd.conf" SITE_ONLY=1 \
 INCLUDE_DIR=/etc/nginx/enrichd LOG_DIR=/var/log/nginx LISTEN_ADDR=0.0.0.0 \
 HTTP_PORT=80 HTTPS_PORT=443 \
+CONSOLE_DIR="$prefix/share/enrichd/console" DOCS_DIR="$prefix/share/enrichd/docs" \
 CERT=/etc/ssl/certs/ssl-cert-snakeoil.pem CERT_KEY=/etc/ssl/private/ssl-cert-snakeoil.key \
     "$r$prefix/share/enrichd/nginx/render.sh" "$r/etc/nginx/enrichd"
 ln -sfn /etc/nginx/enrichd/enrichd-site.conf "$r/etc/nginx/sites-available/enrichd"
