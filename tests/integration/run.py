@@ -24,6 +24,13 @@ from harness import Skip  # noqa: E402
 import openapi  # noqa: E402
 
 
+def undocumented(problems):
+    for p in problems[:10]:
+        print("    " + p)
+    if len(problems) > 10:
+        print(f"    ... and {len(problems) - 10} more")
+
+
 def main(argv):
     words = [a for a in argv[1:] if not a.startswith("--exclude=")]
     excluded = [a[len("--exclude="):] for a in argv[1:] if a.startswith("--exclude=")]
@@ -49,18 +56,28 @@ def main(argv):
             if any(w in full for w in excluded):
                 continue
             t0 = time.monotonic()
+            openapi.drain()  # what came before belongs to no test
             try:
                 fn()
             except Skip as e:
                 skipped += 1
                 print(f"SKIP {full} ({e})")
+                undocumented(openapi.drain())
             except Exception:  # noqa: BLE001
                 failed += 1
                 print(f"FAIL {full} ({time.monotonic() - t0:.1f}s)")
                 traceback.print_exc(file=sys.stdout)
+                undocumented(openapi.drain())
             else:
-                passed += 1
-                print(f"PASS {full} ({time.monotonic() - t0:.1f}s)")
+                problems = openapi.drain()
+                if problems:
+                    failed += 1
+                    print(f"FAIL {full} ({time.monotonic() - t0:.1f}s): responses the OpenAPI "
+                          f"document does not describe")
+                    undocumented(problems)
+                else:
+                    passed += 1
+                    print(f"PASS {full} ({time.monotonic() - t0:.1f}s)")
             sys.stdout.flush()
     print(f"# openapi: {openapi.validated()} responses validated against docs/openapi.json")
     print(f"# integration: {passed} passed, {failed} failed, {skipped} skipped")

@@ -199,6 +199,8 @@ def test_health_ready_counts_usable_keys_and_is_503_without_a_store_or_keys():
         admin = key_for(env, "ops", "admin")
         env.request("POST", "/admin/keys/pdl-1/revive", headers=auth(admin))
         check(env.request("GET", "/health/ready").status == 200, "ready again after a revive")
+        if env.store_url.startswith("postgres"):
+            return  # the store gone on PostgreSQL: the test below
         # The store takes no writes: not ready (and /health degraded), back when it does.
         with WriteLock(env.db_path):
             r = wait_for(lambda: (lambda x: x if x.status == 503 else None)(env.request("GET", "/health/ready")),

@@ -81,6 +81,12 @@ def test_the_check_refuses_what_the_document_does_not_say():
             "body at")
     err = json.dumps({"error": {"code": "not_a_code", "message": "x"}}).encode()
     refused("GET", "/no/such/route", 404, hdr, err, "body at error/code")
+    # What Client.request records is checked when the test ends: an undescribed
+    # response recorded now is a problem drain() reports (run.py fails the test).
+    openapi.record("GET", "/health", 418, hdr, ok)
+    openapi.record("GET", "/health", 200, hdr, ok)
+    problems = openapi.drain()
+    check(len(problems) == 1 and "418" in problems[0], problems)
     before = openapi.validated()
     openapi.check("GET", "/no/such/route", 404, hdr,
                   json.dumps({"error": {"code": "not_found", "message": "x"}}).encode())
