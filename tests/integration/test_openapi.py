@@ -49,6 +49,9 @@ def test_openapi_json_is_served_by_nginx():
         check(r.status == 200 and r.header("content-type").startswith("application/json"), r)
         check(r.json() == openapi.document(), "served document differs from docs/openapi.json")
         check(r.json()["openapi"] == "3.1.0", r.json().get("openapi"))
+        version = open(os.path.join(ROOT, "VERSION")).read().strip()
+        check(r.json()["info"]["version"] == version,
+              f"info.version {r.json()['info']['version']} is not the product's {version}")
 
 
 def test_the_check_refuses_what_the_document_does_not_say():
