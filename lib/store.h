@@ -50,48 +50,6 @@
 
 #ifndef ENR_MUST_CHECK
 #define ENR_MUST_CHECK __attribute__((warn_unused_result))
-/* ---- audit log and alerts ------------------------------------------------ */
-
-/* One admin action (lib/admin writes them; no secrets).  Strings are
- * borrowed: for st_audit_add from the caller, for callbacks during the
- * call. */
-struct st_audit {
-	int64_t id;              /* assigned by the store, increasing */
-	int64_t at_ms;
-	const char *who;         /* "acme (key 3)", "enrichctl (root)" */
-	const char *from;        /* the client address, or "local" */
-	const char *action;      /* "account.create", "client_key.revoke", ... */
-	const char *target;
-	const char *details;     /* a JSON object, or NULL */
-};
-
-/* atomic (one insert); *id (may be NULL) gets the entry's id. */
-enum enr_err st_audit_add(struct store *s, const struct st_audit *e, int64_t *id) ENR_MUST_CHECK;
-/* read: up to limit entries with an id below before_id (0: from the
- * newest), newest first. */
-enum enr_err st_audit_page(struct store *s, int64_t before_id, int limit,
-			   int (*fn)(void *arg, const struct st_audit *e), void *arg) ENR_MUST_CHECK;
-
-/* One alert (lib/alert): a key died or a pool ran dry.  Strings as for
- * struct st_audit; key_id, last4 and state may be NULL. */
-struct st_alert {
-	int64_t id;
-	int64_t at_ms;
-	const char *event;       /* "key_state", "pool_dry" */
-	const char *provider;
-	const char *key_id, *last4, *state;
-	int64_t until_ms;        /* 0: none */
-	const char *message;
-};
-
-/* atomic (one insert). */
-enum enr_err st_alert_add(struct store *s, const struct st_alert *a) ENR_MUST_CHECK;
-/* read: up to limit alerts with an id below before_id (0: newest), newest first. */
-enum enr_err st_alert_page(struct store *s, int64_t before_id, int limit,
-			   int (*fn)(void *arg, const struct st_alert *a), void *arg) ENR_MUST_CHECK;
-/* atomic: delete alerts older than before_ms; *removed (may be NULL). */
-enum enr_err st_alert_purge(struct store *s, int64_t before_ms, int *removed) ENR_MUST_CHECK;
-
 #endif
 
 struct store;
