@@ -220,6 +220,61 @@ TEST(probe_write_and_what_unavailable_means)
 	st_close(s);
 }
 
+/* Lines written to the log while fn(s) runs. */
+static int log_lines_during(struct store *s, enum enr_err (*fn)(struct store *), enum enr_err *rc,
+			    char *text, size_t textsz)
+{
+	FILE *f = tmpfile();
+	size_t n;
+	int lines = 0;
+
+	if (f == NULL)
+		return -1;
+	log_set_fd(fileno(f));
+	*rc = fn(s);
+	log_set_fd(2);
+	rewind(f);
+	n = fread(text, 1, textsz - 1, f);
+	text[n] = '\0';
+	for (size_t i = 0; i < n; i++)
+		lines += text[i] == '\n';
+	fclose(f);
+	return lines;
+}
+
+/* A transaction body that fails after SQLite has ended the transaction
+ * itself, as it does on some full-disk and I/O errors. */
+static enum enr_err body_sqlite_rolled_back(struct db_conn *c, void *arg)
+{
+	enum enr_err rc = c->ops->script(c, "ROLLBACK");
+
+	(void)arg;
+	return rc ? rc : ENR_E_UNAVAILABLE;
+}
+
+static enum enr_err tx_sqlite_rolled_back(struct store *s)
+{
+	return db_tx(s, body_sqlite_rolled_back, NULL);
+}
+
+/* A failed write whose transaction SQLite already rolled back logs nothing
+ * more (no second, misleading "cannot rollback" line) and leaves the store
+ * usable: the write lock is free and the next transaction commits. */
+TEST(a_failed_write_logs_one_line)
+{
+	struct store *s = fresh();
+	char text[4096];
+	enum enr_err rc = ENR_OK;
+
+	REQUIRE(s != NULL);
+	CHECK_INT(log_lines_during(s, tx_sqlite_rolled_back, &rc, text, sizeof text), 0);
+	CHECK_INT(rc, ENR_E_UNAVAILABLE);
+	CHECK(strstr(text, "cannot rollback") == NULL);
+	CHECK_INT(st_probe_write(s, 1000), ENR_OK);
+	CHECK_INT(st_account_create(s, "after", 1, NULL), ENR_OK);
+	st_close(s);
+}
+
 /* A statement that fails inside a job transaction (here: a column renamed
  * behind the store's back, so the statement cannot be prepared) rolls the
  * whole transaction back: cancel does not cancel rows of a job it could
@@ -285,6 +340,7 @@ int main(void)
 	RUN(client_keys_store_only_the_hash);
 	RUN(concurrent_admission_is_exact);
 	RUN(probe_write_and_what_unavailable_means);
+	RUN(a_failed_write_logs_one_line);
 	RUN(a_failed_statement_rolls_back_the_whole_job_transaction);
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	if (system(cmd) != 0)
