@@ -37,6 +37,7 @@ static void ukey_note(struct buf *out, const struct kp_key *k, int64_t now_ms)
 {
 	char until[21] = "", in[48] = "";
 	struct buf line, *b = &line;
+	enum enr_err rc = ENR_OK;
 
 	buf_init(&line, 0);
 	if (k->until_ms > 0) {
@@ -45,29 +46,31 @@ static void ukey_note(struct buf *out, const struct kp_key *k, int64_t now_ms)
 	}
 	switch (k->state) {
 	case KP_COOLING:
-		buf_printf(b, "%s: cooling until %s (%s): the provider rate-limited it or its upstream "
+		rc = buf_printf(b, "%s: cooling until %s (%s): the provider rate-limited it or its upstream "
 			      "account %s, or it failed %d times in a row (rotation.breaker_threshold); "
 			      "it comes back by itself\n", k->id, until, in, k->account,
 			   cfg->rotation.breaker_threshold);
 		break;
 	case KP_EXHAUSTED:
 		if (k->until_ms > 0)
-			buf_printf(b, "%s: exhausted until %s (%s): out of credits or over its quota "
+			rc = buf_printf(b, "%s: exhausted until %s (%s): out of credits or over its quota "
 				      "until the provider's reset; it comes back by itself, or now with: "
 				      "enrichctl keys revive %s\n", k->id, until, in, k->id);
 		else
-			buf_printf(b, "%s: exhausted: out of credits or over its quota and the provider "
+			rc = buf_printf(b, "%s: exhausted: out of credits or over its quota and the provider "
 				      "gave no reset time; out of service until revived: "
 				      "enrichctl keys revive %s\n", k->id, k->id);
 		break;
 	case KP_INVALID:
-		buf_printf(b, "%s: invalid: the provider refused the key (for example 401); out of "
+		rc = buf_printf(b, "%s: invalid: the provider refused the key (for example 401); out of "
 			      "service until revived, once its secret is right: enrichctl keys "
 			      "revive %s\n", k->id, k->id);
 		break;
 	default:
 		break;
 	}
+	if (rc)
+		fail("out of memory");
 	/* One note per key, wrapped to the width of the table. */
 	if (line.len && line.data[line.len - 1] == '\n')
 		line.data[--line.len] = '\0';
