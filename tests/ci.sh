@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (./deploy.sh test):
-#   0. make lint (banned functions), counted as one PASS/FAIL line, and the lint
+#   0. make lint (banned functions), counted as one PASS/FAIL line, a check
+#      that the lint catches each kind of banned name planted in a file, the lint
 #      of docs/openapi.json (tests/lint-openapi.sh, @redocly/cli pinned);
 #   1. unit and integration tests on the normal build, then the scenarios
 #      that must hold on both back ends again on PostgreSQL;
@@ -28,7 +29,31 @@ lint() {
     if make -s lint; then echo "PASS lint"; else echo "FAIL lint"; return 1; fi
 }
 
+# The lint itself: each kind of name it bans, planted in a scratch file, fails it.
+lint_catches() {
+    local d rc=0
+    d=$(mktemp -d)
+    for call in 'strncpy(a, b, n)' 'strtok_r(s, ",", &p)' 'gmtime(&t)' 'sprintf(b, "%d", 1)' \
+                'strtoul(s, &e, 10)' 'atoi(s)'; do
+        printf 'void f(void) { %s; }\n' "$call" > "$d/planted.c"
+        if make -s lint LINT_SRCS="$d/planted.c" >/dev/null 2>&1; then
+            echo "FAIL lint catches $call"; rc=1
+        else
+            echo "PASS lint catches $call"
+        fi
+    done
+    printf 'void f(void) { copy(a, b, n); }\n' > "$d/planted.c"
+    if make -s lint LINT_SRCS="$d/planted.c" >/dev/null 2>&1; then
+        echo "PASS lint passes a clean file"
+    else
+        echo "FAIL lint passes a clean file"; rc=1
+    fi
+    rm -rf "$d"
+    return $rc
+}
+
 step "lint" lint
+step "lint catches banned names" lint_catches
 step "openapi lint" tests/lint-openapi.sh
 step "build" make -j"$jobs" all
 step "tests (normal build)" env BUILD=build tests/run.sh all
