@@ -27,6 +27,7 @@
 #include "lib/log.h"
 #include "lib/rotation.h"
 #include "lib/store.h"
+#include "lib/store_int.h"
 #include "lib/util.h"
 
 #include "harness.h"
@@ -1789,6 +1790,48 @@ TEST(pg_lost_connections_are_re_established)
 	st_close(s);
 }
 
+/* A transaction body that fails with a given SQLSTATE on its first
+ * `fails` attempts, then succeeds. */
+struct flaky {
+	const char *state;
+	int fails, attempts;
+};
+
+static enum enr_err flaky_body(struct db_conn *c, void *arg)
+{
+	struct flaky *f = arg;
+	char sql[160];
+
+	if (f->attempts++ >= f->fails)
+		return c->ops->script(c, "SELECT 1");
+	snprintf(sql, sizeof sql,
+		 "DO $$ BEGIN RAISE EXCEPTION 'planted' USING ERRCODE = '%s'; END $$", f->state);
+	return c->ops->script(c, sql);
+}
+
+/* Serialization failures (40001) and deadlocks (40P01) run the transaction
+ * again, a bounded number of times; other failures are not retried. */
+TEST(pg_serialization_failures_and_deadlocks_are_retried)
+{
+	struct store *s = fresh();
+	struct flaky once = { "40001", 1, 0 }, dead = { "40P01", 2, 0 }, always = { "40001", 99, 0 },
+		     dup = { "23505", 1, 0 }, other = { "22012", 1, 0 };
+
+	REQUIRE(s != NULL);
+	CHECK_INT(db_tx(s, flaky_body, &once), ENR_OK);
+	CHECK_INT(once.attempts, 2);
+	CHECK_INT(db_tx(s, flaky_body, &dead), ENR_OK);
+	CHECK_INT(dead.attempts, 3);
+	CHECK_INT(db_tx(s, flaky_body, &always), ENR_E_UNAVAILABLE);
+	CHECK_INT(always.attempts, 3);
+	CHECK_INT(db_tx(s, flaky_body, &dup), ENR_E_CONFLICT);
+	CHECK_INT(dup.attempts, 1);
+	CHECK_INT(db_tx(s, flaky_body, &other), ENR_E_STORE);
+	CHECK_INT(other.attempts, 1);
+	CHECK_INT(st_ping(s), ENR_OK);
+	st_close(s);
+}
+
 int main(void)
 {
 	char cmd[300];
@@ -1831,6 +1874,7 @@ int main(void)
 		RUN(pg_pool_is_bounded_and_a_caller_beyond_it_waits_then_is_refused);
 		RUN(pg_statement_timeout_is_unavailable);
 		RUN(pg_lost_connections_are_re_established);
+		RUN(pg_serialization_failures_and_deadlocks_are_retried);
 	}
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	if (system(cmd) != 0)
