@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1790,6 +1791,93 @@ TEST(pg_lost_connections_are_re_established)
 	st_close(s);
 }
 
+/* The password comes from env:NAME or file:PATH: the server is made to ask
+ * one role for a password (a scram line first in its pg_hba.conf), and the
+ * store opens as that role only with the right one. */
+TEST(pg_password_from_env_and_file)
+{
+	struct store *s = fresh(), *pw = NULL;
+	struct st_options o = { 0 };
+	struct st_account acct;
+	PGconn *admin;
+	PGresult *r;
+	char hba[1024] = "", url[1024], *old = NULL, pwfile[300], *at;
+	size_t oldlen = 0;
+	FILE *f;
+	int64_t acc;
+
+	REQUIRE(s != NULL);
+	REQUIRE(st_account_create(s, "acme", 1, &acc) == ENR_OK);
+	admin = admin_conn();
+	REQUIRE(admin != NULL);
+	r = PQexec(admin, "SHOW hba_file");
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+		snprintf(hba, sizeof hba, "%s", PQgetvalue(r, 0, 0));
+	PQclear(r);
+	REQUIRE(hba[0] != '\0');
+	REQUIRE(util_read_file(hba, 1 << 20, 0, &old, &oldlen) == ENR_OK);
+	f = fopen(hba, "w");
+	REQUIRE(f != NULL);
+	fprintf(f, "local all enrichd_pw scram-sha-256\n%s", old);
+	fclose(f);
+	REQUIRE(admin_exec(admin, "DROP ROLE IF EXISTS enrichd_pw") &&
+		admin_exec(admin, "SET password_encryption = 'scram-sha-256'") &&
+		admin_exec(admin, "CREATE ROLE enrichd_pw LOGIN SUPERUSER PASSWORD 'right-pw-7'") &&
+		admin_exec(admin, "SELECT pg_reload_conf()"));
+	at = strstr(url_now, "@");
+	REQUIRE(at != NULL && strncmp(url_now, "postgresql://", 13) == 0);
+	snprintf(url, sizeof url, "postgresql://enrichd_pw%s", at);
+
+	log_set_level(LOG_LVL_NOTICE); /* the refusals below are expected */
+	CHECK(st_open(url, NULL, &pw) != ENR_OK);           /* no password */
+	setenv("ENRICHD_TEST_STORE_PW", "right-pw-7", 1);
+	o.password = "env:ENRICHD_TEST_STORE_PW";
+	CHECK_INT(st_open(url, &o, &pw), ENR_OK);
+	if (pw) {
+		CHECK_INT(st_account_by_id(pw, acc, &acct), ENR_OK);
+		CHECK_STR(acct.name, "acme");
+		st_close(pw);
+		pw = NULL;
+	}
+	snprintf(pwfile, sizeof pwfile, "%s/pw", dir);
+	f = fopen(pwfile, "w");
+	REQUIRE(f != NULL);
+	fputs("wrong-pw\n", f);
+	fclose(f);
+	REQUIRE(chmod(pwfile, 0600) == 0);
+	o.password = pwfile;
+	CHECK(st_open(url, &o, &pw) != ENR_OK);              /* a path is not a secret spec */
+	{
+		char spec[310];
+
+		snprintf(spec, sizeof spec, "file:%s", pwfile);
+		o.password = spec;
+		CHECK(st_open(url, &o, &pw) != ENR_OK);      /* the wrong password */
+		f = fopen(pwfile, "w");
+		REQUIRE(f != NULL);
+		fputs("right-pw-7\n", f);
+		fclose(f);
+		CHECK_INT(st_open(url, &o, &pw), ENR_OK);
+		if (pw) {
+			CHECK_INT(st_ping(pw), ENR_OK);
+			st_close(pw);
+		}
+	}
+	log_set_level(LOG_LVL_ERROR);
+	unsetenv("ENRICHD_TEST_STORE_PW");
+
+	f = fopen(hba, "w");
+	if (f) {
+		fwrite(old, 1, oldlen, f);
+		fclose(f);
+	}
+	admin_exec(admin, "SELECT pg_reload_conf()");
+	admin_exec(admin, "DROP ROLE IF EXISTS enrichd_pw");
+	free(old);
+	PQfinish(admin);
+	st_close(s);
+}
+
 /* A transaction body that fails with a given SQLSTATE on its first
  * `fails` attempts, then succeeds. */
 struct flaky {
@@ -1875,6 +1963,7 @@ int main(void)
 		RUN(pg_statement_timeout_is_unavailable);
 		RUN(pg_lost_connections_are_re_established);
 		RUN(pg_serialization_failures_and_deadlocks_are_retried);
+		RUN(pg_password_from_env_and_file);
 	}
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	if (system(cmd) != 0)
