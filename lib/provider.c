@@ -22,9 +22,16 @@
 #include <strings.h>
 
 #include "ascii.h"
+#include "domains.h"
 #include "limits.h"
 #include "pct.h"
 #include "util.h"
+
+const char *const prov_kind_names[PROV_KIND__MAX] = {
+	[PROV_KIND_AUTO] = "auto",
+	[PROV_KIND_PERSON] = "person",
+	[PROV_KIND_COMPANY] = "company",
+};
 
 const char *const prov_outcome_names[PROV_OUTCOME__MAX] = {
 	[PROV_HIT] = "hit",
@@ -421,8 +428,40 @@ const char *prov_query_id(const struct prov_query *q, enum fld_ident id)
 
 bool prov_company_only(const struct prov_query *q)
 {
-	return q && q->want != 0 && (q->want & ~COMPANY_FIELDS) == 0 &&
+	return q != NULL && q->want != 0 && (q->want & ~COMPANY_FIELDS) == 0 &&
 	       (prov_query_id(q, ID_DOMAIN) || prov_query_id(q, ID_COMPANY_NAME));
+}
+
+fld_set prov_company_fields(void)
+{
+	return COMPANY_FIELDS;
+}
+
+void prov_result_company_domain(struct prov_result *r, const json_t *v)
+{
+	char host[sizeof r->company_domain], reg[sizeof r->company_domain];
+	const char *s = json_string_value(v), *end;
+	size_t n, o = 0;
+
+	if (s == NULL || r->company_domain[0])
+		return;
+	/* "https://www.acme.com/about" and "acme.com" name one company. */
+	if (strncmp(s, "https://", 8) == 0)
+		s += 8;
+	else if (strncmp(s, "http://", 7) == 0)
+		s += 7;
+	if (strncmp(s, "www.", 4) == 0)
+		s += 4;
+	end = s + strcspn(s, "/?#:");
+	n = (size_t)(end - s);
+	if (n == 0 || n >= sizeof host)
+		return;
+	for (size_t i = 0; i < n; i++)
+		host[o++] = ascii_to_lower(s[i]);
+	host[o] = '\0';
+	if (!dom_valid(host, o) || dom_registrable(host, reg, sizeof reg) != ENR_OK)
+		return;
+	util_strlcpy(r->company_domain, reg, sizeof r->company_domain);
 }
 
 bool prov_is_profile_url(const char *s)

@@ -42,6 +42,15 @@ enum prov_outcome {
 
 extern const char *const prov_outcome_names[PROV_OUTCOME__MAX];
 
+/* What a lookup asks about: a person, or a company.  A query is a company
+ * lookup when every wanted field is a company field and a domain or a
+ * company name is known (prov_company_only); the planner (lib/plan.h)
+ * gives a company lookup only the company's domain or name.  AUTO: decide
+ * from the query that way. */
+enum prov_kind { PROV_KIND_AUTO, PROV_KIND_PERSON, PROV_KIND_COMPANY, PROV_KIND__MAX };
+
+extern const char *const prov_kind_names[PROV_KIND__MAX];
+
 /* What the waterfall asks one provider for. */
 struct prov_query {
 	const char *id[ID__MAX]; /* normalised identifiers (lib/record), NULL when absent */
@@ -98,10 +107,15 @@ struct prov_result {
 	double confidence[FLD__MAX];  /* 0..1 */
 	fld_set found;
 	int credits;                  /* credits this call spent */
+	int bought_credits;           /* from the cache: what the answer cost when bought */
 	int64_t requests_left;        /* from the meters; -1 when unknown */
 	int64_t credits_left;         /* -1 when unknown */
 	char pending_id[128];         /* PROV_PENDING: what to poll */
 	char reason[160];             /* short, loggable; never upstream text or secrets */
+	/* The registrable domain of the company a person answer names (PDL
+	 * job_company_website, Lusha company.domain, Surfe companyDomain), ""
+	 * when it names none: not a field, it keys the company lookup. */
+	char company_domain[254];
 };
 
 void prov_result_init(struct prov_result *r);
@@ -116,6 +130,12 @@ void prov_result_reset(struct prov_result *r);
 ENR_MUST_CHECK enum enr_err prov_result_set(struct prov_result *r, enum fld_id f, const char *value, size_t n,
 			     double confidence);
 
+/* Keep the company domain a person answer names (v: a JSON string,
+ * possibly a URL such as "www.acme.com/"), when it is a valid host name;
+ * anything else is ignored. */
+struct json_t;
+void prov_result_company_domain(struct prov_result *r, const struct json_t *v);
+
 /* Printf into r->reason. */
 void prov_result_reason(struct prov_result *r, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -129,6 +149,15 @@ struct prov_ctx {
 struct prov_ops {
 	const char *kind;
 	bool needs_key;        /* false for local and mock */
+
+	/* What a lookup of this kind for q can answer: the fields the
+	 * provider's answer carries (before knowing whether it finds anyone),
+	 * or 0 when q holds nothing the provider can search by for that kind.
+	 * The planner (lib/plan.h) asks a provider only for what it can add,
+	 * and refuses a request nobody could look up, from this alone, so it
+	 * follows the configuration.  Never NULL. */
+	fld_set (*supplies)(const struct cfg_provider *p, enum prov_kind kind,
+			    const struct prov_query *q);
 
 	/* HTTP kinds: the first request for q with key.  ENR_E_INVALID when q
 	 * holds nothing this provider can search by (the waterfall treats that
@@ -149,6 +178,29 @@ struct prov_ops {
 	/* Built-in kinds: answer q directly (outcome hit or miss). */
 	enum enr_err (*answer)(const struct prov_ctx *ctx, const struct cfg_provider *p,
 			       const struct prov_query *q, struct prov_result *out);
+
+	/* Bulk person lookups (docs/providers.md, "Bulk and search calls"):
+	 * the most items one call carries, 0 when the kind has no bulk
+	 * endpoint (build_bulk and parse_bulk are then NULL).  build_bulk
+	 * makes one request for the n person queries qs, item i carrying id
+	 * ids[i]; ENR_E_INVALID when one of them names no one the provider
+	 * can search for.  parse_bulk reads the answer: call gets the call's
+	 * own outcome (PROV_HIT when the items hold answers; PROV_PENDING with
+	 * pending_id for an asynchronous kind, whose poll build_poll makes and
+	 * parse_bulk reads again; otherwise the outcome of the whole call, as
+	 * for a single lookup, and the items say nothing), its meters and the
+	 * credits it spent; items[i] gets item i's own outcome (hit, miss,
+	 * request_rejected, quota_exhausted when the account ran out in the
+	 * middle of the call, transient when the item is missing or failed)
+	 * with its fields and credits.  Items are matched by id, never by
+	 * position alone.  Never fails. */
+	int bulk_max;
+	enum enr_err (*build_bulk)(const struct cfg_provider *p, const struct cfg_key *key,
+				   const struct prov_query *const *qs, const char *const *ids,
+				   size_t n, struct prov_request *out);
+	void (*parse_bulk)(const struct cfg_provider *p, const struct prov_query *const *qs,
+			   const char *const *ids, size_t n, const struct prov_response *resp,
+			   int64_t now_ms, struct prov_result *call, struct prov_result *items);
 };
 
 /* The adapter of a kind ("pdl", "lusha", "surfe", "generic", "local",
@@ -167,9 +219,13 @@ const char *prov_query_id(const struct prov_query *q, enum fld_ident id);
 /* True when s is present and non-empty. */
 bool prov_present(const char *s);
 
-/* True when every wanted field is a company field and q has a domain or a
- * company name: the provider's company lookup answers it. */
+/* True when q is a company lookup: every wanted field is a company field
+ * and q has a domain or a company name. */
 bool prov_company_only(const struct prov_query *q);
+
+/* The fields of the company group (company_name, industry, company_size,
+ * company_revenue, technologies). */
+fld_set prov_company_fields(void);
 
 /* True for a person's LinkedIn page as lib/record normalises it
  * (https://www.linkedin.com/in/... or /pub/...); company pages are not. */

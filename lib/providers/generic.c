@@ -181,6 +181,35 @@ out:
 	return rc;
 }
 
+/* The fields the configuration maps, when the templates can be filled
+ * from q (every identifier they name is known, and they name one). */
+static fld_set generic_supplies(const struct cfg_provider *p, enum prov_kind kind,
+				const struct prov_query *q)
+{
+	const struct cfg_generic *g = p ? p->generic : NULL;
+	struct buf scratch;
+	fld_set out = 0;
+	int used = 0;
+	enum enr_err rc;
+
+	if (g == NULL || g->url == NULL || q == NULL)
+		return 0;
+	buf_init(&scratch, LIM_PROV_URL_MAX);
+	rc = expand(g->url, p->base_url ? p->base_url : "", q, EXPAND_URL, &scratch, &used);
+	if (rc == ENR_OK && g->method && strcasecmp(g->method, "POST") == 0 && g->body && g->body[0]) {
+		buf_reset(&scratch);
+		rc = expand(g->body, p->base_url ? p->base_url : "", q, EXPAND_JSON, &scratch, &used);
+	}
+	buf_release(&scratch);
+	if (rc != ENR_OK || used == 0)
+		return 0;
+	for (int f = 0; f < FLD__MAX; f++) {
+		if (g->fields[f])
+			out |= FLD_BIT(f);
+	}
+	return kind == PROV_KIND_COMPANY ? out & prov_company_fields() : out;
+}
+
 static bool in_list(const struct cfg_int_list *l, long status)
 {
 	for (size_t i = 0; i < l->n; i++) {
@@ -292,6 +321,7 @@ static void generic_parse(const struct cfg_provider *p, const struct prov_query 
 const struct prov_ops prov_generic_ops = {
 	.kind = "generic",
 	.needs_key = true,
+	.supplies = generic_supplies,
 	.build = generic_build,
 	.build_poll = NULL,
 	.parse = generic_parse,

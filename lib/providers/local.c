@@ -156,9 +156,34 @@ fail:
 	return rc;
 }
 
+/* What the input itself can tell (the table above); a person's input only:
+ * the local provider says nothing of a company. */
+static fld_set local_supplies(const struct cfg_provider *p, enum prov_kind kind,
+			      const struct prov_query *q)
+{
+	fld_set out = 0;
+
+	(void)p;
+	if (q == NULL || kind == PROV_KIND_COMPANY)
+		return 0;
+	if (prov_present(q->id[ID_EMAIL]))
+		out |= FLD_BIT(FLD_PERSONAL_EMAIL) | FLD_BIT(FLD_BUSINESS_EMAIL) |
+		       FLD_BIT(FLD_FIRST_NAME) | FLD_BIT(FLD_LAST_NAME) | FLD_BIT(FLD_COUNTRY);
+	if (prov_present(q->id[ID_FIRST_NAME]))
+		out |= FLD_BIT(FLD_FIRST_NAME);
+	if (prov_present(q->id[ID_LAST_NAME]))
+		out |= FLD_BIT(FLD_LAST_NAME);
+	if (prov_is_profile_url(q->id[ID_LINKEDIN_URL]))
+		out |= FLD_BIT(FLD_LINKEDIN_URL);
+	if (prov_present(q->id[ID_DOMAIN]))
+		out |= FLD_BIT(FLD_COUNTRY);
+	return out;
+}
+
 const struct prov_ops prov_local_ops = {
 	.kind = "local",
 	.needs_key = false,
+	.supplies = local_supplies,
 	.build = NULL,
 	.build_poll = NULL,
 	.parse = NULL,

@@ -315,9 +315,20 @@ static enum enr_err mock_answer(const struct prov_ctx *ctx, const struct cfg_pro
 	return ENR_OK;
 }
 
+/* Made-up data for anything asked. */
+static fld_set mock_supplies(const struct cfg_provider *p, enum prov_kind kind,
+			     const struct prov_query *q)
+{
+	(void)p;
+	if (q == NULL)
+		return 0;
+	return kind == PROV_KIND_COMPANY ? prov_company_fields() : FLD_ALL;
+}
+
 const struct prov_ops prov_mock_ops = {
 	.kind = "mock",
 	.needs_key = false,
+	.supplies = mock_supplies,
 	.build = NULL,
 	.build_poll = NULL,
 	.parse = NULL,

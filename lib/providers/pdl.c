@@ -32,6 +32,54 @@
 #define CREDITS_SPENT_MAX INT64_C(1000000)
 #define CREDITS_LEFT_MAX  INT64_C(1000000000000)
 
+/* The fields each lookup's answer carries (docs/providers.md, the person
+ * and company fields). */
+#define PERSON_FIELDS                                                                     \
+	(FLD_BIT(FLD_FIRST_NAME) | FLD_BIT(FLD_LAST_NAME) | FLD_BIT(FLD_TITLE) |          \
+	 FLD_BIT(FLD_SENIORITY) | FLD_BIT(FLD_DEPARTMENT) | FLD_BIT(FLD_LINKEDIN_URL) |  \
+	 FLD_BIT(FLD_LOCATION) | FLD_BIT(FLD_CITY) | FLD_BIT(FLD_STATE) |                \
+	 FLD_BIT(FLD_COUNTRY) | FLD_BIT(FLD_ZIP_CODE) | FLD_BIT(FLD_PHONE) |             \
+	 FLD_BIT(FLD_BUSINESS_EMAIL) | FLD_BIT(FLD_PERSONAL_EMAIL) |                     \
+	 FLD_BIT(FLD_COMPANY_NAME) | FLD_BIT(FLD_INDUSTRY) | FLD_BIT(FLD_COMPANY_SIZE))
+
+/* PDL's minimum input: profile, email or phone, or a full name together
+ * with something else about the person (its "Input Parameters" page); of
+ * the identifiers we hold, the company. */
+static bool person_searchable(const struct prov_query *q)
+{
+	return prov_query_id(q, ID_EMAIL) || prov_person_profile(q) || prov_query_id(q, ID_PHONE) ||
+	       (prov_query_id(q, ID_FIRST_NAME) && prov_query_id(q, ID_LAST_NAME) &&
+		prov_query_id(q, ID_COMPANY_NAME));
+}
+
+static fld_set pdl_supplies(const struct cfg_provider *p, enum prov_kind kind,
+			    const struct prov_query *q)
+{
+	(void)p;
+	if (q == NULL)
+		return 0;
+	if (kind == PROV_KIND_COMPANY || (kind == PROV_KIND_AUTO && prov_company_only(q)))
+		return prov_query_id(q, ID_DOMAIN) || prov_query_id(q, ID_COMPANY_NAME)
+			       ? prov_company_fields()
+			       : 0;
+	return person_searchable(q) ? PERSON_FIELDS : 0;
+}
+
+static const struct {
+	const char *param;
+	enum fld_ident id;
+} person_params[] = {
+	{ "email", ID_EMAIL },           { "profile", ID_LINKEDIN_URL },
+	{ "first_name", ID_FIRST_NAME }, { "last_name", ID_LAST_NAME },
+	{ "company", ID_COMPANY_NAME },  { "phone", ID_PHONE },
+};
+
+static const char *person_param(const struct prov_query *q, size_t i)
+{
+	return person_params[i].id == ID_LINKEDIN_URL ? prov_person_profile(q)
+						      : prov_query_id(q, person_params[i].id);
+}
+
 static enum enr_err pdl_build(const struct cfg_provider *p, const struct cfg_key *key,
 			      const struct prov_query *q, struct prov_request *out)
 {
@@ -45,38 +93,32 @@ static enum enr_err pdl_build(const struct cfg_provider *p, const struct cfg_key
 	if (prov_company_only(q)) {
 		/* A website is the more exact match (PDL: "website, ticker or
 		 * profile are more likely to yield a match than a name"). */
+		if (!prov_query_id(q, ID_DOMAIN) && !prov_query_id(q, ID_COMPANY_NAME)) {
+			rc = ENR_E_INVALID;
+			goto out;
+		}
 		rc = prov_request_base(out, p->base_url, "/v5/company/enrich");
 		if (rc == ENR_OK && prov_query_id(q, ID_DOMAIN))
 			rc = prov_request_query(out, "website", prov_query_id(q, ID_DOMAIN));
 		else if (rc == ENR_OK)
 			rc = prov_request_query(out, "name", prov_query_id(q, ID_COMPANY_NAME));
+		/* Without it PDL writes names and industries in lower case. */
+		if (rc == ENR_OK)
+			rc = prov_request_query(out, "titlecase", "true");
 	} else {
-		static const struct {
-			const char *param;
-			enum fld_ident id;
-		} params[] = {
-			{ "email", ID_EMAIL },           { "profile", ID_LINKEDIN_URL },
-			{ "first_name", ID_FIRST_NAME }, { "last_name", ID_LAST_NAME },
-			{ "company", ID_COMPANY_NAME },  { "phone", ID_PHONE },
-		};
 		char lk[16];
 
-		/* PDL's minimum input: profile, email or phone, or a full name
-		 * together with something else about the person (its "Input
-		 * Parameters" page); of the identifiers we hold, the company. */
-		if (!prov_query_id(q, ID_EMAIL) && !prov_person_profile(q) && !prov_query_id(q, ID_PHONE) &&
-		    !(prov_query_id(q, ID_FIRST_NAME) && prov_query_id(q, ID_LAST_NAME) &&
-		      prov_query_id(q, ID_COMPANY_NAME))) {
+		if (!person_searchable(q)) {
 			rc = ENR_E_INVALID;
 			goto out;
 		}
 		rc = prov_request_base(out, p->base_url, "/v5/person/enrich");
-		for (size_t i = 0; rc == ENR_OK && i < sizeof params / sizeof params[0]; i++) {
-			const char *v = params[i].id == ID_LINKEDIN_URL ? prov_person_profile(q)
-								       : prov_query_id(q, params[i].id);
+		for (size_t i = 0; rc == ENR_OK && i < sizeof person_params / sizeof person_params[0];
+		     i++) {
+			const char *v = person_param(q, i);
 
 			if (v)
-				rc = prov_request_query(out, params[i].param, v);
+				rc = prov_request_query(out, person_params[i].param, v);
 		}
 		if (rc == ENR_OK && p->min_likelihood >= 1 && p->min_likelihood <= 10) {
 			snprintf(lk, sizeof lk, "%d", p->min_likelihood);
@@ -330,6 +372,7 @@ static bool map_person(const json_t *data, double conf, struct prov_result *out)
 		if (!prov_set_json_text(out, map[i].f, jp_get(data, map[i].path), conf))
 			return false;
 	}
+	prov_result_company_domain(out, json_object_get(data, "job_company_website"));
 	return true;
 }
 
@@ -342,14 +385,14 @@ static bool map_company(const json_t *doc, double conf, struct prov_result *out)
 	       set_joined(out, FLD_TECHNOLOGIES, json_object_get(doc, "tags"), conf);
 }
 
-/* 200: {"status":200,"likelihood":8,"data":{...}} for a person, the
- * company's members at the top level for a company. */
-static void parse_200(const struct prov_answer *a, struct prov_result *out)
+/* A 200 answer, or one item of a bulk answer: {"status":200,
+ * "likelihood":8,"data":{...}} for a person, the company's members at the
+ * top level for a company.  credits_known: the call's meters already set
+ * out->credits. */
+static void parse_doc(const struct cfg_provider *p, bool company, const json_t *doc,
+		      bool credits_known, struct prov_result *out)
 {
-	json_t *doc = jp_load(a->resp->body, a->resp->body_len, LIM_PROV_BODY_MAX);
 	const json_t *st, *data;
-	bool company = prov_company_only(a->q);
-	int64_t spent;
 	double conf;
 
 	if (!json_is_object(doc)) {
@@ -381,9 +424,8 @@ static void parse_200(const struct prov_answer *a, struct prov_result *out)
 			goto out;
 		}
 	}
-	/* x-call-credits-spent, when it is there, says what the call cost. */
-	if (!prov_header_int(a->resp, "x-call-credits-spent", CREDITS_SPENT_MAX, &spent))
-		out->credits = a->p->credits_per_hit;
+	if (!credits_known)
+		out->credits = p->credits_per_hit;
 	if (out->found == 0) {
 		/* A record with nothing we can use answers nothing. */
 		out->outcome = PROV_MISS;
@@ -396,8 +438,20 @@ static void parse_200(const struct prov_answer *a, struct prov_result *out)
 	}
 out:
 	/* Whatever was mapped before the body proved bad is dropped. */
-	if (out->outcome != PROV_HIT && out->outcome != PROV_MISS)
+	if (out->outcome != PROV_HIT && out->outcome != PROV_MISS) {
 		prov_result_clear_values(out);
+		out->company_domain[0] = '\0';
+	}
+}
+
+static void parse_200(const struct prov_answer *a, struct prov_result *out)
+{
+	json_t *doc = jp_load(a->resp->body, a->resp->body_len, LIM_PROV_BODY_MAX);
+	int64_t spent;
+
+	/* x-call-credits-spent, when it is there, says what the call cost. */
+	parse_doc(a->p, prov_company_only(a->q), doc,
+		  prov_header_int(a->resp, "x-call-credits-spent", CREDITS_SPENT_MAX, &spent), out);
 	json_decref(doc);
 }
 
@@ -443,11 +497,215 @@ static void pdl_parse(const struct cfg_provider *p, const struct prov_query *q,
 	prov_parse_by_status(&table, p, q, resp, now_ms, out);
 }
 
+/* ---- bulk person enrichment (docs/providers.md, "PDL person bulk
+ * enrichment") ------------------------------------------------------------ */
+
+#define PDL_BULK_MAX 100
+
+static enum enr_err put_param(json_t *params, const char *name, const char *v)
+{
+	json_t *s;
+
+	if (!util_utf8_valid(v, strlen(v)))
+		return ENR_E_INVALID;
+	s = json_string(v);
+	if (s == NULL || json_object_set_new(params, name, s) != 0)
+		return ENR_E_NOMEM;
+	return ENR_OK;
+}
+
+static enum enr_err bulk_body(const struct cfg_provider *p, const struct prov_query *const *qs,
+			      const char *const *ids, size_t n, struct buf *out)
+{
+	json_t *root = json_object(), *reqs = json_array();
+	enum enr_err rc = ENR_E_NOMEM;
+	char *text = NULL;
+
+	if (root == NULL || reqs == NULL)
+		goto out;
+	if (json_object_set_new(root, "titlecase", json_true()) != 0)
+		goto out;
+	if (p->min_likelihood >= 1 && p->min_likelihood <= 10 &&
+	    json_object_set_new(root, "min_likelihood", json_integer(p->min_likelihood)) != 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		json_t *item = json_object(), *params = json_object(), *meta = json_object();
+
+		if (item == NULL || params == NULL || meta == NULL ||
+		    json_object_set_new(item, "params", params) != 0 ||
+		    json_object_set_new(item, "metadata", meta) != 0 ||
+		    json_array_append_new(reqs, item) != 0) {
+			json_decref(item);
+			json_decref(params);
+			json_decref(meta);
+			rc = ENR_E_NOMEM;
+			goto out;
+		}
+		if (!person_searchable(qs[i])) {
+			rc = ENR_E_INVALID;
+			goto out;
+		}
+		for (size_t k = 0; k < sizeof person_params / sizeof person_params[0]; k++) {
+			const char *v = person_param(qs[i], k);
+
+			if (v && (rc = put_param(params, person_params[k].param, v)) != ENR_OK)
+				goto out;
+		}
+		if ((rc = put_param(meta, "id", ids[i])) != ENR_OK)
+			goto out;
+	}
+	rc = ENR_E_NOMEM;
+	if (json_object_set(root, "requests", reqs) != 0)
+		goto out;
+	text = json_dumps(root, JSON_COMPACT);
+	if (text == NULL)
+		goto out;
+	rc = buf_puts(out, text) == ENR_OK ? ENR_OK : ENR_E_TOO_LARGE;
+out:
+	free(text);
+	json_decref(reqs);
+	json_decref(root);
+	return rc;
+}
+
+static enum enr_err pdl_build_bulk(const struct cfg_provider *p, const struct cfg_key *key,
+				   const struct prov_query *const *qs, const char *const *ids,
+				   size_t n, struct prov_request *out)
+{
+	enum enr_err rc;
+
+	if (p == NULL || key == NULL || key->secret == NULL || qs == NULL || ids == NULL)
+		return ENR_E_INTERNAL;
+	if (n == 0 || n > PDL_BULK_MAX)
+		return ENR_E_INVALID;
+	prov_request_release(out);
+	util_strlcpy(out->method, "POST", sizeof out->method);
+	rc = prov_request_base(out, p->base_url, "/v5/person/bulk");
+	if (rc == ENR_OK)
+		rc = bulk_body(p, qs, ids, n, &out->body);
+	if (rc == ENR_OK)
+		rc = prov_request_header(out, "Accept", "application/json");
+	if (rc == ENR_OK)
+		rc = prov_request_header(out, "Content-Type", "application/json");
+	if (rc == ENR_OK)
+		rc = prov_request_header(out, "User-Agent", "enrichd/" ENRICHD_VERSION);
+	if (rc == ENR_OK)
+		rc = prov_request_header(out, "X-Api-Key", key->secret);
+	if (rc)
+		prov_request_release(out);
+	return rc;
+}
+
+/* One item of the answer array: what the single endpoint answers for the
+ * same parameters.  A per-item 402 (the account ran out in the middle of
+ * the call) is the key's quota, the row goes to another key. */
+static void parse_item(const struct cfg_provider *p, const json_t *doc, struct prov_result *out)
+{
+	const json_t *st = json_object_get(doc, "status");
+	json_int_t status = json_is_integer(st) ? json_integer_value(st) : 0;
+
+	prov_result_reset(out);
+	out->outcome = PROV_TRANSIENT;
+	switch (status) {
+	case 200:
+		parse_doc(p, false, doc, false, out);
+		return;
+	case 404:
+		out->outcome = PROV_MISS;
+		prov_result_reason(out, "pdl: bulk item not found");
+		return;
+	case 400:
+		out->outcome = PROV_REQUEST_REJECTED;
+		prov_result_reason(out, "pdl: bulk item rejected (400)");
+		return;
+	case 402:
+		out->outcome = PROV_QUOTA_EXHAUSTED;
+		prov_result_reason(out, "pdl: credits ran out during the bulk call (402)");
+		return;
+	default:
+		prov_result_reason(out, "pdl: bulk item failed (status %lld)", (long long)status);
+		return;
+	}
+}
+
+static void pdl_parse_bulk(const struct cfg_provider *p, const struct prov_query *const *qs,
+			   const char *const *ids, size_t n, const struct prov_response *resp,
+			   int64_t now_ms, struct prov_result *call, struct prov_result *items)
+{
+	json_t *doc = NULL;
+	const json_t *el;
+	size_t j;
+	bool credits_known = false;
+
+	(void)qs;
+	for (size_t i = 0; i < n; i++) {
+		prov_result_reset(&items[i]);
+		items[i].outcome = PROV_TRANSIENT;
+		prov_result_reason(&items[i], "pdl: item missing from the bulk answer");
+	}
+	if (resp == NULL || resp->status != 200) {
+		pdl_parse(p, NULL, resp, now_ms, call);
+		if (call->outcome == PROV_MISS || call->outcome == PROV_HIT) {
+			/* A 404 for the call names no item: upstream confusion. */
+			prov_result_reset(call);
+			call->outcome = PROV_TRANSIENT;
+			prov_result_reason(call, "pdl: bulk call answered %ld", resp ? resp->status : 0L);
+		}
+		return;
+	}
+	prov_result_reset(call);
+	call->outcome = PROV_TRANSIENT;
+	read_meters(resp, call);
+	{
+		int64_t spent;
+
+		credits_known = prov_header_int(resp, "x-call-credits-spent", CREDITS_SPENT_MAX, &spent);
+	}
+	doc = jp_load(resp->body, resp->body_len, LIM_PROV_BODY_MAX);
+	if (!json_is_array(doc)) {
+		prov_result_reason(call, "pdl: bulk 200 whose body is not a JSON array");
+		json_decref(doc);
+		return;
+	}
+	call->outcome = PROV_HIT;
+	prov_result_reason(call, "pdl: bulk answer with %zu items", json_array_size(doc));
+	json_array_foreach(doc, j, el) {
+		const char *id = json_string_value(jp_get(el, "metadata.id"));
+		size_t at = n;
+
+		if (!json_is_object(el))
+			continue;
+		/* By the id we sent; by position only when the id is absent. */
+		if (id) {
+			for (size_t i = 0; i < n; i++) {
+				if (strcmp(ids[i], id) == 0) {
+					at = i;
+					break;
+				}
+			}
+		} else if (j < n) {
+			at = j;
+		}
+		if (at < n)
+			parse_item(p, el, &items[at]);
+	}
+	if (!credits_known) {
+		call->credits = 0;
+		for (size_t i = 0; i < n; i++)
+			call->credits += items[i].credits;
+	}
+	json_decref(doc);
+}
+
 const struct prov_ops prov_pdl_ops = {
 	.kind = "pdl",
 	.needs_key = true,
+	.supplies = pdl_supplies,
 	.build = pdl_build,
 	.build_poll = NULL,
 	.parse = pdl_parse,
 	.answer = NULL,
+	.bulk_max = PDL_BULK_MAX,
+	.build_bulk = pdl_build_bulk,
+	.parse_bulk = pdl_parse_bulk,
 };

@@ -151,17 +151,58 @@ static enum enr_err put_bool(json_t *o, const char *name, bool v)
 	return json_object_set_new(o, name, json_boolean(v)) != 0 ? ENR_E_NOMEM : ENR_OK;
 }
 
-/* The start body: include flags from the wanted fields, one person with
- * only the identifiers we know. */
-static enum enr_err start_body(const struct prov_query *q, const char *linkedin, struct buf *out)
+/* Surfe finds a person by a LinkedIn profile URL, or by first name, last
+ * name and a company name or domain. */
+static bool person_searchable(const struct prov_query *q)
 {
-	json_t *root = NULL, *include = NULL, *people = NULL, *person = NULL;
-	bool email = (q->want & (FLD_BIT(FLD_PERSONAL_EMAIL) | FLD_BIT(FLD_BUSINESS_EMAIL))) != 0;
-	bool mobile = (q->want & FLD_BIT(FLD_PHONE)) != 0;
-	bool li = (q->want & FLD_BIT(FLD_LINKEDIN_URL)) != 0;
+	return prov_is_profile_url(q->id[ID_LINKEDIN_URL]) ||
+	       (prov_present(q->id[ID_FIRST_NAME]) && prov_present(q->id[ID_LAST_NAME]) &&
+		(prov_present(q->id[ID_COMPANY_NAME]) || prov_present(q->id[ID_DOMAIN])));
+}
+
+static fld_set surfe_supplies(const struct cfg_provider *p, enum prov_kind kind,
+			      const struct prov_query *q)
+{
+	(void)p;
+	/* People only: Surfe's enrichment has no company lookup. */
+	if (q == NULL || kind == PROV_KIND_COMPANY || !person_searchable(q))
+		return 0;
+	return SURFE_FIELDS;
+}
+
+/* One person of a start body, with only the identifiers we know. */
+static enum enr_err start_person(const struct prov_query *q, const char *id, json_t *person)
+{
+	const char *linkedin = prov_is_profile_url(q->id[ID_LINKEDIN_URL]) ? q->id[ID_LINKEDIN_URL]
+									  : NULL;
+	enum enr_err rc;
+
+	if ((rc = put_str(person, "externalID", id)) != ENR_OK ||
+	    (rc = put_str(person, "firstName", q->id[ID_FIRST_NAME])) != ENR_OK ||
+	    (rc = put_str(person, "lastName", q->id[ID_LAST_NAME])) != ENR_OK ||
+	    (rc = put_str(person, "companyName", q->id[ID_COMPANY_NAME])) != ENR_OK ||
+	    (rc = put_str(person, "companyDomain", q->id[ID_DOMAIN])) != ENR_OK ||
+	    (rc = put_str(person, "linkedinUrl", linkedin)) != ENR_OK)
+		return rc;
+	return ENR_OK;
+}
+
+/* The start body: include flags from the wanted fields (of every person),
+ * then the people, each with its externalID. */
+static enum enr_err start_body(const struct prov_query *const *qs, const char *const *ids,
+			       size_t n, struct buf *out)
+{
+	json_t *root = NULL, *include = NULL, *people = NULL;
+	fld_set want = 0;
+	bool email, mobile, li;
 	enum enr_err rc = ENR_E_NOMEM;
 	char *text = NULL;
 
+	for (size_t i = 0; i < n; i++)
+		want |= qs[i]->want;
+	email = (want & (FLD_BIT(FLD_PERSONAL_EMAIL) | FLD_BIT(FLD_BUSINESS_EMAIL))) != 0;
+	mobile = (want & FLD_BIT(FLD_PHONE)) != 0;
+	li = (want & FLD_BIT(FLD_LINKEDIN_URL)) != 0;
 	/* Surfe's start page: include "must have at least one field".  Its
 	 * credits are counted in e-mail and mobile look-ups, so when only
 	 * profile fields (title, seniority, ...) are wanted the LinkedIn URL
@@ -172,24 +213,22 @@ static enum enr_err start_body(const struct prov_query *q, const char *linkedin,
 	root = json_object();
 	include = json_object();
 	people = json_array();
-	person = json_object();
-	if (root == NULL || include == NULL || people == NULL || person == NULL)
+	if (root == NULL || include == NULL || people == NULL)
 		goto out;
 	if ((rc = put_bool(include, "email", email)) != ENR_OK ||
 	    (rc = put_bool(include, "mobile", mobile)) != ENR_OK ||
 	    (rc = put_bool(include, "linkedInUrl", li)) != ENR_OK)
 		goto out;
-	if ((rc = put_str(person, "externalID", SURFE_EXTERNAL_ID)) != ENR_OK ||
-	    (rc = put_str(person, "firstName", q->id[ID_FIRST_NAME])) != ENR_OK ||
-	    (rc = put_str(person, "lastName", q->id[ID_LAST_NAME])) != ENR_OK ||
-	    (rc = put_str(person, "companyName", q->id[ID_COMPANY_NAME])) != ENR_OK ||
-	    (rc = put_str(person, "companyDomain", q->id[ID_DOMAIN])) != ENR_OK ||
-	    (rc = put_str(person, "linkedinUrl", linkedin)) != ENR_OK)
-		goto out;
+	for (size_t i = 0; i < n; i++) {
+		json_t *person = json_object();
 
+		rc = ENR_E_NOMEM;
+		if (person == NULL || json_array_append_new(people, person) != 0)
+			goto out;
+		if ((rc = start_person(qs[i], ids[i], person)) != ENR_OK)
+			goto out;
+	}
 	rc = ENR_E_NOMEM;
-	if (json_array_append(people, person) != 0)
-		goto out;
 	if (json_object_set(root, "include", include) != 0 ||
 	    json_object_set(root, "people", people) != 0)
 		goto out;
@@ -199,42 +238,45 @@ static enum enr_err start_body(const struct prov_query *q, const char *linkedin,
 	rc = buf_puts(out, text);
 out:
 	free(text);
-	json_decref(person);
 	json_decref(people);
 	json_decref(include);
 	json_decref(root);
 	return rc;
 }
 
-static enum enr_err surfe_build(const struct cfg_provider *p, const struct cfg_key *key,
-				const struct prov_query *q, struct prov_request *out)
+static enum enr_err start_request(const struct cfg_provider *p, const struct cfg_key *key,
+				  const struct prov_query *const *qs, const char *const *ids,
+				  size_t n, struct prov_request *out)
 {
 	struct prov_request r;
-	const char *linkedin;
 	enum enr_err rc;
-
-	if (q == NULL || out == NULL)
-		return ENR_E_INVALID;
-	linkedin = prov_is_profile_url(q->id[ID_LINKEDIN_URL]) ? q->id[ID_LINKEDIN_URL] : NULL;
-	if (linkedin == NULL &&
-	    !(prov_present(q->id[ID_FIRST_NAME]) && prov_present(q->id[ID_LAST_NAME]) &&
-	      (prov_present(q->id[ID_COMPANY_NAME]) || prov_present(q->id[ID_DOMAIN]))))
-		return ENR_E_INVALID;
-	if ((q->want & SURFE_FIELDS) == 0)
-		return ENR_E_INVALID;
 
 	prov_request_init(&r);
 	util_strlcpy(r.method, "POST", sizeof r.method);
 	if ((rc = put_url(p, SURFE_PATH, &r.url)) != ENR_OK ||
 	    (rc = common_headers(key, &r)) != ENR_OK ||
 	    (rc = prov_request_header(&r, "Content-Type", "application/json")) != ENR_OK ||
-	    (rc = start_body(q, linkedin, &r.body)) != ENR_OK) {
+	    (rc = start_body(qs, ids, n, &r.body)) != ENR_OK) {
 		prov_request_release(&r);
 		return rc;
 	}
 	prov_request_release(out);
 	*out = r;
 	return ENR_OK;
+}
+
+static enum enr_err surfe_build(const struct cfg_provider *p, const struct cfg_key *key,
+				const struct prov_query *q, struct prov_request *out)
+{
+	static const char *const one_id[] = { SURFE_EXTERNAL_ID };
+
+	if (q == NULL || out == NULL)
+		return ENR_E_INVALID;
+	if (!person_searchable(q))
+		return ENR_E_INVALID;
+	if ((q->want & SURFE_FIELDS) == 0)
+		return ENR_E_INVALID;
+	return start_request(p, key, &q, one_id, 1, out);
 }
 
 static enum enr_err surfe_build_poll(const struct cfg_provider *p, const struct cfg_key *key,
@@ -363,6 +405,7 @@ static enum enr_err map_person(struct prov_result *out, const json_t *person)
 	    (rc = take_emails(out, json_object_get(person, "emails"), conf)) ||
 	    (rc = take(out, FLD_COMPANY_NAME, json_object_get(person, "companyName"), conf)))
 		return rc;
+	prov_result_company_domain(out, json_object_get(person, "companyDomain"));
 	return ENR_OK;
 }
 
@@ -553,11 +596,113 @@ static void surfe_parse(const struct cfg_provider *p, const struct prov_query *q
 	prov_parse_by_status(&table, p, q, resp, now_ms, out);
 }
 
+/* ---- many people in one enrichment (docs/providers.md, "Surfe: many
+ * people in one enrichment") ---------------------------------------------- */
+
+#define SURFE_BULK_MAX 10000
+
+static enum enr_err surfe_build_bulk(const struct cfg_provider *p, const struct cfg_key *key,
+				     const struct prov_query *const *qs, const char *const *ids,
+				     size_t n, struct prov_request *out)
+{
+	if (qs == NULL || ids == NULL || out == NULL || n == 0 || n > SURFE_BULK_MAX)
+		return ENR_E_INVALID;
+	for (size_t i = 0; i < n; i++) {
+		if (!person_searchable(qs[i]) || !id_valid(ids[i], strlen(ids[i])))
+			return ENR_E_INVALID;
+	}
+	return start_request(p, key, qs, ids, n, out);
+}
+
+/* One person of a completed job: COMPLETED with fields is a hit,
+ * NOT_FOUND a miss, anything else that row's own failure. */
+static void bulk_person(const struct cfg_provider *p, const json_t *person, struct prov_result *out)
+{
+	const json_t *st = json_object_get(person, "status");
+
+	prov_result_reset(out);
+	out->outcome = PROV_TRANSIENT;
+	if (str_is(st, "NOT_FOUND")) {
+		out->outcome = PROV_MISS;
+		prov_result_reason(out, "surfe: person not found");
+		return;
+	}
+	if (!str_is(st, "COMPLETED")) {
+		prov_result_reason(out, "surfe: person failed upstream");
+		return;
+	}
+	if (map_person(out, person) != ENR_OK) {
+		transient(out, "out of memory");
+		return;
+	}
+	if (out->found == 0) {
+		out->outcome = PROV_MISS;
+		prov_result_reason(out, "surfe: completed with no field");
+		return;
+	}
+	out->outcome = PROV_HIT;
+	out->credits = p != NULL ? p->credits_per_hit : 0;
+	prov_result_reason(out, "surfe: found %u fields", fld_count(out->found));
+}
+
+static void surfe_parse_bulk(const struct cfg_provider *p, const struct prov_query *const *qs,
+			     const char *const *ids, size_t n, const struct prov_response *resp,
+			     int64_t now_ms, struct prov_result *call, struct prov_result *items)
+{
+	json_t *root = NULL;
+	const json_t *people, *v;
+	size_t j;
+
+	for (size_t i = 0; i < n; i++) {
+		prov_result_reset(&items[i]);
+		items[i].outcome = PROV_TRANSIENT;
+		prov_result_reason(&items[i], "surfe: person missing from the completed enrichment");
+	}
+	if (resp && !resp->timed_out && resp->status >= 200 && resp->status <= 299)
+		root = jp_load(resp->body, resp->body_len, LIM_PROV_BODY_MAX);
+	if (!str_is(json_object_get(root, "status"), "COMPLETED")) {
+		/* A start answer, a job in progress, or the call's own error. */
+		json_decref(root);
+		surfe_parse(p, n ? qs[0] : NULL, resp, now_ms, call);
+		if (call->outcome == PROV_HIT || call->outcome == PROV_MISS)
+			transient(call, "unexpected answer to a bulk enrichment");
+		return;
+	}
+	prov_result_reset(call);
+	people = json_object_get(root, "people");
+	if (!json_is_array(people)) {
+		transient(call, "completed job without a people list");
+		json_decref(root);
+		return;
+	}
+	call->outcome = PROV_HIT;
+	prov_result_reason(call, "surfe: enrichment completed with %zu people",
+			   json_array_size(people));
+	json_array_foreach(people, j, v) {
+		const json_t *id = json_object_get(v, "externalID");
+
+		if (!json_is_object(v) || !json_is_string(id))
+			continue;
+		for (size_t i = 0; i < n; i++) {
+			if (strcmp(ids[i], json_string_value(id)) == 0) {
+				bulk_person(p, v, &items[i]);
+				call->credits += items[i].credits;
+				break;
+			}
+		}
+	}
+	json_decref(root);
+}
+
 const struct prov_ops prov_surfe_ops = {
 	.kind = "surfe",
 	.needs_key = true,
+	.supplies = surfe_supplies,
 	.build = surfe_build,
 	.build_poll = surfe_build_poll,
 	.parse = surfe_parse,
 	.answer = NULL,
+	.bulk_max = SURFE_BULK_MAX,
+	.build_bulk = surfe_build_bulk,
+	.parse_bulk = surfe_parse_bulk,
 };

@@ -67,7 +67,7 @@ static void check_request(const struct prov_request *req, const struct prov_quer
 static int fuzz_one(const uint8_t *data, size_t size)
 {
 	static int miss[] = { 410 }, rate[] = { 420, 503 }, keyinv[] = { 401 };
-	static struct cfg_key key = { "g-1", "acct", "SECRET", "", 0 };
+	static struct cfg_key key = { .id = "g-1", .account = "acct", .secret = "SECRET", .category = "" };
 	struct cfg_generic g = {
 		.method = "GET",
 		.url = "{base_url}/{nope}/person?email={email}&first={first_name}",

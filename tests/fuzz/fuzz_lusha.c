@@ -32,8 +32,8 @@ static const char *const header_names[4] = { "x-minute-requests-left", "x-hourly
 
 static int fuzz_one(const uint8_t *data, size_t size)
 {
-	static struct cfg_key key = { "lusha-1", "acct", "SECRET", "", 0 };
-	static struct cfg_key phone_key = { "lusha-2", "acct", "SECRET", "phone", 0 };
+	static struct cfg_key key = { .id = "lusha-1", .account = "acct", .secret = "SECRET", .category = "" };
+	static struct cfg_key phone_key = { .id = "lusha-2", .account = "acct", .secret = "SECRET", .category = "phone" };
 	static struct cfg_provider prov = {
 		.name = "lusha", .kind = "lusha", .base_url = "https://api.lusha.com",
 		.enabled = true, .timeout_ms = 1500, .credits_per_hit = 1, .keys = &key, .nkeys = 1,

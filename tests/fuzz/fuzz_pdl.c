@@ -32,7 +32,7 @@ static const char *const header_names[4] = { "x-ratelimit-remaining", "x-ratelim
 
 static int fuzz_one(const uint8_t *data, size_t size)
 {
-	static struct cfg_key key = { "pdl-1", "acct", "SECRET", "", 0 };
+	static struct cfg_key key = { .id = "pdl-1", .account = "acct", .secret = "SECRET", .category = "" };
 	static struct cfg_provider prov = {
 		.name = "pdl", .kind = "pdl", .base_url = "https://api.peopledatalabs.com",
 		.enabled = true, .timeout_ms = 1500, .min_likelihood = 6, .credits_per_hit = 1,

@@ -36,7 +36,7 @@ static const long statuses[16] = {
 	0, 200, 202, 200, 202, 201, 400, 401, 402, 403, 404, 429, 500, 503, 302, 200,
 };
 
-static struct cfg_key key = { "surfe-1", "acme", "sk-fuzz", "", 0 };
+static struct cfg_key key = { .id = "surfe-1", .account = "acme", .secret = "sk-fuzz", .category = "" };
 static struct cfg_provider prov = {
 	.name = "surfe", .kind = "surfe", .base_url = "https://api.surfe.com",
 	.enabled = true, .credits_per_hit = 1,

@@ -18,7 +18,7 @@ extern const struct prov_ops prov_generic_ops;
 #define NOW INT64_C(1795425816123)
 #define KEY "gen-SECRET-KEY-89"
 
-static struct cfg_key key = { "gen-1", "acct", KEY, "", 0 };
+static struct cfg_key key = { .id = "gen-1", .account = "acct", .secret = KEY, .category = "" };
 
 static struct cfg_generic get_tmpl = {
 	.method = "GET",

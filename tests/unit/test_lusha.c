@@ -20,9 +20,9 @@ extern const struct prov_ops prov_lusha_ops;
 #define MIDNIGHT  INT64_C(1795478400000) /* 2026-11-24T00:00:00Z */
 #define KEY       "lusha-SECRET-KEY-4567"
 
-static struct cfg_key key = { "lusha-1", "acct", KEY, "", 0 };
-static struct cfg_key phone_key = { "lusha-2", "acct", KEY, "phone", 0 };
-static struct cfg_key email_key = { "lusha-3", "acct", KEY, "email", 0 };
+static struct cfg_key key = { .id = "lusha-1", .account = "acct", .secret = KEY, .category = "" };
+static struct cfg_key phone_key = { .id = "lusha-2", .account = "acct", .secret = KEY, .category = "phone" };
+static struct cfg_key email_key = { .id = "lusha-3", .account = "acct", .secret = KEY, .category = "email" };
 static struct cfg_provider prov = {
 	.name = "lusha", .kind = "lusha", .base_url = "https://api.lusha.com",
 	.enabled = true, .timeout_ms = 1500, .credits_per_hit = 1, .keys = &key, .nkeys = 1,

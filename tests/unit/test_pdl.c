@@ -17,7 +17,7 @@ extern const struct prov_ops prov_pdl_ops;
 #define NOW   INT64_C(1795425816123)
 #define KEY   "pdl-SECRET-KEY-0123"
 
-static struct cfg_key key = { "pdl-1", "acct", KEY, "", 0 };
+static struct cfg_key key = { .id = "pdl-1", .account = "acct", .secret = KEY, .category = "" };
 static struct cfg_provider prov = {
 	.name = "pdl", .kind = "pdl", .base_url = "https://api.peopledatalabs.com",
 	.enabled = true, .timeout_ms = 1500, .min_likelihood = 6, .credits_per_hit = 1,
@@ -135,7 +135,7 @@ TEST(build_company)
 
 	prov_request_init(&r);
 	REQUIRE(prov_pdl_ops.build(&prov, &key, &q, &r) == ENR_OK);
-	CHECK_STR(buf_cstr(&r.url), "https://api.peopledatalabs.com/v5/company/enrich?website=acme.com");
+	CHECK_STR(buf_cstr(&r.url), "https://api.peopledatalabs.com/v5/company/enrich?website=acme.com&titlecase=true");
 	CHECK_STR(r.headers[2], "X-Api-Key: " KEY);
 	check_key_only_in_auth(&r);
 	prov_request_release(&r);
@@ -145,7 +145,7 @@ TEST(build_company)
 	q.id[ID_COMPANY_NAME] = "Acme Inc.";
 	prov_request_init(&r);
 	REQUIRE(prov_pdl_ops.build(&prov, &key, &q, &r) == ENR_OK);
-	CHECK_STR(buf_cstr(&r.url), "https://api.peopledatalabs.com/v5/company/enrich?name=Acme%20Inc.");
+	CHECK_STR(buf_cstr(&r.url), "https://api.peopledatalabs.com/v5/company/enrich?name=Acme%20Inc.&titlecase=true");
 	prov_request_release(&r);
 
 	/* one person field wanted: the person endpoint */

@@ -26,7 +26,7 @@ extern const struct prov_ops prov_surfe_ops;
 
 #define SECRET "sk-surfe-TEST-9f3a"
 
-static struct cfg_key key = { "surfe-1", "acme", SECRET, "", 0 };
+static struct cfg_key key = { .id = "surfe-1", .account = "acme", .secret = SECRET, .category = "" };
 
 static struct cfg_provider prov = {
 	.name = "surfe", .kind = "surfe", .base_url = "https://api.surfe.com", .enabled = true,
