@@ -151,6 +151,11 @@ struct st_account {
 	int64_t records_per_hour;
 	int64_t records_per_day;
 	int64_t created_at;            /* seconds since the epoch */
+	/* Credit budgets (lib/budget.h): credits the account may spend upstream
+	 * per UTC day and per calendar month (UTC); ST_LIMIT_DEFAULT follows
+	 * accounts_default, 0 means no budget. */
+	int64_t credits_per_day;
+	int64_t credits_per_month;
 };
 
 /* atomic; ENR_E_CONFLICT when the name is taken. */
@@ -161,6 +166,11 @@ enum enr_err st_account_by_id(struct store *s, int64_t id, struct st_account *ou
 /* atomic, with the authentication generation: set the four limits
  * (ST_LIMIT_DEFAULT resets one to the config default). */
 enum enr_err st_account_set_limits(struct store *s, int64_t id, const struct st_account *limits) ENR_MUST_CHECK;
+/* atomic, with the authentication generation: set the account's credit
+ * budgets (ST_LIMIT_DEFAULT: follow accounts_default; 0: none).
+ * ENR_E_NOT_FOUND for an unknown account. */
+enum enr_err st_account_set_budgets(struct store *s, int64_t id, int64_t credits_per_day,
+				    int64_t credits_per_month) ENR_MUST_CHECK;
 /* read: every account, by name; fn returns non-zero to stop. */
 enum enr_err st_account_each(struct store *s, int (*fn)(void *arg, const struct st_account *a),
 			     void *arg) ENR_MUST_CHECK;
@@ -347,6 +357,69 @@ enum enr_err st_cache_put(struct store *s, const unsigned char key[32], const ch
 			  bool hit, const char *body, int64_t expires_ms) ENR_MUST_CHECK;
 /* atomic: delete at most limit expired entries. */
 enum enr_err st_cache_purge(struct store *s, int64_t now_ms, int limit, int *removed) ENR_MUST_CHECK;
+
+/* ---- lookups in flight across processes (lib/cache.h) -------------------- */
+
+/* atomic (one upsert, guarded by the holder's expiry): claim key for owner
+ * until until_ms.  *mine true when owner holds it now (it was free, had
+ * expired, or was owner's already); else *holder_until is when the other
+ * holder's claim runs out. */
+enum enr_err st_flight_claim(struct store *s, const unsigned char key[32], const char *owner,
+			     int64_t now_ms, int64_t until_ms, bool *mine,
+			     int64_t *holder_until) ENR_MUST_CHECK;
+/* guarded (owner's): drop the claim. */
+enum enr_err st_flight_release(struct store *s, const unsigned char key[32], const char *owner) ENR_MUST_CHECK;
+/* read: whether an unexpired claim on key exists (and until when). */
+enum enr_err st_flight_get(struct store *s, const unsigned char key[32], int64_t now_ms,
+			   bool *held, int64_t *until_ms) ENR_MUST_CHECK;
+/* atomic: delete at most limit expired claims. */
+enum enr_err st_flight_purge(struct store *s, int64_t now_ms, int limit, int *removed) ENR_MUST_CHECK;
+
+/* ---- credit budgets (lib/budget.h decides the scopes and limits) -------- */
+
+/* One budget a hold is taken from: a scope ("account:7:day", "key:pdl-1",
+ * "upstream:pdl/acme", lib/budget.h names them), the start of its current
+ * period (seconds since the epoch) and the credits the period allows. */
+struct st_budget_scope {
+	char scope[2 * LIM_NAME_MAX + 32];
+	int64_t period_start;
+	int64_t limit;
+};
+
+/* atomic, all or nothing: hold amount credits on every scope of sc[0..n)
+ * under hold_id until expires_ms.  A scope whose spent + unexpired holds +
+ * amount would pass its limit refuses the whole hold: *ok false, *refused
+ * its index and *available what it can still take (0 at least); nothing
+ * is written then.  Concurrent reservers on any host are serialised by
+ * each scope's ledger row (locked by an upsert), so together they never
+ * hold more than a limit.  Holds whose expiry passed count for nothing
+ * (a process that died leaks no credits) and are dropped. */
+enum enr_err st_budget_reserve(struct store *s, const char *hold_id, const struct st_budget_scope *sc,
+			       int n, int64_t amount, int64_t now_ms, int64_t expires_ms, bool *ok,
+			       int *refused, int64_t *available) ENR_MUST_CHECK;
+/* atomic: add spent to every scope's period ledger and drop hold_id's
+ * holds (whether or not they expired meanwhile).  spent may pass the
+ * limit: it is what the provider charged. */
+enum enr_err st_budget_settle(struct store *s, const char *hold_id, const struct st_budget_scope *sc,
+			      int n, int64_t spent) ENR_MUST_CHECK;
+/* read: a scope's period: credits spent and held (unexpired holds). */
+enum enr_err st_budget_get(struct store *s, const char *scope, int64_t period_start,
+			   int64_t now_ms, int64_t *spent, int64_t *held) ENR_MUST_CHECK;
+
+/* ---- savings (lib/cache.h counts them) ------------------------------------- */
+
+struct st_savings {
+	char provider[LIM_NAME_MAX + 1];
+	char day[11];               /* YYYY-MM-DD (UTC) */
+	int64_t cache_calls, cache_credits;    /* answered by the cache */
+	int64_t flight_calls, flight_credits;  /* answered by another caller's lookup in flight */
+};
+
+/* atomic (one upsert that adds). */
+enum enr_err st_savings_add(struct store *s, const struct st_savings *d) ENR_MUST_CHECK;
+/* read: from day `from` (inclusive), newest first, by provider. */
+enum enr_err st_savings_each(struct store *s, const char *from,
+			     int (*fn)(void *arg, const struct st_savings *v), void *arg) ENR_MUST_CHECK;
 
 /* ---- batch jobs (lib/jobs.h owns the meaning of inputs and results) ----- */
 

@@ -13,10 +13,12 @@
 #include "util.h"
 
 #define ACCOUNT_COLS "SELECT id, name, requests_per_minute, burst, records_per_hour," \
-		     " records_per_day, created_at FROM accounts"
+		     " records_per_day, created_at, credits_per_day, credits_per_month"  \
+		     " FROM accounts"
 #define KEY_COLS "SELECT k.id, k.account_id, a.name, k.name, k.last4, k.scopes,"   \
 		 " k.created_at, k.expires_at, k.revoked_at, a.requests_per_minute,"   \
-		 " a.burst, a.records_per_hour, a.records_per_day, a.created_at"       \
+		 " a.burst, a.records_per_hour, a.records_per_day, a.created_at,"      \
+		 " a.credits_per_day, a.credits_per_month"                             \
 		 " FROM client_keys k JOIN accounts a ON a.id = k.account_id"
 
 static struct db_stmt q_account_insert =
@@ -27,6 +29,8 @@ static struct db_stmt q_account_all = DB_READ(ACCOUNT_COLS " ORDER BY name");
 static struct db_stmt q_account_set_limits =
 	DB_WRITE("UPDATE accounts SET requests_per_minute = ?2, burst = ?3,"
 		 " records_per_hour = ?4, records_per_day = ?5 WHERE id = ?1");
+static struct db_stmt q_account_set_budgets =
+	DB_WRITE("UPDATE accounts SET credits_per_day = ?2, credits_per_month = ?3 WHERE id = ?1");
 static struct db_stmt q_key_insert =
 	DB_WRITE("INSERT INTO client_keys(account_id, name, hash, last4, scopes, created_at,"
 		 " expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id");
@@ -57,6 +61,8 @@ static void row_account(const struct db_row *r, int off, struct st_account *a)
 	a->records_per_hour = db_i64(r, off + 4);
 	a->records_per_day = db_i64(r, off + 5);
 	a->created_at = db_i64(r, off + 6);
+	a->credits_per_day = db_i64(r, off + 7);
+	a->credits_per_month = db_i64(r, off + 8);
 }
 
 struct one_account {
@@ -120,6 +126,33 @@ enum enr_err st_account_set_limits(struct store *s, int64_t id, const struct st_
 {
 	struct set_limits x = { id, l };
 	enum enr_err rc = db_tx(s, set_limits_tx, &x);
+
+	if (rc == ENR_OK)
+		st_auth_bumped(s);
+	return rc;
+}
+
+struct set_budgets {
+	int64_t id, per_day, per_month;
+};
+
+static enum enr_err set_budgets_tx(struct db_conn *c, void *arg)
+{
+	struct set_budgets *x = arg;
+	int64_t changes = 0;
+	enum enr_err rc = db_exec(c, &q_account_set_budgets, NULL, NULL, &changes, "iii", x->id,
+				  x->per_day, x->per_month);
+
+	if (rc == ENR_OK && changes == 0)
+		rc = ENR_E_NOT_FOUND;
+	return rc ? rc : st_auth_bump(c);
+}
+
+enum enr_err st_account_set_budgets(struct store *s, int64_t id, int64_t credits_per_day,
+				    int64_t credits_per_month)
+{
+	struct set_budgets x = { id, credits_per_day, credits_per_month };
+	enum enr_err rc = db_tx(s, set_budgets_tx, &x);
 
 	if (rc == ENR_OK)
 		st_auth_bumped(s);
@@ -215,6 +248,8 @@ static void row_key(const struct db_row *r, struct st_client_key *k)
 	a->records_per_hour = db_i64(r, 11);
 	a->records_per_day = db_i64(r, 12);
 	a->created_at = db_i64(r, 13);
+	a->credits_per_day = db_i64(r, 14);
+	a->credits_per_month = db_i64(r, 15);
 }
 
 struct one_key {

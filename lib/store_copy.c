@@ -9,7 +9,8 @@
  * either copied or as it was.  Ids are kept, so client keys, jobs and
  * their rows keep pointing at the same accounts; PostgreSQL's identity
  * sequences are moved past the copied ids afterwards.  Usage journal
- * marks are not copied (they belong to processes of the source).
+ * marks, claims on lookups in flight and budget holds are not copied (they
+ * belong to processes of the source).
  */
 #include "store.h"
 #include "store_int.h"
@@ -31,7 +32,7 @@ struct table {
 /* In the order foreign keys need. */
 static const struct table tables[] = {
 	{ "accounts", "id, name, requests_per_minute, burst, records_per_hour, records_per_day,"
-		      " created_at", "itiiiii", "id", "id" },
+		      " created_at, credits_per_day, credits_per_month", "itiiiiiii", "id", "id" },
 	{ "client_keys", "id, account_id, name, hash, last4, scopes, created_at, expires_at,"
 			 " revoked_at", "iitbtiiii", "id", "id" },
 	{ "admission", "account_id, tokens, updated_ms, hour_start, hour_used, day_start, day_used",
@@ -56,6 +57,9 @@ static const struct table tables[] = {
 	  "id" },
 	{ "alerts", "id, at_ms, event, provider, key_id, last4, state, until_ms, message",
 	  "iitttttit", "id", "id" },
+	{ "budget_spent", "scope, period_start, spent", "tii", "scope, period_start", NULL },
+	{ "savings_daily", "provider, day, cache_calls, cache_credits, flight_calls, flight_credits",
+	  "ttiiii", "provider, day", NULL },
 };
 
 #define NTABLES (sizeof tables / sizeof tables[0])

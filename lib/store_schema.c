@@ -203,6 +203,37 @@ static const char *const sqlite_steps[] = {
 	"ALTER TABLE upstream_keys ADD COLUMN meters_ms INTEGER NOT NULL DEFAULT 0;"
 	"CREATE INDEX jobs_listing ON jobs(created_ms, seq);"
 	"CREATE INDEX jobs_account_listing ON jobs(account_id, created_ms, seq);",
+	/* 7: claims on lookups in flight, credit budgets (the ledger per
+	 * scope and period, and the holds of calls in flight), what the cache
+	 * and coalescing saved, the accounts' own budgets */
+	"CREATE TABLE flights ("
+	"  key BLOB PRIMARY KEY,"
+	"  owner TEXT NOT NULL,"
+	"  until_ms INTEGER NOT NULL);"
+	"CREATE INDEX flights_expiry ON flights(until_ms);"
+	"CREATE TABLE budget_spent ("
+	"  scope TEXT NOT NULL,"
+	"  period_start INTEGER NOT NULL,"
+	"  spent INTEGER NOT NULL DEFAULT 0,"
+	"  PRIMARY KEY (scope, period_start)) WITHOUT ROWID;"
+	"CREATE TABLE budget_holds ("
+	"  id TEXT NOT NULL,"
+	"  scope TEXT NOT NULL,"
+	"  period_start INTEGER NOT NULL,"
+	"  amount INTEGER NOT NULL,"
+	"  expires_ms INTEGER NOT NULL,"
+	"  PRIMARY KEY (id, scope)) WITHOUT ROWID;"
+	"CREATE INDEX budget_holds_scope ON budget_holds(scope, period_start);"
+	"CREATE TABLE savings_daily ("
+	"  provider TEXT NOT NULL,"
+	"  day TEXT NOT NULL,"
+	"  cache_calls INTEGER NOT NULL DEFAULT 0,"
+	"  cache_credits INTEGER NOT NULL DEFAULT 0,"
+	"  flight_calls INTEGER NOT NULL DEFAULT 0,"
+	"  flight_credits INTEGER NOT NULL DEFAULT 0,"
+	"  PRIMARY KEY (provider, day)) WITHOUT ROWID;"
+	"ALTER TABLE accounts ADD COLUMN credits_per_day INTEGER NOT NULL DEFAULT -1;"
+	"ALTER TABLE accounts ADD COLUMN credits_per_month INTEGER NOT NULL DEFAULT -1;",
 };
 
 static const char *const pg_steps[] = {
@@ -364,6 +395,35 @@ static const char *const pg_steps[] = {
 	"ALTER TABLE upstream_keys ADD COLUMN meters_ms BIGINT NOT NULL DEFAULT 0;"
 	"CREATE INDEX jobs_listing ON jobs(created_ms, seq);"
 	"CREATE INDEX jobs_account_listing ON jobs(account_id, created_ms, seq);",
+	/* 5: as SQLite's 7 */
+	"CREATE TABLE flights ("
+	"  key BYTEA PRIMARY KEY,"
+	"  owner TEXT NOT NULL,"
+	"  until_ms BIGINT NOT NULL);"
+	"CREATE INDEX flights_expiry ON flights(until_ms);"
+	"CREATE TABLE budget_spent ("
+	"  scope TEXT NOT NULL,"
+	"  period_start BIGINT NOT NULL,"
+	"  spent BIGINT NOT NULL DEFAULT 0,"
+	"  PRIMARY KEY (scope, period_start));"
+	"CREATE TABLE budget_holds ("
+	"  id TEXT NOT NULL,"
+	"  scope TEXT NOT NULL,"
+	"  period_start BIGINT NOT NULL,"
+	"  amount BIGINT NOT NULL,"
+	"  expires_ms BIGINT NOT NULL,"
+	"  PRIMARY KEY (id, scope));"
+	"CREATE INDEX budget_holds_scope ON budget_holds(scope, period_start);"
+	"CREATE TABLE savings_daily ("
+	"  provider TEXT NOT NULL,"
+	"  day TEXT NOT NULL,"
+	"  cache_calls BIGINT NOT NULL DEFAULT 0,"
+	"  cache_credits BIGINT NOT NULL DEFAULT 0,"
+	"  flight_calls BIGINT NOT NULL DEFAULT 0,"
+	"  flight_credits BIGINT NOT NULL DEFAULT 0,"
+	"  PRIMARY KEY (provider, day));"
+	"ALTER TABLE accounts ADD COLUMN credits_per_day BIGINT NOT NULL DEFAULT -1;"
+	"ALTER TABLE accounts ADD COLUMN credits_per_month BIGINT NOT NULL DEFAULT -1;",
 };
 
 int st_schema_count(enum db_dialect d)

@@ -1575,6 +1575,244 @@ TEST(claimers_in_two_processes_never_claim_a_row_twice)
 
 /* ---- moving a deployment ---------------------------------------------------------------- */
 
+/* ---- claims on lookups in flight, credit budgets, savings ---------------------- */
+
+TEST(flight_claims_have_one_holder_and_expire)
+{
+	struct store *s = fresh();
+	unsigned char key[32] = { 1, 2, 3 };
+	bool mine = false, held = false;
+	int64_t until = 0;
+	int removed = 0;
+
+	REQUIRE(s != NULL);
+	CHECK_INT(st_flight_claim(s, key, "a", T0, T0 + 1000, &mine, &until), ENR_OK);
+	CHECK(mine);
+	CHECK_INT(st_flight_claim(s, key, "b", T0 + 10, T0 + 2000, &mine, &until), ENR_OK);
+	CHECK(!mine);
+	CHECK_INT(until, T0 + 1000);
+	/* The holder may extend its own claim. */
+	CHECK_INT(st_flight_claim(s, key, "a", T0 + 20, T0 + 1500, &mine, NULL), ENR_OK);
+	CHECK(mine);
+	CHECK_INT(st_flight_get(s, key, T0 + 30, &held, &until), ENR_OK);
+	CHECK(held);
+	CHECK_INT(until, T0 + 1500);
+	/* Only the holder releases. */
+	CHECK_INT(st_flight_release(s, key, "b"), ENR_OK);
+	CHECK_INT(st_flight_get(s, key, T0 + 30, &held, NULL), ENR_OK);
+	CHECK(held);
+	CHECK_INT(st_flight_release(s, key, "a"), ENR_OK);
+	CHECK_INT(st_flight_get(s, key, T0 + 30, &held, NULL), ENR_OK);
+	CHECK(!held);
+	/* An expired claim is anyone's. */
+	CHECK_INT(st_flight_claim(s, key, "a", T0, T0 + 100, &mine, NULL), ENR_OK);
+	CHECK_INT(st_flight_claim(s, key, "b", T0 + 100, T0 + 900, &mine, NULL), ENR_OK);
+	CHECK(mine);
+	CHECK_INT(st_flight_purge(s, T0 + 1000, 10, &removed), ENR_OK);
+	CHECK_INT(removed, 1);
+	st_close(s);
+}
+
+static struct st_budget_scope scope_of(const char *name, int64_t limit)
+{
+	struct st_budget_scope sc;
+
+	memset(&sc, 0, sizeof sc);
+	snprintf(sc.scope, sizeof sc.scope, "%s", name);
+	sc.period_start = T0 / 1000;
+	sc.limit = limit;
+	return sc;
+}
+
+TEST(budget_holds_settle_and_expire)
+{
+	struct store *s = fresh();
+	struct st_budget_scope a = scope_of("account:1:day", 10), ab[2];
+	bool ok = false;
+	int refused = -1;
+	int64_t avail = -1, spent = -1, held = -1;
+
+	REQUIRE(s != NULL);
+	CHECK_INT(st_budget_reserve(s, "h1", &a, 1, 6, T0, T0 + 60000, &ok, &refused, &avail), ENR_OK);
+	CHECK(ok);
+	CHECK_INT(st_budget_reserve(s, "h2", &a, 1, 5, T0, T0 + 60000, &ok, &refused, &avail), ENR_OK);
+	CHECK(!ok);
+	CHECK_INT(refused, 0);
+	CHECK_INT(avail, 4);
+	CHECK_INT(st_budget_reserve(s, "h2", &a, 1, 4, T0, T0 + 60000, &ok, NULL, NULL), ENR_OK);
+	CHECK(ok);
+	/* Settling with what was charged frees the rest of the hold. */
+	CHECK_INT(st_budget_settle(s, "h1", &a, 1, 2), ENR_OK);
+	CHECK_INT(st_budget_get(s, a.scope, a.period_start, T0, &spent, &held), ENR_OK);
+	CHECK_INT(spent, 2);
+	CHECK_INT(held, 4);
+	CHECK_INT(st_budget_reserve(s, "h3", &a, 1, 4, T0, T0 + 1000, &ok, NULL, NULL), ENR_OK);
+	CHECK(ok);
+	CHECK_INT(st_budget_reserve(s, "h4", &a, 1, 1, T0, T0 + 60000, &ok, NULL, &avail), ENR_OK);
+	CHECK(!ok);
+	CHECK_INT(avail, 0);
+	/* A hold whose caller died counts for nothing once it expires. */
+	CHECK_INT(st_budget_reserve(s, "h4", &a, 1, 4, T0 + 2000, T0 + 60000, &ok, NULL, NULL),
+		  ENR_OK);
+	CHECK(ok);
+	/* All or nothing over several budgets. */
+	ab[0] = scope_of("key:pdl-1", 100);
+	ab[1] = scope_of("upstream:pdl/acme", 1);
+	CHECK_INT(st_budget_reserve(s, "h5", ab, 2, 2, T0, T0 + 60000, &ok, &refused, &avail), ENR_OK);
+	CHECK(!ok);
+	CHECK_INT(refused, 1);
+	CHECK_INT(avail, 1);
+	CHECK_INT(st_budget_get(s, "key:pdl-1", ab[0].period_start, T0, &spent, &held), ENR_OK);
+	CHECK_INT(held, 0);
+	CHECK_INT(st_budget_reserve(s, "h5", ab, 2, 1, T0, T0 + 60000, &ok, NULL, NULL), ENR_OK);
+	CHECK(ok);
+	/* What a provider charged may pass the limit: it is what was spent. */
+	CHECK_INT(st_budget_settle(s, "h5", ab, 2, 3), ENR_OK);
+	CHECK_INT(st_budget_get(s, "upstream:pdl/acme", ab[1].period_start, T0, &spent, &held),
+		  ENR_OK);
+	CHECK_INT(spent, 3);
+	CHECK_INT(held, 0);
+	/* Another period starts from nothing. */
+	a.period_start += 86400;
+	CHECK_INT(st_budget_reserve(s, "h6", &a, 1, 10, T0 + 86400000, T0 + 86460000, &ok, NULL,
+				    NULL), ENR_OK);
+	CHECK(ok);
+	st_close(s);
+}
+
+struct budget_race {
+	struct store *s;
+	int ok, errors;
+	int tag;
+};
+
+static void *budget_racer(void *arg)
+{
+	struct budget_race *x = arg;
+	struct st_budget_scope sc = scope_of("account:7:day", 20);
+
+	for (int i = 0; i < 10; i++) {
+		char id[64];
+		bool ok = false;
+
+		snprintf(id, sizeof id, "race-%d-%d-%d", (int)getpid(), x->tag, i);
+		if (st_budget_reserve(x->s, id, &sc, 1, 1, T0, T0 + 60000, &ok, NULL, NULL) != ENR_OK)
+			x->errors++;
+		else if (ok)
+			x->ok++;
+	}
+	st_thread_release(x->s);
+	return NULL;
+}
+
+static int reserve_four(const char *url, int64_t unused)
+{
+	struct store *s = NULL;
+	struct budget_race r[4];
+	pthread_t t[4];
+	int total = 0, errors = 0;
+
+	(void)unused;
+	if (st_open(url, NULL, &s) != ENR_OK)
+		return -1;
+	race_start();
+	for (int i = 0; i < 4; i++) {
+		r[i] = (struct budget_race){ s, 0, 0, i };
+		pthread_create(&t[i], NULL, budget_racer, &r[i]);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		total += r[i].ok;
+		errors += r[i].errors;
+	}
+	st_close(s);
+	return errors ? -1 : total;
+}
+
+TEST(budget_reservers_in_2_processes_never_overshoot)
+{
+	struct store *s = fresh();
+	int fd = -1, here, there;
+	int64_t spent = -1, held = -1;
+	pid_t pid;
+
+	REQUIRE(s != NULL);
+	st_close(s);
+	pid = child(reserve_four, 0, &fd);
+	REQUIRE(pid > 0);
+	here = reserve_four(url_now, 0);
+	there = child_result(pid, fd);
+	CHECK(here >= 0);
+	CHECK(there >= 0);
+	/* 80 reservations of one credit against a budget of 20. */
+	CHECK_INT(here + there, 20);
+	REQUIRE(st_open(url_now, NULL, &s) == ENR_OK);
+	CHECK_INT(st_budget_get(s, "account:7:day", T0 / 1000, T0, &spent, &held), ENR_OK);
+	CHECK_INT(spent, 0);
+	CHECK_INT(held, 20);
+	st_close(s);
+}
+
+static int sum_savings(void *arg, const struct st_savings *v)
+{
+	int64_t *x = arg;
+
+	x[0] += v->cache_calls;
+	x[1] += v->cache_credits;
+	x[2] += v->flight_calls;
+	x[3] += v->flight_credits;
+	x[4]++;
+	return 0;
+}
+
+TEST(savings_add_up_per_provider_and_day)
+{
+	struct store *s = fresh();
+	struct st_savings d;
+	int64_t sum[5] = { 0, 0, 0, 0, 0 };
+
+	REQUIRE(s != NULL);
+	memset(&d, 0, sizeof d);
+	snprintf(d.provider, sizeof d.provider, "pdl");
+	snprintf(d.day, sizeof d.day, "2026-11-30");
+	d.cache_calls = 3;
+	d.cache_credits = 3;
+	CHECK_INT(st_savings_add(s, &d), ENR_OK);
+	d.flight_calls = 2;
+	d.flight_credits = 1;
+	d.cache_calls = 1;
+	d.cache_credits = 0;
+	CHECK_INT(st_savings_add(s, &d), ENR_OK);
+	snprintf(d.provider, sizeof d.provider, "lusha");
+	CHECK_INT(st_savings_add(s, &d), ENR_OK);
+	CHECK_INT(st_savings_each(s, "2026-11-01", sum_savings, sum), ENR_OK);
+	CHECK_INT(sum[0], 5);
+	CHECK_INT(sum[1], 3);
+	CHECK_INT(sum[2], 4);
+	CHECK_INT(sum[3], 2);
+	CHECK_INT(sum[4], 2);
+	st_close(s);
+}
+
+TEST(account_budgets_set_and_read)
+{
+	struct store *s = fresh();
+	struct st_account a;
+	int64_t id;
+
+	REQUIRE(s != NULL);
+	REQUIRE(st_account_create(s, "acme", 1, &id) == ENR_OK);
+	REQUIRE(st_account_by_id(s, id, &a) == ENR_OK);
+	CHECK_INT(a.credits_per_day, ST_LIMIT_DEFAULT);
+	CHECK_INT(a.credits_per_month, ST_LIMIT_DEFAULT);
+	CHECK_INT(st_account_set_budgets(s, id, 20, 0), ENR_OK);
+	REQUIRE(st_account_by_name(s, "acme", &a) == ENR_OK);
+	CHECK_INT(a.credits_per_day, 20);
+	CHECK_INT(a.credits_per_month, 0);
+	CHECK_INT(st_account_set_budgets(s, id + 99, 1, 1), ENR_E_NOT_FOUND);
+	st_close(s);
+}
+
 struct copied {
 	int64_t accounts, job_rows, cache;
 };
@@ -1615,6 +1853,15 @@ TEST(copy_into_a_fresh_store_twice)
 	REQUIRE(st_ukey_sync(s, pool, 4) == ENR_OK);
 	REQUIRE(st_cache_put(s, key, "pdl", true, "{\"x\":1}", T0 + 1000) == ENR_OK);
 	REQUIRE(make_job(s, acc, "i", 120, 7, &j, &created, existing) == ENR_OK);
+	REQUIRE(st_account_set_budgets(s, acc, 5, 50) == ENR_OK);
+	{
+		struct st_budget_scope sc = scope_of("account:1:day", 10);
+		bool ok = false;
+
+		REQUIRE(st_budget_reserve(s, "c1", &sc, 1, 3, T0, T0 + 60000, &ok, NULL, NULL) ==
+			ENR_OK);
+		REQUIRE(ok && st_budget_settle(s, "c1", &sc, 1, 3) == ENR_OK);
+	}
 	t = fresh();
 	REQUIRE(t != NULL);
 	CHECK_INT(st_copy(s, t, on_copied, &c), ENR_OK);
@@ -1632,6 +1879,16 @@ TEST(copy_into_a_fresh_store_twice)
 	CHECK_INT(st_cache_get(t, key, T0, &hit, &body, &exp), ENR_OK);
 	CHECK_STR(body, "{\"x\":1}");
 	free(body);
+	{
+		struct st_account a;
+		int64_t spent = -1, held = -1;
+
+		REQUIRE(st_account_by_id(t, acc, &a) == ENR_OK);
+		CHECK_INT(a.credits_per_day, 5);
+		CHECK_INT(a.credits_per_month, 50);
+		CHECK_INT(st_budget_get(t, "account:1:day", T0 / 1000, T0, &spent, &held), ENR_OK);
+		CHECK_INT(spent, 3);
+	}
 	REQUIRE(st_job_get(t, j.id, acc, &got) == ENR_OK);
 	CHECK_INT(got.total, 120);
 	CHECK_INT(got.seq, j.seq);
@@ -1957,6 +2214,11 @@ int main(void)
 	RUN(outcome_counters_add_and_meters_keep_the_latest);
 	RUN(usage_totals_sum_every_day_per_account);
 	RUN(claimers_in_two_processes_never_claim_a_row_twice);
+	RUN(flight_claims_have_one_holder_and_expire);
+	RUN(budget_holds_settle_and_expire);
+	RUN(budget_reservers_in_2_processes_never_overshoot);
+	RUN(savings_add_up_per_provider_and_day);
+	RUN(account_budgets_set_and_read);
 	RUN(copy_into_a_fresh_store_twice);
 	if (pg_base) {
 		RUN(pg_pool_is_bounded_and_a_caller_beyond_it_waits_then_is_refused);
