@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "lib/alert.h"
+#include "lib/cache.h"
 #include "lib/keypool.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
@@ -122,6 +123,7 @@ void app_shutdown(void)
 	adm_free(admission);
 	admission = NULL;
 	rot_flush(store);
+	cache_savings_flush(store, util_now_ms());
 	alert_shutdown(2000);
 	up_thread_cleanup();
 	st_close(store);
@@ -161,10 +163,14 @@ void app_tick(void)
 		log_error("app", "usage not written (%s): kept in memory for the next try",
 			  enr_strerror(rc));
 	rot_flush(store);
+	cache_savings_flush(store, util_now_ms());
 	rc = st_cache_purge(store, util_now_ms(), 1000, &removed);
 	if (rc)
 		log_warn("app", "expired cache entries not purged: %s", enr_strerror(rc));
 	rc = st_alert_purge(store, util_now_ms() - (int64_t)ALERT_KEEP_DAYS * 86400 * 1000, NULL);
 	if (rc)
 		log_warn("app", "old alerts not purged: %s", enr_strerror(rc));
+	rc = st_flight_purge(store, util_now_ms(), 1000, &removed);
+	if (rc)
+		log_warn("app", "expired lookup claims not purged: %s", enr_strerror(rc));
 }

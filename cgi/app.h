@@ -39,8 +39,8 @@ const struct prov_ctx *app_prov_ctx(void);
 struct adm *app_admission(void);
 
 /* Periodic work for the main thread (about once a second): probe that the
- * store takes writes, write usage counted in memory, purge expired cache
- * entries. */
+ * store takes writes, write usage, key counters and savings counted in
+ * memory, purge expired cache entries and lookup claims. */
 void app_tick(void);
 
 /* Whether the store took the last probe write: the verdict of the main

@@ -9,6 +9,7 @@
 #include "lib/enrich.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
+#include "lib/plan.h"
 #include "lib/util.h"
 #include "lib/waterfall.h"
 #include "routes.h"
@@ -86,6 +87,17 @@ enum enr_err h_enrich(struct http_req *r)
 	}
 	if (rc)
 		goto out;
+	{
+		const char *why = NULL;
+
+		/* A lookup no configured provider could resolve costs a paid
+		 * attempt and answers nothing: refused before any call. */
+		if (!pl_identifiable(r->cfg, app_lists(), &req.rec, req.want, &why)) {
+			http_error(r, ENR_E_INVALID, "no configured provider can look this up",
+				   json_pack("[{s:s, s:s}]", "field", "body", "problem", why));
+			goto out;
+		}
+	}
 
 	memset(&ctx, 0, sizeof ctx);
 	ctx.store = app_store();
@@ -93,9 +105,27 @@ enum enr_err h_enrich(struct http_req *r)
 	ctx.pctx = app_prov_ctx();
 	ctx.endpoint = CFG_EP_ENRICH;
 	ctx.deadline_mono_ms = util_deadline_in(r->cfg->endpoints[CFG_EP_ENRICH].deadline_ms);
+	ctx.account_id = r->account_id;
 	rc = wf_run(&ctx, &req.rec, req.want, &res);
 	if (rc)
 		goto out;
+
+	/* The account's credit budget refused the first paid lookup: nothing
+	 * was bought, the client waits for the budget's reset. */
+	if (res.budget_exceeded && res.paid_asked == 0) {
+		char ra[24];
+		int64_t secs;
+
+		now_ms = util_now_ms();
+		secs = res.budget_until_ms > now_ms ? (res.budget_until_ms - now_ms + 999) / 1000 : 60;
+		snprintf(ra, sizeof ra, "%lld", (long long)(secs > 0 ? secs : 1));
+		http_set_header(r, "Retry-After", ra);
+		count("budget_exceeded");
+		http_error(r, ENR_E_BUDGET,
+			   "the account's credit budget is spent; retry after the time in "
+			   "Retry-After, when it resets", NULL);
+		goto out;
+	}
 
 	/* No real provider could answer: the configured fallback decides. */
 	if (res.paid_asked == 0 && (res.paid_unavailable > 0 || res.paid_failed > 0) &&

@@ -35,6 +35,10 @@ static bool running, stopping;
 static pthread_t thread;
 
 static struct {
+	char scope[160];
+	int64_t at_ms;
+} budget_sent[32];
+static struct {
 	char provider[LIM_NAME_MAX + 1];
 	int64_t at_ms;
 } dry_sent[32];
@@ -200,6 +204,48 @@ void alert_pool_dry(const struct cfg *cfg, struct store *st, const char *provide
 	remember(st, &a);
 	enqueue(cfg, json_pack("{s:s, s:s, s:s?}", "event", "pool_dry", "provider", provider,
 			       "comes_back", back[0] ? back : NULL));
+}
+
+void alert_budget(const struct cfg *cfg, struct store *st, const char *provider, const char *scope,
+		  const char *what, int64_t until_ms)
+{
+	char until[21] = "", msg[256];
+	struct st_alert a;
+	int64_t now = util_mono_ms();
+	int slot = -1;
+	bool send = true;
+
+	pthread_mutex_lock(&lock);
+	for (int i = 0; i < 32; i++) {
+		if (strcmp(budget_sent[i].scope, scope) == 0) {
+			slot = i;
+			break;
+		}
+		if (slot < 0 && budget_sent[i].scope[0] == '\0')
+			slot = i;
+	}
+	if (slot < 0)
+		slot = 0;
+	if (strcmp(budget_sent[slot].scope, scope) == 0 && budget_sent[slot].at_ms &&
+	    now - budget_sent[slot].at_ms < DRY_EVERY_MS)
+		send = false;
+	if (send) {
+		util_strlcpy(budget_sent[slot].scope, scope, sizeof budget_sent[slot].scope);
+		budget_sent[slot].at_ms = now;
+	}
+	pthread_mutex_unlock(&lock);
+	if (!send)
+		return;
+	if (until_ms > 0)
+		util_fmt_time_s(until_ms / 1000, until);
+	snprintf(msg, sizeof msg, "%s is spent%s%s", what, until[0] ? " until " : "", until);
+	log_warn("budget", "%s", msg);
+	a = (struct st_alert){ 0, util_now_ms(), "budget_exhausted", provider, NULL, NULL,
+			       "exhausted",
+			       until_ms, msg };
+	remember(st, &a);
+	enqueue(cfg, json_pack("{s:s, s:s, s:s, s:s?}", "event", "budget_exhausted", "budget",
+			       scope, "what", what, "resets", until[0] ? until : NULL));
 }
 
 void alert_shutdown(int timeout_ms)

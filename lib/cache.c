@@ -4,14 +4,18 @@
 #include "cache.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <openssl/evp.h>
 
 #include "buf.h"
+#include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 enum enr_err cache_key(const char *provider, const char *variant, const struct rec *r,
@@ -25,6 +29,21 @@ enum enr_err cache_key(const char *provider, const char *variant, const struct r
 	rc = buf_printf(&b, "%s|%s|", provider, variant);
 	if (rc == ENR_OK)
 		rc = rec_cache_key(r, &b);
+	if (rc == ENR_OK)
+		EVP_Digest(b.data, b.len, out, &n, EVP_sha256(), NULL);
+	buf_release(&b);
+	return rc;
+}
+
+enum enr_err cache_key_text(const char *provider, const char *variant, const char *text,
+			    unsigned char out[CACHE_KEY_LEN])
+{
+	struct buf b;
+	unsigned int n = CACHE_KEY_LEN;
+	enum enr_err rc;
+
+	buf_init(&b, 0);
+	rc = buf_printf(&b, "%s|%s|v1|%s", provider, variant, text);
 	if (rc == ENR_OK)
 		EVP_Digest(b.data, b.len, out, &n, EVP_sha256(), NULL);
 	buf_release(&b);
@@ -45,6 +64,8 @@ struct mem_entry {
 	unsigned char key[CACHE_KEY_LEN];
 	int64_t expires_ms;          /* 0: empty */
 	bool hit;
+	int bought_credits;
+	char company_domain[254];
 	char *value[FLD__MAX];
 	double confidence[FLD__MAX];
 };
@@ -76,6 +97,8 @@ static bool mem_get(const unsigned char key[CACHE_KEY_LEN], int64_t now_ms, stru
 		prov_result_reset(out);
 		out->outcome = e->hit ? PROV_HIT : PROV_MISS;
 		out->credits = 0;
+		out->bought_credits = e->bought_credits;
+		util_strlcpy(out->company_domain, e->company_domain, sizeof out->company_domain);
 		found = true;
 		for (int f = 0; found && f < FLD__MAX; f++) {
 			if (e->value[f] &&
@@ -113,6 +136,8 @@ static void mem_put(const unsigned char key[CACHE_KEY_LEN], const struct prov_re
 	}
 	memcpy(e->key, key, CACHE_KEY_LEN);
 	e->hit = res->outcome == PROV_HIT;
+	e->bought_credits = res->bought_credits;
+	util_strlcpy(e->company_domain, res->company_domain, sizeof e->company_domain);
 	e->expires_ms = expires_ms;
 	pthread_mutex_unlock(&mem_locks[i % MEM_STRIPES]);
 }
@@ -139,6 +164,14 @@ enum enr_err cache_get(struct store *s, const unsigned char key[CACHE_KEY_LEN], 
 	prov_result_reset(out);
 	out->outcome = hit ? PROV_HIT : PROV_MISS;
 	out->credits = 0;
+	v = json_object_get(j, "c");
+	out->bought_credits = json_is_integer(v) && json_integer_value(v) >= 0 &&
+				      json_integer_value(v) < 1000000
+			      ? (int)json_integer_value(v)
+			      : 0;
+	v = json_object_get(j, "cd");
+	if (json_is_string(v))
+		util_strlcpy(out->company_domain, json_string_value(v), sizeof out->company_domain);
 	fields = json_object_get(j, "f");
 	json_object_foreach(fields, name, v) {
 		enum fld_id f;
@@ -179,15 +212,24 @@ enum enr_err cache_put(struct store *s, const struct cfg *cfg,
 			json_object_set_new(fields, fld_names[f],
 					    json_pack("[s, f]", res->value[f], res->confidence[f]));
 	}
-	j = json_pack("{s:o}", "f", fields);
+	/* What the answer cost ("c") is what a later hit saves; the company a
+	 * person answer named ("cd") keys the company lookup it leads to. */
+	j = json_pack("{s:o, s:i}", "f", fields, "c", res->credits);
+	if (j && res->company_domain[0])
+		json_object_set_new(j, "cd", json_string(res->company_domain));
 	body = j ? json_dumps(j, JSON_COMPACT) : NULL;
 	json_decref(j);
 	if (body == NULL)
 		return ENR_E_NOMEM;
 	rc = st_cache_put(s, key, provider, res->outcome == PROV_HIT, body, now_ms + ttl * 1000);
 	free(body);
-	if (rc == ENR_OK)
-		mem_put(key, res, now_ms + ttl * 1000);
+	if (rc == ENR_OK) {
+		struct prov_result bought = *res;
+
+		/* The memory copy says what it cost, as the store's does. */
+		bought.bought_credits = res->credits;
+		mem_put(key, &bought, now_ms + ttl * 1000);
+	}
 	return rc;
 }
 
@@ -291,6 +333,60 @@ bool cache_flight_begin(const unsigned char key[CACHE_KEY_LEN], int64_t deadline
 	return false;
 }
 
+bool cache_flight_try(const unsigned char key[CACHE_KEY_LEN])
+{
+	unsigned b = fl_bucket(key);
+	struct flight *f;
+
+	pthread_once(&fl_once, fl_init);
+	pthread_mutex_lock(&fl[b].lock);
+	f = fl_find(b, key);
+	if (f != NULL) {
+		pthread_mutex_unlock(&fl[b].lock);
+		return false;
+	}
+	f = calloc(1, sizeof *f);
+	if (f == NULL || util_cond_init(&f->cv) != ENR_OK) {
+		free(f);
+		pthread_mutex_unlock(&fl[b].lock);
+		return true; /* no memory to coordinate: the lookup goes ahead alone */
+	}
+	memcpy(f->key, key, CACHE_KEY_LEN);
+	f->refs = 1;
+	f->next = fl[b].head;
+	fl[b].head = f;
+	pthread_mutex_unlock(&fl[b].lock);
+	return true;
+}
+
+void cache_flight_wait(const unsigned char key[CACHE_KEY_LEN], int64_t deadline_mono_ms)
+{
+	unsigned b = fl_bucket(key);
+	struct flight *f;
+
+	pthread_once(&fl_once, fl_init);
+	pthread_mutex_lock(&fl[b].lock);
+	f = fl_find(b, key);
+	if (f == NULL) {
+		pthread_mutex_unlock(&fl[b].lock);
+		return;
+	}
+	f->refs++;
+	while (!f->done) {
+		if (deadline_mono_ms > 0) {
+			int64_t left = deadline_mono_ms - util_mono_ms();
+
+			if (left <= 0)
+				break;
+			(void)util_cond_wait_ms(&f->cv, &fl[b].lock, left);
+		} else {
+			pthread_cond_wait(&f->cv, &fl[b].lock);
+		}
+	}
+	fl_unref(b, f);
+	pthread_mutex_unlock(&fl[b].lock);
+}
+
 void cache_flight_end(const unsigned char key[CACHE_KEY_LEN])
 {
 	unsigned b = fl_bucket(key);
@@ -305,4 +401,185 @@ void cache_flight_end(const unsigned char key[CACHE_KEY_LEN])
 		fl_unref(b, f);
 	}
 	pthread_mutex_unlock(&fl[b].lock);
+}
+
+/* ---- claims across processes ------------------------------------------------- */
+
+static pthread_once_t owner_once = PTHREAD_ONCE_INIT;
+static char owner_name[128];
+
+static void owner_init(void)
+{
+	char host[64] = "host";
+	unsigned char r[4] = { 0, 0, 0, 0 };
+
+	gethostname(host, sizeof host - 1);
+	host[sizeof host - 1] = '\0';
+	/* Without randomness host and pid still tell live processes apart. */
+	enr_ignore(util_random(r, sizeof r));
+	snprintf(owner_name, sizeof owner_name, "%s:%d:%02x%02x%02x%02x", host, (int)getpid(), r[0],
+		 r[1], r[2], r[3]);
+}
+
+const char *cache_owner(void)
+{
+	pthread_once(&owner_once, owner_init);
+	return owner_name;
+}
+
+void cache_claim(struct store *s, const unsigned char key[CACHE_KEY_LEN], int64_t now_ms,
+		 int64_t until_ms, bool *mine)
+{
+	enum enr_err rc = st_flight_claim(s, key, cache_owner(), now_ms, until_ms, mine, NULL);
+
+	if (rc) {
+		log_warn("cache", "claim on a lookup not taken (%s): making it without one",
+			 enr_strerror(rc));
+		*mine = true;
+	}
+}
+
+void cache_claim_release(struct store *s, const unsigned char key[CACHE_KEY_LEN])
+{
+	enum enr_err rc = st_flight_release(s, key, cache_owner());
+
+	/* A claim left behind expires by itself. */
+	if (rc)
+		log_warn("cache", "claim on a lookup not released (%s): it expires by itself",
+			 enr_strerror(rc));
+}
+
+enum enr_err cache_claim_wait(struct store *s, const unsigned char key[CACHE_KEY_LEN],
+			      int64_t deadline_mono_ms, struct prov_result *out)
+{
+	int64_t step = 10;
+
+	for (;;) {
+		bool held = true;
+		int64_t left;
+
+		if (cache_get(s, key, util_now_ms(), out) == ENR_OK)
+			return ENR_OK;
+		if (st_flight_get(s, key, util_now_ms(), &held, NULL) == ENR_OK && !held) {
+			/* The holder finished: its answer may have landed just now. */
+			return cache_get(s, key, util_now_ms(), out) == ENR_OK ? ENR_OK
+									       : ENR_E_NOT_FOUND;
+		}
+		left = deadline_mono_ms > 0 ? util_deadline_left(deadline_mono_ms) : step;
+		if (left <= 0)
+			return ENR_E_NOT_FOUND;
+		util_sleep_ms(left < step ? left : step);
+		if (step < 50)
+			step += 10;
+	}
+}
+
+/* ---- savings --------------------------------------------------------------------- */
+
+#define SAVE_PROVIDERS_MAX 64
+
+static pthread_mutex_t save_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct saving {
+	char provider[LIM_NAME_MAX + 1];
+	char day[11];
+	int64_t cache_calls, cache_credits, flight_calls, flight_credits;
+} savings[SAVE_PROVIDERS_MAX];
+static struct mx_family *mx_saved_calls, *mx_saved_credits;
+static pthread_once_t save_once = PTHREAD_ONCE_INIT;
+
+static void save_init(void)
+{
+	mx_saved_calls = mx_counter("enrichd_upstream_calls_avoided_total",
+				    "Upstream calls not made because the cache or another caller's "
+				    "lookup in flight answered, by provider and by what.");
+	mx_saved_credits = mx_counter("enrichd_upstream_credits_avoided_total",
+				      "Credits those answers had cost when bought, by provider and "
+				      "by what.");
+}
+
+void cache_saved(const char *provider, bool coalesced, int credits)
+{
+	char day[11], labels[LIM_METRIC_LABELS_MAX], pv[LIM_NAME_MAX * 2 + 1];
+
+	pthread_once(&save_once, save_init);
+	mx_label(provider, pv, sizeof pv);
+	snprintf(labels, sizeof labels, "provider=\"%s\",by=\"%s\"", pv,
+		 coalesced ? "coalescing" : "cache");
+	mx_add(mx_saved_calls, labels, 1);
+	mx_add(mx_saved_credits, labels, credits > 0 ? credits : 0);
+	st_day(util_now_ms() / 1000, day);
+	pthread_mutex_lock(&save_lock);
+	for (int i = 0; i < SAVE_PROVIDERS_MAX; i++) {
+		struct saving *v = &savings[i];
+
+		if (v->provider[0] == '\0') {
+			util_strlcpy(v->provider, provider, sizeof v->provider);
+			util_strlcpy(v->day, day, sizeof v->day);
+		}
+		if (strcmp(v->provider, provider) == 0 && strcmp(v->day, day) == 0) {
+			if (coalesced) {
+				v->flight_calls++;
+				v->flight_credits += credits > 0 ? credits : 0;
+			} else {
+				v->cache_calls++;
+				v->cache_credits += credits > 0 ? credits : 0;
+			}
+			break;
+		}
+	}
+	pthread_mutex_unlock(&save_lock);
+}
+
+void cache_savings_flush(struct store *s, int64_t now_ms)
+{
+	struct saving out[SAVE_PROVIDERS_MAX];
+	int n = 0, failed = 0;
+	char today[11];
+
+	st_day(now_ms / 1000, today);
+	pthread_mutex_lock(&save_lock);
+	for (int i = 0; i < SAVE_PROVIDERS_MAX && savings[i].provider[0]; i++)
+		out[n++] = savings[i];
+	pthread_mutex_unlock(&save_lock);
+	for (int i = 0; i < n; i++) {
+		struct st_savings d;
+
+		memset(&d, 0, sizeof d);
+		util_strlcpy(d.provider, out[i].provider, sizeof d.provider);
+		util_strlcpy(d.day, out[i].day, sizeof d.day);
+		d.cache_calls = out[i].cache_calls;
+		d.cache_credits = out[i].cache_credits;
+		d.flight_calls = out[i].flight_calls;
+		d.flight_credits = out[i].flight_credits;
+		if (st_savings_add(s, &d) != ENR_OK) {
+			failed++;
+			continue;
+		}
+		/* Only what was written leaves memory; a day that is over goes. */
+		pthread_mutex_lock(&save_lock);
+		for (int j = 0; j < SAVE_PROVIDERS_MAX && savings[j].provider[0]; j++) {
+			struct saving *v = &savings[j];
+
+			if (strcmp(v->provider, out[i].provider) || strcmp(v->day, out[i].day))
+				continue;
+			v->cache_calls -= out[i].cache_calls;
+			v->cache_credits -= out[i].cache_credits;
+			v->flight_calls -= out[i].flight_calls;
+			v->flight_credits -= out[i].flight_credits;
+			if (strcmp(v->day, today) != 0 &&
+			    (v->cache_calls | v->cache_credits | v->flight_calls | v->flight_credits) == 0) {
+				int last = j;
+
+				while (last + 1 < SAVE_PROVIDERS_MAX && savings[last + 1].provider[0])
+					last++;
+				savings[j] = savings[last];
+				memset(&savings[last], 0, sizeof savings[last]);
+			}
+			break;
+		}
+		pthread_mutex_unlock(&save_lock);
+	}
+	if (failed)
+		log_warn("cache", "savings of %d providers not written: kept for the next flush",
+			 failed);
 }

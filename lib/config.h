@@ -75,12 +75,20 @@ struct cfg_account_limits {
 	int64_t records_per_day;
 };
 
+/* A credit budget: credits per period ("day": the UTC day, "month": the
+ * calendar month in UTC; lib/budget.h enum bud_period), 0 = none. */
+struct cfg_budget {
+	int64_t credits;
+	int period;
+};
+
 struct cfg_key {
 	char *id;
 	char *account;   /* upstream account; keys of one account share limits */
 	char *secret;    /* resolved from env:NAME or file:PATH; never logged */
 	char *category;  /* optional: "phone", "email", ... ("" when none) */
 	int requests_per_minute; /* pacing for this key (0: provider's value) */
+	struct cfg_budget budget; /* the key's own credit budget */
 };
 
 /* Statuses a generic provider maps to outcomes. */
@@ -111,6 +119,13 @@ struct cfg_provider {
 	int min_likelihood;        /* pdl */
 	int credits_per_hit;
 	int poll_interval_ms;      /* surfe */
+	struct {
+		bool enabled;            /* batches call the bulk endpoint (pdl, lusha, surfe) */
+		int batch_size;          /* items per bulk call (up to the kind's maximum) */
+		int linger_ms;           /* how long a batch waits for more items */
+		int realtime_linger_ms;  /* /enrich: micro-batch within this bound (0: off) */
+	} bulk;
+	struct cfg_budget account_budget; /* per upstream account of its keys */
 	struct cfg_key *keys;
 	size_t nkeys;
 	struct cfg_generic *generic; /* kind "generic" only */
@@ -154,6 +169,8 @@ struct cfg {
 	} limits;
 
 	struct cfg_account_limits accounts_default;
+	int64_t credits_per_day;    /* accounts_default: client credit budgets (0: none) */
+	int64_t credits_per_month;
 	struct cfg_endpoint endpoints[CFG_EP__MAX];
 
 	struct {
@@ -193,6 +210,7 @@ struct cfg {
 		int backoff_base_ms;
 		int backoff_max_ms;
 		int poll_ms;
+		int batch_rows;          /* rows one thread runs together (bulk calls, coalescing) */
 	} worker;
 
 	struct cfg_provider *providers;

@@ -63,6 +63,9 @@ static const char *const kind_base_url[K__MAX] = {
 
 static const char *const method_names[] = { "GET", "POST" };
 
+/* lib/budget.h enum bud_period, in order. */
+static const char *const period_names[] = { "day", "month" };
+
 static int kind_of(const char *kind)
 {
 	for (int i = 0; i < K__MAX; i++) {
@@ -312,6 +315,25 @@ static bool provider_finish(struct cfg_ld *ld, const config_setting_t *blk, void
 		if (!cfg_ld_block(ld, &cfg_generic_table, blk, p->generic, disp))
 			return false;
 	}
+	{
+		/* docs/providers.md: PDL and Lusha take up to 100 items a call,
+		 * Surfe up to 10,000 people an enrichment. */
+		static const int bulk_max[K__MAX] = { [K_PDL] = 100, [K_LUSHA] = 100,
+						      [K_SURFE] = 10000 };
+		const config_setting_t *bk = config_setting_get_member(blk, "bulk");
+		int k = kind_of(p->kind);
+
+		if (p->bulk.enabled && (k < 0 || bulk_max[k] == 0)) {
+			cfg_ld_fail(ld, bk, disp, "bulk.enabled: kind %s has no bulk endpoint", p->kind);
+			return false;
+		}
+		if (k >= 0 && bulk_max[k] > 0 && p->bulk.batch_size > bulk_max[k]) {
+			cfg_ld_fail(ld, bk ? config_setting_get_member(bk, "batch_size") : NULL, disp,
+				    "bulk.batch_size: %d is more than %s takes in one call (%d)",
+				    p->bulk.batch_size, p->kind, bulk_max[k]);
+			return false;
+		}
+	}
 	if (p->nkeys == 0 && !builtin_kind(p->kind)) {
 		cfg_ld_fail(ld, blk, disp, "provider \"%s\" of kind %s needs at least one key",
 			    p->name, p->kind);
@@ -408,6 +430,9 @@ static const struct cfg_dir key_dirs[] = {
 	STR("category", category, 0, LIM_NAME_MAX, "", 0, NULL),
 	{ .path = "requests_per_minute", .type = CT_INT, .min = 0, .max = 1000000,
 	  AT(requests_per_minute), .set = set_key_pace },
+	GROUP("budget"),
+	INT("budget.credits", budget.credits, 0, 1000000000000LL, 0),
+	CHOICE("budget.period", budget.period, period_names, 1),
 };
 #undef S
 
@@ -431,6 +456,14 @@ static const struct cfg_dir provider_dirs[] = {
 	{ .path = "credits_per_hit", .type = CT_INT, .min = 0, .max = 1000, AT(credits_per_hit),
 	  .set = set_credits_per_hit },
 	INT("poll_interval_ms", poll_interval_ms, 10, 60000, 250),
+	GROUP("bulk"),
+	BOOL("bulk.enabled", bulk.enabled, false),
+	INT("bulk.batch_size", bulk.batch_size, 1, 10000, 100),
+	INT("bulk.linger_ms", bulk.linger_ms, 0, 60000, 20),
+	INT("bulk.realtime_linger_ms", bulk.realtime_linger_ms, 0, 1000, 0),
+	GROUP("account_budget"),
+	INT("account_budget.credits", account_budget.credits, 0, 1000000000000LL, 0),
+	CHOICE("account_budget.period", account_budget.period, period_names, 1),
 	LIST("keys", keys, nkeys, key_table),
 };
 #undef S
@@ -479,6 +512,8 @@ static const struct cfg_dir root_dirs[] = {
 	    1000000000000LL, 1000),
 	INT("accounts_default.records_per_day", accounts_default.records_per_day, 0,
 	    1000000000000LL, 10000),
+	INT("accounts_default.credits_per_day", credits_per_day, 0, 1000000000000LL, 0),
+	INT("accounts_default.credits_per_month", credits_per_month, 0, 1000000000000LL, 0),
 
 	GROUP("endpoints"),
 	GROUP("endpoints.enrich"),
@@ -533,6 +568,7 @@ static const struct cfg_dir root_dirs[] = {
 	INT("worker.backoff_base_ms", worker.backoff_base_ms, 1, 600000, 1000),
 	INT("worker.backoff_max_ms", worker.backoff_max_ms, 1, 3600000, 60000),
 	INT("worker.poll_ms", worker.poll_ms, 10, 60000, 500),
+	INT("worker.batch_rows", worker.batch_rows, 1, 1000, 100),
 
 	LIST("providers", providers, nproviders, provider_table),
 };

@@ -21,6 +21,7 @@ static const struct err_row err_table[ENR__MAX] = {
 	[ENR_E_MEDIA_TYPE]   = { "unsupported_media_type", "unsupported content type", 415 },
 	[ENR_E_RATE_LIMITED] = { "rate_limited", "too many requests", 429 },
 	[ENR_E_QUOTA]        = { "quota_exceeded", "the record quota is used up", 429 },
+	[ENR_E_BUDGET]       = { "budget_exceeded", "the credit budget is spent", 429 },
 	[ENR_E_NOMEM]        = { "internal", "out of memory", 500 },
 	[ENR_E_INTERNAL]     = { "internal", "internal error", 500 },
 	[ENR_E_IO]           = { "internal", "input/output error", 500 },

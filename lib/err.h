@@ -22,6 +22,7 @@ enum enr_err {
 	ENR_E_MEDIA_TYPE,    /* 415 */
 	ENR_E_RATE_LIMITED,  /* 429 rate_limited */
 	ENR_E_QUOTA,         /* 429 quota_exceeded */
+	ENR_E_BUDGET,        /* 429 budget_exceeded: the account's credit budget is spent */
 	ENR_E_NOMEM,         /* 500 */
 	ENR_E_INTERNAL,      /* 500: a bug or an impossible state */
 	ENR_E_IO,            /* 500: a system call failed */

@@ -653,6 +653,9 @@ void job_not_done_reason(const struct wf_result *r, int64_t deadline_ms, char *c
 				 (long long)deadline_ms);
 		else
 			snprintf(reason, reasonsz, "the deadline passed");
+	} else if (r->budget_exceeded) {
+		snprintf(code, codesz, "budget_exceeded");
+		snprintf(reason, reasonsz, "the credit budget is spent until it resets");
 	} else if (r->paid_unavailable > 0) {
 		size_t l;
 
@@ -689,11 +692,18 @@ char *job_result_json(const struct wf_result *r)
 enum job_action job_decide(const struct wf_result *r, int attempts, const struct cfg *cfg,
 			   int64_t now_ms, double jitter, int64_t *not_before)
 {
-	bool failed = r->paid_failed > 0 || r->paid_unavailable > 0 || r->deadline_passed;
+	bool failed = r->paid_failed > 0 || r->paid_unavailable > 0 || r->deadline_passed ||
+		      r->budget_exceeded;
 	int64_t backoff;
 
 	if (r->status == WF_COMPLETE || !failed)
 		return JOB_ROW_DONE;
+	/* The account's credit budget is spent: wait for its reset, for free
+	 * (nothing was bought for the fields still missing). */
+	if (r->budget_exceeded && r->paid_failed == 0 && !r->deadline_passed) {
+		*not_before = r->budget_until_ms > now_ms ? r->budget_until_ms : now_ms + 60000;
+		return JOB_ROW_SNOOZE;
+	}
 	/* Every key is cooling: wait for the first to come back, for free.
 	 * Keys that only an admin can bring back spend an attempt, so a job
 	 * cannot wait forever. */
@@ -718,6 +728,8 @@ const char *job_error_code(const struct wf_result *r)
 		timeout |= r->errors[i].kind == WF_ERR_TIMEOUT;
 	if (timeout)
 		return "upstream_timeout";
+	if (r->paid_failed == 0 && r->budget_exceeded)
+		return "budget_exceeded";
 	if (r->paid_failed == 0 && r->paid_unavailable > 0)
 		return "unavailable";
 	return "upstream_failed";

@@ -131,6 +131,9 @@ enum job_action {
  * (hit or "no such record") and none failed, had no usable key or ran out
  * of time: r->status is then complete, partial or not_found.  Otherwise
  * (r->status incomplete, or partial with errors):
+ *   - SNOOZE when the account's credit budget refused a paid lookup
+ *     (r->budget_exceeded, nothing failed): *not_before is the budget's
+ *     reset (r->budget_until_ms); no attempt is spent;
  *   - SNOOZE when a provider had no usable key and one comes back by itself
  *     (r->comes_back_ms): *not_before is that time (now + 1 s at the
  *     earliest); no attempt is spent, so rate limits never fail a row;
@@ -146,15 +149,15 @@ enum job_action job_decide(const struct wf_result *r, int attempts, const struct
 /* Why a result that job_decide() did not take as done is no answer yet,
  * for reports: code "upstream_failed" (a provider failed on every key
  * tried), "deadline" (the walk's deadline passed; deadline_ms, when
- * positive, is named), "no_key" (no usable key for the providers named),
- * else "incomplete".  Writes NUL-terminated code and reason. */
+ * positive, is named), "budget_exceeded" (the credit budget is spent),
+ * "no_key" (no usable key for the providers named), else "incomplete".  Writes NUL-terminated code and reason. */
 void job_not_done_reason(const struct wf_result *r, int64_t deadline_ms, char *code,
 			 size_t codesz, char *reason, size_t reasonsz);
 
 /* The machine code of a row that did not get an answer, for the job's
  * error summary: "upstream_timeout" (a timeout or the deadline),
- * "unavailable" (only providers without a usable key) or
- * "upstream_failed". */
+ * "budget_exceeded" (the account's credit budget is spent), "unavailable"
+ * (only providers without a usable key) or "upstream_failed". */
 const char *job_error_code(const struct wf_result *r);
 
 /* The row's _error text: which provider failed how, and after how many

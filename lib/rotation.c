@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "alert.h"
+#include "budget.h"
 #include "keypool.h"
 #include "log.h"
 #include "metrics.h"
@@ -490,6 +491,46 @@ static void log_move(const struct kp_key *k, enum prov_outcome o, const struct k
 			 prov_outcome_names[o], until[0] ? " until " : "", until);
 }
 
+/* The wall-clock end of a budget hold for a call made now. */
+static int64_t hold_until(const struct rot_ctx *ctx)
+{
+	int64_t left = util_deadline_left(ctx->deadline_mono_ms);
+
+	if (left > 600000)
+		left = 600000;
+	return util_now_ms() + (left > 0 ? left : 0) + 30000;
+}
+
+static bool budget_applies(const struct cfg_provider *p, const struct cfg_key *ck)
+{
+	return p->credits_per_hit > 0 && (ck->budget.credits > 0 || p->account_budget.credits > 0);
+}
+
+/* Key idx's budget (or its upstream account's) is spent: park it, and for
+ * an account budget every key of that account, exhausted until the budget
+ * resets; the pool moves on.  An alert says so. */
+static void park_for_budget(const struct rot_ctx *ctx, const struct kp_params *params,
+			    struct kp_key *keys, int nkeys, bool *skip, int idx,
+			    const struct bud_verdict *v)
+{
+	for (int i = 0; i < nkeys; i++) {
+		struct kp_key after;
+		struct kp_change ch;
+
+		if (i != idx && !(v->upstream_account && strcmp(keys[i].account, keys[idx].account) == 0))
+			continue;
+		skip[i] = true;
+		if (rot_apply(ctx->store, keys[i].id, PROV_QUOTA_EXHAUSTED, v->until_ms, 0, util_now_ms(),
+			      params, &after, &ch) != ENR_OK)
+			continue;
+		keys[i] = after;
+		if (ch.from != ch.to)
+			alert_key(ctx->cfg, ctx->store, &after);
+	}
+	log_warn("rotation", "key %s (...%s): %s is spent; parked until it resets", keys[idx].id,
+		 keys[idx].last4, v->what);
+}
+
 enum enr_err rot_call(const struct rot_ctx *ctx, const struct cfg_provider *p,
 		      const struct prov_query *q, struct prov_result *out, struct rot_report *rep)
 {
@@ -501,6 +542,7 @@ enum enr_err rot_call(const struct rot_ctx *ctx, const struct cfg_provider *p,
 	bool first_only = !(ctx->cfg->rotation.enabled && ctx->cfg->rotation.endpoints[ctx->endpoint]);
 	bool any_rejected = false, any_transient = false;
 	int nkeys = 0, transients = 0;
+	struct bud_hold hold;
 	enum enr_err rc = ENR_OK;
 
 	memset(rep, 0, sizeof *rep);
@@ -559,10 +601,24 @@ enum enr_err rot_call(const struct rot_ctx *ctx, const struct cfg_provider *p,
 			skip[order[0]] = true;
 			continue;
 		}
+		memset(&hold, 0, sizeof hold);
+		if (budget_applies(p, ck)) {
+			struct bud_verdict v;
+
+			rc = bud_reserve_key(ctx->store, ctx->cfg, p, ck, p->credits_per_hit,
+					     util_now_ms(), hold_until(ctx), &hold, &v);
+			if (rc)
+				break;
+			if (!v.ok) {
+				park_for_budget(ctx, &params, keys, nkeys, skip, order[0], &v);
+				continue;
+			}
+		}
 		prov_request_init(&req);
 		rc = ops->build(p, ck, q, &req);
 		if (rc == ENR_E_INVALID) {
 			prov_request_release(&req);
+			bud_settle(ctx->store, &hold, 0);
 			rep->status = ROT_NOT_APPLICABLE;
 			rc = ENR_OK;
 			break;
@@ -572,6 +628,9 @@ enum enr_err rot_call(const struct rot_ctx *ctx, const struct cfg_provider *p,
 		prov_request_release(&req);
 		if (rc == ENR_OK && out->outcome == PROV_PENDING && ops->build_poll)
 			rc = poll_pending(ctx, p, ops, ck, q, out, rep, &resp);
+		bud_settle(ctx->store, &hold,
+			   rc == ENR_OK && (out->outcome == PROV_HIT || out->outcome == PROV_MISS)
+				   ? out->credits : 0);
 		if (rc)
 			break;
 		count_call(p->name, k->id, out, resp.elapsed_ms);
@@ -631,5 +690,325 @@ enum enr_err rot_call(const struct rot_ctx *ctx, const struct cfg_provider *p,
 	up_response_release(&resp);
 	if (rep->status != ROT_ANSWERED)
 		prov_result_reset(out);
+	return rc;
+}
+
+/* ---- bulk calls ------------------------------------------------------------- */
+
+/* One bulk exchange: perform req and read the answer's items. */
+static enum enr_err exchange_bulk(const struct rot_ctx *ctx, const struct cfg_provider *p,
+				  const struct prov_ops *ops, const struct prov_query *const *qs,
+				  const char *const *ids, size_t m, const struct prov_request *req,
+				  struct prov_result *call, struct prov_result *res,
+				  struct rot_report *rep, struct up_response *resp)
+{
+	int64_t left = util_deadline_left(ctx->deadline_mono_ms);
+	int timeout = p->timeout_ms;
+	enum enr_err rc;
+
+	if (left < timeout)
+		timeout = left < 1 ? 1 : (int)left;
+	rc = up_perform(req, timeout, LIM_UPSTREAM_BODY_MAX, resp);
+	if (rc)
+		return rc;
+	rep->calls++;
+	rep->upstream_ms += resp->elapsed_ms;
+	rep->timed_out = resp->resp.timed_out;
+	ops->parse_bulk(p, qs, ids, m, &resp->resp, util_now_ms(), call, res);
+	return ENR_OK;
+}
+
+/* An asynchronous bulk call (Surfe): poll until the job is done or the
+ * deadline. */
+static enum enr_err poll_bulk(const struct rot_ctx *ctx, const struct cfg_provider *p,
+			      const struct prov_ops *ops, const struct cfg_key *key,
+			      const struct prov_query *const *qs, const char *const *ids, size_t m,
+			      struct prov_result *call, struct prov_result *res,
+			      struct rot_report *rep, struct up_response *resp)
+{
+	char id[sizeof call->pending_id];
+	enum enr_err rc = ENR_OK;
+
+	util_strlcpy(id, call->pending_id, sizeof id);
+	for (int i = 0; i < POLL_MAX && call->outcome == PROV_PENDING; i++) {
+		struct prov_request req;
+
+		if (util_deadline_left(ctx->deadline_mono_ms) <= p->poll_interval_ms)
+			break;
+		util_sleep_ms(p->poll_interval_ms);
+		prov_request_init(&req);
+		rc = ops->build_poll(p, key, id, &req);
+		if (rc == ENR_OK)
+			rc = exchange_bulk(ctx, p, ops, qs, ids, m, &req, call, res, rep, resp);
+		prov_request_release(&req);
+		if (rc)
+			break;
+		if (call->outcome == PROV_PENDING && call->pending_id[0] == '\0')
+			util_strlcpy(call->pending_id, id, sizeof call->pending_id);
+	}
+	return rc;
+}
+
+struct bulk_run {
+	size_t *pend;              /* indexes of the items still to be made */
+	size_t npend;
+	const struct prov_query **qs;
+	const char **ids;
+	char (*idbuf)[24];
+	struct prov_result *tmp;
+};
+
+static void bulk_end(struct rot_item *it, enum rot_status st, bool timed_out)
+{
+	it->rep->status = st;
+	it->rep->timed_out = timed_out;
+	if (st != ROT_ANSWERED)
+		prov_result_reset(it->res);
+}
+
+enum enr_err rot_call_bulk(const struct rot_ctx *ctx, const struct cfg_provider *p,
+			   struct rot_item *items, size_t n)
+{
+	const struct prov_ops *ops = prov_ops_find(p->kind);
+	struct kp_key keys[ROT_KEYS_MAX];
+	bool skip[ROT_KEYS_MAX] = { false };
+	struct kp_params params;
+	struct up_response resp;
+	struct bulk_run b = { NULL, 0, NULL, NULL, NULL, NULL };
+	struct rot_report *rep0;
+	bool first_only = !(ctx->cfg->rotation.enabled && ctx->cfg->rotation.endpoints[ctx->endpoint]);
+	bool any_rejected = false, any_transient = false, last_timed_out = false;
+	int nkeys = 0, transients = 0;
+	enum enr_err rc = ENR_OK;
+
+	if (n == 0)
+		return ENR_OK;
+	if (ops == NULL || ops->bulk_max <= 0 || ops->build_bulk == NULL || ops->parse_bulk == NULL)
+		return ENR_E_INVALID;
+	rep0 = items[0].rep;
+	for (size_t i = 0; i < n; i++) {
+		memset(items[i].rep, 0, sizeof *items[i].rep);
+		prov_result_reset(items[i].res);
+	}
+	b.pend = calloc(n, sizeof *b.pend);
+	b.qs = calloc(n, sizeof *b.qs);
+	b.ids = calloc(n, sizeof *b.ids);
+	b.idbuf = calloc(n, sizeof *b.idbuf);
+	b.tmp = calloc(n, sizeof *b.tmp);
+	if (!b.pend || !b.qs || !b.ids || !b.idbuf || !b.tmp) {
+		rc = ENR_E_NOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		b.pend[i] = i;
+		prov_result_init(&b.tmp[i]);
+		/* The id each item carries in the call, to map its answer back. */
+		snprintf(b.idbuf[i], sizeof b.idbuf[i], "r%zu", i);
+	}
+	b.npend = n;
+	kp_params_from_cfg(ctx->cfg, &params);
+	rc = st_ukeys_of(ctx->store, p->name, keys, ROT_KEYS_MAX, &nkeys);
+	if (rc)
+		goto out;
+	rot_pending_apply(keys, nkeys);
+	up_response_init(&resp);
+	while (b.npend > 0) {
+		int order[ROT_KEYS_MAX], nk;
+		uint64_t cursor = 0;
+		const struct cfg_key *ck;
+		struct kp_key *k, after;
+		struct kp_change ch;
+		struct prov_request req;
+		struct prov_result call;
+		struct bud_hold hold;
+		size_t m = b.npend, still = 0;
+		bool quota = false;
+
+		if (util_deadline_left(ctx->deadline_mono_ms) <= 0) {
+			for (size_t i = 0; i < b.npend; i++)
+				bulk_end(&items[b.pend[i]], ROT_DEADLINE, false);
+			b.npend = 0;
+			break;
+		}
+		if (ctx->cfg->rotation.strategy == CFG_STRATEGY_ROUND_ROBIN && !first_only)
+			cursor = rr_next(p->name);
+		nk = kp_order(keys, nkeys, ctx->cfg->rotation.strategy, cursor, skip, first_only,
+			      util_now_ms(), order);
+		if (nk == 0) {
+			enum rot_status st = any_rejected ? ROT_REJECTED
+					     : any_transient ? ROT_FAILED : ROT_NO_KEY;
+			int64_t back = kp_earliest_ms(keys, nkeys, first_only, util_now_ms());
+
+			if (st == ROT_NO_KEY)
+				alert_pool_dry(ctx->cfg, ctx->store, p->name, back);
+			for (size_t i = 0; i < b.npend; i++) {
+				bulk_end(&items[b.pend[i]], st, last_timed_out);
+				items[b.pend[i]].rep->comes_back_ms = st == ROT_NO_KEY ? back : 0;
+			}
+			b.npend = 0;
+			break;
+		}
+		k = &keys[order[0]];
+		ck = cfg_key_of(p, k->id);
+		if (ck == NULL || !pace(ctx, p, ck)) {
+			skip[order[0]] = true;
+			continue;
+		}
+		if (m > (size_t)ops->bulk_max)
+			m = (size_t)ops->bulk_max;
+		memset(&hold, 0, sizeof hold);
+		if (budget_applies(p, ck)) {
+			struct bud_verdict v;
+
+			rc = bud_reserve_key(ctx->store, ctx->cfg, p, ck, (int64_t)m * p->credits_per_hit,
+					     util_now_ms(), hold_until(ctx), &hold, &v);
+			if (rc == ENR_OK && !v.ok && v.fits >= p->credits_per_hit) {
+				/* Part of the call fits the key's budget: send that part. */
+				m = (size_t)(v.fits / p->credits_per_hit);
+				rc = bud_reserve_key(ctx->store, ctx->cfg, p, ck,
+						     (int64_t)m * p->credits_per_hit, util_now_ms(),
+						     hold_until(ctx), &hold, &v);
+			}
+			if (rc)
+				break;
+			if (!v.ok) {
+				park_for_budget(ctx, &params, keys, nkeys, skip, order[0], &v);
+				continue;
+			}
+		}
+		for (size_t i = 0; i < m; i++) {
+			b.qs[i] = items[b.pend[i]].q;
+			b.ids[i] = b.idbuf[b.pend[i]];
+		}
+		prov_request_init(&req);
+		prov_result_init(&call);
+		rc = ops->build_bulk(p, ck, b.qs, b.ids, m, &req);
+		if (rc == ENR_E_INVALID) {
+			/* An item names no one this provider can search for: the
+			 * planner asks only for those that do, so this is a bug. */
+			prov_request_release(&req);
+			bud_settle(ctx->store, &hold, 0);
+			for (size_t i = 0; i < b.npend; i++)
+				bulk_end(&items[b.pend[i]], ROT_NOT_APPLICABLE, false);
+			b.npend = 0;
+			rc = ENR_OK;
+			break;
+		}
+		if (rc == ENR_OK)
+			rc = exchange_bulk(ctx, p, ops, b.qs, b.ids, m, &req, &call, b.tmp, rep0, &resp);
+		prov_request_release(&req);
+		if (rc == ENR_OK && call.outcome == PROV_PENDING && ops->build_poll)
+			rc = poll_bulk(ctx, p, ops, ck, b.qs, b.ids, m, &call, b.tmp, rep0, &resp);
+		bud_settle(ctx->store, &hold, rc == ENR_OK && call.outcome == PROV_HIT ? call.credits : 0);
+		if (rc) {
+			prov_result_release(&call);
+			break;
+		}
+		count_call(p->name, k->id, &call, resp.elapsed_ms);
+		last_timed_out = rep0->timed_out;
+		if (call.outcome == PROV_PENDING) {
+			for (size_t i = 0; i < b.npend; i++)
+				bulk_end(&items[b.pend[i]], ROT_DEADLINE, false);
+			b.npend = 0;
+			prov_result_release(&call);
+			break;
+		}
+		if (call.outcome == PROV_HIT) {
+			/* The call went through: each item has its own answer. */
+			for (size_t i = 0; i < m; i++) {
+				struct rot_item *it = &items[b.pend[i]];
+				struct prov_result *r = &b.tmp[i];
+
+				switch (r->outcome) {
+				case PROV_HIT:
+				case PROV_MISS:
+					prov_result_release(it->res);
+					*it->res = *r;
+					prov_result_init(r);
+					it->rep->status = ROT_ANSWERED;
+					util_strlcpy(it->rep->key_id, k->id, sizeof it->rep->key_id);
+					break;
+				case PROV_QUOTA_EXHAUSTED:
+					/* Credits ran out during the call: the key's, and the
+					 * item goes on to the next key. */
+					quota = true;
+					b.pend[still++] = b.pend[i];
+					break;
+				case PROV_REQUEST_REJECTED:
+					bulk_end(it, ROT_REJECTED, false);
+					break;
+				default:
+					bulk_end(it, ROT_FAILED, false);
+					break;
+				}
+				prov_result_reset(r);
+			}
+			/* Items the key's budget did not take wait for the next key. */
+			for (size_t i = m; i < b.npend; i++)
+				b.pend[still++] = b.pend[i];
+			b.npend = still;
+			if (quota) {
+				rc = rot_apply(ctx->store, k->id, PROV_QUOTA_EXHAUSTED, call.until_ms,
+					       call.credits, util_now_ms(), &params, &after, &ch);
+			} else if (k->state == KP_ACTIVE && k->transients == 0 &&
+				   pend_add(k, PROV_HIT, call.credits, util_now_ms())) {
+				after = *k;
+				ch.from = ch.to = KP_ACTIVE;
+			} else {
+				rc = rot_apply(ctx->store, k->id, PROV_HIT, 0, call.credits,
+					       util_now_ms(), &params, &after, &ch);
+			}
+			prov_result_release(&call);
+			if (rc)
+				break;
+			*k = after;
+			if (ch.from != ch.to && (ch.to == KP_INVALID || ch.to == KP_EXHAUSTED))
+				alert_key(ctx->cfg, ctx->store, &after);
+			if (b.npend > 0)
+				skip[order[0]] = true;
+			continue;
+		}
+		/* The call's own outcome: the key's; every item tries the next key. */
+		rc = rot_apply(ctx->store, k->id, call.outcome, call.until_ms, 0, util_now_ms(),
+			       &params, &after, &ch);
+		if (rc) {
+			prov_result_release(&call);
+			break;
+		}
+		*k = after;
+		if (ch.from != ch.to && (ch.to == KP_INVALID || ch.to == KP_EXHAUSTED))
+			alert_key(ctx->cfg, ctx->store, &after);
+		skip[order[0]] = true;
+		if (call.outcome == PROV_RATE_LIMITED) {
+			int mm;
+
+			if (st_ukeys_of(ctx->store, p->name, keys, ROT_KEYS_MAX, &mm) == ENR_OK)
+				nkeys = mm;
+		}
+		if (call.outcome == PROV_REQUEST_REJECTED)
+			any_rejected = true;
+		if (call.outcome == PROV_TRANSIENT) {
+			int64_t backoff = TRANSIENT_BACKOFF_MS << (transients < 4 ? transients : 4);
+
+			any_transient = true;
+			util_sleep_ms(backoff < util_deadline_left(ctx->deadline_mono_ms) ? backoff : 0);
+			transients++;
+		}
+		log_move(&after, call.outcome, NULL);
+		if (call.reason[0])
+			log_debug("rotation", "%s: %s", p->name, call.reason);
+		prov_result_release(&call);
+	}
+	up_response_release(&resp);
+out:
+	if (b.tmp) {
+		for (size_t i = 0; i < n; i++)
+			prov_result_release(&b.tmp[i]);
+	}
+	free(b.pend);
+	free(b.qs);
+	free(b.ids);
+	free(b.idbuf);
+	free(b.tmp);
 	return rc;
 }

@@ -9,7 +9,10 @@
  * within the deadline.  When no key is usable the report says so with the
  * earliest time one comes back.  With rotation off for the endpoint
  * (rotation.enabled, rotation.endpoints.X) only the provider's first key is
- * used.  Paced keys (requests_per_minute) wait for their slot.
+ * used.  Paced keys (requests_per_minute) wait for their slot.  A key or
+ * upstream account with a credit budget (lib/budget.h) reserves the call's
+ * worst case first; one whose budget is spent is parked exhausted until
+ * the budget resets (an alert says so) and the next key is tried.
  *
  * Built-in providers (local, mock) are answered directly.
  * Thread-safe; blocks the calling thread for the call's duration.
@@ -58,6 +61,28 @@ struct rot_report {
  * says); an error only when the store or memory fails. */
 ENR_MUST_CHECK enum enr_err rot_call(const struct rot_ctx *ctx, const struct cfg_provider *p,
 		      const struct prov_query *q, struct prov_result *out, struct rot_report *rep);
+
+/* One item of a bulk call: its query, where its answer and report go. */
+struct rot_item {
+	const struct prov_query *q;
+	struct prov_result *res;
+	struct rot_report *rep;
+};
+
+/* Make n person lookups of p in bulk calls (the kind's build_bulk /
+ * parse_bulk, docs/providers.md), through the key pool as rot_call does:
+ * the call's own outcome is the key's (a 429, 402, 401 or 5xx moves the
+ * whole call, every item, to the next key; nothing is charged), an item's
+ * outcome is its own (hit, miss, rejected, transient); an item PDL or
+ * Lusha refused for credits the account ran out of in the middle of the
+ * call parks the key and goes to the next one.  A key's credit budget
+ * (lib/budget.h) is reserved for the items it is sent, one credits_per_hit
+ * each; a key whose budget cannot take one more is parked exhausted until
+ * the budget resets.  Each item's rep says how it ended; rep.calls and
+ * upstream_ms are counted on the first item only.  ENR_OK whatever the
+ * provider did; an error only when the store or memory fails. */
+ENR_MUST_CHECK enum enr_err rot_call_bulk(const struct rot_ctx *ctx, const struct cfg_provider *p,
+					  struct rot_item *items, size_t n);
 
 /* Register the metrics families (once per process). */
 void rot_init(void);

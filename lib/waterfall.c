@@ -1,5 +1,14 @@
 /*
- * waterfall.c - the provider walk, the merge and the cache in front of it.
+ * waterfall.c - the driver of the planner (lib/plan.h): it runs one or
+ * many enrichments together, one round at a time.  Each round takes the
+ * next lookup of every plan and makes them: built-in providers in
+ * process; the cache; identical lookups once (within the round, across
+ * threads through the in-process flight table, across processes through a
+ * claim in the store for company lookups); the client's credit budget;
+ * then single calls through lib/rotation, or person lookups of a bulk
+ * provider through the bulk collector (lib/bulk.h), one call for many
+ * rows.  Synchronous today; the engine's event loop will drive the same
+ * planner with continuations.
  */
 #include "waterfall.h"
 
@@ -7,9 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "budget.h"
+#include "bulk.h"
 #include "cache.h"
 #include "log.h"
 #include "metrics.h"
+#include "plan.h"
 #include "rotation.h"
 #include "util.h"
 
@@ -26,13 +38,15 @@ const char *const wf_error_names[WF_ERR__MAX] = {
 	[WF_ERR_REJECTED] = "rejected",
 	[WF_ERR_NO_KEY] = "no_usable_key",
 	[WF_ERR_DEADLINE] = "deadline",
+	[WF_ERR_BUDGET] = "budget_exceeded",
 };
 
-/* Built-in providers need no declaration in the configuration. */
-static const struct cfg_provider builtin_local = { .name = "local", .kind = "local",
-						   .enabled = true };
-static const struct cfg_provider builtin_mock = { .name = "mock", .kind = "mock",
-						  .enabled = true };
+/* A claim on a company lookup lasts this long at most (the claimer's call
+ * normally ends it much sooner; a claimer that died frees it then). */
+#define CLAIM_MAX_MS 60000
+/* A client budget hold outlives the call by this much (no deadline: a
+ * minute), then it counts for nothing. */
+#define HOLD_SLACK_MS 30000
 
 static struct mx_family *mx_cache, *mx_depth, *mx_upstream, *mx_cache_write_failures;
 
@@ -51,6 +65,7 @@ void wf_init(void)
 	mx_upstream = mx_histogram("enrichd_waterfall_upstream_seconds",
 				   "Time an enrichment spent waiting for providers.",
 				   mx_latency_bounds, mx_latency_nbounds);
+	bulk_init();
 }
 
 void wf_result_init(struct wf_result *r)
@@ -65,272 +80,582 @@ void wf_result_release(struct wf_result *r)
 	memset(r, 0, sizeof *r);
 }
 
-struct memo {
-	const char *name;
-	bool company;
-	bool answered;
-	struct prov_result res;
+/* ---- one round ------------------------------------------------------------ */
+
+enum slot_state {
+	S_NEW,         /* to be looked at */
+	S_ENDED,       /* ans is final */
+	S_FOLLOW,      /* takes the answer of slot `leader` of this round */
+	S_CALL,        /* this slot calls (single) */
+	S_BULK,        /* this slot's item is in the collector */
+	S_WAIT_FLIGHT, /* another thread of this process makes it */
+	S_WAIT_CLAIM,  /* another process makes it */
 };
 
-static const struct cfg_provider *provider_of(const struct cfg *c, const char *name)
-{
-	const struct cfg_provider *p = cfg_provider_find(c, name);
-
-	if (p)
-		return p;
-	if (strcmp(name, "local") == 0)
-		return &builtin_local;
-	if (strcmp(name, "mock") == 0)
-		return &builtin_mock;
-	return NULL;
-}
-
-static bool is_builtin(const struct cfg_provider *p)
-{
-	return strcmp(p->kind, "local") == 0 || strcmp(p->kind, "mock") == 0;
-}
-
-static void add_name(char list[][LIM_NAME_MAX + 1], int *n, const char *name)
-{
-	for (int i = 0; i < *n; i++) {
-		if (strcmp(list[i], name) == 0)
-			return;
-	}
-	if (*n < WF_PROVIDERS_MAX)
-		util_strlcpy(list[(*n)++], name, LIM_NAME_MAX + 1);
-}
-
-/* Note that provider name gave no answer (once per provider and kind). */
-static void add_error(struct wf_result *out, const char *name, enum wf_error_kind kind)
-{
-	for (int i = 0; i < out->nerrors; i++) {
-		if (out->errors[i].kind == kind && strcmp(out->errors[i].provider, name) == 0)
-			return;
-	}
-	if (out->nerrors == WF_PROVIDERS_MAX)
-		return;
-	util_strlcpy(out->errors[out->nerrors].provider, name, sizeof out->errors[0].provider);
-	out->errors[out->nerrors].kind = kind;
-	out->nerrors++;
-}
-
-/* Ask p (live or cached) and keep the answer in m. */
-static enum enr_err fetch(const struct wf_ctx *ctx, const struct cfg_provider *p,
-			  const struct rec *rec, fld_set missing, struct memo *m,
-			  struct wf_result *out)
-{
-	struct rot_ctx rc_ctx = { ctx->store, ctx->cfg, ctx->pctx, ctx->endpoint,
-				  ctx->deadline_mono_ms };
-	struct prov_query q;
+struct slot {
+	struct pl_plan *pl;
+	struct pl_lookup *lk;
+	struct wf_job *job;
+	enum slot_state state;
+	int leader;
+	bool flight;           /* holds the in-process flight of lk->key */
+	bool claim;            /* holds the store claim of lk->key */
+	int hold;              /* index of its budget hold in the round, -1 */
+	struct prov_result res;
 	struct rot_report rep;
-	unsigned char key[CACHE_KEY_LEN];
-	bool leader = false, cacheable = ctx->cfg->cache.enabled && !is_builtin(p);
-	enum enr_err rc;
+	struct bulk_item item;
+	struct pl_answer ans;
+};
 
-	memset(&q, 0, sizeof q);
-	for (int i = 0; i < ID__MAX; i++)
-		q.id[i] = rec_get(rec, (enum fld_ident)i);
-	q.want = missing;
+struct round {
+	const struct wf_ctx *ctx;
+	struct slot *s;
+	size_t n;
+	struct bud_hold *holds;
+	int64_t *hold_spent;
+	size_t nholds;
+};
 
-	if (is_builtin(p)) {
-		rc = rot_call(&rc_ctx, p, &q, &m->res, &rep);
-		if (rc)
-			return rc;
-		add_name(out->tried, &out->ntried, p->name);
-		m->answered = m->res.outcome == PROV_HIT || m->res.outcome == PROV_MISS;
-		return ENR_OK;
+static bool cacheable(const struct wf_ctx *ctx, const struct pl_lookup *lk)
+{
+	return ctx->cfg->cache.enabled && !lk->builtin;
+}
+
+static void end(struct slot *sl, enum pl_end e)
+{
+	sl->ans.end = e;
+	sl->ans.res = &sl->res;
+	sl->state = S_ENDED;
+}
+
+/* How a call through the key pool ended, for the plan. */
+static void end_report(struct slot *sl, const struct rot_report *rep)
+{
+	switch (rep->status) {
+	case ROT_ANSWERED:
+		end(sl, PL_ANSWERED);
+		break;
+	case ROT_NO_KEY:
+		end(sl, PL_NO_KEY);
+		sl->ans.comes_back_ms = rep->comes_back_ms;
+		break;
+	case ROT_DEADLINE:
+		end(sl, PL_DEADLINE);
+		break;
+	case ROT_NOT_APPLICABLE:
+		end(sl, PL_NOT_APPLICABLE);
+		break;
+	case ROT_REJECTED:
+		end(sl, PL_REJECTED);
+		break;
+	default:
+		end(sl, rep->timed_out ? PL_TIMEOUT : PL_FAILED);
+		break;
 	}
+}
 
-	if (cacheable) {
-		rc = cache_key(p->name, m->company ? "company" : "person", rec, key);
-		if (rc)
-			return rc;
-		if (cache_get(ctx->store, key, util_now_ms(), &m->res) == ENR_OK)
-			goto from_cache;
-		if (!ctx->no_calls) {
-			leader = cache_flight_begin(key, ctx->deadline_mono_ms);
-			/* Someone else just asked the same: their answer is in the cache. */
-			if (!leader && cache_get(ctx->store, key, util_now_ms(), &m->res) == ENR_OK)
-				goto from_cache;
+static void add_report(struct wf_result *out, const struct rot_report *rep, bool shared)
+{
+	out->calls += rep->calls;
+	if (shared && rep->calls == 0)
+		out->shared_calls++;
+	out->upstream_ms += rep->upstream_ms;
+}
+
+/* A copy of an answer for another plan that asked the same (values only;
+ * it costs nothing again). */
+static enum enr_err copy_answer(const struct prov_result *from, struct prov_result *to)
+{
+	prov_result_reset(to);
+	to->outcome = from->outcome;
+	to->bought_credits = from->credits ? from->credits : from->bought_credits;
+	util_strlcpy(to->company_domain, from->company_domain, sizeof to->company_domain);
+	for (int f = 0; f < FLD__MAX; f++) {
+		if (from->value[f]) {
+			enum enr_err rc = prov_result_set(to, (enum fld_id)f, from->value[f],
+							  strlen(from->value[f]), from->confidence[f]);
+
+			if (rc)
+				return rc;
 		}
 	}
-	out->cache_misses++;
-	mx_add(mx_cache, "result=\"miss\"", 1);
-	if (ctx->no_calls) {
-		add_name(out->would_call, &out->nwould_call, p->name);
-		return ENR_OK;
-	}
-	rc = rot_call(&rc_ctx, p, &q, &m->res, &rep);
-	out->calls += rep.calls;
-	out->upstream_ms += rep.upstream_ms;
-	if (rc == ENR_OK) {
-		switch (rep.status) {
-		case ROT_ANSWERED:
-			add_name(out->tried, &out->ntried, p->name);
-			m->answered = true;
-			out->paid_asked++;
-			out->credits += m->res.credits;
-			if (cacheable) {
-				/* "Never pay twice" rests on this write: a failure is
-				 * logged and counted, and the answer still goes out. */
-				enum enr_err crc = cache_put(ctx->store, ctx->cfg, key, p->name,
-							     &m->res, util_now_ms());
-
-				if (crc) {
-					mx_add(mx_cache_write_failures, "", 1);
-					log_error("waterfall", "%s answer not cached (%s): asking again "
-						  "will call the provider again", p->name,
-						  enr_strerror(crc));
-				}
-			}
-			break;
-		case ROT_NO_KEY:
-			add_name(out->skipped, &out->nskipped, p->name);
-			add_error(out, p->name, WF_ERR_NO_KEY);
-			out->paid_unavailable++;
-			if (rep.comes_back_ms > 0 &&
-			    (out->comes_back_ms == 0 || rep.comes_back_ms < out->comes_back_ms))
-				out->comes_back_ms = rep.comes_back_ms;
-			break;
-		case ROT_DEADLINE:
-			add_name(out->tried, &out->ntried, p->name);
-			add_error(out, p->name, WF_ERR_DEADLINE);
-			out->deadline_passed = true;
-			break;
-		case ROT_NOT_APPLICABLE:
-			/* Nothing this provider can search by: no call, nothing to say. */
-			break;
-		case ROT_REJECTED:
-			add_name(out->tried, &out->ntried, p->name);
-			add_error(out, p->name, WF_ERR_REJECTED);
-			out->paid_failed++;
-			break;
-		default:
-			add_name(out->tried, &out->ntried, p->name);
-			add_error(out, p->name, rep.timed_out ? WF_ERR_TIMEOUT : WF_ERR_TRANSIENT);
-			out->paid_failed++;
-			break;
-		}
-	}
-	if (leader)
-		cache_flight_end(key);
-	return rc;
-
-from_cache:
-	out->cache_hits++;
-	mx_add(mx_cache, "result=\"hit\"", 1);
-	add_name(out->tried, &out->ntried, p->name);
-	out->paid_asked++;
-	m->answered = true;
-	if (leader)
-		cache_flight_end(key);
 	return ENR_OK;
 }
 
-static void merge(struct wf_result *out, const struct prov_result *res, const char *source,
-		  bool mock)
+static void from_cache(const struct wf_ctx *ctx, struct slot *sl, bool coalesced)
 {
-	for (int f = 0; f < FLD__MAX; f++) {
-		if (!(out->want & FLD_BIT(f)) || (out->found & FLD_BIT(f)) || res->value[f] == NULL)
-			continue;
-		out->value[f] = strdup(res->value[f]);
-		if (out->value[f] == NULL)
-			continue;
-		out->confidence[f] = res->confidence[f];
-		out->source[f] = source;
-		out->found |= FLD_BIT(f);
-		if (mock)
-			out->mock = true;
+	end(sl, PL_ANSWERED);
+	sl->ans.cached = true;
+	sl->ans.coalesced = coalesced;
+	/* A dry run saves nothing: it would not have called anyway. */
+	if (!ctx->no_calls)
+		cache_saved(sl->lk->p->name, coalesced, sl->res.bought_credits);
+}
+
+static void write_cache(const struct wf_ctx *ctx, struct slot *sl)
+{
+	enum enr_err rc;
+
+	if (!cacheable(ctx, sl->lk) || sl->ans.end != PL_ANSWERED || sl->ans.cached)
+		return;
+	/* "Never pay twice" rests on this write: a failure is logged and
+	 * counted, and the answer still goes out. */
+	rc = cache_put(ctx->store, ctx->cfg, sl->lk->key, sl->lk->p->name, &sl->res, util_now_ms());
+	if (rc) {
+		mx_add(mx_cache_write_failures, "", 1);
+		log_error("waterfall", "%s answer not cached (%s): asking again will call the "
+			  "provider again", sl->lk->p->name, enr_strerror(rc));
 	}
 }
 
-/* The status rule of waterfall.h: a failure is never a miss. */
-static void set_status(struct wf_result *out)
+static struct rot_ctx rot_ctx_of(const struct wf_ctx *ctx)
 {
-	bool failed = out->paid_failed > 0 || out->paid_unavailable > 0 || out->deadline_passed;
+	struct rot_ctx rc = { ctx->store, ctx->cfg, ctx->pctx, ctx->endpoint,
+			      ctx->deadline_mono_ms };
 
-	if (out->found == out->want)
-		out->status = WF_COMPLETE;
-	else if (out->found != 0)
-		out->status = WF_PARTIAL;
-	else
-		out->status = failed ? WF_INCOMPLETE : WF_NOT_FOUND;
+	return rc;
 }
 
-static void finish(struct wf_result *out)
+/* Whether sl's lookup goes to the bulk collector: a person lookup of a
+ * provider whose kind has a bulk endpoint, with bulk on for batches (the
+ * worker, enrich-batch) or micro-batching on for /enrich. */
+static bool bulk_path(const struct wf_ctx *ctx, const struct pl_lookup *lk, int *size, int *linger)
 {
-	set_status(out);
-	out->cached = out->calls == 0 && out->cache_hits > 0;
-	mx_observe(mx_depth, "", out->depth);
-	mx_observe(mx_upstream, "", out->upstream_ms / 1000.0);
+	const struct prov_ops *ops = prov_ops_find(lk->p->kind);
+	const struct cfg_provider *p = lk->p;
+
+	if (lk->builtin || lk->kind != PROV_KIND_PERSON || ops == NULL || ops->bulk_max <= 0 ||
+	    !p->bulk.enabled)
+		return false;
+	*size = p->bulk.batch_size < ops->bulk_max ? p->bulk.batch_size : ops->bulk_max;
+	if (ctx->endpoint == CFG_EP_ENRICH) {
+		*linger = p->bulk.realtime_linger_ms;
+		return *linger > 0;
+	}
+	*linger = p->bulk.linger_ms;
+	return true;
+}
+
+/* a..g: deadline, built-ins, the cache, dry runs, duplicates, in-flight. */
+static enum enr_err prepare(struct round *r)
+{
+	const struct wf_ctx *ctx = r->ctx;
+
+	for (size_t i = 0; i < r->n; i++) {
+		struct slot *sl = &r->s[i];
+		struct pl_lookup *lk = sl->lk;
+		struct wf_result *out = sl->job->out;
+
+		if (util_deadline_passed(ctx->deadline_mono_ms)) {
+			/* The provider that would have been asked next could not be. */
+			end(sl, PL_DEADLINE);
+			continue;
+		}
+		if (lk->builtin) {
+			struct rot_ctx rc_ctx = rot_ctx_of(ctx);
+			enum enr_err rc = rot_call(&rc_ctx, lk->p, &lk->q, &sl->res, &sl->rep);
+
+			if (rc)
+				return rc;
+			end(sl, PL_ANSWERED);
+			continue;
+		}
+		if (cacheable(ctx, lk)) {
+			if (cache_get(ctx->store, lk->key, util_now_ms(), &sl->res) == ENR_OK) {
+				mx_add(mx_cache, "result=\"hit\"", 1);
+				from_cache(ctx, sl, false);
+				continue;
+			}
+		}
+		out->cache_misses++;
+		mx_add(mx_cache, "result=\"miss\"", 1);
+		if (ctx->no_calls) {
+			end(sl, PL_DRY);
+			continue;
+		}
+		/* The same lookup twice in this round (rows of one company): the
+		 * first makes it. */
+		for (size_t k = 0; k < i; k++) {
+			if (r->s[k].state != S_ENDED && r->s[k].state != S_FOLLOW &&
+			    memcmp(r->s[k].lk->key, lk->key, CACHE_KEY_LEN) == 0 &&
+			    strcmp(r->s[k].lk->p->name, lk->p->name) == 0) {
+				sl->state = S_FOLLOW;
+				sl->leader = (int)k;
+				break;
+			}
+		}
+		if (sl->state == S_FOLLOW)
+			continue;
+		if (cacheable(ctx, lk)) {
+			if (!cache_flight_try(lk->key)) {
+				sl->state = S_WAIT_FLIGHT;
+				continue;
+			}
+			sl->flight = true;
+			/* Another process may be asking for the same company. */
+			if (lk->kind == PROV_KIND_COMPANY) {
+				int64_t now = util_now_ms(), span = CLAIM_MAX_MS;
+				bool mine = true;
+
+				if (ctx->deadline_mono_ms > 0) {
+					span = ctx->deadline_mono_ms - util_mono_ms();
+					if (span < lk->p->timeout_ms + 1000)
+						span = lk->p->timeout_ms + 1000;
+					if (span > CLAIM_MAX_MS)
+						span = CLAIM_MAX_MS;
+				}
+				cache_claim(ctx->store, lk->key, now, now + span, &mine);
+				if (!mine) {
+					sl->state = S_WAIT_CLAIM;
+					continue;
+				}
+				sl->claim = true;
+			}
+		}
+		sl->state = S_CALL;
+	}
+	return ENR_OK;
+}
+
+static int64_t hold_expiry(const struct wf_ctx *ctx)
+{
+	int64_t left = ctx->deadline_mono_ms > 0 ? ctx->deadline_mono_ms - util_mono_ms() : 60000;
+
+	return util_now_ms() + (left > 0 ? left : 0) + HOLD_SLACK_MS;
+}
+
+/* h: the client's credit budget, reserved per account and provider for the
+ * slots about to call.  What does not fit ends PL_BUDGET. */
+static enum enr_err reserve(struct round *r)
+{
+	const struct wf_ctx *ctx = r->ctx;
+
+	for (size_t i = 0; i < r->n; i++) {
+		struct slot *sl = &r->s[i];
+		int64_t account = sl->job->account_id, cph = sl->lk->p->credits_per_hit, count = 0;
+		struct bud_hold *h;
+		struct bud_verdict v;
+		enum enr_err rc;
+		size_t taken = 0;
+
+		if (sl->state != S_CALL || sl->hold >= 0 || account <= 0 || cph <= 0)
+			continue;
+		for (size_t k = i; k < r->n; k++) {
+			if (r->s[k].state == S_CALL && r->s[k].hold < 0 &&
+			    r->s[k].job->account_id == account && r->s[k].lk->p == sl->lk->p)
+				count++;
+		}
+		h = &r->holds[r->nholds];
+		rc = bud_reserve_account(ctx->store, ctx->cfg, account, count * cph, util_now_ms(),
+					 hold_expiry(ctx), h, &v);
+		if (rc)
+			return rc;
+		if (!v.ok && v.fits >= cph) {
+			/* Part of the group fits: hold that much, the rest waits. */
+			int64_t fit = v.fits / cph;
+
+			rc = bud_reserve_account(ctx->store, ctx->cfg, account, fit * cph,
+						 util_now_ms(), hold_expiry(ctx), h, &v);
+			if (rc)
+				return rc;
+			if (v.ok)
+				count = fit;
+		}
+		r->hold_spent[r->nholds] = 0;
+		for (size_t k = i; k < r->n; k++) {
+			struct slot *o = &r->s[k];
+
+			if (o->state != S_CALL || o->hold >= 0 || o->job->account_id != account ||
+			    o->lk->p != sl->lk->p)
+				continue;
+			if (v.ok && (int64_t)taken < count) {
+				o->hold = (int)r->nholds;
+				taken++;
+				continue;
+			}
+			end(o, PL_BUDGET);
+			o->ans.until_ms = v.until_ms;
+			if (o->claim) {
+				cache_claim_release(ctx->store, o->lk->key);
+				o->claim = false;
+			}
+			if (o->flight) {
+				cache_flight_end(o->lk->key);
+				o->flight = false;
+			}
+		}
+		if (v.ok)
+			r->nholds++;
+	}
+	return ENR_OK;
+}
+
+/* i: the calls.  Bulk items go to the collector first (other rows and
+ * threads fill their batches), then single calls are made one by one. */
+static enum enr_err perform(struct round *r)
+{
+	const struct wf_ctx *ctx = r->ctx;
+	struct rot_ctx rc_ctx = rot_ctx_of(ctx);
+
+	for (size_t i = 0; i < r->n; i++) {
+		struct slot *sl = &r->s[i];
+		int size, linger;
+
+		if (sl->state != S_CALL || !bulk_path(ctx, sl->lk, &size, &linger))
+			continue;
+		bulk_item_init(&sl->item);
+		sl->item.p = sl->lk->p;
+		sl->item.q = sl->lk->q;
+		memcpy(sl->item.key, sl->lk->key, CACHE_KEY_LEN);
+		sl->item.cacheable = cacheable(ctx, sl->lk);
+		sl->item.deadline_mono_ms = ctx->deadline_mono_ms;
+		if (bulk_submit(&rc_ctx, &sl->item, size, linger) == ENR_OK)
+			sl->state = S_BULK;
+		else
+			bulk_item_release(&sl->item); /* made as a single call below */
+	}
+	for (size_t i = 0; i < r->n; i++) {
+		struct slot *sl = &r->s[i];
+		enum enr_err rc;
+
+		if (sl->state != S_CALL)
+			continue;
+		rc = rot_call(&rc_ctx, sl->lk->p, &sl->lk->q, &sl->res, &sl->rep);
+		if (rc)
+			return rc;
+		add_report(sl->job->out, &sl->rep, false);
+		end_report(sl, &sl->rep);
+		write_cache(ctx, sl);
+	}
+	for (size_t i = 0; i < r->n; i++) {
+		struct slot *sl = &r->s[i];
+
+		if (sl->state != S_BULK)
+			continue;
+		bulk_wait(&sl->item);
+		prov_result_release(&sl->res);
+		sl->res = sl->item.res;
+		prov_result_init(&sl->item.res);
+		sl->rep = sl->item.rep;
+		if (sl->item.cache_failed) {
+			mx_add(mx_cache_write_failures, "", 1);
+			log_error("waterfall", "%s answer not cached: asking again will call the "
+				  "provider again", sl->lk->p->name);
+		}
+		bulk_item_release(&sl->item);
+		add_report(sl->job->out, &sl->rep, true);
+		end_report(sl, &sl->rep);
+	}
+	return ENR_OK;
+}
+
+/* j: what the calls hold is given back: in-flight marks, claims, budget
+ * holds (with what the answers cost). */
+static void release(struct round *r)
+{
+	const struct wf_ctx *ctx = r->ctx;
+
+	for (size_t i = 0; i < r->n; i++) {
+		struct slot *sl = &r->s[i];
+
+		if (sl->hold >= 0 && sl->ans.end == PL_ANSWERED && !sl->ans.cached)
+			r->hold_spent[sl->hold] += sl->res.credits;
+		if (sl->claim)
+			cache_claim_release(ctx->store, sl->lk->key);
+		if (sl->flight)
+			cache_flight_end(sl->lk->key);
+		sl->claim = sl->flight = false;
+	}
+	for (size_t h = 0; h < r->nholds; h++)
+		bud_settle(ctx->store, &r->holds[h], r->hold_spent[h]);
+	r->nholds = 0;
+}
+
+/* A lookup another caller was making: wait for it and read the cache; when
+ * the answer is not there (it failed, or took too long), make it here. */
+static enum enr_err resolve_deferred(struct round *r)
+{
+	const struct wf_ctx *ctx = r->ctx;
+	struct rot_ctx rc_ctx = rot_ctx_of(ctx);
+
+	for (size_t i = 0; i < r->n; i++) {
+		struct slot *sl = &r->s[i];
+		struct bud_hold h;
+		struct bud_verdict v = { .ok = true };
+		int64_t account = sl->job->account_id, cph = sl->lk->p->credits_per_hit;
+		enum enr_err rc;
+
+		if (sl->state == S_WAIT_FLIGHT) {
+			cache_flight_wait(sl->lk->key, ctx->deadline_mono_ms);
+			if (cache_get(ctx->store, sl->lk->key, util_now_ms(), &sl->res) == ENR_OK) {
+				from_cache(ctx, sl, true);
+				continue;
+			}
+		} else if (sl->state == S_WAIT_CLAIM) {
+			if (cache_claim_wait(ctx->store, sl->lk->key, ctx->deadline_mono_ms,
+					     &sl->res) == ENR_OK) {
+				from_cache(ctx, sl, true);
+				if (sl->flight)
+					cache_flight_end(sl->lk->key);
+				sl->flight = false;
+				continue;
+			}
+		} else {
+			continue;
+		}
+		if (util_deadline_passed(ctx->deadline_mono_ms)) {
+			end(sl, PL_DEADLINE);
+		} else {
+			memset(&h, 0, sizeof h);
+			if (account > 0 && cph > 0) {
+				rc = bud_reserve_account(ctx->store, ctx->cfg, account, cph, util_now_ms(),
+							 hold_expiry(ctx), &h, &v);
+				if (rc)
+					return rc;
+			}
+			if (!v.ok) {
+				end(sl, PL_BUDGET);
+				sl->ans.until_ms = v.until_ms;
+			} else {
+				rc = rot_call(&rc_ctx, sl->lk->p, &sl->lk->q, &sl->res, &sl->rep);
+				if (rc) {
+					bud_settle(ctx->store, &h, 0);
+					return rc;
+				}
+				add_report(sl->job->out, &sl->rep, false);
+				end_report(sl, &sl->rep);
+				write_cache(ctx, sl);
+				bud_settle(ctx->store, &h,
+					   sl->ans.end == PL_ANSWERED ? sl->res.credits : 0);
+			}
+		}
+		if (sl->flight)
+			cache_flight_end(sl->lk->key);
+		sl->flight = false;
+	}
+	return ENR_OK;
+}
+
+/* Followers take their leader's answer (a copy that cost nothing). */
+static enum enr_err follow(struct round *r)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		struct slot *sl = &r->s[i], *ld;
+
+		if (sl->state != S_FOLLOW)
+			continue;
+		ld = &r->s[sl->leader];
+		sl->ans = ld->ans;
+		sl->ans.res = &sl->res;
+		sl->state = S_ENDED;
+		if (ld->ans.end == PL_ANSWERED) {
+			enum enr_err rc = copy_answer(&ld->res, &sl->res);
+
+			if (rc)
+				return rc;
+			sl->ans.cached = true;
+			sl->ans.coalesced = true;
+			cache_saved(sl->lk->p->name, true, sl->res.bought_credits);
+		}
+	}
+	return ENR_OK;
+}
+
+static enum enr_err run_round(struct round *r)
+{
+	enum enr_err rc = prepare(r);
+
+	if (rc == ENR_OK)
+		rc = reserve(r);
+	if (rc == ENR_OK)
+		rc = perform(r);
+	release(r);
+	if (rc == ENR_OK)
+		rc = resolve_deferred(r);
+	if (rc == ENR_OK)
+		rc = follow(r);
+	return rc;
+}
+
+enum enr_err wf_run_many(const struct wf_ctx *ctx, struct wf_job *jobs, size_t n)
+{
+	struct pl_plan *plans = NULL;
+	struct round r;
+	enum enr_err rc = ENR_OK;
+
+	memset(&r, 0, sizeof r);
+	r.ctx = ctx;
+	plans = calloc(n ? n : 1, sizeof *plans);
+	r.s = calloc(n ? n : 1, sizeof *r.s);
+	r.holds = calloc(n ? n : 1, sizeof *r.holds);
+	r.hold_spent = calloc(n ? n : 1, sizeof *r.hold_spent);
+	if (plans == NULL || r.s == NULL || r.holds == NULL || r.hold_spent == NULL) {
+		rc = ENR_E_NOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		pl_init(&plans[i], ctx->cfg, ctx->pctx ? ctx->pctx->domains : NULL, jobs[i].rec,
+			jobs[i].want, jobs[i].out);
+	for (;;) {
+		r.n = 0;
+		for (size_t i = 0; i < n; i++) {
+			struct pl_lookup *lk = pl_next(&plans[i]);
+			struct slot *sl;
+
+			if (lk == NULL)
+				continue;
+			sl = &r.s[r.n++];
+			memset(sl, 0, sizeof *sl);
+			sl->pl = &plans[i];
+			sl->lk = lk;
+			sl->job = &jobs[i];
+			sl->leader = -1;
+			sl->hold = -1;
+			prov_result_init(&sl->res);
+		}
+		if (r.n == 0)
+			break;
+		rc = run_round(&r);
+		for (size_t i = 0; i < r.n; i++) {
+			struct slot *sl = &r.s[i];
+
+			if (rc == ENR_OK && sl->state == S_ENDED)
+				pl_done(sl->pl, sl->lk, &sl->ans);
+			prov_result_release(&sl->res);
+		}
+		if (rc)
+			break;
+	}
+	for (size_t i = 0; i < n; i++) {
+		pl_finish(&plans[i]);
+		mx_observe(mx_depth, "", jobs[i].out->depth);
+		mx_observe(mx_upstream, "", jobs[i].out->upstream_ms / 1000.0);
+	}
+out:
+	free(plans);
+	free(r.s);
+	free(r.holds);
+	free(r.hold_spent);
+	return rc;
 }
 
 enum enr_err wf_run(const struct wf_ctx *ctx, const struct rec *rec, fld_set want,
 		    struct wf_result *out)
 {
-	struct memo memo[WF_PROVIDERS_MAX * 2];
-	int nmemo = 0;
-	enum enr_err rc = ENR_OK;
+	struct wf_job job = { rec, want, ctx->account_id, out };
 
-	out->want = want;
-	for (int g = 0; g < CFG_GROUP__MAX && rc == ENR_OK; g++) {
-		fld_set gwant = want & fld_group_set((enum cfg_group)g);
-		const struct cfg_list *list = &ctx->cfg->waterfall[g];
-
-		for (size_t i = 0; gwant && i < list->n && rc == ENR_OK; i++) {
-			fld_set missing = gwant & ~out->found;
-			const struct cfg_provider *p;
-			struct memo *m = NULL;
-			bool company;
-
-			if (missing == 0)
-				break;
-			if (util_deadline_passed(ctx->deadline_mono_ms)) {
-				/* The provider that would have been asked next could not be. */
-				out->deadline_passed = true;
-				add_error(out, list->v[i], WF_ERR_DEADLINE);
-				goto done;
-			}
-			p = provider_of(ctx->cfg, list->v[i]);
-			if (p == NULL || !p->enabled)
-				continue;
-			/* Ask for everything still missing, not only this group's: a
-			 * provider is asked once and may fill other groups too. */
-			missing = want & ~out->found;
-			company = (missing & ~fld_group_set(CFG_GROUP_COMPANY)) == 0;
-			for (int k = 0; k < nmemo; k++) {
-				if (strcmp(memo[k].name, p->name) == 0 && memo[k].company == company)
-					m = &memo[k];
-			}
-			if (m == NULL) {
-				if (nmemo == (int)(sizeof memo / sizeof memo[0]))
-					continue;
-				m = &memo[nmemo++];
-				m->name = p->name;
-				m->company = company;
-				m->answered = false;
-				prov_result_init(&m->res);
-				out->depth++;
-				rc = fetch(ctx, p, rec, missing, m, out);
-			}
-			if (rc == ENR_OK && m->answered)
-				merge(out, &m->res, p->name, strcmp(p->kind, "mock") == 0);
-		}
-	}
-done:
-	for (int k = 0; k < nmemo; k++)
-		prov_result_release(&memo[k].res);
-	finish(out);
-	return rc;
+	return wf_run_many(ctx, &job, 1);
 }
 
 enum enr_err wf_fallback_mock(const struct wf_ctx *ctx, const struct rec *rec,
 			      struct wf_result *out)
 {
-	struct rot_ctx rc_ctx = { ctx->store, ctx->cfg, ctx->pctx, ctx->endpoint, 0 };
+	struct rot_ctx rc_ctx = rot_ctx_of(ctx);
+	const struct cfg_provider *mock = pl_provider(ctx->cfg, "mock");
 	struct prov_query q;
 	struct prov_result res;
 	struct rot_report rep;
+	struct pl_plan pl;
 	enum enr_err rc;
 
 	memset(&q, 0, sizeof q);
@@ -340,20 +665,41 @@ enum enr_err wf_fallback_mock(const struct wf_ctx *ctx, const struct rec *rec,
 	if (q.want == 0)
 		return ENR_OK;
 	prov_result_init(&res);
-	rc = rot_call(&rc_ctx, &builtin_mock, &q, &res, &rep);
+	rc = rot_call(&rc_ctx, mock, &q, &res, &rep);
 	if (rc == ENR_OK && res.outcome == PROV_HIT) {
-		add_name(out->tried, &out->ntried, "mock");
-		merge(out, &res, builtin_mock.name, true);
+		struct pl_lookup lk;
+		struct pl_answer a = { .end = PL_ANSWERED, .res = &res };
+		fld_set want = out->want;
+
+		/* The plan's merge and bookkeeping, on a plan of its own. */
+		memset(&lk, 0, sizeof lk);
+		lk.p = mock;
+		lk.builtin = true;
+		lk.kind = PROV_KIND_PERSON;
+		memset(&pl, 0, sizeof pl);
+		pl.out = out;
+		pl.active = -1;
+		pl.rec = rec;
+		pl.cfg = ctx->cfg;
+		out->want = want;
+		pl_done(&pl, &lk, &a);
+		out->depth--;
 	}
 	prov_result_release(&res);
-	set_status(out);
+	{
+		struct pl_plan fin;
+
+		memset(&fin, 0, sizeof fin);
+		fin.out = out;
+		pl_finish(&fin);
+	}
 	return rc;
 }
 
 bool wf_none_available(const struct wf_result *r)
 {
 	return r->paid_unavailable > 0 && r->paid_asked == 0 && r->paid_failed == 0 &&
-	       !r->deadline_passed;
+	       !r->deadline_passed && !r->budget_exceeded;
 }
 
 void wf_errors_text(const struct wf_result *r, char *out, size_t outsz)

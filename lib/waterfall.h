@@ -3,13 +3,16 @@
  * field group, ask each only for what is still missing, merge field by
  * field, stop when everything is found or the deadline passes.
  *
- * Prefix: wf_.  For every group with wanted fields (cfg waterfall lists)
- * the engine walks the providers in order.  Each provider is asked at most
- * once per request (and per person/company lookup); its answer comes from
- * the cache when fresh, else from rot_call(), and hits and misses are
- * written to the cache at once.  A provider with no usable key is skipped
- * and listed.  The same engine serves POST /enrich and the batch workers.
- * Thread-safe.
+ * Prefix: wf_.  lib/plan.h decides which lookup comes next (a provider
+ * gets at most one person and one company lookup per enrichment, company
+ * lookups keyed by the company); this module drives it: an answer comes
+ * from the cache when fresh, else from rot_call() or, for batches, a bulk
+ * call (lib/bulk.h), and hits and misses are written to the cache at once.
+ * Identical lookups in flight at once are made once (in the process, and
+ * for company lookups across processes).  A paid lookup first reserves the
+ * client's credit budget (lib/budget.h).  A provider with no usable key
+ * is skipped and listed.  The same engine serves POST /enrich and the
+ * batch workers.  Thread-safe.
  */
 #ifndef ENR_WATERFALL_H
 #define ENR_WATERFALL_H
@@ -32,6 +35,7 @@ struct wf_ctx {
 	enum cfg_endpoint_id endpoint;
 	int64_t deadline_mono_ms;   /* 0: none */
 	bool no_calls;              /* dry run: cache and free providers only */
+	int64_t account_id;         /* wf_run: whose credit budget pays (0: none) */
 };
 
 /* What an enrichment came to.  A failure is never a miss: NOT_FOUND only
@@ -51,6 +55,7 @@ enum wf_error_kind {
 	WF_ERR_REJECTED,    /* every usable key was refused this request */
 	WF_ERR_NO_KEY,      /* no usable key (cooling, exhausted, invalid) */
 	WF_ERR_DEADLINE,    /* the request's deadline passed before it answered */
+	WF_ERR_BUDGET,      /* the client's credit budget is spent: not asked */
 	WF_ERR__MAX
 };
 
@@ -80,10 +85,14 @@ struct wf_result {
 	int nerrors;
 	bool cached;             /* answered without any upstream call, from the cache */
 	int cache_hits, cache_misses;
+	int coalesced;           /* answers another caller's lookup in flight bought */
+	bool budget_exceeded;    /* the client's credit budget refused a paid lookup */
+	int64_t budget_until_ms; /* when that budget resets (wall clock) */
 	bool mock;               /* the mock provider supplied data */
 	bool deadline_passed;
 	int credits;
-	int calls;               /* upstream HTTP requests */
+	int calls;               /* upstream HTTP requests (a bulk call counts on one row) */
+	int shared_calls;        /* bulk calls whose request another row counted */
 	int depth;               /* providers consulted */
 	double upstream_ms;
 	/* Dry run: providers that would be called (not in the cache). */
@@ -98,6 +107,19 @@ void wf_result_release(struct wf_result *r);
  * provider did: the result says what was found.  Errors: store or memory. */
 ENR_MUST_CHECK enum enr_err wf_run(const struct wf_ctx *ctx, const struct rec *rec, fld_set want,
 		    struct wf_result *out);
+
+/* One enrichment of a batch run together by wf_run_many. */
+struct wf_job {
+	const struct rec *rec;   /* normalised; borrowed */
+	fld_set want;
+	int64_t account_id;      /* whose credit budget pays (0: none) */
+	struct wf_result *out;   /* initialised by the caller */
+};
+
+/* Enrich n records together: their lookups go out in rounds, so identical
+ * ones are made once and person lookups of a bulk provider share bulk
+ * calls (provider bulk settings).  Errors as wf_run. */
+ENR_MUST_CHECK enum enr_err wf_run_many(const struct wf_ctx *ctx, struct wf_job *jobs, size_t n);
 
 /* Fill the still-missing wanted fields from the mock provider (the
  * configured fallback); marks out->mock when it supplied anything. */

@@ -26,6 +26,7 @@
 
 #include "lib/admission.h"
 #include "lib/alert.h"
+#include "lib/cache.h"
 #include "lib/cli.h"
 #include "lib/config.h"
 #include "lib/domains.h"
@@ -57,7 +58,8 @@ static atomic_bool stopping;
 static pthread_mutex_t qlock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t qcond;
 static struct st_claim queue[QUEUE_MAX];
-static int qhead, qlen, busy;
+static int qhead, qlen, busy;        /* busy: rows being processed */
+static int busy_threads, nthreads_total;
 
 /* Rows this worker holds: claimed and neither finished nor given back.  The
  * heartbeat renews exactly these leases, so a row dropped here (its result
@@ -259,121 +261,223 @@ static void retry_givebacks(const struct cfg *cfg)
 	}
 }
 
-static void process(const struct cfg *cfg, const struct st_claim *cl)
+/* Whether a provider of cfg makes bulk calls for batches: then threads
+ * take rows in groups and the worker claims enough to fill them. */
+static bool bulk_configured(const struct cfg *cfg)
 {
+	for (size_t i = 0; i < cfg->nproviders; i++) {
+		if (cfg->providers[i].enabled && cfg->providers[i].bulk.enabled)
+			return true;
+	}
+	return false;
+}
+
+/* Rows the worker keeps in hand: one per thread, or a group each. */
+static int capacity(const struct cfg *cfg, int nthreads)
+{
+	int64_t c = nthreads;
+
+	if (bulk_configured(cfg))
+		c *= cfg->worker.batch_rows;
+	return c < QUEUE_MAX ? (int)c : QUEUE_MAX;
+}
+
+/* One claimed row while its group runs. */
+struct row {
+	struct st_claim cl;
 	struct st_job job;
+	bool have_job;
+	bool run;                /* goes through the waterfall */
 	struct rec rec;
 	struct wf_result res;
-	struct wf_ctx ctx;
 	char why[256];
-	enum enr_err rc;
-	int64_t now, not_before = 0;
-	bool ended = false;
+	enum enr_err rc;         /* the row's outcome so far */
+	bool ended;
+};
 
-	rc = job_of(cl->seq, &job);
-	if (rc) {
-		log_error("worker", "job %lld: %s", (long long)cl->seq, enr_strerror(rc));
-		give_back(cfg, cl, rc);
+/* Before the waterfall: the row's job and record; rows that end here
+ * (out of attempts, invalid) are finished at once. */
+static void row_prepare(const struct cfg *cfg, struct row *w)
+{
+	w->rc = job_of(w->cl.seq, &w->job);
+	if (w->rc) {
+		log_error("worker", "job %lld: %s", (long long)w->cl.seq, enr_strerror(w->rc));
 		return;
 	}
-	rec_init(&rec);
-	wf_result_init(&res);
-	if (cl->attempts >= cfg->worker.max_attempts) {
+	w->have_job = true;
+	if (w->cl.attempts >= cfg->worker.max_attempts) {
 		/* Only give-backs take a row this far: its result could not be
 		 * stored on any attempt.  It ends failed (and retryable). */
-		snprintf(why, sizeof why, "the result could not be stored (%d attempts)", cl->attempts);
-		rc = st_row_finish(store, cl->seq, cl->rownum, owner, ST_ROW_FAILED, 0, NULL,
-				   "unavailable", why, 0, util_now_ms(), &ended);
-		goto out;
+		snprintf(w->why, sizeof w->why, "the result could not be stored (%d attempts)",
+			 w->cl.attempts);
+		w->rc = st_row_finish(store, w->cl.seq, w->cl.rownum, owner, ST_ROW_FAILED, 0, NULL,
+				      "unavailable", w->why, 0, util_now_ms(), &w->ended);
+		return;
 	}
-	rc = job_row_record(&job, cl->input, cfg, lists, &rec, why, sizeof why);
-	if (rc == ENR_E_INVALID) {
-		rc = st_row_finish(store, cl->seq, cl->rownum, owner, ST_ROW_INVALID, 0, NULL,
-				   "invalid_request", why, 0, util_now_ms(), &ended);
-		goto out;
+	w->rc = job_row_record(&w->job, w->cl.input, cfg, lists, &w->rec, w->why, sizeof w->why);
+	if (w->rc == ENR_E_INVALID) {
+		w->rc = st_row_finish(store, w->cl.seq, w->cl.rownum, owner, ST_ROW_INVALID, 0, NULL,
+				      "invalid_request", w->why, 0, util_now_ms(), &w->ended);
+		return;
 	}
-	if (rc)
-		goto out;
+	w->run = w->rc == ENR_OK;
+}
+
+/* After the waterfall: credits, then the row's result, requeue or
+ * failure. */
+static void row_finish(const struct cfg *cfg, struct row *w)
+{
+	struct wf_result *res = &w->res;
+	int64_t now = util_now_ms(), not_before = 0;
+	enum enr_err rc;
+
+	/* Credits go to the journal first (a crash from here on loses
+	 * nothing); the group flushes them to the store before its rows are
+	 * finished, so a finished job's usage is complete. */
+	if (res->credits > 0 &&
+	    (rc = adm_add_credits(credits, w->job.account_id, res->credits, now)) != ENR_OK)
+		log_error("worker", "job %s row %lld: %d credits spent could not be counted: %s",
+			  w->job.id, (long long)w->cl.rownum, res->credits, enr_strerror(rc));
+	switch (job_decide(res, w->cl.attempts, cfg, now, util_jitter(), &not_before)) {
+	case JOB_ROW_DONE: {
+		char *result = job_result_json(res);
+
+		/* A leniently read CSV row says what it ignored in _error. */
+		w->rc = st_row_finish(store, w->cl.seq, w->cl.rownum, owner, ST_ROW_DONE,
+				      (int)res->status + 1, result, NULL, w->why[0] ? w->why : NULL,
+				      res->credits, now, &w->ended);
+		free(result);
+		break;
+	}
+	case JOB_ROW_SNOOZE:
+		w->rc = st_row_requeue(store, w->cl.seq, w->cl.rownum, owner, not_before, false,
+				       "unavailable", res->budget_exceeded
+						      ? "the account's credit budget is spent; "
+							"waiting for its reset"
+						      : "no provider key usable; waiting for one");
+		break;
+	case JOB_ROW_RETRY:
+		job_error_text(res, w->cl.attempts + 1, w->why, sizeof w->why);
+		w->rc = st_row_requeue(store, w->cl.seq, w->cl.rownum, owner, not_before, true,
+				       job_error_code(res), w->why);
+		break;
+	case JOB_ROW_FAIL: {
+		/* What was found is kept; the row is incomplete and retryable. */
+		char *result = job_result_json(res);
+
+		job_error_text(res, w->cl.attempts + 1, w->why, sizeof w->why);
+		w->rc = st_row_finish(store, w->cl.seq, w->cl.rownum, owner, ST_ROW_FAILED,
+				      (int)res->status + 1, result, job_error_code(res), w->why,
+				      res->credits, now, &w->ended);
+		free(result);
+		break;
+	}
+	}
+}
+
+/* What happened to the row is settled: it is no longer held, or it goes
+ * back to the queue when its state could not be written. */
+static void row_close(const struct cfg *cfg, struct row *w)
+{
+	const char *id = w->have_job ? w->job.id : "?";
+
+	if (w->rc == ENR_OK) {
+		held_drop(w->cl.seq, w->cl.rownum);
+	} else if (w->rc == ENR_E_CONFLICT) {
+		held_drop(w->cl.seq, w->cl.rownum);
+		log_warn("worker", "job %s row %lld: lease lost, result dropped", id,
+			 (long long)w->cl.rownum);
+	} else {
+		/* The store (or memory) failed: never leave the row running. */
+		log_error("worker", "job %s row %lld: %s", id, (long long)w->cl.rownum,
+			  enr_strerror(w->rc));
+		give_back(cfg, &w->cl, w->rc);
+	}
+	if (w->ended)
+		log_notice("worker", "job %s finished", id);
+}
+
+/* A group of claimed rows, run together: their lookups go out in rounds,
+ * so rows of one company share its lookup and person lookups of a bulk
+ * provider share bulk calls. */
+static void process(const struct cfg *cfg, struct st_claim *claims, int n)
+{
+	struct row *rows = calloc((size_t)n, sizeof *rows);
+	struct wf_job *wj = calloc((size_t)n, sizeof *wj);
+	struct wf_ctx ctx;
+	size_t nj = 0;
+	enum enr_err rc;
+
+	if (rows == NULL || wj == NULL) {
+		log_error("worker", "out of memory for %d rows: given back", n);
+		for (int i = 0; i < n; i++)
+			give_back(cfg, &claims[i], ENR_E_NOMEM);
+		free(rows);
+		free(wj);
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		rows[i].cl = claims[i];
+		rec_init(&rows[i].rec);
+		wf_result_init(&rows[i].res);
+		row_prepare(cfg, &rows[i]);
+		if (rows[i].run)
+			wj[nj++] = (struct wf_job){ &rows[i].rec, rows[i].job.want,
+						    rows[i].job.account_id, &rows[i].res };
+	}
 	memset(&ctx, 0, sizeof ctx);
 	ctx.store = store;
 	ctx.cfg = cfg;
 	ctx.pctx = &pctx;
 	ctx.endpoint = CFG_EP_ENQUEUE;
-	/* A row may wait for paced keys, but must end well inside its lease. */
+	/* Rows may wait for paced keys, but must end well inside their lease. */
 	ctx.deadline_mono_ms = util_deadline_in((int64_t)cfg->worker.lease_s * 500);
-	rc = wf_run(&ctx, &rec, job.want, &res);
-	if (rc)
-		goto out;
-	now = util_now_ms();
-	/* Credits go to the journal first (a crash from here on loses
-	 * nothing) and on to the store before the row is finished, so a
-	 * finished job's usage is complete. */
-	if (res.credits > 0) {
-		if ((rc = adm_add_credits(credits, job.account_id, res.credits, now)) != ENR_OK)
-			log_error("worker", "job %s row %lld: %d credits spent could not be counted: %s",
-				  job.id, (long long)cl->rownum, res.credits, enr_strerror(rc));
-		else if ((rc = adm_flush(credits, now)) != ENR_OK)
-			log_warn("worker", "credits not written yet (%s); the journal keeps them",
-				 enr_strerror(rc));
+	rc = nj ? wf_run_many(&ctx, wj, nj) : ENR_OK;
+	for (int i = 0; i < n; i++) {
+		if (!rows[i].run)
+			continue;
+		if (rc)
+			rows[i].rc = rc;
+		else
+			row_finish(cfg, &rows[i]);
 	}
-	switch (job_decide(&res, cl->attempts, cfg, now, util_jitter(), &not_before)) {
-	case JOB_ROW_DONE: {
-		char *result = job_result_json(&res);
+	/* The group's credits reach the store before anyone reads the rows. */
+	if (nj && (rc = adm_flush(credits, util_now_ms())) != ENR_OK)
+		log_warn("worker", "credits not written yet (%s); the journal keeps them",
+			 enr_strerror(rc));
+	for (int i = 0; i < n; i++) {
+		row_close(cfg, &rows[i]);
+		wf_result_release(&rows[i].res);
+		rec_release(&rows[i].rec);
+		if (rows[i].have_job)
+			st_job_release(&rows[i].job);
+	}
+	free(rows);
+	free(wj);
+}
 
-		/* A leniently read CSV row says what it ignored in _error. */
-		rc = st_row_finish(store, cl->seq, cl->rownum, owner, ST_ROW_DONE,
-				   (int)res.status + 1, result, NULL, why[0] ? why : NULL,
-				   res.credits, now, &ended);
-		free(result);
-		break;
-	}
-	case JOB_ROW_SNOOZE:
-		rc = st_row_requeue(store, cl->seq, cl->rownum, owner, not_before, false,
-				    "unavailable", "no provider key usable; waiting for one");
-		break;
-	case JOB_ROW_RETRY:
-		job_error_text(&res, cl->attempts + 1, why, sizeof why);
-		rc = st_row_requeue(store, cl->seq, cl->rownum, owner, not_before, true,
-				    job_error_code(&res), why);
-		break;
-	case JOB_ROW_FAIL: {
-		/* What was found is kept; the row is incomplete and retryable. */
-		char *result = job_result_json(&res);
+/* Rows a thread takes at once: one, unless a provider makes bulk calls;
+ * then the queue's rows spread over the idle threads, at most
+ * worker.batch_rows each. */
+static int group_size(const struct cfg *cfg, int idle)
+{
+	int k;
 
-		job_error_text(&res, cl->attempts + 1, why, sizeof why);
-		rc = st_row_finish(store, cl->seq, cl->rownum, owner, ST_ROW_FAILED,
-				   (int)res.status + 1, result, job_error_code(&res), why, res.credits,
-				   now, &ended);
-		free(result);
-		break;
-	}
-	}
-out:
-	if (rc == ENR_OK) {
-		held_drop(cl->seq, cl->rownum);
-	} else if (rc == ENR_E_CONFLICT) {
-		held_drop(cl->seq, cl->rownum);
-		log_warn("worker", "job %s row %lld: lease lost, result dropped", job.id,
-			 (long long)cl->rownum);
-	} else {
-		/* The store (or memory) failed: never leave the row running. */
-		log_error("worker", "job %s row %lld: %s", job.id, (long long)cl->rownum,
-			  enr_strerror(rc));
-		give_back(cfg, cl, rc);
-	}
-	if (ended)
-		log_notice("worker", "job %s finished", job.id);
-	wf_result_release(&res);
-	rec_release(&rec);
-	st_job_release(&job);
+	if (!bulk_configured(cfg))
+		return 1;
+	k = idle > 0 ? (qlen + idle - 1) / idle : qlen;
+	if (k < 1)
+		k = 1;
+	return k < cfg->worker.batch_rows ? k : cfg->worker.batch_rows;
 }
 
 static void *row_thread(void *arg)
 {
 	(void)arg;
 	for (;;) {
-		struct st_claim cl;
+		struct st_claim *cl;
 		struct cfg *cfg;
+		int n;
 
 		pthread_mutex_lock(&qlock);
 		while (qlen == 0 && !stopping)
@@ -382,21 +486,34 @@ static void *row_thread(void *arg)
 			pthread_mutex_unlock(&qlock);
 			break;
 		}
-		cl = queue[qhead];
-		qhead = (qhead + 1) % QUEUE_MAX;
-		qlen--;
-		busy++;
+		cfg = cfg_acquire();
+		n = group_size(cfg, nthreads_total - busy_threads);
+		cl = calloc((size_t)n, sizeof *cl);
+		if (cl == NULL)
+			n = 0;
+		for (int i = 0; i < n; i++) {
+			cl[i] = queue[qhead];
+			qhead = (qhead + 1) % QUEUE_MAX;
+			qlen--;
+		}
+		busy += n;
+		busy_threads++;
 		pthread_mutex_unlock(&qlock);
 
-		cfg = cfg_acquire();
-		process(cfg, &cl);
+		if (n > 0)
+			process(cfg, cl, n);
 		cfg_release(cfg);
-		free(cl.input);
+		for (int i = 0; i < n; i++)
+			free(cl[i].input);
+		free(cl);
 
 		pthread_mutex_lock(&qlock);
-		busy--;
+		busy -= n;
+		busy_threads--;
 		pthread_cond_broadcast(&qcond);
 		pthread_mutex_unlock(&qlock);
+		if (n == 0)
+			util_sleep_ms(100); /* out of memory: let the others go first */
 	}
 	up_thread_cleanup();
 	st_thread_release(store);
@@ -574,6 +691,7 @@ int main(int argc, char **argv)
 	snprintf(owner, sizeof owner, "%s:%d:%02x%02x%02x%02x", host, (int)getpid(), rnd[0], rnd[1],
 		 rnd[2], rnd[3]);
 	nthreads = concurrency ? (int)concurrency : cfg->worker.concurrency;
+	nthreads_total = nthreads;
 	cfg_publish(cfg);
 
 	sigemptyset(&set);
@@ -612,13 +730,16 @@ int main(int argc, char **argv)
 			heartbeat(cfg, now);
 			retry_givebacks(cfg);
 			rot_flush(store);
+			cache_savings_flush(store, now);
 			if ((rc = adm_flush(credits, now)) != ENR_OK)
 				log_warn("worker", "credits not written yet (%s); kept for the next try",
 					 enr_strerror(rc));
 			last_beat = now;
 		}
 		pthread_mutex_lock(&qlock);
-		want = nthreads - qlen - busy;
+		want = capacity(cfg, nthreads) - qlen - busy;
+		if (want > QUEUE_MAX - qlen)
+			want = QUEUE_MAX - qlen;
 		pthread_mutex_unlock(&qlock);
 		if (want > cfg->worker.claim_batch)
 			want = cfg->worker.claim_batch;
@@ -643,7 +764,7 @@ int main(int argc, char **argv)
 			/* Every thread has a row: wait until one is free (woken or
 			 * timed out alike, the loop looks again). */
 			pthread_mutex_lock(&qlock);
-			if (qlen + busy >= nthreads)
+			if (qlen + busy >= capacity(cfg, nthreads) || qlen >= QUEUE_MAX)
 				(void)util_cond_wait_ms(&qcond, &qlock, 100);
 			pthread_mutex_unlock(&qlock);
 			sig = sigtimedwait(&set, NULL, &(struct timespec){ 0, 0 });
@@ -688,6 +809,7 @@ int main(int argc, char **argv)
 				  "again when their leases run out (%d s)", enr_strerror(rc),
 				  cfg->worker.lease_s);
 		rot_flush(store);
+		cache_savings_flush(store, util_now_ms());
 		adm_free(credits);
 		credits = NULL;
 		log_notice("worker", "stopped; %d rows given back to the queue", released);

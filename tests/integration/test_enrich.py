@@ -130,7 +130,9 @@ def test_complete_partial_not_found_and_credits():
         b = enrich(env, k, {"email": "jane.roe@acme.com", "enrich": ["title", "phone"]}, expect=200).json()
         check(b["_meta"]["status"] == "partial" and b["phone"] is None and b["title"], b)
         check(b["_meta"]["providers_tried"] == ["pdl", "lusha"], b)
-        b = enrich(env, k, {"email": "nobody.here@acme.com"}, expect=200).json()
+        # Nobody there, and no such company either: not_found, nothing charged.  (A
+        # person miss at a known company still gets the company's fields.)
+        b = enrich(env, k, {"email": "nobody.here@missingco.com"}, expect=200).json()
         check(b["_meta"]["status"] == "not_found" and b["_meta"]["credits_used"] == 0, b)
 
 

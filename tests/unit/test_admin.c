@@ -148,7 +148,8 @@ TEST(accounts_keys_and_revive_each_leave_one_audit_entry)
 
 TEST(json_shapes)
 {
-	struct st_account a = { 3, "acme", 600, ST_LIMIT_DEFAULT, 0, ST_LIMIT_DEFAULT, 1795392000 };
+	struct st_account a = { 3, "acme", 600, ST_LIMIT_DEFAULT, 0, ST_LIMIT_DEFAULT, 1795392000,
+			      ST_LIMIT_DEFAULT, ST_LIMIT_DEFAULT };
 	struct cfg_account_limits dflt = { 100, 20, 1000, 10000 };
 	struct st_client_key k;
 	json_t *j = ops_account_json(&a, &dflt);

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "lib/alert.h"
+#include "lib/cache.h"
 #include "lib/cli.h"
 #include "lib/enrich.h"
 #include "lib/jobs.h"
@@ -598,8 +599,11 @@ out:
 		alert_shutdown(2000);
 	eb_display_done(&r);
 	up_thread_cleanup();
-	if (r.store)
+	if (r.store) {
 		rot_flush(r.store); /* key call counters kept in memory */
+		if (!o.dry_run)
+			cache_savings_flush(r.store, util_now_ms());
+	}
 	st_close(r.store);
 	dom_lists_free(r.lists);
 	cfg_release(r.cfg);

@@ -66,21 +66,56 @@ static enum ckpt_state answer_state(const struct wf_result *res)
 	return CKPT_PARTIAL;
 }
 
-/* Enrich one valid record.  A row that found its key pool cooling waits
- * for it to come back (job_decide's snooze), within --max-key-wait in
- * all; any other result that is no answer is recorded as failed:
- * --retry-failed is this tool's retry.  False when the run is stopped
- * during a wait: the row is then left for the next run. */
-static bool enrich_row(struct eb_run *r, struct eb_job *j, struct wf_result *res,
-		       struct verdict *v)
+/* Whether a provider makes bulk calls for batches (then workers take rows
+ * in groups, so that their lookups share calls). */
+static bool bulk_configured(const struct cfg *cfg)
 {
-	int64_t waited = 0;
+	for (size_t i = 0; i < cfg->nproviders; i++) {
+		if (cfg->providers[i].enabled && cfg->providers[i].bulk.enabled)
+			return true;
+	}
+	return false;
+}
 
+/* Enrich the valid records of a group together.  A row that found its key
+ * pool cooling waits for it to come back (job_decide's snooze), within
+ * --max-key-wait in all, and runs again with the other waiting rows; any
+ * other result that is no answer is recorded as failed: --retry-failed is
+ * this tool's retry.  stopped[i] is set for a row left for the next run
+ * (the run was stopped during a wait). */
+static void enrich_rows(struct eb_run *r, struct eb_job **js, struct wf_result *res,
+			struct verdict *v, bool *run, bool *stopped, size_t n)
+{
+	int64_t *waited = calloc(n ? n : 1, sizeof *waited);
+	struct wf_job *wj = calloc(n ? n : 1, sizeof *wj);
+	size_t *idx = calloc(n ? n : 1, sizeof *idx);
+
+	if (waited == NULL || wj == NULL || idx == NULL) {
+		for (size_t i = 0; i < n; i++) {
+			if (!run[i])
+				continue;
+			v[i].state = CKPT_FAILED;
+			util_strlcpy(v[i].code, "internal", sizeof v[i].code);
+			snprintf(v[i].reason, sizeof v[i].reason, "out of memory");
+		}
+		goto out;
+	}
 	for (;;) {
 		struct wf_ctx ctx;
-		int64_t now, until = 0;
+		size_t m = 0;
+		int64_t now, until_min = 0;
 		enum enr_err rc;
 
+		for (size_t i = 0; i < n; i++) {
+			if (!run[i])
+				continue;
+			wf_result_release(&res[i]);
+			wf_result_init(&res[i]);
+			wj[m] = (struct wf_job){ &js[i]->rec, r->want, 0, &res[i] };
+			idx[m++] = i;
+		}
+		if (m == 0)
+			break;
 		memset(&ctx, 0, sizeof ctx);
 		ctx.store = r->store;
 		ctx.cfg = r->cfg;
@@ -88,44 +123,60 @@ static bool enrich_row(struct eb_run *r, struct eb_job *j, struct wf_result *res
 		ctx.endpoint = CFG_EP_ENQUEUE;
 		ctx.deadline_mono_ms = util_deadline_in(r->o->deadline_ms);
 		ctx.no_calls = r->o->dry_run;
-		wf_result_release(res);
-		wf_result_init(res);
-		rc = wf_run(&ctx, &j->rec, r->want, res);
-		v->credits += res->credits;
-		v->calls += res->calls;
-		if (rc) {
-			v->state = CKPT_FAILED;
-			util_strlcpy(v->code, "internal", sizeof v->code);
-			snprintf(v->reason, sizeof v->reason, "%s", enr_strerror(rc));
-			return true;
-		}
-		if (r->o->dry_run)
-			return true;
-		v->cached = res->cached;
+		rc = wf_run_many(&ctx, wj, m);
 		now = util_now_ms();
-		switch (job_decide(res, 0, r->cfg, now, 0.0, &until)) {
-		case JOB_ROW_DONE:
-			v->state = answer_state(res);
-			return true;
-		case JOB_ROW_SNOOZE:
-			if (until < now + KEY_WAIT_MIN_MS)
-				until = now + KEY_WAIT_MIN_MS;
-			if (waited + (until - now) <= r->o->key_wait_ms) {
-				if (!wait_until(until))
-					return false;
-				waited += until - now;
+		for (size_t k = 0; k < m; k++) {
+			size_t i = idx[k];
+			int64_t until = 0;
+
+			v[i].credits += res[i].credits;
+			v[i].calls += res[i].calls;
+			run[i] = false;
+			if (rc) {
+				v[i].state = CKPT_FAILED;
+				util_strlcpy(v[i].code, "internal", sizeof v[i].code);
+				snprintf(v[i].reason, sizeof v[i].reason, "%s", enr_strerror(rc));
 				continue;
 			}
-			break;
-		case JOB_ROW_RETRY:
-		case JOB_ROW_FAIL:
-			break;
+			if (r->o->dry_run)
+				continue;
+			v[i].cached = res[i].cached;
+			switch (job_decide(&res[i], 0, r->cfg, now, 0.0, &until)) {
+			case JOB_ROW_DONE:
+				v[i].state = answer_state(&res[i]);
+				continue;
+			case JOB_ROW_SNOOZE:
+				if (until < now + KEY_WAIT_MIN_MS)
+					until = now + KEY_WAIT_MIN_MS;
+				if (waited[i] + (until - now) <= r->o->key_wait_ms) {
+					run[i] = true;
+					waited[i] += until - now;
+					if (until_min == 0 || until < until_min)
+						until_min = until;
+					continue;
+				}
+				break;
+			case JOB_ROW_RETRY:
+			case JOB_ROW_FAIL:
+				break;
+			}
+			v[i].state = CKPT_FAILED;
+			job_not_done_reason(&res[i], r->o->deadline_ms, v[i].code, sizeof v[i].code,
+					    v[i].reason, sizeof v[i].reason);
 		}
-		v->state = CKPT_FAILED;
-		job_not_done_reason(res, r->o->deadline_ms, v->code, sizeof v->code, v->reason,
-				    sizeof v->reason);
-		return true;
+		if (until_min && !wait_until(until_min)) {
+			/* Stopped while waiting: those rows are left for the next run. */
+			for (size_t i = 0; i < n; i++) {
+				if (run[i])
+					stopped[i] = true;
+				run[i] = false;
+			}
+		}
 	}
+out:
+	free(waited);
+	free(wj);
+	free(idx);
 }
 
 static enum enr_err put_cell(const struct eb_run *r, struct buf *b, const char *s, size_t n)
@@ -224,98 +275,135 @@ static bool validate(struct eb_run *r, struct eb_job *j, struct verdict *v)
 	return false;
 }
 
-static void process(struct eb_run *r, struct eb_job *j)
+/* Record one finished row: the dry run's count, or its output row in the
+ * checkpoint. */
+static void record(struct eb_run *r, struct eb_job *j, const struct wf_result *res,
+		   const struct verdict *v)
 {
-	struct wf_result res;
-	struct verdict v;
 	struct ckpt_row row;
 	enum enr_err rc;
 
-	wf_result_init(&res);
-	memset(&v, 0, sizeof v);
-	if (validate(r, j, &v) && !enrich_row(r, j, &res, &v))
-		goto out; /* stopped while waiting for a key: not recorded */
-
 	if (r->o->dry_run) {
 		pthread_mutex_lock(&r->mu);
-		if (v.state == CKPT_INVALID || v.state == CKPT_FAILED) {
-			r->t.state[v.state]++;
-			count_code(&r->t, v.code);
+		if (v->state == CKPT_INVALID || v->state == CKPT_FAILED) {
+			r->t.state[v->state]++;
+			count_code(&r->t, v->code);
 		} else {
-			eb_dry_count(r, &res);
+			eb_dry_count(r, res);
 		}
 		r->t.finished++;
 		pthread_mutex_unlock(&r->mu);
-		goto out;
+		return;
 	}
-
-	rc = build_out(r, j, &res, &v);
+	rc = build_out(r, j, res, v);
 	if (rc) {
 		fail_run(r, rc, "cannot build an output row");
-		goto out;
+		return;
 	}
 	memset(&row, 0, sizeof row);
 	row.n = j->n;
 	row.line = j->line;
-	row.state = v.state;
-	row.code = v.code;
-	row.reason = v.reason;
+	row.state = v->state;
+	row.code = v->code;
+	row.reason = v->reason;
 	row.out = j->out.data;
 	row.out_len = j->out.len;
-	row.credits = v.credits;
-	row.calls = v.calls;
-	row.cached = v.cached;
+	row.credits = v->credits;
+	row.calls = v->calls;
+	row.cached = v->cached;
 	rc = ckpt_put(r->ckpt, &row, util_mono_ms());
 	if (rc) {
 		fail_run(r, rc, "cannot write the checkpoint");
-		goto out;
+		return;
 	}
 	pthread_mutex_lock(&r->mu);
 	r->t.finished++;
-	r->t.state[v.state]++;
-	r->t.credits += v.credits;
-	r->t.calls += v.calls;
-	r->t.cached += v.cached;
+	r->t.state[v->state]++;
+	r->t.credits += v->credits;
+	r->t.calls += v->calls;
+	r->t.cached += v->cached;
 	pthread_mutex_unlock(&r->mu);
+}
+
+/* A group of rows: read each (lenient), enrich the valid ones together,
+ * record them in input-independent order (the output is ordered at the
+ * end). */
+static void process(struct eb_run *r, struct eb_job **js, size_t n)
+{
+	struct wf_result *res = calloc(n, sizeof *res);
+	struct verdict *v = calloc(n, sizeof *v);
+	bool *run = calloc(n, sizeof *run), *stopped = calloc(n, sizeof *stopped);
+
+	if (res == NULL || v == NULL || run == NULL || stopped == NULL) {
+		fail_run(r, ENR_E_NOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		wf_result_init(&res[i]);
+		run[i] = validate(r, js[i], &v[i]);
+	}
+	enrich_rows(r, js, res, v, run, stopped, n);
+	for (size_t i = 0; i < n; i++) {
+		if (!stopped[i])
+			record(r, js[i], &res[i], &v[i]);
+	}
 out:
-	wf_result_release(&res);
+	for (size_t i = 0; res && i < n; i++)
+		wf_result_release(&res[i]);
+	free(res);
+	free(v);
+	free(run);
+	free(stopped);
 }
 
 static void *worker_main(void *arg)
 {
 	struct eb_run *r = arg;
-	struct eb_job j;
+	int cap = bulk_configured(r->cfg) ? r->cfg->worker.batch_rows : 1;
+	struct eb_job *jobs = calloc((size_t)cap, sizeof *jobs);
+	struct eb_job **js = calloc((size_t)cap, sizeof *js);
 
-	memset(&j, 0, sizeof j);
-	rec_init(&j.rec);
-	buf_init(&j.prefix, 0);
-	buf_init(&j.out, 0);
-	for (;;) {
-		enum enr_err rc;
+	for (int i = 0; jobs && js && i < cap; i++) {
+		rec_init(&jobs[i].rec);
+		buf_init(&jobs[i].prefix, 0);
+		buf_init(&jobs[i].out, 0);
+		js[i] = &jobs[i];
+	}
+	if (jobs == NULL || js == NULL)
+		fail_run(r, ENR_E_NOMEM, "out of memory");
+	while (jobs && js) {
+		enum enr_err rc = ENR_OK;
+		int n = 0, want;
 
 		pthread_mutex_lock(&r->mu);
 		if (eb_stopping() || r->fatal) {
 			pthread_mutex_unlock(&r->mu);
 			break;
 		}
-		rc = eb_next_job(r, &j);
-		if (rc == ENR_OK)
+		/* A group fills a bulk call (batch_rows rows), or one row at a time. */
+		want = cap;
+		while (n < want && (rc = eb_next_job(r, &jobs[n])) == ENR_OK) {
 			r->t.inflight++;
-		pthread_mutex_unlock(&r->mu);
-		if (rc == ENR_E_NOT_FOUND)
-			break;
-		if (rc) {
-			fail_run(r, rc, "cannot read the input");
-			break;
+			n++;
 		}
-		process(r, &j);
-		pthread_mutex_lock(&r->mu);
-		r->t.inflight--;
 		pthread_mutex_unlock(&r->mu);
+		if (rc != ENR_OK && rc != ENR_E_NOT_FOUND)
+			fail_run(r, rc, "cannot read the input");
+		if (n > 0)
+			process(r, js, (size_t)n);
+		pthread_mutex_lock(&r->mu);
+		r->t.inflight -= n;
+		pthread_mutex_unlock(&r->mu);
+		if (n == 0 || (rc != ENR_OK && rc != ENR_E_NOT_FOUND))
+			break;
 	}
-	rec_release(&j.rec);
-	buf_release(&j.prefix);
-	buf_release(&j.out);
+	for (int i = 0; jobs && i < cap; i++) {
+		rec_release(&jobs[i].rec);
+		buf_release(&jobs[i].prefix);
+		buf_release(&jobs[i].out);
+	}
+	free(jobs);
+	free(js);
 	up_thread_cleanup();
 	st_thread_release(r->store);
 	pthread_mutex_lock(&r->mu);
