@@ -311,6 +311,16 @@ static enum enr_err prepare(struct round *r)
 				}
 				sl->claim = true;
 			}
+			/* Whoever made it last may have finished between our first
+			 * look and the claim: its answer is there now. */
+			if (cache_get(ctx->store, lk->key, util_now_ms(), &sl->res) == ENR_OK) {
+				if (sl->claim)
+					cache_claim_release(ctx->store, lk->key);
+				cache_flight_end(lk->key);
+				sl->claim = sl->flight = false;
+				from_cache(ctx, sl, true);
+				continue;
+			}
 		}
 		sl->state = S_CALL;
 	}
