@@ -11,6 +11,7 @@
 
 #include "lib/admin.h"
 #include "lib/auth.h"
+#include "lib/budget.h"
 #include "lib/util.h"
 
 #include "ctl.h"
@@ -182,6 +183,73 @@ static int usage_row(void *arg, const struct st_usage *u)
 	return 0;
 }
 
+static json_t *budget_json(const struct bud_state *b)
+{
+	char resets[21];
+
+	util_fmt_time_s(b->resets_ms / 1000, resets);
+	return json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:s}", "budget", b->scope, "period",
+			 bud_period_names[b->period], "limit", (json_int_t)b->limit, "spent",
+			 (json_int_t)b->spent, "held", (json_int_t)b->held, "left",
+			 (json_int_t)b->left, "resets", resets);
+}
+
+/* A budget as a table row: period, limit, spent, held, left, reset. */
+void budget_cells(struct tbl *t, const struct bud_state *b, const char *who)
+{
+	char v[4][24], resets[21];
+	const char *cells[7] = { who, bud_period_names[b->period], v[0], v[1], v[2], v[3], resets };
+
+	snprintf(v[0], sizeof v[0], "%lld", (long long)b->limit);
+	snprintf(v[1], sizeof v[1], "%lld", (long long)b->spent);
+	snprintf(v[2], sizeof v[2], "%lld", (long long)b->held);
+	snprintf(v[3], sizeof v[3], "%lld", (long long)b->left);
+	util_fmt_time_s(b->resets_ms / 1000, resets);
+	table_row(t, cells);
+}
+
+struct tbl *budget_table(const char *first)
+{
+	static const char *head[] = { "", "PERIOD", "CREDITS", "SPENT", "HELD", "LEFT",
+				      "RESETS" };
+	static const unsigned flags[] = { 0, TBL_KEEP, TBL_RIGHT, TBL_RIGHT, TBL_RIGHT, TBL_RIGHT,
+					  TBL_KEEP };
+
+	head[0] = first;
+	return new_table(7, head, flags);
+}
+
+/* An account's credit budgets as they apply (own, else accounts_default). */
+static void budget_show(const struct st_account *a)
+{
+	struct bud_state st[2];
+	int n = 0;
+
+	need_ok(bud_account_state(store, cfg, a, util_now_ms(), st, &n), "account budget");
+	if (json_out) {
+		json_t *arr = json_array();
+
+		for (int i = 0; i < n; i++)
+			json_array_append_new(arr, budget_json(&st[i]));
+		print_json(json_pack("{s:s, s:o, s:o, s:o}", "account", a->name, "credits_per_day",
+				     limit_json(a->credits_per_day), "credits_per_month",
+				     limit_json(a->credits_per_month), "budgets", arr));
+		return;
+	}
+	if (n == 0) {
+		printf("account %s has no credit budget (credits_per_day and credits_per_month "
+		       "are 0)\n", a->name);
+		return;
+	}
+	{
+		struct tbl *t = budget_table("ACCOUNT");
+
+		for (int i = 0; i < n; i++)
+			budget_cells(t, &st[i], a->name);
+		print_table(t);
+	}
+}
+
 /* Options after the positional arguments, getopt_long style. */
 static int64_t parse_limit(const char *s, const char *what, int64_t min)
 {
@@ -295,6 +363,28 @@ void cmd_account(int argc, char **argv, const struct opts *o)
 			account_cells(t, &a);
 			print_table(t);
 		}
+	} else if (strcmp(argv[0], "set-budget") == 0) {
+		int64_t day, month;
+
+		if (argc != 2)
+			usage_fail("account set-budget NAME [--credits-per-day N] [--credits-per-month N]");
+		account_get(argv[1], &a);
+		if (!o->budget[0] && !o->budget[1])
+			usage_fail("account set-budget: give --credits-per-day or --credits-per-month");
+		day = o->budget[0] ? parse_limit(o->budget[0], "--credits-per-day takes a number >= 0 "
+						  "or \"default\"", 0)
+				   : a.credits_per_day;
+		month = o->budget[1] ? parse_limit(o->budget[1], "--credits-per-month takes a number "
+						    ">= 0 or \"default\"", 0)
+				     : a.credits_per_month;
+		need_ok(st_account_set_budgets(store, a.id, day, month), "account set-budget");
+		account_get(argv[1], &a);
+		budget_show(&a);
+	} else if (strcmp(argv[0], "budget") == 0) {
+		if (argc != 2)
+			usage_fail("account budget NAME");
+		account_get(argv[1], &a);
+		budget_show(&a);
 	} else {
 		usage_fail("account: unknown subcommand");
 	}

@@ -36,6 +36,7 @@ extern struct ops_actor actor;   /* who runs this: "enrichctl (user)", local */
 /* Options that follow the command words. */
 struct opts {
 	const char *limit[4];   /* rpm, burst, rph, rpd */
+	const char *budget[2];  /* credits per day, per month */
 	const char *scopes;
 	const char *name;
 	const char *expires_in;
@@ -55,6 +56,11 @@ struct tbl *new_table(size_t n, const char *const *head, const unsigned *flags);
 void table_row(struct tbl *t, const char *const *cells);
 /* A UTC date ("2026-11-23"), or "-" for 0. */
 void date_of(int64_t s, char out[21]);
+
+/* Credit budgets as a table (clients.c; pool.c lists the upstream ones). */
+struct bud_state;
+struct tbl *budget_table(const char *first);
+void budget_cells(struct tbl *t, const struct bud_state *b, const char *who);
 
 void cmd_account(int argc, char **argv, const struct opts *o);
 void cmd_key(int argc, char **argv, const struct opts *o);

@@ -48,6 +48,9 @@ static const char usage_text[] =
 	"  account set-limits NAME [--requests-per-minute N] [--burst N]\n"
 	"                     [--records-per-hour N] [--records-per-day N]\n"
 	"                                          N may be \"default\" (the config value)\n"
+	"  account set-budget NAME [--credits-per-day N] [--credits-per-month N]\n"
+	"                                          credit budgets (0: none; \"default\")\n"
+	"  account budget NAME                     the account's budgets: spent, held, left\n"
 	"  key create ACCOUNT [--scopes enrich,enqueue,admin,metrics] [--name TEXT]\n"
 	"                     [--expires-in DAYS] [--raw]\n"
 	"                                          create a key; it is shown only this once\n"
@@ -56,6 +59,7 @@ static const char usage_text[] =
 	"  usage [ACCOUNT] [--days N]              requests, records, credits, rejections per day\n"
 	"  keys list                               the upstream provider key pool, its state and why\n"
 	"  keys revive ID                          put an invalid or exhausted upstream key back\n"
+	"  keys budgets                            upstream key and account budgets and their state\n"
 	"\n"
 	"  -c, --config FILE   configuration (default: $ENRICHD_CONF or " DEFAULT_CONF ")\n"
 	"      --json          full data as JSON instead of a table\n"
@@ -163,7 +167,7 @@ void need_ok(enum enr_err rc, const char *what)
 }
 
 enum { O_RPM = 1, O_BURST, O_RPH, O_RPD, O_SCOPES, O_NAME, O_EXPIRES_IN, O_DAYS, O_FROM_PW,
-       O_TO_PW };
+       O_TO_PW, O_CPD, O_CPM };
 
 static const struct option long_opts[] = {
 	{ "config", required_argument, NULL, 'c' },
@@ -181,6 +185,8 @@ static const struct option long_opts[] = {
 	{ "days", required_argument, NULL, O_DAYS },
 	{ "from-password", required_argument, NULL, O_FROM_PW },
 	{ "to-password", required_argument, NULL, O_TO_PW },
+	{ "credits-per-day", required_argument, NULL, O_CPD },
+	{ "credits-per-month", required_argument, NULL, O_CPM },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -212,6 +218,8 @@ int main(int argc, char **argv)
 		case O_DAYS: o.days = optarg; break;
 		case O_FROM_PW: o.from_password = optarg; break;
 		case O_TO_PW: o.to_password = optarg; break;
+		case O_CPD: o.budget[0] = optarg; break;
+		case O_CPM: o.budget[1] = optarg; break;
 		default: usage_fail(NULL);
 		}
 	}

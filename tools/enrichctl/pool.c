@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lib/budget.h"
 #include "lib/keypool.h"
 #include "lib/rotation.h"
 #include "lib/progress.h"
@@ -108,6 +109,31 @@ static int ukey_row(void *arg, const struct kp_key *k)
 	return 0;
 }
 
+struct budgets_acc {
+	json_t *json;
+	struct tbl *t;
+};
+
+static int budget_row(void *arg, const struct bud_state *st)
+{
+	struct budgets_acc *b = arg;
+
+	if (b->json) {
+		char resets[21];
+
+		util_fmt_time_s(st->resets_ms / 1000, resets);
+		json_array_append_new(b->json,
+				      json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:s}", "budget",
+						st->scope, "period", bud_period_names[st->period],
+						"limit", (json_int_t)st->limit, "spent",
+						(json_int_t)st->spent, "held", (json_int_t)st->held,
+						"left", (json_int_t)st->left, "resets", resets));
+	} else {
+		budget_cells(b->t, st, st->scope);
+	}
+	return 0;
+}
+
 void cmd_keys(int argc, char **argv)
 {
 	if (argc == 1 && strcmp(argv[0], "list") == 0) {
@@ -154,8 +180,22 @@ void cmd_keys(int argc, char **argv)
 			print_json(kp_key_json(&k, util_now_ms()));
 		else
 			printf("revived key %s (...%s) of provider %s\n", k.id, k.last4, k.provider);
+	} else if (argc == 1 && strcmp(argv[0], "budgets") == 0) {
+		struct budgets_acc b = { json_out ? json_array() : NULL,
+					 json_out ? NULL : budget_table("BUDGET") };
+
+		need_ok(bud_upstream_each(store, cfg, util_now_ms(), budget_row, &b), "keys budgets");
+		if (json_out) {
+			print_json(b.json);
+		} else if (tbl_rows(b.t) == 0) {
+			tbl_free(b.t);
+			printf("no upstream budgets: no key has budget = { credits = N; } and no "
+			       "provider account_budget\n");
+		} else {
+			print_table(b.t);
+		}
 	} else {
-		usage_fail("keys list | keys revive ID");
+		usage_fail("keys list | keys revive ID | keys budgets");
 	}
 }
 
