@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "app.h"
+#include "lib/cache.h"
 #include "lib/log.h"
 #include "lib/keypool.h"
 #include "lib/metrics.h"
@@ -126,15 +127,29 @@ static int usage_row(void *arg, const struct st_usage *u)
 	return 0;
 }
 
+static int savings_row(void *arg, const struct st_savings *v)
+{
+	json_array_append_new((json_t *)arg,
+			      json_pack("{s:s, s:s, s:I, s:I, s:I, s:I}", "provider", v->provider,
+					"day", v->day, "calls_avoided_by_cache",
+					(json_int_t)v->cache_calls, "credits_avoided_by_cache",
+					(json_int_t)v->cache_credits, "calls_avoided_by_coalescing",
+					(json_int_t)v->flight_calls, "credits_avoided_by_coalescing",
+					(json_int_t)v->flight_credits));
+	return 0;
+}
+
 /* GET /admin/usage[?account=NAME][&days=N]: per account and UTC day, newest
- * first, N days back including today (default 7, at most 366).  The route's
- * parameter table has already checked both. */
+ * first, N days back including today (default 7, at most 366); and per
+ * provider and day what the cache and coalescing saved (for the whole
+ * deployment, whatever the account).  The route's parameter table has
+ * already checked both. */
 enum enr_err h_admin_usage(struct http_req *r)
 {
 	const char *name = qs_get(&r->qs, "account"), *days_s = qs_get(&r->qs, "days");
 	char from[11];
 	int64_t days = 7, account_id = -1;
-	json_t *rows, *top;
+	json_t *rows, *top, *saved;
 	enum enr_err rc;
 
 	if (days_s && util_parse_i64(days_s, 1, 366, &days) != ENR_OK)
@@ -165,7 +180,19 @@ enum enr_err h_admin_usage(struct http_req *r)
 		json_decref(rows);
 		return rc;
 	}
-	top = json_pack("{s:s, s:o}", "from", from, "usage", rows);
+	cache_savings_flush(app_store(), util_now_ms());
+	saved = json_array();
+	if (saved == NULL) {
+		json_decref(rows);
+		return ENR_E_NOMEM;
+	}
+	rc = st_savings_each(app_store(), from, savings_row, saved);
+	if (rc) {
+		json_decref(rows);
+		json_decref(saved);
+		return rc;
+	}
+	top = json_pack("{s:s, s:o, s:o}", "from", from, "usage", rows, "savings", saved);
 	if (top == NULL)
 		return ENR_E_NOMEM;
 	http_json(r, 200, top);

@@ -209,3 +209,47 @@ def test_lusha_not_asked_for_what_it_cannot_add():
             b = enrich(env, k, body, expect=200).json()
             check(b["_meta"]["status"] == "complete", b)
             check(person_calls(env, "lusha") == [], env.sim.calls(provider="lusha"))
+
+
+def test_savings_by_the_cache_and_by_coalescing_are_visible():
+    make, e = pdl_lusha({"person": ["pdl"], "company": ["pdl"]})
+    with Env(conf=make, sim=True, env=e) as env:
+        k = client_key(env)
+        want = ["first_name", "title"]
+        enrich(env, k, {"email": "sam.hill@acme.com", "enrich": want}, expect=200)
+        for _ in range(3):
+            b = enrich(env, k, {"email": "sam.hill@acme.com", "enrich": want}, expect=200).json()
+            check(b["_meta"]["cached"] is True and b["_meta"]["credits_used"] == 0, b)
+        # Four identical requests at once: one call, three answers that waited for it.
+        env.sim.config(delay_ms=300)
+        out = []
+
+        def one():
+            c = env.new_client()
+            out.append(c.request("POST", "/enrich", headers=auth(k),
+                                 json_body={"email": "kim.ray@acme.com", "enrich": want}))
+            c.close()
+        ts = [threading.Thread(target=one) for _ in range(4)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(30)
+        check(all(r.status == 200 for r in out), [r.status for r in out])
+        check(len(person_calls(env)) == 2, len(person_calls(env)))
+        r = env.request("GET", "/admin/usage", headers=auth(k))
+        check(r.status == 200, r)
+        sv = {x["provider"]: x for x in r.json()["savings"]}
+        check(sv["pdl"]["calls_avoided_by_cache"] == 3 and sv["pdl"]["credits_avoided_by_cache"] == 3,
+              sv)
+        check(sv["pdl"]["calls_avoided_by_coalescing"] == 3 and
+              sv["pdl"]["credits_avoided_by_coalescing"] == 3, sv)
+        m = env.request("GET", "/metrics", headers=auth(k)).text()
+        check('enrichd_upstream_calls_avoided_total{provider="pdl",by="cache"} 3' in m, m[-2000:])
+        check('enrichd_upstream_credits_avoided_total{provider="pdl",by="coalescing"} 3' in m,
+              m[-2000:])
+        # The counts are in the store: a restarted responder still shows them.
+        env.stop_enrichd()
+        env.start_enrichd()
+        r = env.request("GET", "/admin/usage", headers=auth(k))
+        sv = {x["provider"]: x for x in r.json()["savings"]}
+        check(sv["pdl"]["calls_avoided_by_cache"] == 3, sv)
