@@ -8,7 +8,9 @@
 # PostgreSQL server that tests/pg.sh starts for it (ENRICHD_TEST_PG=off
 # skips that run, and says so).  "postgresql" runs the integration scenarios
 # that must hold on both back ends (auth and rate limits, rotation, jobs,
-# usage durability, the admin API and metrics) again on PostgreSQL; WORDS narrow it.  The two-host and
+# usage durability, the admin API and metrics, credit budgets, company
+# lookups coalesced across processes) again on PostgreSQL; WORDS narrow it.
+# The two-host and
 # store copy scenarios always run on PostgreSQL, in the normal pass.
 #
 # Unit tests are the programs $BUILD/tests/test_*; integration tests are the
@@ -74,7 +76,7 @@ fi
 if [ "$what" = postgresql ]; then
     words=("${@:2}")
     # test_scaleout and test_store_copy run on PostgreSQL in the normal pass already.
-    [ ${#words[@]} -gt 0 ] || words=(test_auth test_rotation test_jobs test_usage test_admin)
+    [ ${#words[@]} -gt 0 ] || words=(test_auth test_rotation test_jobs test_usage test_admin test_budget test_economics)
     run "integration (postgresql)" env ENRICHD_TEST_STORE=postgresql \
         "$PYTHON" tests/integration/run.py "${words[@]}"
 fi
