@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "app.h"
+#include "lib/estimate.h"
 #include "lib/jobs.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -40,6 +41,64 @@ static void accepted(struct http_req *r, const struct st_job *job, json_t *rejec
 	http_json(r, 202, j);
 }
 
+/* ?dry_run=true: what the batch would cost, from the cache and the input,
+ * calling nobody and creating nothing (no job, no quota or budget spent). */
+static enum enr_err estimate(struct http_req *r, const struct job_input *in)
+{
+	struct st_job fake;
+	struct est e;
+	struct wf_ctx ctx;
+	json_t *j;
+	enum enr_err rc = ENR_OK;
+
+	memset(&fake, 0, sizeof fake);
+	fake.format = in->format;
+	fake.columns = in->columns;
+	fake.want = in->want;
+	memset(&ctx, 0, sizeof ctx);
+	ctx.store = app_store();
+	ctx.cfg = r->cfg;
+	ctx.pctx = app_prov_ctx();
+	ctx.endpoint = CFG_EP_ENQUEUE;
+	ctx.no_calls = true;
+	est_init(&e, r->cfg, CFG_EP_ENQUEUE);
+	for (size_t i = 0; rc == ENR_OK && i < in->nrows; i++) {
+		struct rec rec;
+		struct est_row row;
+		char why[256];
+
+		if (in->rows[i].invalid)
+			continue;
+		rec_init(&rec);
+		rc = job_row_record(&fake, in->rows[i].input, r->cfg, app_lists(), &rec, why,
+				    sizeof why);
+		if (rc == ENR_E_INVALID) {
+			rc = ENR_OK; /* validated at submission: counted there */
+		} else if (rc == ENR_OK) {
+			rc = est_row(&ctx, &rec, in->want, &row);
+			if (rc == ENR_OK)
+				rc = est_add(&e, &row);
+		}
+		rec_release(&rec);
+	}
+	if (rc == ENR_OK) {
+		est_finish(&e, app_store(), util_now_ms());
+		j = est_json(&e);
+		if (j == NULL) {
+			rc = ENR_E_NOMEM;
+		} else {
+			json_object_set_new(j, "dry_run", json_true());
+			json_object_set_new(j, "total", json_integer((json_int_t)in->nrows));
+			json_object_set_new(j, "rejected", json_integer((json_int_t)in->rejected));
+			if (in->rejections && json_array_size(in->rejections) > 0)
+				json_object_set(j, "rejections", in->rejections);
+			http_json(r, 200, j);
+		}
+	}
+	est_release(&e);
+	return rc;
+}
+
 /* The earlier job of an idempotent resubmission, answered like the first time. */
 static enum enr_err answer_existing(struct http_req *r, const char *id)
 {
@@ -61,10 +120,12 @@ enum enr_err h_enqueue(struct http_req *r)
 	json_t *details = NULL;
 	const char *idem = http_param(r, "HTTP_IDEMPOTENCY_KEY");
 	const char *enrich = qs_get(&r->qs, "enrich");
+	const char *dry = qs_get(&r->qs, "dry_run");
 	char existing[ST_JOB_ID_LEN + 1] = "";
 	int64_t fit = 0, counted;
 	enum enr_err rc;
 	bool csv = http_content_type_is(r, "text/csv"), created = false;
+	bool dry_run = dry && strcmp(dry, "true") == 0;
 
 	if (idem && *idem == '\0')
 		idem = NULL;
@@ -74,7 +135,7 @@ enum enr_err h_enqueue(struct http_req *r)
 				     "not printable ASCII of at most 128 bytes"));
 		return ENR_OK;
 	}
-	if (idem) {
+	if (idem && !dry_run) {
 		/* A quick answer for a resubmission; st_job_create decides for
 		 * sure (two submissions racing each other). */
 		rc = st_job_find_idempotent(app_store(), r->account_id, idem, existing);
@@ -124,6 +185,10 @@ enum enr_err h_enqueue(struct http_req *r)
 	}
 	if (rc)
 		goto out;
+	if (dry_run) {
+		rc = estimate(r, &in);
+		goto out;
+	}
 
 	/* The whole batch against the record quota, up front. */
 	counted = (int64_t)(in.nrows - in.rejected);

@@ -22,9 +22,12 @@
 static const struct qs_range usage_days = { 1, 366 };
 static const char *const result_formats[] = { "csv", "ndjson", NULL };
 
+static const char *const booleans[] = { "true", "false", NULL };
 static const struct qs_param enqueue_params[] = {
 	/* CSV bodies only; 19 field names with commas fit in 512 bytes. */
 	{ "enrich", 512, qs_valid_fields, NULL },
+	/* true: what the batch would cost; nothing is created or spent. */
+	{ "dry_run", 8, qs_valid_choice, booleans },
 };
 static const char *const result_formulas[] = { "neutralise", "raw", NULL };
 static const struct qs_param results_params[] = {

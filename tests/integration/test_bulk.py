@@ -296,3 +296,64 @@ def test_surfe_enriches_many_people_in_one_job():
         check(len(ids) == 41, ids)
         rows = results(env, k, job)
         check(rows[7]["first_name"] == "Ann" and rows[40]["_status"] == "not_found", rows[40])
+
+
+def test_dry_run_estimates_rows_cache_calls_credits_and_time():
+    """POST /enrich/enqueue?dry_run=true and enrich-batch --dry-run give the same figures:
+    valid rows, cached rows, upstream calls and credits at most (bulk counted), and the time
+    the key pool's pacing allows; nothing is created, called or spent."""
+    def make(env):
+        c, _ = bulk_conf("pdl", nkeys=2)
+        conf = c(env)
+        conf["providers"][0]["requests_per_minute"] = 60
+        conf["accounts_default"] = {"credits_per_day": 5}
+        return conf
+    _, e = bulk_conf("pdl", nkeys=2)
+    with Env(conf=make, sim=True, env=e) as env:
+        k = client_key(env)
+        lines = ["email,company"] + [f"e{i}.fox@corp{i % 6}.com,x" for i in range(300)] + \
+                ["not-an-email,", ",Acme Inc"]
+        body = "\r\n".join(lines) + "\r\n"
+        r = env.request("POST", "/enrich/enqueue?dry_run=true&enrich=first_name,title,technologies",
+                        body=body, headers=dict(auth(k), **{"Content-Type": "text/csv"}))
+        check(r.status == 200, r)
+        est = r.json()
+        # 300 person lookups in 3 bulk calls, one company lookup per company, and the
+        # row that names only a company looks that company up.
+        want = {"dry_run": True, "total": 302, "rejected": 1, "valid": 301, "cached": 0,
+                "needing_calls": 301, "upstream_calls_max": 3 + 7, "credits_max": 300 + 7}
+        check({x: est[x] for x in want} == want, est)
+        p = est["providers"]["pdl"]
+        check(p["person_lookups_max"] == 300 and p["company_lookups_max"] == 7 and
+              p["calls_max"] == 10 and p["bulk"] is True and p["requests_per_minute"] == 120, p)
+        # Ten calls at 120 a minute: 5 s.
+        check(est["eta_seconds"] == 5 and p["eta_seconds"] == 5, est)
+        check(env.sim.calls() == [], "a dry run called a provider")
+        check(env.sql("SELECT count(*) FROM jobs").strip() == "0", "a dry run created a job")
+        usage = json.loads(env.ctl("usage", "acme", "--json").stdout)
+        check(all(u["records"] == 0 and u["credits"] == 0 for u in usage), usage)
+        st = json.loads(env.ctl("account", "budget", "acme", "--json").stdout)
+        check(st["budgets"][0]["spent"] == 0 and st["budgets"][0]["held"] == 0, st)
+        # JSON records too; an Idempotency-Key does not make a dry run a job.
+        r = env.request("POST", "/enrich/enqueue?dry_run=true", headers=dict(
+            auth(k), **{"Idempotency-Key": "same"}), json_body={
+            "records": [{"email": "e1.fox@corp1.com"}, {"email": "bad@"}],
+            "enrich": ["first_name"]})
+        check(r.status == 200 and r.json()["valid"] == 1 and r.json()["rejected"] == 1 and
+              r.json()["upstream_calls_max"] == 1, r)
+        r = env.request("POST", "/enrich/enqueue?dry_run=maybe", headers=auth(k), json_body={
+            "records": [{"email": "e1.fox@corp1.com"}]})
+        check(r.status == 400 and r.json()["error"]["details"][0]["field"] == "dry_run", r)
+        # enrich-batch --dry-run: the same figures from the same rows.
+        inp = write(env, "in.csv", body)
+        rep = os.path.join(env.tmp, "dry.json")
+        p2 = run_batch(env, "--input", inp, "--dry-run", "--fields",
+                       "first_name,title,technologies", "--report", rep)
+        check(p2.returncode == 0, p2.stderr)
+        cli = json.load(open(rep))["estimate"]
+        check({x: cli[x] for x in ("valid", "cached", "upstream_calls_max", "credits_max",
+                                   "eta_seconds")} ==
+              {x: est[x] for x in ("valid", "cached", "upstream_calls_max", "credits_max",
+                                   "eta_seconds")}, (cli, est))
+        check("at most 10 upstream calls" in p2.stdout, p2.stdout)
+        check(env.sim.calls() == [], "enrich-batch --dry-run called a provider")

@@ -29,6 +29,7 @@
 #include "lib/config.h"
 #include "lib/csv.h"
 #include "lib/domains.h"
+#include "lib/estimate.h"
 #include "lib/fields.h"
 #include "lib/limits.h"
 #include "lib/progress.h"
@@ -90,10 +91,7 @@ struct eb_tally {
 	int64_t credits, calls, cached;
 	int64_t inflight;
 	/* dry run */
-	int64_t dry_cached, dry_local, dry_calls;
-	int64_t *dry_provider_rows;        /* per configured provider */
-	int64_t *dry_provider_lookups;     /* at most, per configured provider */
-	int64_t dry_credits;
+	struct est est;                    /* lib/estimate.h: lookups, calls, credits */
 	struct eb_code_count codes[ERROR_CODES_MAX];  /* dry run: invalid rows by code */
 	int ncodes;
 };
@@ -194,7 +192,8 @@ enum enr_err eb_plan_rows(struct eb_run *r);
  * b), or a fixed note when memory ran out. */
 const char *eb_again_command(const struct eb_run *r, struct buf *b, const char *how,
 			     bool with_limit);
-void eb_dry_count(struct eb_run *r, const struct wf_result *res);
+/* A dry run's valid row, counted (under r->mu) in r->t.est. */
+void eb_dry_count(struct eb_run *r, const struct est_row *row);
 
 /* run.c */
 enum enr_err eb_run_workers(struct eb_run *r, int nworkers);

@@ -437,12 +437,9 @@ static int prepare(struct eb_run *r, int *nworkers)
 		return EXIT_FATAL;
 	if (eb_plan_rows(r))
 		return EXIT_FATAL;
-	r->t.dry_provider_rows = calloc(r->cfg->nproviders + 1, sizeof *r->t.dry_provider_rows);
-	r->t.dry_provider_lookups =
-		calloc(r->cfg->nproviders + 1, sizeof *r->t.dry_provider_lookups);
+	est_init(&r->t.est, r->cfg, CFG_EP_ENQUEUE);
 	r->reader = csv_reader_new(r->data, r->len);
-	if (r->t.dry_provider_rows == NULL || r->t.dry_provider_lookups == NULL ||
-	    r->reader == NULL) {
+	if (r->reader == NULL) {
 		eb_say("out of memory");
 		return EXIT_FATAL;
 	}
@@ -609,8 +606,7 @@ out:
 	cfg_release(r.cfg);
 	csv_reader_free(r.reader);
 	buf_release(&r.header_line);
-	free(r.t.dry_provider_rows);
-	free(r.t.dry_provider_lookups);
+	est_release(&r.t.est);
 	free(r.todo);
 	free(r.cols);
 	free(r.data);

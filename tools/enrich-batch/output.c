@@ -455,39 +455,63 @@ void eb_summary(struct eb_run *r, const struct ckpt_counts *k, double secs)
 
 /* ---- dry run ------------------------------------------------------------------- */
 
+static void eta_text(int64_t s, char *out, size_t outsz)
+{
+	if (s < 0)
+		snprintf(out, outsz, "unpaced");
+	else if (s < 120)
+		snprintf(out, outsz, "%llds", (long long)s);
+	else if (s < 7200)
+		snprintf(out, outsz, "%lldm%02llds", (long long)(s / 60), (long long)(s % 60));
+	else
+		snprintf(out, outsz, "%lldh%02lldm", (long long)(s / 3600), (long long)(s / 60 % 60));
+}
+
 enum enr_err eb_dry_run_report(struct eb_run *r, int nworkers, double secs)
 {
-	const struct eb_tally *t = &r->t;
+	struct eb_tally *t = &r->t;
+	const struct est *e = &t->est;
 	json_t *providers = json_object(), *errors = json_object(), *j;
 	int64_t invalid = t->state[CKPT_INVALID], failed = t->state[CKPT_FAILED];
+	char eta[32];
 
+	est_finish(&t->est, r->store, util_now_ms());
 	printf("dry run over %s: %lld %s, no provider called\n", r->o->input, (long long)r->target,
 	       prog_plural(r->target, "row", "rows"));
 	printf("  %-34s %8lld\n", "invalid rows", (long long)invalid);
 	if (failed)
 		printf("  %-34s %8lld\n", "rows that could not be looked up", (long long)failed);
-	printf("  %-34s %8lld\n", "answered from the cache", (long long)t->dry_cached);
-	printf("  %-34s %8lld\n", "answered by the free local provider", (long long)t->dry_local);
-	printf("  %-34s %8lld\n", "would call a provider", (long long)t->dry_calls);
-	printf("\n  %-20s %8s %18s %16s %18s\n", "provider", "rows", "lookups (at most)",
-	       "credits per hit", "credits (at most)");
-	for (size_t i = 0; i < r->cfg->nproviders; i++) {
-		const struct cfg_provider *p = &r->cfg->providers[i];
-		int64_t n = t->dry_provider_rows[i], l = t->dry_provider_lookups[i];
+	printf("  %-34s %8lld\n", "answered from the cache", (long long)e->cached);
+	printf("  %-34s %8lld\n", "answered by the free local provider", (long long)e->local_only);
+	printf("  %-34s %8lld\n", "would call a provider", (long long)e->needing_calls);
+	printf("\n  %-20s %8s %18s %16s %18s %16s %10s\n", "provider", "rows", "lookups (at most)",
+	       "credits per hit", "credits (at most)", "calls (at most)", "time");
+	for (int i = 0; i < e->nprov; i++) {
+		const struct est_provider *ep = &e->prov[i];
+		int64_t l = ep->person + ep->company;
 
-		if (n == 0)
+		if (l == 0)
 			continue;
-		printf("  %-20s %8lld %18lld %16d %18lld\n", p->name, (long long)n, (long long)l,
-		       p->credits_per_hit, (long long)(l * p->credits_per_hit));
-		json_object_set_new(providers, p->name,
-				    json_pack("{s:I, s:I, s:i, s:I}", "rows", (json_int_t)n,
+		eta_text(ep->eta_s, eta, sizeof eta);
+		printf("  %-20s %8lld %18lld %16d %18lld %16lld %10s\n", ep->p->name,
+		       (long long)ep->rows, (long long)l, ep->p->credits_per_hit,
+		       (long long)ep->credits, (long long)ep->calls, eta);
+		json_object_set_new(providers, ep->p->name,
+				    json_pack("{s:I, s:I, s:i, s:I}", "rows", (json_int_t)ep->rows,
 					      "lookups_max", (json_int_t)l, "credits_per_hit",
-					      p->credits_per_hit, "credits_max",
-					      (json_int_t)(l * p->credits_per_hit)));
+					      ep->p->credits_per_hit, "credits_max",
+					      (json_int_t)ep->credits));
 	}
-	printf("  %-20s %8s %18s %16s %18lld\n", "total", "", "", "", (long long)t->dry_credits);
-	printf("\nAt most %lld %s; hits only are paid, so a run usually spends less.\n",
-	       (long long)t->dry_credits, prog_plural(t->dry_credits, "credit", "credits"));
+	eta_text(e->eta_s, eta, sizeof eta);
+	printf("  %-20s %8s %18s %16s %18lld %16lld %10s\n", "total", "", "", "",
+	       (long long)e->credits, (long long)e->calls, eta);
+	printf("\nAt most %lld %s in at most %lld upstream %s (bulk calls counted as one); hits "
+	       "only are paid, so a run usually spends less.",
+	       (long long)e->credits, prog_plural(e->credits, "credit", "credits"), (long long)e->calls,
+	       prog_plural(e->calls, "call", "calls"));
+	if (e->eta_s >= 0)
+		printf("  The key pool's pacing allows it in %s.", eta);
+	printf("\n");
 	fflush(stdout);
 	if (r->o->report == NULL) {
 		json_decref(providers);
@@ -496,12 +520,13 @@ enum enr_err eb_dry_run_report(struct eb_run *r, int nworkers, double secs)
 	}
 	for (int i = 0; i < t->ncodes; i++)
 		json_object_set_new(errors, t->codes[i].code, json_integer(t->codes[i].n));
-	j = json_pack("{s:b, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:i, s:f, s:o, s:o}",
+	j = json_pack("{s:b, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:i, s:f, s:o, s:o, s:o}",
 		      "dry_run", 1, "input", r->o->input, "rows", (json_int_t)r->target, "invalid",
 		      (json_int_t)invalid, "failed", (json_int_t)failed, "cached_rows",
-		      (json_int_t)t->dry_cached, "local_only_rows", (json_int_t)t->dry_local,
-		      "rows_needing_calls", (json_int_t)t->dry_calls, "credits_max",
-		      (json_int_t)t->dry_credits, "providers", providers, "upstream_calls", 0,
-		      "duration_s", secs, "errors", errors, "options", options_json(r, nworkers));
+		      (json_int_t)e->cached, "local_only_rows", (json_int_t)e->local_only,
+		      "rows_needing_calls", (json_int_t)e->needing_calls, "credits_max",
+		      (json_int_t)e->credits, "providers", providers, "upstream_calls", 0,
+		      "duration_s", secs, "errors", errors, "options", options_json(r, nworkers),
+		      "estimate", est_json(e));
 	return write_json(r->o->report, j);
 }

@@ -276,42 +276,10 @@ enum enr_err eb_plan_rows(struct eb_run *r)
 	return ENR_OK;
 }
 
-static bool in_list(const struct cfg_list *l, const char *name)
+void eb_dry_count(struct eb_run *r, const struct est_row *row)
 {
-	for (size_t i = 0; i < l->n; i++) {
-		if (strcmp(l->v[i], name) == 0)
-			return true;
-	}
-	return false;
-}
-
-void eb_dry_count(struct eb_run *r, const struct wf_result *res)
-{
-	struct eb_tally *t = &r->t;
-	fld_set company = fld_group_set(CFG_GROUP_COMPANY);
-
-	if (res->nwould_call == 0) {
-		if (res->cache_hits > 0)
-			t->dry_cached++;
-		else
-			t->dry_local++;
-		return;
-	}
-	t->dry_calls++;
-	for (int i = 0; i < res->nwould_call; i++) {
-		const struct cfg_provider *p = cfg_provider_find(r->cfg, res->would_call[i]);
-		int lookups = 1;
-
-		if (p == NULL)
-			continue;
-		/* The engine asks a provider once for the person and, when company
-		 * fields are still missing, once more for the company; a dry run
-		 * cannot tell whether the first answer will leave them missing. */
-		if (r->want & ~company && r->want & company &&
-		    in_list(&r->cfg->waterfall[CFG_GROUP_COMPANY], p->name))
-			lookups = 2;
-		t->dry_provider_rows[p - r->cfg->providers]++;
-		t->dry_provider_lookups[p - r->cfg->providers] += lookups;
-		t->dry_credits += (int64_t)lookups * p->credits_per_hit;
+	if (est_add(&r->t.est, row) != ENR_OK && r->fatal == ENR_OK) {
+		r->fatal = ENR_E_NOMEM;
+		util_strlcpy(r->fatal_what, "out of memory", sizeof r->fatal_what);
 	}
 }

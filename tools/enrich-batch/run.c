@@ -283,18 +283,6 @@ static void record(struct eb_run *r, struct eb_job *j, const struct wf_result *r
 	struct ckpt_row row;
 	enum enr_err rc;
 
-	if (r->o->dry_run) {
-		pthread_mutex_lock(&r->mu);
-		if (v->state == CKPT_INVALID || v->state == CKPT_FAILED) {
-			r->t.state[v->state]++;
-			count_code(&r->t, v->code);
-		} else {
-			eb_dry_count(r, res);
-		}
-		r->t.finished++;
-		pthread_mutex_unlock(&r->mu);
-		return;
-	}
 	rc = build_out(r, j, res, v);
 	if (rc) {
 		fail_run(r, rc, "cannot build an output row");
@@ -325,6 +313,42 @@ static void record(struct eb_run *r, struct eb_job *j, const struct wf_result *r
 	pthread_mutex_unlock(&r->mu);
 }
 
+/* A dry run's group: each valid row planned without calling anyone
+ * (lib/estimate.h), counted; invalid ones counted by their code. */
+static void dry_rows(struct eb_run *r, struct eb_job **js, struct verdict *v, const bool *run,
+		     size_t n)
+{
+	struct wf_ctx ctx;
+
+	memset(&ctx, 0, sizeof ctx);
+	ctx.store = r->store;
+	ctx.cfg = r->cfg;
+	ctx.pctx = &r->pctx;
+	ctx.endpoint = CFG_EP_ENQUEUE;
+	ctx.no_calls = true;
+	for (size_t i = 0; i < n; i++) {
+		struct est_row row;
+		enum enr_err rc = ENR_OK;
+
+		if (run[i])
+			rc = est_row(&ctx, &js[i]->rec, r->want, &row);
+		if (rc) {
+			v[i].state = CKPT_FAILED;
+			util_strlcpy(v[i].code, "internal", sizeof v[i].code);
+			util_strlcpy(v[i].reason, enr_strerror(rc), sizeof v[i].reason);
+		}
+		pthread_mutex_lock(&r->mu);
+		if (!run[i] || rc) {
+			r->t.state[v[i].state]++;
+			count_code(&r->t, v[i].code);
+		} else {
+			eb_dry_count(r, &row);
+		}
+		r->t.finished++;
+		pthread_mutex_unlock(&r->mu);
+	}
+}
+
 /* A group of rows: read each (lenient), enrich the valid ones together,
  * record them in input-independent order (the output is ordered at the
  * end). */
@@ -341,6 +365,10 @@ static void process(struct eb_run *r, struct eb_job **js, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		wf_result_init(&res[i]);
 		run[i] = validate(r, js[i], &v[i]);
+	}
+	if (r->o->dry_run) {
+		dry_rows(r, js, v, run, n);
+		goto out;
 	}
 	enrich_rows(r, js, res, v, run, stopped, n);
 	for (size_t i = 0; i < n; i++) {
