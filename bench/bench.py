@@ -13,7 +13,7 @@ answers a second on two cores, the very ceiling the 100 ms case is judged agains
 Its "alone" row shows the stand-in is not the bottleneck.
 
     bench/bench.py [--seconds 10] [--conns 64]
-                   [--only hit,health,pg,upstream,latency,c5000,batch,batch2,soak]
+                   [--only hit,health,pg,upstream,latency,c5000,batch,batch2,soak,economics]
                    [--soak-seconds 600] [--perf FILE] [--perf-seconds 10] [--perf-dwarf]
 
 Cases: hit (cache-hit POST /enrich and /health at --conns, against the null
@@ -24,7 +24,10 @@ c5000 (5,000 clients, provider 1 s away: errors, RSS, threads), batch (5 paced k
 two hosts, two nginx + enrichd pairs with two workers each, on one PostgreSQL), pg (the
 cache-hit case with the store on PostgreSQL, the tests' throw-away server, against
 SQLite in the same run), soak (mixed hit and
-miss at 1,000 clients for --soak-seconds, RSS every 30 s; only when asked for).
+miss at 1,000 clients for --soak-seconds, RSS every 30 s; only when asked for),
+economics (what paying once saves, counted at the simulator: upstream calls per 100
+rows of a job with bulk off and on, PDL and Lusha; company lookups against distinct
+companies; credits spent by 50 concurrent requests against a budget of 20).
 --perf FILE records the responder with `perf record -g` during the latency case
 (build with frame pointers: make BUILD=build-perf CFLAGS="-O2 -g -fno-omit-frame-pointer",
 then BUILD=build-perf bench/bench.py --only latency --perf FILE).
@@ -492,6 +495,83 @@ def bench_batch_two_hosts(a, out, per_host=2):
                f"{s['done']} done, {s['failed']} failed | - |")
 
 
+def econ_conf(kind, bulk, companies=False, budget=0):
+    def make(env):
+        p = provider(env, kind, 2, bulk={"enabled": bulk, "batch_size": 100, "linger_ms": 50})
+        c = {"log_level": "warn", "accounts_default": dict(HIGH_LIMITS, credits_per_day=budget),
+             "providers": [p], "limits": {"body_max_bytes": 10485760},
+             "waterfall": {g: [kind] for g in ("person", "phone", "email", "company")},
+             "rotation": {"strategy": "round_robin"},
+             "worker": {"concurrency": 4 if not bulk else 1, "claim_batch": 100,
+                        "batch_rows": 100, "poll_ms": 50, "lease_s": 30, "heartbeat_s": 5}}
+        return c
+    return make
+
+
+def econ_job(kind, n, bulk, fields, emails):
+    with Env(conf=econ_conf(kind, bulk), sim=True, env=keys_env(kind, 2), worker=True) as env:
+        key = client_key(env)
+        r = env.request("POST", "/enrich/enqueue",
+                        json_body={"records": [{"email": e} for e in emails], "enrich": fields},
+                        headers={"Authorization": "Bearer " + key})
+        assert r.status == 202, r
+        job = r.json()["job_id"]
+
+        def done():
+            s = env.request("GET", f"/enrich/jobs/{job}",
+                            headers={"Authorization": "Bearer " + key}).json()
+            return s if s["status"] == "completed" else None
+        s = wait_for(done, timeout=600, interval=0.2, what="the job")
+        calls = env.sim.calls(provider=kind)
+    return s, calls
+
+
+def bench_economics(a, out):
+    """What paying once saves, counted at the simulator."""
+    out.append("\n| economics | upstream calls | per 100 rows | notes |")
+    out.append("|---|---:|---:|---|")
+    n = 1000
+    emails = [f"e{i}.row@firm{i % 37}.com" for i in range(n)]
+    for kind in ("pdl", "lusha"):
+        for bulk in (False, True):
+            s, calls = econ_job(kind, n, bulk, ["first_name", "title"], emails)
+            out.append(f"| {n} rows on {kind}, bulk {'on' if bulk else 'off'} | {len(calls)} | "
+                       f"{len(calls) / n * 100:.1f} | {s['done']} done, {s['credits_used']} "
+                       f"credits |")
+    rows, companies = 300, 6
+    emails = [f"u{i}.x@corp{i % companies}.com" for i in range(rows)]
+    s, calls = econ_job("pdl", rows, False, ["first_name", "company_revenue", "technologies"],
+                        emails)
+    comp = [c for c in calls if "/company" in c["path"]]
+    out.append(f"| {rows} rows over {companies} companies (company lookups) | {len(comp)} | "
+               f"{len(comp) / rows * 100:.1f} | {companies} distinct companies; "
+               f"{len(calls) - len(comp)} person calls |")
+    # 50 concurrent requests against a budget of 20 credits.
+    import threading
+    with Env(conf=econ_conf("pdl", False, budget=20), sim=True, env=keys_env("pdl", 2),
+             sim_delay_ms=200) as env:
+        key = client_key(env)
+        res, go = [], threading.Event()
+
+        def one(i):
+            c = env.new_client()
+            go.wait(10)
+            r = c.request("POST", "/enrich", headers={"Authorization": "Bearer " + key},
+                          json_body={"email": f"b{i}.x@acme{i}.com", "enrich": ["title"]})
+            res.append(r)
+            c.close()
+        ts = [threading.Thread(target=one, args=(i,)) for i in range(50)]
+        for t in ts:
+            t.start()
+        go.set()
+        for t in ts:
+            t.join(60)
+        spent = sum(c["credits"] or 0 for c in env.sim.calls(provider="pdl"))
+        refused = sum(1 for r in res if r.status == 429)
+    out.append(f"| 50 concurrent requests, account budget 20 credits | {spent} credits | - | "
+               f"overshoot {max(spent - 20, 0)}; {refused} answered 429 budget_exceeded |")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=10)
@@ -538,6 +618,10 @@ def main():
         if want("batch2"):
             bench_batch_two_hosts(a, bout)
         print("\n".join(bout))
+    if want("economics"):
+        eout = []
+        bench_economics(a, eout)
+        print("\n".join(eout))
     if a.soak_seconds or "soak" in only:
         if not a.soak_seconds:
             a.soak_seconds = 600

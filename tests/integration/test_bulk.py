@@ -357,3 +357,47 @@ def test_dry_run_estimates_rows_cache_calls_credits_and_time():
                                    "eta_seconds")}, (cli, est))
         check("at most 10 upstream calls" in p2.stdout, p2.stdout)
         check(env.sim.calls() == [], "enrich-batch --dry-run called a provider")
+
+
+def test_enrich_micro_batches_concurrent_requests_when_configured():
+    """realtime_linger_ms: POST /enrich requests arriving within that bound share one bulk
+    call; off (the default), each request makes its own single call."""
+    make, e = bulk_conf("pdl", nkeys=1, bulk={"realtime_linger_ms": 150})
+    with Env(conf=make, sim=True, env=e) as env:
+        k = client_key(env)
+        import threading
+        out = []
+        go = threading.Event()
+
+        def one(i):
+            c = env.new_client()
+            go.wait(10)
+            t0 = time.monotonic()
+            r = c.request("POST", "/enrich", headers=auth(k),
+                          json_body={"email": f"rt{i}.lee@acme.com", "enrich": PERSON})
+            out.append((r, time.monotonic() - t0))
+            c.close()
+        ts = [threading.Thread(target=one, args=(i,)) for i in range(6)]
+        for t in ts:
+            t.start()
+        go.set()
+        for t in ts:
+            t.join(30)
+        check(all(r.status == 200 and r.json()["_meta"]["status"] == "complete" for r, _ in out),
+              [r.body[:200] for r, _ in out])
+        calls = env.sim.calls(provider="pdl")
+        check(all(c["path"] == BULK_PATH["pdl"] for c in calls), [c["path"] for c in calls])
+        check(len(calls) <= 2 and sum(c["items"] for c in calls) == 6, [c["items"] for c in calls])
+        # The wait is bounded by the linger (plus the call and the machine's noise).
+        check(max(d for _, d in out) < 1.5, [d for _, d in out])
+        credits = sum(r.json()["_meta"]["credits_used"] for r, _ in out)
+        check(credits == 6, credits)
+    make, e = bulk_conf("pdl", nkeys=1)
+    with Env(conf=make, sim=True, env=e) as env:
+        k = client_key(env)
+        for i in range(3):
+            r = env.request("POST", "/enrich", headers=auth(k),
+                            json_body={"email": f"rs{i}.lee@acme.com", "enrich": PERSON})
+            check(r.status == 200, r)
+        check([c["path"] for c in env.sim.calls(provider="pdl")] == ["/pdl/v5/person/enrich"] * 3,
+              env.sim.calls(provider="pdl"))
