@@ -187,8 +187,9 @@ static enum enr_err reserve(struct store *s, const struct cfg *cfg, const char *
 	v->fits = avail;
 	v->until_ms = bud_period_end_ms(periods[refused], now_ms);
 	util_strlcpy(v->what, what[refused], sizeof v->what);
-	/* A refusal for lack of any room is a spent budget: tell someone. */
-	if (avail < credits)
+	/* No room at all is a spent budget: tell someone.  (A call that did
+	 * not fit whole may still go for what fits.) */
+	if (avail <= 0)
 		alert_budget(cfg, s, provider, h->sc[refused].scope, v->what, v->until_ms);
 	return ENR_OK;
 }

@@ -465,7 +465,7 @@ bool pl_identifiable(const struct cfg *cfg, const struct dom_lists *lists, const
 {
 	char domain[254], name[LIM_REC_FIELD_MAX + 1], key[PL_COMPANY_KEY_MAX];
 	struct prov_query pq, cq;
-	fld_set useful = want & ~echoes(rec);
+	fld_set useful = FLD_ALL & ~echoes(rec);
 
 	(void)lists;
 	pl_company_of(rec, domain, name, key);
@@ -477,11 +477,11 @@ bool pl_identifiable(const struct cfg *cfg, const struct dom_lists *lists, const
 		cq.id[ID_DOMAIN] = domain;
 	else if (name[0])
 		cq.id[ID_COMPANY_NAME] = name;
+	(void)want;
 	for (int g = 0; g < CFG_GROUP__MAX; g++) {
-		fld_set gwant = useful & fld_group_set((enum cfg_group)g);
 		const struct cfg_list *list = &cfg->waterfall[g];
 
-		for (size_t i = 0; gwant && i < list->n; i++) {
+		for (size_t i = 0; i < list->n; i++) {
 			const struct cfg_provider *p = pl_provider(cfg, list->v[i]);
 
 			if (p == NULL || !p->enabled)
@@ -493,7 +493,7 @@ bool pl_identifiable(const struct cfg *cfg, const struct dom_lists *lists, const
 		}
 	}
 	if (why)
-		*why = "no configured provider can look anyone up by these identifiers for the "
-		       "fields asked (for example a name needs a company name or a domain)";
+		*why = "no configured provider can look anyone up by these identifiers (a name "
+		       "needs a company name or a domain, for example)";
 	return false;
 }

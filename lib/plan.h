@@ -136,10 +136,12 @@ void pl_finish(struct pl_plan *pl);
  * the input nor (so far) an answer named the company. */
 bool pl_company_unknown(const struct pl_plan *pl);
 
-/* Whether some provider of cfg's waterfall could look rec up for one of
- * the wanted fields (a field the input itself holds, such as a first name
- * sent, does not count).  False with why (a short English reason) when
- * none could: the request is refused before any call. */
+/* Whether some provider of cfg's waterfall lists could look rec up at all:
+ * search by its identifiers and answer a field the input does not already
+ * hold (echoing a first name sent identifies no one).  want is kept for
+ * callers; the answer does not depend on it.  False with why (a short
+ * English reason) when none could: the request is refused before any
+ * call. */
 bool pl_identifiable(const struct cfg *cfg, const struct dom_lists *lists, const struct rec *rec,
 		     fld_set want, const char **why);
 

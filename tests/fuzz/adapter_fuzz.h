@@ -138,6 +138,47 @@ static inline void af_parse_twice(const struct prov_ops *ops, const struct cfg_p
 	prov_result_release(&res);
 }
 
+/* A bulk answer (parse_bulk) for three person lookups with ids r0..r2,
+ * twice into the same results: the call's outcome is one the kind can give
+ * (pending only when allow_pending), carries no field and no negative
+ * credits or deadline; each item keeps the promises of a single result
+ * (items read no meters) and is never pending. */
+static inline void af_parse_bulk(const struct prov_ops *ops, const struct cfg_provider *p,
+				 const struct prov_response *resp, bool meters, bool allow_pending)
+{
+	static const char *const ids[3] = { "r0", "r1", "r2" };
+	struct prov_query q[3];
+	const struct prov_query *qs[3] = { &q[0], &q[1], &q[2] };
+	struct prov_result call, items[3];
+
+	if (ops->parse_bulk == NULL)
+		return;
+	memset(q, 0, sizeof q);
+	q[0].id[ID_EMAIL] = "ann@acme.com";
+	q[1].id[ID_LINKEDIN_URL] = "https://www.linkedin.com/in/ann-lee";
+	q[2].id[ID_FIRST_NAME] = "Ann";
+	q[2].id[ID_LAST_NAME] = "Lee";
+	q[2].id[ID_COMPANY_NAME] = "Acme";
+	for (int i = 0; i < 3; i++)
+		q[i].want = FLD_ALL;
+	prov_result_init(&call);
+	for (int i = 0; i < 3; i++)
+		prov_result_init(&items[i]);
+	for (int round = 0; round < 2; round++) {
+		ops->parse_bulk(p, qs, ids, 3, resp, AF_NOW, &call, items);
+		af_check(call.outcome >= PROV_HIT && call.outcome < PROV_OUTCOME__MAX);
+		af_check(allow_pending || call.outcome != PROV_PENDING);
+		af_check(call.found == 0 && call.credits >= 0 && call.until_ms >= 0);
+		for (int i = 0; i < 3; i++)
+			af_check_result(&items[i], false);
+		if (meters)
+			af_check(call.requests_left >= -1 && call.credits_left >= -1);
+	}
+	prov_result_release(&call);
+	for (int i = 0; i < 3; i++)
+		prov_result_release(&items[i]);
+}
+
 /* A built URL holds only unreserved or %XX-encoded bytes after the '?'
  * (and must have one when query is true). */
 static inline void af_check_query(const char *url, bool query)

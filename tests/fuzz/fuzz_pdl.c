@@ -50,6 +50,8 @@ static int fuzz_one(const uint8_t *data, size_t size)
 		q.id[ID_EMAIL] = "john@acme.com";
 	}
 	af_parse_twice(&prov_pdl_ops, &prov, &q, &in.resp, true, NULL);
+	/* The same answer read as a bulk call's (three person lookups). */
+	af_parse_bulk(&prov_pdl_ops, &prov, &in.resp, true, false);
 	if (in.vals[0]) {
 		struct prov_query bq = { { NULL }, FLD_ALL };
 		struct prov_request req;

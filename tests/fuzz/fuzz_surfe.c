@@ -92,6 +92,46 @@ static void one(const struct prov_query *q, const struct prov_response *resp, in
 	prov_result_release(&res);
 }
 
+/* The same answer read as a job of three people (externalID r0..r2):
+ * the call is pending, a completed job or the call's error, and carries
+ * no field; each person is a hit with fields and one credit, a miss, or
+ * that person's failure; nothing is pending but the call. */
+static void bulk(const struct prov_response *resp, int64_t now)
+{
+	static const char *const ids[3] = { "r0", "r1", "r2" };
+	struct prov_query q[3];
+	const struct prov_query *qs[3] = { &q[0], &q[1], &q[2] };
+	struct prov_result call, items[3];
+
+	memset(q, 0, sizeof q);
+	for (int i = 0; i < 3; i++) {
+		q[i].id[ID_LINKEDIN_URL] = "https://www.linkedin.com/in/fuzz";
+		q[i].want = FLD_ALL;
+	}
+	prov_result_init(&call);
+	for (int i = 0; i < 3; i++)
+		prov_result_init(&items[i]);
+	prov_surfe_ops.parse_bulk(&prov, qs, ids, 3, resp, now, &call, items);
+	check((unsigned)call.outcome < PROV_OUTCOME__MAX && call.found == 0);
+	check(call.reason[0] != '\0' && strlen(call.reason) < sizeof call.reason);
+	for (int i = 0; i < 3; i++) {
+		const struct prov_result *r = &items[i];
+
+		check((unsigned)r->outcome < PROV_OUTCOME__MAX && r->outcome != PROV_PENDING);
+		check(r->outcome == PROV_HIT ? r->found != 0 && r->credits == prov.credits_per_hit
+					     : r->found == 0 && r->credits == 0);
+		check(r->reason[0] != '\0' && strstr(r->reason, "FUZZMARK") == NULL);
+		for (int f = 0; f < FLD__MAX; f++) {
+			if (r->value[f])
+				check(r->value[f][0] != '\0' &&
+				      util_utf8_valid(r->value[f], strlen(r->value[f])));
+		}
+	}
+	prov_result_release(&call);
+	for (int i = 0; i < 3; i++)
+		prov_result_release(&items[i]);
+}
+
 static int fuzz_one(const uint8_t *data, size_t size)
 {
 	struct prov_header h = { "retry-after", "3" };
@@ -126,6 +166,7 @@ static int fuzz_one(const uint8_t *data, size_t size)
 
 	one(&start, &resp, INT64_C(1773146096789));
 	one(&poll, &resp, INT64_C(1773187199999));
+	bulk(&resp, INT64_C(1773146096789));
 	free(body);
 	return 0;
 }

@@ -248,8 +248,11 @@ TEST(unidentifiable_inputs)
 	CHECK(!pl_identifiable(&c, lists, &r, FLD_ALL, NULL));
 	rec_release(&r);
 	rec_of(&r, ID_COMPANY_NAME, "Acme");
-	CHECK(!pl_identifiable(&c, lists, &r, FLD_BIT(FLD_TITLE) | FLD_BIT(FLD_PHONE), NULL));
 	CHECK(pl_identifiable(&c, lists, &r, FLD_BIT(FLD_INDUSTRY), NULL));
+	CHECK(!pl_identifiable(&local_only, lists, &r, FLD_ALL, NULL));
+	rec_release(&r);
+	rec_of(&r, ID_LAST_NAME, "Doe");
+	CHECK(!pl_identifiable(&c, lists, &r, FLD_BIT(FLD_TITLE), NULL));
 	rec_release(&r);
 	rec_of(&r, ID_EMAIL, "a.b@example.com");
 	CHECK(pl_identifiable(&local_only, lists, &r, FLD_ALL, NULL));

@@ -1753,6 +1753,73 @@ TEST(budget_reservers_in_2_processes_never_overshoot)
 	st_close(s);
 }
 
+struct claim_race {
+	struct store *s;
+	int mine, errors, tag;
+};
+
+static void *claim_flight_racer(void *arg)
+{
+	struct claim_race *x = arg;
+	unsigned char key[32] = { 42 };
+	char owner[64];
+	bool mine = false;
+
+	snprintf(owner, sizeof owner, "p%d-t%d", (int)getpid(), x->tag);
+	for (int i = 0; i < 5; i++) {
+		if (st_flight_claim(x->s, key, owner, T0, T0 + 60000, &mine, NULL) != ENR_OK)
+			x->errors++;
+		else if (mine)
+			x->mine++;
+	}
+	st_thread_release(x->s);
+	return NULL;
+}
+
+/* Four threads of this process claim one key under their own names: how
+ * many claims each won (a winner may claim again: it holds it). */
+static int claim_four(const char *url, int64_t unused)
+{
+	struct store *s = NULL;
+	struct claim_race r[4];
+	pthread_t t[4];
+	int winners = 0, errors = 0;
+
+	(void)unused;
+	if (st_open(url, NULL, &s) != ENR_OK)
+		return -1;
+	race_start();
+	for (int i = 0; i < 4; i++) {
+		r[i] = (struct claim_race){ s, 0, 0, i };
+		pthread_create(&t[i], NULL, claim_flight_racer, &r[i]);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		winners += r[i].mine > 0;
+		errors += r[i].errors;
+	}
+	st_close(s);
+	return errors ? -1 : winners;
+}
+
+TEST(claimers_of_one_lookup_in_2_processes_get_one_holder)
+{
+	struct store *s = fresh();
+	int fd = -1, here, there;
+	pid_t pid;
+
+	REQUIRE(s != NULL);
+	st_close(s);
+	pid = child(claim_four, 0, &fd);
+	REQUIRE(pid > 0);
+	here = claim_four(url_now, 0);
+	there = child_result(pid, fd);
+	CHECK(here >= 0);
+	CHECK(there >= 0);
+	/* Eight claimers, one unexpired claim: exactly one of them holds it. */
+	CHECK_INT(here + there, 1);
+}
+
 static int sum_savings(void *arg, const struct st_savings *v)
 {
 	int64_t *x = arg;
@@ -2215,6 +2282,7 @@ int main(void)
 	RUN(usage_totals_sum_every_day_per_account);
 	RUN(claimers_in_two_processes_never_claim_a_row_twice);
 	RUN(flight_claims_have_one_holder_and_expire);
+	RUN(claimers_of_one_lookup_in_2_processes_get_one_holder);
 	RUN(budget_holds_settle_and_expire);
 	RUN(budget_reservers_in_2_processes_never_overshoot);
 	RUN(savings_add_up_per_provider_and_day);
