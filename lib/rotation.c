@@ -994,7 +994,12 @@ enum enr_err rot_call_bulk(const struct rot_ctx *ctx, const struct cfg_provider 
 			util_sleep_ms(backoff < util_deadline_left(ctx->deadline_mono_ms) ? backoff : 0);
 			transients++;
 		}
-		log_move(&after, call.outcome, NULL);
+		{
+			int nn = kp_order(keys, nkeys, ctx->cfg->rotation.strategy, cursor + 1, skip,
+					  first_only, util_now_ms(), order);
+
+			log_move(&after, call.outcome, nn > 0 ? &keys[order[0]] : NULL);
+		}
 		if (call.reason[0])
 			log_debug("rotation", "%s: %s", p->name, call.reason);
 		prov_result_release(&call);
