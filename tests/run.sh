@@ -10,8 +10,8 @@
 # that must hold on both back ends (auth and rate limits, rotation, jobs,
 # usage durability, the admin API and metrics, credit budgets, company
 # lookups coalesced across processes) again on PostgreSQL; WORDS narrow it.
-# The two-host and
-# store copy scenarios always run on PostgreSQL, in the normal pass.
+# The two-host and store copy scenarios always run on PostgreSQL, in the
+# normal pass.
 #
 # Unit tests are the programs $BUILD/tests/test_*; integration tests are the
 # scenarios in tests/integration (real nginx, enrichd, worker and the provider

@@ -41,7 +41,7 @@ static const struct cfg_account_limits dflt = { 60, 5, 100, 1000 };
 
 TEST(migrates_from_empty_and_from_each_version)
 {
-	for (int start = 0; start <= 6; start++) {
+	for (int start = 0; start <= 7; start++) {
 		char url[256];
 		struct store *s = NULL;
 		int from = -1, to = -1, v = -1;
@@ -56,7 +56,7 @@ TEST(migrates_from_empty_and_from_each_version)
 		REQUIRE(st_open(url, NULL, &s) == ENR_OK);
 		CHECK_INT(st_schema_version(s, &v), ENR_OK);
 		CHECK_INT(v, st_schema_latest(s));
-		CHECK_INT(v, 6);
+		CHECK_INT(v, 7);
 		CHECK_INT(st_migrate(s, &from, &to), ENR_OK);
 		CHECK_INT(from, to); /* nothing left to do */
 		CHECK_INT(st_ping(s), ENR_OK);

@@ -107,6 +107,33 @@ TEST(opens_migrates_and_names_its_back_end)
 	st_close(s);
 }
 
+/* A database left at any older version (the back end's own numbering)
+ * reaches the latest when a program opens it. */
+TEST(migrates_from_each_older_version)
+{
+	struct store *s = fresh();
+	int latest;
+
+	REQUIRE(s != NULL);
+	latest = st_schema_latest(s);
+	st_close(s);
+	for (int start = 0; start < latest; start++) {
+		char url[1024];
+		int from = -1, to = -1, v = -1;
+
+		REQUIRE(fresh_url(url, sizeof url));
+		REQUIRE(st_open_raw(url, NULL, &s) == ENR_OK);
+		CHECK_INT(st_migrate_to(s, start, &from, &to), ENR_OK);
+		CHECK_INT(to, start);
+		st_close(s);
+		REQUIRE(st_open(url, NULL, &s) == ENR_OK);
+		CHECK_INT(st_schema_version(s, &v), ENR_OK);
+		CHECK_INT(v, latest);
+		CHECK_INT(st_ping(s), ENR_OK);
+		st_close(s);
+	}
+}
+
 TEST(urls_that_no_back_end_takes)
 {
 	struct store *s = NULL;
@@ -2256,6 +2283,7 @@ int main(void)
 	log_set_level(LOG_LVL_ERROR);
 	printf("# store conformance on %s\n", pg_base ? pg_base : "sqlite");
 	RUN(opens_migrates_and_names_its_back_end);
+	RUN(migrates_from_each_older_version);
 	RUN(urls_that_no_back_end_takes);
 	RUN(accounts);
 	RUN(client_keys_and_revocation);
