@@ -26,30 +26,45 @@ static void actor_of(const struct http_req *r, struct ops_actor *a)
 }
 
 struct list_ctx {
+	const struct cfg *cfg;
 	json_t *arr;
 	int64_t now;
+	enum enr_err rc;
 };
 
 static int key_row(void *arg, const struct kp_key *k)
 {
 	struct list_ctx *c = arg;
 	struct kp_key shown = *k;
+	json_t *j;
 
 	/* Calls this process counted and could not write yet count too. */
 	rot_pending_apply(&shown, 1);
-	json_array_append_new(c->arr, kp_key_json(&shown, c->now));
+	j = kp_key_json(&shown, c->now);
+	if (j == NULL) {
+		c->rc = ENR_E_NOMEM;
+		return 1;
+	}
+	c->rc = ops_ukey_budgets(app_store(), c->cfg, &shown, c->now, j);
+	if (c->rc) {
+		json_decref(j);
+		return 1;
+	}
+	json_array_append_new(c->arr, j);
 	return 0;
 }
 
 enum enr_err h_admin_keys(struct http_req *r)
 {
-	struct list_ctx c = { json_array(), util_now_ms() };
+	struct list_ctx c = { r->cfg, json_array(), util_now_ms(), ENR_OK };
 	enum enr_err rc;
 
 	if (c.arr == NULL)
 		return ENR_E_NOMEM;
 	rot_flush(app_store()); /* counts this process holds in memory first (kept on failure) */
 	rc = st_ukey_each(app_store(), key_row, &c);
+	if (rc == ENR_OK)
+		rc = c.rc;
 	if (rc) {
 		json_decref(c.arr);
 		return rc;
@@ -80,9 +95,23 @@ enum enr_err h_admin_key_revive(struct http_req *r)
 
 /* ---- accounts ------------------------------------------------------------ */
 
-static json_t *account_out(const struct http_req *r, const struct st_account *a)
+/* The account as admins see it, with its credit budgets' state now. */
+static enum enr_err account_out(const struct http_req *r, const struct st_account *a,
+				json_t **out)
 {
-	return ops_account_json(a, &r->cfg->accounts_default);
+	json_t *j = ops_account_json(a, r->cfg), *budgets = NULL;
+	enum enr_err rc;
+
+	if (j == NULL)
+		return ENR_E_NOMEM;
+	rc = ops_account_budgets(app_store(), r->cfg, a, util_now_ms(), &budgets);
+	if (rc) {
+		json_decref(j);
+		return rc;
+	}
+	json_object_set_new(j, "budgets", budgets);
+	*out = j;
+	return ENR_OK;
 }
 
 /* The account named in the path; answers 404 itself (returns false). */
@@ -141,24 +170,35 @@ static bool read_body(struct http_req *r, const struct jb_field *f, size_t n, js
 	return true;
 }
 
+struct accounts_ctx {
+	const struct http_req *r;
+	json_t *arr;
+	enum enr_err rc;
+};
+
 static int account_row(void *arg, const struct st_account *a)
 {
-	struct http_req *r = ((void **)arg)[0];
-	json_t *arr = ((void **)arg)[1];
+	struct accounts_ctx *c = arg;
+	json_t *j = NULL;
 
-	json_array_append_new(arr, account_out(r, a));
+	c->rc = account_out(c->r, a, &j);
+	if (c->rc)
+		return 1;
+	json_array_append_new(c->arr, j);
 	return 0;
 }
 
 enum enr_err h_admin_accounts(struct http_req *r)
 {
 	json_t *arr = json_array();
-	void *ctx[2] = { r, arr };
+	struct accounts_ctx c = { r, arr, ENR_OK };
 	enum enr_err rc;
 
 	if (arr == NULL)
 		return ENR_E_NOMEM;
-	rc = st_account_each(app_store(), account_row, ctx);
+	rc = st_account_each(app_store(), account_row, &c);
+	if (rc == ENR_OK)
+		rc = c.rc;
 	if (rc) {
 		json_decref(arr);
 		return rc;
@@ -198,9 +238,12 @@ enum enr_err h_admin_account_create(struct http_req *r)
 	}
 	if (rc)
 		return rc;
+	rc = account_out(r, &a, &doc);
+	if (rc)
+		return rc;
 	snprintf(loc, sizeof loc, "/admin/accounts/%s", a.name);
 	http_set_header(r, "Location", loc);
-	http_json(r, 201, account_out(r, &a));
+	http_json(r, 201, doc);
 	return ENR_OK;
 }
 
@@ -226,10 +269,10 @@ enum enr_err h_admin_account_show(struct http_req *r)
 		json_decref(keys);
 		return rc;
 	}
-	j = account_out(r, &a);
-	if (j == NULL) {
+	rc = account_out(r, &a, &j);
+	if (rc) {
 		json_decref(keys);
-		return ENR_E_NOMEM;
+		return rc;
 	}
 	json_object_set_new(j, "keys", keys);
 	http_json(r, 200, j);
@@ -259,7 +302,7 @@ enum enr_err h_admin_account_update(struct http_req *r)
 		http_error(r, rc, "give at least one limit to change",
 			   json_pack("[{s:s, s:s}]", "field", "body", "problem",
 				     "names no limit (requests_per_minute, burst, records_per_hour, "
-				     "records_per_day)"));
+				     "records_per_day, credits_per_day, credits_per_month)"));
 		return ENR_OK;
 	}
 	if (rc == ENR_E_NOT_FOUND) {
@@ -268,7 +311,10 @@ enum enr_err h_admin_account_update(struct http_req *r)
 	}
 	if (rc)
 		return rc;
-	http_json(r, 200, account_out(r, &a));
+	rc = account_out(r, &a, &doc);
+	if (rc)
+		return rc;
+	http_json(r, 200, doc);
 	return ENR_OK;
 }
 

@@ -19,11 +19,13 @@ const char *const ops_limit_names[OPS_LIMIT__MAX] = {
 	[OPS_LIMIT_BURST] = "burst",
 	[OPS_LIMIT_RPH] = "records_per_hour",
 	[OPS_LIMIT_RPD] = "records_per_day",
+	[OPS_LIMIT_CPD] = "credits_per_day",
+	[OPS_LIMIT_CPM] = "credits_per_month",
 };
 
 /* A bucket needs at least one token and a rate; quotas may be zero (no
- * records at all). */
-const int64_t ops_limit_min[OPS_LIMIT__MAX] = { 1, 1, 0, 0 };
+ * records at all), budgets too (no budget). */
+const int64_t ops_limit_min[OPS_LIMIT__MAX] = { 1, 1, 0, 0, 0, 0 };
 
 /* Keep what an address header may hold: hex digits, '.', ':', ',', '[',
  * ']' and blanks; anything else becomes '?'. */
@@ -157,7 +159,8 @@ static bool limits_ok(const struct ops_limits *l)
 static void limits_apply(const struct ops_limits *l, struct st_account *a)
 {
 	int64_t *dst[OPS_LIMIT__MAX] = { &a->requests_per_minute, &a->burst, &a->records_per_hour,
-					 &a->records_per_day };
+					 &a->records_per_day, &a->credits_per_day,
+					 &a->credits_per_month };
 
 	for (int i = 0; i < OPS_LIMIT__MAX; i++) {
 		if (l->set[i])
@@ -340,20 +343,102 @@ static json_t *limit_json(int64_t v)
 	return v == ST_LIMIT_DEFAULT ? json_string("default") : json_integer(v);
 }
 
-json_t *ops_account_json(const struct st_account *a, const struct cfg_account_limits *dflt)
+json_t *ops_account_json(const struct st_account *a, const struct cfg *cfg)
 {
 	struct cfg_account_limits eff;
+	struct bud_limits bud;
 
-	st_account_limits(a, dflt, &eff);
-	return json_pack("{s:I, s:s, s:o, s:{s:o, s:o, s:o, s:o}, s:{s:I, s:I, s:I, s:I}}", "id",
-			 (json_int_t)a->id, "name", a->name, "created_at",
+	st_account_limits(a, &cfg->accounts_default, &eff);
+	bud_account_limits(a, cfg, &bud);
+	return json_pack("{s:I, s:s, s:o, s:{s:o, s:o, s:o, s:o, s:o, s:o},"
+			 " s:{s:I, s:I, s:I, s:I, s:I, s:I}}",
+			 "id", (json_int_t)a->id, "name", a->name, "created_at",
 			 time_or_null(a->created_at), "limits", "requests_per_minute",
 			 limit_json(a->requests_per_minute), "burst", limit_json(a->burst),
 			 "records_per_hour", limit_json(a->records_per_hour), "records_per_day",
-			 limit_json(a->records_per_day), "effective", "requests_per_minute",
+			 limit_json(a->records_per_day), "credits_per_day",
+			 limit_json(a->credits_per_day), "credits_per_month",
+			 limit_json(a->credits_per_month), "effective", "requests_per_minute",
 			 (json_int_t)eff.requests_per_minute, "burst", (json_int_t)eff.burst,
 			 "records_per_hour", (json_int_t)eff.records_per_hour, "records_per_day",
-			 (json_int_t)eff.records_per_day);
+			 (json_int_t)eff.records_per_day, "credits_per_day", (json_int_t)bud.per_day,
+			 "credits_per_month", (json_int_t)bud.per_month);
+}
+
+json_t *ops_budget_json(const struct bud_state *b)
+{
+	char resets[21];
+
+	util_fmt_time_s(b->resets_ms / 1000, resets);
+	return json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:s}", "budget", b->scope, "period",
+			 bud_period_names[b->period], "limit", (json_int_t)b->limit, "spent",
+			 (json_int_t)b->spent, "held", (json_int_t)b->held, "left",
+			 (json_int_t)b->left, "resets", resets);
+}
+
+static json_t *budgets_array(const struct bud_state *st, int n)
+{
+	json_t *arr = json_array();
+
+	for (int i = 0; arr && i < n; i++)
+		json_array_append_new(arr, ops_budget_json(&st[i]));
+	return arr;
+}
+
+enum enr_err ops_account_budgets(struct store *s, const struct cfg *cfg,
+				 const struct st_account *a, int64_t now_ms, json_t **out)
+{
+	struct bud_state st[2];
+	int n = 0;
+	json_t *arr;
+	enum enr_err rc = bud_account_state(s, cfg, a, now_ms, st, &n);
+
+	if (rc)
+		return rc;
+	arr = budgets_array(st, n);
+	if (arr == NULL)
+		return ENR_E_NOMEM;
+	*out = arr;
+	return ENR_OK;
+}
+
+enum enr_err ops_ukey_budgets(struct store *s, const struct cfg *cfg, const struct kp_key *k,
+			      int64_t now_ms, json_t *j)
+{
+	struct bud_state st[2];
+	int n = 0, spent = -1;
+	int64_t least = -1;
+	const char *state;
+	json_t *arr;
+	enum enr_err rc = bud_key_state(s, cfg, k->provider, k->id, now_ms, st, &n);
+
+	if (rc)
+		return rc;
+	arr = budgets_array(st, n);
+	if (arr == NULL)
+		return ENR_E_NOMEM;
+	for (int i = 0; i < n; i++) {
+		if (least < 0 || st[i].left < least)
+			least = st[i].left;
+		if (st[i].left == 0 && spent < 0)
+			spent = i;
+	}
+	json_object_set_new(j, "budgets", arr);
+	json_object_set_new(j, "budget_left", least >= 0 ? json_integer(least) : json_null());
+	/* A key parked by its budget comes back at the budget's reset, not
+	 * the provider's: say which it is. */
+	state = json_string_value(json_object_get(j, "state"));
+	if (spent >= 0 && state && strcmp(state, "exhausted") == 0) {
+		char why[320], resets[21];
+
+		util_fmt_time_s(st[spent].resets_ms / 1000, resets);
+		snprintf(why, sizeof why, "its credit budget (%s, %lld credits a %s) is spent; it "
+			 "comes back when the budget resets at %s, or when revived",
+			 st[spent].scope, (long long)st[spent].limit,
+			 bud_period_names[st[spent].period], resets);
+		json_object_set_new(j, "why", json_string(why));
+	}
+	return ENR_OK;
 }
 
 const char *ops_key_state(const struct st_client_key *k, int64_t now_s)

@@ -28,6 +28,7 @@
 #include <jansson.h>
 
 #include "auth.h"
+#include "budget.h"
 #include "config.h"
 #include "err.h"
 #include "keypool.h"
@@ -49,13 +50,16 @@ void ops_actor_client(struct ops_actor *a, const char *account, int64_t key_id,
 /* A local program run by the current unix user: "PROGRAM (user)", "local". */
 void ops_actor_local(struct ops_actor *a, const char *program);
 
-/* The account limits an admin may set, in the order enrichctl's options
- * and the API's members name them. */
+/* The account limits and credit budgets an admin may set, in the order
+ * enrichctl's options and the API's members name them.  A budget of 0
+ * means none (lib/budget.h). */
 enum ops_limit {
 	OPS_LIMIT_RPM,           /* requests_per_minute */
 	OPS_LIMIT_BURST,         /* burst */
 	OPS_LIMIT_RPH,           /* records_per_hour */
 	OPS_LIMIT_RPD,           /* records_per_day */
+	OPS_LIMIT_CPD,           /* credits_per_day: the credit budget per UTC day */
+	OPS_LIMIT_CPM,           /* credits_per_month: per calendar month (UTC) */
 	OPS_LIMIT__MAX
 };
 
@@ -110,8 +114,26 @@ ENR_MUST_CHECK enum enr_err ops_ukey_revive(struct store *s, const struct ops_ac
 					    const char *id, struct kp_key *out);
 
 /* An account as admins see it: id, name, created_at, limits (own value or
- * "default") and effective (what applies, the defaults filled in). */
-json_t *ops_account_json(const struct st_account *a, const struct cfg_account_limits *dflt);
+ * "default") and effective (what applies, accounts_default filled in),
+ * each with the four rate limits and quotas and the two credit budgets. */
+json_t *ops_account_json(const struct st_account *a, const struct cfg *cfg);
+
+/* A credit budget's state as admins see it: budget (its scope), period,
+ * limit, spent, held (by calls in flight), left, resets (ISO 8601). */
+json_t *ops_budget_json(const struct bud_state *b);
+
+/* The credit budgets that apply to account a now, as a new JSON array in
+ * *out (empty when it has none). */
+ENR_MUST_CHECK enum enr_err ops_account_budgets(struct store *s, const struct cfg *cfg,
+						const struct st_account *a, int64_t now_ms,
+						json_t **out);
+
+/* Add to j, the listing of upstream key k (kp_key_json), "budgets" (the
+ * key's own and its upstream account's, [] when none) and "budget_left"
+ * (the least credits left of them, null when none); when k is exhausted
+ * and one of them is spent, "why" says the budget parked it. */
+ENR_MUST_CHECK enum enr_err ops_ukey_budgets(struct store *s, const struct cfg *cfg,
+					     const struct kp_key *k, int64_t now_ms, json_t *j);
 
 /* A client key as admins see it (never the key): id, account, name, last4,
  * scopes, created_at, expires_at, revoked_at, state (active, expired,

@@ -322,6 +322,38 @@ enum enr_err bud_account_state(struct store *s, const struct cfg *cfg, const str
 	return ENR_OK;
 }
 
+enum enr_err bud_key_state(struct store *s, const struct cfg *cfg, const char *provider,
+			   const char *key_id, int64_t now_ms, struct bud_state out[2], int *n)
+{
+	const struct cfg_provider *p = cfg_provider_find(cfg, provider);
+	const struct cfg_key *key = NULL;
+	char scope[2 * LIM_NAME_MAX + 32];
+	enum enr_err rc;
+	int k = 0;
+
+	for (size_t i = 0; p && i < p->nkeys; i++) {
+		if (strcmp(p->keys[i].id, key_id) == 0)
+			key = &p->keys[i];
+	}
+	if (key && key->budget.credits > 0) {
+		snprintf(scope, sizeof scope, "key:%s", key->id);
+		rc = state_of(s, scope, period_of(&key->budget), key->budget.credits, now_ms, &out[k]);
+		if (rc)
+			return rc;
+		k++;
+	}
+	if (key && p->account_budget.credits > 0) {
+		snprintf(scope, sizeof scope, "upstream:%s/%s", p->name, key->account);
+		rc = state_of(s, scope, period_of(&p->account_budget), p->account_budget.credits,
+			      now_ms, &out[k]);
+		if (rc)
+			return rc;
+		k++;
+	}
+	*n = k;
+	return ENR_OK;
+}
+
 enum enr_err bud_upstream_each(struct store *s, const struct cfg *cfg, int64_t now_ms,
 			       int (*fn)(void *arg, const struct bud_state *st), void *arg)
 {

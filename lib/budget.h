@@ -105,6 +105,13 @@ struct bud_state {
 enum enr_err bud_account_state(struct store *s, const struct cfg *cfg, const struct st_account *a,
 			       int64_t now_ms, struct bud_state out[2], int *n) ENR_MUST_CHECK;
 
+/* The budgets that apply to upstream key key_id of provider (its own, its
+ * upstream account's) with their state; *n how many (0: none, also for a
+ * key or provider the configuration does not name). */
+enum enr_err bud_key_state(struct store *s, const struct cfg *cfg, const char *provider,
+			   const char *key_id, int64_t now_ms, struct bud_state out[2],
+			   int *n) ENR_MUST_CHECK;
+
 /* Every configured upstream key and account budget with its state; fn
  * returns non-zero to stop. */
 enum enr_err bud_upstream_each(struct store *s, const struct cfg *cfg, int64_t now_ms,

@@ -163,8 +163,8 @@ enum enr_err st_account_create(struct store *s, const char *name, int64_t now_s,
 /* read */
 enum enr_err st_account_by_name(struct store *s, const char *name, struct st_account *out) ENR_MUST_CHECK;
 enum enr_err st_account_by_id(struct store *s, int64_t id, struct st_account *out) ENR_MUST_CHECK;
-/* atomic, with the authentication generation: set the four limits
- * (ST_LIMIT_DEFAULT resets one to the config default). */
+/* atomic, with the authentication generation: set the four limits and the
+ * two credit budgets (ST_LIMIT_DEFAULT resets one to the config default). */
 enum enr_err st_account_set_limits(struct store *s, int64_t id, const struct st_account *limits) ENR_MUST_CHECK;
 /* atomic, with the authentication generation: set the account's credit
  * budgets (ST_LIMIT_DEFAULT: follow accounts_default; 0: none).

@@ -28,7 +28,8 @@ static struct db_stmt q_account_by_id = DB_READ(ACCOUNT_COLS " WHERE id = ?1");
 static struct db_stmt q_account_all = DB_READ(ACCOUNT_COLS " ORDER BY name");
 static struct db_stmt q_account_set_limits =
 	DB_WRITE("UPDATE accounts SET requests_per_minute = ?2, burst = ?3,"
-		 " records_per_hour = ?4, records_per_day = ?5 WHERE id = ?1");
+		 " records_per_hour = ?4, records_per_day = ?5, credits_per_day = ?6,"
+		 " credits_per_month = ?7 WHERE id = ?1");
 static struct db_stmt q_account_set_budgets =
 	DB_WRITE("UPDATE accounts SET credits_per_day = ?2, credits_per_month = ?3 WHERE id = ?1");
 static struct db_stmt q_key_insert =
@@ -113,9 +114,10 @@ static enum enr_err set_limits_tx(struct db_conn *c, void *arg)
 {
 	struct set_limits *x = arg;
 	int64_t changes = 0;
-	enum enr_err rc = db_exec(c, &q_account_set_limits, NULL, NULL, &changes, "iiiii", x->id,
+	enum enr_err rc = db_exec(c, &q_account_set_limits, NULL, NULL, &changes, "iiiiiii", x->id,
 				  x->l->requests_per_minute, x->l->burst, x->l->records_per_hour,
-				  x->l->records_per_day);
+				  x->l->records_per_day, x->l->credits_per_day,
+				  x->l->credits_per_month);
 
 	if (rc == ENR_OK && changes == 0)
 		rc = ENR_E_NOT_FOUND;

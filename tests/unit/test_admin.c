@@ -146,16 +146,72 @@ TEST(accounts_keys_and_revive_each_leave_one_audit_entry)
 	st_close(s);
 }
 
+TEST(credit_budgets_are_set_like_limits_with_one_audit_entry)
+{
+	struct store *s = fresh();
+	static struct cfg cfg;
+	struct ops_actor who;
+	struct ops_limits l;
+	struct st_account a;
+	struct entries e;
+	json_t *arr = NULL, *day;
+
+	REQUIRE(s != NULL);
+	cfg.accounts_default = (struct cfg_account_limits){ 100, 20, 1000, 10000 };
+	cfg.credits_per_month = 500;
+	ops_actor_client(&who, "ops", 1, "127.0.0.1", NULL);
+	CHECK_INT(ops_account_create(s, &who, "acme", NULL, 1000, &a), ENR_OK);
+	CHECK_INT(a.credits_per_day, ST_LIMIT_DEFAULT);
+	memset(&l, 0, sizeof l);
+	l.set[OPS_LIMIT_CPD] = true;
+	l.v[OPS_LIMIT_CPD] = -5; /* refused, nothing written */
+	CHECK_INT(ops_account_update(s, &who, "acme", &l, &a), ENR_E_INVALID);
+	l.v[OPS_LIMIT_CPD] = 20;
+	CHECK_INT(ops_account_update(s, &who, "acme", &l, &a), ENR_OK);
+	CHECK_INT(a.credits_per_day, 20);
+	CHECK_INT(a.credits_per_month, ST_LIMIT_DEFAULT);
+	CHECK_INT(a.burst, ST_LIMIT_DEFAULT); /* the limits stay */
+	CHECK_INT(st_account_by_name(s, "acme", &a), ENR_OK);
+	CHECK_INT(a.credits_per_day, 20);
+
+	CHECK_INT(ops_account_budgets(s, &cfg, &a, 1795392000000LL, &arr), ENR_OK);
+	REQUIRE(arr != NULL);
+	CHECK_INT(json_array_size(arr), 2); /* its own day budget, the default month budget */
+	day = json_array_get(arr, 0);
+	CHECK_STR(json_string_value(json_object_get(day, "period")), "day");
+	CHECK_INT(json_integer_value(json_object_get(day, "limit")), 20);
+	CHECK_INT(json_integer_value(json_object_get(day, "left")), 20);
+	CHECK_STR(json_string_value(json_object_get(day, "resets")), "2026-11-24T00:00:00Z");
+	CHECK_INT(json_integer_value(json_object_get(json_array_get(arr, 1), "limit")), 500);
+	json_decref(arr);
+
+	memset(&e, 0, sizeof e);
+	CHECK_INT(st_audit_page(s, 0, 8, entry, &e), ENR_OK);
+	CHECK_INT(e.n, 2); /* create, the budget's update */
+	CHECK_STR(e.action[0], "account.update");
+	CHECK_STR(e.details[0], "{\"credits_per_day\":20}");
+	st_close(s);
+}
+
 TEST(json_shapes)
 {
 	struct st_account a = { 3, "acme", 600, ST_LIMIT_DEFAULT, 0, ST_LIMIT_DEFAULT, 1795392000,
 			      ST_LIMIT_DEFAULT, ST_LIMIT_DEFAULT };
-	struct cfg_account_limits dflt = { 100, 20, 1000, 10000 };
+	static struct cfg cfg;
 	struct st_client_key k;
-	json_t *j = ops_account_json(&a, &dflt);
+	json_t *j;
 	struct st_audit e = { 9, 1795392000123LL, "w", "local", "account.create", "acme", "{\"burst\":5}" };
 
+	cfg.accounts_default = (struct cfg_account_limits){ 100, 20, 1000, 10000 };
+	cfg.credits_per_day = 0;
+	cfg.credits_per_month = 3000;
+	a.credits_per_day = 40;
+	j = ops_account_json(&a, &cfg);
 	CHECK_STR(json_string_value(json_object_get(json_object_get(j, "limits"), "burst")), "default");
+	CHECK_INT(json_integer_value(json_object_get(json_object_get(j, "limits"), "credits_per_day")), 40);
+	CHECK_STR(json_string_value(json_object_get(json_object_get(j, "limits"), "credits_per_month")), "default");
+	CHECK_INT(json_integer_value(json_object_get(json_object_get(j, "effective"), "credits_per_day")), 40);
+	CHECK_INT(json_integer_value(json_object_get(json_object_get(j, "effective"), "credits_per_month")), 3000);
 	CHECK_INT(json_integer_value(json_object_get(json_object_get(j, "effective"), "burst")), 20);
 	CHECK_INT(json_integer_value(json_object_get(json_object_get(j, "effective"), "records_per_hour")), 0);
 	CHECK_STR(json_string_value(json_object_get(j, "created_at")), "2026-11-23T00:00:00Z");
@@ -187,6 +243,7 @@ int main(void)
 	RUN(actors_name_who_and_where_without_hostile_bytes);
 	RUN(names_and_labels);
 	RUN(accounts_keys_and_revive_each_leave_one_audit_entry);
+	RUN(credit_budgets_are_set_like_limits_with_one_audit_entry);
 	RUN(json_shapes);
 	rc = harness_done();
 	{

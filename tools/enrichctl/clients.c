@@ -27,7 +27,7 @@ static void account_get(const char *name, struct st_account *a)
 
 static json_t *account_json(const struct st_account *a)
 {
-	return ops_account_json(a, &cfg->accounts_default);
+	return ops_account_json(a, cfg);
 }
 
 static struct tbl *account_table(void)
@@ -183,17 +183,6 @@ static int usage_row(void *arg, const struct st_usage *u)
 	return 0;
 }
 
-static json_t *budget_json(const struct bud_state *b)
-{
-	char resets[21];
-
-	util_fmt_time_s(b->resets_ms / 1000, resets);
-	return json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:s}", "budget", b->scope, "period",
-			 bud_period_names[b->period], "limit", (json_int_t)b->limit, "spent",
-			 (json_int_t)b->spent, "held", (json_int_t)b->held, "left",
-			 (json_int_t)b->left, "resets", resets);
-}
-
 /* A budget as a table row: period, limit, spent, held, left, reset. */
 void budget_cells(struct tbl *t, const struct bud_state *b, const char *who)
 {
@@ -225,17 +214,17 @@ static void budget_show(const struct st_account *a)
 	struct bud_state st[2];
 	int n = 0;
 
-	need_ok(bud_account_state(store, cfg, a, util_now_ms(), st, &n), "account budget");
 	if (json_out) {
-		json_t *arr = json_array();
+		json_t *j = account_json(a), *arr = NULL;
 
-		for (int i = 0; i < n; i++)
-			json_array_append_new(arr, budget_json(&st[i]));
-		print_json(json_pack("{s:s, s:o, s:o, s:o}", "account", a->name, "credits_per_day",
-				     limit_json(a->credits_per_day), "credits_per_month",
-				     limit_json(a->credits_per_month), "budgets", arr));
+		if (j == NULL)
+			fail("out of memory");
+		need_ok(ops_account_budgets(store, cfg, a, util_now_ms(), &arr), "account budget");
+		json_object_set_new(j, "budgets", arr);
+		print_json(j);
 		return;
 	}
+	need_ok(bud_account_state(store, cfg, a, util_now_ms(), st, &n), "account budget");
 	if (n == 0) {
 		printf("account %s has no credit budget (credits_per_day and credits_per_month "
 		       "are 0)\n", a->name);
@@ -328,34 +317,51 @@ void cmd_account(int argc, char **argv, const struct opts *o)
 				print_table(t);
 			}
 		}
-	} else if (strcmp(argv[0], "set-limits") == 0) {
+	} else if (strcmp(argv[0], "set-limits") == 0 || strcmp(argv[0], "set-budget") == 0) {
 		static const char *const what[OPS_LIMIT__MAX] = {
 			"--requests-per-minute takes a number >= 1 or \"default\"",
 			"--burst takes a number >= 1 or \"default\"",
 			"--records-per-hour takes a number >= 0 or \"default\"",
 			"--records-per-day takes a number >= 0 or \"default\"",
+			"--credits-per-day takes a number >= 0 or \"default\"",
+			"--credits-per-month takes a number >= 0 or \"default\"",
 		};
+		bool budget = strcmp(argv[0], "set-budget") == 0;
+		/* set-limits takes the rate limits and quotas, set-budget the
+		 * credit budgets; both are one account.update. */
+		int first = budget ? OPS_LIMIT_CPD : 0, last = budget ? OPS_LIMIT__MAX : OPS_LIMIT_CPD;
 		struct ops_limits l;
 		bool any = false;
 		enum enr_err rc;
 
 		if (argc != 2)
-			usage_fail("account set-limits NAME [--requests-per-minute N] ...");
+			usage_fail(budget ? "account set-budget NAME [--credits-per-day N] "
+					    "[--credits-per-month N]"
+					  : "account set-limits NAME [--requests-per-minute N] ...");
 		memset(&l, 0, sizeof l);
 		for (int i = 0; i < OPS_LIMIT__MAX; i++) {
-			if (o->limit[i]) {
-				l.v[i] = parse_limit(o->limit[i], what[i], ops_limit_min[i]);
-				l.set[i] = true;
-				any = true;
-			}
+			if (!o->limit[i])
+				continue;
+			if (i < first || i >= last)
+				usage_fail(budget ? "account set-budget takes --credits-per-day and "
+						    "--credits-per-month (rate limits: set-limits)"
+						  : "account set-limits takes no credit budget (use "
+						    "account set-budget)");
+			l.v[i] = parse_limit(o->limit[i], what[i], ops_limit_min[i]);
+			l.set[i] = true;
+			any = true;
 		}
 		if (!any)
-			usage_fail("account set-limits: give at least one limit");
+			usage_fail(budget ? "account set-budget: give --credits-per-day or "
+					    "--credits-per-month"
+					  : "account set-limits: give at least one limit");
 		rc = ops_account_update(store, &actor, argv[1], &l, &a);
 		if (rc == ENR_E_NOT_FOUND)
 			fail("no account named \"%s\"", argv[1]);
-		need_ok(rc, "account set-limits");
-		if (json_out) {
+		need_ok(rc, budget ? "account set-budget" : "account set-limits");
+		if (budget) {
+			budget_show(&a);
+		} else if (json_out) {
 			print_json(account_json(&a));
 		} else {
 			struct tbl *t = account_table();
@@ -363,23 +369,6 @@ void cmd_account(int argc, char **argv, const struct opts *o)
 			account_cells(t, &a);
 			print_table(t);
 		}
-	} else if (strcmp(argv[0], "set-budget") == 0) {
-		int64_t day, month;
-
-		if (argc != 2)
-			usage_fail("account set-budget NAME [--credits-per-day N] [--credits-per-month N]");
-		account_get(argv[1], &a);
-		if (!o->budget[0] && !o->budget[1])
-			usage_fail("account set-budget: give --credits-per-day or --credits-per-month");
-		day = o->budget[0] ? parse_limit(o->budget[0], "--credits-per-day takes a number >= 0 "
-						  "or \"default\"", 0)
-				   : a.credits_per_day;
-		month = o->budget[1] ? parse_limit(o->budget[1], "--credits-per-month takes a number "
-						    ">= 0 or \"default\"", 0)
-				     : a.credits_per_month;
-		need_ok(st_account_set_budgets(store, a.id, day, month), "account set-budget");
-		account_get(argv[1], &a);
-		budget_show(&a);
 	} else if (strcmp(argv[0], "budget") == 0) {
 		if (argc != 2)
 			usage_fail("account budget NAME");

@@ -35,8 +35,7 @@ extern struct ops_actor actor;   /* who runs this: "enrichctl (user)", local */
 
 /* Options that follow the command words. */
 struct opts {
-	const char *limit[4];   /* rpm, burst, rph, rpd */
-	const char *budget[2];  /* credits per day, per month */
+	const char *limit[OPS_LIMIT__MAX];   /* rpm, burst, rph, rpd, credits per day, month */
 	const char *scopes;
 	const char *name;
 	const char *expires_in;

@@ -218,8 +218,8 @@ int main(int argc, char **argv)
 		case O_DAYS: o.days = optarg; break;
 		case O_FROM_PW: o.from_password = optarg; break;
 		case O_TO_PW: o.to_password = optarg; break;
-		case O_CPD: o.budget[0] = optarg; break;
-		case O_CPM: o.budget[1] = optarg; break;
+		case O_CPD: o.limit[OPS_LIMIT_CPD] = optarg; break;
+		case O_CPM: o.limit[OPS_LIMIT_CPM] = optarg; break;
 		default: usage_fail(NULL);
 		}
 	}

@@ -90,7 +90,12 @@ static int ukey_row(void *arg, const struct kp_key *k)
 				  v[0], v[1], v[2], v[3], v[4] };
 
 	if (json_out) {
-		json_array_append_new(acc->json, kp_key_json(k, acc->now_ms));
+		json_t *j = kp_key_json(k, acc->now_ms);
+
+		if (j == NULL)
+			fail("out of memory");
+		need_ok(ops_ukey_budgets(store, cfg, k, acc->now_ms, j), "keys list");
+		json_array_append_new(acc->json, j);
 		return 0;
 	}
 	snprintf(last4, sizeof last4, "...%s", k->last4);
@@ -119,15 +124,7 @@ static int budget_row(void *arg, const struct bud_state *st)
 	struct budgets_acc *b = arg;
 
 	if (b->json) {
-		char resets[21];
-
-		util_fmt_time_s(st->resets_ms / 1000, resets);
-		json_array_append_new(b->json,
-				      json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:s}", "budget",
-						st->scope, "period", bud_period_names[st->period],
-						"limit", (json_int_t)st->limit, "spent",
-						(json_int_t)st->spent, "held", (json_int_t)st->held,
-						"left", (json_int_t)st->left, "resets", resets));
+		json_array_append_new(b->json, ops_budget_json(st));
 	} else {
 		budget_cells(b->t, st, st->scope);
 	}
