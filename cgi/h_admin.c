@@ -77,6 +77,8 @@ enum enr_err h_admin_key_revive(struct http_req *r)
 {
 	struct ops_actor who;
 	struct kp_key k;
+	json_t *j;
+	int64_t now = util_now_ms();
 	enum enr_err rc;
 
 	actor_of(r, &who);
@@ -89,7 +91,15 @@ enum enr_err h_admin_key_revive(struct http_req *r)
 		return rc;
 	log_notice("keypool", "key %s (...%s) of provider %s revived by account %s", k.id, k.last4,
 		   k.provider, r->account_name);
-	http_json(r, 200, kp_key_json(&k, util_now_ms()));
+	j = kp_key_json(&k, now);
+	if (j == NULL)
+		return ENR_E_NOMEM;
+	rc = ops_ukey_budgets(app_store(), r->cfg, &k, now, j);
+	if (rc) {
+		json_decref(j);
+		return rc;
+	}
+	http_json(r, 200, j);
 	return ENR_OK;
 }
 

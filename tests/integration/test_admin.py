@@ -63,7 +63,8 @@ def test_accounts_create_list_show_update():
         check(r.status == 201 and r.header("location") == "/admin/accounts/acme", r)
         a = r.json()
         check(a["limits"] == {"requests_per_minute": "default", "burst": 50, "records_per_hour": "default",
-                              "records_per_day": 0} and a["effective"]["burst"] == 50, a)
+                              "records_per_day": 0, "credits_per_day": "default",
+                              "credits_per_month": "default"} and a["effective"]["burst"] == 50, a)
         error(env.request("POST", "/admin/accounts", json_body={"name": "acme"}, headers=auth(admin)),
               409, "conflict")
         for body, field in (({"name": "bad name"}, "name"), ({"name": "x", "burst": 0}, "burst"),

@@ -46,7 +46,9 @@ def test_50_concurrent_requests_against_20_credits_spend_at_most_20():
     with Env(conf=make, sim=True, env=e, sim_delay_ms=200) as env:
         k = client_key(env)
         out = env.ctl("account", "set-budget", "acme", "--credits-per-day", "20", "--json")
-        check(json.loads(out.stdout)["credits_per_day"] == 20, out.stdout)
+        acc = json.loads(out.stdout)
+        check(acc["limits"]["credits_per_day"] == 20 and acc["effective"]["credits_per_day"] == 20
+              and acc["budgets"][0]["limit"] == 20, out.stdout)
         results = []
         lock = threading.Lock()
         go = threading.Event()
@@ -82,6 +84,12 @@ def test_50_concurrent_requests_against_20_credits_spend_at_most_20():
         check(day["period"] == "day" and day["spent"] == 20 and day["left"] == 0 and
               day["held"] == 0, st)
         env.wait_log(r"budget.*account acme's daily budget of 20 credits is spent")
+        # The alert is in the list the console shows, once (at most one a minute).
+        alerts = env.request("GET", "/admin/alerts", headers=auth(k)).json()["alerts"]
+        spent_alerts = [a for a in alerts if a["event"] == "budget_exhausted"]
+        check(len(spent_alerts) == 1 and spent_alerts[0]["provider"] == "" and
+              "account acme's daily budget of 20 credits is spent" in spent_alerts[0]["message"] and
+              spent_alerts[0]["state"] == "exhausted" and spent_alerts[0]["until"], alerts)
         print(f"  50 concurrent requests, budget 20: {spent} credits spent, "
               f"{len(refused)} refused with 429")
 
@@ -113,6 +121,57 @@ def test_default_budget_from_the_configuration_and_reset_to_default():
         check(len(env.sim.calls(provider="pdl")) == 3, env.sim.calls(provider="pdl"))
 
 
+def test_budgets_set_and_read_through_the_admin_api_each_change_audited():
+    make, e = pdl_conf(extra={"accounts_default": {"credits_per_month": 100}})
+    with Env(conf=make, sim=True, env=e) as env:
+        k = client_key(env)
+        a = env.request("GET", "/admin/accounts/acme", headers=auth(k)).json()
+        check(a["limits"]["credits_per_day"] == "default" and a["effective"]["credits_per_day"] == 0
+              and a["effective"]["credits_per_month"] == 100, a)
+        check([(b["period"], b["limit"], b["left"]) for b in a["budgets"]] == [("month", 100, 100)], a)
+        before = env.request("GET", "/admin/audit", headers=auth(k)).json()["entries"]
+        for body, field in (({"credits_per_day": -1}, "credits_per_day"),
+                            ({"credits_per_month": "lots"}, "credits_per_month"),
+                            ({"credits_per_day": 5, "credits": 5}, "credits")):
+            r = env.request("PATCH", "/admin/accounts/acme", json_body=body, headers=auth(k))
+            check(r.status == 400 and r.json()["error"]["code"] == "invalid_request" and
+                  any(d["field"] == field for d in r.json()["error"]["details"]), (body, r))
+        r = env.request("PATCH", "/admin/accounts/acme", headers=auth(k),
+                        json_body={"credits_per_day": 5, "credits_per_month": "default"})
+        check(r.status == 200, r)
+        a = r.json()
+        check(a["limits"]["credits_per_day"] == 5 and a["limits"]["credits_per_month"] == "default"
+              and a["limits"]["burst"] == "default", a)
+        check([(b["budget"], b["period"], b["limit"], b["spent"], b["left"]) for b in a["budgets"]] ==
+              [(f"account:{a['id']}:day", "day", 5, 0, 5), (f"account:{a['id']}:month", "month", 100, 0, 100)],
+              a["budgets"])
+        # What the account spends shows as used and left, in the API and in enrichctl.
+        r = env.request("POST", "/enrich", headers=auth(k),
+                        json_body={"email": "x.lee@acme.com", "enrich": PERSON})
+        check(r.status == 200 and r.json()["_meta"]["credits_used"] == 1, r)
+        a = env.request("GET", "/admin/accounts", headers=auth(k)).json()["accounts"]
+        day = [b for b in a[0]["budgets"] if b["period"] == "day"][0]
+        check(day["spent"] == 1 and day["left"] == 4 and day["held"] == 0, a)
+        ctl = json.loads(env.ctl("account", "budget", "acme", "--json").stdout)
+        check(ctl["budgets"][0]["spent"] == 1 and ctl["budgets"][0]["left"] == 4, ctl)
+        # A new account may be given its budgets at once.
+        r = env.request("POST", "/admin/accounts", headers=auth(k),
+                        json_body={"name": "beta", "credits_per_month": 0})
+        check(r.status == 201 and r.json()["budgets"] == [] and
+              r.json()["effective"]["credits_per_month"] == 0, r)
+        # One audit entry per change (the refusals wrote none), the same for enrichctl.
+        env.ctl("account", "set-budget", "acme", "--credits-per-month", "50")
+        after = env.request("GET", "/admin/audit", headers=auth(k)).json()["entries"]
+        new = after[:len(after) - len(before)]
+        check([(x["action"], x["target"], x["details"]) for x in new] ==
+              [("account.update", "acme", {"credits_per_month": 50}),
+               ("account.create", "beta", {"credits_per_month": 0}),
+               ("account.update", "acme", {"credits_per_day": 5, "credits_per_month": "default"})], new)
+        check(new[0]["who"].startswith("enrichctl (") and new[2]["who"].startswith("acme (key "), new)
+        r = env.request("GET", "/admin/accounts/acme", headers=auth(k))
+        check(r.json()["limits"]["credits_per_month"] == 50, r.json())
+
+
 def test_an_upstream_key_budget_parks_the_key_and_rotation_moves_on():
     make, e = pdl_conf(keys_extra={0: {"budget": {"credits": 3, "period": "day"}}})
     with Env(conf=make, sim=True, env=e) as env:
@@ -135,6 +194,12 @@ def test_an_upstream_key_budget_parks_the_key_and_rotation_moves_on():
         b = json.loads(env.ctl("keys", "budgets", "--json").stdout)
         check(b == [dict(b[0], budget="key:pdl-1", period="day", limit=3, spent=3, held=0,
                          left=0)], b)
+        # The pool's listing (the console's key pool) says the budget parked it.
+        p1 = keys["pdl-1"]
+        check(p1["budget_left"] == 0 and p1["budgets"] == b, p1)
+        check("credit budget (key:pdl-1, 3 credits a day) is spent" in p1["why"] and
+              "when the budget resets" in p1["why"], p1["why"])
+        check(keys["pdl-2"]["budgets"] == [] and keys["pdl-2"]["budget_left"] is None, keys["pdl-2"])
 
 
 def test_an_upstream_account_budget_parks_every_key_of_the_account():
