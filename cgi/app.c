@@ -62,6 +62,7 @@ static void refresh_system_metrics(void *arg)
 
 	(void)arg;
 	rot_flush(store);
+	cache_savings_flush(store, util_now_ms());
 	rc = adm_flush(admission, util_now_ms());
 	if (rc)
 		log_warn("app", "usage not written before /metrics (%s): the account counters lag",

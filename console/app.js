@@ -247,6 +247,19 @@ async function revive(k) {
   await loadPool();
 }
 
+/* A key's credits spent, and under them what is left of its credit budgets
+ * (its own, its upstream account's), in words as well as numbers so it
+ * reads without colour. */
+function creditsCell(k) {
+  const budgets = k.budgets || [];
+  if (budgets.length === 0) return num(k.credits);
+  return el("span", {}, num(k.credits), budgets.map((b) => el("span", {
+    class: "budget-line" + (b.left === 0 ? " spent" : "") }, el("br"),
+    num(b.left) + " of " + num(b.limit) + " left", el("br"),
+    el("span", { class: "meta", text: (b.budget.startsWith("key:") ? "key" : "account") + "/" + b.period +
+                                      (b.left === 0 ? ", spent" : "") }))));
+}
+
 async function loadPool() {
   const { keys } = await apiJson("GET", "/admin/keys");
   const body = $("pool-body");
@@ -256,7 +269,7 @@ async function loadPool() {
     byProvider.get(k.provider).push(k);
   });
   const out = [];
-  const budgets = keys.some((k) => "budget_left" in k);
+  const budgets = keys.some((k) => (k.budgets || []).length > 0);
   const counts = {};
   keys.forEach((k) => { counts[k.state] = (counts[k.state] || 0) + 1; });
   $("pool-summary").textContent = keys.length + " keys: " +
@@ -275,9 +288,8 @@ async function loadPool() {
       { label: "Hits", num: true, cell: (k) => num(k.hits) },
       { label: "Misses", num: true, cell: (k) => num(k.misses) },
       { label: "Errors", num: true, cell: (k) => num(k.errors) },
-      { label: "Credits", num: true, cell: (k) => num(k.credits) },
+      { label: budgets ? "Credits, budget" : "Credits", num: true, cls: budgets ? "budget" : null, cell: creditsCell },
     ];
-    if (budgets) cols.push({ label: "Budget left", num: true, cell: (k) => num(k.budget_left) });
     if (keys.some((k) => k.requests_left !== undefined && k.requests_left !== null))
       cols.push({ label: "Requests left", num: true, cell: (k) => (k.requests_left === null || k.requests_left === undefined ? "" : num(k.requests_left)) });
     if (keys.some((k) => k.credits_left !== undefined && k.credits_left !== null))
@@ -321,9 +333,26 @@ function barChart(title, days, values, cls) {
   return g;
 }
 
+/* Each account's credit budgets now: used, held by calls in flight, left. */
+function budgetTable(accounts) {
+  const rows = [];
+  accounts.forEach((a) => (a.budgets || []).forEach((b) => rows.push({
+    _id: a.name + "-" + b.period, account: a.name, period: "per " + b.period, limit: b.limit,
+    spent: b.spent, held: b.held, left: b.left, resets: b.resets })));
+  if (rows.length === 0) return el("p", { class: "empty", text: "No account has a credit budget." });
+  return table([{ label: "Account", key: "account" },
+                { label: "Budget", key: "period" },
+                { label: "Credits", num: true, cell: (r) => num(r.limit) },
+                { label: "Used", num: true, cell: (r) => num(r.spent) },
+                { label: "Held", num: true, cell: (r) => num(r.held) },
+                { label: "Left", num: true, cell: (r) => num(r.left) + (r.left === 0 ? " (spent)" : "") },
+                { label: "Resets", cls: "nowrap", cell: (r) => fmtIn(r.resets) }], rows, { id: "usage-budgets" });
+}
+
 async function loadUsage() {
   const days = Number($("usage-days").value);
-  const { usage, from } = await apiJson("GET", "/admin/usage?days=" + days);
+  const [{ usage, from }, { accounts: accountList }] = await Promise.all([
+    apiJson("GET", "/admin/usage?days=" + days), apiJson("GET", "/admin/accounts")]);
   const dayList = [];
   for (let t = Date.parse(from + "T00:00:00Z"); dayList.length < days; t += 86400000)
     dayList.push(new Date(t).toISOString().slice(0, 10));
@@ -359,6 +388,8 @@ async function loadUsage() {
              { label: "Credits", num: true, cell: (r) => num(r.credits) },
              { label: "Rejections", num: true, cell: (r) => num(r.rejections) }], totals, { id: "usage-totals" }));
   }
+  const budgetAt = totals.length ? 2 : out.length;
+  out.splice(budgetAt, 0, el("h3", { text: "Credit budgets" }), budgetTable(accountList));
   $("usage-body").replaceChildren(...out);
 }
 

@@ -484,29 +484,10 @@ static struct saving {
 	char day[11];
 	int64_t cache_calls, cache_credits, flight_calls, flight_credits;
 } savings[SAVE_PROVIDERS_MAX];
-static struct mx_family *mx_saved_calls, *mx_saved_credits;
-static pthread_once_t save_once = PTHREAD_ONCE_INIT;
-
-static void save_init(void)
-{
-	mx_saved_calls = mx_counter("enrichd_upstream_calls_avoided_total",
-				    "Upstream calls not made because the cache or another caller's "
-				    "lookup in flight answered, by provider and by what.");
-	mx_saved_credits = mx_counter("enrichd_upstream_credits_avoided_total",
-				      "Credits those answers had cost when bought, by provider and "
-				      "by what.");
-}
-
 void cache_saved(const char *provider, bool coalesced, int credits)
 {
-	char day[11], labels[LIM_METRIC_LABELS_MAX], pv[LIM_NAME_MAX * 2 + 1];
+	char day[11];
 
-	pthread_once(&save_once, save_init);
-	mx_label(provider, pv, sizeof pv);
-	snprintf(labels, sizeof labels, "provider=\"%s\",by=\"%s\"", pv,
-		 coalesced ? "coalescing" : "cache");
-	mx_add(mx_saved_calls, labels, 1);
-	mx_add(mx_saved_credits, labels, credits > 0 ? credits : 0);
 	st_day(util_now_ms() / 1000, day);
 	pthread_mutex_lock(&save_lock);
 	for (int i = 0; i < SAVE_PROVIDERS_MAX; i++) {

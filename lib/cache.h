@@ -18,7 +18,8 @@
  * cache_saved() counts what the cache and coalescing saved (upstream calls
  * and the credits those answers had cost), per provider; cache_savings_
  * flush() writes the counts to the store about once a second (they leave
- * memory only once written).  Thread-safe.
+ * memory only once written); /admin/usage and /metrics (lib/sysmetrics)
+ * read them from there, for every process.  Thread-safe.
  */
 #ifndef ENR_CACHE_H
 #define ENR_CACHE_H

@@ -12,7 +12,7 @@
 
 static struct mx_family *f_calls, *f_call_credits, *f_key_state, *f_key_credits, *f_req_left,
 	*f_cred_left, *f_meters_at, *f_acc_requests, *f_acc_records, *f_acc_credits,
-	*f_acc_rejections, *f_rows, *f_jobs, *f_oldest;
+	*f_acc_rejections, *f_rows, *f_jobs, *f_oldest, *f_saved_calls, *f_saved_credits;
 
 static const char *const row_states[] = { "pending", "running", "failed" };
 
@@ -41,6 +41,12 @@ void sm_init(void)
 				   "Upstream credits spent per client account.");
 	f_acc_rejections = mx_counter("enrichd_account_rejections_total",
 				      "Requests refused by rate limit or quota per client account.");
+	f_saved_calls = mx_counter("enrichd_upstream_calls_avoided_total",
+				   "Upstream calls not made because the cache or another caller's "
+				   "lookup in flight answered, by provider and by what.");
+	f_saved_credits = mx_counter("enrichd_upstream_credits_avoided_total",
+				     "Credits those answers had cost when bought, by provider and by "
+				     "what.");
 	f_rows = mx_gauge("enrichd_job_rows", "Batch rows by state (pending, running, failed).");
 	f_jobs = mx_gauge("enrichd_jobs", "Batch jobs by status.");
 	f_oldest = mx_gauge("enrichd_job_oldest_pending_age_seconds",
@@ -106,6 +112,22 @@ static int account_row(void *arg, const struct st_usage *u)
 	return 0;
 }
 
+/* Days add up: the counters are each provider's totals of every day kept. */
+static int savings_row(void *arg, const struct st_savings *v)
+{
+	char labels[LIM_METRIC_LABELS_MAX], pv[LIM_NAME_MAX * 2 + 1];
+
+	(void)arg;
+	mx_label(v->provider, pv, sizeof pv);
+	snprintf(labels, sizeof labels, "provider=\"%s\",by=\"cache\"", pv);
+	mx_add(f_saved_calls, labels, (double)v->cache_calls);
+	mx_add(f_saved_credits, labels, (double)v->cache_credits);
+	snprintf(labels, sizeof labels, "provider=\"%s\",by=\"coalescing\"", pv);
+	mx_add(f_saved_calls, labels, (double)v->flight_calls);
+	mx_add(f_saved_credits, labels, (double)v->flight_credits);
+	return 0;
+}
+
 static void clear(struct mx_family *const *f, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -120,6 +142,7 @@ enum enr_err sm_refresh(struct store *s, int64_t now_ms)
 	struct mx_family *const accounts[] = { f_acc_requests, f_acc_records, f_acc_credits,
 					       f_acc_rejections };
 	struct mx_family *const queue[] = { f_rows, f_jobs, f_oldest };
+	struct mx_family *const saved[] = { f_saved_calls, f_saved_credits };
 	struct st_queue_stats q;
 	enum enr_err rc, first = ENR_OK;
 
@@ -139,6 +162,12 @@ enum enr_err sm_refresh(struct store *s, int64_t now_ms)
 	rc = st_usage_totals(s, account_row, NULL);
 	if (rc) {
 		clear(accounts, 4);
+		first = first ? first : rc;
+	}
+	clear(saved, 2);
+	rc = st_savings_each(s, "0000-01-01", savings_row, NULL);
+	if (rc) {
+		clear(saved, 2);
 		first = first ? first : rc;
 	}
 	clear(queue, 3);

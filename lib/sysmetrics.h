@@ -6,7 +6,8 @@
  * nothing is missing: upstream calls of the responders, the workers and
  * enrich-batch by provider, key and outcome; each key's state, credits and
  * last meters (requests and credits left as the provider said); each
- * account's requests, records, credits and rejections; the queue (rows
+ * account's requests, records, credits and rejections; the upstream calls
+ * and credits the cache and coalescing avoided, by provider; the queue (rows
  * pending, running and failed, jobs per status, the age of the oldest
  * pending job).  Counters mirror the store's totals, so they only grow.
  *

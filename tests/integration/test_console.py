@@ -1,8 +1,9 @@
 """The operators' console (/console/) in a real headless Chromium against the real nginx,
 enrichd, enrich-worker and the provider simulator.
 
-Each view is looked at 1280x800 and 390x844; the screenshots are saved under
-build/artifacts/console/ (their paths are printed) for a person to look at."""
+Each view is looked at 1280x800 and 390x844 (the credit budgets in the Usage and Key
+pool views too); the screenshots are saved under build/artifacts/console/ (their paths
+are printed) for a person to look at."""
 
 import csv
 import io
@@ -197,5 +198,50 @@ def test_console_pool_revive_usage_jobs_alerts_audit_in_a_real_browser():
             text = b.text("#audit-body")
             check("account.create" in text and "enrichctl" in text, text)
             shoot_both(b, "audit", lambda: b.visible("#audit-table"))
+            errors = [e for e in b.console_errors() if "Content Security Policy" in e]
+            check(not errors, f"CSP violations: {errors}")
+
+
+def test_console_shows_account_and_key_budgets():
+    """Usage: an account's credits used and left of its day and month budgets; Key pool:
+    a key's budget and the exhausted state its spent budget caused."""
+    def budget_conf(env):
+        c = conf(env)
+        c["providers"][0]["keys"][0]["budget"] = {"credits": 2, "period": "day"}
+        return c
+    with Env(conf=budget_conf, sim=True, env=keys_env(PDL, 3)) as env:
+        key = admin_key(env)
+        h = {"Authorization": "Bearer " + key}
+        env.ctl("account", "create", "acme")
+        user = env.ctl("key", "create", "acme", "--scopes", "enrich", "--raw").stdout.strip()
+        r = env.request("PATCH", "/admin/accounts/acme", headers=h,
+                        json_body={"credits_per_day": 5, "credits_per_month": 100})
+        check(r.status == 200, r)
+        for i in range(3):
+            r = env.request("POST", "/enrich", json_body={"email": f"b{i}.lee@acme.com",
+                                                          "enrich": ["first_name", "title"]},
+                            headers={"Authorization": "Bearer " + user})
+            check(r.status == 200 and r.json()["_meta"]["credits_used"] == 1, r)
+        keys = {k["id"]: k for k in env.request("GET", "/admin/keys", headers=h).json()["keys"]}
+        check(keys["pdl-1"]["state"] == "exhausted" and keys["pdl-1"]["budget_left"] == 0, keys["pdl-1"])
+        with Browser(env.https_port) as b:
+            sign_in(b, key)
+            b.wait(lambda: pool_row(b, "pdl-3"), what="the pool table")
+            row = pool_row(b, "pdl-1").text
+            check("exhausted" in row and "credit budget" in row and "is spent" in row, row)
+            check("2\n0 of 2 left\nkey/day, spent" in row, row)
+            check("key/day" not in pool_row(b, "pdl-2").text, pool_row(b, "pdl-2").text)
+            shoot_both(b, "pool-budget", lambda: pool_row(b, "pdl-1"))
+
+            b.open("/console/#usage")
+            b.wait(lambda: b.visible("#usage-budgets"), what="the budgets table")
+            day = b.wait(lambda: b.visible('#usage-budgets tr[data-id="acme-day"]'), what="acme's day budget")
+            month = b.visible('#usage-budgets tr[data-id="acme-month"]')
+            cells = lambda tr: [td.text for td in tr.find_elements("css selector", "td")]
+            check(cells(day)[:6] == ["acme", "per day", "5", "3", "0", "2"], cells(day))
+            check(cells(month)[:6] == ["acme", "per month", "100", "3", "0", "97"], cells(month))
+            check(not b.css('#usage-budgets tr[data-id^="ops-"]'),
+                  "an account without a budget is listed")
+            shoot_both(b, "usage-budget", lambda: b.visible("#usage-budgets") and b.visible("#usage-totals"))
             errors = [e for e in b.console_errors() if "Content Security Policy" in e]
             check(not errors, f"CSP violations: {errors}")

@@ -252,3 +252,11 @@ def test_savings_by_the_cache_and_by_coalescing_are_visible():
         r = env.request("GET", "/admin/usage", headers=auth(k))
         sv = {x["provider"]: x for x in r.json()["savings"]}
         check(sv["pdl"]["calls_avoided_by_cache"] == 3, sv)
+        # /metrics reads them from the store too: the restarted responder counted
+        # nothing itself, and one more cache hit adds to the stored totals.
+        enrich(env, k, {"email": "sam.hill@acme.com", "enrich": want}, expect=200)
+        m = env.request("GET", "/metrics", headers=auth(k)).text()
+        check('enrichd_upstream_calls_avoided_total{provider="pdl",by="cache"} 4' in m, m[-2000:])
+        check('enrichd_upstream_credits_avoided_total{provider="pdl",by="cache"} 4' in m, m[-2000:])
+        check('enrichd_upstream_calls_avoided_total{provider="pdl",by="coalescing"} 3' in m,
+              m[-2000:])
