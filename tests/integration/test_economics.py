@@ -3,6 +3,7 @@ the same query twice in one request, company data whatever the person lookup fou
 unanswerable lookups refused before they cost anything.  Every check counts the
 simulator's calls."""
 
+import subprocess
 import threading
 import urllib.parse
 
@@ -260,3 +261,7 @@ def test_savings_by_the_cache_and_by_coalescing_are_visible():
         check('enrichd_upstream_credits_avoided_total{provider="pdl",by="cache"} 4' in m, m[-2000:])
         check('enrichd_upstream_calls_avoided_total{provider="pdl",by="coalescing"} 3' in m,
               m[-2000:])
+        p = subprocess.run(["promtool", "check", "metrics"], input=m, capture_output=True, text=True)
+        print("    promtool check metrics (with savings): exit %d %s" %
+              (p.returncode, (p.stdout + p.stderr).strip() or "(no problems)"))
+        check(p.returncode == 0 and not (p.stdout + p.stderr).strip(), p.stdout + p.stderr)
