@@ -5,8 +5,8 @@
  * Prefix: bud_.  Budgets (docs/architecture.md, "Credit budgets"):
  *   client account   credits per UTC day and per calendar month (UTC):
  *                    accounts_default.credits_per_day / _per_month, or the
- *                    account's own (st_account_set_budgets: enrichctl
- *                    account set-budget, the admin API).  Scopes
+ *                    account's own (lib/admin's account operations:
+ *                    enrichctl account set-budget, PATCH /admin/accounts).  Scopes
  *                    "account:ID:day" and "account:ID:month".
  *   upstream key     keys[].budget = { credits; period; } (scope "key:ID")
  *   upstream account providers[].account_budget = { credits; period; },
