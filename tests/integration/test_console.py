@@ -227,19 +227,23 @@ def test_console_shows_account_and_key_budgets():
         with Browser(env.https_port) as b:
             sign_in(b, key)
             b.wait(lambda: pool_row(b, "pdl-3"), what="the pool table")
-            row = pool_row(b, "pdl-1").text
+            # The pool refreshes every 5 s: read a row's text inside wait (a stale row is retried).
+            row = b.wait(lambda: pool_row(b, "pdl-1").text, what="pdl-1's row")
             check("exhausted" in row and "credit budget" in row and "is spent" in row, row)
             check("2\n0 of 2 left\nkey/day, spent" in row, row)
-            check("key/day" not in pool_row(b, "pdl-2").text, pool_row(b, "pdl-2").text)
+            other = b.wait(lambda: pool_row(b, "pdl-2").text, what="pdl-2's row")
+            check("key/day" not in other and "active" in other, other)
             shoot_both(b, "pool-budget", lambda: pool_row(b, "pdl-1"))
 
             b.open("/console/#usage")
             b.wait(lambda: b.visible("#usage-budgets"), what="the budgets table")
-            day = b.wait(lambda: b.visible('#usage-budgets tr[data-id="acme-day"]'), what="acme's day budget")
-            month = b.visible('#usage-budgets tr[data-id="acme-month"]')
-            cells = lambda tr: [td.text for td in tr.find_elements("css selector", "td")]
-            check(cells(day)[:6] == ["acme", "per day", "5", "3", "0", "2"], cells(day))
-            check(cells(month)[:6] == ["acme", "per month", "100", "3", "0", "97"], cells(month))
+            # Read each row in one script call: a refresh may replace the table meanwhile.
+            def cells(row_id):
+                return b.js("return [...document.querySelectorAll("
+                            "'#usage-budgets tr[data-id=\"" + row_id + "\"] td')].map((t) => t.innerText)")[:6]
+            b.wait(lambda: cells("acme-day"), what="acme's day budget")
+            check(cells("acme-day") == ["acme", "per day", "5", "3", "0", "2"], cells("acme-day"))
+            check(cells("acme-month") == ["acme", "per month", "100", "3", "0", "97"], cells("acme-month"))
             check(not b.css('#usage-budgets tr[data-id^="ops-"]'),
                   "an account without a budget is listed")
             shoot_both(b, "usage-budget", lambda: b.visible("#usage-budgets") and b.visible("#usage-totals"))
