@@ -425,9 +425,9 @@ static bool pace(const struct rot_ctx *ctx, const struct cfg_provider *p, const 
 
 /* One HTTP exchange: perform req and parse it into res. */
 static enum enr_err exchange(const struct rot_ctx *ctx, const struct cfg_provider *p,
-			     const struct prov_ops *ops, const struct prov_query *q,
-			     const struct prov_request *req, struct prov_result *res,
-			     struct rot_report *rep, struct up_response *resp)
+			     const struct rot_op *op, const struct prov_request *req,
+			     struct prov_result *res, struct rot_report *rep,
+			     struct up_response *resp)
 {
 	int64_t left = util_deadline_left(ctx->deadline_mono_ms);
 	int timeout = p->timeout_ms;
@@ -442,15 +442,15 @@ static enum enr_err exchange(const struct rot_ctx *ctx, const struct cfg_provide
 	rep->upstream_ms += resp->elapsed_ms;
 	rep->timed_out = resp->resp.timed_out;
 	prov_result_reset(res);
-	ops->parse(p, q, &resp->resp, util_now_ms(), res);
+	op->parse(op->arg, p, &resp->resp, util_now_ms(), res);
 	return ENR_OK;
 }
 
 /* Surfe-style providers: poll until the job is done or the deadline. */
 static enum enr_err poll_pending(const struct rot_ctx *ctx, const struct cfg_provider *p,
-				 const struct prov_ops *ops, const struct cfg_key *key,
-				 const struct prov_query *q, struct prov_result *res,
-				 struct rot_report *rep, struct up_response *resp)
+				 const struct rot_op *op, const struct cfg_key *key,
+				 struct prov_result *res, struct rot_report *rep,
+				 struct up_response *resp)
 {
 	char id[sizeof res->pending_id];
 	enum enr_err rc = ENR_OK;
@@ -463,9 +463,9 @@ static enum enr_err poll_pending(const struct rot_ctx *ctx, const struct cfg_pro
 			break;
 		util_sleep_ms(p->poll_interval_ms);
 		prov_request_init(&req);
-		rc = ops->build_poll(p, key, id, &req);
+		rc = op->build_poll(op->arg, p, key, id, &req);
 		if (rc == ENR_OK)
-			rc = exchange(ctx, p, ops, q, &req, res, rep, resp);
+			rc = exchange(ctx, p, op, &req, res, rep, resp);
 		prov_request_release(&req);
 		if (rc)
 			break;
@@ -501,9 +501,12 @@ static int64_t hold_until(const struct rot_ctx *ctx)
 	return util_now_ms() + (left > 0 ? left : 0) + 30000;
 }
 
-static bool budget_applies(const struct cfg_provider *p, const struct cfg_key *ck)
+/* Whether a call that may cost credits draws on key ck's budget or its
+ * upstream account's. */
+static bool budget_applies(const struct cfg_provider *p, const struct cfg_key *ck,
+			   int64_t credits)
 {
-	return p->credits_per_hit > 0 && (ck->budget.credits > 0 || p->account_budget.credits > 0);
+	return credits > 0 && (ck->budget.credits > 0 || p->account_budget.credits > 0);
 }
 
 /* Key idx's budget (or its upstream account's) is spent: park it, and for
@@ -531,10 +534,64 @@ static void park_for_budget(const struct rot_ctx *ctx, const struct kp_params *p
 		 keys[idx].last4, v->what);
 }
 
+/* A lookup as a call through the key pool: the adapter's own ops. */
+struct lookup {
+	const struct prov_ops *ops;
+	const struct prov_query *q;
+};
+
+static enum enr_err lookup_build(void *arg, const struct cfg_provider *p,
+				 const struct cfg_key *key, struct prov_request *out)
+{
+	const struct lookup *l = arg;
+
+	return l->ops->build(p, key, l->q, out);
+}
+
+static enum enr_err lookup_build_poll(void *arg, const struct cfg_provider *p,
+				      const struct cfg_key *key, const char *pending_id,
+				      struct prov_request *out)
+{
+	const struct lookup *l = arg;
+
+	return l->ops->build_poll(p, key, pending_id, out);
+}
+
+static void lookup_parse(void *arg, const struct cfg_provider *p, const struct prov_response *resp,
+			 int64_t now_ms, struct prov_result *out)
+{
+	const struct lookup *l = arg;
+
+	l->ops->parse(p, l->q, resp, now_ms, out);
+}
+
 enum enr_err rot_call(const struct rot_ctx *ctx, const struct cfg_provider *p,
 		      const struct prov_query *q, struct prov_result *out, struct rot_report *rep)
 {
 	const struct prov_ops *ops = prov_ops_find(p->kind);
+	struct lookup l = { ops, q };
+	struct rot_op op = { lookup_build, NULL, lookup_parse, &l, 0 };
+	enum enr_err rc;
+
+	memset(rep, 0, sizeof *rep);
+	prov_result_reset(out);
+	if (ops == NULL)
+		return ENR_E_CONFIG;
+	if (ops->answer) {
+		rc = ops->answer(ctx->pctx, p, q, out);
+		rep->status = ROT_ANSWERED;
+		count_call(p->name, NULL, out, 0);
+		return rc;
+	}
+	if (ops->build_poll)
+		op.build_poll = lookup_build_poll;
+	op.worst_credits = p->credits_per_hit;
+	return rot_call_op(ctx, p, &op, out, rep);
+}
+
+enum enr_err rot_call_op(const struct rot_ctx *ctx, const struct cfg_provider *p,
+			 const struct rot_op *op, struct prov_result *out, struct rot_report *rep)
+{
 	struct kp_key keys[ROT_KEYS_MAX];
 	bool skip[ROT_KEYS_MAX] = { false };
 	struct kp_params params;
@@ -547,14 +604,6 @@ enum enr_err rot_call(const struct rot_ctx *ctx, const struct cfg_provider *p,
 
 	memset(rep, 0, sizeof *rep);
 	prov_result_reset(out);
-	if (ops == NULL)
-		return ENR_E_CONFIG;
-	if (ops->answer) {
-		rc = ops->answer(ctx->pctx, p, q, out);
-		rep->status = ROT_ANSWERED;
-		count_call(p->name, NULL, out, 0);
-		return rc;
-	}
 	kp_params_from_cfg(ctx->cfg, &params);
 	rc = st_ukeys_of(ctx->store, p->name, keys, ROT_KEYS_MAX, &nkeys);
 	if (rc)
@@ -602,10 +651,10 @@ enum enr_err rot_call(const struct rot_ctx *ctx, const struct cfg_provider *p,
 			continue;
 		}
 		memset(&hold, 0, sizeof hold);
-		if (budget_applies(p, ck)) {
+		if (budget_applies(p, ck, op->worst_credits)) {
 			struct bud_verdict v;
 
-			rc = bud_reserve_key(ctx->store, ctx->cfg, p, ck, p->credits_per_hit,
+			rc = bud_reserve_key(ctx->store, ctx->cfg, p, ck, op->worst_credits,
 					     util_now_ms(), hold_until(ctx), &hold, &v);
 			if (rc)
 				break;
@@ -615,7 +664,7 @@ enum enr_err rot_call(const struct rot_ctx *ctx, const struct cfg_provider *p,
 			}
 		}
 		prov_request_init(&req);
-		rc = ops->build(p, ck, q, &req);
+		rc = op->build(op->arg, p, ck, &req);
 		if (rc == ENR_E_INVALID) {
 			prov_request_release(&req);
 			bud_settle(ctx->store, &hold, 0);
@@ -624,10 +673,10 @@ enum enr_err rot_call(const struct rot_ctx *ctx, const struct cfg_provider *p,
 			break;
 		}
 		if (rc == ENR_OK)
-			rc = exchange(ctx, p, ops, q, &req, out, rep, &resp);
+			rc = exchange(ctx, p, op, &req, out, rep, &resp);
 		prov_request_release(&req);
-		if (rc == ENR_OK && out->outcome == PROV_PENDING && ops->build_poll)
-			rc = poll_pending(ctx, p, ops, ck, q, out, rep, &resp);
+		if (rc == ENR_OK && out->outcome == PROV_PENDING && op->build_poll)
+			rc = poll_pending(ctx, p, op, ck, out, rep, &resp);
 		bud_settle(ctx->store, &hold,
 			   rc == ENR_OK && (out->outcome == PROV_HIT || out->outcome == PROV_MISS)
 				   ? out->credits : 0);
@@ -857,7 +906,7 @@ enum enr_err rot_call_bulk(const struct rot_ctx *ctx, const struct cfg_provider 
 		if (m > (size_t)ops->bulk_max)
 			m = (size_t)ops->bulk_max;
 		memset(&hold, 0, sizeof hold);
-		if (budget_applies(p, ck)) {
+		if (budget_applies(p, ck, p->credits_per_hit)) {
 			struct bud_verdict v;
 
 			rc = bud_reserve_key(ctx->store, ctx->cfg, p, ck, (int64_t)m * p->credits_per_hit,

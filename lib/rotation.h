@@ -84,6 +84,34 @@ struct rot_item {
 ENR_MUST_CHECK enum enr_err rot_call_bulk(const struct rot_ctx *ctx, const struct cfg_provider *p,
 					  struct rot_item *items, size_t n);
 
+/* One call through the key pool that is not a single lookup of the
+ * adapter's own ops (a search page): the same rotation, pacing, outcome
+ * classification and cooling as rot_call, with the request made and the
+ * answer read by the op.  parse classifies every answer into out
+ * (outcome, until_ms, meters, credits) and keeps what else the answer
+ * holds in arg, afresh for each key tried: when the report is not
+ * ROT_ANSWERED what arg holds means nothing.  Every function gets arg. */
+struct rot_op {
+	/* The request with key; ENR_E_INVALID when there is nothing this
+	 * provider can be asked (ROT_NOT_APPLICABLE, no call). */
+	enum enr_err (*build)(void *arg, const struct cfg_provider *p, const struct cfg_key *key,
+			      struct prov_request *out);
+	/* NULL, or the poll of a PROV_PENDING answer. */
+	enum enr_err (*build_poll)(void *arg, const struct cfg_provider *p,
+				   const struct cfg_key *key, const char *pending_id,
+				   struct prov_request *out);
+	void (*parse)(void *arg, const struct cfg_provider *p, const struct prov_response *resp,
+		      int64_t now_ms, struct prov_result *out);
+	void *arg;
+	int64_t worst_credits;   /* the most one call may cost: held on the key's budget */
+};
+
+/* Make op's call of provider p (an HTTP kind) as rot_call makes a
+ * lookup.  Same returns and report. */
+ENR_MUST_CHECK enum enr_err rot_call_op(const struct rot_ctx *ctx, const struct cfg_provider *p,
+					const struct rot_op *op, struct prov_result *out,
+					struct rot_report *rep);
+
 /* Register the metrics families (once per process). */
 void rot_init(void);
 
