@@ -36,6 +36,8 @@ enum cfg_endpoint_id {
 	CFG_EP_ENQUEUE,
 	CFG_EP_JOBS,
 	CFG_EP_ADMIN,
+	CFG_EP_SEARCH_PEOPLE,
+	CFG_EP_SEARCH_COMPANIES,
 	CFG_EP__MAX
 };
 
@@ -64,7 +66,7 @@ extern const char *const cfg_group_names[CFG_GROUP__MAX];
 
 struct cfg_endpoint {
 	bool enabled;
-	int deadline_ms;            /* enrich: bound on the whole waterfall */
+	int deadline_ms;            /* enrich, search_*: bound on the whole request */
 	enum cfg_fallback fallback; /* enrich: what answers when no provider could */
 };
 
@@ -108,6 +110,24 @@ struct cfg_generic {
 		request_rejected;
 };
 
+/* A generic provider's people or company search (docs/providers.md,
+ * "Generic search"): templates with the filter placeholders, where the
+ * answer keeps its records, the next cursor and the total. */
+struct cfg_generic_search {
+	char *method;        /* GET | POST */
+	char *url;           /* template: {base_url} {domains} {titles} ... {limit} {cursor} */
+	char *body;          /* template for POST: placeholders expand to JSON values */
+	int max_limit;       /* the provider's page cap */
+	char *results;       /* JSON path to the array of records */
+	char *next_cursor;   /* path to the next page's cursor ("" none: one page) */
+	char *total;         /* path to the number of matches ("" none) */
+	int credits_per_result;
+	char *fields[32];    /* per enum fld_id: JSON path inside a record, or NULL */
+	char *domain;        /* path to the company's domain inside a record ("" none) */
+	struct cfg_int_list miss, key_invalid, quota_exhausted, rate_limited,
+		request_rejected;
+};
+
 struct cfg_provider {
 	char *name;
 	char *kind;            /* pdl | lusha | surfe | generic | local | mock */
@@ -129,6 +149,9 @@ struct cfg_provider {
 	struct cfg_key *keys;
 	size_t nkeys;
 	struct cfg_generic *generic; /* kind "generic" only */
+	/* kind "generic": [0] its people search, [1] its company search
+	 * (enum prov_search_kind); NULL when the block is not there. */
+	struct cfg_generic_search *search[2];
 };
 
 struct cfg_list {
@@ -187,7 +210,18 @@ struct cfg {
 		bool enabled;
 		int64_t hit_ttl_s;
 		int64_t miss_ttl_s;
+		int64_t search_ttl_s;    /* a search page */
 	} cache;
+
+	struct {
+		struct cfg_list people;    /* provider order of POST /search/people */
+		struct cfg_list companies; /* ... of POST /search/companies */
+		int limit_max;             /* most results a client may ask for in one page */
+		int limit_default;         /* when the request names no limit */
+		char *cursor_secret;       /* signs cursors ("" derived from the key secrets) */
+		int64_t cursor_ttl_s;      /* how long a cursor may be used */
+		int enqueue_max_records;   /* rows a from_search submission takes at most */
+	} search;
 
 	struct {
 		char *webhook_url;       /* key death / pool dry ("" none) */

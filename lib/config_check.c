@@ -16,6 +16,7 @@
 
 #include "ascii.h"
 #include "fields.h"
+#include "json_path.h"
 #include "limits.h"
 #include "util.h"
 
@@ -291,5 +292,14 @@ bool cfg_check_field_name(const struct cfg_dir *d, const char *v, char *why, siz
 	if (fld_parse(v, &id))
 		return true;
 	snprintf(why, whylen, "not a record field name");
+	return false;
+}
+
+bool cfg_check_json_path(const struct cfg_dir *d, const char *v, char *why, size_t whylen)
+{
+	(void)d;
+	if (v[0] == '\0' || jp_valid(v))
+		return true;
+	snprintf(why, whylen, "not a JSON path (member names joined by '.', [N] for elements)");
 	return false;
 }

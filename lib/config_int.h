@@ -142,6 +142,8 @@ bool cfg_check_store(const struct cfg_dir *d, const char *v, char *why, size_t w
 bool cfg_check_secret_ref(const struct cfg_dir *d, const char *v, char *why, size_t whylen);
 bool cfg_check_group(const struct cfg_dir *d, const char *v, char *why, size_t whylen);
 bool cfg_check_field_name(const struct cfg_dir *d, const char *v, char *why, size_t whylen);
+/* A dotted JSON path (lib/json_path.h), or "". */
+bool cfg_check_json_path(const struct cfg_dir *d, const char *v, char *why, size_t whylen);
 
 /* What in v an nginx directive could not carry around a path ("a space
  * or a control character", ...), or NULL when v is safe. */

@@ -16,7 +16,9 @@
 #include <string.h>
 
 #include "fields.h"
+#include "json_path.h"
 #include "limits.h"
+#include "provider.h"
 #include "store.h"
 
 const char *const cfg_endpoint_names[CFG_EP__MAX] = {
@@ -24,6 +26,8 @@ const char *const cfg_endpoint_names[CFG_EP__MAX] = {
 	[CFG_EP_ENQUEUE] = "enqueue",
 	[CFG_EP_JOBS] = "jobs",
 	[CFG_EP_ADMIN] = "admin",
+	[CFG_EP_SEARCH_PEOPLE] = "search_people",
+	[CFG_EP_SEARCH_COMPANIES] = "search_companies",
 };
 const char *const cfg_fallback_names[CFG_FALLBACK__MAX] = {
 	[CFG_FALLBACK_NONE] = "none",
@@ -239,27 +243,32 @@ static bool set_key_pace(struct cfg_ld *ld, const struct cfg_dir *d, const confi
 	return true;
 }
 
+/* fields = { title = "data.job.title"; ... } into the row's array of
+ * paths, one per enum fld_id (a generic provider's lookups and searches). */
 static bool set_fields(struct cfg_ld *ld, const struct cfg_dir *d, const config_setting_t *s,
 		       const char *disp, void *base)
 {
-	struct cfg_generic *g = base;
+	char **fields = (char **)(void *)((char *)base + d->off);
 	int n = s ? config_setting_length(s) : 0;
 
-	(void)d;
 	(void)disp;
 	for (int i = 0; i < n; i++) {
 		const config_setting_t *f = config_setting_get_elem(s, (unsigned)i);
 		enum fld_id id;
 
-		if (fld_parse(config_setting_name(f), &id)) {
-			free(g->fields[id]);
-			g->fields[id] = cfg_ld_strdup(ld, config_setting_get_string(f));
+		if (fld_parse(config_setting_name(f), &id) &&
+		    (size_t)id < d->size / sizeof fields[0]) {
+			free(fields[id]);
+			fields[id] = cfg_ld_strdup(ld, config_setting_get_string(f));
 		}
 	}
 	return !ld->oom;
 }
 
 /* ---- checks of a whole block -------------------------------------------- */
+
+/* A generic provider's search blocks (the tables below). */
+static const struct cfg_table search_people_table, search_companies_table;
 
 static bool key_finish(struct cfg_ld *ld, const config_setting_t *blk, void *base,
 		       const char *disp)
@@ -288,6 +297,8 @@ static bool provider_finish(struct cfg_ld *ld, const config_setting_t *blk, void
 	const config_setting_t *req = config_setting_get_member(blk, "request");
 	const config_setting_t *fields = config_setting_get_member(blk, "fields");
 	const config_setting_t *st = config_setting_get_member(blk, "statuses");
+	const config_setting_t *srch[2] = { config_setting_get_member(blk, "search_people"),
+					    config_setting_get_member(blk, "search_companies") };
 
 	for (const struct cfg_provider *o = c->providers; o < p; o++) {
 		if (strcmp(o->name, p->name) == 0) {
@@ -296,24 +307,43 @@ static bool provider_finish(struct cfg_ld *ld, const config_setting_t *blk, void
 		}
 	}
 	if (kind_of(p->kind) != K_GENERIC) {
-		if (req || fields || st) {
-			cfg_ld_fail(ld, req ? req : fields ? fields : st, disp,
-				    "request/fields/statuses are only for kind \"generic\"");
+		if (req || fields || st || srch[0] || srch[1]) {
+			cfg_ld_fail(ld, req ? req : fields ? fields : st ? st : srch[0] ? srch[0] : srch[1],
+				    disp, "request/fields/statuses/search_people/search_companies are "
+					  "only for kind \"generic\"");
 			return false;
 		}
 	} else {
-		if (req == NULL || fields == NULL) {
+		/* A generic provider looks records up (request and fields), or
+		 * searches, or both. */
+		if ((req == NULL) != (fields == NULL) ||
+		    (req == NULL && srch[0] == NULL && srch[1] == NULL)) {
 			cfg_ld_fail(ld, blk, disp,
-				    "kind \"generic\" needs request = { ... } and fields = { ... }");
+				    "kind \"generic\" needs request = { ... } and fields = { ... }, "
+				    "or search_people / search_companies = { ... }");
 			return false;
 		}
-		p->generic = calloc(1, sizeof *p->generic);
-		if (p->generic == NULL) {
-			ld->oom = true;
-			return false;
+		if (req) {
+			p->generic = calloc(1, sizeof *p->generic);
+			if (p->generic == NULL) {
+				ld->oom = true;
+				return false;
+			}
+			if (!cfg_ld_block(ld, &cfg_generic_table, blk, p->generic, disp))
+				return false;
 		}
-		if (!cfg_ld_block(ld, &cfg_generic_table, blk, p->generic, disp))
-			return false;
+		for (int k = 0; k < 2; k++) {
+			if (srch[k] == NULL)
+				continue;
+			p->search[k] = calloc(1, sizeof *p->search[k]);
+			if (p->search[k] == NULL) {
+				ld->oom = true;
+				return false;
+			}
+			if (!cfg_ld_block(ld, k == 0 ? &search_people_table : &search_companies_table, blk,
+					  p->search[k], disp))
+				return false;
+		}
 	}
 	{
 		/* docs/providers.md: PDL and Lusha take up to 100 items a call,
@@ -342,6 +372,57 @@ static bool provider_finish(struct cfg_ld *ld, const config_setting_t *blk, void
 	return true;
 }
 
+/* search.people / search.companies name providers that search that kind;
+ * the limits fit each other. */
+static bool search_finish(struct cfg_ld *ld, const config_setting_t *root, const struct cfg *c)
+{
+	const config_setting_t *sg = config_setting_get_member(root, "search");
+	const struct cfg_list *lists[PROV_SEARCH__MAX] = { &c->search.people, &c->search.companies };
+
+	for (int k = 0; k < PROV_SEARCH__MAX; k++) {
+		const char *kn = prov_search_kind_names[k];
+		const config_setting_t *arr = sg ? config_setting_get_member(sg, kn) : NULL;
+
+		for (size_t i = 0; i < lists[k]->n; i++) {
+			const char *name = lists[k]->v[i];
+			const struct cfg_provider *p = cfg_provider_find(c, name);
+			const struct prov_ops *ops = p ? prov_ops_find(p->kind) : NULL;
+			const config_setting_t *el = arr ? config_setting_get_elem(arr, (unsigned)i)
+							 : NULL;
+			char path[64];
+
+			snprintf(path, sizeof path, "search.%s[%zu]", kn, i);
+			if (p == NULL) {
+				cfg_ld_fail(ld, el, path, "no provider is named \"%s\"", name);
+				return false;
+			}
+			if (ops == NULL || ops->search == NULL ||
+			    !ops->search->supports(p, (enum prov_search_kind)k)) {
+				cfg_ld_fail(ld, el, path, "provider \"%s\" (kind %s) has no %s search%s",
+					    name, p->kind, k == PROV_SEARCH_PEOPLE ? "people" : "company",
+					    kind_of(p->kind) == K_GENERIC
+						    ? (k == PROV_SEARCH_PEOPLE ? ": describe search_people"
+									       : ": describe search_companies")
+						    : "");
+				return false;
+			}
+			for (size_t j = 0; j < i; j++) {
+				if (strcmp(lists[k]->v[j], name) == 0) {
+					cfg_ld_fail(ld, el, path, "provider \"%s\" is named twice", name);
+					return false;
+				}
+			}
+		}
+	}
+	if (c->search.limit_default > c->search.limit_max) {
+		cfg_ld_fail(ld, sg ? config_setting_get_member(sg, "limit_default") : NULL,
+			    "search.limit_default", "must not be more than search.limit_max (%d)",
+			    c->search.limit_max);
+		return false;
+	}
+	return true;
+}
+
 static bool root_finish(struct cfg_ld *ld, const config_setting_t *root, void *base,
 			const char *disp)
 {
@@ -364,15 +445,19 @@ static bool root_finish(struct cfg_ld *ld, const config_setting_t *root, void *b
 			const char *name = c->waterfall[i].v[k];
 			char path[64];
 
-			if (builtin_kind(name) || cfg_provider_find(c, name))
-				continue;
+			const struct cfg_provider *p = cfg_provider_find(c, name);
+
 			snprintf(path, sizeof path, "waterfall.%s[%zu]", cfg_group_names[i], k);
+			if (builtin_kind(name) || (p && (kind_of(p->kind) != K_GENERIC || p->generic)))
+				continue;
 			cfg_ld_fail(ld, arr ? config_setting_get_elem(arr, (unsigned)k) : NULL, path,
-				    "no provider is named \"%s\"", name);
+				    p ? "provider \"%s\" describes no lookup (request = { ... })"
+				      : "no provider is named \"%s\"",
+				    name);
 			return false;
 		}
 	}
-	return true;
+	return search_finish(ld, root, c);
 }
 
 /* ---- the tables --------------------------------------------------------- */
@@ -397,6 +482,44 @@ static bool root_finish(struct cfg_ld *ld, const config_setting_t *root, void *b
 /* A group left out of waterfall asks the free local provider only. */
 #define WATERFALL(name, g) STRS("waterfall." name, waterfall[g], 1, LIM_NAME_MAX, "local", NULL)
 
+/* A generic provider's search_people / search_companies block, the same
+ * rows under either name (docs/providers.md, "Generic search"). */
+#define S struct cfg_generic_search
+#define SEARCH_DIRS(pf)                                                                    \
+	GROUP(pf),                                                                          \
+	{ .path = pf ".method", .type = CT_STR, .min = 0, .max = 8, .names = method_names,    \
+	  .nnames = (int)NITEMS(method_names), AT(method), .dflt_s = "POST" },                \
+	STR(pf ".url", url, 1, 4096, NULL, CF_REQUIRED, cfg_check_url_template),             \
+	STR(pf ".body", body, 0, 16384, "", 0, NULL),                                         \
+	INT(pf ".max_limit", max_limit, 1, LIM_SEARCH_LIMIT_CEILING, 100),                    \
+	STR(pf ".results", results, 1, LIM_JP_PATH_MAX, NULL, CF_REQUIRED, cfg_check_json_path), \
+	STR(pf ".next_cursor", next_cursor, 0, LIM_JP_PATH_MAX, "", 0, cfg_check_json_path), \
+	STR(pf ".total", total, 0, LIM_JP_PATH_MAX, "", 0, cfg_check_json_path),             \
+	INT(pf ".credits_per_result", credits_per_result, 0, 1000, 1),                        \
+	{ .path = pf ".fields", .type = CT_GROUP, AT(fields), .set = set_fields },            \
+	{ .path = pf ".fields.*", .type = CT_STR, .min = 1, .max = 512, .flags = CF_ANY_NAME,  \
+	  .check = cfg_check_field_name },                                                   \
+	STR(pf ".domain", domain, 0, LIM_JP_PATH_MAX, "", 0, cfg_check_json_path),           \
+	GROUP(pf ".statuses"),                                                              \
+	INTS(pf ".statuses.miss", miss, 100, 599),                                           \
+	INTS(pf ".statuses.key_invalid", key_invalid, 100, 599),                             \
+	INTS(pf ".statuses.quota_exhausted", quota_exhausted, 100, 599),                     \
+	INTS(pf ".statuses.rate_limited", rate_limited, 100, 599),                           \
+	INTS(pf ".statuses.request_rejected", request_rejected, 100, 599)
+
+static const struct cfg_dir search_people_dirs[] = { SEARCH_DIRS("search_people") };
+static const struct cfg_dir search_companies_dirs[] = { SEARCH_DIRS("search_companies") };
+#undef SEARCH_DIRS
+#undef S
+
+static const struct cfg_table search_companies_table = {
+	"generic company search", search_companies_dirs, NITEMS(search_companies_dirs), 0, NULL, NULL
+};
+static const struct cfg_table search_people_table = {
+	"generic people search", search_people_dirs, NITEMS(search_people_dirs), 0,
+	&search_companies_table, NULL
+};
+
 #define S struct cfg_generic
 static const struct cfg_dir generic_dirs[] = {
 	GROUP("request"),
@@ -406,7 +529,7 @@ static const struct cfg_dir generic_dirs[] = {
 	STR("request.body", body, 0, 16384, "", 0, NULL),
 	STR("request.auth_header", auth_header, 1, 128, "Authorization", 0, NULL),
 	STR("request.auth_prefix", auth_prefix, 0, 64, "", 0, NULL),
-	{ .path = "fields", .type = CT_GROUP, .set = set_fields },
+	{ .path = "fields", .type = CT_GROUP, AT(fields), .set = set_fields },
 	{ .path = "fields.*", .type = CT_STR, .min = 1, .max = 512, .flags = CF_ANY_NAME,
 	  .check = cfg_check_field_name },
 	GROUP("statuses"),
@@ -418,8 +541,9 @@ static const struct cfg_dir generic_dirs[] = {
 };
 #undef S
 
+/* Pass 1 finds the search rows of a provider block through also. */
 const struct cfg_table cfg_generic_table = { "generic provider", generic_dirs,
-					     NITEMS(generic_dirs), 0, NULL, NULL };
+					     NITEMS(generic_dirs), 0, &search_people_table, NULL };
 
 #define S struct cfg_key
 static const struct cfg_dir key_dirs[] = {
@@ -527,6 +651,14 @@ static const struct cfg_dir root_dirs[] = {
 	BOOL("endpoints.jobs.enabled", endpoints[CFG_EP_JOBS].enabled, true),
 	GROUP("endpoints.admin"),
 	BOOL("endpoints.admin.enabled", endpoints[CFG_EP_ADMIN].enabled, true),
+	GROUP("endpoints.search_people"),
+	BOOL("endpoints.search_people.enabled", endpoints[CFG_EP_SEARCH_PEOPLE].enabled, true),
+	INT("endpoints.search_people.deadline_ms", endpoints[CFG_EP_SEARCH_PEOPLE].deadline_ms, 50,
+	    120000, 5000),
+	GROUP("endpoints.search_companies"),
+	BOOL("endpoints.search_companies.enabled", endpoints[CFG_EP_SEARCH_COMPANIES].enabled, true),
+	INT("endpoints.search_companies.deadline_ms", endpoints[CFG_EP_SEARCH_COMPANIES].deadline_ms,
+	    50, 120000, 5000),
 
 	GROUP("rotation"),
 	BOOL("rotation.enabled", rotation.enabled, true),
@@ -535,6 +667,8 @@ static const struct cfg_dir root_dirs[] = {
 	GROUP("rotation.endpoints"),
 	BOOL("rotation.endpoints.enrich", rotation.endpoints[CFG_EP_ENRICH], true),
 	BOOL("rotation.endpoints.enqueue", rotation.endpoints[CFG_EP_ENQUEUE], true),
+	BOOL("rotation.endpoints.search_people", rotation.endpoints[CFG_EP_SEARCH_PEOPLE], true),
+	BOOL("rotation.endpoints.search_companies", rotation.endpoints[CFG_EP_SEARCH_COMPANIES], true),
 	INT("rotation.breaker_threshold", rotation.breaker_threshold, 1, 1000, 3),
 	INT("rotation.cooldown_max_s", rotation.cooldown_max_s, 1, 86400, 60),
 
@@ -548,6 +682,16 @@ static const struct cfg_dir root_dirs[] = {
 	BOOL("cache.enabled", cache.enabled, true),
 	INT("cache.hit_ttl_s", cache.hit_ttl_s, 0, 31536000LL * 10, 604800),
 	INT("cache.miss_ttl_s", cache.miss_ttl_s, 0, 31536000LL * 10, 86400),
+	INT("cache.search_ttl_s", cache.search_ttl_s, 0, 31536000LL * 10, 86400),
+
+	GROUP("search"),
+	STRS("search.people", search.people, 1, LIM_NAME_MAX, NULL, NULL),
+	STRS("search.companies", search.companies, 1, LIM_NAME_MAX, NULL, NULL),
+	INT("search.limit_max", search.limit_max, 1, LIM_SEARCH_LIMIT_CEILING, 100),
+	INT("search.limit_default", search.limit_default, 1, LIM_SEARCH_LIMIT_CEILING, 25),
+	STR("search.cursor_secret", search.cursor_secret, 0, STRMAX, "", CF_SECRET, NULL),
+	INT("search.cursor_ttl_s", search.cursor_ttl_s, 60, 31536000, 86400),
+	INT("search.enqueue_max_records", search.enqueue_max_records, 1, 1000000, 1000),
 
 	GROUP("alerts"),
 	STR("alerts.webhook_url", alerts.webhook_url, 0, 2048, "", 0, cfg_check_url),

@@ -47,6 +47,27 @@ static void generic_free(struct cfg_generic *g)
 	free(g);
 }
 
+static void search_free(struct cfg_generic_search *g)
+{
+	if (g == NULL)
+		return;
+	free(g->method);
+	free(g->url);
+	free(g->body);
+	free(g->results);
+	free(g->next_cursor);
+	free(g->total);
+	free(g->domain);
+	for (size_t i = 0; i < sizeof g->fields / sizeof g->fields[0]; i++)
+		free(g->fields[i]);
+	free(g->miss.v);
+	free(g->key_invalid.v);
+	free(g->quota_exhausted.v);
+	free(g->rate_limited.v);
+	free(g->request_rejected.v);
+	free(g);
+}
+
 static void provider_release(struct cfg_provider *p)
 {
 	free(p->name);
@@ -60,6 +81,8 @@ static void provider_release(struct cfg_provider *p)
 	}
 	free(p->keys);
 	generic_free(p->generic);
+	for (size_t i = 0; i < sizeof p->search / sizeof p->search[0]; i++)
+		search_free(p->search[i]);
 }
 
 void cfg_free(struct cfg *c)
@@ -80,6 +103,9 @@ void cfg_free(struct cfg *c)
 		list_free(&c->waterfall[g]);
 	free(c->alerts.webhook_url);
 	secret_free(c->webhooks.secret);
+	list_free(&c->search.people);
+	list_free(&c->search.companies);
+	secret_free(c->search.cursor_secret);
 	for (size_t i = 0; i < c->nproviders; i++)
 		provider_release(&c->providers[i]);
 	free(c->providers);

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "ascii.h"
 #include "limits.h"
@@ -615,6 +616,87 @@ static int cc_cmp(const void *key, const void *elem)
 	const struct dom_cc *cc = elem;
 
 	return strcmp(key, cc->code);
+}
+
+/* Countries whose codes dom_ccs leaves out (see above): known to the
+ * search filters by code and name, never guessed from a domain.  Sorted
+ * by code. */
+static const struct dom_cc dom_ccs_more[] = {
+	{ "ac", "Ascension Island" },
+	{ "ag", "Antigua and Barbuda" },
+	{ "ai", "Anguilla" },
+	{ "am", "Armenia" },
+	{ "as", "American Samoa" },
+	{ "bl", "Saint Barthelemy" },
+	{ "bq", "Caribbean Netherlands" },
+	{ "bz", "Belize" },
+	{ "cc", "Cocos Islands" },
+	{ "cf", "Central African Republic" },
+	{ "co", "Colombia" },
+	{ "cx", "Christmas Island" },
+	{ "dj", "Djibouti" },
+	{ "eh", "Western Sahara" },
+	{ "fm", "Micronesia" },
+	{ "ga", "Gabon" },
+	{ "gg", "Guernsey" },
+	{ "gl", "Greenland" },
+	{ "gq", "Equatorial Guinea" },
+	{ "im", "Isle of Man" },
+	{ "io", "British Indian Ocean Territory" },
+	{ "la", "Laos" },
+	{ "ly", "Libya" },
+	{ "md", "Moldova" },
+	{ "me", "Montenegro" },
+	{ "mf", "Saint Martin" },
+	{ "ml", "Mali" },
+	{ "ms", "Montserrat" },
+	{ "nu", "Niue" },
+	{ "pw", "Palau" },
+	{ "sh", "Saint Helena" },
+	{ "sj", "Svalbard and Jan Mayen" },
+	{ "so", "Somalia" },
+	{ "st", "Sao Tome and Principe" },
+	{ "tk", "Tokelau" },
+	{ "tm", "Turkmenistan" },
+	{ "to", "Tonga" },
+	{ "tv", "Tuvalu" },
+	{ "vc", "Saint Vincent and the Grenadines" },
+	{ "ws", "Samoa" },
+};
+
+const char *dom_country_by_code(const char *code)
+{
+	const struct dom_cc *cc;
+
+	if (code == NULL || strlen(code) != 2)
+		return NULL;
+	cc = bsearch(code, dom_ccs, sizeof dom_ccs / sizeof dom_ccs[0], sizeof dom_ccs[0], cc_cmp);
+	if (cc == NULL)
+		cc = bsearch(code, dom_ccs_more, sizeof dom_ccs_more / sizeof dom_ccs_more[0],
+			     sizeof dom_ccs_more[0], cc_cmp);
+	return cc ? cc->name : NULL;
+}
+
+const char *dom_country_code_of(const char *name)
+{
+	const struct {
+		const struct dom_cc *t;
+		size_t n;
+	} tables[] = {
+		{ dom_ccs, sizeof dom_ccs / sizeof dom_ccs[0] },
+		{ dom_ccs_more, sizeof dom_ccs_more / sizeof dom_ccs_more[0] },
+	};
+
+	if (name == NULL)
+		return NULL;
+	/* Sorted by code, so "gb" comes before "uk" for the United Kingdom. */
+	for (size_t k = 0; k < sizeof tables / sizeof tables[0]; k++) {
+		for (size_t i = 0; i < tables[k].n; i++) {
+			if (strcasecmp(tables[k].t[i].name, name) == 0)
+				return tables[k].t[i].code;
+		}
+	}
+	return NULL;
 }
 
 const char *dom_country(const char *domain)

@@ -82,4 +82,13 @@ ENR_MUST_CHECK enum enr_err dom_registrable(const char *domain, char *out, size_
  * where the owner is.  The string is static.  Thread-safe. */
 const char *dom_country(const char *domain);
 
+/* The English short name of the country with ISO 3166 alpha-2 code code
+ * (two lower-case letters; "uk" is the United Kingdom too), the codes
+ * dom_country() leaves out included; NULL when unknown.  Static. */
+const char *dom_country_by_code(const char *code);
+
+/* The lower-case ISO 3166 alpha-2 code of the country called name (ASCII
+ * case ignored; "gb" for the United Kingdom), NULL when unknown.  Static. */
+const char *dom_country_code_of(const char *name);
+
 #endif

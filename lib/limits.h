@@ -88,6 +88,15 @@
 #define LIM_JP_SEGMENT_MAX      128u    /* one member name in a path */
 #define LIM_JP_INDEX_MAX        100000  /* largest array index in a path */
 
+/* search (lib/search.h, lib/prov_search.c) */
+#define LIM_SEARCH_VALUE_MAX    128u    /* bytes of one filter value, after trimming */
+#define LIM_SEARCH_VALUES_MAX   25u     /* values in one filter */
+#define LIM_SEARCH_FILTERS_BYTES 4096u  /* the normalised filters of one search, as JSON */
+#define LIM_SEARCH_LIMIT_CEILING 200    /* search.limit_max may not exceed */
+#define LIM_SEARCH_CURSOR_MAX   16384u  /* bytes of a cursor a client sends */
+#define LIM_SEARCH_PROV_CURSOR_MAX 4096u /* a provider's next-page token */
+#define LIM_SEARCH_ENQUEUE_PAGES 200    /* pages one from_search submission walks */
+
 /* event loop (lib/evloop.h) */
 #define LIM_EV_XFERS_DEFAULT    10000   /* transfers in flight on one loop, unless configured */
 #define LIM_EV_XFERS_MAX        100000  /* ceiling of that setting */

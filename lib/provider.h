@@ -27,6 +27,7 @@
 #include "config.h"
 #include "err.h"
 #include "fields.h"
+#include "limits.h"
 
 enum prov_outcome {
 	PROV_HIT,
@@ -146,6 +147,8 @@ struct prov_ctx {
 	const struct dom_lists *domains;  /* free / disposable e-mail domains */
 };
 
+struct prov_search_ops;
+
 struct prov_ops {
 	const char *kind;
 	bool needs_key;        /* false for local and mock */
@@ -201,6 +204,9 @@ struct prov_ops {
 	void (*parse_bulk)(const struct cfg_provider *p, const struct prov_query *const *qs,
 			   const char *const *ids, size_t n, const struct prov_response *resp,
 			   int64_t now_ms, struct prov_result *call, struct prov_result *items);
+
+	/* People and company search (below); NULL when the kind has none. */
+	const struct prov_search_ops *search;
 };
 
 /* The adapter of a kind ("pdl", "lusha", "surfe", "generic", "local",
@@ -316,5 +322,149 @@ bool prov_header_int(const struct prov_response *r, const char *name, int64_t ma
 int64_t prov_next_minute_ms(int64_t now_ms);
 int64_t prov_next_hour_ms(int64_t now_ms);
 int64_t prov_next_utc_midnight_ms(int64_t now_ms);
+
+/* ---- search ---------------------------------------------------------------
+ *
+ * A search asks a provider for one page of the people or companies that
+ * match a set of filters (docs/providers.md, "Bulk and search calls" and
+ * "Search filters and results in enrichd's terms").  The filters come
+ * normalised (lib/search.h): lower case, trimmed, deduplicated and sorted;
+ * seniorities and sizes are enrichd's values (cxo, vp, ...; 1-10, 11-50,
+ * ...), countries an ISO 3166 code when one is known (prov_country_*).  The
+ * whole call's outcome is the key's, as for a lookup; a page (possibly
+ * empty) is an answer: PROV_HIT with records, PROV_MISS without. */
+
+enum prov_search_kind { PROV_SEARCH_PEOPLE, PROV_SEARCH_COMPANIES, PROV_SEARCH__MAX };
+
+extern const char *const prov_search_kind_names[PROV_SEARCH__MAX]; /* "people", "companies" */
+
+/* The filters, in the order of their names in requests and cursors. */
+enum prov_filter {
+	PF_DOMAINS,           /* company domains */
+	PF_NAMES,             /* company names */
+	PF_TITLES,            /* job titles (a title matches when it contains the text) */
+	PF_SENIORITIES,
+	PF_DEPARTMENTS,
+	PF_COUNTRIES,         /* people: where the person is; companies: the headquarters */
+	PF_INDUSTRIES,
+	PF_SIZES,             /* head count buckets */
+	PF_COMPANY_COUNTRIES, /* people: where the company is */
+	PF__MAX
+};
+
+extern const char *const prov_filter_names[PF__MAX];
+
+/* A set of filters as a bit mask (bit i = enum prov_filter i). */
+typedef uint32_t prov_filter_set;
+#define PF_BIT(f) ((prov_filter_set)1u << (f))
+
+/* The filters a search of kind k may use at all. */
+prov_filter_set prov_search_filters(enum prov_search_kind k);
+
+struct prov_filter_values {
+	const char *const *v;   /* borrowed; n values */
+	size_t n;
+};
+
+/* One page asked of one provider. */
+struct prov_search {
+	enum prov_search_kind kind;
+	struct prov_filter_values f[PF__MAX];
+	int limit;               /* results wanted: 1..the provider's limit_max */
+	int per_company;         /* people: at most this many per company (0: no cap) */
+	const char *cursor;      /* the provider's token of this page; NULL: the first */
+};
+
+/* One record a search found, in enrichd's field names, and the company's
+ * domain (not a field: it lets the record be enriched later). */
+struct prov_record {
+	char *value[FLD__MAX];          /* owned, NULL when the provider gave none */
+	char domain[LIM_REC_DOMAIN_MAX + 1];
+};
+
+/* One page of results (caller-owned: prov_page_init/release). */
+struct prov_page {
+	struct prov_record *rec;
+	size_t n, cap;
+	char *next_cursor;       /* owned; NULL: this was the last page */
+	int64_t total;           /* matches in all, -1 when the provider did not say */
+};
+
+void prov_page_init(struct prov_page *pg);
+void prov_page_release(struct prov_page *pg);
+
+/* A new empty record at the end of pg; NULL when memory ran out or pg
+ * already holds LIM_SEARCH_LIMIT_CEILING records. */
+struct prov_record *prov_page_add(struct prov_page *pg);
+
+/* Drop the last record (one that turned out to carry nothing). */
+void prov_page_drop_last(struct prov_page *pg);
+
+/* Set field f of rec from n bytes, with prov_result_set's rules (trimmed,
+ * capped, UTF-8; a second value keeps the first).  ENR_E_NOMEM only. */
+ENR_MUST_CHECK enum enr_err prov_record_set(struct prov_record *rec, enum fld_id f, const char *v,
+					    size_t n);
+
+/* The same from a JSON scalar (string or number); absent or null sets
+ * nothing.  False only when memory ran out. */
+bool prov_record_set_json(struct prov_record *rec, enum fld_id f, const struct json_t *v);
+
+/* Keep the company's domain from a JSON string ("www.Acme.com/" and
+ * "https://acme.com" become "acme.com") when it is a valid host name. */
+void prov_record_domain(struct prov_record *rec, const struct json_t *v);
+
+/* True when rec holds at least one field or a domain. */
+bool prov_record_any(const struct prov_record *rec);
+
+/* The next page's token from a JSON value: a non-empty string of at most
+ * LIM_SEARCH_PROV_CURSOR_MAX printable ASCII bytes.  Absent, null or ""
+ * ends the search (true, no cursor); any other value is false (the answer
+ * is not the documented shape).  ENR_E_NOMEM is false with *oom set. */
+bool prov_page_cursor(struct prov_page *pg, const struct json_t *v, bool *oom);
+
+/* A head count bucket (1-10 ... 10001+) as an employee range: lo..hi,
+ * hi -1 for the open top bucket.  False for anything else. */
+bool prov_size_range(const char *bucket, int64_t *lo, int64_t *hi);
+
+/* The bucket a head count falls in ("1-10", ..., "10001+"); NULL below 1. */
+const char *prov_size_bucket(int64_t employees);
+
+/* Countries: the English short name of an ISO 3166 alpha-2 code, lower
+ * case ("us" -> "United States"), and the code of a name (ASCII case
+ * ignored); NULL when unknown (lib/domains.h).  Static strings. */
+const char *prov_country_name(const char *code);
+const char *prov_country_code(const char *name);
+
+struct prov_search_ops {
+	/* Whether provider p answers searches of kind k (a generic provider
+	 * only when its configuration describes one). */
+	bool (*supports)(const struct cfg_provider *p, enum prov_search_kind k);
+	/* The filters p can send for kind k; a search with any other is not
+	 * asked of p.  per_company: whether it can cap people per company. */
+	prov_filter_set (*filters)(const struct cfg_provider *p, enum prov_search_kind k,
+				   bool *per_company);
+	/* The most results one page of p may ask for. */
+	int (*limit_max)(const struct cfg_provider *p, enum prov_search_kind k);
+	/* The most credits a page of n results costs: what is reserved before
+	 * the call. */
+	int64_t (*cost)(const struct cfg_provider *p, enum prov_search_kind k, int n);
+	/* The request for s with key.  ENR_E_INVALID when s holds nothing p
+	 * can search by. */
+	enum enr_err (*build)(const struct cfg_provider *p, const struct cfg_key *key,
+			      const struct prov_search *s, struct prov_request *out);
+	/* Classify resp into call (outcome, until_ms, meters, credits, reason,
+	 * as parse() does for a lookup; no field values) and, for an answer,
+	 * fill page (reset first).  Anything not the documented shape is
+	 * PROV_TRANSIENT with an empty page.  Never fails. */
+	void (*parse)(const struct cfg_provider *p, const struct prov_search *s,
+		      const struct prov_response *resp, int64_t now_ms, struct prov_result *call,
+		      struct prov_page *page);
+};
+
+/* The search adapters (lib/providers/pdl_search.c, surfe_search.c,
+ * generic_search.c). */
+extern const struct prov_search_ops prov_pdl_search_ops;
+extern const struct prov_search_ops prov_surfe_search_ops;
+extern const struct prov_search_ops prov_generic_search_ops;
 
 #endif

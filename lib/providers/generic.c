@@ -326,4 +326,5 @@ const struct prov_ops prov_generic_ops = {
 	.build_poll = NULL,
 	.parse = generic_parse,
 	.answer = NULL,
+	.search = &prov_generic_search_ops,
 };

@@ -23,6 +23,8 @@
 #include "lib/provider.h"
 #include "lib/util.h"
 
+#include "pdl_int.h"
+
 #ifndef ENRICHD_VERSION
 #define ENRICHD_VERSION "0.0.0"
 #endif
@@ -708,4 +710,21 @@ const struct prov_ops prov_pdl_ops = {
 	.bulk_max = PDL_BULK_MAX,
 	.build_bulk = pdl_build_bulk,
 	.parse_bulk = pdl_parse_bulk,
+	.search = &prov_pdl_search_ops,
 };
+
+/* Shared with the search adapter (pdl_int.h). */
+void pdl_read_meters(const struct prov_response *r, struct prov_result *out)
+{
+	read_meters(r, out);
+}
+
+void pdl_quota_until(const struct prov_answer *a, struct prov_result *out)
+{
+	quota_until(a, out);
+}
+
+void pdl_rate_until(const struct prov_answer *a, struct prov_result *out)
+{
+	rate_until(a, out);
+}

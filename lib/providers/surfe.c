@@ -705,4 +705,5 @@ const struct prov_ops prov_surfe_ops = {
 	.bulk_max = SURFE_BULK_MAX,
 	.build_bulk = surfe_build_bulk,
 	.parse_bulk = surfe_parse_bulk,
+	.search = &prov_surfe_search_ops,
 };
