@@ -16,6 +16,7 @@
 #include "lib/metrics.h"
 #include "lib/rotation.h"
 #include "lib/sysmetrics.h"
+#include "lib/search.h"
 #include "lib/upstream.h"
 #include "lib/util.h"
 #include "lib/waterfall.h"
@@ -100,6 +101,7 @@ enum enr_err app_init(const struct cfg *cfg)
 		return rc;
 	rot_init();
 	wf_init();
+	srch_init();
 	if (!app_is_cgi)
 		probe_store();
 	sm_init();

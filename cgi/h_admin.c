@@ -335,7 +335,7 @@ enum { KF_SCOPES, KF_NAME, KF_EXPIRES, KF__MAX };
 enum enr_err h_admin_client_key_create(struct http_req *r)
 {
 	static const struct jb_field f[KF__MAX] = {
-		[KF_SCOPES] = { "scopes", JB_WORDS, 1, 4, false },
+		[KF_SCOPES] = { "scopes", JB_WORDS, 1, 5, false },
 		[KF_NAME] = { "name", JB_STRING, 0, LIM_NAME_MAX, false },
 		[KF_EXPIRES] = { "expires_in_days", JB_INT, 1, 36500, false },
 	};
@@ -367,7 +367,7 @@ enum enr_err h_admin_client_key_create(struct http_req *r)
 				http_error(r, ENR_E_INVALID, "the request body is not valid; see details",
 					   json_pack("[{s:s, s:s}]", "field", "scopes", "problem",
 						     "each entry is one of enrich, enqueue, admin, "
-						     "metrics"));
+						     "metrics, search"));
 				return ENR_OK;
 			}
 			scopes |= one;

@@ -173,7 +173,17 @@ enum enr_err h_enqueue(struct http_req *r)
 		rc = job_parse_csv(r->body.data, r->body.len, enrich, r->cfg, app_lists(), &in,
 				   &details);
 	} else {
-		rc = job_parse_json(r->body.data, r->body.len, r->cfg, app_lists(), &in, &details);
+		bool from_search = false;
+
+		/* {"from_search": ...}: the records are a search's results. */
+		rc = h_from_search(r, &in, &details, &from_search);
+		if (r->responded) {
+			rc = ENR_OK;
+			goto out;
+		}
+		if (!from_search)
+			rc = job_parse_json(r->body.data, r->body.len, r->cfg, app_lists(), &in,
+					    &details);
 	}
 	if (rc == ENR_E_INVALID || rc == ENR_E_TOO_LARGE) {
 		http_error(r, rc, rc == ENR_E_TOO_LARGE ? "the batch holds too many records"

@@ -103,6 +103,11 @@ static const struct route routes[] = {
 	ROUTE_Q("GET", "/enrich/jobs/{id}/results", h_job_results, CFG_EP_JOBS, JOBS_SCOPES,
 		results_params),
 	ROUTE("POST", "/enrich/jobs/{id}/retry", h_job_retry, CFG_EP_JOBS, JOBS_SCOPES, 0),
+	/* A search counts its limit against the record quota in the handler,
+	 * once the body is read, and gives back what the page did not fill. */
+	ROUTE("POST", "/search/people", h_search_people, CFG_EP_SEARCH_PEOPLE, SCOPE_SEARCH, 0),
+	ROUTE("POST", "/search/companies", h_search_companies, CFG_EP_SEARCH_COMPANIES,
+	      SCOPE_SEARCH, 0),
 	ADMIN_Q("GET", "/admin/usage", h_admin_usage, usage_params),
 	ADMIN("GET", "/admin/keys", h_admin_keys),
 	ADMIN("POST", "/admin/keys/{id}/revive", h_admin_key_revive),

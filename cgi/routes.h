@@ -24,6 +24,7 @@
 #define SCOPE_ENQUEUE AUTH_SCOPE_ENQUEUE
 #define SCOPE_ADMIN   AUTH_SCOPE_ADMIN
 #define SCOPE_METRICS AUTH_SCOPE_METRICS
+#define SCOPE_SEARCH  AUTH_SCOPE_SEARCH
 
 typedef enum enr_err (*route_handler)(struct http_req *r);
 
@@ -75,7 +76,18 @@ enum enr_err h_job_status(struct http_req *r);
 enum enr_err h_job_results(struct http_req *r);
 enum enr_err h_job_retry(struct http_req *r);
 enum enr_err h_job_cancel(struct http_req *r);
+enum enr_err h_search_people(struct http_req *r);
+enum enr_err h_search_companies(struct http_req *r);
 void h_enrich_init(void);
+
+/* POST /enrich/enqueue with {"from_search": {"cursor": ...} | {"rows": [...]},
+ * "enrich", "webhook_url"} (cgi/h_search.c): *used false when the body is
+ * not of that form (nothing done); otherwise in holds the submission (as
+ * job_parse_json makes it), or ENR_E_INVALID with *details, or the
+ * request was answered (r->responded: 403, 503, 502, 504). */
+struct job_input;
+enum enr_err h_from_search(struct http_req *r, struct job_input *in, json_t **details,
+			   bool *used);
 
 /* Shared by handlers with JSON bodies (cgi/h_enrich.c). */
 bool http_is_json(const struct http_req *r);

@@ -92,7 +92,8 @@ enum enr_err auth_parse_headers(const char *authorization, const char *x_api_key
 	return ENR_OK;
 }
 
-static const char *const scope_names[] = { "enrich", "enqueue", "admin", "metrics" };
+/* Scope bit i is scope_names[i] (lib/auth.h). */
+static const char *const scope_names[] = { "enrich", "enqueue", "admin", "metrics", "search" };
 #define NSCOPES (sizeof scope_names / sizeof scope_names[0])
 
 enum enr_err auth_scopes_parse(const char *s, unsigned *out)

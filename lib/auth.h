@@ -22,7 +22,8 @@
 #define AUTH_SCOPE_ENQUEUE 2u
 #define AUTH_SCOPE_ADMIN   4u
 #define AUTH_SCOPE_METRICS 8u      /* scrape /metrics, not rate-limited */
-#define AUTH_SCOPE_ALL     15u
+#define AUTH_SCOPE_SEARCH  16u     /* POST /search/people, /search/companies */
+#define AUTH_SCOPE_ALL     31u
 
 /* A new key into out (AUTH_KEY_LEN + 1 bytes). */
 ENR_MUST_CHECK enum enr_err auth_key_generate(char out[AUTH_KEY_LEN + 1]);
@@ -42,7 +43,7 @@ void auth_key_hash(const char *key, size_t len, unsigned char out[AUTH_HASH_LEN]
 ENR_MUST_CHECK enum enr_err auth_parse_headers(const char *authorization, const char *x_api_key,
 				char out[AUTH_KEY_LEN + 1]);
 
-/* Parse "enrich,enqueue,admin,metrics" (any order, no blanks) into scope bits. */
+/* Parse "enrich,enqueue,admin,metrics,search" (any order, no blanks) into scope bits. */
 ENR_MUST_CHECK enum enr_err auth_scopes_parse(const char *s, unsigned *out);
 
 /* Write scope names "enrich,enqueue" into out (size >= 40). */

@@ -288,6 +288,82 @@ void util_hex(const void *in, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
+static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+size_t util_b64url_len(size_t n)
+{
+	return n / 3 * 4 + (n % 3 ? n % 3 + 1 : 0);
+}
+
+void util_b64url_encode(const void *in, size_t n, char *out)
+{
+	const unsigned char *p = in;
+	size_t o = 0, i = 0;
+
+	for (; i + 3 <= n; i += 3) {
+		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+
+		out[o++] = b64url[v >> 18 & 63];
+		out[o++] = b64url[v >> 12 & 63];
+		out[o++] = b64url[v >> 6 & 63];
+		out[o++] = b64url[v & 63];
+	}
+	if (n - i == 1) {
+		out[o++] = b64url[p[i] >> 2];
+		out[o++] = b64url[(p[i] & 3) << 4];
+	} else if (n - i == 2) {
+		uint32_t v = (uint32_t)p[i] << 8 | p[i + 1];
+
+		out[o++] = b64url[v >> 10 & 63];
+		out[o++] = b64url[v >> 4 & 63];
+		out[o++] = b64url[(v & 15) << 2];
+	}
+	out[o] = '\0';
+}
+
+static int b64url_value(char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '-')
+		return 62;
+	if (c == '_')
+		return 63;
+	return -1;
+}
+
+bool util_b64url_decode(const char *in, size_t n, unsigned char *out, size_t outsz,
+			size_t *outlen)
+{
+	uint32_t acc = 0;
+	int bits = 0;
+	size_t o = 0;
+
+	if (n % 4 == 1 || n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0) > outsz)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		int v = b64url_value(in[i]);
+
+		if (v < 0)
+			return false;
+		acc = (acc << 6 | (uint32_t)v) & 0xffffff;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[o++] = (unsigned char)(acc >> bits);
+		}
+	}
+	/* The bits of a last, partial group must be zero. */
+	if (bits > 0 && (acc & ((1u << bits) - 1)) != 0)
+		return false;
+	*outlen = o;
+	return true;
+}
+
 bool util_strlcpy(char *dst, const char *src, size_t dstsz)
 {
 	size_t n;

@@ -88,6 +88,18 @@ int64_t util_jitter_add(int64_t ms, double jitter);
 /* Lower-case hex of n bytes into out (2n+1 bytes, NUL-terminated). */
 void util_hex(const void *in, size_t n, char *out);
 
+/* base64url without padding (RFC 4648 5): util_b64url_len(n) characters
+ * for n bytes; encode writes them and a NUL into out (len + 1 bytes). */
+size_t util_b64url_len(size_t n);
+void util_b64url_encode(const void *in, size_t n, char *out);
+
+/* Decode n characters of unpadded base64url into out (outsz bytes):
+ * false for any other character, a length no encoding has, bits left
+ * over that are not zero (so one text decodes from one encoding only) or
+ * an output that does not fit.  *outlen gets the byte count. */
+bool util_b64url_decode(const char *in, size_t n, unsigned char *out, size_t outsz,
+			size_t *outlen);
+
 /* Copy src into dst of size dstsz, always NUL-terminating when dstsz > 0.
  * Returns false when src was truncated. */
 bool util_strlcpy(char *dst, const char *src, size_t dstsz);

@@ -90,9 +90,11 @@ TEST(scopes)
 	auth_scopes_format(s, out, sizeof out);
 	CHECK_STR(out, "enrich,admin");
 	auth_scopes_format(AUTH_SCOPE_ALL, out, sizeof out);
-	CHECK_STR(out, "enrich,enqueue,admin,metrics");
+	CHECK_STR(out, "enrich,enqueue,admin,metrics,search");
 	CHECK_INT(auth_scopes_parse("metrics", &s), ENR_OK);
 	CHECK_INT(s, AUTH_SCOPE_METRICS);
+	CHECK_INT(auth_scopes_parse("search,enrich", &s), ENR_OK);
+	CHECK_INT(s, AUTH_SCOPE_SEARCH | AUTH_SCOPE_ENRICH);
 	CHECK_INT(auth_scopes_parse("enrich,", &s), ENR_E_INVALID);
 	CHECK_INT(auth_scopes_parse("root", &s), ENR_E_INVALID);
 	CHECK_INT(auth_scopes_parse("", &s), ENR_E_INVALID);

@@ -395,7 +395,7 @@ void cmd_key(int argc, char **argv, const struct opts *o)
 		if (argc != 2)
 			usage_fail("key create ACCOUNT [--scopes LIST] [--name TEXT] [--expires-in DAYS]");
 		if (o->scopes && auth_scopes_parse(o->scopes, &scopes) != ENR_OK)
-			usage_fail("--scopes is a comma-separated list of enrich, enqueue, admin, metrics");
+			usage_fail("--scopes is a comma-separated list of enrich, enqueue, admin, metrics, search");
 		if (o->name && !ops_label_ok(o->name, strlen(o->name)))
 			usage_fail("--name is at most 64 bytes of UTF-8 without control characters");
 		if (o->expires_in) {

@@ -51,7 +51,7 @@ static const char usage_text[] =
 	"  account set-budget NAME [--credits-per-day N] [--credits-per-month N]\n"
 	"                                          credit budgets (0: none; \"default\")\n"
 	"  account budget NAME                     the account's budgets: spent, held, left\n"
-	"  key create ACCOUNT [--scopes enrich,enqueue,admin,metrics] [--name TEXT]\n"
+	"  key create ACCOUNT [--scopes enrich,enqueue,admin,metrics,search] [--name TEXT]\n"
 	"                     [--expires-in DAYS] [--raw]\n"
 	"                                          create a key; it is shown only this once\n"
 	"  key list [ACCOUNT]                      list client keys (never the keys themselves)\n"
