@@ -16,6 +16,7 @@
 #define ENR_TEST_ADAPTER_HARNESS_H
 
 #include <stdint.h>
+#include <jansson.h>
 #include <string.h>
 
 #include "lib/provider.h"
@@ -251,6 +252,88 @@ static inline void ah_check_get(const struct prov_request *r, const char *url, c
 	CHECK_STR(r->headers[1], "User-Agent: enrichd/" ENRICHD_VERSION);
 	CHECK_STR(r->headers[2], key_line);
 	ah_check_key_only_in(r, key, key_line);
+}
+
+/* ---- search adapters (lib/provider.h, struct prov_search_ops) ---------- */
+
+/* A search of kind with one filter (f, values) for limit results. */
+static inline struct prov_search ah_search(enum prov_search_kind kind, enum prov_filter f,
+					   const char *const *values, size_t n, int limit)
+{
+	struct prov_search s;
+
+	memset(&s, 0, sizeof s);
+	s.kind = kind;
+	s.f[f].v = values;
+	s.f[f].n = n;
+	s.limit = limit;
+	return s;
+}
+
+/* Parse one search answer to s: status, body (NULL: empty), headers (a
+ * NULL-ended list or NULL) into call and page. */
+static inline void ah_search_parse(const struct prov_search_ops *ops, const struct cfg_provider *p,
+				   const struct prov_search *s, int64_t now_ms, long status,
+				   const char *body, const struct ah_hdr *hdrs,
+				   struct prov_result *call, struct prov_page *page)
+{
+	struct prov_header h[AH_HEADERS_MAX];
+	struct prov_response r;
+	size_t n = 0;
+
+	for (; hdrs && hdrs[n].name && n < AH_HEADERS_MAX; n++) {
+		h[n].name = (char *)hdrs[n].name;
+		h[n].value = (char *)hdrs[n].value;
+	}
+	r.status = status;
+	r.timed_out = false;
+	r.body = body ? body : "";
+	r.body_len = body ? strlen(body) : 0;
+	r.headers = h;
+	r.nheaders = n;
+	ops->parse(p, s, &r, now_ms, call, page);
+}
+
+/* What every failed search answer leaves: the outcome, an empty page, no
+ * credits, a reason that quotes none of leaks (NULL-ended, may be NULL). */
+static inline void ah_check_search_failure(const struct prov_result *call,
+					   const struct prov_page *page, enum prov_outcome want,
+					   const char *const *leaks)
+{
+	if (call->outcome != want)
+		HARNESS_FAIL("outcome %s, want %s (%s)", prov_outcome_names[call->outcome],
+			     prov_outcome_names[want], call->reason);
+	CHECK_INT(page->n, 0);
+	CHECK(page->next_cursor == NULL);
+	CHECK_INT(call->credits, 0);
+	CHECK(call->reason[0] != '\0');
+	for (size_t k = 0; leaks && leaks[k]; k++) {
+		if (strstr(call->reason, leaks[k]))
+			HARNESS_FAIL("reason \"%s\" quotes \"%s\"", call->reason, leaks[k]);
+	}
+}
+
+/* The body of a built request as JSON; NULL (and a failure) when it is not. */
+static inline json_t *ah_body_json(const struct prov_request *r)
+{
+	json_t *j = json_loadb(r->body.data ? r->body.data : "", r->body.len, 0, NULL);
+
+	if (j == NULL)
+		HARNESS_FAIL("request body is not JSON: %s", buf_cstr(&r->body));
+	return j;
+}
+
+/* The body of r equals the JSON text want (member order aside). */
+static inline void ah_check_body(const struct prov_request *r, const char *want)
+{
+	json_t *got = ah_body_json(r), *w = json_loads(want, 0, NULL);
+
+	if (w == NULL)
+		HARNESS_FAIL("bad JSON in the test: %s", want);
+	else if (got && !json_equal(got, w))
+		HARNESS_FAIL("body %s, want %s", buf_cstr(&r->body), want);
+	json_decref(got);
+	json_decref(w);
 }
 
 #endif

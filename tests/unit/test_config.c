@@ -341,6 +341,118 @@ TEST(generic_provider)
 	CHECK(strstr(err, "only for kind \"generic\"") != NULL);
 }
 
+#define PDL_P "{ name = \"pdl\"; kind = \"pdl\"; keys = ( { id = \"p1\"; secret = \"env:ENRICHD_T_KEY1\"; } ); }"
+#define LUSHA_P "{ name = \"lu\"; kind = \"lusha\"; keys = ( { id = \"l1\"; secret = \"env:ENRICHD_T_KEY1\"; } ); }"
+#define GEN_SEARCH "{ name = \"gs\"; kind = \"generic\"; base_url = \"https://g.example\";\n" \
+	"  search_people = { url = \"{base_url}/people/search\"; body = \"{\\\"d\\\":{domains},\\\"l\\\":{limit}}\";\n" \
+	"    results = \"results\"; next_cursor = \"paging.next\"; max_limit = 40; credits_per_result = 2;\n" \
+	"    fields = { title = \"job.title\"; first_name = \"first\"; }; domain = \"company.domain\";\n" \
+	"    statuses = { request_rejected = [ 400, 422 ]; }; };\n" \
+	"  keys = ( { id = \"g1\"; secret = \"env:ENRICHD_T_KEY1\"; } ); }"
+
+TEST(search_settings)
+{
+	struct cfg *c = NULL;
+	const struct cfg_provider *p;
+
+	setenv("ENRICHD_T_KEY1", "k1", 1);
+	/* Defaults: no provider, the limits, the switches on. */
+	REQUIRE(load("", &c) == ENR_OK);
+	CHECK_INT(c->search.people.n, 0);
+	CHECK_INT(c->search.limit_max, 100);
+	CHECK_INT(c->search.limit_default, 25);
+	CHECK_INT(c->search.cursor_ttl_s, 86400);
+	CHECK_INT(c->search.enqueue_max_records, 1000);
+	CHECK_INT(c->cache.search_ttl_s, 86400);
+	CHECK(c->endpoints[CFG_EP_SEARCH_PEOPLE].enabled && c->endpoints[CFG_EP_SEARCH_COMPANIES].enabled);
+	CHECK_INT(c->endpoints[CFG_EP_SEARCH_PEOPLE].deadline_ms, 5000);
+	CHECK(c->rotation.endpoints[CFG_EP_SEARCH_PEOPLE] && c->rotation.endpoints[CFG_EP_SEARCH_COMPANIES]);
+	cfg_release(c);
+	c = NULL;
+	REQUIRE(load("providers = ( " PDL_P ", " GEN_SEARCH " );\n"
+		     "search = { people = [ \"gs\", \"pdl\" ]; companies = [ \"pdl\" ]; limit_max = 150;\n"
+		     "  limit_default = 10; cursor_secret = \"env:ENRICHD_T_KEY1\"; cursor_ttl_s = 600; };\n"
+		     "endpoints = { search_people = { enabled = false; deadline_ms = 900; }; };\n"
+		     "rotation = { endpoints = { search_companies = false; }; };\n"
+		     "cache = { search_ttl_s = 60; };\n", &c) == ENR_OK);
+	CHECK_INT(c->search.people.n, 2);
+	CHECK_STR(c->search.people.v[0], "gs");
+	CHECK_STR(c->search.companies.v[0], "pdl");
+	CHECK_INT(c->search.limit_max, 150);
+	CHECK_STR(c->search.cursor_secret, "k1");
+	CHECK(!c->endpoints[CFG_EP_SEARCH_PEOPLE].enabled);
+	CHECK_INT(c->endpoints[CFG_EP_SEARCH_PEOPLE].deadline_ms, 900);
+	CHECK(!c->rotation.endpoints[CFG_EP_SEARCH_COMPANIES]);
+	CHECK(c->rotation.endpoints[CFG_EP_SEARCH_PEOPLE]);
+	CHECK_INT(c->cache.search_ttl_s, 60);
+	p = cfg_provider_find(c, "gs");
+	REQUIRE(p && p->search[0] && p->search[1] == NULL);
+	/* A generic provider that only searches has no lookup. */
+	CHECK(p->generic == NULL);
+	CHECK_STR(p->search[0]->method, "POST");
+	CHECK_STR(p->search[0]->results, "results");
+	CHECK_STR(p->search[0]->fields[FLD_TITLE], "job.title");
+	CHECK_STR(p->search[0]->domain, "company.domain");
+	CHECK_INT(p->search[0]->max_limit, 40);
+	CHECK_INT(p->search[0]->credits_per_result, 2);
+	CHECK_INT(p->search[0]->request_rejected.n, 2);
+	CHECK_STR(p->search[0]->total, "");
+	cfg_release(c);
+	c = NULL;
+
+	/* Lists name providers that search that kind. */
+	CHECK_INT(load("search = { people = [ \"nope\" ]; };\n", &c), ENR_E_CONFIG);
+	CHECK(err_is(1, "search.people[0]: no provider is named \"nope\""));
+	CHECK_INT(load("providers = ( " LUSHA_P " );\nsearch = {\n people = [ \"lu\" ]; };\n", &c),
+		  ENR_E_CONFIG);
+	CHECK(err_is(3, "search.people[0]: provider \"lu\" (kind lusha) has no people search"));
+	CHECK_INT(load("providers = ( " GEN_SEARCH " );\nsearch = { companies = [ \"gs\" ]; };\n", &c),
+		  ENR_E_CONFIG);
+	CHECK(strstr(err, "has no company search: describe search_companies") != NULL);
+	CHECK_INT(load("providers = ( " PDL_P " );\nsearch = { people = [ \"pdl\", \"pdl\" ]; };\n", &c),
+		  ENR_E_CONFIG);
+	CHECK(strstr(err, "search.people[1]: provider \"pdl\" is named twice") != NULL);
+	CHECK_INT(load("search = { limit_max = 20; limit_default = 25; };\n", &c), ENR_E_CONFIG);
+	CHECK(strstr(err, "search.limit_default: must not be more than search.limit_max") != NULL);
+	CHECK_INT(load("search = { limit_max = 201; };\n", &c), ENR_E_CONFIG);
+	CHECK(err_is(1, "search.limit_max: 201 is outside 1..200"));
+	CHECK_INT(load("search = { color = 1; };\n", &c), ENR_E_CONFIG);
+	CHECK(err_is(1, "search.color: unknown setting"));
+	/* A search-only generic provider may not stand in a waterfall. */
+	CHECK_INT(load("providers = ( " GEN_SEARCH " );\nwaterfall = { person = [ \"gs\" ]; };\n", &c),
+		  ENR_E_CONFIG);
+	CHECK(strstr(err, "waterfall.person[0]: provider \"gs\" describes no lookup") != NULL);
+	/* The block is the generic kind's, complete, with paths that are paths. */
+	CHECK_INT(load("providers = ( { name = \"p\"; kind = \"pdl\"; search_people = { url = \"x\"; results = \"r\"; };\n"
+		       "  keys = ( { id = \"a1\"; secret = \"env:ENRICHD_T_KEY1\"; } ); } );\n", &c),
+		  ENR_E_CONFIG);
+	CHECK(strstr(err, "only for kind \"generic\"") != NULL);
+	CHECK_INT(load("providers = ( { name = \"g\"; kind = \"generic\"; search_people = { url = \"https://g/x\"; };\n"
+		       "  keys = ( { id = \"a1\"; secret = \"env:ENRICHD_T_KEY1\"; } ); } );\n", &c),
+		  ENR_E_CONFIG);
+	CHECK(strstr(err, "search_people.results is required") != NULL);
+	CHECK_INT(load("providers = ( { name = \"g\"; kind = \"generic\";\n"
+		       "  search_companies = { url = \"https://g/x\"; results = \"a..b\"; };\n"
+		       "  keys = ( { id = \"a1\"; secret = \"env:ENRICHD_T_KEY1\"; } ); } );\n", &c),
+		  ENR_E_CONFIG);
+	CHECK(err_is(2, "providers[0].search_companies.results: not a JSON path"));
+	CHECK_INT(load("providers = ( { name = \"g\"; kind = \"generic\";\n"
+		       "  search_people = { url = \"https://g/x\"; results = \"r\"; fields = { salary = \"s\"; }; };\n"
+		       "  keys = ( { id = \"a1\"; secret = \"env:ENRICHD_T_KEY1\"; } ); } );\n", &c),
+		  ENR_E_CONFIG);
+	CHECK(strstr(err, "search_people.fields.salary: not a record field name") != NULL);
+	CHECK_INT(load("providers = ( { name = \"g\"; kind = \"generic\";\n"
+		       "  search_people = { url = \"http://g.example/x\"; results = \"r\"; };\n"
+		       "  keys = ( { id = \"a1\"; secret = \"env:ENRICHD_T_KEY1\"; } ); } );\n", &c),
+		  ENR_E_CONFIG);
+	CHECK(strstr(err, "search_people.url") != NULL);
+	/* Neither lookups nor searches: nothing to do. */
+	CHECK_INT(load("providers = ( { name = \"g\"; kind = \"generic\";\n"
+		       "  keys = ( { id = \"a1\"; secret = \"env:ENRICHD_T_KEY1\"; } ); } );\n", &c),
+		  ENR_E_CONFIG);
+	CHECK(strstr(err, "or search_people / search_companies") != NULL);
+}
+
 TEST(snapshots_are_reference_counted)
 {
 	struct cfg *a = NULL, *b = NULL, *x, *y;
@@ -776,6 +888,7 @@ int main(void)
 	RUN(errors_name_file_line_and_setting);
 	RUN(providers_keys_and_secrets);
 	RUN(generic_provider);
+	RUN(search_settings);
 	RUN(snapshots_are_reference_counted);
 	RUN(state_dir_and_listen_group);
 	RUN(relative_paths_follow_the_file);
