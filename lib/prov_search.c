@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "ascii.h"
+#include "buf.h"
 #include "domains.h"
 #include "json_path.h"
 #include "record.h"
@@ -121,6 +122,26 @@ bool prov_record_set_json(struct prov_record *rec, enum fld_id f, const json_t *
 
 	if (json_is_boolean(v))
 		return true; /* true/false is no field's value */
+	if (json_is_array(v)) {
+		/* A list of words (technologies, tags): joined with ", ". */
+		struct buf b;
+		size_t i;
+		json_t *el;
+		bool ok = true;
+
+		buf_init(&b, LIM_PROV_VALUE_MAX);
+		json_array_foreach(v, i, el) {
+			if (!json_is_string(el) || json_string_length(el) == 0)
+				continue;
+			if ((b.len && buf_puts(&b, ", ")) ||
+			    buf_append(&b, json_string_value(el), json_string_length(el)))
+				break;
+		}
+		if (b.len)
+			ok = prov_record_set(rec, f, b.data, b.len) == ENR_OK;
+		buf_release(&b);
+		return ok;
+	}
 	t = jp_text(v, scratch, sizeof scratch, &n);
 	if (t == NULL)
 		return true;

@@ -405,8 +405,9 @@ void prov_page_drop_last(struct prov_page *pg);
 ENR_MUST_CHECK enum enr_err prov_record_set(struct prov_record *rec, enum fld_id f, const char *v,
 					    size_t n);
 
-/* The same from a JSON scalar (string or number); absent or null sets
- * nothing.  False only when memory ran out. */
+/* The same from a JSON scalar (string or number), or an array of strings
+ * joined with ", "; absent, null or a boolean sets nothing.  False only
+ * when memory ran out. */
 bool prov_record_set_json(struct prov_record *rec, enum fld_id f, const struct json_t *v);
 
 /* Keep the company's domain from a JSON string ("www.Acme.com/" and

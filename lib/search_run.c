@@ -371,6 +371,17 @@ enum enr_err srch_run(const struct srch_ctx *ctx, const struct srch_request *req
 
 	srch_result_release(out);
 	out->limit = req->limit;
+	if (req->has_cursor) {
+		bool in_list = false;
+
+		for (size_t i = 0; i < list->n; i++)
+			in_list = in_list || strcmp(list->v[i], req->provider) == 0;
+		/* Taken out of the list: no more calls to it, its cursors included. */
+		if (!in_list) {
+			out->status = SRCH_CURSOR_GONE;
+			return ENR_OK;
+		}
+	}
 	if (list->n == 0) {
 		out->status = SRCH_NO_PROVIDER;
 		return ENR_OK;
@@ -393,12 +404,7 @@ enum enr_err srch_run(const struct srch_ctx *ctx, const struct srch_request *req
 		stopped = v == ONE_STOP;
 	}
 	if (!answered) {
-		bool in_list = false;
-
-		for (size_t i = 0; req->has_cursor && i < list->n; i++)
-			in_list = in_list || strcmp(list->v[i], req->provider) == 0;
-		out->status = req->has_cursor && !in_list ? SRCH_CURSOR_GONE
-							  : no_page(out, asked, stopped && out->status != SRCH_BUDGET);
+		out->status = no_page(out, asked, stopped && out->status != SRCH_BUDGET);
 		return ENR_OK;
 	}
 	out->status = SRCH_ANSWERED;

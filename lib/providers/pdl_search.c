@@ -249,30 +249,6 @@ static bool map_person(const json_t *d, struct prov_record *r)
 	return true;
 }
 
-/* tags (an array of strings) joined with ", " as technologies. */
-static bool set_tags(struct prov_record *r, const json_t *tags)
-{
-	struct buf b;
-	size_t i;
-	json_t *el;
-	bool ok = true;
-
-	if (!json_is_array(tags))
-		return true;
-	buf_init(&b, LIM_PROV_VALUE_MAX);
-	json_array_foreach(tags, i, el) {
-		if (!json_is_string(el) || json_string_length(el) == 0)
-			continue;
-		if ((b.len && buf_puts(&b, ", ")) ||
-		    buf_append(&b, json_string_value(el), json_string_length(el)))
-			break;
-	}
-	if (b.len)
-		ok = prov_record_set(r, FLD_TECHNOLOGIES, b.data, b.len) == ENR_OK;
-	buf_release(&b);
-	return ok;
-}
-
 /* A company record: a company enrichment's fields plus the headquarters. */
 static bool map_company(const json_t *c, struct prov_record *r)
 {
@@ -295,7 +271,8 @@ static bool map_company(const json_t *c, struct prov_record *r)
 			return false;
 	}
 	prov_record_domain(r, json_object_get(c, "website"));
-	return set_tags(r, json_object_get(c, "tags"));
+	/* tags, an array of strings, joined as technologies */
+	return prov_record_set_json(r, FLD_TECHNOLOGIES, json_object_get(c, "tags"));
 }
 
 /* 200: {"status":200,"data":[...],"scroll_token":"...","total":N}. */
