@@ -378,6 +378,32 @@ def test_the_enrich_scope_alone_is_forbidden():
         check("search" in out, out)
 
 
+def test_the_admin_api_creates_keys_with_the_search_scope():
+    with env_for(kinds=("pdl",)) as env:
+        admin = key(env, scopes="admin")
+        env.ctl("account", "create", "gamma")
+        every = ["enrich", "enqueue", "admin", "metrics", "search"]
+        r = env.request("POST", "/admin/accounts/gamma/keys", json_body={"scopes": every},
+                        headers=auth(admin))
+        check(r.status == 201 and r.json()["scopes"] == every, r)
+        r = env.request("POST", "/admin/accounts/gamma/keys",
+                        json_body={"scopes": ["search"], "name": "prospecting"},
+                        headers=auth(admin))
+        check(r.status == 201 and r.json()["scopes"] == ["search"], r)
+        only_search = r.json()["key"]
+        page = search(env, only_search, "people", {"domains": ["acme.com"], "limit": 1})
+        check(len(page.json()["results"]) == 1, page)
+        r = env.request("POST", "/enrich", json_body={"email": "jack.vance@acme.com"},
+                        headers=auth(only_search))
+        check(r.status == 403, f"a search-only key enriched: {r!r}")
+        # The refusal names every scope there is.
+        r = env.request("POST", "/admin/accounts/gamma/keys", json_body={"scopes": ["seek"]},
+                        headers=auth(admin))
+        check(r.status == 400 and "search" in r.json()["error"]["details"][0]["problem"], r)
+        r = env.request("GET", "/admin/client-keys?account=gamma", headers=auth(admin))
+        check(sorted(k["scopes"] for k in r.json()["keys"]) == sorted([every, ["search"]]), r)
+
+
 def usage(env, k):
     r = env.request("GET", "/admin/usage?days=1", headers=auth(k))
     check(r.status == 200, r)
