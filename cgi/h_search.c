@@ -88,9 +88,13 @@ static bool answer_failure(struct http_req *r, enum prov_search_kind kind, const
 		break;
 	case SRCH_BUDGET:
 		set_retry_after(r, res->budget_until_ms);
-		http_error(r, ENR_E_QUOTA, "the account's credit budget cannot pay for this page; "
-					  "retry after the time in Retry-After",
-			   NULL);
+		/* fits: the largest limit the budget would take now (0: wait
+		 * for the reset in Retry-After). */
+		http_error(r, ENR_E_BUDGET, "the account's credit budget cannot pay for this page; "
+					   "ask for fewer results or retry after the time in "
+					   "Retry-After, when it resets",
+			   json_pack("[{s:s, s:s, s:i}]", "field", "limit", "problem",
+				     "over the credit budget", "fits", res->budget_fits));
 		break;
 	case SRCH_FAILED:
 	default:

@@ -570,7 +570,7 @@ enum enr_err rot_call(const struct rot_ctx *ctx, const struct cfg_provider *p,
 {
 	const struct prov_ops *ops = prov_ops_find(p->kind);
 	struct lookup l = { ops, q };
-	struct rot_op op = { lookup_build, NULL, lookup_parse, &l, 0 };
+	struct rot_op op = { lookup_build, NULL, lookup_parse, &l, 0, 0 };
 	enum enr_err rc;
 
 	memset(rep, 0, sizeof *rep);
@@ -586,6 +586,7 @@ enum enr_err rot_call(const struct rot_ctx *ctx, const struct cfg_provider *p,
 	if (ops->build_poll)
 		op.build_poll = lookup_build_poll;
 	op.worst_credits = p->credits_per_hit;
+	op.unit_credits = p->credits_per_hit;
 	return rot_call_op(ctx, p, &op, out, rep);
 }
 
@@ -658,6 +659,14 @@ enum enr_err rot_call_op(const struct rot_ctx *ctx, const struct cfg_provider *p
 					     util_now_ms(), hold_until(ctx), &hold, &v);
 			if (rc)
 				break;
+			if (!v.ok && v.fits >= op->unit_credits && op->unit_credits > 0) {
+				/* Not spent, only too small for this call: the next key. */
+				log_info("rotation", "key %s (...%s): %s cannot take %lld credits "
+					 "(%lld left), trying the next key", k->id, k->last4, v.what,
+					 (long long)op->worst_credits, (long long)v.fits);
+				skip[order[0]] = true;
+				continue;
+			}
 			if (!v.ok) {
 				park_for_budget(ctx, &params, keys, nkeys, skip, order[0], &v);
 				continue;

@@ -12,7 +12,9 @@
  * used.  Paced keys (requests_per_minute) wait for their slot.  A key or
  * upstream account with a credit budget (lib/budget.h) reserves the call's
  * worst case first; one whose budget is spent is parked exhausted until
- * the budget resets (an alert says so) and the next key is tried.
+ * the budget resets (an alert says so) and the next key is tried (one that
+ * cannot take a rot_op's worst case but still its unit_credits is only
+ * passed over for that call).
  *
  * Built-in providers (local, mock) are answered directly.
  * Thread-safe; blocks the calling thread for the call's duration.
@@ -104,6 +106,11 @@ struct rot_op {
 		      int64_t now_ms, struct prov_result *out);
 	void *arg;
 	int64_t worst_credits;   /* the most one call may cost: held on the key's budget */
+	/* The least a paid answer costs (one record): a key whose budget
+	 * cannot take worst_credits but still this much is passed over for
+	 * this call; one that cannot take even this much is spent and parked
+	 * exhausted until its budget resets. */
+	int64_t unit_credits;
 };
 
 /* Make op's call of provider p (an HTTP kind) as rot_call makes a

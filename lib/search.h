@@ -179,6 +179,7 @@ struct srch_result {
 	int calls;                       /* upstream HTTP requests */
 	int64_t comes_back_ms;           /* SRCH_UNAVAILABLE: earliest key return (wall clock) */
 	int64_t budget_until_ms;         /* SRCH_BUDGET: when the budget resets */
+	int budget_fits;                 /* SRCH_BUDGET: results a page could have now */
 	char *next_cursor;               /* owned: our cursor of the next page, NULL at the end */
 	char *page_cursor;               /* owned: our cursor of this page */
 };

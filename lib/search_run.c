@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "budget.h"
+#include "cache.h"
 #include "log.h"
 #include "metrics.h"
 #include "rotation.h"
@@ -42,7 +44,7 @@ void srch_init(void)
 	mx_pages = mx_counter("enrichd_search_provider_pages_total",
 			      "Search pages asked of a provider, by kind, provider and outcome "
 			      "(answered, cached, no_usable_key, transient, timeout, rejected, "
-			      "deadline).");
+			      "deadline, budget_exceeded).");
 	mx_results = mx_counter("enrichd_search_results_total",
 				"Search results returned to clients, by kind and provider.");
 	mx_credits = mx_counter("enrichd_search_credits_total",
@@ -95,34 +97,19 @@ void srch_result_release(struct srch_result *r)
 
 /* ---- the client's credit budget -------------------------------------------
  *
- * The most a page can cost is reserved on the client account's budget
- * before the call and settled with what the provider charged after it, so
- * concurrent searches never spend more than the budget holds.  This is
- * the one place a search touches budgets.  The store ledger that keeps
- * accounts' budgets is not part of this build yet: until it is, every
- * reservation is granted and the credits spent are counted in the
- * account's usage (POST handlers call adm_add_credits). */
-struct hold {
-	int64_t amount;
-	bool held;
-};
+ * The most a page can cost (its limit times the provider's credits per
+ * record) is held on the client account's budgets (lib/budget.h) before
+ * the call and settled with what the provider charged after it, so
+ * concurrent searches never spend more than the budget holds; the key's
+ * own budget is held by the key pool (rot_call_op, worst_credits).  A hold
+ * outlives the search's deadline by this much, then counts for nothing. */
+#define HOLD_SLACK_MS 30000
 
-static enum enr_err budget_reserve(const struct srch_ctx *ctx, int64_t credits, struct hold *h,
-				   bool *ok, int64_t *until_ms)
+static int64_t hold_expiry(const struct srch_ctx *ctx)
 {
-	(void)ctx;
-	h->amount = credits;
-	h->held = false;
-	*ok = true;
-	*until_ms = 0;
-	return ENR_OK;
-}
+	int64_t left = ctx->deadline_mono_ms > 0 ? util_deadline_left(ctx->deadline_mono_ms) : 60000;
 
-static void budget_settle(const struct srch_ctx *ctx, struct hold *h, int64_t spent)
-{
-	(void)ctx;
-	(void)spent;
-	h->held = false;
+	return util_now_ms() + (left > 0 ? left : 0) + HOLD_SLACK_MS;
 }
 
 /* ---- one provider ----------------------------------------------------------- */
@@ -199,14 +186,15 @@ static enum enr_err ask_one(const struct srch_ctx *ctx, const struct srch_reques
 	const struct prov_search_ops *sops = ops ? ops->search : NULL;
 	struct prov_search s;
 	struct page_call pc;
-	struct rot_op op = { pc_build, NULL, pc_parse, &pc, 0 };
+	struct rot_op op = { pc_build, NULL, pc_parse, &pc, 0, 0 };
 	struct rot_ctx rctx = { ctx->store, ctx->cfg, NULL, ctx->endpoint, ctx->deadline_mono_ms };
 	struct prov_result res;
 	struct rot_report rep;
-	struct hold hold = { 0, false };
+	struct bud_hold hold;
+	struct bud_verdict bv = { .ok = true };
 	unsigned char key[SRCH_KEY_LEN];
-	bool cache_on = ctx->cfg->cache.enabled && ctx->cfg->cache.search_ttl_s > 0, ok = true;
-	int64_t now = util_now_ms(), until = 0;
+	bool cache_on = ctx->cfg->cache.enabled && ctx->cfg->cache.search_ttl_s > 0;
+	int64_t now = util_now_ms(), worst;
 	enum enr_err rc;
 	int limit;
 
@@ -243,6 +231,8 @@ static enum enr_err ask_one(const struct srch_ctx *ctx, const struct srch_reques
 			rc = srch_page_load(body, &out->page, &credits);
 			free(body);
 			if (rc == ENR_OK) {
+				/* The call this page cost when it was bought is saved. */
+				cache_saved(p->name, false, credits);
 				out->cached = true;
 				util_strlcpy(out->source, p->name, sizeof out->source);
 				count_page(req->kind, p->name, "cached");
@@ -258,22 +248,31 @@ static enum enr_err ask_one(const struct srch_ctx *ctx, const struct srch_reques
 	}
 
 	/* The most this page can cost, held on the client's budget first. */
-	rc = budget_reserve(ctx, sops->cost(p, req->kind, limit), &hold, &ok, &until);
-	if (rc)
-		return rc;
-	if (!ok) {
+	worst = sops->cost(p, req->kind, limit);
+	memset(&hold, 0, sizeof hold);
+	if (ctx->account_id > 0 && worst > 0) {
+		rc = bud_reserve_account(ctx->store, ctx->cfg, ctx->account_id, worst, util_now_ms(),
+					 hold_expiry(ctx), &hold, &bv);
+		if (rc)
+			return rc;
+	}
+	if (!bv.ok) {
 		out->status = SRCH_BUDGET;
-		out->budget_until_ms = until;
+		out->budget_until_ms = bv.until_ms;
+		/* Results per credit: how large a page would still fit. */
+		out->budget_fits = worst > 0 ? (int)(bv.fits * limit / worst) : 0;
+		count_page(req->kind, p->name, "budget_exceeded");
 		*verdict = ONE_STOP;
 		return ENR_OK;
 	}
 	pc.ops = sops;
 	pc.s = &s;
 	pc.page = &out->page;
-	op.worst_credits = sops->cost(p, req->kind, limit);
+	op.worst_credits = worst;
+	op.unit_credits = sops->cost(p, req->kind, 1);
 	prov_result_init(&res);
 	rc = rot_call_op(&rctx, p, &op, &res, &rep);
-	budget_settle(ctx, &hold, rc == ENR_OK && rep.status == ROT_ANSWERED ? res.credits : 0);
+	bud_settle(ctx->store, &hold, rc == ENR_OK && rep.status == ROT_ANSWERED ? res.credits : 0);
 	out->calls += rep.calls;
 	if (rc) {
 		prov_result_release(&res);
