@@ -207,6 +207,36 @@ bool prov_page_cursor(struct prov_page *pg, const json_t *v, bool *oom)
 	return true;
 }
 
+bool prov_page_fill(struct prov_result *call, struct prov_page *pg, const json_t *list,
+		    prov_map_fn map, const void *arg, const char *name)
+{
+	const json_t *el;
+	size_t i;
+
+	json_array_foreach(list, i, el) {
+		struct prov_record *r;
+
+		if (!json_is_object(el)) {
+			prov_result_reason(call, "%s: search result %zu is not an object", name, i);
+			return false;
+		}
+		if ((r = prov_page_add(pg)) == NULL || !map(el, r, arg)) {
+			prov_result_reason(call, "%s: out of memory", name);
+			return false;
+		}
+		/* A record with nothing we can use is left out. */
+		if (!prov_record_any(r))
+			prov_page_drop_last(pg);
+	}
+	return true;
+}
+
+void prov_page_total(struct prov_page *pg, const json_t *v)
+{
+	if (json_is_integer(v) && json_integer_value(v) >= 0)
+		pg->total = json_integer_value(v);
+}
+
 /* The head count buckets PDL names (docs/providers.md, "PDL person search"). */
 static const struct {
 	const char *name;

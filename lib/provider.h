@@ -423,6 +423,19 @@ bool prov_record_any(const struct prov_record *rec);
  * is not the documented shape).  ENR_E_NOMEM is false with *oom set. */
 bool prov_page_cursor(struct prov_page *pg, const struct json_t *v, bool *oom);
 
+/* Map one search result (a JSON object) into r; false only when memory
+ * ran out.  arg is the caller's. */
+typedef bool (*prov_map_fn)(const struct json_t *el, struct prov_record *r, const void *arg);
+
+/* Add every element of the JSON array list to pg through map, leaving out
+ * records with nothing usable.  False, with call's reason naming the
+ * provider (name), when an element is not an object or memory ran out. */
+bool prov_page_fill(struct prov_result *call, struct prov_page *pg, const struct json_t *list,
+		    prov_map_fn map, const void *arg, const char *name);
+
+/* pg's total from a JSON value: a non-negative integer, else unchanged. */
+void prov_page_total(struct prov_page *pg, const struct json_t *v);
+
 /* A head count bucket (1-10 ... 10001+) as an employee range: lo..hi,
  * hi -1 for the open top bucket.  False for anything else. */
 bool prov_size_range(const char *bucket, int64_t *lo, int64_t *hi);

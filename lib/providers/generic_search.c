@@ -304,12 +304,25 @@ static bool classify(const struct cfg_generic_search *g, long status, enum prov_
 	return false;
 }
 
+/* One result through the configured paths (g); false only when memory ran out. */
+static bool map_result(const json_t *el, struct prov_record *r, const void *arg)
+{
+	const struct cfg_generic_search *g = arg;
+
+	for (int f = 0; f < FLD__MAX; f++) {
+		if (g->fields[f] && !prov_record_set_json(r, (enum fld_id)f, jp_get(el, g->fields[f])))
+			return false;
+	}
+	if (g->domain && g->domain[0])
+		prov_record_domain(r, jp_get(el, g->domain));
+	return true;
+}
+
 static void parse_page(const struct cfg_generic_search *g, const struct prov_response *resp,
 		       struct prov_result *call, struct prov_page *page)
 {
 	json_t *doc = jp_load(resp->body, resp->body_len, LIM_PROV_BODY_MAX);
-	const json_t *list, *el, *total;
-	size_t i;
+	const json_t *list;
 	bool oom = false;
 
 	call->outcome = PROV_TRANSIENT;
@@ -319,33 +332,10 @@ static void parse_page(const struct cfg_generic_search *g, const struct prov_res
 				   resp->status, g->max_limit);
 		goto out;
 	}
-	json_array_foreach(list, i, el) {
-		struct prov_record *r;
-
-		if (!json_is_object(el)) {
-			prov_result_reason(call, "generic: search result %zu is not an object", i);
-			goto out;
-		}
-		if ((r = prov_page_add(page)) == NULL) {
-			prov_result_reason(call, "generic: out of memory");
-			goto out;
-		}
-		for (int f = 0; f < FLD__MAX; f++) {
-			if (g->fields[f] && !prov_record_set_json(r, (enum fld_id)f, jp_get(el, g->fields[f]))) {
-				prov_result_reason(call, "generic: out of memory");
-				goto out;
-			}
-		}
-		if (g->domain && g->domain[0])
-			prov_record_domain(r, jp_get(el, g->domain));
-		if (!prov_record_any(r))
-			prov_page_drop_last(page);
-	}
-	if (g->total && g->total[0]) {
-		total = jp_get(doc, g->total);
-		if (json_is_integer(total) && json_integer_value(total) >= 0)
-			page->total = json_integer_value(total);
-	}
+	if (!prov_page_fill(call, page, list, map_result, g, "generic"))
+		goto out;
+	if (g->total && g->total[0])
+		prov_page_total(page, jp_get(doc, g->total));
 	if (g->next_cursor && g->next_cursor[0] &&
 	    !prov_page_cursor(page, jp_get(doc, g->next_cursor), &oom)) {
 		prov_result_reason(call, oom ? "generic: out of memory" : "generic: search with a bad next cursor");

@@ -276,14 +276,19 @@ static bool map_company(const json_t *c, struct prov_record *r)
 }
 
 /* 200: {"status":200,"data":[...],"scroll_token":"...","total":N}. */
+static bool map_any(const json_t *el, struct prov_record *r, const void *kind)
+{
+	return *(const enum prov_search_kind *)kind == PROV_SEARCH_PEOPLE ? map_person(el, r)
+									   : map_company(el, r);
+}
+
 static void parse_page(const struct cfg_provider *p, const struct prov_search *s,
 		       const struct prov_response *resp, struct prov_result *call,
 		       struct prov_page *page)
 {
 	json_t *doc = jp_load(resp->body, resp->body_len, LIM_PROV_BODY_MAX);
-	const json_t *st, *data, *total, *el;
+	const json_t *st, *data;
 	int64_t spent;
-	size_t i;
 	bool oom = false;
 
 	call->outcome = PROV_TRANSIENT;
@@ -302,25 +307,9 @@ static void parse_page(const struct cfg_provider *p, const struct prov_search *s
 				   PDL_SEARCH_MAX);
 		goto out;
 	}
-	json_array_foreach(data, i, el) {
-		struct prov_record *r;
-
-		if (!json_is_object(el)) {
-			prov_result_reason(call, "pdl: search record %zu is not an object", i);
-			goto out;
-		}
-		if ((r = prov_page_add(page)) == NULL ||
-		    !(s->kind == PROV_SEARCH_PEOPLE ? map_person(el, r) : map_company(el, r))) {
-			prov_result_reason(call, "pdl: out of memory");
-			goto out;
-		}
-		/* A record with nothing we can use is left out. */
-		if (!prov_record_any(r))
-			prov_page_drop_last(page);
-	}
-	total = json_object_get(doc, "total");
-	if (json_is_integer(total) && json_integer_value(total) >= 0)
-		page->total = json_integer_value(total);
+	if (!prov_page_fill(call, page, data, map_any, &s->kind, "pdl"))
+		goto out;
+	prov_page_total(page, json_object_get(doc, "total"));
 	if (!prov_page_cursor(page, json_object_get(doc, "scroll_token"), &oom)) {
 		prov_result_reason(call, oom ? "pdl: out of memory" : "pdl: search with a bad scroll_token");
 		goto out;

@@ -360,13 +360,18 @@ static bool map_company(const json_t *o, struct prov_record *r)
 	return true;
 }
 
+static bool map_any(const json_t *el, struct prov_record *r, const void *kind)
+{
+	return *(const enum prov_search_kind *)kind == PROV_SEARCH_PEOPLE ? map_person(el, r)
+									   : map_company(el, r);
+}
+
 static void parse_page(const struct prov_search *s, const struct prov_response *resp,
 		       struct prov_result *call, struct prov_page *page)
 {
 	json_t *doc = jp_load(resp->body, resp->body_len, LIM_PROV_BODY_MAX);
 	const char *member = s->kind == PROV_SEARCH_PEOPLE ? "people" : "companies";
-	const json_t *list, *total, *el;
-	size_t i;
+	const json_t *list;
 	bool oom = false;
 
 	call->outcome = PROV_TRANSIENT;
@@ -380,24 +385,9 @@ static void parse_page(const struct prov_search *s, const struct prov_response *
 				   member, SURFE_SEARCH_MAX);
 		goto out;
 	}
-	json_array_foreach(list, i, el) {
-		struct prov_record *r;
-
-		if (!json_is_object(el)) {
-			prov_result_reason(call, "surfe: search result %zu is not an object", i);
-			goto out;
-		}
-		if ((r = prov_page_add(page)) == NULL ||
-		    !(s->kind == PROV_SEARCH_PEOPLE ? map_person(el, r) : map_company(el, r))) {
-			prov_result_reason(call, "surfe: out of memory");
-			goto out;
-		}
-		if (!prov_record_any(r))
-			prov_page_drop_last(page);
-	}
-	total = json_object_get(doc, "total");
-	if (json_is_integer(total) && json_integer_value(total) >= 0)
-		page->total = json_integer_value(total);
+	if (!prov_page_fill(call, page, list, map_any, &s->kind, "surfe"))
+		goto out;
+	prov_page_total(page, json_object_get(doc, "total"));
 	if (!prov_page_cursor(page, json_object_get(doc, "nextPageToken"), &oom)) {
 		prov_result_reason(call, oom ? "surfe: out of memory" : "surfe: search with a bad nextPageToken");
 		goto out;
