@@ -34,14 +34,14 @@ static int qhead, qlen;
 static bool running, stopping;
 static pthread_t thread;
 
-static struct {
-	char scope[160];
+/* When an alert about a name (a provider, a budget's scope) last went out:
+ * one a minute per name at most. */
+struct sent {
+	char name[160];
 	int64_t at_ms;
-} budget_sent[32];
-static struct {
-	char provider[LIM_NAME_MAX + 1];
-	int64_t at_ms;
-} dry_sent[32];
+};
+#define SENT_SLOTS 32
+static struct sent budget_sent[SENT_SLOTS], dry_sent[SENT_SLOTS];
 
 static void cond_setup(void)
 {
@@ -166,34 +166,41 @@ void alert_key(const struct cfg *cfg, struct store *st, const struct kp_key *k)
 			       kp_state_names[k->state], "until", until[0] ? until : NULL));
 }
 
-void alert_pool_dry(const struct cfg *cfg, struct store *st, const char *provider, int64_t back_ms)
+/* True when an alert about name may go out now (and note that it did);
+ * false within DRY_EVERY_MS of the last one.  A full table reuses slot 0. */
+static bool due(struct sent *tab, const char *name)
 {
-	char back[21] = "", msg[256];
-	struct st_alert a;
 	int64_t now = util_mono_ms();
 	int slot = -1;
 	bool send = true;
 
 	pthread_mutex_lock(&lock);
-	for (int i = 0; i < 32; i++) {
-		if (strcmp(dry_sent[i].provider, provider) == 0) {
+	for (int i = 0; i < SENT_SLOTS; i++) {
+		if (strcmp(tab[i].name, name) == 0) {
 			slot = i;
 			break;
 		}
-		if (slot < 0 && dry_sent[i].provider[0] == '\0')
+		if (slot < 0 && tab[i].name[0] == '\0')
 			slot = i;
 	}
 	if (slot < 0)
 		slot = 0;
-	if (strcmp(dry_sent[slot].provider, provider) == 0 && dry_sent[slot].at_ms &&
-	    now - dry_sent[slot].at_ms < DRY_EVERY_MS)
+	if (strcmp(tab[slot].name, name) == 0 && tab[slot].at_ms && now - tab[slot].at_ms < DRY_EVERY_MS)
 		send = false;
 	if (send) {
-		util_strlcpy(dry_sent[slot].provider, provider, sizeof dry_sent[slot].provider);
-		dry_sent[slot].at_ms = now;
+		util_strlcpy(tab[slot].name, name, sizeof tab[slot].name);
+		tab[slot].at_ms = now;
 	}
 	pthread_mutex_unlock(&lock);
-	if (!send)
+	return send;
+}
+
+void alert_pool_dry(const struct cfg *cfg, struct store *st, const char *provider, int64_t back_ms)
+{
+	char back[21] = "", msg[256];
+	struct st_alert a;
+
+	if (!due(dry_sent, provider))
 		return;
 	if (back_ms > 0)
 		util_fmt_time_s(back_ms / 1000, back);
@@ -211,30 +218,8 @@ void alert_budget(const struct cfg *cfg, struct store *st, const char *provider,
 {
 	char until[21] = "", msg[256];
 	struct st_alert a;
-	int64_t now = util_mono_ms();
-	int slot = -1;
-	bool send = true;
 
-	pthread_mutex_lock(&lock);
-	for (int i = 0; i < 32; i++) {
-		if (strcmp(budget_sent[i].scope, scope) == 0) {
-			slot = i;
-			break;
-		}
-		if (slot < 0 && budget_sent[i].scope[0] == '\0')
-			slot = i;
-	}
-	if (slot < 0)
-		slot = 0;
-	if (strcmp(budget_sent[slot].scope, scope) == 0 && budget_sent[slot].at_ms &&
-	    now - budget_sent[slot].at_ms < DRY_EVERY_MS)
-		send = false;
-	if (send) {
-		util_strlcpy(budget_sent[slot].scope, scope, sizeof budget_sent[slot].scope);
-		budget_sent[slot].at_ms = now;
-	}
-	pthread_mutex_unlock(&lock);
-	if (!send)
+	if (!due(budget_sent, scope))
 		return;
 	if (until_ms > 0)
 		util_fmt_time_s(until_ms / 1000, until);
