@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "ascii.h"
+#include "jbody.h"
 #include "json_path.h"
 #include "limits.h"
 
@@ -132,35 +133,19 @@ out:
 enum enr_err en_parse(const char *body, size_t len, const struct cfg *cfg,
 		      const struct dom_lists *lists, struct en_request *out, json_t **details)
 {
-	json_error_t jerr;
-	json_t *j;
+	json_t *j, *d;
 	enum enr_err rc;
 
 	*details = NULL;
-	if (len == 0) {
-		*details = json_pack("[{s:s, s:s}]", "field", "body", "problem",
-				     "a JSON object is required");
-		return ENR_E_INVALID;
+	d = json_array();
+	if (d == NULL)
+		return ENR_E_NOMEM;
+	rc = jb_load(body, len, &j, d);
+	if (rc) {
+		*details = d;
+		return rc;
 	}
-	if (!jp_depth_ok(body, len, LIM_JSON_DEPTH_MAX)) {
-		char what[64];
-
-		snprintf(what, sizeof what, "nested deeper than %u levels", LIM_JSON_DEPTH_MAX);
-		*details = json_pack("[{s:s, s:s}]", "field", "body", "problem", what);
-		return *details ? ENR_E_INVALID : ENR_E_NOMEM;
-	}
-	j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (j == NULL) {
-		char what[256];
-
-		snprintf(what, sizeof what, "not valid JSON at line %d, column %d: %s", jerr.line,
-			 jerr.column, jerr.text);
-		*details = json_array();
-		if (*details == NULL)
-			return ENR_E_NOMEM;
-		problem(*details, "body", what);
-		return ENR_E_INVALID;
-	}
+	json_decref(d);
 	rc = en_parse_record(j, cfg, lists, true, out, details);
 	json_decref(j);
 	return rc;

@@ -119,10 +119,34 @@ static bool check_one(json_t *v, const struct jb_field *f, struct jb_value *out,
 	return false;
 }
 
+enum enr_err jb_load(const char *body, size_t len, json_t **doc, json_t *details)
+{
+	json_error_t jerr;
+	char what[256];
+
+	*doc = NULL;
+	if (len == 0) {
+		jb_problem(details, "body", "a JSON object is required");
+		return ENR_E_INVALID;
+	}
+	if (!jp_depth_ok(body, len, LIM_JSON_DEPTH_MAX)) {
+		snprintf(what, sizeof what, "nested deeper than %u levels", LIM_JSON_DEPTH_MAX);
+		jb_problem(details, "body", what);
+		return ENR_E_INVALID;
+	}
+	*doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (*doc == NULL) {
+		snprintf(what, sizeof what, "not valid JSON at line %d, column %d: %s", jerr.line,
+			 jerr.column, jerr.text);
+		jb_problem(details, "body", what);
+		return ENR_E_INVALID;
+	}
+	return ENR_OK;
+}
+
 enum enr_err jb_parse(const char *body, size_t len, const struct jb_field *table, size_t n,
 		      json_t **doc, struct jb_value *out, json_t **details)
 {
-	json_error_t jerr;
 	json_t *j = NULL, *d = json_array(), *v;
 	const char *name;
 	bool bad = false;
@@ -133,26 +157,8 @@ enum enr_err jb_parse(const char *body, size_t len, const struct jb_field *table
 		return ENR_E_NOMEM;
 	for (size_t i = 0; i < n; i++)
 		memset(&out[i], 0, sizeof out[i]);
-	if (len == 0) {
-		jb_problem(d, "body", "a JSON object is required");
+	if (jb_load(body, len, &j, d) != ENR_OK)
 		goto invalid;
-	}
-	if (!jp_depth_ok(body, len, LIM_JSON_DEPTH_MAX)) {
-		char what[64];
-
-		snprintf(what, sizeof what, "nested deeper than %u levels", LIM_JSON_DEPTH_MAX);
-		jb_problem(d, "body", what);
-		goto invalid;
-	}
-	j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (j == NULL) {
-		char what[256];
-
-		snprintf(what, sizeof what, "not valid JSON at line %d, column %d: %s", jerr.line,
-			 jerr.column, jerr.text);
-		jb_problem(d, "body", what);
-		goto invalid;
-	}
 	if (!json_is_object(j)) {
 		jb_problem(d, "body", "must be a JSON object");
 		goto invalid;

@@ -49,6 +49,12 @@ struct jb_value {
 	json_t *arr;          /* JB_WORDS (borrowed) */
 };
 
+/* The JSON document of len bytes of a request body: ENR_OK with *doc (a
+ * new reference); ENR_E_INVALID with one "body" problem appended to
+ * details (empty, nested deeper than LIM_JSON_DEPTH_MAX levels, or not
+ * valid JSON, with its line and column).  Duplicate members are refused. */
+ENR_MUST_CHECK enum enr_err jb_load(const char *body, size_t len, json_t **doc, json_t *details);
+
 /* Parse len bytes of body (at most max) against the n fields of table:
  * out[i] is table[i]'s value.  ENR_OK with *doc (a new reference);
  * ENR_E_INVALID with *details (a new JSON array) naming every problem;

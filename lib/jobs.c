@@ -13,6 +13,7 @@
 #include "ascii.h"
 #include "csv.h"
 #include "enrich.h"
+#include "jbody.h"
 #include "json_path.h"
 #include "limits.h"
 #include "util.h"
@@ -150,7 +151,6 @@ static void detail(json_t **details, const char *field, const char *problem)
 enum enr_err job_parse_json(const char *body, size_t len, const struct cfg *cfg,
 			    const struct dom_lists *lists, struct job_input *in, json_t **details)
 {
-	json_error_t jerr;
 	json_t *j = NULL, *records, *v;
 	const char *name;
 	enum enr_err rc = ENR_OK;
@@ -161,17 +161,16 @@ enum enr_err job_parse_json(const char *body, size_t len, const struct cfg *cfg,
 	in->columns = strdup("[]");
 	if (in->columns == NULL)
 		return ENR_E_NOMEM;
-	if (!jp_depth_ok(body, len, LIM_JSON_DEPTH_MAX)) {
-		char what[64];
-
-		snprintf(what, sizeof what, "nested deeper than %u levels", LIM_JSON_DEPTH_MAX);
-		detail(details, "body", what);
-		rc = ENR_E_INVALID;
+	*details = json_array();
+	if (*details == NULL) {
+		rc = ENR_E_NOMEM;
 		goto out;
 	}
-	j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+	rc = jb_load(body, len, &j, *details);
+	if (rc)
+		goto out;
 	if (!json_is_object(j)) {
-		detail(details, "body", j ? "must be a JSON object" : "not valid JSON");
+		detail(details, "body", "must be a JSON object");
 		rc = ENR_E_INVALID;
 		goto out;
 	}
@@ -251,6 +250,10 @@ enum enr_err job_parse_json(const char *body, size_t len, const struct cfg *cfg,
 	}
 out:
 	json_decref(j);
+	if (*details && json_array_size(*details) == 0) {
+		json_decref(*details);
+		*details = NULL;
+	}
 	return rc;
 }
 

@@ -14,6 +14,7 @@
 #include "ascii.h"
 #include "buf.h"
 #include "domains.h"
+#include "jbody.h"
 #include "json_path.h"
 #include "record.h"
 #include "util.h"
@@ -735,35 +736,19 @@ enum enr_err srch_parse(const char *body, size_t len, enum prov_search_kind kind
 			const struct cfg *cfg, const unsigned char key[SRCH_KEY_LEN], int64_t now_s,
 			struct srch_request *out, json_t **details)
 {
-	json_error_t jerr;
-	json_t *j;
+	json_t *j, *d;
 	enum enr_err rc;
 
 	*details = NULL;
-	if (len == 0) {
-		*details = json_pack("[{s:s, s:s}]", "field", "body", "problem",
-				     "a JSON object is required");
-		return *details ? ENR_E_INVALID : ENR_E_NOMEM;
+	d = json_array();
+	if (d == NULL)
+		return ENR_E_NOMEM;
+	rc = jb_load(body, len, &j, d);
+	if (rc) {
+		*details = d;
+		return rc;
 	}
-	if (!jp_depth_ok(body, len, LIM_JSON_DEPTH_MAX)) {
-		char what[64];
-
-		snprintf(what, sizeof what, "nested deeper than %u levels", LIM_JSON_DEPTH_MAX);
-		*details = json_pack("[{s:s, s:s}]", "field", "body", "problem", what);
-		return *details ? ENR_E_INVALID : ENR_E_NOMEM;
-	}
-	j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (j == NULL) {
-		char what[256];
-
-		snprintf(what, sizeof what, "not valid JSON at line %d, column %d: %s", jerr.line,
-			 jerr.column, jerr.text);
-		*details = json_array();
-		if (*details == NULL)
-			return ENR_E_NOMEM;
-		problem(*details, "body", what);
-		return ENR_E_INVALID;
-	}
+	json_decref(d);
 	rc = srch_parse_json(j, kind, cfg, key, now_s, out, details);
 	json_decref(j);
 	return rc;
