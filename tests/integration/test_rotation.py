@@ -155,10 +155,12 @@ def test_lusha_403_does_not_retire_the_key():
 def test_cooled_key_comes_back_after_its_deadline():
     with env_for(2) as env:
         k = client_key(env)
-        env.sim.script(PDL, secret(PDL, 1), [{"kind": "rate_limited", "reset_s": 1}])
+        # Long enough that a slow (sanitizer) build still sees it cooling.
+        env.sim.script(PDL, secret(PDL, 1), [{"kind": "rate_limited", "reset_s": 3}])
         enrich(env, k, person(), expect=200)
-        check(admin_keys(env, k)["pdl-1"]["state"] == "cooling")
-        wait_for(lambda: admin_keys(env, k)["pdl-1"]["state"] == "active", timeout=5,
+        key = admin_keys(env, k)["pdl-1"]
+        check(key["state"] == "cooling", key)
+        wait_for(lambda: admin_keys(env, k)["pdl-1"]["state"] == "active", timeout=10,
                  what="the key to come back")
         env.sim.clear_calls()
         enrich(env, k, person(1), expect=200)
