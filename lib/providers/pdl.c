@@ -342,36 +342,34 @@ static bool likelihood(const json_t *doc, double *conf)
 	return true;
 }
 
+const struct pdl_path pdl_person_paths[] = {
+	{ FLD_FIRST_NAME, "first_name" },
+	{ FLD_LAST_NAME, "last_name" },
+	{ FLD_TITLE, "job_title" },
+	{ FLD_SENIORITY, "job_title_levels[0]" },
+	{ FLD_DEPARTMENT, "job_title_role" },
+	{ FLD_LINKEDIN_URL, "linkedin_url" },
+	{ FLD_LOCATION, "location_name" },
+	{ FLD_CITY, "location_locality" },
+	{ FLD_STATE, "location_region" },
+	{ FLD_COUNTRY, "location_country" },
+	{ FLD_ZIP_CODE, "location_postal_code" },
+	{ FLD_PHONE, "mobile_phone" },
+	{ FLD_PHONE, "phone_numbers[0]" },
+	{ FLD_BUSINESS_EMAIL, "work_email" },
+	{ FLD_PERSONAL_EMAIL, "personal_emails[0]" },
+	{ FLD_COMPANY_NAME, "job_company_name" },
+	{ FLD_INDUSTRY, "job_company_industry" },
+	{ FLD_INDUSTRY, "industry" },
+	{ FLD_COMPANY_SIZE, "job_company_size" },
+};
+const size_t pdl_person_npaths = sizeof pdl_person_paths / sizeof pdl_person_paths[0];
+
 static bool map_person(const json_t *data, double conf, struct prov_result *out)
 {
-	/* Listed in preference order: the first value found for a field wins. */
-	static const struct {
-		enum fld_id f;
-		const char *path;
-	} map[] = {
-		{ FLD_FIRST_NAME, "first_name" },
-		{ FLD_LAST_NAME, "last_name" },
-		{ FLD_TITLE, "job_title" },
-		{ FLD_SENIORITY, "job_title_levels[0]" },
-		{ FLD_DEPARTMENT, "job_title_role" },
-		{ FLD_LINKEDIN_URL, "linkedin_url" },
-		{ FLD_LOCATION, "location_name" },
-		{ FLD_CITY, "location_locality" },
-		{ FLD_STATE, "location_region" },
-		{ FLD_COUNTRY, "location_country" },
-		{ FLD_ZIP_CODE, "location_postal_code" },
-		{ FLD_PHONE, "mobile_phone" },
-		{ FLD_PHONE, "phone_numbers[0]" },
-		{ FLD_BUSINESS_EMAIL, "work_email" },
-		{ FLD_PERSONAL_EMAIL, "personal_emails[0]" },
-		{ FLD_COMPANY_NAME, "job_company_name" },
-		{ FLD_INDUSTRY, "job_company_industry" },
-		{ FLD_INDUSTRY, "industry" },
-		{ FLD_COMPANY_SIZE, "job_company_size" },
-	};
-
-	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
-		if (!prov_set_json_text(out, map[i].f, jp_get(data, map[i].path), conf))
+	for (size_t i = 0; i < pdl_person_npaths; i++) {
+		if (!prov_set_json_text(out, pdl_person_paths[i].f, jp_get(data, pdl_person_paths[i].path),
+					conf))
 			return false;
 	}
 	prov_result_company_domain(out, json_object_get(data, "job_company_website"));

@@ -19,4 +19,13 @@ void pdl_read_meters(const struct prov_response *r, struct prov_result *out);
 void pdl_quota_until(const struct prov_answer *a, struct prov_result *out);
 void pdl_rate_until(const struct prov_answer *a, struct prov_result *out);
 
+/* Where a person's fields are in a PDL person record, in preference
+ * order: the first value found for a field wins (docs/providers.md). */
+struct pdl_path {
+	enum fld_id f;
+	const char *path;
+};
+extern const struct pdl_path pdl_person_paths[];
+extern const size_t pdl_person_npaths;
+
 #endif

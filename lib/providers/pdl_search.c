@@ -212,37 +212,12 @@ out:
 	return rc;
 }
 
-/* A person record: the fields of an enrichment's data (docs/providers.md,
- * "People Data Labs"), first value found wins. */
+/* A person record: the fields of an enrichment's data (pdl_person_paths),
+ * first value found wins. */
 static bool map_person(const json_t *d, struct prov_record *r)
 {
-	static const struct {
-		enum fld_id f;
-		const char *path;
-	} map[] = {
-		{ FLD_FIRST_NAME, "first_name" },
-		{ FLD_LAST_NAME, "last_name" },
-		{ FLD_TITLE, "job_title" },
-		{ FLD_SENIORITY, "job_title_levels[0]" },
-		{ FLD_DEPARTMENT, "job_title_role" },
-		{ FLD_LINKEDIN_URL, "linkedin_url" },
-		{ FLD_LOCATION, "location_name" },
-		{ FLD_CITY, "location_locality" },
-		{ FLD_STATE, "location_region" },
-		{ FLD_COUNTRY, "location_country" },
-		{ FLD_ZIP_CODE, "location_postal_code" },
-		{ FLD_PHONE, "mobile_phone" },
-		{ FLD_PHONE, "phone_numbers[0]" },
-		{ FLD_BUSINESS_EMAIL, "work_email" },
-		{ FLD_PERSONAL_EMAIL, "personal_emails[0]" },
-		{ FLD_COMPANY_NAME, "job_company_name" },
-		{ FLD_INDUSTRY, "job_company_industry" },
-		{ FLD_INDUSTRY, "industry" },
-		{ FLD_COMPANY_SIZE, "job_company_size" },
-	};
-
-	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
-		if (!prov_record_set_json(r, map[i].f, jp_get(d, map[i].path)))
+	for (size_t i = 0; i < pdl_person_npaths; i++) {
+		if (!prov_record_set_json(r, pdl_person_paths[i].f, jp_get(d, pdl_person_paths[i].path)))
 			return false;
 	}
 	prov_record_domain(r, json_object_get(d, "job_company_website"));
