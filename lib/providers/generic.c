@@ -30,6 +30,8 @@
 #include "lib/provider.h"
 #include "lib/util.h"
 
+#include "generic_int.h"
+
 #ifndef ENRICHD_VERSION
 #define ENRICHD_VERSION "0.0.0"
 #endif
@@ -219,11 +221,7 @@ static bool in_list(const struct cfg_int_list *l, long status)
 	return false;
 }
 
-/* The configured lists decide; a list left out of the configuration takes
- * the value docs/providers.md shows (miss 404, key_invalid 401 and 403,
- * quota_exhausted 402, rate_limited 429, request_rejected 400).  Configured
- * lists are consulted before any default. */
-static bool classify(const struct cfg_generic *g, long status, enum prov_outcome *out)
+bool generic_classify(const struct generic_statuses *st, long status, enum prov_outcome *out)
 {
 	/* Never written; not const only because struct cfg_int_list is not. */
 	static int d_miss[] = { 404 }, d_key[] = { 401, 403 }, d_quota[] = { 402 },
@@ -233,11 +231,11 @@ static bool classify(const struct cfg_generic *g, long status, enum prov_outcome
 		struct cfg_int_list dflt;
 		enum prov_outcome outcome;
 	} rules[] = {
-		{ &g->miss, { d_miss, 1 }, PROV_MISS },
-		{ &g->key_invalid, { d_key, 2 }, PROV_KEY_INVALID },
-		{ &g->quota_exhausted, { d_quota, 1 }, PROV_QUOTA_EXHAUSTED },
-		{ &g->rate_limited, { d_rate, 1 }, PROV_RATE_LIMITED },
-		{ &g->request_rejected, { d_rej, 1 }, PROV_REQUEST_REJECTED },
+		{ st->miss, { d_miss, st->miss_default_404 ? 1 : 0 }, PROV_MISS },
+		{ st->key_invalid, { d_key, 2 }, PROV_KEY_INVALID },
+		{ st->quota_exhausted, { d_quota, 1 }, PROV_QUOTA_EXHAUSTED },
+		{ st->rate_limited, { d_rate, 1 }, PROV_RATE_LIMITED },
+		{ st->request_rejected, { d_rej, 1 }, PROV_REQUEST_REJECTED },
 	};
 	const size_t n = sizeof rules / sizeof rules[0];
 
@@ -296,16 +294,21 @@ static void generic_parse(const struct cfg_provider *p, const struct prov_query 
 			  const struct prov_response *resp, int64_t now_ms,
 			  struct prov_result *out)
 {
+	const struct cfg_generic *g = p->generic;
+	struct generic_statuses st;
 	enum prov_outcome o;
 
 	(void)q;
 	if (!prov_parse_begin("generic", p, resp, out))
 		return;
-	if (p->generic == NULL) {
+	if (g == NULL) {
 		prov_result_reason(out, "generic: no response");
 		return;
 	}
-	if (classify(p->generic, resp->status, &o)) {
+	st = (struct generic_statuses){ &g->miss, &g->key_invalid, &g->quota_exhausted,
+					&g->rate_limited, &g->request_rejected, true };
+
+	if (generic_classify(&st, resp->status, &o)) {
 		out->outcome = o;
 		if (o == PROV_RATE_LIMITED || o == PROV_QUOTA_EXHAUSTED)
 			out->until_ms = prov_retry_after_ms(resp, now_ms);

@@ -36,6 +36,8 @@
 #include "lib/provider.h"
 #include "lib/util.h"
 
+#include "generic_int.h"
+
 #ifndef ENRICHD_VERSION
 #define ENRICHD_VERSION "0.0.0"
 #endif
@@ -262,48 +264,6 @@ static enum enr_err gs_build(const struct cfg_provider *p, const struct cfg_key 
 	return rc;
 }
 
-static bool in_list(const struct cfg_int_list *l, long status)
-{
-	for (size_t i = 0; i < l->n; i++) {
-		if (l->v[i] == status)
-			return true;
-	}
-	return false;
-}
-
-/* The block's lists first; a list left out takes its default. */
-static bool classify(const struct cfg_generic_search *g, long status, enum prov_outcome *out)
-{
-	/* Never written; not const only because struct cfg_int_list is not. */
-	static int d_key[] = { 401, 403 }, d_quota[] = { 402 }, d_rate[] = { 429 }, d_rej[] = { 400 };
-	const struct {
-		const struct cfg_int_list *conf;
-		struct cfg_int_list dflt;
-		enum prov_outcome outcome;
-	} rules[] = {
-		{ &g->miss, { NULL, 0 }, PROV_MISS },
-		{ &g->key_invalid, { d_key, 2 }, PROV_KEY_INVALID },
-		{ &g->quota_exhausted, { d_quota, 1 }, PROV_QUOTA_EXHAUSTED },
-		{ &g->rate_limited, { d_rate, 1 }, PROV_RATE_LIMITED },
-		{ &g->request_rejected, { d_rej, 1 }, PROV_REQUEST_REJECTED },
-	};
-	const size_t n = sizeof rules / sizeof rules[0];
-
-	for (size_t i = 0; i < n; i++) {
-		if (rules[i].conf->n > 0 && in_list(rules[i].conf, status)) {
-			*out = rules[i].outcome;
-			return true;
-		}
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (rules[i].conf->n == 0 && in_list(&rules[i].dflt, status)) {
-			*out = rules[i].outcome;
-			return true;
-		}
-	}
-	return false;
-}
-
 /* One result through the configured paths (g); false only when memory ran out. */
 static bool map_result(const json_t *el, struct prov_record *r, const void *arg)
 {
@@ -356,6 +316,7 @@ static void gs_parse(const struct cfg_provider *p, const struct prov_search *s,
 		     const struct prov_response *resp, int64_t now_ms, struct prov_result *call,
 		     struct prov_page *page)
 {
+	struct generic_statuses st;
 	const struct cfg_generic_search *g = s ? block(p, s->kind) : NULL;
 	enum prov_outcome o;
 
@@ -366,7 +327,10 @@ static void gs_parse(const struct cfg_provider *p, const struct prov_search *s,
 		prov_result_reason(call, "generic: no search described");
 		return;
 	}
-	if (classify(g, resp->status, &o)) {
+	st = (struct generic_statuses){ &g->miss, &g->key_invalid, &g->quota_exhausted,
+					&g->rate_limited, &g->request_rejected, false };
+
+	if (generic_classify(&st, resp->status, &o)) {
 		call->outcome = o;
 		if (o == PROV_RATE_LIMITED || o == PROV_QUOTA_EXHAUSTED)
 			call->until_ms = prov_retry_after_ms(resp, now_ms);
