@@ -423,11 +423,11 @@ static bool pace(const struct rot_ctx *ctx, const struct cfg_provider *p, const 
 	return true;
 }
 
-/* One HTTP exchange: perform req and parse it into res. */
-static enum enr_err exchange(const struct rot_ctx *ctx, const struct cfg_provider *p,
-			     const struct rot_op *op, const struct prov_request *req,
-			     struct prov_result *res, struct rot_report *rep,
-			     struct up_response *resp)
+/* Perform req within the provider's timeout and what is left of the
+ * request's deadline, and count the call in rep. */
+static enum enr_err perform(const struct rot_ctx *ctx, const struct cfg_provider *p,
+			    const struct prov_request *req, struct rot_report *rep,
+			    struct up_response *resp)
 {
 	int64_t left = util_deadline_left(ctx->deadline_mono_ms);
 	int timeout = p->timeout_ms;
@@ -441,6 +441,19 @@ static enum enr_err exchange(const struct rot_ctx *ctx, const struct cfg_provide
 	rep->calls++;
 	rep->upstream_ms += resp->elapsed_ms;
 	rep->timed_out = resp->resp.timed_out;
+	return ENR_OK;
+}
+
+/* One HTTP exchange: perform req and parse it into res. */
+static enum enr_err exchange(const struct rot_ctx *ctx, const struct cfg_provider *p,
+			     const struct rot_op *op, const struct prov_request *req,
+			     struct prov_result *res, struct rot_report *rep,
+			     struct up_response *resp)
+{
+	enum enr_err rc = perform(ctx, p, req, rep, resp);
+
+	if (rc)
+		return rc;
 	prov_result_reset(res);
 	op->parse(op->arg, p, &resp->resp, util_now_ms(), res);
 	return ENR_OK;
@@ -760,18 +773,10 @@ static enum enr_err exchange_bulk(const struct rot_ctx *ctx, const struct cfg_pr
 				  struct prov_result *call, struct prov_result *res,
 				  struct rot_report *rep, struct up_response *resp)
 {
-	int64_t left = util_deadline_left(ctx->deadline_mono_ms);
-	int timeout = p->timeout_ms;
-	enum enr_err rc;
+	enum enr_err rc = perform(ctx, p, req, rep, resp);
 
-	if (left < timeout)
-		timeout = left < 1 ? 1 : (int)left;
-	rc = up_perform(req, timeout, LIM_UPSTREAM_BODY_MAX, resp);
 	if (rc)
 		return rc;
-	rep->calls++;
-	rep->upstream_ms += resp->elapsed_ms;
-	rep->timed_out = resp->resp.timed_out;
 	ops->parse_bulk(p, qs, ids, m, &resp->resp, util_now_ms(), call, res);
 	return ENR_OK;
 }
