@@ -14,6 +14,7 @@
 #include <openssl/evp.h>
 
 #include "buf.h"
+#include "co.h"
 #include "log.h"
 #include "metrics.h"
 #include "util.h"
@@ -245,7 +246,7 @@ struct flight {
 	unsigned char key[CACHE_KEY_LEN];
 	bool done;
 	int refs;
-	pthread_cond_t cv;
+	struct co_cond cv;     /* threads and continuations wait on it together */
 	struct flight *next;
 };
 
@@ -286,7 +287,7 @@ static void fl_unref(unsigned b, struct flight *f)
 			break;
 		}
 	}
-	pthread_cond_destroy(&f->cv);
+	co_cond_release(&f->cv);
 	free(f);
 }
 
@@ -304,7 +305,7 @@ bool cache_flight_begin(const unsigned char key[CACHE_KEY_LEN], int64_t deadline
 			pthread_mutex_unlock(&fl[b].lock);
 			return true; /* no memory to coordinate: just do the lookup */
 		}
-		if (util_cond_init(&f->cv) != ENR_OK) {
+		if (co_cond_init(&f->cv) != ENR_OK) {
 			free(f);
 			pthread_mutex_unlock(&fl[b].lock);
 			return true; /* as above: the lookup goes ahead alone */
@@ -318,15 +319,10 @@ bool cache_flight_begin(const unsigned char key[CACHE_KEY_LEN], int64_t deadline
 	}
 	f->refs++;
 	while (!f->done) {
-		int64_t left = util_deadline_left(deadline_mono_ms);
-
-		if (left <= 0)
+		if (co_deadline_left(deadline_mono_ms) <= 0)
 			break;
 		/* Woken, timed out or spurious: the loop looks again. */
-		if (left == INT64_MAX)
-			pthread_cond_wait(&f->cv, &fl[b].lock);
-		else
-			(void)util_cond_wait_ms(&f->cv, &fl[b].lock, left);
+		co_cond_wait(&f->cv, &fl[b].lock, deadline_mono_ms);
 	}
 	fl_unref(b, f);
 	pthread_mutex_unlock(&fl[b].lock);
@@ -346,7 +342,7 @@ bool cache_flight_try(const unsigned char key[CACHE_KEY_LEN])
 		return false;
 	}
 	f = calloc(1, sizeof *f);
-	if (f == NULL || util_cond_init(&f->cv) != ENR_OK) {
+	if (f == NULL || co_cond_init(&f->cv) != ENR_OK) {
 		free(f);
 		pthread_mutex_unlock(&fl[b].lock);
 		return true; /* no memory to coordinate: the lookup goes ahead alone */
@@ -373,18 +369,26 @@ void cache_flight_wait(const unsigned char key[CACHE_KEY_LEN], int64_t deadline_
 	}
 	f->refs++;
 	while (!f->done) {
-		if (deadline_mono_ms > 0) {
-			int64_t left = deadline_mono_ms - util_mono_ms();
-
-			if (left <= 0)
-				break;
-			(void)util_cond_wait_ms(&f->cv, &fl[b].lock, left);
-		} else {
-			pthread_cond_wait(&f->cv, &fl[b].lock);
-		}
+		if (co_deadline_left(deadline_mono_ms) <= 0)
+			break;
+		co_cond_wait(&f->cv, &fl[b].lock, deadline_mono_ms);
 	}
 	fl_unref(b, f);
 	pthread_mutex_unlock(&fl[b].lock);
+}
+
+int cache_flight_refs(const unsigned char key[CACHE_KEY_LEN])
+{
+	unsigned b = fl_bucket(key);
+	struct flight *f;
+	int n;
+
+	pthread_once(&fl_once, fl_init);
+	pthread_mutex_lock(&fl[b].lock);
+	f = fl_find(b, key);
+	n = f && !f->done ? f->refs : 0;
+	pthread_mutex_unlock(&fl[b].lock);
+	return n;
 }
 
 void cache_flight_end(const unsigned char key[CACHE_KEY_LEN])
@@ -397,7 +401,7 @@ void cache_flight_end(const unsigned char key[CACHE_KEY_LEN])
 	f = fl_find(b, key);
 	if (f && !f->done) {
 		f->done = true;
-		pthread_cond_broadcast(&f->cv);
+		co_cond_broadcast(&f->cv);
 		fl_unref(b, f);
 	}
 	pthread_mutex_unlock(&fl[b].lock);
@@ -465,10 +469,10 @@ enum enr_err cache_claim_wait(struct store *s, const unsigned char key[CACHE_KEY
 			return cache_get(s, key, util_now_ms(), out) == ENR_OK ? ENR_OK
 									       : ENR_E_NOT_FOUND;
 		}
-		left = deadline_mono_ms > 0 ? util_deadline_left(deadline_mono_ms) : step;
-		if (left <= 0)
+		left = deadline_mono_ms > 0 ? co_deadline_left(deadline_mono_ms) : step;
+		if (left <= 0 || co_cancelled())
 			return ENR_E_NOT_FOUND;
-		util_sleep_ms(left < step ? left : step);
+		co_sleep_ms(left < step ? left : step);
 		if (step < 50)
 			step += 10;
 	}

@@ -62,6 +62,10 @@ ENR_MUST_CHECK enum enr_err cache_put(struct store *s, const struct cfg *cfg,
 bool cache_flight_begin(const unsigned char key[CACHE_KEY_LEN], int64_t deadline_mono_ms);
 void cache_flight_end(const unsigned char key[CACHE_KEY_LEN]);
 
+/* Callers sharing the lookup in flight for key, its maker included (0:
+ * none in flight). */
+int cache_flight_refs(const unsigned char key[CACHE_KEY_LEN]);
+
 /* The same without blocking, for a caller that makes several lookups at
  * once: true when the caller now makes key's lookup (cache_flight_end
  * afterwards), false when someone else is making it (cache_flight_wait

@@ -1,0 +1,271 @@
+/*
+ * fiber.c - stackful fibers on ucontext, with a pool of mmap'd stacks.
+ *
+ * swapcontext also saves and restores the signal mask (one system call per
+ * switch); a request switches a handful of times, so that is noise next to
+ * its transfer, and it keeps the switch in glibc, where the sanitizers
+ * expect it.
+ */
+#include "fiber.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include "limits.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/common_interface_defs.h>
+#define FIB_ASAN 1
+#endif
+#if defined(__SANITIZE_THREAD__)
+#include <sanitizer/tsan_interface.h>
+#define FIB_TSAN 1
+#endif
+
+struct fib {
+	ucontext_t ctx;       /* the fiber's, while it is not running */
+	ucontext_t *caller;   /* the resumer's, while it runs */
+	fib_fn fn;
+	void *arg;
+	void *data;
+	char *base;           /* mapping: guard page, then the stack */
+	size_t size;          /* the whole mapping */
+	bool ended;
+#ifdef FIB_ASAN
+	void *fake;
+	const void *caller_lo;
+	size_t caller_size;
+#endif
+#ifdef FIB_TSAN
+	void *tsan;
+	void *tsan_caller;
+#endif
+};
+
+static _Thread_local struct fib *tl_current;
+
+/* tl_current as this thread sees it now.  After a switch the fiber may be
+ * on another thread, and a compiler may keep the address of a thread-local
+ * from before a call: this is read afresh. */
+static __attribute__((noinline)) struct fib *current(void)
+{
+	struct fib *f = tl_current;
+
+	__asm__ volatile("" ::: "memory");
+	return f;
+}
+
+/* ---- stacks ------------------------------------------------------------- */
+
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *kept[LIM_FIB_STACKS_KEPT];
+static size_t nkept, nstacks;
+
+static size_t page_size(void)
+{
+	long p = sysconf(_SC_PAGESIZE);
+
+	return p > 0 ? (size_t)p : 4096u;
+}
+
+static size_t map_size(void)
+{
+	return LIM_FIB_STACK + page_size();
+}
+
+static char *stack_get(void)
+{
+	char *b = NULL;
+
+	pthread_mutex_lock(&pool_lock);
+	if (nkept > 0)
+		b = kept[--nkept];
+	pthread_mutex_unlock(&pool_lock);
+	if (b)
+		return b;
+	b = mmap(NULL, map_size(), PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+	if (b == MAP_FAILED)
+		return NULL;
+	if (mprotect(b, page_size(), PROT_NONE) != 0) {
+		munmap(b, map_size());
+		return NULL;
+	}
+	pthread_mutex_lock(&pool_lock);
+	nstacks++;
+	pthread_mutex_unlock(&pool_lock);
+	return b;
+}
+
+static void stack_put(char *b)
+{
+	pthread_mutex_lock(&pool_lock);
+	if (nkept < LIM_FIB_STACKS_KEPT) {
+		kept[nkept++] = b;
+		b = NULL;
+	} else {
+		nstacks--;
+	}
+	pthread_mutex_unlock(&pool_lock);
+	if (b)
+		munmap(b, map_size());
+}
+
+size_t fib_stacks(void)
+{
+	size_t n;
+
+	pthread_mutex_lock(&pool_lock);
+	n = nstacks;
+	pthread_mutex_unlock(&pool_lock);
+	return n;
+}
+
+/* ---- switching ---------------------------------------------------------- */
+
+/* Entered on the fiber's stack, after every switch into it. */
+static void arrived(struct fib *f)
+{
+#ifdef FIB_ASAN
+	__sanitizer_finish_switch_fiber(f->fake, &f->caller_lo, &f->caller_size);
+#else
+	(void)f;
+#endif
+}
+
+/* About to leave the fiber's stack for its resumer's. */
+static void leaving(struct fib *f)
+{
+#ifdef FIB_ASAN
+	__sanitizer_start_switch_fiber(f->ended ? NULL : &f->fake, f->caller_lo, f->caller_size);
+#endif
+#ifdef FIB_TSAN
+	__tsan_switch_to_fiber(f->tsan_caller, 0);
+#else
+	(void)f;
+#endif
+}
+
+static void trampoline(void)
+{
+	struct fib *f = current();
+
+	arrived(f);
+	f->fn(f->arg);
+	/* The resumer's thread may differ from the one that started us. */
+	f = current();
+	f->ended = true;
+	leaving(f);
+	setcontext(f->caller);
+	abort(); /* setcontext returns only on failure */
+}
+
+enum enr_err fib_new(fib_fn fn, void *arg, struct fib **out)
+{
+	struct fib *f = calloc(1, sizeof *f);
+
+	if (f == NULL)
+		return ENR_E_NOMEM;
+	f->base = stack_get();
+	if (f->base == NULL || getcontext(&f->ctx) != 0) {
+		if (f->base)
+			stack_put(f->base);
+		free(f);
+		return ENR_E_NOMEM;
+	}
+	f->size = map_size();
+	f->fn = fn;
+	f->arg = arg;
+	f->ctx.uc_stack.ss_sp = f->base + page_size();
+	f->ctx.uc_stack.ss_size = LIM_FIB_STACK;
+	f->ctx.uc_link = NULL;
+	makecontext(&f->ctx, trampoline, 0);
+#ifdef FIB_TSAN
+	f->tsan = __tsan_create_fiber(0);
+#endif
+	*out = f;
+	return ENR_OK;
+}
+
+void fib_free(struct fib *f)
+{
+	if (f == NULL)
+		return;
+#ifdef FIB_TSAN
+	__tsan_destroy_fiber(f->tsan);
+#endif
+	stack_put(f->base);
+	free(f);
+}
+
+bool fib_resume(struct fib *f)
+{
+	ucontext_t here;
+	struct fib *prev = tl_current;
+#ifdef FIB_ASAN
+	void *fake = NULL;
+#endif
+
+	f->caller = &here;
+	tl_current = f;
+#ifdef FIB_TSAN
+	f->tsan_caller = __tsan_get_current_fiber();
+	__tsan_switch_to_fiber(f->tsan, 0);
+#endif
+#ifdef FIB_ASAN
+	__sanitizer_start_switch_fiber(&fake, f->base + page_size(), LIM_FIB_STACK);
+#endif
+	if (swapcontext(&here, &f->ctx) != 0)
+		abort(); /* only with a broken context: nothing can continue */
+#ifdef FIB_ASAN
+	__sanitizer_finish_switch_fiber(fake, NULL, NULL);
+#endif
+	tl_current = prev;
+	return f->ended;
+}
+
+void fib_yield(void)
+{
+	struct fib *f = current();
+
+	leaving(f);
+	if (swapcontext(&f->ctx, f->caller) != 0)
+		abort();
+	/* Resumed, perhaps by another thread: tl_current is that thread's. */
+	arrived(current());
+}
+
+struct fib *fib_current(void)
+{
+	return current();
+}
+
+void *fib_data(const struct fib *f)
+{
+	return f->data;
+}
+
+void fib_set_data(struct fib *f, void *p)
+{
+	f->data = p;
+}
+
+void fib_trim(void)
+{
+	struct fib *f = tl_current;
+	char here;
+	uintptr_t lo, top;
+	size_t pg = page_size();
+
+	if (f == NULL)
+		return;
+	lo = (uintptr_t)f->base + pg;
+	/* Keep the page we are on and one below it for the calls to come. */
+	top = ((uintptr_t)&here & ~(uintptr_t)(pg - 1)) - pg;
+	if (top > lo)
+		(void)madvise((void *)lo, top - lo, MADV_DONTNEED);
+}

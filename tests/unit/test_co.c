@@ -1,0 +1,385 @@
+/*
+ * test_co.c - continuations (lib/co.c) on the event loop's fake transfer
+ * layer and fake clock: a wait moves the continuation to the loop and the
+ * starting thread gets on; answers, timers, cancelling, conditions shared
+ * with threads, and calls that run on the store pool.  No sockets.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "lib/cache.h"
+#include "lib/co.h"
+#include "lib/evfake.h"
+#include "lib/evloop.h"
+#include "lib/spool.h"
+#include "lib/util.h"
+
+#include "harness.h"
+
+static struct ev_loop *fake_loop(struct evf **f)
+{
+	struct ev_opts o = { 0 };
+	struct ev_loop *l = NULL;
+
+	if (evf_new(1000, f) != ENR_OK)
+		return NULL;
+	evf_opts(*f, &o);
+	if (ev_new(&o, &l) != ENR_OK) {
+		evf_free(*f);
+		return NULL;
+	}
+	return l;
+}
+
+/* What one continuation did. */
+struct job {
+	struct co_task t;
+	int steps;
+	bool ended;
+	long status[2];
+	bool timed_out[2];
+	char body[64];
+	int64_t left_after;
+	pthread_t ran_on;
+	struct evf *f;
+};
+
+static void on_ended(struct co_task *t)
+{
+	((struct job *)t->arg)->ended = true;
+}
+
+static void start(struct job *j, co_fn body, bool *moved)
+{
+	co_task_init(&j->t, body, on_ended, j);
+	if (co_start(&j->t, moved) != ENR_OK)
+		HARNESS_FAIL("co_start failed");
+}
+
+static void two_calls(struct co_task *t)
+{
+	struct job *j = t->arg;
+
+	for (int i = 0; i < 2; i++) {
+		struct prov_request r;
+		struct up_response resp;
+
+		prov_request_init(&r);
+		util_strlcpy(r.method, "GET", sizeof r.method);
+		enr_ignore(buf_puts(&r.url, "https://api.provider.test/v5/person/enrich"));
+		up_response_init(&resp);
+		if (co_perform(&r, 1000, 0, &resp) == ENR_OK) {
+			j->status[i] = resp.resp.status;
+			j->timed_out[i] = resp.resp.timed_out;
+			if (i == 0)
+				util_strlcpy(j->body, resp.resp.body, sizeof j->body);
+		}
+		j->steps++;
+		up_response_release(&resp);
+		prov_request_release(&r);
+	}
+	j->left_after = co_deadline_left(util_deadline_in(60000));
+}
+
+static void quick(struct co_task *t)
+{
+	((struct job *)t->arg)->steps = 1;
+}
+
+TEST(quick_work_never_leaves_the_thread)
+{
+	struct evf *f;
+	struct ev_loop *l = fake_loop(&f);
+	struct job j = { 0 };
+	bool moved = true;
+
+	REQUIRE(l);
+	co_setup(l, NULL);
+	start(&j, quick, &moved);
+	/* The body ran to its end in co_start: the caller finishes it. */
+	CHECK(!moved);
+	CHECK_INT(j.steps, 1);
+	CHECK(!j.ended);
+	CHECK_INT(co_in_flight(), 0);
+	CHECK_INT(ev_run_pending(l), 0);
+	co_setup(NULL, NULL);
+	ev_free(l);
+	evf_free(f);
+}
+
+TEST(a_wait_moves_to_the_loop_and_the_answer_comes_back)
+{
+	struct evf *f;
+	struct ev_loop *l = fake_loop(&f);
+	struct job j = { 0 };
+	bool moved = false;
+
+	REQUIRE(l);
+	co_setup(l, NULL);
+	start(&j, two_calls, &moved);
+	CHECK(moved);
+	CHECK_INT(co_in_flight(), 1);
+	CHECK_INT(evf_count(f), 0); /* nothing until the loop takes it */
+	ev_run_pending(l);
+	REQUIRE(evf_count(f) == 1);
+	CHECK_INT(evf_answer(f, evf_nth(f, 0), 200, NULL, "{\"first\":1}"), ENR_OK);
+	ev_run_pending(l);
+	CHECK_STR(j.body, "{\"first\":1}");
+	CHECK_INT(j.status[0], 200);
+	REQUIRE(evf_count(f) == 1);
+	CHECK(!j.ended);
+	CHECK_INT(evf_answer(f, evf_nth(f, 0), 404, NULL, "{}"), ENR_OK);
+	ev_run_pending(l);
+	CHECK(j.ended);
+	CHECK_INT(j.status[1], 404);
+	CHECK_INT(j.steps, 2);
+	CHECK(j.left_after > 0);
+	CHECK_INT(co_in_flight(), 0);
+	co_setup(NULL, NULL);
+	ev_free(l);
+	evf_free(f);
+}
+
+TEST(a_cancelled_continuation_stops_waiting_and_a_late_answer_is_dropped)
+{
+	struct evf *f;
+	struct ev_loop *l = fake_loop(&f);
+	struct job j = { 0 };
+	bool moved = false;
+	uint64_t first;
+
+	REQUIRE(l);
+	co_setup(l, NULL);
+	start(&j, two_calls, &moved);
+	REQUIRE(moved);
+	ev_run_pending(l);
+	REQUIRE(evf_count(f) == 1);
+	first = evf_nth(f, 0);
+	co_cancel(&j.t);
+	/* The transfer was taken back, the rest of the body saw no time left
+	 * and its second call ended at once, without being sent. */
+	CHECK(j.ended);
+	CHECK_INT(j.steps, 2);
+	CHECK(j.timed_out[0] && j.timed_out[1]);
+	CHECK_INT(j.status[0], 0);
+	CHECK_INT(j.left_after, 0);
+	CHECK_INT(evf_count(f), 0);
+	CHECK_INT(evf_started(f), 1);
+	CHECK_INT(co_in_flight(), 0);
+	/* The provider's answer arrives after all: nobody is there for it. */
+	CHECK_INT(evf_answer(f, first, 200, NULL, "{\"late\":1}"), ENR_OK);
+	ev_run_pending(l);
+	CHECK_STR(j.body, "");
+	CHECK_INT(j.steps, 2);
+	CHECK_INT(co_in_flight(), 0);
+	co_cancel(&j.t); /* harmless twice */
+	co_setup(NULL, NULL);
+	ev_free(l);
+	evf_free(f);
+}
+
+static void naps(struct co_task *t)
+{
+	struct job *j = t->arg;
+
+	co_sleep_ms(1000);
+	j->steps++;
+	co_sleep_ms(5000);
+	j->steps++;
+}
+
+TEST(timers_end_a_pause_and_a_cancel_ends_it_early)
+{
+	struct evf *f;
+	struct ev_loop *l = fake_loop(&f);
+	struct job a = { 0 }, b = { 0 };
+	bool moved = false;
+
+	REQUIRE(l);
+	co_setup(l, NULL);
+	start(&a, naps, &moved);
+	CHECK(moved);
+	start(&b, naps, &moved);
+	CHECK(moved);
+	ev_run_pending(l);
+	evf_advance(f, 999);
+	ev_run_pending(l);
+	CHECK_INT(a.steps, 0);
+	evf_advance(f, 1);
+	ev_run_pending(l);
+	CHECK_INT(a.steps, 1);
+	CHECK_INT(b.steps, 1);
+	co_cancel(&b.t);
+	CHECK(b.ended);
+	CHECK_INT(b.steps, 2);
+	CHECK(!a.ended);
+	evf_advance(f, 5000);
+	ev_run_pending(l);
+	CHECK(a.ended);
+	CHECK_INT(co_in_flight(), 0);
+	co_setup(NULL, NULL);
+	ev_free(l);
+	evf_free(f);
+}
+
+/* ---- coalesced lookups: continuations and threads wait on one flight ------- */
+
+static unsigned char flight_key[CACHE_KEY_LEN] = { 7, 7, 7 };
+
+static void leader(struct co_task *t)
+{
+	struct job *j = t->arg;
+
+	j->steps = cache_flight_begin(flight_key, 0) ? 1 : -1;
+	co_sleep_ms(100); /* the lookup */
+	cache_flight_end(flight_key);
+}
+
+static void follower(struct co_task *t)
+{
+	struct job *j = t->arg;
+
+	j->steps = cache_flight_begin(flight_key, util_deadline_in(60000)) ? -1 : 1;
+}
+
+static atomic_int thread_woken;
+
+static void *thread_follower(void *arg)
+{
+	(void)arg;
+	if (!cache_flight_begin(flight_key, util_deadline_in(60000)))
+		atomic_fetch_add(&thread_woken, 1);
+	return NULL;
+}
+
+TEST(coalesced_waiters_all_wake)
+{
+	struct evf *f;
+	struct ev_loop *l = fake_loop(&f);
+	struct job a = { 0 }, w[3];
+	bool moved = false;
+	pthread_t th;
+
+	REQUIRE(l);
+	memset(w, 0, sizeof w);
+	co_setup(l, NULL);
+	start(&a, leader, &moved);
+	CHECK(moved);
+	CHECK_INT(a.steps, 1);
+	for (int i = 0; i < 3; i++) {
+		start(&w[i], follower, &moved);
+		CHECK(moved); /* it waits, and waiting is the loop's */
+	}
+	REQUIRE(pthread_create(&th, NULL, thread_follower, NULL) == 0);
+	ev_run_pending(l);
+	/* The leader and four waiters share the flight before it lands. */
+	for (int64_t until = util_deadline_in(5000); cache_flight_refs(flight_key) < 5 &&
+						     !util_deadline_passed(until);)
+		util_sleep_ms(1);
+	CHECK_INT(cache_flight_refs(flight_key), 5);
+	for (int i = 0; i < 3; i++)
+		CHECK(!w[i].ended);
+	evf_advance(f, 100);
+	ev_run_pending(l);
+	CHECK(a.ended);
+	for (int i = 0; i < 3; i++) {
+		CHECK(w[i].ended);
+		CHECK_INT(w[i].steps, 1);
+	}
+	pthread_join(th, NULL);
+	CHECK_INT(atomic_load(&thread_woken), 1);
+	CHECK_INT(co_in_flight(), 0);
+	co_setup(NULL, NULL);
+	ev_free(l);
+	evf_free(f);
+}
+
+TEST(a_cancelled_waiter_leaves_the_flight)
+{
+	struct evf *f;
+	struct ev_loop *l = fake_loop(&f);
+	struct job a = { 0 }, b = { 0 };
+	bool moved = false;
+
+	REQUIRE(l);
+	co_setup(l, NULL);
+	flight_key[3] = 1;
+	start(&a, leader, &moved);
+	start(&b, follower, &moved);
+	ev_run_pending(l);
+	CHECK(!b.ended);
+	co_cancel(&b.t);
+	CHECK(b.ended);
+	evf_advance(f, 100);
+	ev_run_pending(l);
+	CHECK(a.ended);
+	CHECK_INT(co_in_flight(), 0);
+	co_setup(NULL, NULL);
+	ev_free(l);
+	evf_free(f);
+}
+
+/* ---- calls that block run on the pool ------------------------------------- */
+
+struct blocking {
+	pthread_t ran_on;
+	int value;
+};
+
+static void blocking_fn(void *arg)
+{
+	struct blocking *b = arg;
+
+	b->ran_on = pthread_self();
+	b->value = 42;
+}
+
+static struct blocking blk;
+
+static void calls_the_store(struct co_task *t)
+{
+	struct job *j = t->arg;
+
+	co_sleep_ms(1); /* onto the loop */
+	j->ran_on = pthread_self();
+	co_call(blocking_fn, &blk);
+	j->steps = blk.value;
+}
+
+TEST(store_calls_from_the_loop_run_on_a_pool_thread)
+{
+	struct ev_loop *l = NULL;
+	struct sp_pool *pool = NULL;
+	struct sp_opts so = { .threads = 1 };
+	struct job j = { 0 };
+	bool moved = false;
+
+	REQUIRE(ev_new(NULL, &l) == ENR_OK);
+	REQUIRE(sp_new(&so, &pool) == ENR_OK);
+	co_setup(l, pool);
+	start(&j, calls_the_store, &moved);
+	CHECK(moved);
+	CHECK_INT(ev_run_until(l, &j.ended, 5000), ENR_OK);
+	CHECK_INT(j.steps, 42);
+	CHECK(pthread_equal(j.ran_on, pthread_self())); /* the loop ran here */
+	CHECK(!pthread_equal(blk.ran_on, pthread_self()));
+	/* Off a continuation the same call runs in place. */
+	co_call(blocking_fn, &blk);
+	CHECK(pthread_equal(blk.ran_on, pthread_self()));
+	co_setup(NULL, NULL);
+	sp_free(pool);
+	ev_free(l);
+}
+
+int main(void)
+{
+	RUN(quick_work_never_leaves_the_thread);
+	RUN(a_wait_moves_to_the_loop_and_the_answer_comes_back);
+	RUN(a_cancelled_continuation_stops_waiting_and_a_late_answer_is_dropped);
+	RUN(timers_end_a_pause_and_a_cancel_ends_it_early);
+	RUN(coalesced_waiters_all_wake);
+	RUN(a_cancelled_waiter_leaves_the_flight);
+	RUN(store_calls_from_the_loop_run_on_a_pool_thread);
+	return harness_done();
+}
