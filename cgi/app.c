@@ -11,6 +11,7 @@
 
 #include "lib/alert.h"
 #include "lib/cache.h"
+#include "lib/engine.h"
 #include "lib/keypool.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
@@ -26,6 +27,7 @@ static struct store *store;
 static struct dom_lists *lists;
 static struct prov_ctx pctx;
 static struct adm *admission;
+static struct eng *engine;   /* NULL in CGI mode: every wait blocks in place */
 
 /* Whether the store took the last probe write (main thread, once a second;
  * inline per request in CGI mode), read by /health on any thread. */
@@ -102,8 +104,14 @@ enum enr_err app_init(const struct cfg *cfg)
 	rot_init();
 	wf_init();
 	srch_init();
-	if (!app_is_cgi)
+	if (!app_is_cgi) {
 		probe_store();
+		rc = eng_start(cfg, store, &engine);
+		if (rc) {
+			log_error("app", "the engine did not start: %s", enr_strerror(rc));
+			return rc;
+		}
+	}
 	sm_init();
 	mx_on_render(refresh_system_metrics, NULL);
 	return ENR_OK;
@@ -121,8 +129,15 @@ void app_thread_exit(void)
 	st_thread_release(store);
 }
 
+bool app_drain(int64_t deadline_mono_ms)
+{
+	return eng_drain(engine, deadline_mono_ms);
+}
+
 void app_shutdown(void)
 {
+	eng_stop(engine);
+	engine = NULL;
 	adm_free(admission);
 	admission = NULL;
 	rot_flush(store);
@@ -153,6 +168,11 @@ const struct prov_ctx *app_prov_ctx(void)
 struct adm *app_admission(void)
 {
 	return admission;
+}
+
+struct eng *app_engine(void)
+{
+	return engine;
 }
 
 void app_tick(void)

@@ -16,6 +16,7 @@
 #include "lib/err.h"
 #include "lib/admission.h"
 #include "lib/domains.h"
+#include "lib/engine.h"
 #include "lib/provider.h"
 #include "lib/store.h"
 
@@ -26,6 +27,13 @@ enum enr_err app_init(const struct cfg *cfg);
 enum enr_err app_reload(const struct cfg *next);
 void app_thread_exit(void);
 void app_shutdown(void);
+
+/* Wait for the requests in flight on the engine's loop (SIGTERM), until
+ * the monotonic deadline; true when none is left. */
+bool app_drain(int64_t deadline_mono_ms);
+
+/* The engine (NULL in CGI mode): its cap on requests in flight. */
+struct eng *app_engine(void);
 
 /* The store (valid between app_init and app_shutdown). */
 struct store *app_store(void);

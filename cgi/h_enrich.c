@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "app.h"
+#include "lib/engine.h"
 #include "lib/enrich.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
@@ -14,7 +15,7 @@
 #include "lib/waterfall.h"
 #include "routes.h"
 
-static struct mx_family *mx_enrich, *mx_fallback, *mx_total;
+static struct mx_family *mx_enrich, *mx_fallback, *mx_total, *mx_busy;
 
 void h_enrich_init(void)
 {
@@ -25,6 +26,9 @@ void h_enrich_init(void)
 	mx_total = mx_histogram("enrichd_enrich_duration_seconds",
 				"Total time of an enrichment, providers included.", mx_latency_bounds,
 				mx_latency_nbounds);
+	mx_busy = mx_counter("enrichd_busy_total",
+			     "Requests refused with 503 because max_in_flight requests were "
+			     "waiting on providers.");
 }
 
 bool http_is_json(const struct http_req *r)
@@ -57,6 +61,18 @@ bool h_read_json_body(struct http_req *r)
 		return false;
 	}
 	return true;
+}
+
+bool h_engine_enter(struct http_req *r)
+{
+	if (eng_enter(app_engine()))
+		return true;
+	mx_add(mx_busy, "", 1);
+	http_set_header(r, "Retry-After", "1");
+	http_error(r, ENR_E_UNAVAILABLE,
+		   "too many requests are waiting on providers (max_in_flight); retry after the "
+		   "time in Retry-After", NULL);
+	return false;
 }
 
 static void count(const char *status)
@@ -106,7 +122,12 @@ enum enr_err h_enrich(struct http_req *r)
 	ctx.endpoint = CFG_EP_ENRICH;
 	ctx.deadline_mono_ms = util_deadline_in(r->cfg->endpoints[CFG_EP_ENRICH].deadline_ms);
 	ctx.account_id = r->account_id;
+	if (!h_engine_enter(r)) {
+		count("busy");
+		goto out;
+	}
 	rc = wf_run(&ctx, &req.rec, req.want, &res);
+	eng_leave(app_engine());
 	if (rc)
 		goto out;
 

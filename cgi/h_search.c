@@ -12,6 +12,7 @@
 
 #include "app.h"
 #include "lib/ascii.h"
+#include "lib/engine.h"
 #include "lib/jobs.h"
 #include "lib/json_path.h"
 #include "lib/log.h"
@@ -184,7 +185,12 @@ static enum enr_err search(struct http_req *r, enum prov_search_kind kind)
 	if (rc)
 		goto out;
 	make_ctx(r, kind, key, &ctx);
+	if (!h_engine_enter(r)) {
+		refund(r, req.limit);
+		goto out;
+	}
 	rc = srch_run(&ctx, &req, &res);
+	eng_leave(app_engine());
 	if (rc) {
 		refund(r, req.limit);
 		goto out;

@@ -35,6 +35,7 @@
 
 #include "app.h"
 #include "lib/buf.h"
+#include "lib/co.h"
 #include "lib/cli.h"
 #include "lib/config.h"
 #include "lib/confhist.h"
@@ -77,25 +78,122 @@ static const char usage_text[] =
 	"Without a FastCGI socket on standard input, and with GATEWAY_INTERFACE set,\n"
 	"enrichd answers one request as a plain CGI program.\n";
 
-static void *responder_thread(void *arg)
-{
+/* One request from accept to finish.  It runs on a continuation
+ * (lib/co.h): on the thread that accepted it while its work is quick,
+ * on the engine's loop once it waits on a provider.  Whoever holds it
+ * last finishes it: libfcgi's requests are independent objects, and the
+ * loop's task queue orders the hand-over. */
+struct rq {
+	struct co_task co;
 	FCGX_Request fr;
 	struct http_req r;
+	struct cfg *cfg;          /* the request's own reference */
+	struct ev_io client;      /* its FastCGI connection, watched on the loop */
+	struct rq *next;          /* free list */
+};
+
+static pthread_mutex_t rq_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct rq *rq_free;
+
+static struct rq *rq_get(void)
+{
+	struct rq *q;
+
+	pthread_mutex_lock(&rq_lock);
+	q = rq_free;
+	if (q)
+		rq_free = q->next;
+	pthread_mutex_unlock(&rq_lock);
+	if (q)
+		return q;
+	q = calloc(1, sizeof *q);
+	if (q == NULL)
+		return NULL;
+	FCGX_InitRequest(&q->fr, listen_fd, 0);
+	http_req_init(&q->r);
+	return q;
+}
+
+static void rq_put(struct rq *q)
+{
+	pthread_mutex_lock(&rq_lock);
+	q->next = rq_free;
+	rq_free = q;
+	pthread_mutex_unlock(&rq_lock);
+}
+
+static void rq_body(struct co_task *t)
+{
+	struct rq *q = t->arg;
+
+	route_dispatch(&q->r);
+}
+
+static void rq_finish(struct rq *q)
+{
+	FCGX_Finish_r(&q->fr);
+	http_req_reset(&q->r);
+	cfg_release(q->cfg);
+	q->cfg = NULL;
+	log_set_request_id(NULL);
+	mx_add(mx_inflight, "", -1);
+	rq_put(q);
+}
+
+/* nginx closes the FastCGI connection when its client goes away
+ * (fastcgi_ignore_client_abort off): the request stops waiting. */
+static void rq_client_gone(struct ev_loop *l, struct ev_io *w, unsigned events)
+{
+	struct rq *q = w->arg;
+
+	(void)events;
+	ev_io_stop(l, w);
+	log_info("main", "the client went away: request %s ends now", q->r.rid);
+	co_cancel(&q->co);
+}
+
+static void rq_moved(struct co_task *t)
+{
+	struct rq *q = t->arg;
+
+	ev_io_init(&q->client, rq_client_gone, q);
+	/* Hang-up only: the body was read, but libfcgi may not have taken
+	 * every record of it from the socket yet. */
+	if (ev_io_start(t->loop, &q->client, q->fr.ipcFd, EV_HUP) != ENR_OK)
+		log_debug("main", "request %s: its client is not watched", q->r.rid);
+}
+
+static void rq_ended(struct co_task *t)
+{
+	struct rq *q = t->arg;
+
+	ev_io_stop(t->loop, &q->client);
+	rq_finish(q);
+}
+
+static void *responder_thread(void *arg)
+{
 	sigset_t none;
 	struct cfg *cfg = NULL;   /* this thread's reference to the current snapshot */
 	unsigned gen = 0;
 
 	(void)arg;
 	sigemptyset(&none);
-	FCGX_InitRequest(&fr, listen_fd, 0);
-	http_req_init(&r);
 	while (!stopping) {
+		struct rq *q = rq_get();
+		bool moved = false;
 		int rc;
 
+		if (q == NULL) {
+			log_warn("main", "no memory for a request: accepting again shortly");
+			util_sleep_ms(10);
+			continue;
+		}
 		atomic_fetch_add(&threads_idle, 1);
-		rc = FCGX_Accept_r(&fr);
+		rc = FCGX_Accept_r(&q->fr);
 		atomic_fetch_sub(&threads_idle, 1);
 		if (rc < 0) {
+			rq_put(q);
 			if (stopping)
 				break;
 			/* EMFILE and friends: do not spin. */
@@ -111,22 +209,24 @@ static void *responder_thread(void *arg)
 			cfg_release(cfg);
 			cfg = cfg_acquire();
 		}
-		http_req_begin(&r, &fr, cfg);
-		route_dispatch(&r);
-		FCGX_Finish_r(&fr);
-		http_req_reset(&r);
-		log_set_request_id(NULL);
-		mx_add(mx_inflight, "", -1);
+		q->cfg = cfg_share(cfg);
+		http_req_begin(&q->r, &q->fr, q->cfg);
+		co_task_init(&q->co, rq_body, rq_ended, q);
+		q->co.moved = rq_moved;
+		q->co.rid = q->r.rid;
+		if (co_start(&q->co, &moved) != ENR_OK) {
+			/* No fiber for it: it runs here, waits and all. */
+			route_dispatch(&q->r);
+		}
+		if (!moved)
+			rq_finish(q);
 	}
-	FCGX_Free(&fr, 1);
 	cfg_release(cfg);
-	http_req_release(&r);
 	app_thread_exit();
 	atomic_fetch_sub(&threads_alive, 1);
 	return NULL;
 }
 
-/* nginx's workers connect to the socket: give it their group. */
 static int give_to_group(const char *path, const char *group)
 {
 	struct group gr, *found = NULL;
@@ -642,10 +742,13 @@ int main(int argc, char **argv)
 	}
 	if (listen_path[0])
 		unlink(listen_path);
+	/* Requests waiting on providers finish on the loop meanwhile. */
+	if (!app_drain(deadline))
+		log_warn("main", "%d requests still waiting after the grace period", co_in_flight());
 	if (atomic_load(&threads_alive) > 0)
 		log_warn("main", "%d threads still busy after the grace period",
 			 atomic_load(&threads_alive));
-	else
+	else if (co_in_flight() == 0)
 		app_shutdown();
 	log_notice("main", "stopped");
 	free(tids);

@@ -93,4 +93,9 @@ enum enr_err h_from_search(struct http_req *r, struct job_input *in, json_t **de
 bool http_is_json(const struct http_req *r);
 bool h_read_json_body(struct http_req *r);
 
+/* Take a place among the requests that may wait on providers (the engine's
+ * max_in_flight); false: answered 503 unavailable with Retry-After.  Give
+ * it back with eng_leave(app_engine()). */
+bool h_engine_enter(struct http_req *r);
+
 #endif

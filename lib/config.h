@@ -165,7 +165,12 @@ struct cfg {
 	/* process */
 	char *listen;
 	int listen_backlog;
-	int threads;
+	int threads;             /* responder threads: accept, read, answer what is quick */
+	int max_in_flight;       /* requests waiting on providers at once; beyond, 503 */
+	int store_threads;       /* threads that make the loop's store calls */
+	int up_max_connections;       /* upstream connection cache (0: no cap) */
+	int up_max_host_connections;  /* per provider host (0: no cap) */
+	int up_max_idle_connections;  /* idle ones kept open */
 	enum log_level log_level;
 	enum log_format log_format;
 	char *log_file;          /* "" = standard error */
@@ -276,6 +281,10 @@ void cfg_publish(struct cfg *c);
 /* A new reference to the current snapshot (NULL before the first
  * cfg_publish).  Pair with cfg_release(). Thread-safe. */
 struct cfg *cfg_acquire(void);
+
+/* One more reference to c, which the caller holds (a request that outlives
+ * its thread's reference).  Returns c.  Thread-safe. */
+struct cfg *cfg_share(struct cfg *c);
 
 /* A number that changes with every cfg_publish, so a thread can keep its
  * reference to the current snapshot across requests and take a new one

@@ -601,7 +601,9 @@ static const struct cfg_dir root_dirs[] = {
 	{ .path = "listen", .type = CT_STR, .min = 1, .max = LIM_LISTEN_PATH_MAX, AT(listen),
 	  .dflt_s = "var/run/enrichd.sock", .flags = CF_PATH, .set = set_listen },
 	INT("listen_backlog", listen_backlog, 1, 65535, 1024),
-	INT("threads", threads, 1, LIM_THREADS_MAX, 64),
+	INT("threads", threads, 1, LIM_THREADS_MAX, 8),
+	INT("max_in_flight", max_in_flight, 1, LIM_EV_XFERS_MAX, LIM_EV_XFERS_DEFAULT),
+	INT("store_threads", store_threads, 1, LIM_SP_THREADS_MAX, 4),
 	CHOICE("log_level", log_level, log_level_choices, LOG_LVL_INFO),
 	CHOICE("log_format", log_format, log_format_names, LOG_FMT_TEXT),
 	STR("log_file", log_file, 0, STRMAX, "", CF_PATH, NULL),
@@ -618,6 +620,11 @@ static const struct cfg_dir root_dirs[] = {
 	STR("data_dir", data_dir, 1, STRMAX, "data", CF_PATH, NULL),
 	STR("state_dir", state_dir, 1, STRMAX, "var", CF_PATH, NULL),
 	STR("listen_group", listen_group, 0, LIM_NAME_MAX, "", 0, cfg_check_group),
+
+	GROUP("upstream"),
+	INT("upstream.max_connections", up_max_connections, 0, LIM_EV_XFERS_MAX, 0),
+	INT("upstream.max_host_connections", up_max_host_connections, 0, LIM_EV_XFERS_MAX, 0),
+	INT("upstream.max_idle_connections", up_max_idle_connections, 0, LIM_EV_XFERS_MAX, 256),
 
 	GROUP("http"),
 	STR("http.server_name", server_name, 1, 255, "localhost", 0, cfg_check_server_names),

@@ -127,6 +127,12 @@ void cfg_release(struct cfg *c)
 		cfg_free(c);
 }
 
+struct cfg *cfg_share(struct cfg *c)
+{
+	__atomic_add_fetch(&c->refs, 1, __ATOMIC_ACQ_REL);
+	return c;
+}
+
 void cfg_publish(struct cfg *c)
 {
 	struct cfg *old;

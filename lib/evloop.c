@@ -345,7 +345,8 @@ enum enr_err ev_io_start(struct ev_loop *l, struct ev_io *w, int fd, unsigned ev
 	int op;
 
 	memset(&e, 0, sizeof e);
-	e.events = ((events & EV_READ) ? EPOLLIN : 0u) | ((events & EV_WRITE) ? EPOLLOUT : 0u);
+	e.events = ((events & EV_READ) ? EPOLLIN : 0u) | ((events & EV_WRITE) ? EPOLLOUT : 0u) |
+		   ((events & EV_HUP) ? EPOLLRDHUP : 0u);
 	e.data.ptr = w;
 	if (w->active && w->fd != fd)
 		ev_io_stop(l, w);
@@ -428,6 +429,8 @@ static int turn(struct ev_loop *l, int timeout)
 			ev |= EV_WRITE;
 		if (e & (EPOLLERR | EPOLLHUP))
 			ev |= EV_ERROR;
+		if (e & EPOLLRDHUP)
+			ev |= EV_HUP;
 		w->fn(l, w, ev);
 		if (w != &l->wake_io)
 			ran++;

@@ -116,6 +116,8 @@ bool ev_stopping(const struct ev_loop *l);
 #define EV_READ  1u
 #define EV_WRITE 2u
 #define EV_ERROR 4u    /* reported only: error or hang-up */
+#define EV_HUP   8u    /* the peer closed or shut down its side (EPOLLRDHUP),
+			* without waking for data that may still be unread */
 
 struct ev_io;
 typedef void (*ev_io_fn)(struct ev_loop *l, struct ev_io *w, unsigned events);

@@ -11,6 +11,7 @@
 
 #include "alert.h"
 #include "budget.h"
+#include "co.h"
 #include "keypool.h"
 #include "log.h"
 #include "metrics.h"
@@ -149,7 +150,7 @@ enum enr_err rot_apply(struct store *st, const char *id, enum prov_outcome o,
 			 * apply on top, after a short random pause so that
 			 * contenders do not collide again in step. */
 			rc = ENR_E_UNAVAILABLE;
-			util_sleep_ms((int64_t)(jitter * (2 << (attempt < 4 ? attempt : 4))));
+			co_sleep_ms((int64_t)(jitter * (2 << (attempt < 4 ? attempt : 4))));
 			continue;
 		}
 		k.version = before.version + 1;
@@ -417,9 +418,9 @@ static bool pace(const struct rot_ctx *ctx, const struct cfg_provider *p, const 
 	wait = start - now;
 	if (wait <= 0)
 		return true;
-	if (wait > util_deadline_left(ctx->deadline_mono_ms))
+	if (wait > co_deadline_left(ctx->deadline_mono_ms))
 		return false;
-	util_sleep_ms(wait);
+	co_sleep_ms(wait);
 	return true;
 }
 
@@ -429,13 +430,13 @@ static enum enr_err perform(const struct rot_ctx *ctx, const struct cfg_provider
 			    const struct prov_request *req, struct rot_report *rep,
 			    struct up_response *resp)
 {
-	int64_t left = util_deadline_left(ctx->deadline_mono_ms);
+	int64_t left = co_deadline_left(ctx->deadline_mono_ms);
 	int timeout = p->timeout_ms;
 	enum enr_err rc;
 
 	if (left < timeout)
 		timeout = left < 1 ? 1 : (int)left;
-	rc = up_perform(req, timeout, LIM_UPSTREAM_BODY_MAX, resp);
+	rc = co_perform(req, timeout, LIM_UPSTREAM_BODY_MAX, resp);
 	if (rc)
 		return rc;
 	rep->calls++;
@@ -472,9 +473,9 @@ static enum enr_err poll_pending(const struct rot_ctx *ctx, const struct cfg_pro
 	for (int i = 0; i < POLL_MAX && res->outcome == PROV_PENDING; i++) {
 		struct prov_request req;
 
-		if (util_deadline_left(ctx->deadline_mono_ms) <= p->poll_interval_ms)
+		if (co_deadline_left(ctx->deadline_mono_ms) <= p->poll_interval_ms)
 			break;
-		util_sleep_ms(p->poll_interval_ms);
+		co_sleep_ms(p->poll_interval_ms);
 		prov_request_init(&req);
 		rc = op->build_poll(op->arg, p, key, id, &req);
 		if (rc == ENR_OK)
@@ -507,7 +508,7 @@ static void log_move(const struct kp_key *k, enum prov_outcome o, const struct k
 /* The wall-clock end of a budget hold for a call made now. */
 static int64_t hold_until(const struct rot_ctx *ctx)
 {
-	int64_t left = util_deadline_left(ctx->deadline_mono_ms);
+	int64_t left = co_deadline_left(ctx->deadline_mono_ms);
 
 	if (left > 600000)
 		left = 600000;
@@ -633,7 +634,7 @@ enum enr_err rot_call_op(const struct rot_ctx *ctx, const struct cfg_provider *p
 		struct prov_request req;
 		int64_t now;
 
-		if (util_deadline_left(ctx->deadline_mono_ms) <= 0) {
+		if (co_deadline_left(ctx->deadline_mono_ms) <= 0) {
 			rep->status = ROT_DEADLINE;
 			break;
 		}
@@ -704,6 +705,11 @@ enum enr_err rot_call_op(const struct rot_ctx *ctx, const struct cfg_provider *p
 				   ? out->credits : 0);
 		if (rc)
 			break;
+		if (co_cancelled()) {
+			/* The client went away mid-call: nothing to hold against the key. */
+			rep->status = ROT_DEADLINE;
+			break;
+		}
 		count_call(p->name, k->id, out, resp.elapsed_ms);
 		if (out->outcome == PROV_PENDING) {
 			/* The job did not finish in time: nothing to hold against the key. */
@@ -745,8 +751,8 @@ enum enr_err rot_call_op(const struct rot_ctx *ctx, const struct cfg_provider *p
 
 			any_transient = true;
 			/* Not when the pause would use up the time left. */
-			if (pause < util_deadline_left(ctx->deadline_mono_ms))
-				util_sleep_ms(pause);
+			if (pause < co_deadline_left(ctx->deadline_mono_ms))
+				co_sleep_ms(pause);
 			transients++;
 		}
 		{
@@ -796,9 +802,9 @@ static enum enr_err poll_bulk(const struct rot_ctx *ctx, const struct cfg_provid
 	for (int i = 0; i < POLL_MAX && call->outcome == PROV_PENDING; i++) {
 		struct prov_request req;
 
-		if (util_deadline_left(ctx->deadline_mono_ms) <= p->poll_interval_ms)
+		if (co_deadline_left(ctx->deadline_mono_ms) <= p->poll_interval_ms)
 			break;
-		util_sleep_ms(p->poll_interval_ms);
+		co_sleep_ms(p->poll_interval_ms);
 		prov_request_init(&req);
 		rc = ops->build_poll(p, key, id, &req);
 		if (rc == ENR_OK)
@@ -887,7 +893,7 @@ enum enr_err rot_call_bulk(const struct rot_ctx *ctx, const struct cfg_provider 
 		size_t m = b.npend, still = 0;
 		bool quota = false;
 
-		if (util_deadline_left(ctx->deadline_mono_ms) <= 0) {
+		if (co_deadline_left(ctx->deadline_mono_ms) <= 0) {
 			for (size_t i = 0; i < b.npend; i++)
 				bulk_end(&items[b.pend[i]], ROT_DEADLINE, false);
 			b.npend = 0;
@@ -1054,7 +1060,7 @@ enum enr_err rot_call_bulk(const struct rot_ctx *ctx, const struct cfg_provider 
 			int64_t backoff = TRANSIENT_BACKOFF_MS << (transients < 4 ? transients : 4);
 
 			any_transient = true;
-			util_sleep_ms(backoff < util_deadline_left(ctx->deadline_mono_ms) ? backoff : 0);
+			co_sleep_ms(backoff < co_deadline_left(ctx->deadline_mono_ms) ? backoff : 0);
 			transients++;
 		}
 		{

@@ -18,6 +18,7 @@
 
 #include "budget.h"
 #include "cache.h"
+#include "co.h"
 #include "log.h"
 #include "metrics.h"
 #include "rotation.h"
@@ -107,7 +108,7 @@ void srch_result_release(struct srch_result *r)
 
 static int64_t hold_expiry(const struct srch_ctx *ctx)
 {
-	int64_t left = ctx->deadline_mono_ms > 0 ? util_deadline_left(ctx->deadline_mono_ms) : 60000;
+	int64_t left = ctx->deadline_mono_ms > 0 ? co_deadline_left(ctx->deadline_mono_ms) : 60000;
 
 	return util_now_ms() + (left > 0 ? left : 0) + HOLD_SLACK_MS;
 }

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "co.h"
 #include "log.h"
 #include "util.h"
 
@@ -396,12 +397,46 @@ enum enr_err db_exec(struct db_conn *c, struct db_stmt *q, db_row_fn fn, void *a
 	return c->ops->exec(c, q, p, n, fn, arg, changes);
 }
 
+/* A statement or transaction in flight: run where blocking is allowed
+ * (co_call: on the store pool when the caller is a continuation on the
+ * loop, right here otherwise). */
+struct db_call {
+	struct store *s;
+	struct db_stmt *q;
+	const struct db_param *p;
+	int n;
+	db_row_fn fn;
+	db_tx_fn body;
+	void *arg;
+	int64_t *changes;
+	enum enr_err rc;
+};
+
+static void run_stmt(void *arg)
+{
+	struct db_call *a = arg;
+	struct store *s = a->s;
+	struct db_conn *c = NULL;
+
+	for (int attempt = 0;; attempt++) {
+		bool retry;
+
+		a->rc = s->ops->acquire(s, &c);
+		if (a->rc)
+			return;
+		a->rc = s->ops->exec(c, a->q, a->p, a->n, a->fn, a->arg, a->changes);
+		retry = a->rc && attempt + 1 < TX_TRIES && s->ops->retryable(c);
+		s->ops->release(s, c);
+		if (!retry)
+			return;
+	}
+}
+
 enum enr_err db_run(struct store *s, struct db_stmt *q, db_row_fn fn, void *arg,
 		    int64_t *changes, const char *types, ...)
 {
 	struct db_param p[32];
-	struct db_conn *c = NULL;
-	enum enr_err rc;
+	struct db_call a;
 	va_list ap;
 	int n;
 
@@ -412,45 +447,46 @@ enum enr_err db_run(struct store *s, struct db_stmt *q, db_row_fn fn, void *arg,
 	va_end(ap);
 	if (n < 0)
 		return ENR_E_INTERNAL;
+	a = (struct db_call){ .s = s, .q = q, .p = p, .n = n, .fn = fn, .arg = arg,
+			      .changes = changes };
+	co_call(run_stmt, &a);
+	return a.rc;
+}
+
+static void run_tx(void *arg)
+{
+	struct db_call *a = arg;
+	struct store *s = a->s;
+	struct db_conn *c = NULL;
+
 	for (int attempt = 0;; attempt++) {
 		bool retry;
 
-		rc = s->ops->acquire(s, &c);
-		if (rc)
-			return rc;
-		rc = s->ops->exec(c, q, p, n, fn, arg, changes);
-		retry = rc && attempt + 1 < TX_TRIES && s->ops->retryable(c);
+		a->rc = s->ops->acquire(s, &c);
+		if (a->rc)
+			return;
+		a->rc = s->ops->begin(c);
+		if (a->rc == ENR_OK) {
+			a->rc = a->body(c, a->arg);
+			if (a->rc == ENR_OK)
+				a->rc = s->ops->commit(c);
+			else
+				s->ops->rollback(c);
+		}
+		retry = a->rc && attempt + 1 < TX_TRIES && s->ops->retryable(c);
 		s->ops->release(s, c);
 		if (!retry)
-			return rc;
+			return;
+		log_info("store", "transaction retried after a serialization failure or deadlock");
 	}
 }
 
 enum enr_err db_tx(struct store *s, db_tx_fn body, void *arg)
 {
-	struct db_conn *c = NULL;
-	enum enr_err rc;
+	struct db_call a = { .s = s, .body = body, .arg = arg };
 
-	for (int attempt = 0;; attempt++) {
-		bool retry;
-
-		rc = s->ops->acquire(s, &c);
-		if (rc)
-			return rc;
-		rc = s->ops->begin(c);
-		if (rc == ENR_OK) {
-			rc = body(c, arg);
-			if (rc == ENR_OK)
-				rc = s->ops->commit(c);
-			else
-				s->ops->rollback(c);
-		}
-		retry = rc && attempt + 1 < TX_TRIES && s->ops->retryable(c);
-		s->ops->release(s, c);
-		if (!retry)
-			return rc;
-		log_info("store", "transaction retried after a serialization failure or deadlock");
-	}
+	co_call(run_tx, &a);
+	return a.rc;
 }
 
 /* ---- schema ------------------------------------------------------------------ */

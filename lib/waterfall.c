@@ -19,6 +19,7 @@
 #include "budget.h"
 #include "bulk.h"
 #include "cache.h"
+#include "co.h"
 #include "log.h"
 #include "metrics.h"
 #include "plan.h"
@@ -246,7 +247,7 @@ static enum enr_err prepare(struct round *r)
 		struct pl_lookup *lk = sl->lk;
 		struct wf_result *out = sl->job->out;
 
-		if (util_deadline_passed(ctx->deadline_mono_ms)) {
+		if (co_deadline_passed(ctx->deadline_mono_ms)) {
 			/* The provider that would have been asked next could not be. */
 			end(sl, PL_DEADLINE);
 			continue;
@@ -513,7 +514,7 @@ static enum enr_err resolve_deferred(struct round *r)
 		} else {
 			continue;
 		}
-		if (util_deadline_passed(ctx->deadline_mono_ms)) {
+		if (co_deadline_passed(ctx->deadline_mono_ms)) {
 			end(sl, PL_DEADLINE);
 		} else {
 			memset(&h, 0, sizeof h);
