@@ -163,12 +163,20 @@ static void rq_moved(struct co_task *t)
 		log_debug("main", "request %s: its client is not watched", q->r.rid);
 }
 
+static void rq_finish_there(void *arg)
+{
+	rq_finish(arg);
+}
+
+/* Finishing writes the rest of the answer and waits for nginx to close its
+ * end of the connection (libfcgi's orderly close): a writer thread's job,
+ * never the loop's. */
 static void rq_ended(struct co_task *t)
 {
 	struct rq *q = t->arg;
 
 	ev_io_stop(t->loop, &q->client);
-	rq_finish(q);
+	eng_hand_off(app_engine(), rq_finish_there, q);
 }
 
 static void *responder_thread(void *arg)

@@ -12,6 +12,7 @@
 #include "app.h"
 #include "lib/admission.h"
 #include "lib/auth.h"
+#include "lib/co.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
 #include "lib/ratelimit.h"
@@ -358,7 +359,9 @@ static void observe(struct http_req *r)
 	mx_add(mx_requests, labels, 1);
 	snprintf(labels, sizeof labels, "route=\"%s\"", route);
 	mx_observe(mx_latency, labels, secs);
-	log_access(r->method, r->path, r->status, secs * 1000.0, r->account_name);
+	/* A client that went away got nothing: 499, as nginx logs it too. */
+	log_access(r->method, r->path, co_cancelled() ? 499 : r->status, secs * 1000.0,
+		   r->account_name);
 }
 
 static const char *rate_message(enum enr_err rc)

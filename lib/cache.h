@@ -62,6 +62,11 @@ ENR_MUST_CHECK enum enr_err cache_put(struct store *s, const struct cfg *cfg,
 bool cache_flight_begin(const unsigned char key[CACHE_KEY_LEN], int64_t deadline_mono_ms);
 void cache_flight_end(const unsigned char key[CACHE_KEY_LEN]);
 
+/* Write the cache entries of continuations on the engine's loop in
+ * batches (lib/co.h, group commit) from now on; the engine calls it when it
+ * starts. */
+void cache_group_commit(void);
+
 /* Callers sharing the lookup in flight for key, its maker included (0:
  * none in flight). */
 int cache_flight_refs(const unsigned char key[CACHE_KEY_LEN]);

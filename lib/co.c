@@ -11,6 +11,7 @@
  */
 #include "co.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,10 +31,20 @@ static struct ev_loop *the_loop;
 static struct sp_pool *the_pool;
 static atomic_int in_flight;
 
+#define CO_KINDS 8
+
+static struct {          /* group-commit kinds on the_pool */
+	co_write_fn run;
+	void *arg;
+	int pool_kind;
+} kinds[CO_KINDS];
+static int nkinds;
+
 void co_setup(struct ev_loop *loop, struct sp_pool *pool)
 {
 	the_loop = loop;
 	the_pool = pool;
+	nkinds = 0; /* kinds belong to a pool */
 }
 
 struct ev_loop *co_loop(void)
@@ -294,6 +305,57 @@ void co_call(void (*fn)(void *arg), void *arg)
 	}
 	t->waiting = CO_W_CALL;
 	fib_yield();
+}
+
+/* ---- group commit ----------------------------------------------------------- */
+
+
+static void write_woken(struct ev_loop *l, void *arg)
+{
+	(void)l;
+	resume(arg);
+}
+
+static void write_batch(struct store *st, void **items, size_t n, void *arg)
+{
+	int k = (int)(intptr_t)arg;
+
+	kinds[k].run(st, (struct co_write **)items, n, kinds[k].arg);
+	/* Each waiter carries on once its write is done. */
+	for (size_t i = 0; i < n; i++) {
+		struct co_write *w = items[i];
+
+		ev_post_task(w->t->loop, &w->wake, write_woken, w->t);
+	}
+}
+
+int co_write_kind(co_write_fn run, void *arg)
+{
+	int pk;
+
+	if (the_pool == NULL || nkinds == CO_KINDS)
+		return -1;
+	pk = sp_kind(the_pool, write_batch, (void *)(intptr_t)nkinds, CO_WRITE_BATCH_MAX);
+	if (pk < 0)
+		return -1;
+	kinds[nkinds].run = run;
+	kinds[nkinds].arg = arg;
+	kinds[nkinds].pool_kind = pk;
+	return nkinds++;
+}
+
+bool co_write(int kind, struct co_write *w)
+{
+	struct co_task *t = on_loop();
+
+	if (t == NULL || the_pool == NULL || kind < 0 || kind >= nkinds)
+		return false;
+	w->t = t;
+	if (sp_write(the_pool, kinds[kind].pool_kind, w) != ENR_OK)
+		return false;
+	t->waiting = CO_W_CALL;
+	fib_yield();
+	return true;
 }
 
 /* ---- conditions --------------------------------------------------------------- */

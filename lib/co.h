@@ -42,6 +42,7 @@
 #include "upstream.h"
 
 struct sp_pool;
+struct store;
 struct co_task;
 
 typedef void (*co_fn)(struct co_task *t);
@@ -108,6 +109,29 @@ void co_sleep_ms(int64_t ms);
 /* fn(arg) where blocking is allowed: on a store pool thread when called
  * on the loop (the continuation waits), else right here. */
 void co_call(void (*fn)(void *arg), void *arg);
+
+/* Group commit.  Writes of one kind that continuations on the loop queue
+ * run together on the store pool, one call of run(st, items, n) for
+ * whatever is queued (in order, one batch of a kind at a time); each
+ * continuation waits until its own ran, so what it does next (end a
+ * coalesced lookup, answer) still comes after the write.  Embed a struct
+ * co_write first in the item; run sets each item's result.
+ *
+ * co_write_kind: on the pool co_setup was given, before it is shared
+ * (the engine's start); -1 without a pool or kinds left.  co_write: true
+ * when w ran (the continuation waited); false when it was not queued (off
+ * the loop, no such kind, the queue full): the caller writes it itself. */
+#define CO_WRITE_BATCH_MAX 256   /* items of one kind in one run, at most */
+
+struct co_write {
+	struct co_task *t;
+	struct ev_task wake;
+};
+
+typedef void (*co_write_fn)(struct store *st, struct co_write **items, size_t n, void *arg);
+
+int co_write_kind(co_write_fn run, void *arg);
+bool co_write(int kind, struct co_write *w);
 
 /* util_deadline_left, but 0 once the continuation was cancelled. */
 int64_t co_deadline_left(int64_t deadline_mono_ms);

@@ -624,7 +624,7 @@ static const struct cfg_dir root_dirs[] = {
 	GROUP("upstream"),
 	INT("upstream.max_connections", up_max_connections, 0, LIM_EV_XFERS_MAX, 0),
 	INT("upstream.max_host_connections", up_max_host_connections, 0, LIM_EV_XFERS_MAX, 0),
-	INT("upstream.max_idle_connections", up_max_idle_connections, 0, LIM_EV_XFERS_MAX, 256),
+	INT("upstream.max_idle_connections", up_max_idle_connections, 0, LIM_EV_XFERS_MAX, 0),
 
 	GROUP("http"),
 	STR("http.server_name", server_name, 1, 255, "localhost", 0, cfg_check_server_names),

@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
+#include "cache.h"
 #include "co.h"
 #include "evloop.h"
 #include "log.h"
@@ -14,9 +15,13 @@
 #include "upstream.h"
 #include "util.h"
 
+#define ENG_FREE_XFERS 2048
+#define ENG_WRITERS 2
+
 struct eng {
 	struct ev_loop *loop;
 	struct sp_pool *pool;
+	struct sp_pool *writers;
 	atomic_int taken;
 	int cap;
 };
@@ -42,9 +47,15 @@ enum enr_err eng_start(const struct cfg *cfg, struct store *st, struct eng **out
 	 * limit, never the loop's own. */
 	eo.max_xfers = cfg->max_in_flight + 64 > LIM_EV_XFERS_MAX ? LIM_EV_XFERS_MAX
 								  : cfg->max_in_flight + 64;
+	/* Transfers (easy handles) kept for reuse: enough that a steady load
+	 * does not make and free one per call. */
+	eo.free_xfers = ENG_FREE_XFERS;
 	eo.max_connections = cfg->up_max_connections;
 	eo.max_host_connections = cfg->up_max_host_connections;
-	eo.max_idle_connections = cfg->up_max_idle_connections;
+	/* 0: keep as many idle as may be in flight, so that a steady load
+	 * reuses its connections instead of making new ones. */
+	eo.max_idle_connections = cfg->up_max_idle_connections > 0 ? cfg->up_max_idle_connections
+								    : eo.max_xfers;
 	rc = ev_new(&eo, &e->loop);
 	if (rc)
 		goto fail;
@@ -54,15 +65,23 @@ enum enr_err eng_start(const struct cfg *cfg, struct store *st, struct eng **out
 	rc = sp_new(&so, &e->pool);
 	if (rc)
 		goto fail;
+	so.store = NULL;
+	so.threads = ENG_WRITERS;
+	so.thread_exit = NULL;
+	rc = sp_new(&so, &e->writers);
+	if (rc)
+		goto fail;
 	rc = ev_thread_start(e->loop);
 	if (rc)
 		goto fail;
 	co_setup(e->loop, e->pool);
+	cache_group_commit();
 	log_info("engine", "loop and %d store threads started; at most %d requests in flight",
 		 cfg->store_threads, e->cap);
 	*out = e;
 	return ENR_OK;
 fail:
+	sp_free(e->writers);
 	sp_free(e->pool);
 	ev_free(e->loop);
 	free(e);
@@ -84,10 +103,39 @@ void eng_stop(struct eng *e)
 		return;
 	ev_thread_join(e->loop);
 	co_setup(NULL, NULL);
-	/* The pool posts completions to the loop: it goes first. */
+	/* The pools post completions to the loop: they go first. */
+	sp_free(e->writers);
 	sp_free(e->pool);
 	ev_free(e->loop);
 	free(e);
+}
+
+struct hand_off {
+	void (*fn)(void *arg);
+	void *arg;
+};
+
+static void hand_off_run(struct store *st, void *arg)
+{
+	struct hand_off *h = arg;
+
+	(void)st;
+	h->fn(h->arg);
+	free(h);
+}
+
+void eng_hand_off(struct eng *e, void (*fn)(void *arg), void *arg)
+{
+	struct hand_off *h = e ? malloc(sizeof *h) : NULL;
+
+	if (h) {
+		h->fn = fn;
+		h->arg = arg;
+		if (sp_submit(e->writers, hand_off_run, h, NULL, NULL) == ENR_OK)
+			return;
+		free(h);
+	}
+	fn(arg);
 }
 
 bool eng_enter(struct eng *e)

@@ -9,8 +9,8 @@
  * the loop and holds no thread.  Without eng_start (plain CGI, tools that
  * run their own threads) the same code waits in place.
  *
- * Threads: one loop thread and store_threads pool threads, whatever the
- * load.  Connections to providers are the loop's (reused per host, capped
+ * Threads: one loop thread, store_threads pool threads and a few writer
+ * threads, whatever the load.  Connections to providers are the loop's (reused per host, capped
  * by upstream.max_*, HTTP/2 where offered over TLS).
  *
  * eng_start/eng_stop on one thread, once each; eng_enter/eng_leave and
@@ -46,6 +46,12 @@ void eng_stop(struct eng *e);
  * ends.  e may be NULL (no engine: no cap). */
 bool eng_enter(struct eng *e);
 void eng_leave(struct eng *e);
+
+/* Run fn(arg) on one of the engine's writer threads: what may block on a
+ * client's socket (finishing a FastCGI request waits for nginx to close
+ * its end) never runs on the loop.  Without an engine, or when the queue
+ * is full, fn runs here.  Any thread. */
+void eng_hand_off(struct eng *e, void (*fn)(void *arg), void *arg);
 
 /* Places taken now. */
 int eng_in_flight(const struct eng *e);

@@ -355,6 +355,19 @@ enum enr_err st_cache_get(struct store *s, const unsigned char key[32], int64_t 
 /* atomic (one upsert; the last writer wins). */
 enum enr_err st_cache_put(struct store *s, const unsigned char key[32], const char *provider,
 			  bool hit, const char *body, int64_t expires_ms) ENR_MUST_CHECK;
+
+/* atomic: several entries in one transaction, all or none, each as
+ * st_cache_put (the engine's group commit of cache writes). */
+struct st_cache_row {
+	const unsigned char *key;   /* 32 bytes */
+	const char *provider;
+	bool hit;
+	const char *body;
+	int64_t expires_ms;
+};
+
+enum enr_err st_cache_put_many(struct store *s, const struct st_cache_row *rows,
+			       size_t n) ENR_MUST_CHECK;
 /* atomic: delete at most limit expired entries. */
 enum enr_err st_cache_purge(struct store *s, int64_t now_ms, int limit, int *removed) ENR_MUST_CHECK;
 

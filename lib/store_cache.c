@@ -63,6 +63,33 @@ enum enr_err st_cache_put(struct store *s, const unsigned char key[32], const ch
 		      (int64_t)hit, body, expires_ms);
 }
 
+struct put_many {
+	const struct st_cache_row *rows;
+	size_t n;
+};
+
+static enum enr_err put_many(struct db_conn *c, void *arg)
+{
+	struct put_many *m = arg;
+
+	for (size_t i = 0; i < m->n; i++) {
+		const struct st_cache_row *r = &m->rows[i];
+		enum enr_err rc = db_exec(c, &q_put, NULL, NULL, NULL, "btiti", r->key, (size_t)32,
+					  r->provider, (int64_t)r->hit, r->body, r->expires_ms);
+
+		if (rc)
+			return rc;
+	}
+	return ENR_OK;
+}
+
+enum enr_err st_cache_put_many(struct store *s, const struct st_cache_row *rows, size_t n)
+{
+	struct put_many m = { rows, n };
+
+	return n == 0 ? ENR_OK : db_tx(s, put_many, &m);
+}
+
 enum enr_err st_cache_purge(struct store *s, int64_t now_ms, int limit, int *removed)
 {
 	int64_t n = 0;

@@ -44,7 +44,10 @@ struct sq_conn {
 	sqlite3 *db;
 	bool in_tx;
 	sqlite3_stmt *stmt[DB_STMTS_MAX];
+	sqlite3_stmt *tx[3];   /* BEGIN IMMEDIATE, COMMIT, ROLLBACK, prepared once */
 };
+
+enum { TX_BEGIN, TX_COMMIT, TX_ROLLBACK };
 
 static struct sq_store *sq(struct store *s)
 {
@@ -110,6 +113,8 @@ static void conn_free(void *p)
 		return;
 	for (int i = 0; i < DB_STMTS_MAX; i++)
 		sqlite3_finalize(c->stmt[i]);
+	for (int i = 0; i < 3; i++)
+		sqlite3_finalize(c->tx[i]);
 	sqlite3_close_v2(c->db);
 	free(c);
 }
@@ -358,6 +363,27 @@ static enum enr_err sq_exec(struct db_conn *dc, struct db_stmt *q, const struct 
 	return rc;
 }
 
+/* BEGIN, COMMIT and ROLLBACK run with every write: prepared once per
+ * connection rather than parsed each time. */
+static enum enr_err tx_step(struct sq_conn *c, int which)
+{
+	static const char *const sql[3] = { "BEGIN IMMEDIATE", "COMMIT", "ROLLBACK" };
+	int rc;
+
+	if (c->tx[which] == NULL) {
+		rc = sqlite3_prepare_v3(c->db, sql[which], -1, SQLITE_PREPARE_PERSISTENT,
+					&c->tx[which], NULL);
+		if (rc != SQLITE_OK)
+			return sq_err(c->db, rc);
+	}
+	rc = sqlite3_step(c->tx[which]);
+	sqlite3_reset(c->tx[which]);
+	if (rc == SQLITE_DONE)
+		return ENR_OK;
+	/* A failed rollback says nothing the failure before it did not. */
+	return which == TX_ROLLBACK ? ENR_E_STORE : sq_err(c->db, rc);
+}
+
 static enum enr_err sq_begin(struct db_conn *dc)
 {
 	struct sq_conn *c = (struct sq_conn *)dc;
@@ -365,7 +391,7 @@ static enum enr_err sq_begin(struct db_conn *dc)
 	enum enr_err rc;
 
 	pthread_mutex_lock(&ss->wlock);
-	rc = sq_execsql(c->db, "BEGIN IMMEDIATE");
+	rc = tx_step(c, TX_BEGIN);
 	if (rc) {
 		pthread_mutex_unlock(&ss->wlock);
 		return rc;
@@ -381,7 +407,7 @@ static void sq_rollback(struct db_conn *dc)
 	/* SQLite may have rolled the transaction back itself (a full disk,
 	 * an I/O error): only roll back what is still open. */
 	if (!sqlite3_get_autocommit(c->db))
-		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+		enr_ignore(tx_step(c, TX_ROLLBACK));
 	c->in_tx = false;
 	pthread_mutex_unlock(&sq(dc->store)->wlock);
 }
@@ -389,7 +415,7 @@ static void sq_rollback(struct db_conn *dc)
 static enum enr_err sq_commit(struct db_conn *dc)
 {
 	struct sq_conn *c = (struct sq_conn *)dc;
-	enum enr_err rc = sq_execsql(c->db, "COMMIT");
+	enum enr_err rc = tx_step(c, TX_COMMIT);
 
 	if (rc) {
 		sq_rollback(dc);

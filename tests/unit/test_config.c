@@ -101,7 +101,7 @@ TEST(empty_file_gives_defaults)
 	CHECK_INT(c->max_in_flight, 10000);
 	CHECK_INT(c->store_threads, 4);
 	CHECK_INT(c->up_max_host_connections, 0);
-	CHECK_INT(c->up_max_idle_connections, 256);
+	CHECK_INT(c->up_max_idle_connections, 0);
 	/* Default paths are beside the file, like relative ones. */
 	snprintf(want, sizeof want, "%s/var/run/enrichd.sock", real);
 	CHECK_STR(c->listen, want);
