@@ -687,6 +687,13 @@ int main(int argc, char **argv)
 		cfg_release(cfg);
 		return 1;
 	}
+	/* Signals go to the main thread only: blocked before any thread (the
+	 * engine's, the responders) starts. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	if (app_init(cfg) != ENR_OK) {
 		log_error("main", "start-up failed");
 		if (listen_path[0])
@@ -703,11 +710,6 @@ int main(int argc, char **argv)
 	cfg_publish(cfg);
 	cfg = NULL;
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
 	tids = calloc((size_t)nthreads, sizeof *tids);
 	if (tids == NULL)

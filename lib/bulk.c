@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "co.h"
 #include "log.h"
 #include "metrics.h"
 #include "util.h"
@@ -31,15 +32,15 @@ struct bulk_batch {
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cv;
+static struct co_cond cv;   /* threads and continuations wait on it together */
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static struct bulk_batch *open_batches;
 static struct mx_family *mx_calls, *mx_items;
 
 static void init_once(void)
 {
-	if (util_cond_init(&cv) != ENR_OK)
-		pthread_cond_init(&cv, NULL);
+	if (co_cond_init(&cv) != ENR_OK)
+		pthread_cond_init(&cv.cv, NULL);
 }
 
 void bulk_init(void)
@@ -110,7 +111,7 @@ enum enr_err bulk_submit(const struct rot_ctx *ctx, struct bulk_item *it, int ba
 	    (b->ctx.deadline_mono_ms == 0 || it->deadline_mono_ms < b->ctx.deadline_mono_ms))
 		b->ctx.deadline_mono_ms = it->deadline_mono_ms;
 	if (b->n == b->cap)
-		pthread_cond_broadcast(&cv);
+		co_cond_broadcast(&cv);
 	pthread_mutex_unlock(&lock);
 	return ENR_OK;
 }
@@ -207,7 +208,7 @@ static void make(struct bulk_batch *b)
 		b->items[i]->batch = NULL;
 		b->items[i]->done = true;
 	}
-	pthread_cond_broadcast(&cv);
+	co_cond_broadcast(&cv);
 	pthread_mutex_unlock(&lock);
 	for (int i = 0; cbs && i < b->n; i++) {
 		if (cbs[i].fn)
@@ -239,9 +240,8 @@ void bulk_wait(struct bulk_item *it)
 		}
 		/* Not due yet, or someone is making it: woken when a batch fills
 		 * or is made, or when ours falls due. */
-		(void)util_cond_wait_ms(&cv, &lock,
-					b && !b->taken && b->due_mono_ms > now ? b->due_mono_ms - now
-									       : 100);
+		co_cond_wait(&cv, &lock,
+			     now + (b && !b->taken && b->due_mono_ms > now ? b->due_mono_ms - now : 100));
 	}
 	pthread_mutex_unlock(&lock);
 }

@@ -28,8 +28,10 @@
 #include "lib/alert.h"
 #include "lib/cache.h"
 #include "lib/cli.h"
+#include "lib/co.h"
 #include "lib/config.h"
 #include "lib/domains.h"
+#include "lib/engine.h"
 #include "lib/jobs.h"
 #include "lib/log.h"
 #include "lib/rotation.h"
@@ -59,7 +61,8 @@ static pthread_mutex_t qlock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t qcond;
 static struct st_claim queue[QUEUE_MAX];
 static int qhead, qlen, busy;        /* busy: rows being processed */
-static int busy_threads, nthreads_total;
+static int busy_groups, concurrency_total; /* groups of rows in flight; rows at once */
+static struct eng *engine;
 
 /* Rows this worker holds: claimed and neither finished nor given back.  The
  * heartbeat renews exactly these leases, so a row dropped here (its result
@@ -397,6 +400,26 @@ static void row_close(const struct cfg *cfg, struct row *w)
 		log_notice("worker", "job %s finished", id);
 }
 
+struct flush_arg {
+	enum enr_err rc;
+};
+
+static void flush_there(void *arg)
+{
+	((struct flush_arg *)arg)->rc = adm_flush(credits, util_now_ms());
+}
+
+/* adm_flush holds its lock across its store writes: on a continuation it
+ * runs as a whole where blocking is allowed (lib/co.h), never with the
+ * lock held across a wait on the loop. */
+static enum enr_err flush_credits(void)
+{
+	struct flush_arg a = { ENR_OK };
+
+	co_call(flush_there, &a);
+	return a.rc;
+}
+
 /* A group of claimed rows, run together: their lookups go out in rounds,
  * so rows of one company share its lookup and person lookups of a bulk
  * provider share bulk calls. */
@@ -442,7 +465,7 @@ static void process(const struct cfg *cfg, struct st_claim *claims, int n)
 			row_finish(cfg, &rows[i]);
 	}
 	/* The group's credits reach the store before anyone reads the rows. */
-	if (nj && (rc = adm_flush(credits, util_now_ms())) != ENR_OK)
+	if (nj && (rc = flush_credits()) != ENR_OK)
 		log_warn("worker", "credits not written yet (%s); the journal keeps them",
 			 enr_strerror(rc));
 	for (int i = 0; i < n; i++) {
@@ -471,53 +494,91 @@ static int group_size(const struct cfg *cfg, int idle)
 	return k < cfg->worker.batch_rows ? k : cfg->worker.batch_rows;
 }
 
-static void *row_thread(void *arg)
+/* A group of rows in flight: a continuation (lib/co.h) that starts on the
+ * main thread and waits on the engine's loop, so rows in flight cost no
+ * thread each. */
+struct group {
+	struct co_task co;
+	struct cfg *cfg;
+	struct st_claim *cl;
+	int n;
+};
+
+static void group_body(struct co_task *t)
 {
-	(void)arg;
+	struct group *g = t->arg;
+
+	process(g->cfg, g->cl, g->n);
+}
+
+static void group_free(struct group *g)
+{
+	cfg_release(g->cfg);
+	for (int i = 0; i < g->n; i++)
+		free(g->cl[i].input);
+	pthread_mutex_lock(&qlock);
+	busy -= g->n;
+	busy_groups--;
+	pthread_cond_broadcast(&qcond);
+	pthread_mutex_unlock(&qlock);
+	free(g->cl);
+	free(g);
+}
+
+static void group_ended(struct co_task *t)
+{
+	group_free(t->arg);
+}
+
+/* Start groups of queued rows while fewer than the concurrency are in
+ * flight (main thread). */
+static void start_rows(void)
+{
 	for (;;) {
-		struct st_claim *cl;
-		struct cfg *cfg;
+		struct group *g;
+		bool moved = false;
 		int n;
 
 		pthread_mutex_lock(&qlock);
-		while (qlen == 0 && !stopping)
-			pthread_cond_wait(&qcond, &qlock);
-		if (stopping) {
+		if (qlen == 0 || busy_groups >= concurrency_total || stopping) {
 			pthread_mutex_unlock(&qlock);
-			break;
+			return;
 		}
-		cfg = cfg_acquire();
-		n = group_size(cfg, nthreads_total - busy_threads);
-		cl = calloc((size_t)n, sizeof *cl);
-		if (cl == NULL)
-			n = 0;
+		g = calloc(1, sizeof *g);
+		if (g == NULL) {
+			pthread_mutex_unlock(&qlock);
+			log_error("worker", "out of memory for a group of rows: trying again shortly");
+			return;
+		}
+		g->cfg = cfg_acquire();
+		n = group_size(g->cfg, concurrency_total - busy_groups);
+		g->cl = calloc((size_t)n, sizeof *g->cl);
+		if (g->cl == NULL) {
+			pthread_mutex_unlock(&qlock);
+			cfg_release(g->cfg);
+			free(g);
+			log_error("worker", "out of memory for a group of rows: trying again shortly");
+			return;
+		}
 		for (int i = 0; i < n; i++) {
-			cl[i] = queue[qhead];
+			g->cl[i] = queue[qhead];
 			qhead = (qhead + 1) % QUEUE_MAX;
 			qlen--;
 		}
+		g->n = n;
 		busy += n;
-		busy_threads++;
+		busy_groups++;
 		pthread_mutex_unlock(&qlock);
 
-		if (n > 0)
-			process(cfg, cl, n);
-		cfg_release(cfg);
-		for (int i = 0; i < n; i++)
-			free(cl[i].input);
-		free(cl);
-
-		pthread_mutex_lock(&qlock);
-		busy -= n;
-		busy_threads--;
-		pthread_cond_broadcast(&qcond);
-		pthread_mutex_unlock(&qlock);
-		if (n == 0)
-			util_sleep_ms(100); /* out of memory: let the others go first */
+		co_task_init(&g->co, group_body, group_ended, g);
+		if (co_start(&g->co, &moved) != ENR_OK) {
+			/* No fiber for it: the rows run here, waits and all. */
+			process(g->cfg, g->cl, g->n);
+			moved = false;
+		}
+		if (!moved)
+			group_free(g);
 	}
-	up_thread_cleanup();
-	st_thread_release(store);
-	return NULL;
 }
 
 /* Record a delivery attempt, trying a few times: when it cannot be written,
@@ -636,7 +697,7 @@ int main(int argc, char **argv)
 	const char *path;
 	char err[LIM_CONFIG_ERR_MAX], why[512], host[64] = "host";
 	struct cfg *cfg = NULL;
-	pthread_t *threads = NULL, hooks;
+	pthread_t hooks;
 	sigset_t set;
 	int64_t last_beat = 0, poll = 500;
 	int c, sig, nthreads;
@@ -691,28 +752,24 @@ int main(int argc, char **argv)
 	snprintf(owner, sizeof owner, "%s:%d:%02x%02x%02x%02x", host, (int)getpid(), rnd[0], rnd[1],
 		 rnd[2], rnd[3]);
 	nthreads = concurrency ? (int)concurrency : cfg->worker.concurrency;
-	nthreads_total = nthreads;
-	cfg_publish(cfg);
-
+	concurrency_total = nthreads;
+	/* Signals go to the main thread only: blocked before any thread starts. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	threads = calloc((size_t)nthreads, sizeof *threads);
-	if (threads == NULL || util_cond_init(&qcond) != ENR_OK) {
+	/* Rows in flight wait on the engine's loop, not on threads of their own. */
+	rc = eng_start(cfg, store, &engine);
+	if (rc) {
+		log_error("worker", "cannot start the engine: %s", enr_strerror(rc));
+		_exit(1);
+	}
+	cfg_publish(cfg);
+
+	if (util_cond_init(&qcond) != ENR_OK) {
 		log_error("worker", "out of memory at start");
 		return 1;
-	}
-	for (int i = 0; i < nthreads; i++) {
-		int perr = pthread_create(&threads[i], NULL, row_thread, NULL);
-
-		if (perr) {
-			/* Nothing is claimed yet: stopping here loses nothing. */
-			log_error("worker", "cannot start row thread %d of %d: %s", i + 1, nthreads,
-				  strerror(perr));
-			_exit(1);
-		}
 	}
 	if ((c = pthread_create(&hooks, NULL, hook_thread, NULL)) != 0) {
 		log_error("worker", "cannot start the webhook thread: %s", strerror(c));
@@ -755,9 +812,9 @@ int main(int argc, char **argv)
 			pthread_mutex_lock(&qlock);
 			for (int i = 0; i < n; i++)
 				queue[(qhead + qlen++) % QUEUE_MAX] = got[i];
-			pthread_cond_broadcast(&qcond);
 			pthread_mutex_unlock(&qlock);
 		}
+		start_rows();
 		poll = cfg->worker.poll_ms;
 		cfg_release(cfg);
 		if (want <= 0) {
@@ -767,6 +824,7 @@ int main(int argc, char **argv)
 			if (qlen + busy >= capacity(cfg, nthreads) || qlen >= QUEUE_MAX)
 				(void)util_cond_wait_ms(&qcond, &qlock, 100);
 			pthread_mutex_unlock(&qlock);
+			start_rows();
 			sig = sigtimedwait(&set, NULL, &(struct timespec){ 0, 0 });
 		} else if (n > 0) {
 			sig = sigtimedwait(&set, NULL, &(struct timespec){ 0, 0 });

@@ -13,6 +13,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "lib/co.h"
+#include "lib/engine.h"
 #include "lib/jobs.h"
 #include "lib/upstream.h"
 #include "lib/util.h"
@@ -38,7 +40,7 @@ static bool wait_until(int64_t until_ms)
 			return false;
 		if (left <= 0)
 			return true;
-		util_sleep_ms(left < TICK_MS ? left : TICK_MS);
+		co_sleep_ms(left < TICK_MS ? left : TICK_MS);
 	}
 }
 
@@ -349,6 +351,25 @@ static void dry_rows(struct eb_run *r, struct eb_job **js, struct verdict *v, co
 	}
 }
 
+struct record_arg {
+	struct eb_run *r;
+	struct eb_job **js;
+	const struct wf_result *res;
+	const struct verdict *v;
+	const bool *stopped;
+	size_t n;
+};
+
+static void record_all(void *arg)
+{
+	struct record_arg *a = arg;
+
+	for (size_t i = 0; i < a->n; i++) {
+		if (!a->stopped[i])
+			record(a->r, a->js[i], &a->res[i], &a->v[i]);
+	}
+}
+
 /* A group of rows: read each (lenient), enrich the valid ones together,
  * record them in input-independent order (the output is ordered at the
  * end). */
@@ -371,9 +392,12 @@ static void process(struct eb_run *r, struct eb_job **js, size_t n)
 		goto out;
 	}
 	enrich_rows(r, js, res, v, run, stopped, n);
-	for (size_t i = 0; i < n; i++) {
-		if (!stopped[i])
-			record(r, js[i], &res[i], &v[i]);
+	{
+		struct record_arg a = { r, js, res, v, stopped, n };
+
+		/* The checkpoint and the tallies: file writes under the run's
+		 * lock, where blocking is allowed (lib/co.h). */
+		co_call(record_all, &a);
 	}
 out:
 	for (size_t i = 0; res && i < n; i++)
@@ -384,9 +408,37 @@ out:
 	free(stopped);
 }
 
-static void *worker_main(void *arg)
+struct take_arg {
+	struct eb_run *r;
+	struct eb_job *jobs;
+	int want, n;
+	enum enr_err rc;
+	bool stop;
+};
+
+/* The next rows of the input, under the run's lock (a file read: where
+ * blocking is allowed). */
+static void take_jobs(void *arg)
 {
-	struct eb_run *r = arg;
+	struct take_arg *a = arg;
+	struct eb_run *r = a->r;
+
+	a->n = 0;
+	a->rc = ENR_OK;
+	pthread_mutex_lock(&r->mu);
+	a->stop = eb_stopping() || r->fatal;
+	while (!a->stop && a->n < a->want && (a->rc = eb_next_job(r, &a->jobs[a->n])) == ENR_OK) {
+		r->t.inflight++;
+		a->n++;
+	}
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* One of --workers: a continuation (lib/co.h) that takes rows until the
+ * input ends; it waits on the engine's loop, so a worker costs no thread. */
+static void worker_main(struct co_task *t)
+{
+	struct eb_run *r = t->arg;
 	int cap = bulk_configured(r->cfg) ? r->cfg->worker.batch_rows : 1;
 	struct eb_job *jobs = calloc((size_t)cap, sizeof *jobs);
 	struct eb_job **js = calloc((size_t)cap, sizeof *js);
@@ -400,21 +452,16 @@ static void *worker_main(void *arg)
 	if (jobs == NULL || js == NULL)
 		fail_run(r, ENR_E_NOMEM, "out of memory");
 	while (jobs && js) {
-		enum enr_err rc = ENR_OK;
-		int n = 0, want;
-
-		pthread_mutex_lock(&r->mu);
-		if (eb_stopping() || r->fatal) {
-			pthread_mutex_unlock(&r->mu);
-			break;
-		}
 		/* A group fills a bulk call (batch_rows rows), or one row at a time. */
-		want = cap;
-		while (n < want && (rc = eb_next_job(r, &jobs[n])) == ENR_OK) {
-			r->t.inflight++;
-			n++;
-		}
-		pthread_mutex_unlock(&r->mu);
+		struct take_arg a = { r, jobs, cap, 0, ENR_OK, false };
+		enum enr_err rc;
+		int n;
+
+		co_call(take_jobs, &a);
+		if (a.stop)
+			break;
+		rc = a.rc;
+		n = a.n;
 		if (rc != ENR_OK && rc != ENR_E_NOT_FOUND)
 			fail_run(r, rc, "cannot read the input");
 		if (n > 0)
@@ -432,12 +479,15 @@ static void *worker_main(void *arg)
 	}
 	free(jobs);
 	free(js);
-	up_thread_cleanup();
-	st_thread_release(r->store);
+}
+
+static void worker_ended(struct co_task *t)
+{
+	struct eb_run *r = t->arg;
+
 	pthread_mutex_lock(&r->mu);
 	r->running--;
 	pthread_mutex_unlock(&r->mu);
-	return NULL;
 }
 
 /* Sleep one tick, or less when an engine log line arrives for the
@@ -458,40 +508,54 @@ static void tick(struct eb_run *r)
  * commits, signals. */
 enum enr_err eb_run_workers(struct eb_run *r, int nworkers)
 {
-	pthread_t *tids = calloc((size_t)nworkers, sizeof *tids);
+	struct co_task *ws = calloc((size_t)nworkers, sizeof *ws);
+	struct eng *engine = NULL;
 	sigset_t block, old;
 	int64_t next_line, interval;
 	bool announced = false;
 	int started = 0, err = 0;
 
-	if (tids == NULL) {
+	if (ws == NULL) {
 		eb_say("out of memory");
 		return ENR_E_NOMEM;
 	}
-	/* Workers (and the threads libcurl and lib/alert start from them) never
+	/* The engine's threads (and those libcurl and lib/alert start) never
 	 * see the signals: the main thread takes them and the workers read
 	 * the flag, so no call in flight is cut short. */
 	sigemptyset(&block);
 	sigaddset(&block, SIGINT);
 	sigaddset(&block, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &block, &old);
-	r->running = nworkers;
-	for (int i = 0; i < nworkers; i++) {
-		err = pthread_create(&tids[i], NULL, worker_main, r);
-		if (err)
-			break;
-		started++;
-	}
+	err = eng_start(r->cfg, r->store, &engine);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (started < nworkers) {
-		pthread_mutex_lock(&r->mu);
-		r->running -= nworkers - started;
-		pthread_mutex_unlock(&r->mu);
-		if (started == 0) {
-			eb_say("cannot start worker threads: %s", strerror(err));
-			free(tids);
-			return ENR_E_INTERNAL;
+	if (err) {
+		eb_say("cannot start the engine: %s", enr_strerror((enum enr_err)err));
+		free(ws);
+		return (enum enr_err)err;
+	}
+	/* Each worker runs here until its first wait, then on the loop. */
+	pthread_mutex_lock(&r->mu);
+	r->running = nworkers;
+	pthread_mutex_unlock(&r->mu);
+	for (int i = 0; i < nworkers; i++) {
+		bool moved = false;
+
+		co_task_init(&ws[i], worker_main, worker_ended, r);
+		if (co_start(&ws[i], &moved) != ENR_OK) {
+			pthread_mutex_lock(&r->mu);
+			r->running -= nworkers - i;
+			pthread_mutex_unlock(&r->mu);
+			break;
 		}
+		started++;
+		if (!moved)
+			worker_ended(&ws[i]);
+	}
+	if (started == 0) {
+		eb_say("cannot start the workers: out of memory");
+		eng_stop(engine);
+		free(ws);
+		return ENR_E_NOMEM;
 	}
 	/* A terminal gets a line that updates in place; a log gets a line
 	 * every --progress-interval. */
@@ -529,8 +593,7 @@ enum enr_err eb_run_workers(struct eb_run *r, int nworkers)
 			next_line = now + interval;
 		}
 	}
-	for (int i = 0; i < started; i++)
-		pthread_join(tids[i], NULL);
-	free(tids);
+	eng_stop(engine);
+	free(ws);
 	return ENR_OK;
 }
