@@ -394,8 +394,13 @@ static void reload(const char *path)
 	cur = cfg_acquire();
 	if (cur) {
 		if (strcmp(cur->listen, next->listen) != 0 || cur->threads != next->threads ||
-		    strcmp(cur->store, next->store) != 0)
-			log_warn("config", "listen, threads and store change only on restart");
+		    strcmp(cur->store, next->store) != 0 || cur->max_in_flight != next->max_in_flight ||
+		    cur->store_threads != next->store_threads ||
+		    cur->up_max_connections != next->up_max_connections ||
+		    cur->up_max_host_connections != next->up_max_host_connections ||
+		    cur->up_max_idle_connections != next->up_max_idle_connections)
+			log_warn("config", "listen, threads, store, max_in_flight, store_threads and "
+				 "upstream change only on restart");
 	}
 	cfg_release(cur);
 	if (app_reload(next) != ENR_OK) {
