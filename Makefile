@@ -28,6 +28,9 @@ BUILD     ?= build-tsan
 else
 BUILD     ?= build-san
 endif
+# One spelling of the build directory: objects made with BUILD given as an
+# absolute path and as a relative one must share their dependency files.
+override BUILD := $(patsubst $(CURDIR)/%,%,$(BUILD))
 
 WARN      := -std=c11 -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes \
              -Wmissing-prototypes -Wformat=2 -Wvla

@@ -392,7 +392,10 @@ static void woken(struct ev_loop *l, void *arg)
 		resume(t);
 }
 
-void co_cond_wait(struct co_cond *c, pthread_mutex_t *lock, int64_t deadline_mono_ms)
+/* cancellable: a cancel ends the wait (co_cond_wait); a lock's wait
+ * (co_mutex_lock) goes on until the lock is free. */
+static void cond_wait(struct co_cond *c, pthread_mutex_t *lock, int64_t deadline_mono_ms,
+		      bool cancellable)
 {
 	struct co_task *t = co_current();
 	struct co_waiter w;
@@ -413,7 +416,7 @@ void co_cond_wait(struct co_cond *c, pthread_mutex_t *lock, int64_t deadline_mon
 		pthread_mutex_lock(lock);
 		return;
 	}
-	if (t->cancelled || left <= 0)
+	if ((cancellable && t->cancelled) || left <= 0)
 		return;
 	memset(&w, 0, sizeof w);
 	w.t = t;
@@ -424,6 +427,7 @@ void co_cond_wait(struct co_cond *c, pthread_mutex_t *lock, int64_t deadline_mon
 	c->head = &w;
 	t->cw = &w;
 	t->cw_lock = lock;
+	t->cw_cancellable = cancellable;
 	t->timer.fn = timer_fired;
 	if (deadline_mono_ms > 0 && ev_timer_start(t->loop, &t->timer, left) != ENR_OK) {
 		unqueue(&w);
@@ -450,6 +454,11 @@ void co_cond_wait(struct co_cond *c, pthread_mutex_t *lock, int64_t deadline_mon
 	t->cw_lock = NULL;
 }
 
+void co_cond_wait(struct co_cond *c, pthread_mutex_t *lock, int64_t deadline_mono_ms)
+{
+	cond_wait(c, lock, deadline_mono_ms, true);
+}
+
 void co_cond_broadcast(struct co_cond *c)
 {
 	struct co_waiter *w = c->head, *next;
@@ -462,6 +471,35 @@ void co_cond_broadcast(struct co_cond *c)
 		ev_post_task(w->t->loop, &w->wake, woken, w);
 	}
 	pthread_cond_broadcast(&c->cv);
+}
+
+/* ---- a lock held across waits ----------------------------------------------------- */
+
+enum enr_err co_mutex_init(struct co_mutex *x)
+{
+	x->held = false;
+	if (pthread_mutex_init(&x->m, NULL) != 0)
+		return ENR_E_INTERNAL;
+	return co_cond_init(&x->free);
+}
+
+void co_mutex_lock(struct co_mutex *x)
+{
+	pthread_mutex_lock(&x->m);
+	/* A cancelled continuation still takes its turn: what it does under
+	 * the lock (a store write) must not be skipped. */
+	while (x->held)
+		cond_wait(&x->free, &x->m, 0, false);
+	x->held = true;
+	pthread_mutex_unlock(&x->m);
+}
+
+void co_mutex_unlock(struct co_mutex *x)
+{
+	pthread_mutex_lock(&x->m);
+	x->held = false;
+	co_cond_broadcast(&x->free);
+	pthread_mutex_unlock(&x->m);
 }
 
 /* ---- cancelling ----------------------------------------------------------------- */
@@ -486,6 +524,8 @@ void co_cancel(struct co_task *t)
 	case CO_W_COND: {
 		bool queued;
 
+		if (!t->cw_cancellable)
+			break; /* a lock's turn comes when it is free */
 		pthread_mutex_lock(t->cw_lock);
 		queued = !t->cw->posted;
 		unqueue(t->cw);

@@ -72,6 +72,7 @@ struct co_task {
 	enum enr_err xrc;
 	struct co_waiter *cw;
 	pthread_mutex_t *cw_lock;
+	bool cw_cancellable;
 };
 
 /* The loop continuations move to and the pool their co_call functions
@@ -154,5 +155,19 @@ ENR_MUST_CHECK enum enr_err co_cond_init(struct co_cond *c);
 void co_cond_release(struct co_cond *c);
 void co_cond_wait(struct co_cond *c, pthread_mutex_t *lock, int64_t deadline_mono_ms);
 void co_cond_broadcast(struct co_cond *c);
+
+/* A lock that may be held across waits: a continuation waiting for it
+ * yields, a thread blocks.  For work that must not interleave within the
+ * process while it makes store round trips (one key's outcomes, applied by
+ * compare-and-set).  Not recursive; co_mutex_init once. */
+struct co_mutex {
+	pthread_mutex_t m;
+	struct co_cond free;
+	bool held;
+};
+
+ENR_MUST_CHECK enum enr_err co_mutex_init(struct co_mutex *x);
+void co_mutex_lock(struct co_mutex *x);
+void co_mutex_unlock(struct co_mutex *x);
 
 #endif

@@ -4,6 +4,7 @@
 #include "rotation.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,9 +126,58 @@ void rot_pending_apply(struct kp_key *keys, int n)
 	pthread_mutex_unlock(&rot_lock);
 }
 
+/* One key's outcomes apply one at a time within the process: hundreds of
+ * continuations answering for one key at once would otherwise make each
+ * other's compare-and-set fail until they gave up.  Other processes still
+ * race through the compare-and-set. */
+#define KEY_LANES 64
+
+static struct co_mutex key_lane[KEY_LANES];
+static pthread_once_t lanes_once = PTHREAD_ONCE_INIT;
+static bool lanes_ok;
+
+static void lanes_init(void)
+{
+	lanes_ok = true;
+	for (int i = 0; i < KEY_LANES; i++)
+		if (co_mutex_init(&key_lane[i]) != ENR_OK)
+			lanes_ok = false;
+}
+
+static struct co_mutex *lane_of(const char *id)
+{
+	uint32_t h = 2166136261u;
+
+	pthread_once(&lanes_once, lanes_init);
+	if (!lanes_ok)
+		return NULL;
+	for (const char *c = id; *c; c++)
+		h = (h ^ (unsigned char)*c) * 16777619u;
+	return &key_lane[h % KEY_LANES];
+}
+
+static enum enr_err apply_once(struct store *st, const char *id, enum prov_outcome o,
+			       int64_t hint_until_ms, int credits, int64_t now_ms,
+			       const struct kp_params *p, struct kp_key *after, struct kp_change *ch);
+
 enum enr_err rot_apply(struct store *st, const char *id, enum prov_outcome o,
 		       int64_t hint_until_ms, int credits, int64_t now_ms, const struct kp_params *p,
 		       struct kp_key *after, struct kp_change *ch)
+{
+	struct co_mutex *lane = lane_of(id);
+	enum enr_err rc;
+
+	if (lane)
+		co_mutex_lock(lane);
+	rc = apply_once(st, id, o, hint_until_ms, credits, now_ms, p, after, ch);
+	if (lane)
+		co_mutex_unlock(lane);
+	return rc;
+}
+
+static enum enr_err apply_once(struct store *st, const char *id, enum prov_outcome o,
+			       int64_t hint_until_ms, int credits, int64_t now_ms,
+			       const struct kp_params *p, struct kp_key *after, struct kp_change *ch)
 {
 	enum enr_err rc = ENR_E_UNAVAILABLE;
 

@@ -320,6 +320,61 @@ TEST(a_cancelled_waiter_leaves_the_flight)
 	evf_free(f);
 }
 
+/* ---- a lock held across waits ----------------------------------------------- */
+
+static struct co_mutex lane;
+static int in_lane, most_in_lane;
+
+static void in_turn(struct co_task *t)
+{
+	struct job *j = t->arg;
+
+	co_mutex_lock(&lane);
+	if (++in_lane > most_in_lane)
+		most_in_lane = in_lane;
+	co_sleep_ms(100); /* a store round trip while holding it */
+	j->steps = in_lane;
+	in_lane--;
+	co_mutex_unlock(&lane);
+}
+
+TEST(a_lock_held_across_waits_is_taken_in_turn_even_when_cancelled)
+{
+	struct evf *f;
+	struct ev_loop *l = fake_loop(&f);
+	struct job j[3];
+	bool moved = false;
+
+	REQUIRE(l);
+	REQUIRE(co_mutex_init(&lane) == ENR_OK);
+	memset(j, 0, sizeof j);
+	co_setup(l, NULL);
+	for (int i = 0; i < 3; i++) {
+		start(&j[i], in_turn, &moved);
+		CHECK(moved);
+	}
+	ev_run_pending(l);
+	/* The third is cancelled while it waits for its turn: it still takes
+	 * it (its pause under the lock is cut short), never skips the lock. */
+	co_cancel(&j[2].t);
+	ev_run_pending(l);
+	CHECK(!j[2].ended);
+	for (int round = 0; round < 3; round++) {
+		evf_advance(f, 100);
+		ev_run_pending(l);
+	}
+	for (int i = 0; i < 3; i++) {
+		CHECK(j[i].ended);
+		CHECK_INT(j[i].steps, 1);
+	}
+	CHECK_INT(most_in_lane, 1);
+	CHECK_INT(in_lane, 0);
+	CHECK_INT(co_in_flight(), 0);
+	co_setup(NULL, NULL);
+	ev_free(l);
+	evf_free(f);
+}
+
 /* ---- calls that block run on the pool ------------------------------------- */
 
 struct blocking {
@@ -380,6 +435,7 @@ int main(void)
 	RUN(timers_end_a_pause_and_a_cancel_ends_it_early);
 	RUN(coalesced_waiters_all_wake);
 	RUN(a_cancelled_waiter_leaves_the_flight);
+	RUN(a_lock_held_across_waits_is_taken_in_turn_even_when_cancelled);
 	RUN(store_calls_from_the_loop_run_on_a_pool_thread);
 	return harness_done();
 }
