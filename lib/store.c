@@ -412,9 +412,13 @@ struct db_call {
 	enum enr_err rc;
 };
 
-static void run_stmt(void *arg)
+/* One attempt of a call on connection c. */
+typedef enum enr_err (*attempt_fn)(struct db_call *a, struct db_conn *c);
+
+/* Take a connection, make one attempt, give it back; again (up to
+ * TX_TRIES) while the back end says the failure is worth retrying. */
+static void with_retries(struct db_call *a, attempt_fn once, bool note)
 {
-	struct db_call *a = arg;
 	struct store *s = a->s;
 	struct db_conn *c = NULL;
 
@@ -424,12 +428,24 @@ static void run_stmt(void *arg)
 		a->rc = s->ops->acquire(s, &c);
 		if (a->rc)
 			return;
-		a->rc = s->ops->exec(c, a->q, a->p, a->n, a->fn, a->arg, a->changes);
+		a->rc = once(a, c);
 		retry = a->rc && attempt + 1 < TX_TRIES && s->ops->retryable(c);
 		s->ops->release(s, c);
 		if (!retry)
 			return;
+		if (note)
+			log_info("store", "transaction retried after a serialization failure or deadlock");
 	}
+}
+
+static enum enr_err stmt_once(struct db_call *a, struct db_conn *c)
+{
+	return a->s->ops->exec(c, a->q, a->p, a->n, a->fn, a->arg, a->changes);
+}
+
+static void run_stmt(void *arg)
+{
+	with_retries(arg, stmt_once, false);
 }
 
 enum enr_err db_run(struct store *s, struct db_stmt *q, db_row_fn fn, void *arg,
@@ -453,32 +469,22 @@ enum enr_err db_run(struct store *s, struct db_stmt *q, db_row_fn fn, void *arg,
 	return a.rc;
 }
 
+static enum enr_err tx_once(struct db_call *a, struct db_conn *c)
+{
+	enum enr_err rc = a->s->ops->begin(c);
+
+	if (rc)
+		return rc;
+	rc = a->body(c, a->arg);
+	if (rc == ENR_OK)
+		return a->s->ops->commit(c);
+	a->s->ops->rollback(c);
+	return rc;
+}
+
 static void run_tx(void *arg)
 {
-	struct db_call *a = arg;
-	struct store *s = a->s;
-	struct db_conn *c = NULL;
-
-	for (int attempt = 0;; attempt++) {
-		bool retry;
-
-		a->rc = s->ops->acquire(s, &c);
-		if (a->rc)
-			return;
-		a->rc = s->ops->begin(c);
-		if (a->rc == ENR_OK) {
-			a->rc = a->body(c, a->arg);
-			if (a->rc == ENR_OK)
-				a->rc = s->ops->commit(c);
-			else
-				s->ops->rollback(c);
-		}
-		retry = a->rc && attempt + 1 < TX_TRIES && s->ops->retryable(c);
-		s->ops->release(s, c);
-		if (!retry)
-			return;
-		log_info("store", "transaction retried after a serialization failure or deadlock");
-	}
+	with_retries(arg, tx_once, true);
 }
 
 enum enr_err db_tx(struct store *s, db_tx_fn body, void *arg)
