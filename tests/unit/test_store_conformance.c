@@ -1226,14 +1226,14 @@ static int claim_eight(const char *url, int64_t tag)
 
 	if (st_open(url, NULL, &s) != ENR_OK)
 		return -1;
-	/* The child takes one batch before the start, so that both processes
-	 * hold rows whatever the scheduler does next (SQLite's busy handler
-	 * does not queue waiters fairly: a process can find the lock taken
-	 * every time it wakes). */
-	if (tag == 2) {
+	/* Each process takes one batch before the start, so that both hold
+	 * rows whatever the scheduler does next (SQLite's busy handler does
+	 * not queue waiters fairly: a process can find the lock taken every
+	 * time it wakes, until the other has claimed every row). */
+	{
 		struct claimer first = { .s = s };
 
-		snprintf(first.owner, sizeof first.owner, "p2-first");
+		snprintf(first.owner, sizeof first.owner, "p%lld-first", (long long)tag);
 		{
 			struct st_claim cl[10];
 			int n = 0;
