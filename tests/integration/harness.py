@@ -443,8 +443,18 @@ class Env:
                                       stdout=self.nginx_log, stderr=subprocess.STDOUT)
         wait_for(self._nginx_up, timeout=10, what="nginx to listen")
         if not self.cgi:
-            wait_for(lambda: self.request("GET", "/health").status == 200, timeout=10,
-                     what="/health through nginx")
+            wait_for(self._health_ok, timeout=10, what="/health through nginx")
+
+    def _health_ok(self):
+        """/health answers 200 through nginx; a refused or reset connection (nginx
+        still starting its worker) is a "not yet", not a failure."""
+        if self.nginx.poll() is not None:
+            raise TestFailure("nginx exited: " + open(self.nginx_log.name).read())
+        try:
+            return self.request("GET", "/health").status == 200
+        except OSError:
+            self.client().close()
+            return False
 
     def start_enrichd(self):
         self.enrichd_out = open(os.path.join(self.tmp, "enrichd.out"), "ab")
