@@ -15,21 +15,29 @@
 #include "lib/spool.h"
 #include "lib/util.h"
 
+#include "evfake_loop.h"
 #include "harness.h"
 
-static struct ev_loop *fake_loop(struct evf **f)
-{
-	struct ev_opts o = { 0 };
-	struct ev_loop *l = NULL;
+/* A fake loop that continuations move to (no store pool: co_call runs in
+ * place); fx_down undoes it. */
+struct fx {
+	struct evf *f;
+	struct ev_loop *l;
+};
 
-	if (evf_new(1000, f) != ENR_OK)
-		return NULL;
-	evf_opts(*f, &o);
-	if (ev_new(&o, &l) != ENR_OK) {
-		evf_free(*f);
-		return NULL;
-	}
-	return l;
+static bool fx_up(struct fx *x)
+{
+	x->l = fake_loop_at(1000, 0, &x->f);
+	if (x->l)
+		co_setup(x->l, NULL);
+	return x->l != NULL;
+}
+
+static void fx_down(struct fx *x)
+{
+	co_setup(NULL, NULL);
+	ev_free(x->l);
+	evf_free(x->f);
 }
 
 /* What one continuation did. */
@@ -89,73 +97,63 @@ static void quick(struct co_task *t)
 
 TEST(quick_work_never_leaves_the_thread)
 {
-	struct evf *f;
-	struct ev_loop *l = fake_loop(&f);
+	struct fx x;
 	struct job j = { 0 };
 	bool moved = true;
 
-	REQUIRE(l);
-	co_setup(l, NULL);
+	REQUIRE(fx_up(&x));
 	start(&j, quick, &moved);
 	/* The body ran to its end in co_start: the caller finishes it. */
 	CHECK(!moved);
 	CHECK_INT(j.steps, 1);
 	CHECK(!j.ended);
 	CHECK_INT(co_in_flight(), 0);
-	CHECK_INT(ev_run_pending(l), 0);
-	co_setup(NULL, NULL);
-	ev_free(l);
-	evf_free(f);
+	CHECK_INT(ev_run_pending(x.l), 0);
+	fx_down(&x);
 }
 
 TEST(a_wait_moves_to_the_loop_and_the_answer_comes_back)
 {
-	struct evf *f;
-	struct ev_loop *l = fake_loop(&f);
+	struct fx x;
 	struct job j = { 0 };
 	bool moved = false;
 
-	REQUIRE(l);
-	co_setup(l, NULL);
+	REQUIRE(fx_up(&x));
 	start(&j, two_calls, &moved);
 	CHECK(moved);
 	CHECK_INT(co_in_flight(), 1);
-	CHECK_INT(evf_count(f), 0); /* nothing until the loop takes it */
-	ev_run_pending(l);
-	REQUIRE(evf_count(f) == 1);
-	CHECK_INT(evf_answer(f, evf_nth(f, 0), 200, NULL, "{\"first\":1}"), ENR_OK);
-	ev_run_pending(l);
+	CHECK_INT(evf_count(x.f), 0); /* nothing until the loop takes it */
+	ev_run_pending(x.l);
+	REQUIRE(evf_count(x.f) == 1);
+	CHECK_INT(evf_answer(x.f, evf_nth(x.f, 0), 200, NULL, "{\"first\":1}"), ENR_OK);
+	ev_run_pending(x.l);
 	CHECK_STR(j.body, "{\"first\":1}");
 	CHECK_INT(j.status[0], 200);
-	REQUIRE(evf_count(f) == 1);
+	REQUIRE(evf_count(x.f) == 1);
 	CHECK(!j.ended);
-	CHECK_INT(evf_answer(f, evf_nth(f, 0), 404, NULL, "{}"), ENR_OK);
-	ev_run_pending(l);
+	CHECK_INT(evf_answer(x.f, evf_nth(x.f, 0), 404, NULL, "{}"), ENR_OK);
+	ev_run_pending(x.l);
 	CHECK(j.ended);
 	CHECK_INT(j.status[1], 404);
 	CHECK_INT(j.steps, 2);
 	CHECK(j.left_after > 0);
 	CHECK_INT(co_in_flight(), 0);
-	co_setup(NULL, NULL);
-	ev_free(l);
-	evf_free(f);
+	fx_down(&x);
 }
 
 TEST(a_cancelled_continuation_stops_waiting_and_a_late_answer_is_dropped)
 {
-	struct evf *f;
-	struct ev_loop *l = fake_loop(&f);
+	struct fx x;
 	struct job j = { 0 };
 	bool moved = false;
 	uint64_t first;
 
-	REQUIRE(l);
-	co_setup(l, NULL);
+	REQUIRE(fx_up(&x));
 	start(&j, two_calls, &moved);
 	REQUIRE(moved);
-	ev_run_pending(l);
-	REQUIRE(evf_count(f) == 1);
-	first = evf_nth(f, 0);
+	ev_run_pending(x.l);
+	REQUIRE(evf_count(x.f) == 1);
+	first = evf_nth(x.f, 0);
 	co_cancel(&j.t);
 	/* The transfer was taken back, the rest of the body saw no time left
 	 * and its second call ended at once, without being sent. */
@@ -164,19 +162,17 @@ TEST(a_cancelled_continuation_stops_waiting_and_a_late_answer_is_dropped)
 	CHECK(j.timed_out[0] && j.timed_out[1]);
 	CHECK_INT(j.status[0], 0);
 	CHECK_INT(j.left_after, 0);
-	CHECK_INT(evf_count(f), 0);
-	CHECK_INT(evf_started(f), 1);
+	CHECK_INT(evf_count(x.f), 0);
+	CHECK_INT(evf_started(x.f), 1);
 	CHECK_INT(co_in_flight(), 0);
 	/* The provider's answer arrives after all: nobody is there for it. */
-	CHECK_INT(evf_answer(f, first, 200, NULL, "{\"late\":1}"), ENR_OK);
-	ev_run_pending(l);
+	CHECK_INT(evf_answer(x.f, first, 200, NULL, "{\"late\":1}"), ENR_OK);
+	ev_run_pending(x.l);
 	CHECK_STR(j.body, "");
 	CHECK_INT(j.steps, 2);
 	CHECK_INT(co_in_flight(), 0);
 	co_cancel(&j.t); /* harmless twice */
-	co_setup(NULL, NULL);
-	ev_free(l);
-	evf_free(f);
+	fx_down(&x);
 }
 
 static void naps(struct co_task *t)
@@ -191,36 +187,32 @@ static void naps(struct co_task *t)
 
 TEST(timers_end_a_pause_and_a_cancel_ends_it_early)
 {
-	struct evf *f;
-	struct ev_loop *l = fake_loop(&f);
+	struct fx x;
 	struct job a = { 0 }, b = { 0 };
 	bool moved = false;
 
-	REQUIRE(l);
-	co_setup(l, NULL);
+	REQUIRE(fx_up(&x));
 	start(&a, naps, &moved);
 	CHECK(moved);
 	start(&b, naps, &moved);
 	CHECK(moved);
-	ev_run_pending(l);
-	evf_advance(f, 999);
-	ev_run_pending(l);
+	ev_run_pending(x.l);
+	evf_advance(x.f, 999);
+	ev_run_pending(x.l);
 	CHECK_INT(a.steps, 0);
-	evf_advance(f, 1);
-	ev_run_pending(l);
+	evf_advance(x.f, 1);
+	ev_run_pending(x.l);
 	CHECK_INT(a.steps, 1);
 	CHECK_INT(b.steps, 1);
 	co_cancel(&b.t);
 	CHECK(b.ended);
 	CHECK_INT(b.steps, 2);
 	CHECK(!a.ended);
-	evf_advance(f, 5000);
-	ev_run_pending(l);
+	evf_advance(x.f, 5000);
+	ev_run_pending(x.l);
 	CHECK(a.ended);
 	CHECK_INT(co_in_flight(), 0);
-	co_setup(NULL, NULL);
-	ev_free(l);
-	evf_free(f);
+	fx_down(&x);
 }
 
 /* ---- coalesced lookups: continuations and threads wait on one flight ------- */
@@ -255,15 +247,13 @@ static void *thread_follower(void *arg)
 
 TEST(coalesced_waiters_all_wake)
 {
-	struct evf *f;
-	struct ev_loop *l = fake_loop(&f);
+	struct fx x;
 	struct job a = { 0 }, w[3];
 	bool moved = false;
 	pthread_t th;
 
-	REQUIRE(l);
+	REQUIRE(fx_up(&x));
 	memset(w, 0, sizeof w);
-	co_setup(l, NULL);
 	start(&a, leader, &moved);
 	CHECK(moved);
 	CHECK_INT(a.steps, 1);
@@ -272,7 +262,7 @@ TEST(coalesced_waiters_all_wake)
 		CHECK(moved); /* it waits, and waiting is the loop's */
 	}
 	REQUIRE(pthread_create(&th, NULL, thread_follower, NULL) == 0);
-	ev_run_pending(l);
+	ev_run_pending(x.l);
 	/* The leader and four waiters share the flight before it lands. */
 	for (int64_t until = util_deadline_in(5000); cache_flight_refs(flight_key) < 5 &&
 						     !util_deadline_passed(until);)
@@ -280,8 +270,8 @@ TEST(coalesced_waiters_all_wake)
 	CHECK_INT(cache_flight_refs(flight_key), 5);
 	for (int i = 0; i < 3; i++)
 		CHECK(!w[i].ended);
-	evf_advance(f, 100);
-	ev_run_pending(l);
+	evf_advance(x.f, 100);
+	ev_run_pending(x.l);
 	CHECK(a.ended);
 	for (int i = 0; i < 3; i++) {
 		CHECK(w[i].ended);
@@ -290,34 +280,28 @@ TEST(coalesced_waiters_all_wake)
 	pthread_join(th, NULL);
 	CHECK_INT(atomic_load(&thread_woken), 1);
 	CHECK_INT(co_in_flight(), 0);
-	co_setup(NULL, NULL);
-	ev_free(l);
-	evf_free(f);
+	fx_down(&x);
 }
 
 TEST(a_cancelled_waiter_leaves_the_flight)
 {
-	struct evf *f;
-	struct ev_loop *l = fake_loop(&f);
+	struct fx x;
 	struct job a = { 0 }, b = { 0 };
 	bool moved = false;
 
-	REQUIRE(l);
-	co_setup(l, NULL);
+	REQUIRE(fx_up(&x));
 	flight_key[3] = 1;
 	start(&a, leader, &moved);
 	start(&b, follower, &moved);
-	ev_run_pending(l);
+	ev_run_pending(x.l);
 	CHECK(!b.ended);
 	co_cancel(&b.t);
 	CHECK(b.ended);
-	evf_advance(f, 100);
-	ev_run_pending(l);
+	evf_advance(x.f, 100);
+	ev_run_pending(x.l);
 	CHECK(a.ended);
 	CHECK_INT(co_in_flight(), 0);
-	co_setup(NULL, NULL);
-	ev_free(l);
-	evf_free(f);
+	fx_down(&x);
 }
 
 /* ---- a lock held across waits ----------------------------------------------- */
@@ -340,28 +324,26 @@ static void in_turn(struct co_task *t)
 
 TEST(a_lock_held_across_waits_is_taken_in_turn_even_when_cancelled)
 {
-	struct evf *f;
-	struct ev_loop *l = fake_loop(&f);
+	struct fx x;
 	struct job j[3];
 	bool moved = false;
 
-	REQUIRE(l);
+	REQUIRE(fx_up(&x));
 	REQUIRE(co_mutex_init(&lane) == ENR_OK);
 	memset(j, 0, sizeof j);
-	co_setup(l, NULL);
 	for (int i = 0; i < 3; i++) {
 		start(&j[i], in_turn, &moved);
 		CHECK(moved);
 	}
-	ev_run_pending(l);
+	ev_run_pending(x.l);
 	/* The third is cancelled while it waits for its turn: it still takes
 	 * it (its pause under the lock is cut short), never skips the lock. */
 	co_cancel(&j[2].t);
-	ev_run_pending(l);
+	ev_run_pending(x.l);
 	CHECK(!j[2].ended);
 	for (int round = 0; round < 3; round++) {
-		evf_advance(f, 100);
-		ev_run_pending(l);
+		evf_advance(x.f, 100);
+		ev_run_pending(x.l);
 	}
 	for (int i = 0; i < 3; i++) {
 		CHECK(j[i].ended);
@@ -370,9 +352,7 @@ TEST(a_lock_held_across_waits_is_taken_in_turn_even_when_cancelled)
 	CHECK_INT(most_in_lane, 1);
 	CHECK_INT(in_lane, 0);
 	CHECK_INT(co_in_flight(), 0);
-	co_setup(NULL, NULL);
-	ev_free(l);
-	evf_free(f);
+	fx_down(&x);
 }
 
 /* ---- calls that block run on the pool ------------------------------------- */

@@ -22,6 +22,7 @@
 #include "lib/util.h"
 #include "lib/waterfall.h"
 
+#include "evfake_loop.h"
 #include "harness.h"
 
 static char dir[] = "/tmp/enrichd-engine-XXXXXX";
@@ -134,14 +135,11 @@ struct fixture {
 
 static bool fixture_up(struct fixture *x)
 {
-	struct ev_opts o = { 0 };
 	struct sp_opts so = { .store = store, .threads = 0 };
 
 	memset(x, 0, sizeof *x);
-	if (evf_new(1000, &x->f) != ENR_OK)
-		return false;
-	evf_opts(x->f, &o);
-	if (ev_new(&o, &x->l) != ENR_OK || sp_new(&so, &x->pool) != ENR_OK)
+	x->l = fake_loop_at(1000, 0, &x->f);
+	if (x->l == NULL || sp_new(&so, &x->pool) != ENR_OK)
 		return false;
 	co_setup(x->l, x->pool);
 	return true;

@@ -32,6 +32,7 @@
 #include "lib/upstream.h"
 #include "lib/util.h"
 
+#include "evfake_loop.h"
 #include "harness.h"
 
 /* ---- the local server (child process) ------------------------------------- */
@@ -396,21 +397,6 @@ static void on_xfer(struct ev_loop *l, struct ev_xfer *x, enum enr_err rc, struc
 		*g->done = true;
 }
 
-static struct ev_loop *fake_loop(struct evf **f, int max_xfers)
-{
-	struct ev_opts o = { .max_xfers = max_xfers };
-	struct ev_loop *l = NULL;
-
-	if (evf_new(1000, f) != ENR_OK)
-		return NULL;
-	evf_opts(*f, &o);
-	if (ev_new(&o, &l) != ENR_OK) {
-		evf_free(*f);
-		return NULL;
-	}
-	return l;
-}
-
 /* ---- timers (fake clock) ------------------------------------------------------ */
 
 struct fire_log {
@@ -446,7 +432,7 @@ static void on_fire(struct ev_loop *l, struct ev_timer *t)
 TEST(timer_fires_at_its_time)
 {
 	struct evf *f;
-	struct ev_loop *l = fake_loop(&f, 0);
+	struct ev_loop *l = fake_loop_at(1000, 0, &f);
 	static struct fire_log g;
 	struct tmr m = { .log = &g };
 
@@ -481,7 +467,7 @@ TEST(timer_fires_at_its_time)
 TEST(cancel_a_timer)
 {
 	struct evf *f;
-	struct ev_loop *l = fake_loop(&f, 0);
+	struct ev_loop *l = fake_loop_at(1000, 0, &f);
 	static struct fire_log g;
 	struct tmr a = { .log = &g, .idx = 1 }, b = { .log = &g, .idx = 2 },
 		   c = { .log = &g, .idx = 3 }, d = { .log = &g, .idx = 4 },
@@ -535,7 +521,7 @@ TEST(thousands_of_timers_in_order)
 {
 	enum { N = 10000, SPAN = 5000 };
 	struct evf *f;
-	struct ev_loop *l = fake_loop(&f, 0);
+	struct ev_loop *l = fake_loop_at(1000, 0, &f);
 	static struct fire_log g;
 	static struct tmr m[N];
 	int expect = 0, bad_time = 0, bad_order = 0;
@@ -663,7 +649,7 @@ TEST(post_from_eight_threads_reaches_the_loop_once_each)
 	int missing = 0, twice = 0;
 
 	REQUIRE(util_cond_init(&pt.cv) == ENR_OK); /* timed waits on the monotonic clock */
-	pt.l = fake_loop(&f, 0);
+	pt.l = fake_loop_at(1000, 0, &f);
 	REQUIRE(pt.l);
 	REQUIRE(ev_thread_start(pt.l) == ENR_OK);
 	for (int i = 0; i < POSTERS; i++)
@@ -721,7 +707,7 @@ static void on_seq(struct ev_loop *l, void *arg)
 TEST(tasks_run_in_order_and_at_free)
 {
 	struct evf *f;
-	struct ev_loop *l = fake_loop(&f, 0);
+	struct ev_loop *l = fake_loop_at(1000, 0, &f);
 	static struct seq_log s;
 	static struct seq_arg args[6];
 
@@ -754,7 +740,7 @@ TEST(tasks_run_in_order_and_at_free)
 TEST(fake_transfer_answer_goes_through_the_capture)
 {
 	struct evf *f;
-	struct ev_loop *l = fake_loop(&f, 0);
+	struct ev_loop *l = fake_loop_at(1000, 0, &f);
 	struct prov_request r;
 	struct evf_call call;
 	struct got g = { 0 };
@@ -814,7 +800,7 @@ TEST(fake_transfer_answer_goes_through_the_capture)
 TEST(fake_transfer_fails_and_times_out)
 {
 	struct evf *f;
-	struct ev_loop *l = fake_loop(&f, 0);
+	struct ev_loop *l = fake_loop_at(1000, 0, &f);
 	struct prov_request r;
 	struct got a = { 0 }, b = { 0 }, c = { 0 };
 	struct ev_xfer *xa, *xb, *xc;
@@ -856,7 +842,7 @@ TEST(fake_transfer_fails_and_times_out)
 TEST(completion_after_cancel_is_dropped)
 {
 	struct evf *f;
-	struct ev_loop *l = fake_loop(&f, 0);
+	struct ev_loop *l = fake_loop_at(1000, 0, &f);
 	struct prov_request r;
 	struct got a = { 0 }, b = { 0 }, c = { 0 }, d = { 0 };
 	struct ev_xfer *xa, *xb, *xc, *xd;
@@ -902,7 +888,7 @@ TEST(completion_after_cancel_is_dropped)
 TEST(refused_requests_send_nothing)
 {
 	struct evf *f;
-	struct ev_loop *l = fake_loop(&f, 3);
+	struct ev_loop *l = fake_loop_at(1000, 3, &f);
 	struct prov_request r;
 	struct got g = { 0 };
 	struct ev_xfer *x[3];
@@ -965,7 +951,7 @@ TEST(ten_thousand_transfers_in_flight)
 {
 	enum { N = 10000 };
 	struct evf *f;
-	struct ev_loop *l = fake_loop(&f, 0); /* the default cap: LIM_EV_XFERS_DEFAULT */
+	struct ev_loop *l = fake_loop_at(1000, 0, &f); /* the default cap: LIM_EV_XFERS_DEFAULT */
 	struct prov_request r;
 	static struct tally t[N];
 	static int calls[N];
@@ -1037,7 +1023,7 @@ static void start_from_task(struct ev_loop *l, void *arg)
 TEST(sync_driver_runs_until_the_completion)
 {
 	struct evf *f;
-	struct ev_loop *l = fake_loop(&f, 0);
+	struct ev_loop *l = fake_loop_at(1000, 0, &f);
 	struct prov_request r;
 	bool done = false;
 	struct got g = { .done = &done };

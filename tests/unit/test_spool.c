@@ -20,6 +20,7 @@
 #include "lib/spool.h"
 #include "lib/util.h"
 
+#include "evfake_loop.h"
 #include "harness.h"
 
 #define WAIT_MS 20000
@@ -84,21 +85,6 @@ static void hold_at_gate(struct store *st, void *arg)
 	(void)st;
 	if (!gate_pass(arg))
 		fprintf(stderr, "  gate never opened\n");
-}
-
-static struct ev_loop *fake_loop(struct evf **f)
-{
-	struct ev_opts o = { 0 };
-	struct ev_loop *l = NULL;
-
-	if (evf_new(0, f) != ENR_OK)
-		return NULL;
-	evf_opts(*f, &o);
-	if (ev_new(&o, &l) != ENR_OK) {
-		evf_free(*f);
-		return NULL;
-	}
-	return l;
 }
 
 /* ---- inline mode ---------------------------------------------------------------- */
@@ -188,7 +174,7 @@ static int *boxed(int v)
 TEST(inline_runs_in_the_caller_and_posts_the_completion)
 {
 	struct evf *f;
-	struct ev_loop *l = fake_loop(&f);
+	struct ev_loop *l = fake_loop_at(0, 0, &f);
 	struct sp_pool *p = NULL;
 	struct sp_opts o = { .threads = 0 };
 	struct rec r = { 0 };
@@ -250,7 +236,7 @@ TEST(closures_run_on_pool_threads_and_complete_on_the_loop)
 {
 	enum { N = 2000 };
 	struct evf *f;
-	struct ev_loop *l = fake_loop(&f);
+	struct ev_loop *l = fake_loop_at(0, 0, &f);
 	struct sp_pool *p = NULL;
 	struct sp_opts o = { .threads = 4 };
 	static struct rec r[N];
@@ -563,7 +549,7 @@ static void on_thread_exit(struct store *st, void *arg)
 TEST(free_runs_what_is_queued_then_ends_the_threads)
 {
 	struct evf *f;
-	struct ev_loop *l = fake_loop(&f);
+	struct ev_loop *l = fake_loop_at(0, 0, &f);
 	struct sp_pool *p = NULL;
 	struct sp_opts o = { .threads = 3, .thread_exit = on_thread_exit };
 	struct gate g;
