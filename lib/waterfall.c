@@ -460,8 +460,20 @@ static enum enr_err perform(struct round *r)
 	return ENR_OK;
 }
 
+/* Ends the in-process flights the round still holds. */
+static void end_flights(struct round *r)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		if (r->s[i].flight)
+			cache_flight_end(r->s[i].lk->key);
+		r->s[i].flight = false;
+	}
+}
+
 /* j: what the calls hold is given back: in-flight marks, claims, budget
- * holds (with what the answers cost). */
+ * holds (with what the answers cost).  A slot waiting on another process's
+ * claim keeps its in-process flight: the callers here who asked for the
+ * same lookup wait for its answer, not make the call beside it. */
 static void release(struct round *r)
 {
 	const struct wf_ctx *ctx = r->ctx;
@@ -473,9 +485,11 @@ static void release(struct round *r)
 			r->hold_spent[sl->hold] += sl->res.credits;
 		if (sl->claim)
 			cache_claim_release(ctx->store, sl->lk->key);
-		if (sl->flight)
+		sl->claim = false;
+		if (sl->flight && sl->state != S_WAIT_CLAIM) {
 			cache_flight_end(sl->lk->key);
-		sl->claim = sl->flight = false;
+			sl->flight = false;
+		}
 	}
 	for (size_t h = 0; h < r->nholds; h++)
 		bud_settle(ctx->store, &r->holds[h], r->hold_spent[h]);
@@ -583,6 +597,7 @@ static enum enr_err run_round(struct round *r)
 	release(r);
 	if (rc == ENR_OK)
 		rc = resolve_deferred(r);
+	end_flights(r); /* what a failure left held */
 	if (rc == ENR_OK)
 		rc = follow(r);
 	return rc;

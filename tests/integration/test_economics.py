@@ -5,6 +5,7 @@ simulator's calls."""
 
 import subprocess
 import threading
+import time
 import urllib.parse
 
 from harness import Env, check, deep_merge
@@ -122,6 +123,44 @@ def test_company_lookup_coalesced_across_processes():
             check(all(r.status == 200 and r.json()["company_revenue"] for r in out),
                   [(r.status, r.body[:200]) for r in out])
             check(len(company_calls(a)) == 1, [c["query"] for c in company_calls(a)])
+
+
+def test_callers_waiting_on_another_process_claim_make_one_call():
+    """A process that died holding a claim on a company lookup: the callers of another
+    process wait for it to expire, then one of them makes the call and the others take
+    its answer.  (The first waiter used to let go of its in-process flight while it
+    waited on the claim, so every caller behind it made the call too.)"""
+    make, e = pdl_lusha({"person": ["pdl"], "company": ["pdl"]},
+                        extra={"endpoints": {"enrich": {"deadline_ms": 8000}}})
+    body = {"domain": "umbrella.com", "enrich": ["company_revenue", "industry"]}
+    with Env(conf=make, sim=True, env=e) as a:
+        k = client_key(a)
+        enrich(a, k, body, expect=200)
+        check(len(company_calls(a)) == 1, company_calls(a))
+        # The answer leaves the store, and a claim on it by a process that is gone
+        # takes its place (what a crash in the middle of the call leaves).
+        until = int(time.time() * 1000) + 1500
+        a.sql("INSERT INTO flights(key, owner, until_ms) SELECT key, 'gone:1:00000000', "
+              f"{until} FROM cache")
+        a.sql("DELETE FROM cache")
+        check(a.sql("SELECT count(*) FROM flights").strip() == "1", "no claim planted")
+        with Env(conf=make, env=e, share_sim=a, store_url=a.store_url) as b:
+            out = []
+
+            def one():
+                c = b.new_client()
+                out.append(c.request("POST", "/enrich", headers=auth(k), json_body=body))
+                c.close()
+            ts = [threading.Thread(target=one) for _ in range(4)]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join(30)
+            check(len(out) == 4 and all(r.status == 200 and r.json()["company_revenue"]
+                                        for r in out),
+                  [(r.status, r.body[:200]) for r in out])
+            check(int(time.time() * 1000) >= until, "answered before the claim expired")
+            check(len(company_calls(a)) == 2, [c["query"] for c in company_calls(a)])
 
 
 def test_no_provider_gets_the_same_query_twice():
