@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "co.h"
 #include "log.h"
 #include "ratelimit.h"
 #include "usage_journal.h"
@@ -16,12 +17,14 @@
 #define LEASE_MS 500
 #define LEASE_MAX 256
 #define REPLAY_EVERY_MS 30000
+#define RENEW_WAIT_MS 1000    /* how long to wait for another caller's renewal */
 
 struct slot {
 	int64_t account_id;       /* 0: free */
 	struct cfg_account_limits lim;
 	int64_t tokens, records;  /* leased, not yet handed out */
 	int64_t expires_ms;       /* lease end (wall clock) */
+	bool renewing;            /* a caller is at the store for a new lease */
 	struct adm_res last;      /* the store's last answer, for headers */
 	/* Usage that neither the journal nor the store took yet. */
 	struct st_usage_delta pending;
@@ -34,7 +37,8 @@ struct adm {
 	struct uj *journal;       /* NULL: none (CGI, or no usable state_dir) */
 	char state_dir[4096];
 	int64_t replayed_ms;
-	pthread_mutex_t lock;
+	pthread_mutex_t lock;     /* the slots; never held across a store call */
+	struct co_cond renewed;   /* a renewal ended */
 	pthread_mutex_t flush_lock;
 	struct slot slots[ADM_SLOTS];
 };
@@ -161,6 +165,10 @@ struct adm *adm_new(struct store *s, bool leasing, const char *state_dir)
 		return NULL;
 	a->store = s;
 	a->leasing = leasing;
+	if (co_cond_init(&a->renewed) != ENR_OK) {
+		free(a);
+		return NULL;
+	}
 	pthread_mutex_init(&a->lock, NULL);
 	pthread_mutex_init(&a->flush_lock, NULL);
 	if (leasing && state_dir && *state_dir &&
@@ -192,6 +200,7 @@ void adm_free(struct adm *a)
 	uj_close(a->journal);
 	pthread_mutex_destroy(&a->flush_lock);
 	pthread_mutex_destroy(&a->lock);
+	co_cond_release(&a->renewed);
 	free(a);
 }
 
@@ -249,6 +258,23 @@ static void count_locked(struct adm *a, struct slot *s, int64_t now_ms,
 	s->pending_s = now_ms / 1000;
 }
 
+/* A request admitted from the slot's lease.  Called with a->lock. */
+static void from_lease(struct adm *a, struct slot *s, int cost, int64_t records, int64_t now_ms,
+		       struct adm_res *res)
+{
+	struct st_usage_delta d = { cost, records, 0, 0 };
+
+	s->tokens -= cost;
+	s->records -= records;
+	count_locked(a, s, now_ms, &d);
+	*res = s->last;
+	res->verdict = ADM_OK;
+	res->retry_after_s = 0;
+	res->bucket_remaining = s->last.bucket_remaining + s->tokens;
+	res->hour_remaining = s->last.hour_remaining + s->records;
+	res->day_remaining = s->last.day_remaining + s->records;
+}
+
 static enum enr_err admit_store(struct adm *a, struct decide *q, int64_t account_id)
 {
 	return st_adm_update(a->store, account_id, q->now_ms / 1000, decide, q);
@@ -260,6 +286,8 @@ enum enr_err adm_check(struct adm *a, int64_t account_id, const struct cfg_accou
 	struct decide q;
 	struct slot *s;
 	enum enr_err rc;
+	int64_t wait_until = 0;
+	bool renew;
 
 	memset(&q, 0, sizeof q);
 	q.lim = lim;
@@ -282,29 +310,42 @@ enum enr_err adm_check(struct adm *a, int64_t account_id, const struct cfg_accou
 			*res = q.res;
 		return rc;
 	}
-	if (!same_limits(&s->lim, lim) || now_ms >= s->expires_ms) {
-		s->tokens = s->records = 0; /* an old lease is dropped, never returned */
-		s->lim = *lim;
+	for (;;) {
+		if (!same_limits(&s->lim, lim) || now_ms >= s->expires_ms) {
+			s->tokens = s->records = 0; /* an old lease is dropped, never returned */
+			s->lim = *lim;
+		}
+		if (s->tokens >= cost && s->records >= records) {
+			from_lease(a, s, cost, records, now_ms, res);
+			pthread_mutex_unlock(&a->lock);
+			return ENR_OK;
+		}
+		if (!s->renewing)
+			break;
+		/* The account's callers do not all go to the store at once: the
+		 * next lease is on its way, and it is likely to cover this one.
+		 * A slow renewal is not waited for past RENEW_WAIT_MS. */
+		if (wait_until == 0)
+			wait_until = util_mono_ms() + RENEW_WAIT_MS;
+		else if (util_mono_ms() >= wait_until || co_cancelled())
+			break;
+		co_cond_wait(&a->renewed, &a->lock, wait_until);
 	}
-	if (s->tokens >= cost && s->records >= records) {
-		struct st_usage_delta d = { cost, records, 0, 0 };
-
-		s->tokens -= cost;
-		s->records -= records;
-		count_locked(a, s, now_ms, &d);
-		*res = s->last;
-		res->verdict = ADM_OK;
-		res->retry_after_s = 0;
-		res->bucket_remaining = s->last.bucket_remaining + s->tokens;
-		res->hour_remaining = s->last.hour_remaining + s->records;
-		res->day_remaining = s->last.day_remaining + s->records;
-		pthread_mutex_unlock(&a->lock);
-		return ENR_OK;
+	/* A store call for this request plus a lease, without the lock: other
+	 * accounts are admitted from their leases meanwhile. */
+	renew = !s->renewing;
+	if (renew) {
+		s->renewing = true;
+		lease_size(lim, &q.extra_tokens, &q.extra_records);
 	}
-	/* A store call: take this request plus a lease.  The lock is held so
-	 * the process's threads do not all go to the store at once. */
-	lease_size(lim, &q.extra_tokens, &q.extra_records);
+	pthread_mutex_unlock(&a->lock);
 	rc = admit_store(a, &q, account_id);
+	if (!renew) {
+		if (rc == ENR_OK)
+			*res = q.res;
+		return rc;
+	}
+	pthread_mutex_lock(&a->lock);
 	if (rc == ENR_OK) {
 		struct adm_res r = q.res;
 
@@ -315,12 +356,15 @@ enum enr_err adm_check(struct adm *a, int64_t account_id, const struct cfg_accou
 		} else {
 			s->tokens = s->records = 0;
 		}
+		s->lim = *lim;
 		s->last = r;
 		r.bucket_remaining += s->tokens;
 		r.hour_remaining += s->records;
 		r.day_remaining += s->records;
 		*res = r;
 	}
+	s->renewing = false;
+	co_cond_broadcast(&a->renewed);
 	pthread_mutex_unlock(&a->lock);
 	return rc;
 }

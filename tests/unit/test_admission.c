@@ -5,9 +5,11 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/admission.h"
@@ -314,6 +316,128 @@ TEST(usage_survives_a_failed_flush_in_memory)
 	survives_a_failed_flush(NULL);
 }
 
+/* ---- a store call in progress holds nobody else up ------------------------------- */
+
+static pthread_mutex_t gate_m = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
+static bool gate_on, gate_open;
+static int gate_entered;
+static const struct store_ops *real_ops;
+static struct store_ops gated_ops;
+
+/* Every write transaction begun while the gate is on waits for it to open. */
+static enum enr_err gated_begin(struct db_conn *c)
+{
+	pthread_mutex_lock(&gate_m);
+	if (gate_on) {
+		gate_entered++;
+		pthread_cond_broadcast(&gate_cv);
+		while (!gate_open)
+			pthread_cond_wait(&gate_cv, &gate_m);
+	}
+	pthread_mutex_unlock(&gate_m);
+	return real_ops->begin(c);
+}
+
+/* Waits until *n reaches want (5 s at most); returns whether it did. */
+static bool gate_wait_count(int *n, int want)
+{
+	struct timespec ts;
+	bool ok;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 5;
+	pthread_mutex_lock(&gate_m);
+	while (*n < want && pthread_cond_timedwait(&gate_cv, &gate_m, &ts) == 0)
+		;
+	ok = *n >= want;
+	pthread_mutex_unlock(&gate_m);
+	return ok;
+}
+
+struct admit_arg {
+	struct adm *a;
+	int64_t acc;
+	const struct cfg_account_limits *l;
+	struct adm_res r;
+	enum enr_err rc;
+};
+
+static int admits_done;
+
+static void *admit_thread(void *arg)
+{
+	struct admit_arg *x = arg;
+
+	x->rc = adm_check(x->a, x->acc, x->l, 1, 1, 5000000, &x->r);
+	pthread_mutex_lock(&gate_m);
+	admits_done++;
+	pthread_cond_broadcast(&gate_cv);
+	pthread_mutex_unlock(&gate_m);
+	return NULL;
+}
+
+TEST(a_lease_renewal_at_the_store_holds_up_no_other_account)
+{
+	int64_t acme, beta;
+	struct store *s = fresh(&acme);
+	struct adm *a;
+	struct cfg_account_limits l = { 60000, 1000, 1000000, 10000000 };
+	struct admit_arg ra, rb, ra2;
+	pthread_t ta, tb, ta2;
+	int entered;
+
+	REQUIRE(s);
+	REQUIRE(st_account_create(s, "beta", 1, &beta) == ENR_OK);
+	REQUIRE((a = adm_new(s, true, dir)) != NULL);
+	real_ops = s->ops;
+	gated_ops = *s->ops;
+	gated_ops.begin = gated_begin;
+	s->ops = &gated_ops;
+	/* beta holds a lease; acme has none yet. */
+	ra = (struct admit_arg){ a, beta, &l, { 0 }, ENR_E_INTERNAL };
+	REQUIRE(adm_check(a, beta, &l, 1, 1, 5000000, &ra.r) == ENR_OK);
+	CHECK_INT(ra.r.verdict, ADM_OK);
+
+	admits_done = 0;
+	gate_on = true;
+	ra = (struct admit_arg){ a, acme, &l, { 0 }, ENR_E_INTERNAL };
+	REQUIRE(pthread_create(&ta, NULL, admit_thread, &ra) == 0);
+	CHECK(gate_wait_count(&gate_entered, 1)); /* acme's renewal is at the store */
+	/* beta is admitted from its lease meanwhile. */
+	rb = (struct admit_arg){ a, beta, &l, { 0 }, ENR_E_INTERNAL };
+	REQUIRE(pthread_create(&tb, NULL, admit_thread, &rb) == 0);
+	CHECK(gate_wait_count(&admits_done, 1));
+	pthread_mutex_lock(&gate_m);
+	CHECK_INT(admits_done, 1);
+	pthread_mutex_unlock(&gate_m);
+	CHECK_INT(rb.rc, ENR_OK);
+	CHECK_INT(rb.r.verdict, ADM_OK);
+	/* A second acme caller waits for the renewal rather than going to the
+	 * store beside it, and is admitted from the lease it brings. */
+	ra2 = (struct admit_arg){ a, acme, &l, { 0 }, ENR_E_INTERNAL };
+	REQUIRE(pthread_create(&ta2, NULL, admit_thread, &ra2) == 0);
+	pthread_mutex_lock(&gate_m);
+	gate_open = true;
+	pthread_cond_broadcast(&gate_cv);
+	pthread_mutex_unlock(&gate_m);
+	pthread_join(ta, NULL);
+	pthread_join(tb, NULL);
+	pthread_join(ta2, NULL);
+	pthread_mutex_lock(&gate_m);
+	entered = gate_entered;
+	gate_on = false;
+	pthread_mutex_unlock(&gate_m);
+	CHECK_INT(ra.rc, ENR_OK);
+	CHECK_INT(ra.r.verdict, ADM_OK);
+	CHECK_INT(ra2.rc, ENR_OK);
+	CHECK_INT(ra2.r.verdict, ADM_OK);
+	CHECK_INT(entered, 1);
+	s->ops = real_ops;
+	adm_free(a);
+	st_close(s);
+}
+
 int main(void)
 {
 	char cmd[300];
@@ -330,6 +454,7 @@ int main(void)
 	RUN(journal_rolls_over_when_full_and_loses_nothing);
 	RUN(usage_survives_a_failed_flush_with_a_journal);
 	RUN(usage_survives_a_failed_flush_in_memory);
+	RUN(a_lease_renewal_at_the_store_holds_up_no_other_account);
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", dir);
