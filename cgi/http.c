@@ -3,6 +3,7 @@
  */
 #include "http.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,9 +21,19 @@
 /* Response memory kept between requests; more is given back. */
 #define HTTP_KEEP_BYTES (256u * 1024u)
 
+/* Everything before the large parts, and the large parts' heads. */
+static void clear(struct http_req *r)
+{
+	memset(r, 0, offsetof(struct http_req, path));
+	r->path[0] = '\0';
+	r->qs.n = 0;
+	r->qs.buf[0] = '\0';
+	r->match.n = 0;
+}
+
 void http_req_init(struct http_req *r)
 {
-	memset(r, 0, sizeof *r);
+	clear(r);
 	buf_init(&r->body, LIM_BODY_MAX_CEILING);
 	buf_init(&r->out, 0);
 }
@@ -43,7 +54,7 @@ void http_req_reset(struct http_req *r)
 		buf_release(&out);
 	buf_reset(&body);
 	buf_reset(&out);
-	memset(r, 0, sizeof *r);
+	clear(r);
 	r->body = body;
 	r->out = out;
 }

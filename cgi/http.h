@@ -41,16 +41,13 @@ struct http_req {
 
 	/* request */
 	const char *method;
-	char path[LIM_PATH_MAX + 1];      /* the path the web server matched (see http.c) */
 	bool path_too_long;               /* over LIM_PATH_MAX: path is "" and matches nothing */
 	const char *query;                /* raw QUERY_STRING ("" when none) */
-	struct qs qs;                     /* the query, checked against the route's table */
 	char rid[LIM_REQUEST_ID_MAX + 1];
 	int64_t start_us;
 	struct cfg *cfg;                  /* snapshot for this request */
 	const char *params[HTTP_MAX_PARAMS]; /* {id} captures of the route, in path */
 	unsigned nparams;
-	struct rt_match match;
 	const char *route;                /* route pattern, for metrics */
 	struct buf body;
 	bool body_read;
@@ -64,11 +61,17 @@ struct http_req {
 
 	/* response */
 	int status;
-	struct http_header headers[LIM_RESPONSE_HEADERS];
 	unsigned nheaders;
 	struct buf out;
 	bool head_sent;
 	bool responded;
+
+	/* The large parts last: a request clears only their heads (http.c), so
+	 * a pooled request keeps resident only what its requests used. */
+	char path[LIM_PATH_MAX + 1];      /* the path the web server matched (see http.c) */
+	struct qs qs;                     /* the query, checked against the route's table */
+	struct rt_match match;
+	struct http_header headers[LIM_RESPONSE_HEADERS]; /* the first nheaders */
 };
 
 void http_req_init(struct http_req *r);

@@ -654,10 +654,34 @@ enum enr_err rot_call(const struct rot_ctx *ctx, const struct cfg_provider *p,
 	return rot_call_op(ctx, p, &op, out, rep);
 }
 
+/* The provider's keys as the store has them, with the counts still in
+ * memory: on the heap and no larger than the pool, since a call keeps them
+ * for as long as it waits on the provider. */
+static enum enr_err load_keys(const struct rot_ctx *ctx, const char *provider,
+			      struct kp_key **out, int *n)
+{
+	struct kp_key *keys = malloc(ROT_KEYS_MAX * sizeof *keys), *fit;
+	enum enr_err rc;
+
+	*out = NULL;
+	*n = 0;
+	if (keys == NULL)
+		return ENR_E_NOMEM;
+	rc = st_ukeys_of(ctx->store, provider, keys, ROT_KEYS_MAX, n);
+	if (rc) {
+		free(keys);
+		return rc;
+	}
+	rot_pending_apply(keys, *n);
+	fit = realloc(keys, (size_t)(*n > 0 ? *n : 1) * sizeof *keys);
+	*out = fit ? fit : keys;
+	return ENR_OK;
+}
+
 enum enr_err rot_call_op(const struct rot_ctx *ctx, const struct cfg_provider *p,
 			 const struct rot_op *op, struct prov_result *out, struct rot_report *rep)
 {
-	struct kp_key keys[ROT_KEYS_MAX];
+	struct kp_key *keys;
 	bool skip[ROT_KEYS_MAX] = { false };
 	struct kp_params params;
 	struct up_response resp;
@@ -670,10 +694,9 @@ enum enr_err rot_call_op(const struct rot_ctx *ctx, const struct cfg_provider *p
 	memset(rep, 0, sizeof *rep);
 	prov_result_reset(out);
 	kp_params_from_cfg(ctx->cfg, &params);
-	rc = st_ukeys_of(ctx->store, p->name, keys, ROT_KEYS_MAX, &nkeys);
+	rc = load_keys(ctx, p->name, &keys, &nkeys);
 	if (rc)
 		return rc;
-	rot_pending_apply(keys, nkeys);
 	up_response_init(&resp);
 	for (;;) {
 		int order[ROT_KEYS_MAX], n;
@@ -815,6 +838,7 @@ enum enr_err rot_call_op(const struct rot_ctx *ctx, const struct cfg_provider *p
 		}
 	}
 	up_response_release(&resp);
+	free(keys);
 	if (rep->status != ROT_ANSWERED)
 		prov_result_reset(out);
 	return rc;
@@ -889,7 +913,7 @@ enum enr_err rot_call_bulk(const struct rot_ctx *ctx, const struct cfg_provider 
 			   struct rot_item *items, size_t n)
 {
 	const struct prov_ops *ops = prov_ops_find(p->kind);
-	struct kp_key keys[ROT_KEYS_MAX];
+	struct kp_key *keys = NULL;
 	bool skip[ROT_KEYS_MAX] = { false };
 	struct kp_params params;
 	struct up_response resp;
@@ -926,10 +950,9 @@ enum enr_err rot_call_bulk(const struct rot_ctx *ctx, const struct cfg_provider 
 	}
 	b.npend = n;
 	kp_params_from_cfg(ctx->cfg, &params);
-	rc = st_ukeys_of(ctx->store, p->name, keys, ROT_KEYS_MAX, &nkeys);
+	rc = load_keys(ctx, p->name, &keys, &nkeys);
 	if (rc)
 		goto out;
-	rot_pending_apply(keys, nkeys);
 	up_response_init(&resp);
 	while (b.npend > 0) {
 		int order[ROT_KEYS_MAX], nk;
@@ -1134,5 +1157,6 @@ out:
 	free(b.ids);
 	free(b.idbuf);
 	free(b.tmp);
+	free(keys);
 	return rc;
 }

@@ -233,6 +233,10 @@ enum enr_err up_call_begin(CURL *h, const struct prov_request *req, int timeout_
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)(timeout_ms < 1000 ? timeout_ms : 1000));
+	/* Answers are a few KiB and land in our own buffer: libcurl's receive
+	 * buffer (16 KiB by default, held by every transfer in flight) need
+	 * not be larger than that. */
+	curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 4096L);
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPIDLE, 60L);
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPINTVL, 30L);
