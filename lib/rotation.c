@@ -4,6 +4,9 @@
 #include "rotation.h"
 
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,90 +43,124 @@ static int flush_outcomes(struct store *st, enum enr_err *first);
 /* In-process state: the round-robin cursor of each provider, and the call
  * counters of keys whose state did not change (written by rot_flush about
  * once a second instead of one database write per call).  State changes
- * (cooling, exhaustion, invalid keys) are always written at once. */
-#define ROT_PROVIDERS_MAX 64
-#define ROT_PENDING_MAX 512
+ * (cooling, exhaustion, invalid keys) are always written at once.
+ *
+ * Each name (a key id, a provider) has one entry in an open-addressed
+ * table.  Entries are never removed, so finding one takes no lock; each
+ * entry's counts have their own, and a cursor is one atomic counter. */
+#define ROT_TABLE 1024          /* power of two */
+#define ROT_NAMES_MAX 768       /* names kept; a key past it is counted at once */
 
-static pthread_mutex_t rot_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct {
-	char provider[LIM_NAME_MAX + 1];
-	uint64_t next;
-} cursors[ROT_PROVIDERS_MAX];
-static struct pending {
-	char id[LIM_NAME_MAX + 1];
+enum { E_FREE, E_NAMING, E_NAMED };
+
+struct entry {
+	atomic_int state;
+	char name[LIM_NAME_MAX + 1];
+	pthread_mutex_t m;        /* the counts below */
+	/* Calls counted, not yet written (a key). */
 	int64_t calls, hits, misses, credits, last_used_ms;
-} pending[ROT_PENDING_MAX];
+	/* Calls and credits per outcome and the latest meters, added to the
+	 * store by rot_flush: the store's counters are every process's
+	 * (responders, workers, enrich-batch), so /metrics shows the whole
+	 * system.  meters_ms 0: none to write. */
+	int64_t ocalls[PROV_OUTCOME__MAX], ocredits[PROV_OUTCOME__MAX];
+	int64_t requests_left, credits_left, meters_ms;
+	atomic_uint_fast64_t next; /* round-robin cursor (a provider) */
+};
 
-/* Calls and credits per key and outcome, and each key's latest meters,
- * counted in memory and added to the store by rot_flush: the store's
- * counters are every process's (responders, workers, enrich-batch), so
- * /metrics shows the whole system. */
-static struct opending {
-	char id[LIM_NAME_MAX + 1];
-	int64_t calls[PROV_OUTCOME__MAX], credits[PROV_OUTCOME__MAX];
-	int64_t requests_left, credits_left, meters_ms; /* meters_ms 0: none to write */
-} opending[ROT_PENDING_MAX];
+static struct entry key_table[ROT_TABLE], provider_table[ROT_TABLE];
+static atomic_int names_taken;
+
+static uint32_t name_hash(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
+
+/* name's entry in t; a free one is taken for it when create.  NULL when
+ * there is none (not created, or the table is full). */
+static struct entry *entry_of(struct entry *t, const char *name, bool create)
+{
+	uint32_t h = name_hash(name);
+
+	for (unsigned i = 0; i < ROT_TABLE; i++) {
+		struct entry *e = &t[(h + i) & (ROT_TABLE - 1)];
+		int st = atomic_load_explicit(&e->state, memory_order_acquire);
+
+		if (st == E_FREE) {
+			int expect = E_FREE;
+
+			if (!create)
+				return NULL;
+			if (atomic_fetch_add(&names_taken, 1) >= ROT_NAMES_MAX) {
+				atomic_fetch_sub(&names_taken, 1);
+				return NULL;
+			}
+			if (atomic_compare_exchange_strong(&e->state, &expect, E_NAMING)) {
+				util_strlcpy(e->name, name, sizeof e->name);
+				pthread_mutex_init(&e->m, NULL);
+				atomic_store_explicit(&e->state, E_NAMED, memory_order_release);
+				return e;
+			}
+			atomic_fetch_sub(&names_taken, 1);
+			st = expect;
+		}
+		/* Another thread is naming this entry: it is done in a moment. */
+		while (st == E_NAMING) {
+			sched_yield();
+			st = atomic_load_explicit(&e->state, memory_order_acquire);
+		}
+		if (strcmp(e->name, name) == 0)
+			return e;
+	}
+	return NULL;
+}
 
 static uint64_t rr_next(const char *provider)
 {
-	uint64_t v = 0;
+	struct entry *e = entry_of(provider_table, provider, true);
 
-	pthread_mutex_lock(&rot_lock);
-	for (int i = 0; i < ROT_PROVIDERS_MAX; i++) {
-		if (cursors[i].provider[0] == '\0')
-			util_strlcpy(cursors[i].provider, provider, sizeof cursors[i].provider);
-		if (strcmp(cursors[i].provider, provider) == 0) {
-			v = cursors[i].next++;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&rot_lock);
-	return v;
+	return e ? atomic_fetch_add(&e->next, 1) : 0;
 }
 
-/* Count a call in memory; false when the table is full (write it now). */
+/* Count a call in memory; false when there is no room (write it now). */
 static bool pend_add(const struct kp_key *k, enum prov_outcome o, int credits, int64_t now)
 {
-	bool ok = false;
+	struct entry *e = entry_of(key_table, k->id, true);
 
-	pthread_mutex_lock(&rot_lock);
-	for (int i = 0; i < ROT_PENDING_MAX; i++) {
-		struct pending *p = &pending[i];
-
-		if (p->id[0] == '\0')
-			util_strlcpy(p->id, k->id, sizeof p->id);
-		if (strcmp(p->id, k->id) == 0) {
-			p->calls++;
-			p->hits += o == PROV_HIT;
-			p->misses += o == PROV_MISS;
-			p->credits += credits > 0 ? credits : 0;
-			p->last_used_ms = now;
-			ok = true;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&rot_lock);
-	return ok;
+	if (e == NULL)
+		return false;
+	pthread_mutex_lock(&e->m);
+	e->calls++;
+	e->hits += o == PROV_HIT;
+	e->misses += o == PROV_MISS;
+	e->credits += credits > 0 ? credits : 0;
+	e->last_used_ms = now;
+	pthread_mutex_unlock(&e->m);
+	return true;
 }
 
 /* Show the counts still in memory in freshly loaded keys (least_used
  * ordering and listings see them). */
 void rot_pending_apply(struct kp_key *keys, int n)
 {
-	pthread_mutex_lock(&rot_lock);
-	for (int i = 0; i < ROT_PENDING_MAX && pending[i].id[0]; i++) {
-		for (int j = 0; j < n; j++) {
-			if (strcmp(pending[i].id, keys[j].id) == 0) {
-				keys[j].calls += pending[i].calls;
-				keys[j].hits += pending[i].hits;
-				keys[j].misses += pending[i].misses;
-				keys[j].credits += pending[i].credits;
-				if (pending[i].last_used_ms > keys[j].last_used_ms)
-					keys[j].last_used_ms = pending[i].last_used_ms;
-			}
-		}
+	for (int j = 0; j < n; j++) {
+		struct entry *e = entry_of(key_table, keys[j].id, false);
+
+		if (e == NULL)
+			continue;
+		pthread_mutex_lock(&e->m);
+		keys[j].calls += e->calls;
+		keys[j].hits += e->hits;
+		keys[j].misses += e->misses;
+		keys[j].credits += e->credits;
+		if (e->last_used_ms > keys[j].last_used_ms)
+			keys[j].last_used_ms = e->last_used_ms;
+		pthread_mutex_unlock(&e->m);
 	}
-	pthread_mutex_unlock(&rot_lock);
 }
 
 /* One key's outcomes apply one at a time within the process: hundreds of
@@ -284,43 +321,53 @@ enum enr_err rot_sync_keys(struct store *st, const struct cfg *cfg)
 	return rc;
 }
 
-void rot_flush(struct store *st)
+/* Write the call counters kept in memory; what the store refused stays
+ * for the next flush.  Returns how many writes failed. */
+static int flush_calls(struct store *st, enum enr_err *first)
 {
-	struct pending out[ROT_PENDING_MAX];
-	int n = 0, failed = 0;
-	enum enr_err first = ENR_OK;
+	int failed = 0;
 
-	pthread_mutex_lock(&rot_lock);
-	for (int i = 0; i < ROT_PENDING_MAX && pending[i].id[0]; i++) {
-		if (pending[i].calls == 0)
+	for (unsigned i = 0; i < ROT_TABLE; i++) {
+		struct entry *e = &key_table[i];
+		int64_t calls, hits, misses, credits, last;
+		enum enr_err rc;
+
+		if (atomic_load_explicit(&e->state, memory_order_acquire) != E_NAMED)
 			continue;
-		out[n++] = pending[i];
-	}
-	pthread_mutex_unlock(&rot_lock);
-	/* Counts leave memory only once the store has them; calls counted
-	 * meanwhile stay (only what was written is subtracted). */
-	for (int i = 0; i < n; i++) {
-		enum enr_err rc = st_ukey_add_counts(st, out[i].id, out[i].calls, out[i].hits,
-						     out[i].misses, out[i].credits,
-						     out[i].last_used_ms);
-
+		pthread_mutex_lock(&e->m);
+		calls = e->calls;
+		hits = e->hits;
+		misses = e->misses;
+		credits = e->credits;
+		last = e->last_used_ms;
+		pthread_mutex_unlock(&e->m);
+		if (calls == 0)
+			continue;
+		rc = st_ukey_add_counts(st, e->name, calls, hits, misses, credits, last);
 		if (rc) {
 			if (failed++ == 0)
-				first = rc;
+				*first = rc;
 			continue;
 		}
-		pthread_mutex_lock(&rot_lock);
-		for (int j = 0; j < ROT_PENDING_MAX && pending[j].id[0]; j++) {
-			if (strcmp(pending[j].id, out[i].id) == 0) {
-				pending[j].calls -= out[i].calls;
-				pending[j].hits -= out[i].hits;
-				pending[j].misses -= out[i].misses;
-				pending[j].credits -= out[i].credits;
-				break;
-			}
-		}
-		pthread_mutex_unlock(&rot_lock);
+		/* Calls counted meanwhile stay: only what was written leaves. */
+		pthread_mutex_lock(&e->m);
+		e->calls -= calls;
+		e->hits -= hits;
+		e->misses -= misses;
+		e->credits -= credits;
+		pthread_mutex_unlock(&e->m);
 	}
+	return failed;
+}
+
+void rot_flush(struct store *st)
+{
+	static pthread_mutex_t flush_lock = PTHREAD_MUTEX_INITIALIZER;
+	enum enr_err first = ENR_OK;
+	int failed;
+
+	pthread_mutex_lock(&flush_lock);
+	failed = flush_calls(st, &first);
 	if (failed)
 		log_error("rotation", "call counters of %d keys not written (%s): kept for the next "
 			  "flush", failed, enr_strerror(first));
@@ -329,6 +376,7 @@ void rot_flush(struct store *st)
 	if (failed)
 		log_error("rotation", "%d outcome counters or meters not written (%s): kept for the "
 			  "next flush", failed, enr_strerror(first));
+	pthread_mutex_unlock(&flush_lock);
 }
 
 void rot_init(void)
@@ -359,6 +407,7 @@ static void count_call(const char *provider, const char *key, const struct prov_
 {
 	char labels[LIM_METRIC_LABELS_MAX * 2], pv[LIM_NAME_MAX * 2 + 1];
 	enum prov_outcome o = res->outcome;
+	struct entry *e;
 
 	mx_label(provider, pv, sizeof pv);
 	if (key == NULL) {
@@ -369,78 +418,71 @@ static void count_call(const char *provider, const char *key, const struct prov_
 	}
 	snprintf(labels, sizeof labels, "provider=\"%s\"", pv);
 	mx_observe(mx_seconds, labels, ms / 1000.0);
-	pthread_mutex_lock(&rot_lock);
-	for (int i = 0; i < ROT_PENDING_MAX; i++) {
-		struct opending *p = &opending[i];
-
-		if (p->id[0] == '\0')
-			util_strlcpy(p->id, key, sizeof p->id);
-		if (strcmp(p->id, key) != 0)
-			continue;
-		p->calls[o]++;
-		p->credits[o] += res->credits > 0 ? res->credits : 0;
-		if (res->requests_left >= 0 || res->credits_left >= 0) {
-			p->requests_left = res->requests_left;
-			p->credits_left = res->credits_left;
-			p->meters_ms = util_now_ms();
-		}
-		break;
+	e = entry_of(key_table, key, true);
+	if (e == NULL)
+		return;
+	pthread_mutex_lock(&e->m);
+	e->ocalls[o]++;
+	e->ocredits[o] += res->credits > 0 ? res->credits : 0;
+	if (res->requests_left >= 0 || res->credits_left >= 0) {
+		e->requests_left = res->requests_left;
+		e->credits_left = res->credits_left;
+		e->meters_ms = util_now_ms();
 	}
-	pthread_mutex_unlock(&rot_lock);
+	pthread_mutex_unlock(&e->m);
 }
 
 /* Write the outcome counters and meters kept in memory; what the store
- * refused stays for the next flush.  Returns how many writes failed. */
+ * refused stays for the next flush.  Returns how many writes failed.
+ * Called with rot_flush's lock. */
 static int flush_outcomes(struct store *st, enum enr_err *first)
 {
-	static struct opending out[ROT_PENDING_MAX];
-	static pthread_mutex_t flush_lock = PTHREAD_MUTEX_INITIALIZER;
-	int n = 0, failed = 0;
+	int failed = 0;
 
-	pthread_mutex_lock(&flush_lock);
-	pthread_mutex_lock(&rot_lock);
-	for (int i = 0; i < ROT_PENDING_MAX && opending[i].id[0]; i++)
-		out[n++] = opending[i];
-	pthread_mutex_unlock(&rot_lock);
-	for (int i = 0; i < n; i++) {
-		bool meters_done = out[i].meters_ms == 0;
-		bool done[PROV_OUTCOME__MAX];
+	for (unsigned i = 0; i < ROT_TABLE; i++) {
+		struct entry *e = &key_table[i];
+		int64_t calls[PROV_OUTCOME__MAX], credits[PROV_OUTCOME__MAX];
+		int64_t requests_left, credits_left, meters_ms;
+		bool done[PROV_OUTCOME__MAX], meters_done;
 
+		if (atomic_load_explicit(&e->state, memory_order_acquire) != E_NAMED)
+			continue;
+		pthread_mutex_lock(&e->m);
+		memcpy(calls, e->ocalls, sizeof calls);
+		memcpy(credits, e->ocredits, sizeof credits);
+		requests_left = e->requests_left;
+		credits_left = e->credits_left;
+		meters_ms = e->meters_ms;
+		pthread_mutex_unlock(&e->m);
+		meters_done = meters_ms == 0;
 		for (int o = 0; o < PROV_OUTCOME__MAX; o++) {
-			enum enr_err rc = st_ukey_outcome_add(st, out[i].id, o, out[i].calls[o],
-							      out[i].credits[o]);
+			enum enr_err rc = ENR_OK;
 
+			if (calls[o] != 0 || credits[o] != 0)
+				rc = st_ukey_outcome_add(st, e->name, o, calls[o], credits[o]);
 			done[o] = rc == ENR_OK;
 			if (rc && failed++ == 0)
 				*first = rc;
 		}
 		if (!meters_done) {
-			enum enr_err rc = st_ukey_meters_put(st, out[i].id, out[i].requests_left,
-							     out[i].credits_left, out[i].meters_ms);
+			enum enr_err rc = st_ukey_meters_put(st, e->name, requests_left, credits_left,
+							     meters_ms);
 
 			meters_done = rc == ENR_OK;
 			if (rc && failed++ == 0)
 				*first = rc;
 		}
-		pthread_mutex_lock(&rot_lock);
-		for (int j = 0; j < ROT_PENDING_MAX && opending[j].id[0]; j++) {
-			struct opending *p = &opending[j];
-
-			if (strcmp(p->id, out[i].id) != 0)
-				continue;
-			for (int o = 0; o < PROV_OUTCOME__MAX; o++) {
-				if (done[o]) {
-					p->calls[o] -= out[i].calls[o];
-					p->credits[o] -= out[i].credits[o];
-				}
+		pthread_mutex_lock(&e->m);
+		for (int o = 0; o < PROV_OUTCOME__MAX; o++) {
+			if (done[o]) {
+				e->ocalls[o] -= calls[o];
+				e->ocredits[o] -= credits[o];
 			}
-			if (meters_done && p->meters_ms == out[i].meters_ms)
-				p->meters_ms = 0;
-			break;
 		}
-		pthread_mutex_unlock(&rot_lock);
+		if (meters_done && e->meters_ms == meters_ms)
+			e->meters_ms = 0;
+		pthread_mutex_unlock(&e->m);
 	}
-	pthread_mutex_unlock(&flush_lock);
 	return failed;
 }
 
