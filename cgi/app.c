@@ -1,6 +1,7 @@
 /*
- * app.c - process-wide state of the responder: the store, the bundled
- * domain lists, the HTTP client, the key pool's metrics.
+ * app.c - process-wide state of the responder: the process the
+ * composition root (lib/service.h) builds, the store's health, the
+ * periodic work.
  */
 #include "app.h"
 
@@ -10,24 +11,17 @@
 #include <stddef.h>
 
 #include "lib/alert.h"
-#include "lib/cache.h"
-#include "lib/engine.h"
-#include "lib/keypool.h"
+#include "lib/confhist.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
-#include "lib/rotation.h"
+#include "lib/service.h"
 #include "lib/sysmetrics.h"
-#include "lib/search.h"
 #include "lib/upstream.h"
 #include "lib/util.h"
-#include "lib/waterfall.h"
 
 static bool app_is_cgi;
-static struct store *store;
-static struct dom_lists *lists;
-static struct prov_ctx pctx;
-static struct adm *admission;
-static struct eng *engine;   /* NULL in CGI mode: every wait blocks in place */
+static struct svc svc;   /* engine NULL in CGI mode: every wait blocks in place */
+static struct store *store; /* svc.store, for short */
 
 /* Whether the store took the last probe write (main thread, once a second;
  * inline per request in CGI mode), read by /health on any thread. */
@@ -64,63 +58,42 @@ static void refresh_system_metrics(void *arg)
 	enum enr_err rc;
 
 	(void)arg;
-	rot_flush(store);
-	cache_savings_flush(store, util_now_ms());
-	rc = adm_flush(admission, util_now_ms());
-	if (rc)
-		log_warn("app", "usage not written before /metrics (%s): the account counters lag",
-			 enr_strerror(rc));
+	svc_flush(&svc);
 	rc = sm_refresh(store, util_now_ms());
 	if (rc)
 		log_warn("app", "metrics not all read from the store (%s): some families are empty "
 			 "this time", enr_strerror(rc));
 }
 
-enum enr_err app_init(const struct cfg *cfg)
+enum enr_err app_init(const struct cfg *cfg, const char *path)
 {
-	char why[512];
-	enum enr_err rc = st_open_cfg(cfg, &store, why, sizeof why);
+	const struct svc_opts o = { .keys = true, .http = true, .admission = true,
+				    .leases = !app_is_cgi, .engine = false, .history = !app_is_cgi };
+	char why[1024], sha[CH_SHA_HEX];
+	enum enr_err rc = svc_open(cfg, &o, &svc, why, sizeof why);
 
 	if (rc) {
-		log_error("app", "the store: %s", why);
+		log_error("app", "%s", why);
 		return rc;
 	}
-	rc = rot_sync_keys(store, cfg);
-	if (rc) {
-		log_error("app", "cannot record the configured provider keys: %s", enr_strerror(rc));
-		return rc;
-	}
-	lists = dom_lists_load(cfg->data_dir, &rc);
-	if (lists == NULL)
-		log_warn("app", "domain lists not loaded from %s (%s): e-mail types will not be derived",
-			 cfg->data_dir, enr_strerror(rc));
-	pctx.domains = lists;
-	admission = adm_new(store, !app_is_cgi, app_is_cgi ? NULL : cfg->state_dir);
-	if (admission == NULL)
-		return ENR_E_NOMEM;
-	rc = up_global_init();
-	if (rc)
-		return rc;
-	rot_init();
-	wf_init();
-	srch_init();
+	store = svc.store;
 	if (!app_is_cgi) {
 		probe_store();
-		rc = eng_start(cfg, store, &engine);
+		rc = svc_engine_start(&svc, cfg);
 		if (rc) {
 			log_error("app", "the engine did not start: %s", enr_strerror(rc));
 			return rc;
 		}
+		svc_record_applied(&svc, cfg, path, sha);
 	}
 	sm_init();
 	mx_on_render(refresh_system_metrics, NULL);
 	return ENR_OK;
 }
 
-enum enr_err app_reload(const struct cfg *next)
+void app_reload(const char *path)
 {
-	/* New keys join the pool; known keys keep their state and counters. */
-	return rot_sync_keys(store, next);
+	enr_ignore(svc_reload(&svc, path));
 }
 
 void app_thread_exit(void)
@@ -131,23 +104,13 @@ void app_thread_exit(void)
 
 bool app_drain(int64_t deadline_mono_ms)
 {
-	return eng_drain(engine, deadline_mono_ms);
+	return svc_drain(&svc, deadline_mono_ms);
 }
 
 void app_shutdown(void)
 {
-	eng_stop(engine);
-	engine = NULL;
-	adm_free(admission);
-	admission = NULL;
-	rot_flush(store);
-	cache_savings_flush(store, util_now_ms());
-	alert_shutdown(2000);
-	up_thread_cleanup();
-	st_close(store);
+	svc_close(&svc);
 	store = NULL;
-	dom_lists_free(lists);
-	lists = NULL;
 }
 
 struct store *app_store(void)
@@ -157,22 +120,22 @@ struct store *app_store(void)
 
 const struct dom_lists *app_lists(void)
 {
-	return lists;
+	return svc.lists;
 }
 
 const struct prov_ctx *app_prov_ctx(void)
 {
-	return &pctx;
+	return &svc.pctx;
 }
 
 struct adm *app_admission(void)
 {
-	return admission;
+	return svc.adm;
 }
 
 struct eng *app_engine(void)
 {
-	return engine;
+	return svc.engine;
 }
 
 void app_tick(void)
@@ -181,12 +144,7 @@ void app_tick(void)
 	enum enr_err rc;
 
 	probe_store();
-	rc = adm_flush(admission, util_now_ms());
-	if (rc)
-		log_error("app", "usage not written (%s): kept in memory for the next try",
-			  enr_strerror(rc));
-	rot_flush(store);
-	cache_savings_flush(store, util_now_ms());
+	svc_flush(&svc);
 	rc = st_cache_purge(store, util_now_ms(), 1000, &removed);
 	if (rc)
 		log_warn("app", "expired cache entries not purged: %s", enr_strerror(rc));

@@ -2,10 +2,11 @@
  * app.h - the responder's process-wide state: what every request shares
  * besides the configuration snapshot (the store, the key pool, ...).
  *
- * Prefix: app_.  app_init() runs once before serving, app_reload() when a
- * new configuration snapshot is about to be published (runtime state such
- * as buckets and key cool-downs lives in the store and survives it),
- * app_thread_exit() when a responder thread ends, app_shutdown() last.
+ * Prefix: app_.  app_init() runs once before serving (the configuration
+ * read from path), app_reload() on SIGHUP (lib/service.h's svc_reload:
+ * runtime state such as buckets and key cool-downs lives in the store and
+ * survives it), app_thread_exit() when a responder thread ends,
+ * app_shutdown() last.
  */
 #ifndef ENR_APP_H
 #define ENR_APP_H
@@ -23,8 +24,8 @@
 /* Mark this process as a one-request CGI program (no background work). */
 void app_cgi_mode(void);
 
-enum enr_err app_init(const struct cfg *cfg);
-enum enr_err app_reload(const struct cfg *next);
+enum enr_err app_init(const struct cfg *cfg, const char *path);
+void app_reload(const char *path);
 void app_thread_exit(void);
 void app_shutdown(void);
 

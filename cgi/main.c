@@ -369,52 +369,6 @@ static void wake_acceptors(void)
 	}
 }
 
-/* Keep the file that was just applied in the state directory's history
- * (lib/confhist.h); a failure costs the history, not the reload. */
-static void record_applied(const struct cfg *c, const char *path, char sha[CH_SHA_HEX])
-{
-	enum enr_err rc = ch_record(c->state_dir, path, util_now_ms() / 1000, sha, NULL);
-
-	if (rc != ENR_OK) {
-		log_warn("config", "could not record %s in the history under %s: %s", path,
-			 c->state_dir, enr_strerror(rc));
-		util_strlcpy(sha, "unknown", CH_SHA_HEX);
-	}
-}
-
-static void reload(const char *path)
-{
-	char err[LIM_CONFIG_ERR_MAX], sha[CH_SHA_HEX];
-	struct cfg *next = NULL, *cur;
-
-	if (cfg_load(path, &next, err, sizeof err) != ENR_OK) {
-		log_notice("config", "reload refused, keeping the running configuration: %s", err);
-		return;
-	}
-	cur = cfg_acquire();
-	if (cur) {
-		if (strcmp(cur->listen, next->listen) != 0 || cur->threads != next->threads ||
-		    strcmp(cur->store, next->store) != 0 || cur->max_in_flight != next->max_in_flight ||
-		    cur->store_threads != next->store_threads ||
-		    cur->up_max_connections != next->up_max_connections ||
-		    cur->up_max_host_connections != next->up_max_host_connections ||
-		    cur->up_max_idle_connections != next->up_max_idle_connections)
-			log_warn("config", "listen, threads, store, max_in_flight, store_threads and "
-				 "upstream change only on restart");
-	}
-	cfg_release(cur);
-	if (app_reload(next) != ENR_OK) {
-		log_notice("config", "reload refused: the new configuration could not be applied");
-		cfg_release(next);
-		return;
-	}
-	log_set_level(next->log_level);
-	log_set_format(next->log_format);
-	record_applied(next, path, sha);
-	cfg_publish(next);
-	log_notice("config", "reloaded %s (sha256 %.12s)", path, sha);
-}
-
 /* Single-quote v for a POSIX shell. */
 static void print_shell(const char *name, const char *v)
 {
@@ -667,7 +621,7 @@ int main(int argc, char **argv)
 		int rc;
 
 		app_cgi_mode();
-		if (app_init(cfg) != ENR_OK) {
+		if (app_init(cfg, path) != ENR_OK) {
 			printf("Status: 503 Service Unavailable\r\nContent-Type: application/json\r\n\r\n"
 			       "{\"error\":{\"code\":\"unavailable\",\"message\":\"the store is unavailable\"}}\n");
 			cfg_release(cfg);
@@ -699,17 +653,12 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	if (app_init(cfg) != ENR_OK) {
+	if (app_init(cfg, path) != ENR_OK) {
 		log_error("main", "start-up failed");
 		if (listen_path[0])
 			unlink(listen_path);
 		cfg_release(cfg);
 		return 1;
-	}
-	{
-		char sha[CH_SHA_HEX];
-
-		record_applied(cfg, path, sha);
 	}
 	nthreads = cfg->threads;
 	cfg_publish(cfg);
@@ -741,7 +690,7 @@ int main(int argc, char **argv)
 			continue;
 		}
 		if (sig == SIGHUP) {
-			reload(path);
+			app_reload(path);
 			continue;
 		}
 		break;

@@ -25,16 +25,12 @@
 #include <unistd.h>
 
 #include "lib/admission.h"
-#include "lib/alert.h"
-#include "lib/cache.h"
 #include "lib/cli.h"
 #include "lib/co.h"
 #include "lib/config.h"
-#include "lib/domains.h"
-#include "lib/engine.h"
 #include "lib/jobs.h"
 #include "lib/log.h"
-#include "lib/rotation.h"
+#include "lib/service.h"
 #include "lib/store.h"
 #include "lib/upstream.h"
 #include "lib/util.h"
@@ -45,11 +41,11 @@
 #define QUEUE_MAX 1024
 #define JOB_CACHE 32
 #define HOOK_LEASE_MS 60000
+#define HOOK_JOIN_S 5         /* how long stopping waits for a webhook being sent */
 
-static struct store *store;
-static struct adm *credits; /* credits spent, journalled */
-static struct dom_lists *lists;
-static struct prov_ctx pctx;
+static struct svc svc;
+static struct store *store; /* svc.store, for short */
+static struct adm *credits; /* svc.adm: credits spent, journalled */
 static char owner[128];
 /* Set by the main thread at SIGTERM/SIGINT (taken with sigtimedwait, not
  * in a handler), read by every thread. */
@@ -62,7 +58,6 @@ static pthread_cond_t qcond;
 static struct st_claim queue[QUEUE_MAX];
 static int qhead, qlen, busy;        /* busy: rows being processed */
 static int busy_groups, concurrency_total; /* groups of rows in flight; rows at once */
-static struct eng *engine;
 
 /* Rows this worker holds: claimed and neither finished nor given back.  The
  * heartbeat renews exactly these leases, so a row dropped here (its result
@@ -317,7 +312,7 @@ static void row_prepare(const struct cfg *cfg, struct row *w)
 				      "unavailable", w->why, 0, util_now_ms(), &w->ended);
 		return;
 	}
-	w->rc = job_row_record(&w->job, w->cl.input, cfg, lists, &w->rec, w->why, sizeof w->why);
+	w->rc = job_row_record(&w->job, w->cl.input, cfg, svc.lists, &w->rec, w->why, sizeof w->why);
 	if (w->rc == ENR_E_INVALID) {
 		w->rc = st_row_finish(store, w->cl.seq, w->cl.rownum, owner, ST_ROW_INVALID, 0, NULL,
 				      "invalid_request", w->why, 0, util_now_ms(), &w->ended);
@@ -451,7 +446,7 @@ static void process(const struct cfg *cfg, struct st_claim *claims, int n)
 	memset(&ctx, 0, sizeof ctx);
 	ctx.store = store;
 	ctx.cfg = cfg;
-	ctx.pctx = &pctx;
+	ctx.pctx = &svc.pctx;
 	ctx.endpoint = CFG_EP_ENQUEUE;
 	/* Rows may wait for paced keys, but must end well inside their lease. */
 	ctx.deadline_mono_ms = util_deadline_in((int64_t)cfg->worker.lease_s * 500);
@@ -658,32 +653,6 @@ static void *hook_thread(void *arg)
 	return NULL;
 }
 
-static void reload(const char *path)
-{
-	char err[LIM_CONFIG_ERR_MAX];
-	struct cfg *next = NULL;
-
-	enum enr_err rc;
-
-	if (cfg_load(path, &next, err, sizeof err) != ENR_OK) {
-		log_notice("config", "reload refused, keeping the running configuration: %s", err);
-		return;
-	}
-	/* The new snapshot names keys the pool must know first: a snapshot
-	 * whose keys could not be recorded is not published. */
-	rc = rot_sync_keys(store, next);
-	if (rc) {
-		log_notice("config", "reload refused, keeping the running configuration: the "
-			   "configured provider keys could not be recorded (%s)", enr_strerror(rc));
-		cfg_release(next);
-		return;
-	}
-	log_set_level(next->log_level);
-	log_set_format(next->log_format);
-	cfg_publish(next);
-	log_notice("config", "reloaded %s", path);
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -717,29 +686,17 @@ int main(int argc, char **argv)
 	log_set_level(cfg->log_level);
 	log_set_format(cfg->log_format);
 	signal(SIGPIPE, SIG_IGN);
-	rc = st_open_cfg(cfg, &store, why, sizeof why);
-	if (rc) {
-		fprintf(stderr, "enrich-worker: %s\n", why);
-		return 1;
+	{
+		const struct svc_opts o = { .keys = true, .http = true, .admission = true,
+					    .leases = true };
+
+		if (svc_open(cfg, &o, &svc, why, sizeof why) != ENR_OK) {
+			fprintf(stderr, "enrich-worker: %s\n", why);
+			return 1;
+		}
 	}
-	rc = rot_sync_keys(store, cfg);
-	if (rc) {
-		fprintf(stderr, "enrich-worker: cannot record the configured provider keys in %s: %s\n",
-			cfg->store, enr_strerror(rc));
-		return 1;
-	}
-	lists = dom_lists_load(cfg->data_dir, &rc);
-	if (lists == NULL)
-		log_warn("worker", "domain lists not loaded from %s: e-mail types will not be derived",
-			 cfg->data_dir);
-	pctx.domains = lists;
-	credits = adm_new(store, true, cfg->state_dir);
-	if (credits == NULL)
-		return 1;
-	if (up_global_init() != ENR_OK)
-		return 1;
-	rot_init();
-	wf_init();
+	store = svc.store;
+	credits = svc.adm;
 	gethostname(host, sizeof host - 1);
 	if (util_random(rnd, sizeof rnd) != ENR_OK) {
 		/* host:pid already tells running workers apart; the random part
@@ -760,7 +717,7 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	/* Rows in flight wait on the engine's loop, not on threads of their own. */
-	rc = eng_start(cfg, store, &engine);
+	rc = svc_engine_start(&svc, cfg);
 	if (rc) {
 		log_error("worker", "cannot start the engine: %s", enr_strerror(rc));
 		_exit(1);
@@ -786,11 +743,7 @@ int main(int argc, char **argv)
 		if (now - last_beat >= (int64_t)cfg->worker.heartbeat_s * 1000) {
 			heartbeat(cfg, now);
 			retry_givebacks(cfg);
-			rot_flush(store);
-			cache_savings_flush(store, now);
-			if ((rc = adm_flush(credits, now)) != ENR_OK)
-				log_warn("worker", "credits not written yet (%s); kept for the next try",
-					 enr_strerror(rc));
+			svc_flush(&svc);
 			last_beat = now;
 		}
 		pthread_mutex_lock(&qlock);
@@ -833,7 +786,7 @@ int main(int argc, char **argv)
 					   &(struct timespec){ poll / 1000, (long)(poll % 1000) * 1000000L });
 		}
 		if (sig == SIGHUP) {
-			reload(path);
+			enr_ignore(svc_reload(&svc, path));
 		} else if (sig == SIGTERM || sig == SIGINT) {
 			break;
 		}
@@ -843,7 +796,8 @@ int main(int argc, char **argv)
 	cfg = cfg_acquire();
 	{
 		int64_t deadline = util_deadline_in((int64_t)cfg->worker.grace_s * 1000);
-		int released = 0;
+		int released = 0, stuck;
+		struct timespec until;
 
 		atomic_store(&stopping, true);
 		pthread_mutex_lock(&qlock);
@@ -866,10 +820,21 @@ int main(int argc, char **argv)
 			log_error("worker", "rows held could not be given back (%s): they are claimed "
 				  "again when their leases run out (%d s)", enr_strerror(rc),
 				  cfg->worker.lease_s);
-		rot_flush(store);
-		cache_savings_flush(store, util_now_ms());
-		adm_free(credits);
-		credits = NULL;
+		/* Rows still running after the grace keep the engine, and a
+		 * webhook being sent keeps the store: then only what is counted
+		 * in memory is written before _exit. */
+		pthread_mutex_lock(&qlock);
+		stuck = busy;
+		pthread_mutex_unlock(&qlock);
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += HOOK_JOIN_S;
+		if (stuck == 0 && pthread_timedjoin_np(hooks, NULL, &until) == 0) {
+			svc_close(&svc);
+			credits = NULL;
+			store = NULL;
+		} else {
+			svc_flush(&svc);
+		}
 		log_notice("worker", "stopped; %d rows given back to the queue", released);
 	}
 	cfg_release(cfg);

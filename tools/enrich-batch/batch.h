@@ -35,6 +35,7 @@
 #include "lib/progress.h"
 #include "lib/provider.h"
 #include "lib/record.h"
+#include "lib/service.h"
 #include "lib/store.h"
 #include "lib/waterfall.h"
 
@@ -99,9 +100,8 @@ struct eb_tally {
 struct eb_run {
 	const struct eb_opts *o;
 	struct cfg *cfg;
-	struct store *store;
-	struct dom_lists *lists;
-	struct prov_ctx pctx;
+	struct svc svc;                 /* the process (lib/service.h) */
+	struct store *store;            /* svc.store, for short */
 	struct ckpt *ckpt;              /* NULL in a dry run */
 	char ckpt_path[PATH_MAX];
 	fld_set want;

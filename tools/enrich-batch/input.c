@@ -268,7 +268,7 @@ enum enr_err eb_next_job(struct eb_run *r, struct eb_job *j)
 		j->line = (int64_t)row.line;
 		j->csv_bad = false;
 		rec_release(&j->rec);
-		j->rec.lists = r->lists;
+		j->rec.lists = r->svc.lists;
 		rc = put_prefix(r, j, &row);
 		for (size_t i = 0; i < row.n && rc == ENR_OK; i++) {
 			if (r->cols[i] >= 0)

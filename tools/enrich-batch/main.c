@@ -27,14 +27,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "lib/alert.h"
-#include "lib/cache.h"
 #include "lib/cli.h"
 #include "lib/enrich.h"
 #include "lib/jobs.h"
 #include "lib/log.h"
-#include "lib/rotation.h"
-#include "lib/upstream.h"
 #include "lib/util.h"
 
 #include "batch.h"
@@ -333,34 +329,20 @@ static enum enr_err setup_logging(const struct cfg *cfg)
 
 static enum enr_err open_engine(struct eb_run *r)
 {
-	char why[512];
-	enum enr_err rc = st_open_cfg(r->cfg, &r->store, why, sizeof why);
+	/* A dry run loads no secrets, so it must not touch the key pool, and
+	 * calls no provider. */
+	const struct svc_opts o = { .keys = !r->o->dry_run, .http = !r->o->dry_run };
+	char why[1024];
+	enum enr_err rc = svc_open(r->cfg, &o, &r->svc, why, sizeof why);
 
 	if (rc) {
 		eb_say("%s", why);
 		return rc;
 	}
-	/* A dry run loads no secrets, so it must not touch the key pool. */
-	if (!r->o->dry_run) {
-		rc = rot_sync_keys(r->store, r->cfg);
-		if (rc) {
-			eb_say("cannot record the configured provider keys in the store: %s",
-			       enr_strerror(rc));
-			return rc;
-		}
-		rc = up_global_init();
-		if (rc) {
-			eb_say("cannot start the HTTP client: %s", enr_strerror(rc));
-			return rc;
-		}
-	}
-	r->lists = dom_lists_load(r->cfg->data_dir, &rc);
-	if (r->lists == NULL)
-		eb_say("warning: domain lists not loaded from %s (%s): e-mail types will not be "
-		       "derived", r->cfg->data_dir, enr_strerror(rc));
-	r->pctx.domains = r->lists;
-	rot_init();
-	wf_init();
+	r->store = r->svc.store;
+	if (r->svc.lists == NULL)
+		eb_say("warning: domain lists not loaded from %s: e-mail types will not be derived",
+		       r->cfg->data_dir);
 	return ENR_OK;
 }
 
@@ -592,17 +574,9 @@ int main(int argc, char **argv)
 		status = finish_run(&r, nworkers, secs, interrupted);
 out:
 	ckpt_close(r.ckpt);
-	if (!o.dry_run && r.cfg)
-		alert_shutdown(2000);
 	eb_display_done(&r);
-	up_thread_cleanup();
-	if (r.store) {
-		rot_flush(r.store); /* key call counters kept in memory */
-		if (!o.dry_run)
-			cache_savings_flush(r.store, util_now_ms());
-	}
-	st_close(r.store);
-	dom_lists_free(r.lists);
+	svc_close(&r.svc); /* key call counters and savings kept in memory are written */
+	r.store = NULL;
 	cfg_release(r.cfg);
 	csv_reader_free(r.reader);
 	buf_release(&r.header_line);

@@ -14,7 +14,7 @@
 #include <time.h>
 
 #include "lib/co.h"
-#include "lib/engine.h"
+#include "lib/service.h"
 #include "lib/jobs.h"
 #include "lib/upstream.h"
 #include "lib/util.h"
@@ -121,7 +121,7 @@ static void enrich_rows(struct eb_run *r, struct eb_job **js, struct wf_result *
 		memset(&ctx, 0, sizeof ctx);
 		ctx.store = r->store;
 		ctx.cfg = r->cfg;
-		ctx.pctx = &r->pctx;
+		ctx.pctx = &r->svc.pctx;
 		ctx.endpoint = CFG_EP_ENQUEUE;
 		ctx.deadline_mono_ms = util_deadline_in(r->o->deadline_ms);
 		ctx.no_calls = r->o->dry_run;
@@ -325,7 +325,7 @@ static void dry_rows(struct eb_run *r, struct eb_job **js, struct verdict *v, co
 	memset(&ctx, 0, sizeof ctx);
 	ctx.store = r->store;
 	ctx.cfg = r->cfg;
-	ctx.pctx = &r->pctx;
+	ctx.pctx = &r->svc.pctx;
 	ctx.endpoint = CFG_EP_ENQUEUE;
 	ctx.no_calls = true;
 	for (size_t i = 0; i < n; i++) {
@@ -509,7 +509,6 @@ static void tick(struct eb_run *r)
 enum enr_err eb_run_workers(struct eb_run *r, int nworkers)
 {
 	struct co_task *ws = calloc((size_t)nworkers, sizeof *ws);
-	struct eng *engine = NULL;
 	sigset_t block, old;
 	int64_t next_line, interval;
 	bool announced = false;
@@ -526,7 +525,7 @@ enum enr_err eb_run_workers(struct eb_run *r, int nworkers)
 	sigaddset(&block, SIGINT);
 	sigaddset(&block, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &block, &old);
-	err = eng_start(r->cfg, r->store, &engine);
+	err = svc_engine_start(&r->svc, r->cfg);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (err) {
 		eb_say("cannot start the engine: %s", enr_strerror((enum enr_err)err));
@@ -553,7 +552,7 @@ enum enr_err eb_run_workers(struct eb_run *r, int nworkers)
 	}
 	if (started == 0) {
 		eb_say("cannot start the workers: out of memory");
-		eng_stop(engine);
+		svc_engine_stop(&r->svc);
 		free(ws);
 		return ENR_E_NOMEM;
 	}
@@ -593,7 +592,7 @@ enum enr_err eb_run_workers(struct eb_run *r, int nworkers)
 			next_line = now + interval;
 		}
 	}
-	eng_stop(engine);
+	svc_engine_stop(&r->svc);
 	free(ws);
 	return ENR_OK;
 }
