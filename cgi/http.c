@@ -34,12 +34,17 @@ static void clear(struct http_req *r)
 void http_req_init(struct http_req *r)
 {
 	clear(r);
+	r->headers = NULL;
+	r->headers_cap = 0;
 	buf_init(&r->body, LIM_BODY_MAX_CEILING);
 	buf_init(&r->out, 0);
 }
 
 void http_req_release(struct http_req *r)
 {
+	free(r->headers);
+	r->headers = NULL;
+	r->headers_cap = 0;
 	buf_release(&r->body);
 	buf_release(&r->out);
 }
@@ -233,8 +238,20 @@ void http_set_header(struct http_req *r, const char *name, const char *value)
 		}
 	}
 	if (h == NULL) {
-		if (r->nheaders == LIM_RESPONSE_HEADERS)
-			return;
+		if (r->nheaders == r->headers_cap) {
+			unsigned cap = r->headers_cap ? r->headers_cap * 2 : 8;
+			struct http_header *more;
+
+			if (cap > LIM_RESPONSE_HEADERS)
+				cap = LIM_RESPONSE_HEADERS;
+			if (cap == r->headers_cap)
+				return; /* full */
+			more = realloc(r->headers, cap * sizeof *more);
+			if (more == NULL)
+				return; /* no memory: the header is left out */
+			r->headers = more;
+			r->headers_cap = cap;
+		}
 		h = &r->headers[r->nheaders++];
 	}
 	util_strlcpy(h->name, name, sizeof h->name);

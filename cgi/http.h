@@ -71,7 +71,10 @@ struct http_req {
 	char path[LIM_PATH_MAX + 1];      /* the path the web server matched (see http.c) */
 	struct qs qs;                     /* the query, checked against the route's table */
 	struct rt_match match;
-	struct http_header headers[LIM_RESPONSE_HEADERS]; /* the first nheaders */
+	/* The response's headers, the first nheaders of headers_cap (grown up
+	 * to LIM_RESPONSE_HEADERS; kept for the next request). */
+	struct http_header *headers;
+	unsigned headers_cap;
 };
 
 void http_req_init(struct http_req *r);
