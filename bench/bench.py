@@ -68,7 +68,7 @@ def wrk(port, path, seconds, conns, threads=2, script=None, timeout="10s", env=N
     cmd.append(f"{scheme}://127.0.0.1:{port}{path}")
     out = subprocess.run(cmd, capture_output=True, text=True, env=env).stdout
     res = {"raw": out, "rps": 0.0, "p50": None, "p99": None, "errors": 0, "non2xx": 0,
-           "requests": 0}
+           "requests": 0, "timeout": timeout}
     m = re.search(r"Requests/sec:\s+([\d.]+)", out)
     if m:
         res["rps"] = float(m.group(1))
@@ -86,7 +86,17 @@ def wrk(port, path, seconds, conns, threads=2, script=None, timeout="10s", env=N
     m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     if m:
         res["errors"] = sum(int(x) for x in m.groups())
+        res["socket"] = tuple(int(x) for x in m.groups())
     return res
+
+
+def error_kinds(r):
+    """What the errors of a wrk run were, for a row's notes ("" when none)."""
+    if r["errors"] + r["non2xx"] == 0:
+        return ""
+    c, rd, w, t = r.get("socket", (0, 0, 0, 0))
+    return (f"; errors: {c} connect, {rd} read, {w} write, {t} timeout (over "
+            f"{r.get('timeout', '?')}), {r['non2xx']} non-2xx")
 
 
 def fmt_ms(v):
@@ -379,7 +389,7 @@ def bench_c5000(a, out, rss, threads_seen):
     out.append(row(f"POST /enrich, 5,000 clients, provider 1 s away (enrichd, {ENRICHD_THREADS} responder threads)", r,
                    f"RSS max {s5k.max_rss() / 1024:.0f} MiB (target < 128); "
                    f"{s5k.max_threads()} threads (at 10 clients: {s10.max_threads()}); "
-                   f"nofile limit {hard}"))
+                   f"nofile limit {hard}{error_kinds(r)}"))
 
 
 def bench_soak(a, out):

@@ -39,6 +39,8 @@ int main(int argc, char **argv)
 {
 	int n = 64, backlog = 1024;
 	pthread_t t;
+	sigset_t stop;
+	int sig;
 
 	if (argc < 2 || argc > 4) {
 		fprintf(stderr, "usage: nullfcgi SOCKET [THREADS [BACKLOG]]\n");
@@ -67,8 +69,14 @@ int main(int argc, char **argv)
 	if (listen_fd < 0)
 		return 1;
 	chmod(argv[1], 0660);
+	/* SIGTERM and SIGINT are taken here, by sigwait: with a handler, the
+	 * signal could land on a serving thread and leave pause() waiting. */
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &stop, NULL);
 	for (int i = 0; i < n; i++)
 		pthread_create(&t, NULL, serve, NULL);
-	pause();
+	sigwait(&stop, &sig);
 	return 0;
 }
