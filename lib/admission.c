@@ -39,7 +39,9 @@ struct adm {
 	int64_t replayed_ms;
 	pthread_mutex_t lock;     /* the slots; never held across a store call */
 	struct co_cond renewed;   /* a renewal ended */
-	pthread_mutex_t flush_lock;
+	/* One flush at a time; held across its store writes, so a
+	 * continuation waiting for it yields instead of blocking the loop. */
+	struct co_mutex flush_lock;
 	struct slot slots[ADM_SLOTS];
 };
 
@@ -169,8 +171,12 @@ struct adm *adm_new(struct store *s, bool leasing, const char *state_dir)
 		free(a);
 		return NULL;
 	}
+	if (co_mutex_init(&a->flush_lock) != ENR_OK) {
+		co_cond_release(&a->renewed);
+		free(a);
+		return NULL;
+	}
 	pthread_mutex_init(&a->lock, NULL);
-	pthread_mutex_init(&a->flush_lock, NULL);
 	if (leasing && state_dir && *state_dir &&
 	    util_strlcpy(a->state_dir, state_dir, sizeof a->state_dir)) {
 		enum enr_err rc = ENR_OK;
@@ -198,7 +204,7 @@ void adm_free(struct adm *a)
 	if (adm_flush(a, util_now_ms()) != ENR_OK)
 		log_warn("usage", "usage not written at shutdown; the journal keeps it");
 	uj_close(a->journal);
-	pthread_mutex_destroy(&a->flush_lock);
+	co_mutex_release(&a->flush_lock);
 	pthread_mutex_destroy(&a->lock);
 	co_cond_release(&a->renewed);
 	free(a);
@@ -446,7 +452,7 @@ enum enr_err adm_flush(struct adm *a, int64_t now_ms)
 
 	if (a == NULL)
 		return ENR_OK;
-	pthread_mutex_lock(&a->flush_lock);
+	co_mutex_lock(&a->flush_lock);
 	rc = uj_flush(a->journal);
 	e = flush_pending(a);
 	if (rc == ENR_OK)
@@ -456,6 +462,6 @@ enum enr_err adm_flush(struct adm *a, int64_t now_ms)
 		if (uj_replay(a->store, a->state_dir, NULL) != ENR_OK && rc == ENR_OK)
 			rc = ENR_E_UNAVAILABLE;
 	}
-	pthread_mutex_unlock(&a->flush_lock);
+	co_mutex_unlock(&a->flush_lock);
 	return rc;
 }

@@ -502,6 +502,12 @@ void co_mutex_unlock(struct co_mutex *x)
 	pthread_mutex_unlock(&x->m);
 }
 
+void co_mutex_release(struct co_mutex *x)
+{
+	pthread_mutex_destroy(&x->m);
+	co_cond_release(&x->free);
+}
+
 /* ---- cancelling ----------------------------------------------------------------- */
 
 void co_cancel(struct co_task *t)

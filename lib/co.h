@@ -169,5 +169,7 @@ struct co_mutex {
 ENR_MUST_CHECK enum enr_err co_mutex_init(struct co_mutex *x);
 void co_mutex_lock(struct co_mutex *x);
 void co_mutex_unlock(struct co_mutex *x);
+/* Free what co_mutex_init set up (nobody may hold or wait for it). */
+void co_mutex_release(struct co_mutex *x);
 
 #endif

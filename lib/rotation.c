@@ -360,13 +360,27 @@ static int flush_calls(struct store *st, enum enr_err *first)
 	return failed;
 }
 
+/* One flush at a time.  Held across its store writes, so a co_mutex: a
+ * continuation waiting for it (a /metrics scrape on the loop) yields
+ * instead of blocking the loop the holder needs to carry on. */
+static struct co_mutex flush_lock;
+static pthread_once_t flush_once = PTHREAD_ONCE_INIT;
+static bool flush_lock_ok;
+
+static void flush_lock_init(void)
+{
+	flush_lock_ok = co_mutex_init(&flush_lock) == ENR_OK;
+}
+
 void rot_flush(struct store *st)
 {
-	static pthread_mutex_t flush_lock = PTHREAD_MUTEX_INITIALIZER;
 	enum enr_err first = ENR_OK;
 	int failed;
 
-	pthread_mutex_lock(&flush_lock);
+	pthread_once(&flush_once, flush_lock_init);
+	if (!flush_lock_ok)
+		return; /* the counts stay in memory for a later flush */
+	co_mutex_lock(&flush_lock);
 	failed = flush_calls(st, &first);
 	if (failed)
 		log_error("rotation", "call counters of %d keys not written (%s): kept for the next "
@@ -376,7 +390,7 @@ void rot_flush(struct store *st)
 	if (failed)
 		log_error("rotation", "%d outcome counters or meters not written (%s): kept for the "
 			  "next flush", failed, enr_strerror(first));
-	pthread_mutex_unlock(&flush_lock);
+	co_mutex_unlock(&flush_lock);
 }
 
 void rot_init(void)

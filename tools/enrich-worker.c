@@ -395,26 +395,6 @@ static void row_close(const struct cfg *cfg, struct row *w)
 		log_notice("worker", "job %s finished", id);
 }
 
-struct flush_arg {
-	enum enr_err rc;
-};
-
-static void flush_there(void *arg)
-{
-	((struct flush_arg *)arg)->rc = adm_flush(credits, util_now_ms());
-}
-
-/* adm_flush holds its lock across its store writes: on a continuation it
- * runs as a whole where blocking is allowed (lib/co.h), never with the
- * lock held across a wait on the loop. */
-static enum enr_err flush_credits(void)
-{
-	struct flush_arg a = { ENR_OK };
-
-	co_call(flush_there, &a);
-	return a.rc;
-}
-
 /* A group of claimed rows, run together: their lookups go out in rounds,
  * so rows of one company share its lookup and person lookups of a bulk
  * provider share bulk calls. */
@@ -460,7 +440,7 @@ static void process(const struct cfg *cfg, struct st_claim *claims, int n)
 			row_finish(cfg, &rows[i]);
 	}
 	/* The group's credits reach the store before anyone reads the rows. */
-	if (nj && (rc = flush_credits()) != ENR_OK)
+	if (nj && (rc = adm_flush(credits, util_now_ms())) != ENR_OK)
 		log_warn("worker", "credits not written yet (%s); the journal keeps them",
 			 enr_strerror(rc));
 	for (int i = 0; i < n; i++) {

@@ -13,9 +13,13 @@
 #include <unistd.h>
 
 #include "lib/admission.h"
+#include "lib/co.h"
+#include "lib/config.h"
+#include "lib/engine.h"
 #include "lib/log.h"
 #include "lib/store.h"
 #include "lib/store_int.h"
+#include "lib/util.h"
 
 #include "harness.h"
 
@@ -438,6 +442,67 @@ TEST(a_lease_renewal_at_the_store_holds_up_no_other_account)
 	st_close(s);
 }
 
+/* ---- flushes from continuations on the loop ----------------------------------- */
+
+static struct adm *flush_adm;
+static int64_t flush_acc;
+static int flushes_done;
+
+static void flush_body(struct co_task *t)
+{
+	(void)t;
+	co_sleep_ms(1); /* on the loop from here */
+	if (adm_add_credits(flush_adm, flush_acc, 1, util_now_ms()) == ENR_OK &&
+	    adm_flush(flush_adm, util_now_ms()) == ENR_OK)
+		__atomic_add_fetch(&flushes_done, 1, __ATOMIC_SEQ_CST);
+}
+
+static void flush_ended(struct co_task *t)
+{
+	(void)t;
+}
+
+TEST(flushes_from_continuations_on_the_loop_wait_their_turn_without_blocking_it)
+{
+	enum { N = 4 };
+	struct cfg c;
+	struct eng *e = NULL;
+	struct co_task ts[N];
+	int64_t credits = 0;
+	struct store *s = fresh(&flush_acc);
+
+	REQUIRE(s);
+	/* No journal: what is counted waits in memory for a flush to the store. */
+	REQUIRE((flush_adm = adm_new(s, true, "")) != NULL);
+	memset(&c, 0, sizeof c);
+	c.max_in_flight = 16;
+	c.store_threads = 1;
+	REQUIRE(eng_start(&c, s, &e) == ENR_OK);
+	for (int i = 0; i < N; i++) {
+		bool moved = false;
+
+		co_task_init(&ts[i], flush_body, flush_ended, NULL);
+		REQUIRE(co_start(&ts[i], &moved) == ENR_OK);
+	}
+	/* A flush that holds its lock across a store call used to block the
+	 * loop thread for the next one, and the first never got its answer. */
+	if (!eng_drain(e, util_deadline_in(10000))) {
+		HARNESS_FAIL("the loop is stuck: %d continuations still in flight", co_in_flight());
+		fprintf(stdout, "FAIL tests/unit/test_admission.c:"
+				"flushes_from_continuations_on_the_loop_wait_their_turn_without_"
+				"blocking_it\n");
+		fflush(stdout);
+		_exit(1); /* a stuck loop cannot be stopped */
+	}
+	CHECK_INT(__atomic_load_n(&flushes_done, __ATOMIC_SEQ_CST), N);
+	eng_stop(e);
+	CHECK_INT(adm_flush(flush_adm, util_now_ms()), ENR_OK);
+	CHECK_INT(st_usage_each(s, flush_acc, "1970-01-01", add_credits, &credits), ENR_OK);
+	CHECK_INT(credits, N);
+	adm_free(flush_adm);
+	st_close(s);
+}
+
 int main(void)
 {
 	char cmd[300];
@@ -455,6 +520,7 @@ int main(void)
 	RUN(usage_survives_a_failed_flush_with_a_journal);
 	RUN(usage_survives_a_failed_flush_in_memory);
 	RUN(a_lease_renewal_at_the_store_holds_up_no_other_account);
+	RUN(flushes_from_continuations_on_the_loop_wait_their_turn_without_blocking_it);
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", dir);
