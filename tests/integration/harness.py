@@ -69,6 +69,15 @@ def wait_for(cond, timeout=10.0, interval=0.02, what="condition"):
         time.sleep(interval)
 
 
+def in_threads(fn, n, timeout=30):
+    """Run fn(i) for i in range(n) on n threads at once; wait for all of them."""
+    ts = [threading.Thread(target=fn, args=(i,)) for i in range(n)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(timeout)
+
+
 def session_dir():
     global _session_dir
     if _session_dir is None:

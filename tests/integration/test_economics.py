@@ -8,7 +8,7 @@ import threading
 import time
 import urllib.parse
 
-from harness import Env, check, deep_merge
+from harness import Env, check, deep_merge, in_threads
 from providers import client_key, enrich, keys_env, provider
 
 ALL_FIELDS = None  # "enrich" omitted: every field
@@ -147,15 +147,11 @@ def test_callers_waiting_on_another_process_claim_make_one_call():
         with Env(conf=make, env=e, share_sim=a, store_url=a.store_url) as b:
             out = []
 
-            def one():
+            def one(_):
                 c = b.new_client()
                 out.append(c.request("POST", "/enrich", headers=auth(k), json_body=body))
                 c.close()
-            ts = [threading.Thread(target=one) for _ in range(4)]
-            for t in ts:
-                t.start()
-            for t in ts:
-                t.join(30)
+            in_threads(one, 4)
             check(len(out) == 4 and all(r.status == 200 and r.json()["company_revenue"]
                                         for r in out),
                   [(r.status, r.body[:200]) for r in out])
@@ -263,16 +259,12 @@ def test_savings_by_the_cache_and_by_coalescing_are_visible():
         env.sim.config(delay_ms=300)
         out = []
 
-        def one():
+        def one(_):
             c = env.new_client()
             out.append(c.request("POST", "/enrich", headers=auth(k),
                                  json_body={"email": "kim.ray@acme.com", "enrich": want}))
             c.close()
-        ts = [threading.Thread(target=one) for _ in range(4)]
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join(30)
+        in_threads(one, 4)
         check(all(r.status == 200 for r in out), [r.status for r in out])
         check(len(person_calls(env)) == 2, len(person_calls(env)))
         r = env.request("GET", "/admin/usage", headers=auth(k))
