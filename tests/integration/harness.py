@@ -9,6 +9,7 @@ Every wait is a condition polled until a timeout; nothing sleeps for a guessed t
 """
 
 import atexit
+import collections
 import copy
 import http.client
 import json
@@ -128,12 +129,21 @@ def tls_cert():
     return cert, key
 
 
+_ports_given = collections.deque(maxlen=64)
+
+
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """A loopback port nothing listens on, and not one of the last ports handed out:
+    the kernel may give a just-closed port again, and two servers of one nginx on
+    the same port would make its plain server an ssl one."""
+    while True:
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        if port not in _ports_given:
+            _ports_given.append(port)
+            return port
 
 
 def deep_merge(base, over):
