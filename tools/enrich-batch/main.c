@@ -339,10 +339,7 @@ static enum enr_err open_engine(struct eb_run *r)
 		eb_say("%s", why);
 		return rc;
 	}
-	r->store = r->svc.store;
-	if (r->svc.lists == NULL)
-		eb_say("warning: domain lists not loaded from %s: e-mail types will not be derived",
-		       r->cfg->data_dir);
+	r->store = r->svc.store; /* svc_open warned already when the domain lists did not load */
 	return ENR_OK;
 }
 
