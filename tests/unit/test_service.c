@@ -53,16 +53,18 @@ static struct cfg *load(void)
 	return c;
 }
 
+/* The options the first two tests open with. */
+static const struct svc_opts keys_and_admission = { .keys = true, .admission = true };
+
 TEST(open_builds_what_the_options_ask_for)
 {
-	const struct svc_opts o = { .keys = true, .admission = true };
 	struct cfg *c;
 	struct svc s;
 	char why[512] = "";
 
 	write_conf(1, "");
 	REQUIRE((c = load()) != NULL);
-	REQUIRE(svc_open(c, &o, &s, why, sizeof why) == ENR_OK);
+	REQUIRE(svc_open(c, &keys_and_admission, &s, why, sizeof why) == ENR_OK);
 	CHECK(s.store != NULL);
 	CHECK(s.adm != NULL);
 	CHECK(s.engine == NULL);
@@ -77,7 +79,6 @@ TEST(open_builds_what_the_options_ask_for)
 
 TEST(open_fails_clearly_and_leaves_nothing_open)
 {
-	const struct svc_opts o = { .keys = true, .admission = true };
 	struct cfg *c;
 	struct svc s;
 	char why[512] = "";
@@ -87,7 +88,7 @@ TEST(open_fails_clearly_and_leaves_nothing_open)
 	free(c->store);
 	c->store = strdup("sqlite:/nonexistent-dir-for-the-test/s.db");
 	REQUIRE(c->store != NULL);
-	CHECK(svc_open(c, &o, &s, why, sizeof why) != ENR_OK);
+	CHECK(svc_open(c, &keys_and_admission, &s, why, sizeof why) != ENR_OK);
 	CHECK(strncmp(why, "the store: ", 11) == 0);
 	CHECK(s.store == NULL && s.adm == NULL);
 	cfg_release(c);
