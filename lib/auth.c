@@ -3,13 +3,11 @@
  */
 #include "auth.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
 #include "ascii.h"
+#include "digest.h"
 #include "util.h"
 
 enum enr_err auth_key_generate(char out[AUTH_KEY_LEN + 1])
@@ -35,38 +33,10 @@ bool auth_key_shape_ok(const char *s, size_t len)
 	return true;
 }
 
-/* SHA-256 fetched once, and a digest context per thread: EVP_Digest with
- * EVP_sha256() looks the algorithm up and allocates a context on every
- * call, a cost every authenticated request paid. */
-static pthread_once_t md_once = PTHREAD_ONCE_INIT;
-static EVP_MD *sha256;
-static pthread_key_t ctx_key;          /* frees a thread's context when it ends */
-static _Thread_local EVP_MD_CTX *tl_ctx;
-
-static void tl_ctx_free(void *ctx)
-{
-	EVP_MD_CTX_free(ctx);
-}
-
-static void md_init(void)
-{
-	sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-	if (sha256 && pthread_key_create(&ctx_key, tl_ctx_free) != 0) {
-		EVP_MD_free(sha256);
-		sha256 = NULL; /* no way to free contexts: the slow path it is */
-	}
-}
-
 void auth_key_hash(const char *key, size_t len, unsigned char out[AUTH_HASH_LEN])
 {
-	unsigned int n = AUTH_HASH_LEN;
-
-	pthread_once(&md_once, md_init);
-	if (sha256 && tl_ctx == NULL && (tl_ctx = EVP_MD_CTX_new()) != NULL)
-		(void)pthread_setspecific(ctx_key, tl_ctx);
-	if (sha256 == NULL || tl_ctx == NULL || EVP_DigestInit_ex2(tl_ctx, sha256, NULL) != 1 ||
-	    EVP_DigestUpdate(tl_ctx, key, len) != 1 || EVP_DigestFinal_ex(tl_ctx, out, &n) != 1)
-		EVP_Digest(key, len, out, &n, EVP_sha256(), NULL);
+	/* Out of memory leaves the hash zeroed, which no stored key has. */
+	enr_ignore(dg_sha256(key, len, out));
 }
 
 /* Trim blanks around [*s, *s + *n). */

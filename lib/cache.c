@@ -11,27 +11,42 @@
 #include <unistd.h>
 
 #include <jansson.h>
-#include <openssl/evp.h>
 
 #include "buf.h"
 #include "co.h"
+#include "digest.h"
 #include "log.h"
 #include "metrics.h"
 #include "util.h"
+
+/* "provider|variant|" and then what the caller appends, hashed. */
+static enum enr_err key_begin(struct buf *b, const char *provider, const char *variant)
+{
+	enum enr_err rc = buf_reserve(b, 200);
+
+	if (rc == ENR_OK)
+		rc = buf_puts(b, provider);
+	if (rc == ENR_OK)
+		rc = buf_putc(b, '|');
+	if (rc == ENR_OK)
+		rc = buf_puts(b, variant);
+	if (rc == ENR_OK)
+		rc = buf_putc(b, '|');
+	return rc;
+}
 
 enum enr_err cache_key(const char *provider, const char *variant, const struct rec *r,
 		       unsigned char out[CACHE_KEY_LEN])
 {
 	struct buf b;
-	unsigned int n = CACHE_KEY_LEN;
 	enum enr_err rc;
 
 	buf_init(&b, 0);
-	rc = buf_printf(&b, "%s|%s|", provider, variant);
+	rc = key_begin(&b, provider, variant);
 	if (rc == ENR_OK)
 		rc = rec_cache_key(r, &b);
 	if (rc == ENR_OK)
-		EVP_Digest(b.data, b.len, out, &n, EVP_sha256(), NULL);
+		rc = dg_sha256(b.data, b.len, out);
 	buf_release(&b);
 	return rc;
 }
@@ -39,16 +54,10 @@ enum enr_err cache_key(const char *provider, const char *variant, const struct r
 enum enr_err cache_key_text(const char *provider, const char *variant, const char *text,
 			    unsigned char out[CACHE_KEY_LEN])
 {
-	struct buf b;
-	unsigned int n = CACHE_KEY_LEN;
-	enum enr_err rc;
+	const void *parts[] = { provider, "|", variant, "|v1|", text };
+	size_t lens[] = { strlen(provider), 1, strlen(variant), 4, strlen(text) };
 
-	buf_init(&b, 0);
-	rc = buf_printf(&b, "%s|%s|v1|%s", provider, variant, text);
-	if (rc == ENR_OK)
-		EVP_Digest(b.data, b.len, out, &n, EVP_sha256(), NULL);
-	buf_release(&b);
-	return rc;
+	return dg_sha256_parts(parts, lens, 5, out);
 }
 
 /* ---- the process's copy of hot entries ---------------------------------------

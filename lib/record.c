@@ -726,7 +726,11 @@ enum enr_err rec_cache_key(const struct rec *r, struct buf *out)
 
 		if (v == NULL)
 			continue;
-		rc = buf_printf(out, "|%s=", fld_ident_names[i]);
+		rc = buf_putc(out, '|');
+		if (rc == ENR_OK)
+			rc = buf_puts(out, fld_ident_names[i]);
+		if (rc == ENR_OK)
+			rc = buf_putc(out, '=');
 		if (rc == ENR_OK)
 			rc = pct_encode(out, (const char *)v, strlen((const char *)v), key_plain, 0);
 	}
