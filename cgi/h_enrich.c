@@ -88,7 +88,7 @@ enum enr_err h_enrich(struct http_req *r)
 	struct en_request req;
 	struct wf_result res;
 	struct wf_ctx ctx;
-	json_t *details = NULL, *body;
+	json_t *details = NULL;
 	enum enr_err rc;
 	int64_t now_ms;
 
@@ -180,14 +180,16 @@ enum enr_err h_enrich(struct http_req *r)
 			log_error("enrich", "%d credits spent for account %s not counted: %s",
 				  res.credits, r->account_name, enr_strerror(crc));
 	}
-	body = en_response(&res, r->rid, (util_mono_us() - r->start_us) / 1000);
-	if (body == NULL) {
-		rc = ENR_E_NOMEM;
+	/* Written straight into the answer's buffer: no tree of JSON values. */
+	buf_reset(&r->out);
+	rc = en_response(&res, r->rid, (util_mono_us() - r->start_us) / 1000, &r->out);
+	if (rc == ENR_OK)
+		rc = buf_putc(&r->out, '\n');
+	if (rc)
 		goto out;
-	}
 	count(wf_status_names[res.status]);
 	mx_observe(mx_total, "", (double)(util_mono_us() - r->start_us) / 1e6);
-	http_json(r, 200, body);
+	http_send(r, 200, "application/json", r->out.data, r->out.len);
 out:
 	wf_result_release(&res);
 	en_request_release(&req);

@@ -8,6 +8,7 @@
 
 #include "ascii.h"
 #include "jbody.h"
+#include "jw.h"
 #include "json_path.h"
 #include "limits.h"
 
@@ -151,53 +152,68 @@ enum enr_err en_parse(const char *body, size_t len, const struct cfg *cfg,
 	return rc;
 }
 
-json_t *en_response(const struct wf_result *r, const char *request_id, int64_t elapsed_ms)
+enum enr_err en_response(const struct wf_result *r, const char *request_id, int64_t elapsed_ms,
+			struct buf *out)
 {
-	json_t *top = json_object(), *meta = json_object(), *sources = json_object(),
-	       *tried = json_array();
+	struct jw w;
 
-	if (!top || !meta || !sources || !tried)
-		goto oom;
+	jw_init(&w, out);
+	jw_object(&w);
 	for (int f = 0; f < FLD__MAX; f++) {
 		if (!(r->want & FLD_BIT(f)))
 			continue;
-		json_object_set_new(top, fld_names[f],
-				    r->value[f] ? json_string(r->value[f]) : json_null());
-		if (r->value[f] && r->source[f])
-			json_object_set_new(sources, fld_names[f], json_string(r->source[f]));
+		jw_key(&w, fld_names[f]);
+		jw_string(&w, r->value[f]);
 	}
+	jw_key(&w, "_meta");
+	jw_object(&w);
+	jw_key(&w, "request_id");
+	jw_string(&w, request_id);
+	jw_key(&w, "status");
+	jw_string(&w, wf_status_names[r->status]);
+	jw_key(&w, "sources");
+	jw_object(&w);
+	for (int f = 0; f < FLD__MAX; f++) {
+		if (!(r->want & FLD_BIT(f)) || !r->value[f] || !r->source[f])
+			continue;
+		jw_key(&w, fld_names[f]);
+		jw_string(&w, r->source[f]);
+	}
+	jw_end(&w);
+	jw_key(&w, "providers_tried");
+	jw_array(&w);
 	for (int i = 0; i < r->ntried; i++)
-		json_array_append_new(tried, json_string(r->tried[i]));
-	json_object_set_new(meta, "request_id", json_string(request_id));
-	json_object_set_new(meta, "status", json_string(wf_status_names[r->status]));
-	json_object_set_new(meta, "sources", sources);
-	json_object_set_new(meta, "providers_tried", tried);
+		jw_string(&w, r->tried[i]);
+	jw_end(&w);
 	if (r->nskipped > 0) {
-		json_t *sk = json_array();
-
+		jw_key(&w, "providers_skipped");
+		jw_array(&w);
 		for (int i = 0; i < r->nskipped; i++)
-			json_array_append_new(sk, json_string(r->skipped[i]));
-		json_object_set_new(meta, "providers_skipped", sk);
+			jw_string(&w, r->skipped[i]);
+		jw_end(&w);
 	}
 	if (r->nerrors > 0) {
-		json_t *errs = json_array();
-
-		for (int i = 0; errs && i < r->nerrors; i++)
-			json_array_append_new(errs, json_pack("{s:s, s:s}", "provider",
-							      r->errors[i].provider, "outcome",
-							      wf_error_names[r->errors[i].kind]));
-		json_object_set_new(meta, "errors", errs);
+		jw_key(&w, "errors");
+		jw_array(&w);
+		for (int i = 0; i < r->nerrors; i++) {
+			jw_object(&w);
+			jw_key(&w, "provider");
+			jw_string(&w, r->errors[i].provider);
+			jw_key(&w, "outcome");
+			jw_string(&w, wf_error_names[r->errors[i].kind]);
+			jw_end(&w);
+		}
+		jw_end(&w);
 	}
-	json_object_set_new(meta, "cached", json_boolean(r->cached));
-	json_object_set_new(meta, "mock", json_boolean(r->mock));
-	json_object_set_new(meta, "credits_used", json_integer(r->credits));
-	json_object_set_new(meta, "elapsed_ms", json_integer(elapsed_ms));
-	json_object_set_new(top, "_meta", meta);
-	return top;
-oom:
-	json_decref(top);
-	json_decref(meta);
-	json_decref(sources);
-	json_decref(tried);
-	return NULL;
+	jw_key(&w, "cached");
+	jw_bool(&w, r->cached);
+	jw_key(&w, "mock");
+	jw_bool(&w, r->mock);
+	jw_key(&w, "credits_used");
+	jw_int(&w, r->credits);
+	jw_key(&w, "elapsed_ms");
+	jw_int(&w, elapsed_ms);
+	jw_end(&w);
+	jw_end(&w);
+	return jw_finish(&w);
 }

@@ -16,6 +16,7 @@
 
 #include <jansson.h>
 
+#include "buf.h"
 #include "config.h"
 #include "domains.h"
 #include "fields.h"
@@ -44,7 +45,10 @@ ENR_MUST_CHECK enum enr_err en_parse_record(json_t *obj, const struct cfg *cfg, 
  * found) and _meta: request_id, status (complete, partial, not_found,
  * incomplete), sources, providers_tried, providers_skipped and errors
  * ([{"provider", "outcome"}], only when a provider gave no answer), cached,
- * mock, credits_used, elapsed_ms.  New reference; NULL when out of memory. */
-json_t *en_response(const struct wf_result *r, const char *request_id, int64_t elapsed_ms);
+ * mock, credits_used, elapsed_ms.  Written at the end of out (compact JSON,
+ * no newline); ENR_E_NOMEM or the buffer's cap on failure, with out
+ * holding part of it. */
+ENR_MUST_CHECK enum enr_err en_response(const struct wf_result *r, const char *request_id,
+					int64_t elapsed_ms, struct buf *out);
 
 #endif
