@@ -282,46 +282,48 @@ static void out_write(struct http_req *r, const void *p, size_t n)
 	fwrite(p, 1, n, stdout);
 }
 
+static void out_str(struct http_req *r, const char *s)
+{
+	out_write(r, s, strlen(s));
+}
+
+static void out_num(struct http_req *r, long long v)
+{
+	char d[24];
+
+	out_write(r, d, util_fmt_i64(v, d));
+}
+
+/* The head goes straight into the FastCGI stream's buffer, piece by piece:
+ * nothing to build, nothing to allocate. */
 static void send_head(struct http_req *r, int status, const char *ctype, long long clen)
 {
-	/* What goes out when the head cannot be built (no memory): the body
-	 * that follows may then be cut, the status says so. */
-	static const char fallback[] = "Status: 500 Internal Server Error\r\n"
-				       "Cache-Control: no-store\r\n\r\n";
-	char line[512];
-	int n;
-	struct buf head;
-	enum enr_err rc;
-
 	if (r->head_sent)
 		return;
 	r->head_sent = true;
 	r->status = status;
-	buf_init(&head, 64 * 1024);
-	rc = buf_printf(&head, "Status: %d %s\r\n", status, enr_http_reason(status));
-	if (rc == ENR_OK && ctype)
-		rc = buf_printf(&head, "Content-Type: %s\r\n", ctype);
-	if (rc == ENR_OK && clen >= 0)
-		rc = buf_printf(&head, "Content-Length: %lld\r\n", clen);
-	if (rc == ENR_OK)
-		rc = buf_printf(&head, "X-Request-Id: %s\r\n", r->rid);
-	if (rc == ENR_OK)
-		rc = buf_puts(&head, "Cache-Control: no-store\r\n");
-	for (unsigned i = 0; rc == ENR_OK && i < r->nheaders; i++) {
-		n = snprintf(line, sizeof line, "%s: %s\r\n", r->headers[i].name,
-			     r->headers[i].value);
-		if (n > 0 && (size_t)n < sizeof line)
-			rc = buf_append(&head, line, (size_t)n);
+	out_str(r, "Status: ");
+	out_num(r, status);
+	out_str(r, " ");
+	out_str(r, enr_http_reason(status));
+	if (ctype) {
+		out_str(r, "\r\nContent-Type: ");
+		out_str(r, ctype);
 	}
-	if (rc == ENR_OK)
-		rc = buf_puts(&head, "\r\n");
-	if (rc == ENR_OK) {
-		out_write(r, head.data, head.len);
-	} else {
-		r->status = 500;
-		out_write(r, fallback, sizeof fallback - 1);
+	if (clen >= 0) {
+		out_str(r, "\r\nContent-Length: ");
+		out_num(r, clen);
 	}
-	buf_release(&head);
+	out_str(r, "\r\nX-Request-Id: ");
+	out_str(r, r->rid);
+	out_str(r, "\r\nCache-Control: no-store\r\n");
+	for (unsigned i = 0; i < r->nheaders; i++) {
+		out_str(r, r->headers[i].name);
+		out_str(r, ": ");
+		out_str(r, r->headers[i].value);
+		out_str(r, "\r\n");
+	}
+	out_str(r, "\r\n");
 }
 
 void http_send(struct http_req *r, int status, const char *ctype, const char *body, size_t len)

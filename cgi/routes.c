@@ -295,9 +295,9 @@ static enum enr_err authenticate(struct http_req *r, const struct route *rt)
 
 static void set_num_header(struct http_req *r, const char *name, long long v)
 {
-	char val[32];
+	char val[21];
 
-	snprintf(val, sizeof val, "%lld", v);
+	util_fmt_i64(v, val);
 	http_set_header(r, name, val);
 }
 

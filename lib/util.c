@@ -238,6 +238,24 @@ void util_fmt_time_s(int64_t s, char out[21])
 	strftime(out, 21, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+size_t util_fmt_i64(int64_t v, char out[21])
+{
+	char d[20], *p = d + sizeof d;
+	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+	size_t n = 0;
+
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		out[n++] = '-';
+	memcpy(out + n, p, (size_t)(d + sizeof d - p));
+	n += (size_t)(d + sizeof d - p);
+	out[n] = '\0';
+	return n;
+}
+
 enum enr_err util_random(void *buf, size_t n)
 {
 	unsigned char *p = buf;

@@ -73,6 +73,11 @@ void util_fmt_time_ms(int64_t ms, char out[25]);
  * out must hold 21 bytes. */
 void util_fmt_time_s(int64_t s, char out[21]);
 
+/* v in decimal, NUL-terminated, in out (21 bytes hold any int64_t);
+ * returns its length.  What snprintf("%lld") writes, at a fraction of
+ * the cost, for numbers written on every request. */
+size_t util_fmt_i64(int64_t v, char out[21]);
+
 /* Fill buf with n cryptographically random bytes (getrandom). */
 ENR_MUST_CHECK enum enr_err util_random(void *buf, size_t n);
 

@@ -89,6 +89,20 @@ TEST(random_and_hex)
 	CHECK_STR(hex, "00abff");
 }
 
+TEST(integers_format_as_printf_does)
+{
+	static const int64_t vs[] = { 0, 7, -7, 10, 999, -1000, 1234567890123LL, INT64_MAX, INT64_MIN };
+	char got[21], want[32];
+
+	for (size_t i = 0; i < sizeof vs / sizeof vs[0]; i++) {
+		size_t n = util_fmt_i64(vs[i], got);
+
+		snprintf(want, sizeof want, "%lld", (long long)vs[i]);
+		CHECK_STR(got, want);
+		CHECK_INT(n, strlen(want));
+	}
+}
+
 TEST(strlcpy_truncates_and_terminates)
 {
 	char small[4];
@@ -421,6 +435,7 @@ int main(void)
 	RUN(parse_double_strict);
 	RUN(time_formats_are_rfc3339_utc);
 	RUN(random_and_hex);
+	RUN(integers_format_as_printf_does);
 	RUN(strlcpy_truncates_and_terminates);
 	RUN(case_insensitive_compare);
 	RUN(utf8_validation);
