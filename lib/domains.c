@@ -364,6 +364,13 @@ bool dom_is_disposable(const struct dom_lists *l, const char *domain)
 	}
 }
 
+static _Thread_local struct {
+	const psl_ctx_t *psl;              /* NULL: nothing kept */
+	bool found;
+	char name[LIM_REC_DOMAIN_MAX + 1];
+	char reg[LIM_REC_DOMAIN_MAX + 1];
+} memo;
+
 enum enr_err dom_registrable(const char *domain, char *out, size_t outsz)
 {
 	char name[LIM_REC_DOMAIN_MAX + 1];
@@ -376,7 +383,22 @@ enum enr_err dom_registrable(const char *domain, char *out, size_t outsz)
 	psl = psl_get();
 	if (psl == NULL)
 		return ENR_E_UNAVAILABLE;
-	reg = psl_registrable_domain(psl, name);
+	/* A request asks about the same domain more than once (its address
+	 * when normalised, its company when planned): the thread's last
+	 * answer is kept. */
+	if (memo.psl == psl && strcmp(memo.name, name) == 0) {
+		reg = memo.found ? memo.reg : NULL;
+	} else {
+		reg = psl_registrable_domain(psl, name);
+		memo.psl = NULL;
+		memo.found = reg != NULL && strlen(reg) < sizeof memo.reg;
+		if (reg == NULL || memo.found) {
+			memcpy(memo.name, name, strlen(name) + 1);
+			if (reg)
+				memcpy(memo.reg, reg, strlen(reg) + 1);
+			memo.psl = psl;
+		}
+	}
 	if (reg == NULL)
 		return ENR_E_NOT_FOUND;
 	n = strlen(reg);

@@ -299,6 +299,19 @@ TEST(registrable_domain)
 	CHECK_STR(out, "unchanged");
 	CHECK_INT(dom_registrable("www.example.com", out, 12), ENR_OK);
 	CHECK_STR(out, "example.com");
+	/* The same name asked again, and names asked in turn, answer as the
+	 * first time (a thread keeps its last answer). */
+	for (int round = 0; round < 3; round++) {
+		CHECK_INT(dom_registrable("a.example.co.uk", out, sizeof out), ENR_OK);
+		CHECK_STR(out, "example.co.uk");
+		CHECK_INT(dom_registrable("a.example.co.uk", out, sizeof out), ENR_OK);
+		CHECK_STR(out, "example.co.uk");
+		CHECK_INT(dom_registrable("co.uk", out, sizeof out), ENR_E_NOT_FOUND);
+		CHECK_INT(dom_registrable("co.uk", out, sizeof out), ENR_E_NOT_FOUND);
+		CHECK_INT(dom_registrable("A.EXAMPLE.CO.UK", out, 13), ENR_E_TOO_LARGE);
+		CHECK_INT(dom_registrable("x.foo.github.io", out, sizeof out), ENR_OK);
+		CHECK_STR(out, "foo.github.io");
+	}
 }
 
 TEST(country_from_cctld)
