@@ -39,6 +39,7 @@
 #include "lib/cli.h"
 #include "lib/config.h"
 #include "lib/confhist.h"
+#include "lib/evloop.h"
 #include "http.h"
 #include "lib/limits.h"
 #include "lib/log.h"
@@ -89,6 +90,9 @@ struct rq {
 	struct http_req r;
 	struct cfg *cfg;          /* the request's own reference */
 	struct ev_io client;      /* its FastCGI connection, watched on the loop */
+	struct ev_timer linger_t; /* the orderly close's time limit */
+	struct ev_task linger_task;
+	int linger_fd;            /* the connection while the loop closes it */
 	struct rq *next;          /* free list */
 };
 
@@ -129,15 +133,99 @@ static void rq_body(struct co_task *t)
 	route_dispatch(&q->r);
 }
 
+/* ---- the orderly close, on the loop ----------------------------------------
+ *
+ * libfcgi ends a connection with an orderly close: it shuts its sending
+ * side down, then reads until nginx closes its end (2 s at most), so that
+ * nothing nginx still sends meets a closed socket.  It waits for that in
+ * a blocking poll on the thread that finishes the request: a round trip
+ * to nginx during which a responder serves no one.  With an engine the
+ * same close is the loop's: the request keeps a duplicate of its socket,
+ * libfcgi closes its own copy at once (a detached request does not
+ * linger), and the loop shuts the sending side down, reads to the end
+ * and closes.  The request goes back to the pool then.
+ */
+#define LINGER_MS 2000
+
+static atomic_int lingering;      /* connections the loop is closing */
+
+static void linger_done(struct ev_loop *l, struct rq *q)
+{
+	ev_io_stop(l, &q->client);
+	ev_timer_stop(l, &q->linger_t);
+	close(q->linger_fd);
+	q->linger_fd = -1;
+	rq_put(q);
+	atomic_fetch_sub(&lingering, 1);
+}
+
+static void linger_read(struct ev_loop *l, struct ev_io *w, unsigned events)
+{
+	struct rq *q = w->arg;
+	char trash[1024];
+	ssize_t n;
+
+	(void)events;
+	while ((n = read(q->linger_fd, trash, sizeof trash)) > 0)
+		;
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return; /* more to come, or nginx's close: the next event */
+	linger_done(l, q);
+}
+
+static void linger_timeout(struct ev_loop *l, struct ev_timer *t)
+{
+	linger_done(l, t->arg);
+}
+
+static void linger_start(struct ev_loop *l, void *arg)
+{
+	struct rq *q = arg;
+	int fl;
+
+	ev_io_init(&q->client, linger_read, q);
+	ev_timer_init(&q->linger_t, linger_timeout, q);
+	if (ev_stopping(l) || shutdown(q->linger_fd, SHUT_WR) != 0 ||
+	    (fl = fcntl(q->linger_fd, F_GETFL)) < 0 ||
+	    fcntl(q->linger_fd, F_SETFL, fl | O_NONBLOCK) != 0 ||
+	    ev_io_start(l, &q->client, q->linger_fd, EV_READ) != ENR_OK ||
+	    ev_timer_start(l, &q->linger_t, LINGER_MS) != ENR_OK)
+		linger_done(l, q); /* closed at once, as a stopping process does */
+}
+
+/* Wait (until the monotonic deadline) for the loop to close what it is
+ * closing: a stopping process leaves no connection half-closed. */
+static void linger_drain(int64_t deadline_mono_ms)
+{
+	while (atomic_load(&lingering) > 0 && !util_deadline_passed(deadline_mono_ms))
+		util_sleep_ms(5);
+}
+
 static void rq_finish(struct rq *q)
 {
+	struct ev_loop *l = co_loop();
+	int fd = -1;
+
+	/* A connection nginx keeps open for its next request is libfcgi's to
+	 * keep; any other is closed by the loop. */
+	if (l && q->fr.ipcFd >= 0 && !q->fr.keepConnection &&
+	    (fd = fcntl(q->fr.ipcFd, F_DUPFD_CLOEXEC, 0)) >= 0 && FCGX_Detach(&q->fr) != 0) {
+		close(fd);
+		fd = -1;
+	}
 	FCGX_Finish_r(&q->fr);
 	http_req_reset(&q->r);
 	cfg_release(q->cfg);
 	q->cfg = NULL;
 	log_set_request_id(NULL);
 	mx_add(mx_inflight, "", -1);
-	rq_put(q);
+	if (fd < 0) {
+		rq_put(q);
+		return;
+	}
+	q->linger_fd = fd;
+	atomic_fetch_add(&lingering, 1);
+	ev_post_task(l, &q->linger_task, linger_start, q);
 }
 
 /* nginx closes the FastCGI connection when its client goes away
@@ -709,6 +797,7 @@ int main(int argc, char **argv)
 	/* Requests waiting on providers finish on the loop meanwhile. */
 	if (!app_drain(deadline))
 		log_warn("main", "%d requests still waiting after the grace period", co_in_flight());
+	linger_drain(util_deadline_in(LINGER_MS + 500));
 	if (atomic_load(&threads_alive) > 0)
 		log_warn("main", "%d threads still busy after the grace period",
 			 atomic_load(&threads_alive));
