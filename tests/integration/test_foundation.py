@@ -283,6 +283,31 @@ def test_sigterm_finishes_request_in_flight():
         check(not os.path.exists(env.socket), "socket removed on exit")
 
 
+def test_a_connection_left_open_after_its_answer_holds_no_responder():
+    """One responder thread. A client reads its answer and keeps the
+    connection open (nginx closes it a moment later; libfcgi's own close
+    waits up to 2 s for that, in the thread). The next client is answered
+    while the first connection is still held open by the responder: writing
+    on it still works, and it reads the end of the answer's side."""
+    with Env(conf={"threads": 1}) as env:
+        params = {"REQUEST_METHOD": "GET", "REQUEST_URI": "/health", "DOCUMENT_URI": "/health",
+                  "CONTENT_LENGTH": "0", "GATEWAY_INTERFACE": "CGI/1.1"}
+        first = fcgi.Conn(env.socket)
+        first.begin(params)
+        first.end_stdin()
+        status, _, body = first.read_response()
+        check(status == 200 and b'"status":"ok"' in body, (status, body))
+        status, _, body = fcgi.request(env.socket, "GET", "/health")
+        check(status == 200 and b'"status":"ok"' in body, (status, body))
+        # The responder shut its side down and is still reading ours: not closed.
+        check(first.s.recv(1) == b"", "the responder's side of the first connection ended")
+        try:
+            first.s.sendall(b"\0" * 8)
+        except OSError as e:
+            raise AssertionError(f"the first connection was closed before the second answer: {e}")
+        first.close()
+
+
 def test_more_clients_than_threads_never_stall():
     """Two responder threads, 32 concurrent keep-alive clients: every request is
     answered (nginx does not pin FastCGI connections to threads)."""
