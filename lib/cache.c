@@ -15,6 +15,7 @@
 #include "buf.h"
 #include "co.h"
 #include "digest.h"
+#include "jw.h"
 #include "log.h"
 #include "metrics.h"
 #include "util.h"
@@ -251,8 +252,9 @@ enum enr_err cache_put(struct store *s, const struct cfg *cfg,
 		       const unsigned char key[CACHE_KEY_LEN], const char *provider,
 		       const struct prov_result *res, int64_t now_ms)
 {
-	json_t *j, *fields;
-	char *body;
+	struct buf b;
+	struct jw w;
+	const char *body;
 	int64_t ttl;
 	enum enr_err rc;
 
@@ -261,25 +263,38 @@ enum enr_err cache_put(struct store *s, const struct cfg *cfg,
 	ttl = res->outcome == PROV_HIT ? cfg->cache.hit_ttl_s : cfg->cache.miss_ttl_s;
 	if (!cfg->cache.enabled || ttl <= 0)
 		return ENR_OK;
-	fields = json_object();
-	if (fields == NULL)
-		return ENR_E_NOMEM;
-	for (int f = 0; f < FLD__MAX; f++) {
-		if (res->value[f])
-			json_object_set_new(fields, fld_names[f],
-					    json_pack("[s, f]", res->value[f], res->confidence[f]));
-	}
 	/* What the answer cost ("c") is what a later hit saves; the company a
 	 * person answer named ("cd") keys the company lookup it leads to. */
-	j = json_pack("{s:o, s:i}", "f", fields, "c", res->credits);
-	if (j && res->company_domain[0])
-		json_object_set_new(j, "cd", json_string(res->company_domain));
-	body = j ? json_dumps(j, JSON_COMPACT) : NULL;
-	json_decref(j);
-	if (body == NULL)
-		return ENR_E_NOMEM;
+	buf_init(&b, 0);
+	jw_init(&w, &b);
+	jw_object(&w);
+	jw_key(&w, "f");
+	jw_object(&w);
+	for (int f = 0; f < FLD__MAX; f++) {
+		if (!res->value[f])
+			continue;
+		jw_key(&w, fld_names[f]);
+		jw_array(&w);
+		jw_string(&w, res->value[f]);
+		jw_real(&w, res->confidence[f]);
+		jw_end(&w);
+	}
+	jw_end(&w);
+	jw_key(&w, "c");
+	jw_int(&w, res->credits);
+	if (res->company_domain[0]) {
+		jw_key(&w, "cd");
+		jw_string(&w, res->company_domain);
+	}
+	jw_end(&w);
+	rc = jw_finish(&w);
+	if (rc) {
+		buf_release(&b);
+		return rc;
+	}
+	body = b.data;
 	rc = put(s, key, provider, res->outcome == PROV_HIT, body, now_ms + ttl * 1000);
-	free(body);
+	buf_release(&b);
 	if (rc == ENR_OK) {
 		struct prov_result bought = *res;
 
