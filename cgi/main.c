@@ -166,7 +166,7 @@ static void linger_read(struct ev_loop *l, struct ev_io *w, unsigned events)
 	ssize_t n;
 
 	(void)events;
-	while ((n = read(q->linger_fd, trash, sizeof trash)) > 0)
+	while ((n = recv(q->linger_fd, trash, sizeof trash, MSG_DONTWAIT)) > 0)
 		;
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return; /* more to come, or nginx's close: the next event */
@@ -181,13 +181,10 @@ static void linger_timeout(struct ev_loop *l, struct ev_timer *t)
 static void linger_start(struct ev_loop *l, void *arg)
 {
 	struct rq *q = arg;
-	int fl;
 
 	ev_io_init(&q->client, linger_read, q);
 	ev_timer_init(&q->linger_t, linger_timeout, q);
 	if (ev_stopping(l) || shutdown(q->linger_fd, SHUT_WR) != 0 ||
-	    (fl = fcntl(q->linger_fd, F_GETFL)) < 0 ||
-	    fcntl(q->linger_fd, F_SETFL, fl | O_NONBLOCK) != 0 ||
 	    ev_io_start(l, &q->client, q->linger_fd, EV_READ) != ENR_OK ||
 	    ev_timer_start(l, &q->linger_t, LINGER_MS) != ENR_OK)
 		linger_done(l, q); /* closed at once, as a stopping process does */
