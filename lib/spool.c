@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "limits.h"
+#include "util.h"
 
 enum unit_type { U_TASK, U_LANE, U_KIND };
 
@@ -60,8 +61,10 @@ struct kind {
 	void *arg;
 	size_t batch_max;
 	struct witem *head, *tail;
+	size_t n;                 /* writes queued */
 	bool scheduled;           /* in the ready list */
 	bool running;             /* a batch is being written */
+	bool lingering;           /* a thread waits for the batch to fill */
 	uint64_t running_first;   /* number of that batch's first write */
 };
 
@@ -80,6 +83,10 @@ struct sp_pool {
 
 	pthread_mutex_t mu;
 	pthread_cond_t work, idle, batch_done;
+	pthread_cond_t fill;      /* a lingering batch is full or taken, or the pool stops */
+	int linger_ms;
+	int draining;             /* sp_drain callers waiting: no lingering */
+	int lingerers;            /* threads lingering now (at most one) */
 	struct unit *rhead, *rtail;
 	struct lane lanes[LIM_SP_LANES];
 	struct kind kinds[LIM_SP_KINDS_MAX];
@@ -157,7 +164,10 @@ static void run_batch(struct sp_pool *p, struct kind *k, uint64_t upto, void **s
 	if (w == NULL)
 		k->tail = NULL;
 	last->next = NULL;
+	k->n -= n;
 	k->running = true;
+	if (k->lingering)
+		pthread_cond_broadcast(&p->fill); /* a barrier took it: no more waiting */
 	k->running_first = first->seq;
 	p->queued -= n;
 	pthread_mutex_unlock(&p->mu);
@@ -212,6 +222,28 @@ static void run_item(struct sp_pool *p, struct item *it, void **scratch)
 	complete(p, it);
 }
 
+/* Give a batch that is not full linger_ms to fill: a commit costs the same
+ * for one write as for a hundred.  Ends early when the batch fills, a
+ * barrier writes it (SP_AFTER_WRITES never waits for a linger) or the
+ * pool stops.  mu held. */
+static void linger(struct sp_pool *p, struct kind *k)
+{
+	int64_t deadline;
+
+	/* One thread lingers at a time: the others stay free for the
+	 * closures the loop waits on. */
+	if (p->linger_ms <= 0 || k->n >= k->batch_max || p->stopping || p->lingerers > 0)
+		return;
+	deadline = util_deadline_in(p->linger_ms);
+	k->lingering = true;
+	p->lingerers++;
+	while (!p->stopping && p->draining == 0 && !k->running && k->n > 0 && k->n < k->batch_max &&
+	       !util_deadline_passed(deadline))
+		(void)util_cond_wait_ms(&p->fill, &p->mu, util_deadline_left(deadline));
+	p->lingerers--;
+	k->lingering = false;
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *wk = arg;
@@ -254,6 +286,8 @@ static void *worker_main(void *arg)
 			/* One running already (a barrier is writing it): that
 			 * thread puts the kind back when it has more. */
 			if (!k->running)
+				linger(p, k);
+			if (!k->running)
 				run_batch(p, k, UINT64_MAX, wk->scratch);
 		}
 		p->active--;
@@ -271,6 +305,7 @@ static void stop_workers(struct sp_pool *p)
 	pthread_mutex_lock(&p->mu);
 	p->stopping = true;
 	pthread_cond_broadcast(&p->work);
+	pthread_cond_broadcast(&p->fill);
 	pthread_mutex_unlock(&p->mu);
 	for (int i = 0; i < p->started; i++)
 		pthread_join(p->workers[i].t, NULL);
@@ -283,6 +318,7 @@ static void destroy(struct sp_pool *p)
 		free(p->workers[i].scratch);
 	free(p->workers);
 	pthread_cond_destroy(&p->batch_done);
+	pthread_cond_destroy(&p->fill);
 	pthread_cond_destroy(&p->idle);
 	pthread_cond_destroy(&p->work);
 	pthread_mutex_destroy(&p->mu);
@@ -294,11 +330,17 @@ enum enr_err sp_new(const struct sp_opts *o, struct sp_pool **out)
 	struct sp_pool *p;
 
 	if (o == NULL || o->threads < 0 || o->threads > LIM_SP_THREADS_MAX || o->queue_max < 0 ||
-	    o->queue_max > LIM_SP_QUEUE_MAX)
+	    o->queue_max > LIM_SP_QUEUE_MAX || o->write_linger_ms < 0 || o->write_linger_ms > 60000)
 		return ENR_E_INVALID;
 	p = calloc(1, sizeof *p);
 	if (p == NULL)
 		return ENR_E_NOMEM;
+	if (util_cond_init(&p->fill) != ENR_OK) {
+		free(p);
+		return ENR_E_NOMEM;
+	}
+	/* With one thread a linger would hold up every other closure. */
+	p->linger_ms = o->threads > 1 ? o->write_linger_ms : 0;
 	p->st = o->store;
 	p->nthreads = o->threads;
 	p->queue_max = (size_t)(o->queue_max ? o->queue_max : LIM_SP_QUEUE_DEFAULT);
@@ -463,8 +505,13 @@ enum enr_err sp_write(struct sp_pool *p, int kind, void *item)
 	else
 		k->head = w;
 	k->tail = w;
+	k->n++;
 	p->queued++;
-	if (!k->scheduled && !k->running) {
+	if (k->lingering) {
+		/* The thread waiting for it takes it. */
+		if (k->n >= k->batch_max)
+			pthread_cond_signal(&p->fill);
+	} else if (!k->scheduled && !k->running) {
 		k->scheduled = true;
 		ready_push(p, &k->u);
 	}
@@ -477,8 +524,13 @@ void sp_drain(struct sp_pool *p)
 	if (p->nthreads == 0)
 		return;
 	pthread_mutex_lock(&p->mu);
+	/* Whoever waits for everything to be written does not wait for a
+	 * batch to fill. */
+	p->draining++;
+	pthread_cond_broadcast(&p->fill);
 	while (p->queued > 0 || p->active > 0)
 		pthread_cond_wait(&p->idle, &p->mu);
+	p->draining--;
 	pthread_mutex_unlock(&p->mu);
 }
 

@@ -14,8 +14,9 @@
  * (sp_write: cache puts, usage, key counters) of one kind also run in
  * order, one batch at a time: whatever is queued of a kind when a thread
  * takes it runs in one go (up to the kind's batch size), so writes
- * coalesce exactly when the store is the bottleneck and cost one round
- * trip each when it is not.  A lane closure submitted with SP_AFTER_WRITES
+ * coalesce when the store is the bottleneck.  With write_linger_ms the
+ * thread that takes a batch waits that long for it to fill first: a
+ * commit costs about the same for one write as for many.  A lane closure submitted with SP_AFTER_WRITES
  * runs only after every write queued before it has run: "a result is in
  * the cache before the row is finished".
  *
@@ -55,6 +56,10 @@ struct sp_opts {
 	struct store *store;   /* borrowed; handed to every closure */
 	int threads;           /* 0: inline; at most LIM_SP_THREADS_MAX */
 	int queue_max;         /* 0: LIM_SP_QUEUE_DEFAULT; at most LIM_SP_QUEUE_MAX */
+	/* How long a batch of writes that is not full may wait for more
+	 * before it is written (0..60000 ms; 0: at once).  Only with two
+	 * threads or more. */
+	int write_linger_ms;
 	/* Run on each pool thread as it ends (e.g. release its store
 	 * connection); may be NULL. */
 	void (*thread_exit)(struct store *st, void *arg);

@@ -535,6 +535,134 @@ TEST(after_writes_runs_queued_writes_first)
 	gate_destroy(&g);
 }
 
+/* ---- the linger: a batch waits to fill ------------------------------------------------ */
+
+#define LONG_LINGER_MS 60000   /* far beyond what any check below waits */
+#define PROMPT_MS 30000         /* "at once", on the slowest sanitizer run */
+
+/* Wait (PROMPT_MS at most) until the pool has run `writes` writes and
+ * `closures` closures; sp_drain would cut a linger short itself. */
+static bool ran(struct sp_pool *p, uint64_t writes, uint64_t closures)
+{
+	int64_t deadline = util_deadline_in(PROMPT_MS);
+	struct sp_stats st;
+
+	for (;;) {
+		sp_stats(p, &st);
+		if (st.writes >= writes && st.run >= closures)
+			return true;
+		if (util_deadline_passed(deadline))
+			return false;
+		util_sleep_ms(1);
+	}
+}
+
+TEST(a_lingering_batch_waits_to_fill_then_goes_at_once)
+{
+	struct sp_pool *p = NULL;
+	struct sp_opts o = { .threads = 2, .write_linger_ms = LONG_LINGER_MS };
+	struct wlog w = { 0 };
+	struct sp_stats st;
+	int k;
+
+	REQUIRE(sp_new(&o, &p) == ENR_OK);
+	k = sp_kind(p, batch_fn, &w, 4);
+	REQUIRE(k >= 0);
+	for (int i = 1; i <= 3; i++)
+		CHECK_INT(sp_write(p, k, boxed(i)), ENR_OK);
+	sp_stats(p, &st);
+	CHECK_INT(st.writes, 0); /* three of four: still waiting for the fourth */
+	CHECK_INT(sp_write(p, k, boxed(4)), ENR_OK);
+	CHECK(ran(p, 4, 0)); /* full: written without waiting out the linger */
+	sp_drain(p);
+	CHECK_INT(w.calls, 1);
+	CHECK_INT(w.sizes[0], 4);
+	CHECK_INT(w.order_bad, 0);
+	sp_free(p);
+}
+
+TEST(a_barrier_does_not_wait_for_a_linger)
+{
+	struct sp_pool *p = NULL;
+	struct sp_opts o = { .threads = 2, .write_linger_ms = LONG_LINGER_MS };
+	struct gate g;
+	static bool written[16];
+	struct wlog w = { 0 };
+	struct row row = { written, { 3, 3 }, false, false, &g, false };
+	int k;
+
+	memset(written, 0, sizeof written);
+	gate_init(&g);
+	g.open = true;
+	w.written = written;
+	REQUIRE(sp_new(&o, &p) == ENR_OK);
+	k = sp_kind(p, batch_fn, &w, 0);
+	CHECK_INT(sp_write(p, k, boxed(3)), ENR_OK);
+	CHECK_INT(sp_submit_lane(p, 3, SP_AFTER_WRITES, finish_row, &row, NULL, NULL), ENR_OK);
+	CHECK(ran(p, 1, 1));
+	sp_drain(p);
+	CHECK(row.ran);
+	CHECK(row.saw_all);
+	CHECK_INT(w.items, 1);
+	sp_free(p);
+	gate_destroy(&g);
+}
+
+TEST(a_stopping_pool_writes_a_lingering_batch_at_once)
+{
+	struct sp_pool *p = NULL;
+	struct sp_opts o = { .threads = 3, .write_linger_ms = LONG_LINGER_MS };
+	struct wlog w = { 0 };
+	int64_t t0 = util_mono_ms();
+	int k;
+
+	REQUIRE(sp_new(&o, &p) == ENR_OK);
+	k = sp_kind(p, batch_fn, &w, 0);
+	CHECK_INT(sp_write(p, k, boxed(1)), ENR_OK);
+	CHECK_INT(sp_write(p, k, boxed(2)), ENR_OK);
+	sp_free(p);
+	CHECK(util_mono_ms() - t0 < PROMPT_MS);
+	CHECK_INT(w.items, 2);
+	CHECK_INT(w.order_bad, 0);
+}
+
+TEST(one_thread_never_lingers)
+{
+	struct sp_pool *p = NULL;
+	struct sp_opts o = { .threads = 1, .write_linger_ms = LONG_LINGER_MS };
+	struct sp_opts bad = { .threads = 2, .write_linger_ms = 60001 };
+	struct wlog w = { 0 };
+	int k;
+
+	CHECK_INT(sp_new(&bad, &p), ENR_E_INVALID);
+	bad.write_linger_ms = -1;
+	CHECK_INT(sp_new(&bad, &p), ENR_E_INVALID);
+	REQUIRE(sp_new(&o, &p) == ENR_OK);
+	k = sp_kind(p, batch_fn, &w, 0);
+	CHECK_INT(sp_write(p, k, boxed(1)), ENR_OK);
+	CHECK(ran(p, 1, 0));
+	sp_drain(p);
+	CHECK_INT(w.items, 1);
+	sp_free(p);
+}
+
+TEST(a_drain_does_not_wait_for_a_linger)
+{
+	struct sp_pool *p = NULL;
+	struct sp_opts o = { .threads = 2, .write_linger_ms = LONG_LINGER_MS };
+	struct wlog w = { 0 };
+	int64_t t0 = util_mono_ms();
+	int k;
+
+	REQUIRE(sp_new(&o, &p) == ENR_OK);
+	k = sp_kind(p, batch_fn, &w, 0);
+	CHECK_INT(sp_write(p, k, boxed(1)), ENR_OK);
+	sp_drain(p);
+	CHECK(util_mono_ms() - t0 < PROMPT_MS);
+	CHECK_INT(w.items, 1);
+	sp_free(p);
+}
+
 /* ---- shutdown ------------------------------------------------------------------------- */
 
 static atomic_int exits;
@@ -593,6 +721,11 @@ int main(void)
 	RUN(queued_writes_of_a_kind_run_in_one_go_in_order);
 	RUN(after_writes_waits_for_a_batch_in_progress);
 	RUN(after_writes_runs_queued_writes_first);
+	RUN(a_lingering_batch_waits_to_fill_then_goes_at_once);
+	RUN(a_barrier_does_not_wait_for_a_linger);
+	RUN(a_stopping_pool_writes_a_lingering_batch_at_once);
+	RUN(one_thread_never_lingers);
+	RUN(a_drain_does_not_wait_for_a_linger);
 	RUN(free_runs_what_is_queued_then_ends_the_threads);
 	return harness_done();
 }
