@@ -3,6 +3,7 @@
  */
 #include "engine.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
@@ -10,6 +11,7 @@
 #include "co.h"
 #include "evloop.h"
 #include "log.h"
+#include "metrics.h"
 #include "spool.h"
 #include "store.h"
 #include "upstream.h"
@@ -17,6 +19,10 @@
 
 #define ENG_FREE_XFERS 2048
 #define ENG_WRITERS 2
+/* A batch of the engine's writes (cache puts, usage, key counters) waits
+ * this long to fill: under load one commit carries many, and a request
+ * that waits on its cache put waits that much longer at most. */
+#define ENG_WRITE_LINGER_MS 2
 
 struct eng {
 	struct ev_loop *loop;
@@ -25,6 +31,49 @@ struct eng {
 	atomic_int taken;
 	int cap;
 };
+
+/* ---- the store pool's figures on /metrics --------------------------------- */
+
+static pthread_mutex_t mx_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t mx_once = PTHREAD_ONCE_INIT;
+static struct eng *mx_eng;          /* the engine whose pool is shown; NULL: none */
+static struct mx_family *mx_writes, *mx_batches, *mx_refused, *mx_queued;
+
+static void mx_refresh(void *arg)
+{
+	struct sp_stats st;
+
+	(void)arg;
+	pthread_mutex_lock(&mx_lock);
+	if (mx_eng) {
+		sp_stats(mx_eng->pool, &st);
+		mx_set(mx_writes, "", (double)st.writes);
+		mx_set(mx_batches, "", (double)st.batches);
+		mx_set(mx_refused, "", (double)st.refused);
+		mx_set(mx_queued, "", (double)st.queued);
+	}
+	pthread_mutex_unlock(&mx_lock);
+}
+
+static void mx_init(void)
+{
+	mx_writes = mx_counter("enrichd_store_writes_total",
+			       "Batched store writes (cache puts, usage, key counters) made.");
+	mx_batches = mx_counter("enrichd_store_write_batches_total",
+				"Transactions those writes were made in.");
+	mx_refused = mx_counter("enrichd_store_pool_refused_total",
+				"Store calls and writes refused because the pool's queue was full.");
+	mx_queued = mx_gauge("enrichd_store_pool_queued", "Store calls and writes waiting now.");
+	mx_on_render(mx_refresh, NULL);
+}
+
+static void mx_show(struct eng *e)
+{
+	pthread_once(&mx_once, mx_init);
+	pthread_mutex_lock(&mx_lock);
+	mx_eng = e;
+	pthread_mutex_unlock(&mx_lock);
+}
 
 static void pool_thread_exit(struct store *st, void *arg)
 {
@@ -61,12 +110,14 @@ enum enr_err eng_start(const struct cfg *cfg, struct store *st, struct eng **out
 		goto fail;
 	so.store = st;
 	so.threads = cfg->store_threads;
+	so.write_linger_ms = ENG_WRITE_LINGER_MS;
 	so.thread_exit = pool_thread_exit;
 	rc = sp_new(&so, &e->pool);
 	if (rc)
 		goto fail;
 	so.store = NULL;
 	so.threads = ENG_WRITERS;
+	so.write_linger_ms = 0;
 	so.thread_exit = NULL;
 	rc = sp_new(&so, &e->writers);
 	if (rc)
@@ -76,6 +127,7 @@ enum enr_err eng_start(const struct cfg *cfg, struct store *st, struct eng **out
 		goto fail;
 	co_setup(e->loop, e->pool);
 	cache_group_commit();
+	mx_show(e);
 	log_info("engine", "loop and %d store threads started; at most %d requests in flight",
 		 cfg->store_threads, e->cap);
 	*out = e;
@@ -101,6 +153,10 @@ void eng_stop(struct eng *e)
 {
 	if (e == NULL)
 		return;
+	pthread_mutex_lock(&mx_lock);
+	if (mx_eng == e)
+		mx_eng = NULL;
+	pthread_mutex_unlock(&mx_lock);
 	ev_thread_join(e->loop);
 	co_setup(NULL, NULL);
 	/* The pools post completions to the loop: they go first. */

@@ -142,11 +142,20 @@ def test_two_thousand_clients_through_four_threads_are_all_answered():
             check(b["_meta"]["status"] == "complete" and b["title"], b)
         calls = len(env.sim.calls(provider="pdl"))
         check(calls == n, calls)
+        # Every answer was put in the cache, and answers that came back together
+        # shared their transactions.
+        mx = env.request("GET", "/metrics", headers={"Authorization": "Bearer " + k}).text()
+        figures = {ln.split()[0]: float(ln.split()[1]) for ln in mx.splitlines()
+                   if ln.startswith(("enrichd_store_writes_total", "enrichd_store_write_batches"))}
+        writes = figures.get("enrichd_store_writes_total", 0)
+        batches = figures.get("enrichd_store_write_batches_total", 0)
+        check(writes >= n and 0 < batches < writes / 2, figures)
         # A thread per waiting request would need 2,000 / 4 waits of 1.5 s in a row.
         check(took < 60, took)
         check(max(seen) == base, (base, max(seen)))
         print(f"    {n} clients, provider {delay_ms} ms away, 4 responder threads: all 200 in "
-              f"{took:.1f} s; enrichd threads {base} before, at most {max(seen)} during")
+              f"{took:.1f} s; enrichd threads {base} before, at most {max(seen)} during; "
+              f"{writes:.0f} store writes in {batches:.0f} transactions")
 
 
 def test_sigterm_finishes_the_requests_in_flight_within_the_grace():
