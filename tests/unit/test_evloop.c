@@ -1186,18 +1186,19 @@ static void on_many(struct ev_loop *l, struct ev_xfer *x, enum enr_err rc, struc
 		m->done = true;
 }
 
-TEST(curl_connections_reused_under_a_cap)
+/* N transfers at once under a cap of `cap` connections to the host: all
+ * answered, no more connections made than the cap (the loop's connection
+ * caches split it between them). */
+static void under_a_cap(int cap)
 {
-	enum { N = 300, CAP = 8 };
-	struct ev_opts o = { .max_host_connections = CAP, .max_idle_connections = CAP };
+	enum { N = 300 };
+	struct ev_opts o = { .max_host_connections = cap, .max_idle_connections = cap };
 	struct ev_loop *l = NULL;
 	struct prov_request r;
 	struct many m = { .want = N };
 	char url[256];
 	int before, after;
 
-	if (srv.pid <= 0)
-		SKIP("the local server did not start");
 	REQUIRE(ev_new(&o, &l) == ENR_OK);
 	before = srv_stat(l, "accepted");
 	REQUIRE(before >= 0);
@@ -1210,8 +1211,40 @@ TEST(curl_connections_reused_under_a_cap)
 	CHECK_INT(m.ok, N);
 	after = srv_stat(l, "accepted");
 	/* the /stats transfer before may have opened one connection, kept */
-	CHECK(after - before <= CAP);
+	CHECK(after - before <= cap);
 	ev_free(l);
+}
+
+TEST(curl_one_at_a_time_keeps_to_one_connection)
+{
+	struct ev_loop *l = NULL;
+	int before, after;
+
+	if (srv.pid <= 0)
+		SKIP("the local server did not start");
+	REQUIRE(ev_new(NULL, &l) == ENR_OK);
+	before = srv_stat(l, "accepted");
+	REQUIRE(before >= 0);
+	for (int i = 0; i < 20; i++) {
+		struct got g = { 0 };
+
+		CHECK_INT(curl_one(l, "GET", "/hello", NULL, 5000, 0, &g), ENR_OK);
+		CHECK_INT(g.status, 200);
+	}
+	after = srv_stat(l, "accepted");
+	/* the connection /stats opened carries every one of them */
+	CHECK_INT(after - before, 0);
+	ev_free(l);
+}
+
+TEST(curl_connections_reused_under_a_cap)
+{
+	if (srv.pid <= 0)
+		SKIP("the local server did not start");
+	under_a_cap(8);
+	under_a_cap(3);  /* fewer than the connection caches */
+	under_a_cap(11); /* not a multiple of them */
+	under_a_cap(1);
 }
 
 struct hold {
@@ -1308,6 +1341,7 @@ int main(void)
 	RUN(sync_driver_gives_up_at_its_bound);
 	RUN(curl_answer_headers_and_body);
 	RUN(curl_cancel_in_flight);
+	RUN(curl_one_at_a_time_keeps_to_one_connection);
 	RUN(curl_connections_reused_under_a_cap);
 	RUN(curl_two_thousand_on_one_thread);
 	srv_stop();
