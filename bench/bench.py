@@ -363,13 +363,35 @@ def bench_latency(a, out, rss, threads_seen):
     return r, base
 
 
+def raise_backlogs(want=16384):
+    """5,000 clients connecting at once overflow the kernel's default accept
+    queues (net.core.somaxconn 4096, tcp_max_syn_backlog 2048): nginx's and the
+    stand-in provider's listens then drop connections, and clients retry their
+    SYNs seconds later. Raise both when we may (root); say what they are."""
+    got = []
+    for name in ("net/core/somaxconn", "net/ipv4/tcp_max_syn_backlog"):
+        path = "/proc/sys/" + name
+        try:
+            with open(path) as f:
+                cur = int(f.read())
+            if cur < want:
+                with open(path, "w") as f:
+                    f.write(str(want))
+                cur = want
+        except (OSError, ValueError):
+            cur = None
+        got.append(f"{name.split('/')[-1]} {cur if cur is not None else 'unknown'}")
+    return ", ".join(got)
+
+
 def bench_c5000(a, out, rss, threads_seen):
     """5,000 concurrent clients, provider 1 s away: errors, RSS, threads (vs 10)."""
     import tempfile
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    backlogs = raise_backlogs()
     tmp = tempfile.mkdtemp(prefix="enrichd-bench-")
     up = FastUp(tmp, 1000)
-    env_vars = dict(keys_env("pdl", 2), WORKER_CONNECTIONS="16384")
+    env_vars = dict(keys_env("pdl", 2), WORKER_CONNECTIONS="16384", LISTEN_BACKLOG="16384")
     try:
         with Env(conf=fast_conf(up, ENRICHD_THREADS), env=env_vars) as env:
             key = client_key(env)
@@ -389,7 +411,7 @@ def bench_c5000(a, out, rss, threads_seen):
     out.append(row(f"POST /enrich, 5,000 clients, provider 1 s away (enrichd, {ENRICHD_THREADS} responder threads)", r,
                    f"RSS max {s5k.max_rss() / 1024:.0f} MiB (target < 128); "
                    f"{s5k.max_threads()} threads (at 10 clients: {s10.max_threads()}); "
-                   f"nofile limit {hard}{error_kinds(r)}"))
+                   f"nofile limit {hard}; {backlogs}, nginx backlog 16384{error_kinds(r)}"))
 
 
 def bench_soak(a, out):
@@ -412,10 +434,20 @@ def bench_soak(a, out):
                    ""))
     rs = [x[1] for x in samples]
     first, last = rs[0], rs[-1]
-    after_warm = rs[1] if len(rs) > 1 else first
     out.append("\nSoak RSS every 30 s (kB): " + ", ".join(str(x) for x in rs))
-    out.append(f"first {first} kB, last {last} kB, max {max(rs)} kB; from the 30 s sample to "
-               f"the last: {(last - after_warm) / max(after_warm, 1) * 100:+.1f}%.")
+    # RSS moves with the number of requests in flight at the moment of each
+    # sample, so flatness is the trend: the least-squares slope of the samples
+    # after the first minute, against how far they spread.
+    warm = rs[2:] if len(rs) > 4 else rs
+    n = len(warm)
+    xs = [30 * i for i in range(n)]
+    mx, my = sum(xs) / n, sum(warm) / n
+    den = sum((x - mx) ** 2 for x in xs) or 1
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, warm)) / den  # kB per s
+    out.append(f"first {first} kB, last {last} kB, max {max(rs)} kB; after the first minute: "
+               f"mean {my / 1024:.1f} MiB, spread {min(warm) / 1024:.1f}-{max(warm) / 1024:.1f} MiB, "
+               f"trend {slope * 600 / 1024:+.1f} MiB per 10 min "
+               f"({slope * 600 / max(my, 1) * 100:+.1f}% of the mean).")
 
 
 def bench_batch(a, out, workers, concurrency=16):

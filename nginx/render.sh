@@ -22,6 +22,8 @@
 #   CERT / CERT_KEY  TLS certificate and key    (required)
 #   WORKERS       worker_processes              (default: auto)
 #   WORKER_CONNECTIONS  worker_connections (stand-alone nginx.conf; default: 8192)
+#   LISTEN_BACKLOG  queue of connections nginx has not accepted yet, per listen
+#                 (default: 4096; the kernel caps it at net.core.somaxconn)
 #   DAEMON        on | off                      (default: on)
 #   NGINX_USER    user line for nginx.conf      (default: none when not root,
 #                                                the current user when root)
@@ -65,6 +67,9 @@ eval "$vars"
 case "${WORKER_CONNECTIONS:-8192}" in
     ''|*[!0-9]*) echo "render.sh: WORKER_CONNECTIONS must be a whole number" >&2; exit 1 ;;
 esac
+case "${LISTEN_BACKLOG:-4096}" in
+    ''|*[!0-9]*|0) echo "render.sh: LISTEN_BACKLOG must be a whole number above 0" >&2; exit 1 ;;
+esac
 
 cors_map=""
 for origin in $ENRICHD_CORS_ORIGINS; do
@@ -101,6 +106,7 @@ render() {
         -v console_dir="$console_dir" -v docs_dir="$docs_dir" \
         -v workers="${WORKERS:-auto}" -v daemon="${DAEMON:-on}" \
         -v worker_connections="${WORKER_CONNECTIONS:-8192}" \
+        -v listen_backlog="${LISTEN_BACKLOG:-4096}" \
         -v user_line="$user_line" '
     # gsub treats & and \ in the replacement specially; values are literal.
     function lit(s) { gsub(/\\/, "\\\\", s); gsub(/&/, "\\\\&", s); return s }
@@ -120,6 +126,7 @@ render() {
         gsub(/@LOG_DIR@/, log_dir); gsub(/@PREFIX@/, prefix)
         gsub(/@INCLUDE_DIR@/, include_dir); gsub(/@WORKERS@/, workers)
         gsub(/@WORKER_CONNECTIONS@/, worker_connections)
+        gsub(/@LISTEN_BACKLOG@/, listen_backlog)
         gsub(/@CONSOLE_DIR@/, console_dir); gsub(/@DOCS_DIR@/, docs_dir)
         gsub(/@DAEMON@/, daemon); gsub(/@USER_LINE@/, user_line)
         print

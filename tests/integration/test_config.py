@@ -53,6 +53,34 @@ def test_server_name_with_a_directive_is_refused_before_nginx():
                   f"{bad!r}: {p.returncode} {p.stderr}")
 
 
+def test_the_listen_backlog_is_rendered_and_checked():
+    """nginx's queue of connections not yet accepted: 4096 unless LISTEN_BACKLOG
+    says otherwise, on both listens; anything but a whole number is refused."""
+    with tempfile.TemporaryDirectory(prefix="enrichd-conf-") as d:
+        conf = write(os.path.join(d, "enrichd.conf"),
+                     render_conf(deep_merge(BASE_CONF, {"listen": os.path.join(d, "s.sock")})))
+
+        def render(**extra):
+            out = os.path.join(d, "nginx")
+            r = subprocess.run([os.path.join(ROOT, "nginx", "render.sh"), out], cwd=ROOT,
+                               env=dict(os.environ, ENRICHD=ENRICHD, ENRICHD_CONF=conf,
+                                        CERT="/dev/null", CERT_KEY="/dev/null", **extra),
+                               capture_output=True, text=True)
+            site = os.path.join(out, "enrichd-site.conf")
+            return r, (open(site).read() if r.returncode == 0 else "")
+
+        r, site = render()
+        check(r.returncode == 0, r)
+        listens = [ln.strip() for ln in site.splitlines() if ln.strip().startswith("listen ")]
+        check(len(listens) == 2 and all(ln.endswith("backlog=4096;") for ln in listens), listens)
+        r, site = render(LISTEN_BACKLOG="16384")
+        check(r.returncode == 0 and site.count("backlog=16384;") == 2, (r, site[:300]))
+        for bad in ("0", "4k", "1;ssl", "-1"):
+            r, _ = render(LISTEN_BACKLOG=bad)
+            check(r.returncode != 0 and "LISTEN_BACKLOG must be a whole number" in r.stderr,
+                  (bad, r))
+
+
 def test_relative_paths_follow_the_config_file():
     """A configuration with relative paths only: the responder (started from the
     repository root) and enrichctl (started from elsewhere) use the files beside it."""
