@@ -29,8 +29,9 @@
  * callback on the loop thread with an up_response, or in none when
  * cancelled first.  The transfer layer is an ops table (struct
  * ev_xfer_ops): libcurl by default, the fake of lib/evfake.h in tests.
- * Connections are the multi handle's: reused per host, capped by
- * ev_opts, HTTP/2 multiplexed where the provider offers it over TLS.
+ * Connections are the libcurl layer's (a few multi handles, filled one
+ * after the other: lib/evcurl.c says why): reused per host, capped by
+ * ev_opts in all, HTTP/2 multiplexed where the provider offers it over TLS.
  *
  * Memory per waiting transfer (loopback HTTP/1.1, one connection each,
  * measured by tests/unit/test_evloop.c:curl_two_thousand_on_one_thread):
