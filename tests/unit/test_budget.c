@@ -12,6 +12,7 @@
 #include "lib/budget.h"
 #include "lib/config.h"
 #include "lib/store.h"
+#include "tests/unit/tmpconf.h"
 
 static char dir[] = "/tmp/enrichd-budget-XXXXXX";
 static struct cfg *cfg;
@@ -23,8 +24,7 @@ static const int64_t LEAP = INT64_C(1833796800000);
 
 static bool setup(void)
 {
-	char path[512], text[2048], err[512], why[256];
-	FILE *f;
+	char path[512], text[2048], why[256];
 
 	if (mkdtemp(dir) == NULL)
 		return false;
@@ -40,15 +40,8 @@ static bool setup(void)
 		 "             budget = { credits = 2; period = \"day\"; }; },\n"
 		 "           { id = \"pdl-2\"; account = \"acme\"; secret = \"env:BUDGET_K2\"; } ); } );\n",
 		 dir, dir);
-	f = fopen(path, "w");
-	if (f == NULL)
+	if (!tmpconf_load(path, text, &cfg))
 		return false;
-	fputs(text, f);
-	fclose(f);
-	if (cfg_load(path, &cfg, err, sizeof err) != ENR_OK) {
-		fprintf(stderr, "%s\n", err);
-		return false;
-	}
 	return st_open_cfg(cfg, &store, why, sizeof why) == ENR_OK;
 }
 
@@ -189,12 +182,6 @@ int main(void)
 	RUN(admins_see_each_upstream_budget_once);
 	st_close(store);
 	cfg_release(cfg);
-	{
-		char cmd[300];
-
-		snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "could not remove %s\n", dir);
-	}
+	tmpconf_remove(dir);
 	return harness_done();
 }

@@ -21,6 +21,7 @@
 #include "lib/upstream.h"
 #include "lib/util.h"
 #include "tests/unit/http_stub.h"
+#include "tests/unit/tmpconf.h"
 
 static int port, lfd = -1;
 static atomic_int calls, items_seen, k1_429;
@@ -99,8 +100,7 @@ static void *server(void *arg)
 
 static bool setup(void)
 {
-	char path[512], text[2048], err[512], why[256];
-	FILE *f;
+	char path[512], text[2048], why[256];
 	pthread_t t;
 
 	if (mkdtemp(dir) == NULL || (lfd = stub_listen(&port)) < 0)
@@ -118,15 +118,8 @@ static bool setup(void)
 		 "  keys = ( { id = \"pdl-1\"; secret = \"env:BULK_K1\"; },\n"
 		 "           { id = \"pdl-2\"; secret = \"env:BULK_K2\"; } ); } );\n",
 		 dir, dir, getcwd(why, sizeof why) ? why : ".", port);
-	f = fopen(path, "w");
-	if (f == NULL)
+	if (!tmpconf_load(path, text, &cfg))
 		return false;
-	fputs(text, f);
-	fclose(f);
-	if (cfg_load(path, &cfg, err, sizeof err) != ENR_OK) {
-		fprintf(stderr, "%s\n", err);
-		return false;
-	}
 	if (st_open_cfg(cfg, &store, why, sizeof why) != ENR_OK)
 		return false;
 	return rot_sync_keys(store, cfg) == ENR_OK && up_global_init() == ENR_OK;
@@ -310,12 +303,6 @@ int main(void)
 	RUN(an_event_loop_makes_a_batch_once_its_linger_passed);
 	st_close(store);
 	cfg_release(cfg);
-	{
-		char cmd[300];
-
-		snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "could not remove %s\n", dir);
-	}
+	tmpconf_remove(dir);
 	return harness_done();
 }

@@ -18,6 +18,7 @@
 #include "lib/util.h"
 
 #include "harness.h"
+#include "tmpconf.h"
 
 static char dir[] = "/tmp/enrichd-test-cache-XXXXXX";
 static struct cfg *cfg;
@@ -25,8 +26,7 @@ static struct store *store;
 
 static bool setup(void)
 {
-	char path[512], text[1024], err[512], why[256];
-	FILE *f;
+	char path[512], text[1024], why[256];
 
 	if (mkdtemp(dir) == NULL)
 		return false;
@@ -35,15 +35,8 @@ static bool setup(void)
 		 "store = \"sqlite:%s/e.db\"; state_dir = \"%s\"; data_dir = \"%s/data\";\n"
 		 "cache = { hit_ttl_s = 3600; miss_ttl_s = 60; };\n",
 		 dir, dir, getcwd(why, sizeof why) ? why : ".");
-	f = fopen(path, "w");
-	if (f == NULL)
+	if (!tmpconf_load(path, text, &cfg))
 		return false;
-	fputs(text, f);
-	fclose(f);
-	if (cfg_load(path, &cfg, err, sizeof err) != ENR_OK) {
-		fprintf(stderr, "%s\n", err);
-		return false;
-	}
 	return st_open_cfg(cfg, &store, why, sizeof why) == ENR_OK;
 }
 
@@ -158,12 +151,6 @@ int main(void)
 	RUN(keys_tell_providers_variants_and_texts_apart);
 	st_close(store);
 	cfg_release(cfg);
-	{
-		char cmd[300];
-
-		snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "could not remove %s\n", dir);
-	}
+	tmpconf_remove(dir);
 	return harness_done();
 }

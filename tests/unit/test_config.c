@@ -17,6 +17,7 @@
 #include "lib/util.h"
 
 #include "harness.h"
+#include "tmpconf.h"
 
 static char dir[] = "/tmp/enrichd-cfg-XXXXXX";
 static char path[256];
@@ -902,12 +903,6 @@ int main(void)
 	RUN(shipped_values_are_the_defaults);
 	RUN(provider_and_key_defaults);
 	RUN(fields_and_groups);
-	{
-		char cmd[300];
-
-		snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "could not remove %s\n", dir);
-	}
+	tmpconf_remove(dir);
 	return harness_done();
 }

@@ -24,6 +24,7 @@
 
 #include "evfake_loop.h"
 #include "harness.h"
+#include "tmpconf.h"
 
 static char dir[] = "/tmp/enrichd-engine-XXXXXX";
 static struct cfg *cfg;
@@ -38,8 +39,7 @@ static const char pdl_hit[] =
 
 static bool setup(void)
 {
-	char path[512], text[2048], err[512], why[256];
-	FILE *f;
+	char path[512], text[2048], why[256];
 
 	if (mkdtemp(dir) == NULL)
 		return false;
@@ -58,15 +58,8 @@ static bool setup(void)
 		 "  email = [\"pdl\"]; company = [\"pdl\"]; };\n"
 		 "rotation = { strategy = \"ordered\"; breaker_threshold = 1000; };\n",
 		 dir, dir);
-	f = fopen(path, "w");
-	if (f == NULL)
+	if (!tmpconf_load(path, text, &cfg))
 		return false;
-	fputs(text, f);
-	fclose(f);
-	if (cfg_load(path, &cfg, err, sizeof err) != ENR_OK) {
-		fprintf(stderr, "%s\n", err);
-		return false;
-	}
 	if (st_open_cfg(cfg, &store, why, sizeof why) != ENR_OK) {
 		fprintf(stderr, "%s\n", why);
 		return false;

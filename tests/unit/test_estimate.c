@@ -7,6 +7,7 @@
  * Rows are built by hand; no store.
  */
 #include "tests/unit/harness.h"
+#include "tests/unit/tmpconf.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -20,8 +21,7 @@ static const struct cfg_provider *pdl, *lusha;
 
 static bool setup(void)
 {
-	char path[512], text[2048], err[512];
-	FILE *f;
+	char path[512], text[2048];
 
 	if (mkdtemp(dir) == NULL)
 		return false;
@@ -39,15 +39,8 @@ static bool setup(void)
 		 " { name = \"lusha\"; kind = \"lusha\";\n"
 		 "   keys = ( { id = \"l1\"; secret = \"env:EST_K\"; } ); } );\n",
 		 dir, dir);
-	f = fopen(path, "w");
-	if (f == NULL)
+	if (!tmpconf_load(path, text, &cfg))
 		return false;
-	fputs(text, f);
-	fclose(f);
-	if (cfg_load(path, &cfg, err, sizeof err) != ENR_OK) {
-		fprintf(stderr, "%s\n", err);
-		return false;
-	}
 	pdl = cfg_provider_find(cfg, "pdl");
 	lusha = cfg_provider_find(cfg, "lusha");
 	return pdl != NULL && lusha != NULL;
@@ -171,12 +164,6 @@ int main(void)
 	RUN(lookups_count_once_and_bulk_calls_count_as_one);
 	RUN(realtime_requests_are_not_bulk);
 	cfg_release(cfg);
-	{
-		char cmd[300];
-
-		snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "could not remove %s\n", dir);
-	}
+	tmpconf_remove(dir);
 	return harness_done();
 }

@@ -557,17 +557,27 @@ static bool ran(struct sp_pool *p, uint64_t writes, uint64_t closures)
 	}
 }
 
+/* A pool of `threads` threads whose batches linger, with one kind of
+ * write (batch size batch_max) logged in w. */
+static struct sp_pool *lingering(int threads, size_t batch_max, struct wlog *w, int *k)
+{
+	struct sp_opts o = { .threads = threads, .write_linger_ms = LONG_LINGER_MS };
+	struct sp_pool *p = NULL;
+
+	if (sp_new(&o, &p) != ENR_OK)
+		return NULL;
+	*k = sp_kind(p, batch_fn, w, batch_max);
+	return p;
+}
+
 TEST(a_lingering_batch_waits_to_fill_then_goes_at_once)
 {
-	struct sp_pool *p = NULL;
-	struct sp_opts o = { .threads = 2, .write_linger_ms = LONG_LINGER_MS };
 	struct wlog w = { 0 };
 	struct sp_stats st;
-	int k;
+	int k = -1;
+	struct sp_pool *p = lingering(2, 4, &w, &k);
 
-	REQUIRE(sp_new(&o, &p) == ENR_OK);
-	k = sp_kind(p, batch_fn, &w, 4);
-	REQUIRE(k >= 0);
+	REQUIRE(p != NULL && k >= 0);
 	for (int i = 1; i <= 3; i++)
 		CHECK_INT(sp_write(p, k, boxed(i)), ENR_OK);
 	sp_stats(p, &st);
@@ -610,14 +620,12 @@ TEST(a_barrier_does_not_wait_for_a_linger)
 
 TEST(a_stopping_pool_writes_a_lingering_batch_at_once)
 {
-	struct sp_pool *p = NULL;
-	struct sp_opts o = { .threads = 3, .write_linger_ms = LONG_LINGER_MS };
 	struct wlog w = { 0 };
 	int64_t t0 = util_mono_ms();
-	int k;
+	int k = -1;
+	struct sp_pool *p = lingering(3, 0, &w, &k);
 
-	REQUIRE(sp_new(&o, &p) == ENR_OK);
-	k = sp_kind(p, batch_fn, &w, 0);
+	REQUIRE(p != NULL && k >= 0);
 	CHECK_INT(sp_write(p, k, boxed(1)), ENR_OK);
 	CHECK_INT(sp_write(p, k, boxed(2)), ENR_OK);
 	sp_free(p);
@@ -629,16 +637,15 @@ TEST(a_stopping_pool_writes_a_lingering_batch_at_once)
 TEST(one_thread_never_lingers)
 {
 	struct sp_pool *p = NULL;
-	struct sp_opts o = { .threads = 1, .write_linger_ms = LONG_LINGER_MS };
 	struct sp_opts bad = { .threads = 2, .write_linger_ms = 60001 };
 	struct wlog w = { 0 };
-	int k;
+	int k = -1;
 
 	CHECK_INT(sp_new(&bad, &p), ENR_E_INVALID);
 	bad.write_linger_ms = -1;
 	CHECK_INT(sp_new(&bad, &p), ENR_E_INVALID);
-	REQUIRE(sp_new(&o, &p) == ENR_OK);
-	k = sp_kind(p, batch_fn, &w, 0);
+	p = lingering(1, 0, &w, &k);
+	REQUIRE(p != NULL && k >= 0);
 	CHECK_INT(sp_write(p, k, boxed(1)), ENR_OK);
 	CHECK(ran(p, 1, 0));
 	sp_drain(p);
@@ -648,14 +655,12 @@ TEST(one_thread_never_lingers)
 
 TEST(a_drain_does_not_wait_for_a_linger)
 {
-	struct sp_pool *p = NULL;
-	struct sp_opts o = { .threads = 2, .write_linger_ms = LONG_LINGER_MS };
 	struct wlog w = { 0 };
 	int64_t t0 = util_mono_ms();
-	int k;
+	int k = -1;
+	struct sp_pool *p = lingering(2, 0, &w, &k);
 
-	REQUIRE(sp_new(&o, &p) == ENR_OK);
-	k = sp_kind(p, batch_fn, &w, 0);
+	REQUIRE(p != NULL && k >= 0);
 	CHECK_INT(sp_write(p, k, boxed(1)), ENR_OK);
 	sp_drain(p);
 	CHECK(util_mono_ms() - t0 < PROMPT_MS);
