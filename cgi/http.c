@@ -194,6 +194,11 @@ static ssize_t body_read_some(struct http_req *r, char *p, size_t n)
 	return read(0, p, n);
 }
 
+bool http_input_consumed(const struct http_req *r)
+{
+	return r->fcgx != NULL && FCGX_HasSeenEOF(r->fcgx->in) == EOF;
+}
+
 enum enr_err http_read_body(struct http_req *r, size_t max)
 {
 	const char *cl = http_param(r, "CONTENT_LENGTH");
@@ -223,6 +228,10 @@ enum enr_err http_read_body(struct http_req *r, size_t max)
 	}
 	r->body.data[r->body.len] = '\0';
 	r->body_read = true;
+	/* Take the stream's end too (nginx sends it right after the body):
+	 * then the connection can be closed at once (cgi/main.c). */
+	if (r->fcgx && FCGX_GetChar(r->fcgx->in) != EOF)
+		log_debug("http", "request %s: more body than CONTENT_LENGTH said", r->rid);
 	return ENR_OK;
 }
 

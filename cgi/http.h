@@ -103,6 +103,10 @@ bool http_charset_ok(const struct http_req *r);
  * ENR_E_INVALID on a bad Content-Length or a short body. */
 enum enr_err http_read_body(struct http_req *r, size_t max);
 
+/* True when the FastCGI input was read to its end (the body and the
+ * record that ends it): the client has nothing more to send. */
+bool http_input_consumed(const struct http_req *r);
+
 /* Add a response header (copied; values are cut at 255 bytes, CR/LF
  * removed).  Replaces a header of the same name. */
 void http_set_header(struct http_req *r, const char *name, const char *value);

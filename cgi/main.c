@@ -144,8 +144,14 @@ static void rq_body(struct co_task *t)
  * libfcgi closes its own copy at once (a detached request does not
  * linger), and the loop shuts the sending side down, reads to the end
  * and closes.  The request goes back to the pool then.
+ *
+ * Most connections need no wait at all: once the request's input was read
+ * to its end (its body and the record that ends it) and nothing else is
+ * waiting in the socket, nginx has nothing more to send, a close cannot
+ * meet data, and the connection is closed at once where it was finished.
  */
 #define LINGER_MS 2000
+#define QUIET_READS 4          /* reads of what is left before a close at once */
 
 static atomic_int lingering;      /* connections the loop is closing */
 
@@ -198,15 +204,38 @@ static void linger_drain(int64_t deadline_mono_ms)
 		util_sleep_ms(5);
 }
 
+/* Nothing nginx sent is left unread on fd: the rest read (the body's
+ * last, empty record, say) until the socket has no more, or says nginx
+ * closed. */
+static bool quiet(int fd)
+{
+	char trash[256];
+
+	for (int i = 0; i < QUIET_READS; i++) {
+		ssize_t n = recv(fd, trash, sizeof trash, MSG_DONTWAIT);
+
+		if (n == 0)
+			return true;
+		if (n < 0)
+			return errno == EAGAIN || errno == EWOULDBLOCK;
+	}
+	return false;
+}
+
 static void rq_finish(struct rq *q)
 {
 	struct ev_loop *l = co_loop();
 	int fd = -1;
 
 	/* A connection nginx keeps open for its next request is libfcgi's to
-	 * keep; any other is closed by the loop. */
-	if (l && q->fr.ipcFd >= 0 && !q->fr.keepConnection &&
-	    (fd = fcntl(q->fr.ipcFd, F_DUPFD_CLOEXEC, 0)) >= 0 && FCGX_Detach(&q->fr) != 0) {
+	 * keep; one with nothing left to read is closed at once; any other is
+	 * closed by the loop. */
+	if (q->fr.ipcFd >= 0 && !q->fr.keepConnection && http_input_consumed(&q->r) &&
+	    quiet(q->fr.ipcFd)) {
+		if (FCGX_Detach(&q->fr) != 0)
+			log_debug("main", "request %s: closed the slow way", q->r.rid);
+	} else if (l && q->fr.ipcFd >= 0 && !q->fr.keepConnection &&
+		   (fd = fcntl(q->fr.ipcFd, F_DUPFD_CLOEXEC, 0)) >= 0 && FCGX_Detach(&q->fr) != 0) {
 		close(fd);
 		fd = -1;
 	}

@@ -10,6 +10,7 @@ import threading
 import fcgi
 from harness import (ENRICHD, ROOT, Env, Load, check, free_port, render_conf, wait_for,
                      BASE_CONF, deep_merge)
+from providers import client_key
 
 
 def error_of(r, status, code):
@@ -284,21 +285,24 @@ def test_sigterm_finishes_request_in_flight():
 
 
 def test_a_connection_left_open_after_its_answer_holds_no_responder():
-    """One responder thread. A client reads its answer and keeps the
-    connection open (nginx closes it a moment later; libfcgi's own close
-    waits up to 2 s for that, in the thread). The next client is answered
-    while the first connection is still held open by the responder: writing
+    """One responder thread. A client whose body the responder never read (it is
+    refused before: no key) reads its answer and keeps the connection open; the
+    responder must not close on data it has not read, so it waits for the client
+    to close (libfcgi's own close waits up to 2 s for that, in the thread). The
+    next client is answered while the first connection is still held open: writing
     on it still works, and it reads the end of the answer's side."""
     with Env(conf={"threads": 1}) as env:
-        params = {"REQUEST_METHOD": "GET", "REQUEST_URI": "/health", "DOCUMENT_URI": "/health",
-                  "CONTENT_LENGTH": "0", "GATEWAY_INTERFACE": "CGI/1.1"}
+        body = b'{"email":"a@b.com"}' + b" " * 200
         first = fcgi.Conn(env.socket)
-        first.begin(params)
+        first.begin({"REQUEST_METHOD": "POST", "REQUEST_URI": "/enrich",
+                     "DOCUMENT_URI": "/enrich", "CONTENT_TYPE": "application/json",
+                     "CONTENT_LENGTH": str(len(body)), "GATEWAY_INTERFACE": "CGI/1.1"})
+        first.send_stdin(body)
         first.end_stdin()
-        status, _, body = first.read_response()
-        check(status == 200 and b'"status":"ok"' in body, (status, body))
-        status, _, body = fcgi.request(env.socket, "GET", "/health")
-        check(status == 200 and b'"status":"ok"' in body, (status, body))
+        status, _, answer = first.read_response()
+        check(status == 401 and b'"unauthorized"' in answer, (status, answer))
+        status, _, answer = fcgi.request(env.socket, "GET", "/health")
+        check(status == 200 and b'"status":"ok"' in answer, (status, answer))
         # The responder shut its side down and is still reading ours: not closed.
         check(first.s.recv(1) == b"", "the responder's side of the first connection ended")
         try:
@@ -306,6 +310,31 @@ def test_a_connection_left_open_after_its_answer_holds_no_responder():
         except OSError as e:
             raise AssertionError(f"the first connection was closed before the second answer: {e}")
         first.close()
+
+
+def test_a_request_read_to_its_end_is_closed_at_once():
+    """Its body read and nothing else sent, a request's connection is closed as
+    soon as it is answered: nothing waits for the client to close first."""
+    with Env(conf={"threads": 1}) as env:
+        k = client_key(env)
+        body = b'{"email":"nobody@nowhere.example"}'
+        c = fcgi.Conn(env.socket)
+        c.begin({"REQUEST_METHOD": "POST", "REQUEST_URI": "/enrich", "DOCUMENT_URI": "/enrich",
+                 "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(body)),
+                 "HTTP_AUTHORIZATION": "Bearer " + k, "GATEWAY_INTERFACE": "CGI/1.1"})
+        c.send_stdin(body)
+        c.end_stdin()
+        status, _, answer = c.read_response()
+        check(status in (200, 503) and answer, (status, answer))
+
+        def closed():
+            try:
+                c.s.sendall(b"\0" * 8)
+                return False
+            except OSError:
+                return True
+        wait_for(closed, timeout=1.5, what="the responder to close the connection")
+        c.close()
 
 
 def test_more_clients_than_threads_never_stall():
