@@ -194,6 +194,15 @@ static ssize_t body_read_some(struct http_req *r, char *p, size_t n)
 	return read(0, p, n);
 }
 
+void http_take_empty_input(struct http_req *r)
+{
+	const char *cl = http_param(r, "CONTENT_LENGTH");
+
+	if (r->fcgx && (cl == NULL || *cl == '\0' || strcmp(cl, "0") == 0) &&
+	    FCGX_GetChar(r->fcgx->in) != EOF)
+		log_debug("http", "request %s: a body CONTENT_LENGTH did not announce", r->rid);
+}
+
 bool http_input_consumed(const struct http_req *r)
 {
 	return r->fcgx != NULL && FCGX_HasSeenEOF(r->fcgx->in) == EOF;

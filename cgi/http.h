@@ -103,6 +103,11 @@ bool http_charset_ok(const struct http_req *r);
  * ENR_E_INVALID on a bad Content-Length or a short body. */
 enum enr_err http_read_body(struct http_req *r, size_t max);
 
+/* A request that announces no body: read the record that ends its input
+ * now (nginx sends it with the parameters), so that its connection can be
+ * closed at once when it is answered. */
+void http_take_empty_input(struct http_req *r);
+
 /* True when the FastCGI input was read to its end (the body and the
  * record that ends it): the client has nothing more to send. */
 bool http_input_consumed(const struct http_req *r);

@@ -333,6 +333,7 @@ static void *responder_thread(void *arg)
 		}
 		q->cfg = cfg_share(cfg);
 		http_req_begin(&q->r, &q->fr, q->cfg);
+		http_take_empty_input(&q->r);
 		co_task_init(&q->co, rq_body, rq_ended, q);
 		q->co.moved = rq_moved;
 		q->co.rid = q->r.rid;

@@ -313,8 +313,9 @@ def test_a_connection_left_open_after_its_answer_holds_no_responder():
 
 
 def test_a_request_read_to_its_end_is_closed_at_once():
-    """Its body read and nothing else sent, a request's connection is closed as
-    soon as it is answered: nothing waits for the client to close first."""
+    """Its input read to the end (a body, or none announced) and nothing else
+    sent, a request's connection is closed as soon as it is answered: nothing
+    waits for the client to close first."""
     with Env(conf={"threads": 1}) as env:
         k = client_key(env)
         body = b'{"email":"nobody@nowhere.example"}'
@@ -334,6 +335,15 @@ def test_a_request_read_to_its_end_is_closed_at_once():
             except OSError:
                 return True
         wait_for(closed, timeout=1.5, what="the responder to close the connection")
+        c.close()
+        # A request without a body: its input ends with its parameters.
+        c = fcgi.Conn(env.socket)
+        c.begin({"REQUEST_METHOD": "GET", "REQUEST_URI": "/health", "DOCUMENT_URI": "/health",
+                 "GATEWAY_INTERFACE": "CGI/1.1"})
+        c.end_stdin()
+        status, _, answer = c.read_response()
+        check(status == 200 and b'"status":"ok"' in answer, (status, answer))
+        wait_for(closed, timeout=1.5, what="the responder to close the GET's connection")
         c.close()
 
 
