@@ -462,7 +462,19 @@ class Env:
                                       stdout=self.nginx_log, stderr=subprocess.STDOUT)
         wait_for(self._nginx_up, timeout=10, what="nginx to listen")
         if not self.cgi:
-            wait_for(self._health_ok, timeout=10, what="/health through nginx")
+            try:
+                wait_for(self._health_ok, timeout=10, what="/health through nginx")
+            except TestFailure as e:
+                raise TestFailure(f"{e}\n--- enrichd.log (end) ---\n{self.log()[-3000:]}"
+                                  f"\n--- nginx error.log (end) ---\n{self._nginx_errors()[-2000:]}"
+                                  f"\n--- enrichd.out ---\n{self.output()[-1000:]}") from None
+
+    def _nginx_errors(self):
+        try:
+            with open(os.path.join(self.tmp, "nginx", "logs", "error.log"), errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
 
     def _health_ok(self):
         """/health answers 200 through nginx; a refused or reset connection (nginx
