@@ -282,9 +282,8 @@ static void rq_finish_there(void *arg)
 	rq_finish(arg);
 }
 
-/* Finishing writes the rest of the answer and waits for nginx to close its
- * end of the connection (libfcgi's orderly close): a writer thread's job,
- * never the loop's. */
+/* Finishing writes the rest of the answer, a write that blocks while nginx
+ * reads slowly: a writer thread's job, never the loop's. */
 static void rq_ended(struct co_task *t)
 {
 	struct rq *q = t->arg;
