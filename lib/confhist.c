@@ -16,9 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
 #include "ascii.h"
+#include "digest.h"
 #include "buf.h"
 #include "util.h"
 
@@ -43,15 +42,14 @@ static enum enr_err read_all(const char *path, struct buf *out)
 
 static void sha_hex(const void *p, size_t n, char sha[CH_SHA_HEX])
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
+	unsigned char md[DG_SHA256_LEN];
 
-	if (EVP_Digest(p, n, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32) {
+	if (dg_sha256(p, n, md) != ENR_OK) {
 		memset(sha, '0', CH_SHA_HEX - 1);
 		sha[CH_SHA_HEX - 1] = '\0';
 		return;
 	}
-	util_hex(md, 32, sha);
+	util_hex(md, DG_SHA256_LEN, sha);
 }
 
 enum enr_err ch_file_sha(const char *path, char sha[CH_SHA_HEX])
