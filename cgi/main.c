@@ -225,17 +225,17 @@ static bool quiet(int fd)
 static void rq_finish(struct rq *q)
 {
 	struct ev_loop *l = co_loop();
-	int fd = -1;
-
 	/* A connection nginx keeps open for its next request is libfcgi's to
 	 * keep; one with nothing left to read is closed at once; any other is
 	 * closed by the loop. */
-	if (q->fr.ipcFd >= 0 && !q->fr.keepConnection && http_input_consumed(&q->r) &&
-	    quiet(q->fr.ipcFd)) {
+	bool closes = q->fr.ipcFd >= 0 && !q->fr.keepConnection;
+	int fd = -1;
+
+	if (closes && http_input_consumed(&q->r) && quiet(q->fr.ipcFd)) {
 		if (FCGX_Detach(&q->fr) != 0)
 			log_debug("main", "request %s: closed the slow way", q->r.rid);
-	} else if (l && q->fr.ipcFd >= 0 && !q->fr.keepConnection &&
-		   (fd = fcntl(q->fr.ipcFd, F_DUPFD_CLOEXEC, 0)) >= 0 && FCGX_Detach(&q->fr) != 0) {
+	} else if (closes && l && (fd = fcntl(q->fr.ipcFd, F_DUPFD_CLOEXEC, 0)) >= 0 &&
+		   FCGX_Detach(&q->fr) != 0) {
 		close(fd);
 		fd = -1;
 	}
