@@ -281,14 +281,18 @@ BASE_CONF = {
 
 
 class Sim:
-    """The provider simulator (tests/sim/providersim.py) on a free port."""
+    """The provider simulator (tests/sim/providersim.py) on a free port: one from
+    free_port, so that no nginx of the tests is handed the same one (with port 0
+    the kernel could give the simulator the port just chosen for an nginx that
+    binds it later)."""
 
     def __init__(self, tmp, delay_ms=0):
         self.port_file = os.path.join(tmp, "sim.port")
         self.log = open(os.path.join(tmp, "sim.log"), "wb")
         self.proc = subprocess.Popen(
             [sys.executable, os.path.join(ROOT, "tests", "sim", "providersim.py"),
-             "--port", "0", "--port-file", self.port_file, "--delay-ms", str(delay_ms)],
+             "--port", str(free_port()), "--port-file", self.port_file,
+             "--delay-ms", str(delay_ms)],
             stdout=self.log, stderr=subprocess.STDOUT)
         self.port = int(wait_for(lambda: self._read_port(), timeout=10, what="simulator port"))
         self.base = f"http://127.0.0.1:{self.port}"
