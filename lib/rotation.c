@@ -548,7 +548,16 @@ static enum enr_err perform(const struct rot_ctx *ctx, const struct cfg_provider
 	rep->calls++;
 	rep->upstream_ms += resp->elapsed_ms;
 	rep->timed_out = resp->resp.timed_out;
+	rep->deadline_cut = resp->resp.timed_out && timeout < p->timeout_ms;
 	return ENR_OK;
+}
+
+/* The call ran out of the request's time, not the provider's: a key is
+ * not to blame for a request that waited before its call (a queue under
+ * load, a slow provider earlier in the waterfall). */
+static bool cut_by_deadline(const struct prov_result *res, const struct rot_report *rep)
+{
+	return res->outcome == PROV_TRANSIENT && rep->deadline_cut;
 }
 
 /* One HTTP exchange: perform req and parse it into res. */
@@ -840,8 +849,9 @@ enum enr_err rot_call_op(const struct rot_ctx *ctx, const struct cfg_provider *p
 			break;
 		}
 		count_call(p->name, k->id, out, resp.elapsed_ms);
-		if (out->outcome == PROV_PENDING) {
-			/* The job did not finish in time: nothing to hold against the key. */
+		if (out->outcome == PROV_PENDING || cut_by_deadline(out, rep)) {
+			/* The job or the call did not finish in the request's time:
+			 * nothing to hold against the key. */
 			rep->status = ROT_DEADLINE;
 			break;
 		}
@@ -1104,7 +1114,7 @@ enum enr_err rot_call_bulk(const struct rot_ctx *ctx, const struct cfg_provider 
 		}
 		count_call(p->name, k->id, &call, resp.elapsed_ms);
 		last_timed_out = rep0->timed_out;
-		if (call.outcome == PROV_PENDING) {
+		if (call.outcome == PROV_PENDING || cut_by_deadline(&call, rep0)) {
 			for (size_t i = 0; i < b.npend; i++)
 				bulk_end(&items[b.pend[i]], ROT_DEADLINE, false);
 			b.npend = 0;

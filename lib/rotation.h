@@ -55,6 +55,8 @@ struct rot_report {
 	int64_t comes_back_ms;     /* ROT_NO_KEY: wall-clock ms; 0 when no key returns by itself */
 	double upstream_ms;        /* time spent in HTTP */
 	bool timed_out;            /* ROT_FAILED: the last failed call hit its timeout */
+	bool deadline_cut;         /* the last call timed out at the request's deadline,
+				    * before the provider's own timeout */
 	char key_id[LIM_NAME_MAX + 1]; /* the key that answered ("" for built-ins) */
 };
 

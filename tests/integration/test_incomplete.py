@@ -103,6 +103,37 @@ def test_deadline_answers_partial_or_incomplete_never_not_found():
         check(b["_meta"]["errors"] == [{"provider": "pdl", "outcome": "deadline"}], b)
 
 
+def test_a_call_the_deadline_cut_short_does_not_count_against_the_key():
+    """A request that waited before its call (a queue under load, a slower provider
+    first) has less time than the provider's own timeout; when that runs out, the key did
+    nothing wrong.  With a breaker that opens on one transient, counting it would cool
+    the only key and turn the next request into a 503."""
+    def make(env):
+        return {"providers": [provider(env, "pdl", 1, timeout_ms=10000)],
+                "waterfall": {g: ["pdl"] for g in ("person", "phone", "email", "company")},
+                "rotation": {"breaker_threshold": 1},
+                "endpoints": {"enrich": {"deadline_ms": 400}}}
+    with Env(conf=make, sim=True, env=keys_env("pdl", 1)) as env:
+        k = client_key(env)
+        env.sim.script("pdl", secret("pdl", 1), [{"kind": "slow", "delay_ms": 5000}])
+        b = enrich(env, k, {"email": "john.doe@acme.com", "enrich": PERSON}, expect=200).json()
+        check(b["_meta"]["status"] == "incomplete", b)
+        check(b["_meta"]["errors"] == [{"provider": "pdl", "outcome": "deadline"}], b)
+
+        def counted():
+            mx = env.request("GET", "/metrics", headers={"Authorization": "Bearer " + k}).text()
+            line = 'enrichd_upstream_calls_total{provider="pdl",key="pdl-1",outcome="transient"} 1'
+            return mx if line in mx else None
+        # The call ends at the deadline; once it is counted, its outcome has been applied.
+        mx = wait_for(counted, timeout=10, what="the cut call counted")
+        check('enrichd_upstream_key_state{provider="pdl",key="pdl-1",state="active"} 1' in mx,
+              [l for l in mx.splitlines() if "key_state" in l])
+        # The key is still asked: an answer, not 503 for want of a key.
+        b = enrich(env, k, {"email": "jane.roe@acme.com", "enrich": PERSON}, expect=200).json()
+        check(b["_meta"]["status"] == "complete" and b["title"], b)
+        check(len(env.sim.calls(provider="pdl")) == 2, env.sim.calls(provider="pdl"))
+
+
 WORKER = {"concurrency": 2, "claim_batch": 2, "lease_s": 3, "heartbeat_s": 1, "poll_ms": 50,
           "backoff_base_ms": 100, "backoff_max_ms": 400, "max_attempts": 3, "grace_s": 5}
 
