@@ -349,7 +349,7 @@ cert() {
     install -d -m 0750 "$VAR/tls"
     if [ ! -f "$VAR/tls/cert.pem" ]; then
         say "Creating a development TLS certificate ($VAR/tls/cert.pem)"
-        openssl req -x509 -newkey rsa:2048 -nodes -days 825 -subj "/CN=localhost" \
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 825 -subj "/CN=localhost" \
             -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
             -keyout "$VAR/tls/key.pem" -out "$VAR/tls/cert.pem" 2>/dev/null
         chmod 600 "$VAR/tls/key.pem"
