@@ -68,7 +68,10 @@ void prov_request_release(struct prov_request *r)
 	buf_release(&r->url);
 	buf_release(&r->body);
 	/* The auth header holds a key. */
-	explicit_bzero(r->headers, sizeof r->headers);
+	if (r->headers) {
+		explicit_bzero(r->headers, r->nheaders * sizeof r->headers[0]);
+		free(r->headers);
+	}
 	prov_request_init(r);
 }
 
@@ -89,6 +92,20 @@ enum enr_err prov_request_header(struct prov_request *r, const char *name, const
 		return ENR_E_INVALID;
 	if (r->nheaders >= PROV_MAX_HEADERS)
 		return ENR_E_RANGE;
+	{
+		/* A new block, not realloc: the old one may hold a key, and is
+		 * cleared before it is freed. */
+		char (*grown)[PROV_HEADER_LINE] = malloc((r->nheaders + 1) * sizeof r->headers[0]);
+
+		if (grown == NULL)
+			return ENR_E_NOMEM;
+		if (r->headers) {
+			memcpy(grown, r->headers, r->nheaders * sizeof r->headers[0]);
+			explicit_bzero(r->headers, r->nheaders * sizeof r->headers[0]);
+			free(r->headers);
+		}
+		r->headers = grown;
+	}
 	line = r->headers[r->nheaders];
 	/* A value longer than the line is cut, as the header promises. */
 	snprintf(line, sizeof r->headers[0], "%s: %s", name, value);

@@ -59,6 +59,7 @@ struct prov_query {
 };
 
 #define PROV_MAX_HEADERS 8
+#define PROV_HEADER_LINE 512   /* bytes of one header line, its terminator included */
 
 /* An HTTP request an adapter wants made (caller-owned: prov_request_init /
  * prov_request_release). */
@@ -67,13 +68,16 @@ struct prov_request {
 	struct buf url;
 	struct buf body;                     /* len 0: no body */
 	unsigned nheaders;
-	char headers[PROV_MAX_HEADERS][512]; /* complete "Name: value" lines */
+	/* The complete "Name: value" lines, nheaders of them, on the heap: a
+	 * request is built on a fiber's stack, and the lines are few. */
+	char (*headers)[PROV_HEADER_LINE];
 };
 
 void prov_request_init(struct prov_request *r);
 void prov_request_release(struct prov_request *r);
 
-/* Add "name: value" (value cut at the line's size). ENR_E_RANGE when full. */
+/* Add "name: value" (value cut at the line's size). ENR_E_RANGE when full,
+ * ENR_E_NOMEM. */
 ENR_MUST_CHECK enum enr_err prov_request_header(struct prov_request *r, const char *name, const char *value);
 
 /* Append "name=<percent-encoded value>" to r->url with '?' or '&' as needed
