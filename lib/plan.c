@@ -86,30 +86,31 @@ static void key_of_domain(const char *d, char domain[254], char key[PL_COMPANY_K
 	snprintf(key, PL_COMPANY_KEY_MAX, "d:%s", reg);
 }
 
-static void key_of_name(const char *n, char name[LIM_REC_FIELD_MAX + 1],
-			char key[PL_COMPANY_KEY_MAX])
+/* The company key of a name; false (key "") when nothing in it keys one. */
+static bool key_of_name(const char *n, char key[PL_COMPANY_KEY_MAX])
 {
 	char k[PL_COMPANY_KEY_MAX - 2];
 
 	name_key(n, k, sizeof k);
 	if (k[0] == '\0') {
 		key[0] = '\0';
-		return;
+		return false;
 	}
-	util_strlcpy(name, n, LIM_REC_FIELD_MAX + 1);
 	snprintf(key, PL_COMPANY_KEY_MAX, "n:%s", k);
+	return true;
 }
 
-void pl_company_of(const struct rec *rec, char domain[254], char name[LIM_REC_FIELD_MAX + 1],
+void pl_company_of(const struct rec *rec, char domain[254], const char **name,
 		   char key[PL_COMPANY_KEY_MAX])
 {
 	const char *d = rec_get(rec, ID_DOMAIN), *n = rec_get(rec, ID_COMPANY_NAME);
 
-	domain[0] = name[0] = key[0] = '\0';
+	domain[0] = key[0] = '\0';
+	*name = NULL;
 	if (d && *d)
 		key_of_domain(d, domain, key);
-	else if (n && *n)
-		key_of_name(n, name, key);
+	else if (n && *n && key_of_name(n, key))
+		*name = n;
 }
 
 enum enr_err pl_company_cache_key(const char *provider, const char *company_key,
@@ -133,8 +134,12 @@ static void feed_company(struct pl_plan *pl, const struct prov_result *res)
 		   dom_valid(at + 1, strlen(at + 1)) && !dom_is_free(pl->lists, at + 1) &&
 		   !dom_is_disposable(pl->lists, at + 1)) {
 		key_of_domain(at + 1, pl->company_domain, pl->company_key);
-	} else if (res->value[FLD_COMPANY_NAME]) {
-		key_of_name(res->value[FLD_COMPANY_NAME], pl->company_name, pl->company_key);
+	} else if (res->value[FLD_COMPANY_NAME] &&
+		   strlen(res->value[FLD_COMPANY_NAME]) <= PL_FED_NAME_MAX &&
+		   key_of_name(res->value[FLD_COMPANY_NAME], pl->company_key)) {
+		/* The answer goes; the plan keeps the name to ask for. */
+		util_strlcpy(pl->fed_name, res->value[FLD_COMPANY_NAME], sizeof pl->fed_name);
+		pl->company_name = pl->fed_name;
 	}
 	pl->company_fed = pl->company_key[0] != '\0';
 }
@@ -153,7 +158,7 @@ static void company_query(const struct pl_plan *pl, struct prov_query *q)
 	memset(q, 0, sizeof *q);
 	if (pl->company_domain[0])
 		q->id[ID_DOMAIN] = pl->company_domain;
-	else if (pl->company_name[0])
+	else if (pl->company_name)
 		q->id[ID_COMPANY_NAME] = pl->company_name;
 }
 
@@ -179,7 +184,7 @@ void pl_init(struct pl_plan *pl, const struct cfg *cfg, const struct dom_lists *
 	pl->out = out;
 	pl->active = -1;
 	out->want = want;
-	pl_company_of(rec, pl->company_domain, pl->company_name, pl->company_key);
+	pl_company_of(rec, pl->company_domain, &pl->company_name, pl->company_key);
 }
 
 static struct pl_lookup *find(struct pl_plan *pl, const struct cfg_provider *p,
@@ -463,19 +468,20 @@ static fld_set echoes(const struct rec *rec)
 bool pl_identifiable(const struct cfg *cfg, const struct dom_lists *lists, const struct rec *rec,
 		     fld_set want, const char **why)
 {
-	char domain[254], name[LIM_REC_FIELD_MAX + 1], key[PL_COMPANY_KEY_MAX];
+	char domain[254], key[PL_COMPANY_KEY_MAX];
+	const char *name;
 	struct prov_query pq, cq;
 	fld_set useful = FLD_ALL & ~echoes(rec);
 
 	(void)lists;
-	pl_company_of(rec, domain, name, key);
+	pl_company_of(rec, domain, &name, key);
 	memset(&pq, 0, sizeof pq);
 	for (int i = 0; i < ID__MAX; i++)
 		pq.id[i] = rec_get(rec, (enum fld_ident)i);
 	memset(&cq, 0, sizeof cq);
 	if (domain[0])
 		cq.id[ID_DOMAIN] = domain;
-	else if (name[0])
+	else if (name)
 		cq.id[ID_COMPANY_NAME] = name;
 	(void)want;
 	for (int g = 0; g < CFG_GROUP__MAX; g++) {

@@ -51,6 +51,9 @@
 
 #define PL_LOOKUPS_MAX (WF_PROVIDERS_MAX * 2)
 #define PL_COMPANY_KEY_MAX 300
+/* A company name from a person answer, kept to ask for the company: one
+ * longer than this is no name (the plan then has no company key). */
+#define PL_FED_NAME_MAX 255
 
 /* How a lookup ended, as the driver reports it. */
 enum pl_end {
@@ -98,7 +101,8 @@ struct pl_plan {
 	/* The company: where its lookup's query points, and its key
 	 * ("d:acme.com" or "n:acme corp"; "" while unknown). */
 	char company_domain[254];
-	char company_name[LIM_REC_FIELD_MAX + 1];
+	const char *company_name;         /* into rec, or fed_name; NULL while unknown */
+	char fed_name[PL_FED_NAME_MAX + 1]; /* a name a person answer gave */
 	char company_key[PL_COMPANY_KEY_MAX];
 	bool company_fed;                 /* the key came from a person answer */
 
@@ -146,9 +150,9 @@ bool pl_identifiable(const struct cfg *cfg, const struct dom_lists *lists, const
 		     fld_set want, const char **why);
 
 /* The company rec names, as pl_plan keys it: the registrable domain of its
- * domain into domain (""), else its company name into name, and the key
- * into key ("" when it names none).  Sizes as in struct pl_plan. */
-void pl_company_of(const struct rec *rec, char domain[254], char name[LIM_REC_FIELD_MAX + 1],
+ * domain into domain (""), else *name at its company name (NULL), and the
+ * key into key ("" when it names none).  Sizes as in struct pl_plan. */
+void pl_company_of(const struct rec *rec, char domain[254], const char **name,
 		   char key[PL_COMPANY_KEY_MAX]);
 
 /* The cache key of provider's answer for the company keyed company_key. */

@@ -212,23 +212,88 @@ TEST(people_of_one_company_share_its_cache_key)
 
 TEST(company_keys)
 {
-	char d[254], n[LIM_REC_FIELD_MAX + 1], k[PL_COMPANY_KEY_MAX];
+	char d[254], k[PL_COMPANY_KEY_MAX];
+	const char *n;
 	struct rec r;
 
 	rec_of(&r, ID_COMPANY_NAME, "  Acme,   Inc. ");
-	pl_company_of(&r, d, n, k);
+	pl_company_of(&r, d, &n, k);
 	CHECK_STR(k, "n:acme inc");
 	CHECK_STR(d, "");
+	CHECK(n == rec_get(&r, ID_COMPANY_NAME));
 	rec_release(&r);
 	rec_of(&r, ID_DOMAIN, "shop.example.co.uk");
-	pl_company_of(&r, d, n, k);
+	pl_company_of(&r, d, &n, k);
 	CHECK_STR(k, "d:example.co.uk");
 	CHECK_STR(d, "example.co.uk");
+	CHECK(n == NULL);
 	rec_release(&r);
 	rec_of(&r, ID_LINKEDIN_URL, "linkedin.com/in/x-y");
-	pl_company_of(&r, d, n, k);
+	pl_company_of(&r, d, &n, k);
 	CHECK_STR(k, "");
+	CHECK(n == NULL);
 	rec_release(&r);
+}
+
+/* A person answer that names the company by its name alone. */
+static void answer_named(struct pl_plan *pl, struct pl_lookup *lk, const char *name)
+{
+	struct prov_result res;
+	struct pl_answer a = { .end = PL_ANSWERED, .res = &res };
+
+	prov_result_init(&res);
+	res.outcome = PROV_HIT;
+	enr_ignore(prov_result_set(&res, FLD_COMPANY_NAME, name, strlen(name), 0.8));
+	enr_ignore(prov_result_set(&res, FLD_TITLE, "cto", 3, 0.8));
+	res.credits = 1;
+	pl_done(pl, lk, &a);
+	prov_result_release(&res); /* the plan keeps no pointer into it */
+}
+
+TEST(a_company_name_from_a_person_answer_is_kept_to_ask_for_the_company)
+{
+	char longname[PL_FED_NAME_MAX + 2];
+
+	memset(longname, 'x', sizeof longname - 1);
+	longname[sizeof longname - 1] = '\0';
+	for (int t = 0; t < 2; t++) {
+		const char *name = t == 0 ? "Initech Holdings" : longname;
+		struct cfg c;
+		struct rec r;
+		struct wf_result out;
+		struct pl_plan pl;
+		struct pl_lookup *lk;
+		int by_name = 0, steps = 0;
+
+		cfg_of(&c, L_pdl, 1, L_pdl, 1, L_pdl, 1, L_pdl, 1);
+		rec_of(&r, ID_LINKEDIN_URL, "linkedin.com/in/ann-lee");
+		wf_result_init(&out);
+		pl_init(&pl, &c, lists, &r, FLD_ALL, &out);
+		while ((lk = pl_next(&pl)) != NULL && steps++ < 20) {
+			if (lk->q.id[ID_COMPANY_NAME]) {
+				by_name++;
+				CHECK_STR(lk->q.id[ID_COMPANY_NAME], "Initech Holdings");
+				answer(&pl, lk, false, 0, NULL);
+			} else if (lk->kind == PROV_KIND_PERSON) {
+				answer_named(&pl, lk, name);
+			} else {
+				answer(&pl, lk, false, 0, NULL);
+			}
+		}
+		pl_finish(&pl);
+		if (t == 0) {
+			CHECK_INT(by_name, 1);
+			CHECK(pl.company_fed);
+			CHECK_STR(pl.company_key, "n:initech holdings");
+		} else {
+			/* Longer than a plan keeps: no company key, no lookup by it. */
+			CHECK_INT(by_name, 0);
+			CHECK(!pl.company_fed);
+			CHECK_STR(pl.company_key, "");
+		}
+		wf_result_release(&out);
+		rec_release(&r);
+	}
 }
 
 TEST(unidentifiable_inputs)
@@ -325,6 +390,7 @@ int main(void)
 	RUN(a_person_miss_keeps_the_company_groups);
 	RUN(people_of_one_company_share_its_cache_key);
 	RUN(company_keys);
+	RUN(a_company_name_from_a_person_answer_is_kept_to_ask_for_the_company);
 	RUN(unidentifiable_inputs);
 	RUN(a_spent_budget_stops_paid_lookups);
 	RUN(a_deadline_ends_the_walk);
