@@ -310,14 +310,14 @@ struct pl_lookup *pl_next(struct pl_plan *pl)
 	return NULL;
 }
 
-static void add_name(char list[][LIM_NAME_MAX + 1], int *n, const char *name)
+static void add_name(const char *list[], int *n, const char *name)
 {
 	for (int i = 0; i < *n; i++) {
 		if (strcmp(list[i], name) == 0)
 			return;
 	}
 	if (*n < WF_PROVIDERS_MAX)
-		util_strlcpy(list[(*n)++], name, LIM_NAME_MAX + 1);
+		list[(*n)++] = name;
 }
 
 /* Note that provider name gave no answer (once per provider and kind). */

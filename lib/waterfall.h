@@ -73,9 +73,11 @@ struct wf_result {
 	fld_set want, found;
 	enum wf_status status;
 
-	char tried[WF_PROVIDERS_MAX][LIM_NAME_MAX + 1]; /* asked, in order (cache included) */
+	/* Provider names point into the configuration the run was given (or
+	 * are static): a result lives no longer than the snapshot it ran on. */
+	const char *tried[WF_PROVIDERS_MAX];   /* asked, in order (cache included) */
 	int ntried;
-	char skipped[WF_PROVIDERS_MAX][LIM_NAME_MAX + 1]; /* no usable key */
+	const char *skipped[WF_PROVIDERS_MAX]; /* no usable key */
 	int nskipped;
 	int paid_asked;          /* paid providers that gave an answer (live or cached) */
 	int paid_unavailable;    /* paid providers skipped: no usable key */
@@ -96,7 +98,7 @@ struct wf_result {
 	int depth;               /* providers consulted */
 	double upstream_ms;
 	/* Dry run: providers that would be called (not in the cache). */
-	char would_call[WF_PROVIDERS_MAX][LIM_NAME_MAX + 1];
+	const char *would_call[WF_PROVIDERS_MAX];
 	int nwould_call;
 };
 

@@ -92,9 +92,9 @@ TEST(the_answer_names_every_wanted_field_and_its_meta)
 	r.value[FLD_CITY] = strdup("not wanted");
 	r.source[FLD_CITY] = "pdl";
 	r.status = WF_PARTIAL;
-	util_strlcpy(r.tried[r.ntried++], "pdl", sizeof r.tried[0]);
-	util_strlcpy(r.tried[r.ntried++], "lusha", sizeof r.tried[0]);
-	util_strlcpy(r.skipped[r.nskipped++], "surfe", sizeof r.skipped[0]);
+	r.tried[r.ntried++] = "pdl";
+	r.tried[r.ntried++] = "lusha";
+	r.skipped[r.nskipped++] = "surfe";
 	util_strlcpy(r.errors[0].provider, "surfe", sizeof r.errors[0].provider);
 	r.errors[r.nerrors++].kind = WF_ERR_NO_KEY;
 	r.credits = 3;

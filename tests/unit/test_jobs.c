@@ -453,8 +453,8 @@ TEST(not_done_reasons)
 	CHECK_STR(code, "deadline");
 	CHECK_STR(why, "the deadline of 500 ms passed");
 	r = wf(WF_NOT_FOUND, 0, 2, 0, 0, false);
-	snprintf(r.skipped[0], sizeof r.skipped[0], "pdl");
-	snprintf(r.skipped[1], sizeof r.skipped[1], "lusha");
+	r.skipped[0] = "pdl";
+	r.skipped[1] = "lusha";
 	r.nskipped = 2;
 	job_not_done_reason(&r, 0, code, sizeof code, why, sizeof why);
 	CHECK_STR(code, "no_key");
