@@ -26,13 +26,13 @@ static void clear(struct http_req *r)
 {
 	memset(r, 0, offsetof(struct http_req, path));
 	r->path[0] = '\0';
-	r->qs.n = 0;
-	r->qs.buf[0] = '\0';
+	qs_release(&r->qs);
 	r->match.n = 0;
 }
 
 void http_req_init(struct http_req *r)
 {
+	qs_init(&r->qs);
 	clear(r);
 	r->headers = NULL;
 	r->headers_cap = 0;
@@ -42,6 +42,7 @@ void http_req_init(struct http_req *r)
 
 void http_req_release(struct http_req *r)
 {
+	qs_release(&r->qs);
 	free(r->headers);
 	r->headers = NULL;
 	r->headers_cap = 0;

@@ -4,6 +4,7 @@
 #include "query.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ascii.h"
@@ -35,15 +36,27 @@ static const struct qs_param *find(const struct qs_param *table, size_t n, const
 	return NULL;
 }
 
+void qs_init(struct qs *q)
+{
+	q->n = 0;
+	q->buf = NULL;
+}
+
+void qs_release(struct qs *q)
+{
+	free(q->buf);
+	qs_init(q);
+}
+
 enum enr_err qs_parse(const char *query, const struct qs_param *table, size_t n, struct qs *out,
 		      json_t **details)
 {
-	size_t qlen = query ? strlen(query) : 0, used = 0;
+	size_t qlen = query ? strlen(query) : 0, used = 0, room;
 	enum enr_err rc = ENR_OK;
 	bool bad = false;
 
 	*details = NULL;
-	out->n = 0;
+	qs_release(out);
 	if (qlen > LIM_QUERY_MAX) {
 		char what[64];
 
@@ -51,6 +64,14 @@ enum enr_err qs_parse(const char *query, const struct qs_param *table, size_t n,
 		rc = problem(details, "query", 5, what);
 		return rc ? rc : ENR_E_INVALID;
 	}
+	if (qlen == 0)
+		return ENR_OK;
+	/* Decoding never grows a value, and each takes one byte more for
+	 * its terminator: the query's length and one a parameter do. */
+	room = qlen + QS_PARAMS_MAX + 2;
+	out->buf = malloc(room);
+	if (out->buf == NULL)
+		return ENR_E_NOMEM;
 	for (const char *p = query; p && *p && rc == ENR_OK;) {
 		const char *seg = p, *amp = strchr(p, '&');
 		size_t seglen = amp ? (size_t)(amp - p) : strlen(p);
@@ -89,7 +110,7 @@ enum enr_err qs_parse(const char *query, const struct qs_param *table, size_t n,
 		if (prm == NULL)
 			continue;
 		/* Decoding never grows a value: it fits in what is left of buf. */
-		if (!pct_decode(vraw, vrawlen, PCT_PLUS_SPACE, val, sizeof out->buf - used, &vlen)) {
+		if (!pct_decode(vraw, vrawlen, PCT_PLUS_SPACE, val, room - used, &vlen)) {
 			rc = problem(details, name, dn, "bad percent-encoding");
 			bad = true;
 			continue;

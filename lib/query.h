@@ -40,7 +40,8 @@ struct qs_param {
 	const void *arg;       /* passed to valid */
 };
 
-/* The parsed query of one request. */
+/* The parsed query of one request (qs_init, then qs_parse any number of
+ * times, then qs_release). */
 struct qs {
 	unsigned n;
 	struct {
@@ -48,13 +49,16 @@ struct qs {
 		const char *value;   /* into buf */
 		size_t len;
 	} v[QS_PARAMS_MAX];
-	char buf[LIM_QUERY_MAX + QS_PARAMS_MAX + 2];
+	char *buf;               /* the decoded values; NULL while there are none */
 };
 
+void qs_init(struct qs *q);
+void qs_release(struct qs *q);
+
 /* Parse query (NULL or "" is an empty query) against the n parameters of
- * table.  ENR_OK with *out filled; ENR_E_INVALID with *details (a new JSON
- * array the caller owns) otherwise; ENR_E_NOMEM.  *details is NULL unless
- * ENR_E_INVALID. */
+ * table; out was initialised (qs_init).  ENR_OK with *out filled;
+ * ENR_E_INVALID with *details (a new JSON array the caller owns)
+ * otherwise; ENR_E_NOMEM.  *details is NULL unless ENR_E_INVALID. */
 ENR_MUST_CHECK enum enr_err qs_parse(const char *query, const struct qs_param *table, size_t n, struct qs *out,
 		      json_t **details);
 

@@ -32,10 +32,13 @@ static const char *problems(const char *query)
 	json_t *e;
 
 	out[0] = '\0';
+	qs_init(&q);
 	if (qs_parse(query, table, NT, &q, &d) != ENR_E_INVALID) {
+		qs_release(&q);
 		json_decref(d);
 		return "(accepted)";
 	}
+	qs_release(&q);
 	json_array_foreach(d, i, e) {
 		int n = snprintf(out + o, sizeof out - o, "%s%s: %s", i ? "; " : "",
 				 json_string_value(json_object_get(e, "field")),
@@ -53,6 +56,7 @@ TEST(accepts_what_the_table_allows)
 	struct qs q;
 	json_t *d = (json_t *)1;
 
+	qs_init(&q);
 	CHECK_INT(qs_parse("days=30&format=ndjson&account=acme-1&enrich=title,phone&note=a+b%21",
 			   table, NT, &q, &d), ENR_OK);
 	CHECK(d == NULL);
@@ -73,6 +77,12 @@ TEST(accepts_what_the_table_allows)
 	/* The name may be encoded too. */
 	CHECK_INT(qs_parse("%64ays=7", table, NT, &q, &d), ENR_OK);
 	CHECK_STR(qs_get(&q, "days"), "7");
+	/* Values as long as the query allows, every parameter given. */
+	CHECK_INT(qs_parse("note=%61%62&days=9&format=csv&account=a&enrich=", table, NT, &q, &d), ENR_OK);
+	CHECK_STR(qs_get(&q, "note"), "ab");
+	CHECK_STR(qs_get(&q, "enrich"), "");
+	qs_release(&q);
+	CHECK(q.buf == NULL && q.n == 0);
 }
 
 TEST(refuses_everything_else_by_name)
