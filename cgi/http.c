@@ -191,22 +191,51 @@ bool http_charset_ok(const struct http_req *r)
 static ssize_t body_read_some(struct http_req *r, char *p, size_t n)
 {
 	if (r->fcgx)
-		return FCGX_GetStr(p, (int)(n > 65536 ? 65536 : n), r->fcgx->in);
+		return r->fcgx->in ? FCGX_GetStr(p, (int)(n > 65536 ? 65536 : n), r->fcgx->in) : 0;
 	return read(0, p, n);
+}
+
+/* The input was read to its end, without error: its stream (8 KiB of
+ * buffer) has nothing more to give, and the request may now wait on a
+ * provider for a while.  libfcgi ends the output at finish only while the
+ * input stream is there, so http_end_output does it for a request whose
+ * input went.  Only for a connection that closes after the request: on a
+ * kept one libfcgi also needs the streams' errors to decide. */
+static void input_ended(struct http_req *r)
+{
+	FCGX_Request *f = r->fcgx;
+
+	if (f && f->in && !f->keepConnection && FCGX_HasSeenEOF(f->in) == EOF &&
+	    FCGX_GetError(f->in) == 0) {
+		FCGX_FreeStream(&f->in);
+		r->input_ended = true;
+	}
 }
 
 void http_take_empty_input(struct http_req *r)
 {
 	const char *cl = http_param(r, "CONTENT_LENGTH");
 
-	if (r->fcgx && (cl == NULL || *cl == '\0' || strcmp(cl, "0") == 0) &&
-	    FCGX_GetChar(r->fcgx->in) != EOF)
+	if (r->fcgx == NULL || r->fcgx->in == NULL || (cl && *cl && strcmp(cl, "0") != 0))
+		return;
+	if (FCGX_GetChar(r->fcgx->in) != EOF)
 		log_debug("http", "request %s: a body CONTENT_LENGTH did not announce", r->rid);
+	else
+		input_ended(r);
 }
 
 bool http_input_consumed(const struct http_req *r)
 {
-	return r->fcgx != NULL && FCGX_HasSeenEOF(r->fcgx->in) == EOF;
+	return r->fcgx != NULL &&
+	       (r->input_ended || (r->fcgx->in && FCGX_HasSeenEOF(r->fcgx->in) == EOF));
+}
+
+void http_end_output(struct http_req *r)
+{
+	if (r->fcgx && r->fcgx->in == NULL) {
+		FCGX_FClose(r->fcgx->err);
+		FCGX_FClose(r->fcgx->out);
+	}
 }
 
 enum enr_err http_read_body(struct http_req *r, size_t max)
@@ -240,8 +269,12 @@ enum enr_err http_read_body(struct http_req *r, size_t max)
 	r->body_read = true;
 	/* Take the stream's end too (nginx sends it right after the body):
 	 * then the connection can be closed at once (cgi/main.c). */
-	if (r->fcgx && FCGX_GetChar(r->fcgx->in) != EOF)
-		log_debug("http", "request %s: more body than CONTENT_LENGTH said", r->rid);
+	if (r->fcgx && r->fcgx->in) {
+		if (FCGX_GetChar(r->fcgx->in) != EOF)
+			log_debug("http", "request %s: more body than CONTENT_LENGTH said", r->rid);
+		else
+			input_ended(r);
+	}
 	return ENR_OK;
 }
 

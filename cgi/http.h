@@ -51,6 +51,7 @@ struct http_req {
 	const char *route;                /* route pattern, for metrics */
 	struct buf body;
 	bool body_read;
+	bool input_ended;                 /* read to its end, its stream freed (http.c) */
 
 	/* authentication result (cgi/routes.c) */
 	int64_t account_id;
@@ -111,6 +112,10 @@ void http_take_empty_input(struct http_req *r);
 /* True when the FastCGI input was read to its end (the body and the
  * record that ends it): the client has nothing more to send. */
 bool http_input_consumed(const struct http_req *r);
+
+/* End the response's streams (the last records) of a request whose input
+ * stream went early; nothing otherwise (FCGX_Finish_r ends them). */
+void http_end_output(struct http_req *r);
 
 /* Add a response header (copied; values are cut at 255 bytes, CR/LF
  * removed).  Replaces a header of the same name. */

@@ -239,6 +239,7 @@ static void rq_finish(struct rq *q)
 		close(fd);
 		fd = -1;
 	}
+	http_end_output(&q->r);
 	FCGX_Finish_r(&q->fr);
 	http_req_reset(&q->r);
 	cfg_release(q->cfg);
