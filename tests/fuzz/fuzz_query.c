@@ -57,6 +57,8 @@ static int fuzz_one(const uint8_t *data, size_t size)
 	check(query != NULL);
 	memcpy(query, data, size);
 	query[size] = '\0';
+	qs_init(&q);
+	qs_init(&again);
 	rc = qs_parse(query, table, NT, &q, &d);
 	if (rc == ENR_OK) {
 		struct buf b;
@@ -98,6 +100,8 @@ static int fuzz_one(const uint8_t *data, size_t size)
 		check(rc == ENR_E_NOMEM);
 	}
 	json_decref(d);
+	qs_release(&q);
+	qs_release(&again);
 	free(query);
 	return 0;
 }
