@@ -89,14 +89,36 @@ void co_task_init(struct co_task *t, co_fn body, co_fn ended, void *arg)
 	ev_timer_init(&t->timer, NULL, t);
 }
 
+static void xfer_done(struct ev_loop *l, struct ev_xfer *x, enum enr_err rc,
+		      struct up_response *resp, void *arg);
+
+/* Loop thread, on the loop's own stack: start the transfer t yielded for
+ * (co_perform).  True when it is under way and t waits for it; false with
+ * t->xrc set when it could not start. */
+static bool start_xfer(struct co_task *t)
+{
+	enum enr_err rc = ev_xfer_start(t->loop, t->xreq, t->xtimeout_ms, t->xbody_max, xfer_done,
+					t, &t->xfer);
+
+	t->xreq = NULL;
+	if (rc) {
+		t->xrc = rc;
+		return false;
+	}
+	t->waiting = CO_W_XFER;
+	return true;
+}
+
 /* Loop thread: carry t on until its next wait or its end. */
 static void resume(struct co_task *t)
 {
 	bool done;
 
-	t->waiting = CO_W_NONE;
 	log_set_request_id(t->rid);
-	done = fib_resume(t->fib);
+	do {
+		t->waiting = CO_W_NONE;
+		done = fib_resume(t->fib);
+	} while (!done && t->waiting == CO_W_STARTING && !start_xfer(t));
 	log_set_request_id(NULL);
 	if (!done)
 		return;
@@ -194,7 +216,6 @@ enum enr_err co_perform(const struct prov_request *req, int timeout_ms, size_t b
 			struct up_response *out)
 {
 	struct co_task *t;
-	enum enr_err rc;
 
 	if (!move())
 		return up_perform(req, timeout_ms, body_max, out);
@@ -204,10 +225,13 @@ enum enr_err co_perform(const struct prov_request *req, int timeout_ms, size_t b
 		return ENR_OK;
 	}
 	t->resp = out;
-	rc = ev_xfer_start(t->loop, req, timeout_ms, body_max, xfer_done, t, &t->xfer);
-	if (rc)
-		return rc;
-	t->waiting = CO_W_XFER;
+	/* The transfer is set up by resume, on the loop's stack: libcurl's
+	 * setup is the deepest part of a waiting request's chain, and a
+	 * fiber's stack keeps every page it touched for as long as it waits. */
+	t->xreq = req;
+	t->xtimeout_ms = timeout_ms;
+	t->xbody_max = body_max;
+	t->waiting = CO_W_STARTING;
 	fib_yield();
 	return t->xrc;
 }
@@ -543,6 +567,7 @@ void co_cancel(struct co_task *t)
 	}
 	case CO_W_NONE:
 	case CO_W_MOVING:
+	case CO_W_STARTING: /* never seen: resume starts the transfer before it returns */
 	case CO_W_CALL:
 		break; /* a store call cannot be taken back: it ends by itself */
 	}

@@ -47,7 +47,8 @@ struct co_task;
 
 typedef void (*co_fn)(struct co_task *t);
 
-enum co_wait { CO_W_NONE, CO_W_MOVING, CO_W_XFER, CO_W_TIMER, CO_W_CALL, CO_W_COND };
+enum co_wait { CO_W_NONE, CO_W_MOVING, CO_W_STARTING, CO_W_XFER, CO_W_TIMER, CO_W_CALL,
+	       CO_W_COND };
 
 struct co_waiter;
 
@@ -70,6 +71,9 @@ struct co_task {
 	struct ev_xfer *xfer;
 	struct up_response *resp;
 	enum enr_err xrc;
+	const struct prov_request *xreq;  /* CO_W_STARTING: what to start */
+	int xtimeout_ms;
+	size_t xbody_max;
 	struct co_waiter *cw;
 	pthread_mutex_t *cw_lock;
 	bool cw_cancellable;
