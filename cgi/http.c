@@ -205,29 +205,35 @@ static void input_ended(struct http_req *r)
 {
 	FCGX_Request *f = r->fcgx;
 
-	if (f && f->in && !f->keepConnection && FCGX_HasSeenEOF(f->in) == EOF &&
-	    FCGX_GetError(f->in) == 0) {
+	if (!f->keepConnection && FCGX_GetError(f->in) == 0)
 		FCGX_FreeStream(&f->in);
-		r->input_ended = true;
-	}
+}
+
+/* Read the record that ends the FastCGI input, where nginx sends it (after
+ * the body, or with the parameters); what comes instead is logged as
+ * unexpected. */
+static void take_input_end(struct http_req *r, const char *unexpected)
+{
+	if (r->fcgx == NULL || r->fcgx->in == NULL)
+		return;
+	if (FCGX_GetChar(r->fcgx->in) != EOF)
+		log_debug("http", "request %s: %s", r->rid, unexpected);
+	else
+		input_ended(r);
 }
 
 void http_take_empty_input(struct http_req *r)
 {
 	const char *cl = http_param(r, "CONTENT_LENGTH");
 
-	if (r->fcgx == NULL || r->fcgx->in == NULL || (cl && *cl && strcmp(cl, "0") != 0))
-		return;
-	if (FCGX_GetChar(r->fcgx->in) != EOF)
-		log_debug("http", "request %s: a body CONTENT_LENGTH did not announce", r->rid);
-	else
-		input_ended(r);
+	if (cl == NULL || *cl == '\0' || strcmp(cl, "0") == 0)
+		take_input_end(r, "a body CONTENT_LENGTH did not announce");
 }
 
 bool http_input_consumed(const struct http_req *r)
 {
-	return r->fcgx != NULL &&
-	       (r->input_ended || (r->fcgx->in && FCGX_HasSeenEOF(r->fcgx->in) == EOF));
+	/* No input stream: it was freed once read to its end. */
+	return r->fcgx != NULL && (r->fcgx->in == NULL || FCGX_HasSeenEOF(r->fcgx->in) == EOF);
 }
 
 void http_end_output(struct http_req *r)
@@ -269,12 +275,7 @@ enum enr_err http_read_body(struct http_req *r, size_t max)
 	r->body_read = true;
 	/* Take the stream's end too (nginx sends it right after the body):
 	 * then the connection can be closed at once (cgi/main.c). */
-	if (r->fcgx && r->fcgx->in) {
-		if (FCGX_GetChar(r->fcgx->in) != EOF)
-			log_debug("http", "request %s: more body than CONTENT_LENGTH said", r->rid);
-		else
-			input_ended(r);
-	}
+	take_input_end(r, "more body than CONTENT_LENGTH said");
 	return ENR_OK;
 }
 

@@ -51,7 +51,6 @@ struct http_req {
 	const char *route;                /* route pattern, for metrics */
 	struct buf body;
 	bool body_read;
-	bool input_ended;                 /* read to its end, its stream freed (http.c) */
 
 	/* authentication result (cgi/routes.c) */
 	int64_t account_id;
