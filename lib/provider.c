@@ -61,17 +61,23 @@ void prov_request_init(struct prov_request *r)
 	buf_init(&r->body, LIM_PROV_REQ_BODY_MAX);
 }
 
+/* Clear (the auth header holds a key) and free r's header lines. */
+static void free_lines(struct prov_request *r)
+{
+	if (r->headers) {
+		explicit_bzero(r->headers, r->nheaders * sizeof r->headers[0]);
+		free(r->headers);
+	}
+	r->headers = NULL;
+}
+
 void prov_request_release(struct prov_request *r)
 {
 	if (r->body.data)
 		explicit_bzero(r->body.data, r->body.alloc);
 	buf_release(&r->url);
 	buf_release(&r->body);
-	/* The auth header holds a key. */
-	if (r->headers) {
-		explicit_bzero(r->headers, r->nheaders * sizeof r->headers[0]);
-		free(r->headers);
-	}
+	free_lines(r);
 	prov_request_init(r);
 }
 
@@ -99,11 +105,9 @@ enum enr_err prov_request_header(struct prov_request *r, const char *name, const
 
 		if (grown == NULL)
 			return ENR_E_NOMEM;
-		if (r->headers) {
+		if (r->headers)
 			memcpy(grown, r->headers, r->nheaders * sizeof r->headers[0]);
-			explicit_bzero(r->headers, r->nheaders * sizeof r->headers[0]);
-			free(r->headers);
-		}
+		free_lines(r);
 		r->headers = grown;
 	}
 	line = r->headers[r->nheaders];
