@@ -19,7 +19,10 @@ PREFIX    ?= /usr/local
 DESTDIR   ?=
 CC        ?= cc
 SAN       ?=
-PKGS      := fcgi libcurl jansson libconfig sqlite3 libpq libcrypto libpsl
+PKGS      := libcurl jansson libconfig sqlite3 libpq libcrypto libpsl
+# Only the benchmark's do-nothing baseline links libfcgi; enrichd speaks
+# FastCGI itself (lib/fcgi.c).
+BENCH_PKGS := fcgi
 
 ifeq ($(SAN),)
 BUILD     ?= build
@@ -49,8 +52,9 @@ endif
 # Some .pc files name the multiarch system include directory; as a -I it would
 # be searched before the compiler's own headers and break <limits.h>.
 PKG_CFLAGS := $(filter-out -I/usr/include -I/usr/include/%-linux-gnu,\
-                $(shell pkg-config --cflags $(PKGS) 2>/dev/null))
+                $(shell pkg-config --cflags $(PKGS) $(BENCH_PKGS) 2>/dev/null))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+BENCH_LIBS := $(shell pkg-config --libs $(BENCH_PKGS) 2>/dev/null)
 
 CFLAGS    ?= -O2 -g
 CPPFLAGS  += -D_GNU_SOURCE -iquote . -DENRICHD_VERSION='"$(VERSION)"'
@@ -120,7 +124,7 @@ $(TOOL_BINS):
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIB_A) $(LDLIBS)
 
 $(BUILD)/bench/%: $(BUILD)/bench/%.o
-	$(CC) $(LDFLAGS) -o $@ $< $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(LDLIBS) $(BENCH_LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB_A)
 	@mkdir -p $(dir $@)

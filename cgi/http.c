@@ -67,8 +67,8 @@ void http_req_reset(struct http_req *r)
 
 const char *http_param(const struct http_req *r, const char *name)
 {
-	if (r->fcgx)
-		return FCGX_GetParam(name, r->fcgx->envp);
+	if (r->fc)
+		return fcgi_param(r->fc, name);
 	return getenv(name);
 }
 
@@ -85,13 +85,13 @@ static bool rid_ok(const char *s)
 	return n > 0 && n <= LIM_REQUEST_ID_MAX;
 }
 
-void http_req_begin(struct http_req *r, FCGX_Request *fcgx, struct cfg *cfg)
+void http_req_begin(struct http_req *r, struct fcgi_conn *fc, struct cfg *cfg)
 {
 	const char *uri, *rid;
 	size_t plen;
 
-	r->fcgx = fcgx;
-	r->cgi = fcgx == NULL;
+	r->fc = fc;
+	r->cgi = fc == NULL;
 	r->cfg = cfg;
 	r->start_us = util_mono_us();
 	r->status = 200;
@@ -190,36 +190,23 @@ bool http_charset_ok(const struct http_req *r)
 
 static ssize_t body_read_some(struct http_req *r, char *p, size_t n)
 {
-	if (r->fcgx)
-		return r->fcgx->in ? FCGX_GetStr(p, (int)(n > 65536 ? 65536 : n), r->fcgx->in) : 0;
+	if (r->fc)
+		return fcgi_read(r->fc, p, n);
 	return read(0, p, n);
 }
 
-/* The input was read to its end, without error: its stream (8 KiB of
- * buffer) has nothing more to give, and the request may now wait on a
- * provider for a while.  libfcgi ends the output at finish only while the
- * input stream is there, so http_end_output does it for a request whose
- * input went.  Only for a connection that closes after the request: on a
- * kept one libfcgi also needs the streams' errors to decide. */
-static void input_ended(struct http_req *r)
-{
-	FCGX_Request *f = r->fcgx;
-
-	if (!f->keepConnection && FCGX_GetError(f->in) == 0)
-		FCGX_FreeStream(&f->in);
-}
-
 /* Read the record that ends the FastCGI input, where nginx sends it (after
- * the body, or with the parameters); what comes instead is logged as
- * unexpected. */
+ * the body, or with the parameters): the read buffer goes with it, before
+ * the request may wait on a provider for a while.  What comes instead is
+ * logged as unexpected. */
 static void take_input_end(struct http_req *r, const char *unexpected)
 {
-	if (r->fcgx == NULL || r->fcgx->in == NULL)
+	char c;
+
+	if (r->fc == NULL || r->fc->in_ended)
 		return;
-	if (FCGX_GetChar(r->fcgx->in) != EOF)
+	if (fcgi_read(r->fc, &c, 1) != 0)
 		log_debug("http", "request %s: %s", r->rid, unexpected);
-	else
-		input_ended(r);
 }
 
 void http_take_empty_input(struct http_req *r)
@@ -232,16 +219,7 @@ void http_take_empty_input(struct http_req *r)
 
 bool http_input_consumed(const struct http_req *r)
 {
-	/* No input stream: it was freed once read to its end. */
-	return r->fcgx != NULL && (r->fcgx->in == NULL || FCGX_HasSeenEOF(r->fcgx->in) == EOF);
-}
-
-void http_end_output(struct http_req *r)
-{
-	if (r->fcgx && r->fcgx->in == NULL) {
-		FCGX_FClose(r->fcgx->err);
-		FCGX_FClose(r->fcgx->out);
-	}
+	return r->fc != NULL && fcgi_input_consumed(r->fc);
 }
 
 enum enr_err http_read_body(struct http_req *r, size_t max)
@@ -328,8 +306,8 @@ static void out_write(struct http_req *r, const void *p, size_t n)
 {
 	if (n == 0)
 		return;
-	if (r->fcgx) {
-		FCGX_PutStr(p, (int)n, r->fcgx->out);
+	if (r->fc) {
+		(void)fcgi_write(r->fc, p, n);
 		return;
 	}
 	fwrite(p, 1, n, stdout);
@@ -347,8 +325,8 @@ static void out_num(struct http_req *r, long long v)
 	out_write(r, d, util_fmt_i64(v, d));
 }
 
-/* The head goes straight into the FastCGI stream's buffer, piece by piece:
- * nothing to build, nothing to allocate. */
+/* The head goes straight into the FastCGI connection's answer, piece by
+ * piece: nothing to build. */
 static void send_head(struct http_req *r, int status, const char *ctype, long long clen)
 {
 	if (r->head_sent)
@@ -451,10 +429,7 @@ void http_begin_stream(struct http_req *r, int status, const char *ctype)
 
 enum enr_err http_write(struct http_req *r, const void *p, size_t n)
 {
-	if (r->fcgx) {
-		if (FCGX_PutStr(p, (int)n, r->fcgx->out) < 0)
-			return ENR_E_IO;
-		return ENR_OK;
-	}
+	if (r->fc)
+		return fcgi_write(r->fc, p, n) == ENR_OK ? ENR_OK : ENR_E_IO;
 	return fwrite(p, 1, n, stdout) == n ? ENR_OK : ENR_E_IO;
 }

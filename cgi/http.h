@@ -4,7 +4,7 @@
  * Prefix: http_.  A struct http_req is owned by one responder thread and
  * reused for every request it serves (http_req_reset between requests), so
  * it owns all of a request's memory.  The same struct serves FastCGI
- * (libfcgi streams) and plain CGI (environment, stdin, stdout).
+ * (lib/fcgi.h) and plain CGI (environment, stdin, stdout).
  *
  * This is the only place where an enum enr_err becomes an HTTP status and
  * a JSON error body.
@@ -15,12 +15,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <fcgiapp.h>
 #include <jansson.h>
 
 #include "lib/buf.h"
 #include "lib/config.h"
 #include "lib/err.h"
+#include "lib/fcgi.h"
 #include "lib/limits.h"
 #include "lib/query.h"
 #include "lib/router.h"
@@ -35,8 +35,8 @@ struct http_header {
 struct auth_ctx; /* cgi/auth edge, filled after authentication */
 
 struct http_req {
-	/* transport: exactly one of fcgx / cgi is in use */
-	FCGX_Request *fcgx;
+	/* transport: exactly one of fc / cgi is in use */
+	struct fcgi_conn *fc;
 	bool cgi;
 
 	/* request */
@@ -80,9 +80,9 @@ struct http_req {
 void http_req_init(struct http_req *r);
 void http_req_release(struct http_req *r);
 
-/* Prepare r for a request arriving on fcgx (or on CGI when fcgx is NULL):
+/* Prepare r for a request arriving on fc (or on CGI when fc is NULL):
  * read the method, path and request id. */
-void http_req_begin(struct http_req *r, FCGX_Request *fcgx, struct cfg *cfg);
+void http_req_begin(struct http_req *r, struct fcgi_conn *fc, struct cfg *cfg);
 
 /* Forget the request, keep (bounded) memory for the next one. */
 void http_req_reset(struct http_req *r);
@@ -111,10 +111,6 @@ void http_take_empty_input(struct http_req *r);
 /* True when the FastCGI input was read to its end (the body and the
  * record that ends it): the client has nothing more to send. */
 bool http_input_consumed(const struct http_req *r);
-
-/* End the response's streams (the last records) of a request whose input
- * stream went early; nothing otherwise (FCGX_Finish_r ends them). */
-void http_end_output(struct http_req *r);
 
 /* Add a response header (copied; values are cut at 255 bytes, CR/LF
  * removed).  Replaces a header of the same name. */

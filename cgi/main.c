@@ -2,8 +2,8 @@
  * main.c - enrichd, the FastCGI/CGI responder: start-up, the accept loop,
  * signals (SIGHUP reload, SIGTERM/SIGINT graceful stop).
  *
- * Threads: N responder threads each run their own FCGX_Accept_r on the
- * shared listening socket, with no lock around it.  Linux lets many
+ * Threads: N responder threads each accept on the shared listening
+ * socket (lib/fcgi.h), with no lock around it.  Linux lets many
  * threads block in accept(2) on one socket, and a lock would let a single
  * thread parked on a kept-alive connection stall every other one.  nginx
  * is configured not to keep FastCGI connections alive (nginx/ template),
@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <malloc.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -31,8 +32,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <fcgiapp.h>
-
 #include "app.h"
 #include "lib/buf.h"
 #include "lib/co.h"
@@ -40,6 +39,7 @@
 #include "lib/config.h"
 #include "lib/confhist.h"
 #include "lib/evloop.h"
+#include "lib/fcgi.h"
 #include "http.h"
 #include "lib/limits.h"
 #include "lib/log.h"
@@ -82,11 +82,11 @@ static const char usage_text[] =
 /* One request from accept to finish.  It runs on a continuation
  * (lib/co.h): on the thread that accepted it while its work is quick,
  * on the engine's loop once it waits on a provider.  Whoever holds it
- * last finishes it: libfcgi's requests are independent objects, and the
- * loop's task queue orders the hand-over. */
+ * last finishes it: the request carries its connection, and the loop's
+ * task queue orders the hand-over. */
 struct rq {
 	struct co_task co;
-	FCGX_Request fr;
+	struct fcgi_conn fc;
 	struct http_req r;
 	struct cfg *cfg;          /* the request's own reference */
 	struct ev_io client;      /* its FastCGI connection, watched on the loop */
@@ -113,7 +113,7 @@ static struct rq *rq_get(void)
 	q = calloc(1, sizeof *q);
 	if (q == NULL)
 		return NULL;
-	FCGX_InitRequest(&q->fr, listen_fd, 0);
+	fcgi_init(&q->fc);
 	http_req_init(&q->r);
 	return q;
 }
@@ -130,20 +130,20 @@ static void rq_body(struct co_task *t)
 {
 	struct rq *q = t->arg;
 
-	route_dispatch(&q->r);
+	if (q->fc.params_dropped)
+		http_error(&q->r, ENR_E_INVALID, "the request's headers are too large", NULL);
+	else
+		route_dispatch(&q->r);
 }
 
 /* ---- the orderly close, on the loop ----------------------------------------
  *
- * libfcgi ends a connection with an orderly close: it shuts its sending
- * side down, then reads until nginx closes its end (2 s at most), so that
- * nothing nginx still sends meets a closed socket.  It waits for that in
- * a blocking poll on the thread that finishes the request: a round trip
- * to nginx during which a responder serves no one.  With an engine the
- * same close is the loop's: the request keeps a duplicate of its socket,
- * libfcgi closes its own copy at once (a detached request does not
- * linger), and the loop shuts the sending side down, reads to the end
- * and closes.  The request goes back to the pool then.
+ * A connection ends with an orderly close: its sending side is shut down,
+ * then it is read until nginx closes its end (2 s at most), so that
+ * nothing nginx still sends meets a closed socket (which would reset the
+ * connection under the answer).  That wait is the loop's, not a
+ * responder's: the loop shuts the sending side down, reads to the end and
+ * closes, and the request goes back to the pool then.
  *
  * Most connections need no wait at all: once the request's input was read
  * to its end (its body and the record that ends it) and nothing else is
@@ -222,25 +222,46 @@ static bool quiet(int fd)
 	return false;
 }
 
+/* The orderly close where there is no loop to do it: here, waiting. */
+static void linger_here(int fd)
+{
+	int64_t deadline = util_deadline_in(LINGER_MS);
+	char trash[1024];
+
+	if (shutdown(fd, SHUT_WR) == 0) {
+		while (!util_deadline_passed(deadline)) {
+			struct pollfd p = { fd, POLLIN, 0 };
+
+			if (poll(&p, 1, 100) < 0 && errno != EINTR)
+				break;
+			if (p.revents && recv(fd, trash, sizeof trash, MSG_DONTWAIT) <= 0 &&
+			    errno != EAGAIN && errno != EINTR)
+				break;
+		}
+	}
+	close(fd);
+}
+
 static void rq_finish(struct rq *q)
 {
 	struct ev_loop *l = co_loop();
-	/* A connection nginx keeps open for its next request is libfcgi's to
-	 * keep; one with nothing left to read is closed at once; any other is
-	 * closed by the loop. */
-	bool closes = q->fr.ipcFd >= 0 && !q->fr.keepConnection;
+	bool consumed = http_input_consumed(&q->r);
 	int fd = -1;
 
-	if (closes && http_input_consumed(&q->r) && quiet(q->fr.ipcFd)) {
-		if (FCGX_Detach(&q->fr) != 0)
-			log_debug("main", "request %s: closed the slow way", q->r.rid);
-	} else if (closes && l && (fd = fcntl(q->fr.ipcFd, F_DUPFD_CLOEXEC, 0)) >= 0 &&
-		   FCGX_Detach(&q->fr) != 0) {
-		close(fd);
-		fd = -1;
+	fcgi_finish(&q->fc);
+	/* A connection nginx keeps for its next request stays with the pooled
+	 * request; one with nothing left to read is closed at once; any other
+	 * is closed by the loop. */
+	if (!q->fc.keep && q->fc.fd >= 0) {
+		fd = fcgi_detach(&q->fc);
+		if (consumed && quiet(fd)) {
+			close(fd);
+			fd = -1;
+		} else if (l == NULL) {
+			linger_here(fd);
+			fd = -1;
+		}
 	}
-	http_end_output(&q->r);
-	FCGX_Finish_r(&q->fr);
 	http_req_reset(&q->r);
 	cfg_release(q->cfg);
 	q->cfg = NULL;
@@ -272,9 +293,9 @@ static void rq_moved(struct co_task *t)
 	struct rq *q = t->arg;
 
 	ev_io_init(&q->client, rq_client_gone, q);
-	/* Hang-up only: the body was read, but libfcgi may not have taken
-	 * every record of it from the socket yet. */
-	if (ev_io_start(t->loop, &q->client, q->fr.ipcFd, EV_HUP) != ENR_OK)
+	/* Hang-up only: the body was read, but not every record after it
+	 * need have been taken from the socket yet. */
+	if (ev_io_start(t->loop, &q->client, q->fc.fd, EV_HUP) != ENR_OK)
 		log_debug("main", "request %s: its client is not watched", q->r.rid);
 }
 
@@ -312,15 +333,19 @@ static void *responder_thread(void *arg)
 			continue;
 		}
 		atomic_fetch_add(&threads_idle, 1);
-		rc = FCGX_Accept_r(&q->fr);
+		rc = fcgi_accept(&q->fc, listen_fd);
 		atomic_fetch_sub(&threads_idle, 1);
-		if (rc < 0) {
+		if (rc != FCGI_REQUEST) {
+			int e = errno;
+
 			rq_put(q);
 			if (stopping)
 				break;
-			/* EMFILE and friends: do not spin. */
-			log_warn("main", "accept failed: %s", strerror(-rc > 0 ? -rc : errno));
-			util_sleep_ms(10);
+			if (rc == FCGI_FAILED) {
+				/* EMFILE and friends: do not spin. */
+				log_warn("main", "accept failed: %s", strerror(e));
+				util_sleep_ms(10);
+			}
 			continue;
 		}
 		mx_add(mx_inflight, "", 1);
@@ -332,7 +357,7 @@ static void *responder_thread(void *arg)
 			cfg = cfg_acquire();
 		}
 		q->cfg = cfg_share(cfg);
-		http_req_begin(&q->r, &q->fr, q->cfg);
+		http_req_begin(&q->r, &q->fc, q->cfg);
 		http_take_empty_input(&q->r);
 		co_task_init(&q->co, rq_body, rq_ended, q);
 		q->co.moved = rq_moved;
@@ -446,13 +471,13 @@ static int inherited_socket(void)
 	if (fds && pid && util_parse_i64(fds, 1, 64, &n) == ENR_OK &&
 	    util_parse_i64(pid, 1, INT32_MAX, &p) == ENR_OK && p == (int64_t)getpid())
 		return 3;
-	if (!FCGX_IsCGI())
+	if (fcgi_is_listener(0))
 		return 0;
 	return -1;
 }
 
 /* Wake threads blocked in accept so they see `stopping`: a connection
- * that closes at once makes libfcgi's accept loop return to us. */
+ * that closes at once, without a request. */
 static void wake_acceptors(void)
 {
 	struct sockaddr_storage ss;
@@ -698,7 +723,7 @@ int main(int argc, char **argv)
 		if (check_only)
 			return 1;
 		/* A CGI request still deserves a JSON answer. */
-		if (getenv("GATEWAY_INTERFACE") && FCGX_IsCGI()) {
+		if (getenv("GATEWAY_INTERFACE") && !fcgi_is_listener(0)) {
 			printf("Status: 500 Internal Server Error\r\nContent-Type: application/json\r\n\r\n"
 			       "{\"error\":{\"code\":\"internal\",\"message\":\"configuration is not valid\"}}\n");
 		}
@@ -722,10 +747,11 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	/* libfcgi allocates its stream buffers per request; with fastbins
-	 * those large allocations make glibc consolidate the heap every time
-	 * (measured: 6% of the responder's time).  tcache still serves the
-	 * small allocations. */
+	/* Large allocations made and freed per request (the waterfall's plan,
+	 * libcurl's buffers) make glibc consolidate the heap every time while
+	 * fastbins hold small chunks (measured when libfcgi's stream buffers
+	 * were among them: 6% of the responder's time).  tcache still serves
+	 * the small allocations. */
 	mallopt(M_MXFAST, 0);
 	route_init();
 	mx_process_init("enrichd", ENRICHD_VERSION);
@@ -751,10 +777,6 @@ int main(int argc, char **argv)
 		return rc;
 	}
 
-	if (FCGX_Init() != 0) {
-		log_error("main", "libfcgi failed to initialise");
-		return 1;
-	}
 	listen_fd = inherited >= 0 ? inherited : open_unix_socket(cfg->listen, cfg->listen_backlog,
 					      socket_group ? socket_group : cfg->listen_group);
 	if (listen_fd < 0) {
@@ -813,7 +835,6 @@ int main(int argc, char **argv)
 
 	log_notice("main", "stopping on signal %d: finishing requests in flight", sig);
 	atomic_store(&stopping, true);
-	FCGX_ShutdownPending();
 	deadline = util_deadline_in(STOP_GRACE_MS);
 	while (atomic_load(&threads_alive) > 0 && !util_deadline_passed(deadline)) {
 		wake_acceptors();

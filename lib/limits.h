@@ -15,6 +15,7 @@
 #define LIM_HEADER_VALUE_MAX    8192u   /* one request header value */
 #define LIM_REQUEST_ID_MAX      64u     /* X-Request-Id bytes kept */
 #define LIM_RESPONSE_HEADERS    32u     /* headers one response may carry */
+#define LIM_FCGI_PARAMS_MAX     (64u * 1024u) /* a FastCGI request's parameters, encoded */
 /* Stack of each responder thread.  The fuzz targets run every input on a
  * thread of this size too, so a parser that would overflow it in the
  * responder fails there first. */

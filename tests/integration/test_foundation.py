@@ -1,5 +1,6 @@
 """The responder, nginx edge, configuration, reload, rollback, shutdown and CGI mode."""
 
+import json
 import os
 import re
 import signal
@@ -288,7 +289,7 @@ def test_a_connection_left_open_after_its_answer_holds_no_responder():
     """One responder thread. A client whose body the responder never read (it is
     refused before: no key) reads its answer and keeps the connection open; the
     responder must not close on data it has not read, so it waits for the client
-    to close (libfcgi's own close waits up to 2 s for that, in the thread). The
+    to close (up to 2 s, on the engine's loop, not in a responder). The
     next client is answered while the first connection is still held open: writing
     on it still works, and it reads the end of the answer's side."""
     with Env(conf={"threads": 1}) as env:
@@ -345,6 +346,21 @@ def test_a_request_read_to_its_end_is_closed_at_once():
         check(status == 200 and b'"status":"ok"' in answer, (status, answer))
         wait_for(closed, timeout=1.5, what="the responder to close the GET's connection")
         c.close()
+
+
+def test_a_request_whose_headers_pass_64_KiB_is_refused_and_the_next_answered():
+    """nginx caps request headers well below this; a FastCGI peer that sends more
+    than 64 KiB of parameters gets 400 naming the headers, with the request id it
+    sent, and the responder goes on (one thread: the same one answers next)."""
+    with Env(conf={"threads": 1}) as env:
+        status, headers, body = fcgi.request(env.socket, "GET", "/health", extra={
+            "REQUEST_ID": "bigheaders1", "HTTP_X_BIG": "h" * 70000})
+        check(status == 400 and headers.get("content-type") == "application/json", (status, headers))
+        err = json.loads(body)["error"]
+        check(err["code"] == "invalid_request" and "headers are too large" in err["message"], err)
+        check(headers.get("x-request-id") == "bigheaders1", headers)
+        status, _, body = fcgi.request(env.socket, "GET", "/health")
+        check(status == 200 and b'"status":"ok"' in body, (status, body))
 
 
 def test_more_clients_than_threads_never_stall():

@@ -1,0 +1,82 @@
+/*
+ * fuzz_fcgi.c - libFuzzer target for the FastCGI records (lib/fcgi.c): any
+ * bytes from the web server's side either give a request, whose parameters
+ * read back as decoded and whose body reads to an end or a break, or no
+ * request and a closed connection.  The answer's records always come back
+ * whole.  On the responder's stack.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "lib/fcgi.h"
+#include "lib/limits.h"
+
+#include "responder_stack.h"
+
+static void check(int ok)
+{
+	if (!ok)
+		abort();
+}
+
+/* Everything the responder wrote: whole records of version 1. */
+static void check_replies(int fd)
+{
+	unsigned char b[1 << 16];
+	size_t have = 0, o = 0;
+	ssize_t n;
+
+	while ((n = read(fd, b + have, sizeof b - have)) > 0)
+		have += (size_t)n;
+	while (o < have) {
+		check(have - o >= 8 && b[o] == 1);
+		o += 8 + (size_t)(b[o + 4] << 8 | b[o + 5]) + b[o + 6];
+	}
+	check(o == have);
+}
+
+static int fuzz_one(const uint8_t *data, size_t size)
+{
+	int sv[2];
+	struct fcgi_conn c;
+	char body[512];
+	ssize_t n = 1;
+	size_t total = 0;
+
+	check(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	check(write(sv[1], data, size) == (ssize_t)size);
+	shutdown(sv[1], SHUT_WR);
+	fcgi_init(&c);
+	if (fcgi_next_on(&c, sv[0]) == FCGI_REQUEST) {
+		const char *p = c.params;
+
+		check(c.id != 0 && c.params_len <= LIM_FCGI_PARAMS_MAX);
+		/* Each pair's name finds the first value of that name. */
+		for (unsigned i = 0; i < c.nparams; i++) {
+			const char *name = p, *value = p + strlen(p) + 1;
+			const char *found = fcgi_param(&c, name);
+
+			check(found != NULL && (found == value || found < value));
+			p = value + strlen(value) + 1;
+			check((size_t)(p - c.params) <= c.params_len);
+		}
+		while ((n = fcgi_read(&c, body, sizeof body)) > 0)
+			total += (size_t)n;
+		check(total <= size);
+		check(n == 0 ? c.in_ended : c.broken);
+		check(fcgi_write(&c, "Status: 200 OK\r\n\r\n", 18) == ENR_OK);
+		check(fcgi_finish(&c) == ENR_OK);
+		check(!c.keep || n == 0);
+	} else {
+		check(c.fd == -1);
+	}
+	fcgi_release(&c);
+	check_replies(sv[1]);
+	close(sv[1]);
+	return 0;
+}
+
+FUZZ_TARGET(fuzz_one)
