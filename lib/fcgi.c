@@ -100,6 +100,9 @@ void fcgi_release(struct fcgi_conn *c)
 	free(c->params);
 	c->params = NULL;
 	c->params_len = c->params_cap = 0;
+	free(c->pairs);
+	c->pairs = NULL;
+	c->pairs_cap = 0;
 	buf_release(&c->out);
 }
 
@@ -331,20 +334,38 @@ static bool nv_len(const unsigned char *p, size_t len, size_t *i, size_t *out)
 	return true;
 }
 
-/* Decode the name-value pairs of p[0..*len) in place into "name\0value\0"
- * pairs; returns how many, *len becomes the decoded length.  A pair cut
- * short at the end is left out. */
-static unsigned decode_pairs(unsigned char *p, size_t *len)
+/* Room for one more pair in c's index. */
+static bool pair_room(struct fcgi_conn *c, unsigned count)
 {
-	size_t i = 0, o = 0, n = *len;
+	unsigned cap = c->pairs_cap ? c->pairs_cap * 2 : 32;
+	struct fcgi_pair *more;
+
+	if (count < c->pairs_cap)
+		return true;
+	more = realloc(c->pairs, cap * sizeof *more);
+	if (more == NULL)
+		return false;
+	c->pairs = more;
+	c->pairs_cap = cap;
+	return true;
+}
+
+/* Decode the raw name-value pairs of the parameters in place into
+ * "name\0value\0" pairs, and index them; a pair cut short at the end (or
+ * past what memory allows) is left out. */
+static void decode_params(struct fcgi_conn *c)
+{
+	unsigned char *p = (unsigned char *)c->params;
+	size_t i = 0, o = 0, n = c->params_len;
 	unsigned count = 0;
 
 	while (i < n) {
 		size_t nl, vl;
 
 		if (!nv_len(p, n, &i, &nl) || !nv_len(p, n, &i, &vl) || nl > n - i ||
-		    vl > n - i - nl)
+		    vl > n - i - nl || !pair_room(c, count))
 			break;
+		c->pairs[count] = (struct fcgi_pair){ (uint32_t)o, (uint32_t)nl };
 		memmove(p + o, p + i, nl);
 		o += nl;
 		p[o++] = '\0';
@@ -354,8 +375,8 @@ static unsigned decode_pairs(unsigned char *p, size_t *len)
 		i += nl + vl;
 		count++;
 	}
-	*len = o;
-	return count;
+	c->params_len = o;
+	c->nparams = count;
 }
 
 /* The current record's content, whole, into dst (at most cap bytes kept;
@@ -509,10 +530,7 @@ enum fcgi_rc fcgi_next_on(struct fcgi_conn *c, int fd)
 		}
 		if (c->id != 0 && c->rec_type == T_PARAMS && c->rec_id == c->id) {
 			if (c->rec_left == 0) {
-				size_t len = c->params_len;
-
-				c->nparams = decode_pairs((unsigned char *)c->params, &len);
-				c->params_len = len;
+				decode_params(c);
 				return FCGI_REQUEST;
 			}
 			if (!add_params(c))
@@ -550,15 +568,13 @@ enum fcgi_rc fcgi_accept(struct fcgi_conn *c, int listen_fd)
 
 const char *fcgi_param(const struct fcgi_conn *c, const char *name)
 {
-	const char *p = c->params;
+	size_t nl = strlen(name);
 
 	for (unsigned i = 0; i < c->nparams; i++) {
-		size_t nl = strlen(p);
+		const char *at = c->params + c->pairs[i].at;
 
-		if (strcmp(p, name) == 0)
-			return p + nl + 1;
-		p += nl + 1;
-		p += strlen(p) + 1;
+		if (c->pairs[i].nlen == nl && memcmp(at, name, nl) == 0)
+			return at + nl + 1;
 	}
 	return NULL;
 }
@@ -643,6 +659,9 @@ enum enr_err fcgi_finish(struct fcgi_conn *c)
 		free(c->params);
 		c->params = NULL;
 		c->params_cap = 0;
+		free(c->pairs);
+		c->pairs = NULL;
+		c->pairs_cap = 0;
 	}
 	c->params_len = 0;
 	c->nparams = 0;

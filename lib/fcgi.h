@@ -43,6 +43,8 @@ struct fcgi_conn {
 	unsigned nparams;
 	char *params;              /* nparams pairs "name\0value\0" */
 	size_t params_len, params_cap;
+	struct fcgi_pair { uint32_t at, nlen; } *pairs; /* where each name is, its length */
+	unsigned pairs_cap;
 	unsigned char *in;         /* read and not yet parsed: in[in_off, in_len) */
 	size_t in_off, in_len, in_cap;
 	uint8_t rec_type;          /* the record being read; 0 between records */

@@ -9,8 +9,10 @@
 #include "fiber.h"
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -59,10 +61,14 @@ static __attribute__((noinline)) struct fib *current(void)
 	return f;
 }
 
-/* ---- stacks ------------------------------------------------------------- */
+/* ---- stacks ------------------------------------------------------------- *
+ *
+ * Ended fibers are kept whole, stack and context, for the next fib_new: a
+ * kept context needs no getcontext again (it keeps the signal mask it was
+ * made with, that of threads that all block the same signals). */
 
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
-static char *kept[LIM_FIB_STACKS_KEPT];
+static struct fib *kept[LIM_FIB_STACKS_KEPT];
 static size_t nkept, nstacks;
 
 static size_t page_size(void)
@@ -77,17 +83,20 @@ static size_t map_size(void)
 	return LIM_FIB_STACK + page_size();
 }
 
-static char *stack_get(void)
+static struct fib *fib_kept(void)
 {
-	char *b = NULL;
+	struct fib *f = NULL;
 
 	pthread_mutex_lock(&pool_lock);
 	if (nkept > 0)
-		b = kept[--nkept];
+		f = kept[--nkept];
 	pthread_mutex_unlock(&pool_lock);
-	if (b)
-		return b;
-	b = mmap(NULL, map_size(), PROT_READ | PROT_WRITE,
+	return f;
+}
+
+static char *stack_get(void)
+{
+	char *b = mmap(NULL, map_size(), PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
 	if (b == MAP_FAILED)
 		return NULL;
@@ -104,15 +113,23 @@ static char *stack_get(void)
 static void stack_put(char *b)
 {
 	pthread_mutex_lock(&pool_lock);
+	nstacks--;
+	pthread_mutex_unlock(&pool_lock);
+	munmap(b, map_size());
+}
+
+/* Keep f for reuse; false when the pool is full. */
+static bool fib_keep(struct fib *f)
+{
+	bool ok = false;
+
+	pthread_mutex_lock(&pool_lock);
 	if (nkept < LIM_FIB_STACKS_KEPT) {
-		kept[nkept++] = b;
-		b = NULL;
-	} else {
-		nstacks--;
+		kept[nkept++] = f;
+		ok = true;
 	}
 	pthread_mutex_unlock(&pool_lock);
-	if (b)
-		munmap(b, map_size());
+	return ok;
 }
 
 size_t fib_stacks(void)
@@ -164,17 +181,42 @@ static void trampoline(void)
 	abort(); /* setcontext returns only on failure */
 }
 
-enum enr_err fib_new(fib_fn fn, void *arg, struct fib **out)
+/* getcontext returns twice (when the context is resumed): kept in a
+ * function of its own, so that no caller's locals are at stake. */
+static __attribute__((noinline)) bool context_here(ucontext_t *ctx)
+{
+	return getcontext(ctx) == 0;
+}
+
+/* A new fiber: its stack mapped, its context made from this thread's. */
+static struct fib *fib_alloc(void)
 {
 	struct fib *f = calloc(1, sizeof *f);
 
 	if (f == NULL)
-		return ENR_E_NOMEM;
+		return NULL;
 	f->base = stack_get();
-	if (f->base == NULL || getcontext(&f->ctx) != 0) {
+	if (f->base == NULL || !context_here(&f->ctx)) {
 		if (f->base)
 			stack_put(f->base);
 		free(f);
+		return NULL;
+	}
+	return f;
+}
+
+enum enr_err fib_new(fib_fn fn, void *arg, struct fib **out)
+{
+	struct fib *f = fib_kept();
+
+	if (f) {
+		/* All but the context (first) and the stack. */
+		char *base = f->base;
+
+		memset((char *)f + offsetof(struct fib, caller), 0,
+		       sizeof *f - offsetof(struct fib, caller));
+		f->base = base;
+	} else if ((f = fib_alloc()) == NULL) {
 		return ENR_E_NOMEM;
 	}
 	f->size = map_size();
@@ -198,6 +240,8 @@ void fib_free(struct fib *f)
 #ifdef FIB_TSAN
 	__tsan_destroy_fiber(f->tsan);
 #endif
+	if (fib_keep(f))
+		return;
 	stack_put(f->base);
 	free(f);
 }

@@ -6,6 +6,7 @@
  * whole.  On the responder's stack.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -16,11 +17,14 @@
 
 #include "responder_stack.h"
 
-static void check(int ok)
+static void check_at(int ok, int line)
 {
-	if (!ok)
+	if (!ok) {
+		fprintf(stderr, "fuzz_fcgi.c:%d: check failed\n", line);
 		abort();
+	}
 }
+#define check(ok) check_at((ok), __LINE__)
 
 /* Everything the responder wrote: whole records of version 1. */
 static void check_replies(int fd)
@@ -51,17 +55,20 @@ static int fuzz_one(const uint8_t *data, size_t size)
 	shutdown(sv[1], SHUT_WR);
 	fcgi_init(&c);
 	if (fcgi_next_on(&c, sv[0]) == FCGI_REQUEST) {
-		const char *p = c.params;
-
 		check(c.id != 0 && c.params_len <= LIM_FCGI_PARAMS_MAX);
-		/* Each pair's name finds the first value of that name. */
+		/* Each pair's name (one without a NUL in it) finds the first value
+		 * of that name, and every pair lies inside the block. */
 		for (unsigned i = 0; i < c.nparams; i++) {
-			const char *name = p, *value = p + strlen(p) + 1;
-			const char *found = fcgi_param(&c, name);
+			const char *name = c.params + c.pairs[i].at;
+			const char *value = name + c.pairs[i].nlen + 1;
+			const char *found;
 
-			check(found != NULL && (found == value || found < value));
-			p = value + strlen(value) + 1;
-			check((size_t)(p - c.params) <= c.params_len);
+			check(c.pairs[i].at + c.pairs[i].nlen + 2 <= c.params_len);
+			check(name[c.pairs[i].nlen] == '\0');
+			if (memchr(name, '\0', c.pairs[i].nlen) != NULL)
+				continue;
+			found = fcgi_param(&c, name);
+			check(found != NULL && found <= value);
 		}
 		while ((n = fcgi_read(&c, body, sizeof body)) > 0)
 			total += (size_t)n;

@@ -164,10 +164,51 @@ TEST(stacks_are_reused)
 	CHECK(fib_stacks() >= 8);
 }
 
+/* A fiber made from a kept one starts afresh: its own function and
+ * argument, no data, yields and ends as a new one does, on another thread
+ * too. */
+TEST(a_kept_fiber_starts_afresh)
+{
+	struct fib *f;
+	struct steps s = { 0 };
+	struct resumer r;
+	pthread_t t;
+	int ran = 0;
+	size_t before;
+
+	REQUIRE(fib_new(three_steps, &s, &f) == ENR_OK);
+	fib_set_data(f, &ran);
+	while (!fib_resume(f))
+		;
+	CHECK_INT(s.n, 4);
+	fib_free(f);
+	before = fib_stacks();
+	REQUIRE(fib_new(nothing, &ran, &f) == ENR_OK);
+	CHECK(fib_data(f) == NULL);
+	CHECK(fib_resume(f));
+	CHECK_INT(ran, 1);
+	fib_free(f);
+	memset(&s, 0, sizeof s);
+	REQUIRE(fib_new(three_steps, &s, &f) == ENR_OK);
+	CHECK(!fib_resume(f));
+	CHECK(!fib_resume(f));
+	r.f = f;
+	r.ended = false;
+	REQUIRE(pthread_create(&t, NULL, resume_there, &r) == 0);
+	pthread_join(t, NULL);
+	CHECK(!r.ended);
+	CHECK(fib_resume(f));
+	CHECK_INT(s.n, 4);
+	CHECK(pthread_equal(s.where[2], r.self));
+	fib_free(f);
+	CHECK(fib_stacks() == before);  /* no stack mapped for them */
+}
+
 int main(void)
 {
 	RUN(runs_yields_and_carries_on_on_another_thread);
 	RUN(trim_keeps_the_live_frames_and_the_stack_still_works);
 	RUN(stacks_are_reused);
+	RUN(a_kept_fiber_starts_afresh);
 	return harness_done();
 }
