@@ -34,6 +34,7 @@
  * patterns and added with compare-and-swap. */
 struct mx_series {
 	char *labels;
+	uint32_t hash;               /* of labels: most lookups compare only this */
 	uint64_t value;              /* bits of a double: counter/gauge value; histogram sum */
 	uint64_t count;
 	uint64_t *buckets;           /* histogram: per bound, not cumulative */
@@ -149,13 +150,23 @@ static struct mx_series *series_at(struct mx_family *f, size_t i)
 	return &f->chunks[i / MX_CHUNK][i % MX_CHUNK];
 }
 
-static struct mx_series *series_find(struct mx_family *f, const char *labels, size_t from,
-				     size_t n)
+/* FNV-1a of the labels. */
+static uint32_t labels_hash(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
+
+static struct mx_series *series_find(struct mx_family *f, const char *labels, uint32_t hash,
+				     size_t from, size_t n)
 {
 	for (size_t i = from; i < n; i++) {
 		struct mx_series *s = series_at(f, i);
 
-		if (strcmp(s->labels, labels) == 0)
+		if (s->hash == hash && strcmp(s->labels, labels) == 0)
 			return s;
 	}
 	return NULL;
@@ -165,14 +176,15 @@ static struct mx_series *series_find(struct mx_family *f, const char *labels, si
 static struct mx_series *series_get(struct mx_family *f, const char *labels)
 {
 	size_t n = __atomic_load_n(&f->nseries, __ATOMIC_ACQUIRE);
-	struct mx_series *s = series_find(f, labels, 0, n);
+	uint32_t hash = labels_hash(labels);
+	struct mx_series *s = series_find(f, labels, hash, 0, n);
 	size_t m;
 
 	if (s)
 		return s;
 	pthread_mutex_lock(&f->lock);
 	m = __atomic_load_n(&f->nseries, __ATOMIC_ACQUIRE);
-	s = series_find(f, labels, n, m);
+	s = series_find(f, labels, hash, n, m);
 	if (s || m >= LIM_METRIC_SERIES_MAX)
 		goto out;
 	if (f->chunks[m / MX_CHUNK] == NULL) {
@@ -183,6 +195,7 @@ static struct mx_series *series_get(struct mx_family *f, const char *labels)
 	s = series_at(f, m);
 	memset(s, 0, sizeof *s);
 	s->labels = strdup(labels);
+	s->hash = hash;
 	if (s->labels && f->type == MX_HISTOGRAM)
 		s->buckets = calloc(f->nbounds ? f->nbounds : 1, sizeof *s->buckets);
 	if (s->labels == NULL || (f->type == MX_HISTOGRAM && s->buckets == NULL)) {
