@@ -37,17 +37,19 @@ class Conn:
         self.s.settimeout(timeout)
         self.s.connect(path)
 
-    def begin(self, params):
-        self.s.sendall(_record(FCGI_BEGIN_REQUEST, struct.pack(">HB5x", FCGI_RESPONDER, 0)))
+    def begin(self, params, keep=False, req_id=1):
+        """Begin a request; keep asks the responder to keep the connection for the next."""
+        self.s.sendall(_record(FCGI_BEGIN_REQUEST, struct.pack(">HB5x", FCGI_RESPONDER, 1 if keep else 0),
+                               req_id))
         body = b"".join(_nv(k, v) for k, v in params.items())
-        self.s.sendall(_record(FCGI_PARAMS, body))
-        self.s.sendall(_record(FCGI_PARAMS, b""))
+        self.s.sendall(_record(FCGI_PARAMS, body, req_id))
+        self.s.sendall(_record(FCGI_PARAMS, b"", req_id))
 
-    def send_stdin(self, data):
-        self.s.sendall(_record(FCGI_STDIN, data))
+    def send_stdin(self, data, req_id=1):
+        self.s.sendall(_record(FCGI_STDIN, data, req_id))
 
-    def end_stdin(self):
-        self.s.sendall(_record(FCGI_STDIN, b""))
+    def end_stdin(self, req_id=1):
+        self.s.sendall(_record(FCGI_STDIN, b"", req_id))
 
     def read_response(self):
         """Read until END_REQUEST; return (status, headers dict lower-case, body)."""

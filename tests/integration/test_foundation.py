@@ -363,6 +363,24 @@ def test_a_request_whose_headers_pass_64_KiB_is_refused_and_the_next_answered():
         check(status == 200 and b'"status":"ok"' in body, (status, body))
 
 
+def test_a_kept_fastcgi_connection_carries_one_request_after_another():
+    """A web server that keeps its FastCGI connections (FCGI_KEEP_CONN) sends its
+    next request on the same connection once the last one ended; with one thread,
+    a second connection is answered once the first one closes."""
+    with Env(conf={"threads": 1}) as env:
+        c = fcgi.Conn(env.socket)
+        for i, rid in enumerate(("kept1", "kept2", "kept3")):
+            c.begin({"REQUEST_METHOD": "GET", "REQUEST_URI": "/health", "DOCUMENT_URI": "/health",
+                     "REQUEST_ID": rid, "GATEWAY_INTERFACE": "CGI/1.1"}, keep=True, req_id=i + 1)
+            c.end_stdin(req_id=i + 1)
+            status, headers, body = c.read_response()
+            check(status == 200 and b'"status":"ok"' in body, (status, body))
+            check(headers.get("x-request-id") == rid, headers)
+        c.close()
+        status, _, body = fcgi.request(env.socket, "GET", "/health")
+        check(status == 200 and b'"status":"ok"' in body, (status, body))
+
+
 def test_more_clients_than_threads_never_stall():
     """Two responder threads, 32 concurrent keep-alive clients: every request is
     answered (nginx does not pin FastCGI connections to threads)."""
