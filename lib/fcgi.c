@@ -392,7 +392,8 @@ static ssize_t take_content(struct fcgi_conn *c, unsigned char *dst, size_t cap)
 			return -1;
 		take = buffered(c) < c->rec_left ? buffered(c) : c->rec_left;
 		keep = kept + take <= cap ? take : cap - kept;
-		memcpy(dst + kept, c->in + c->in_off, keep);
+		if (keep > 0)
+			memcpy(dst + kept, c->in + c->in_off, keep);
 		kept += keep;
 		c->in_off += take;
 		c->rec_left -= take;
