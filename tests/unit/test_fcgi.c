@@ -155,6 +155,14 @@ static void pair(int sv[2])
 	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
 }
 
+/* The web server's side w sent on sv[1]: c takes sv[0] and has a request. */
+static void begun(struct fcgi_conn *c, int sv[2], const struct buf *w)
+{
+	send_all(sv[1], w);
+	fcgi_init(c);
+	CHECK_INT(fcgi_next_on(c, sv[0]), FCGI_REQUEST);
+}
+
 TEST(a_request_its_parameters_and_its_body_are_read)
 {
 	int sv[2];
@@ -179,10 +187,7 @@ TEST(a_request_its_parameters_and_its_body_are_read)
 	rec(&w, STDIN, 1, "hello ", 6, 2);
 	rec(&w, STDIN, 1, "world", 5, 0);
 	rec(&w, STDIN, 1, "", 0, 0);
-	send_all(sv[1], &w);
-
-	fcgi_init(&c);
-	CHECK_INT(fcgi_next_on(&c, sv[0]), FCGI_REQUEST);
+	begun(&c, sv, &w);
 	CHECK_INT(c.id, 1);
 	CHECK(!c.keep);
 	CHECK_INT(c.nparams, 4);
@@ -253,9 +258,7 @@ TEST(a_large_answer_goes_in_records_of_at_most_64_KiB)
 	begin(&w, 300, 1, false);
 	params(&w, 300, &pairs, 1000);
 	rec(&w, STDIN, 300, "", 0, 0);
-	send_all(sv[1], &w);
-	fcgi_init(&c);
-	CHECK_INT(fcgi_next_on(&c, sv[0]), FCGI_REQUEST);
+	begun(&c, sv, &w);
 	CHECK_INT(c.id, 300);
 	CHECK(pthread_create(&t, NULL, write_big, &a) == 0);
 	CHECK(read_answer(sv[1], 300, &out, 0));
@@ -298,10 +301,7 @@ TEST(management_records_other_roles_and_a_second_request_are_answered)
 	rec(&w, PARAMS, 6, "\1\1ab", 4, 0);      /* its records are skipped */
 	rec(&w, STDIN, 5, "cd", 2, 0);
 	rec(&w, STDIN, 5, "", 0, 0);
-	send_all(sv[1], &w);
-
-	fcgi_init(&c);
-	CHECK_INT(fcgi_next_on(&c, sv[0]), FCGI_REQUEST);
+	begun(&c, sv, &w);
 	CHECK_INT(c.id, 5);
 	CHECK_INT(read_rec(sv[1], &id, &content, &n), GET_VALUES_RESULT);
 	CHECK_INT(id, 0);
@@ -346,9 +346,7 @@ TEST(a_kept_connection_carries_the_next_request)
 	begin(&w, 1, 1, true);
 	params(&w, 1, &pairs, 100);
 	rec(&w, STDIN, 1, "", 0, 0);
-	send_all(sv[1], &w);
-	fcgi_init(&c);
-	CHECK_INT(fcgi_next_on(&c, sv[0]), FCGI_REQUEST);
+	begun(&c, sv, &w);
 	CHECK(c.keep);
 	CHECK_STR(fcgi_param(&c, "REQUEST_URI"), "/first");
 	CHECK(fcgi_write(&c, "a", 1) == ENR_OK);
@@ -364,9 +362,7 @@ TEST(a_kept_connection_carries_the_next_request)
 	begin(&w, 1, 1, true);
 	params(&w, 1, &pairs, 100);
 	rec(&w, STDIN, 1, "", 0, 0);
-	send_all(sv[1], &w);
-	fcgi_init(&c);
-	CHECK_INT(fcgi_next_on(&c, sv[0]), FCGI_REQUEST);
+	begun(&c, sv, &w);
 	CHECK_INT(fcgi_read(&c, &one, 1), 0);
 	CHECK(fcgi_finish(&c) == ENR_OK);
 	CHECK(c.keep && c.fd == sv[0]);
@@ -531,9 +527,7 @@ TEST(parameters_past_the_cap_are_dropped_and_said_so)
 	params(&w, 1, &pairs, 65535);
 	rec(&w, STDIN, 1, "", 0, 0);
 	CHECK(w.len > LIM_FCGI_PARAMS_MAX);
-	send_all(sv[1], &w);
-	fcgi_init(&c);
-	CHECK_INT(fcgi_next_on(&c, sv[0]), FCGI_REQUEST);
+	begun(&c, sv, &w);
 	CHECK(c.params_dropped);
 	CHECK(c.params_cap <= LIM_FCGI_PARAMS_MAX);
 	CHECK_STR(fcgi_param(&c, "REQUEST_METHOD"), "GET");
