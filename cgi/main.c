@@ -231,12 +231,15 @@ static void linger_here(int fd)
 	if (shutdown(fd, SHUT_WR) == 0) {
 		while (!util_deadline_passed(deadline)) {
 			struct pollfd p = { fd, POLLIN, 0 };
+			ssize_t n;
 
 			if (poll(&p, 1, 100) < 0 && errno != EINTR)
 				break;
-			if (p.revents && recv(fd, trash, sizeof trash, MSG_DONTWAIT) <= 0 &&
-			    errno != EAGAIN && errno != EINTR)
-				break;
+			if (!p.revents)
+				continue;
+			n = recv(fd, trash, sizeof trash, MSG_DONTWAIT);
+			if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+				break; /* nginx closed its end, or the connection failed */
 		}
 	}
 	close(fd);
