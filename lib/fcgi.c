@@ -14,7 +14,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -27,11 +26,10 @@
 #define FCGI_VERSION 1
 #define FCGI_HEADER 8
 #define FCGI_IN_BUF (8u * 1024u)
-#define FCGI_REC_MAX 65535u
 #define FCGI_CHUNK 65528u          /* content of one STDOUT record: a multiple of 8 */
 #define FCGI_DIRECT_READ 4096u     /* body reads this large bypass the buffer */
-#define FCGI_KEEP_PARAMS (16u * 1024u)
-#define FCGI_KEEP_OUT (64u * 1024u)
+#define FCGI_KEEP_PARAMS (16u * 1024u)  /* parameter memory it keeps */
+#define FCGI_KEEP_OUT (16u * 1024u)     /* answer memory a pooled request keeps */
 
 enum {
 	T_BEGIN = 1, T_ABORT = 2, T_END = 3, T_PARAMS = 4, T_STDIN = 5, T_STDOUT = 6,
