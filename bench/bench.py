@@ -225,6 +225,26 @@ def hit_conf(threads=64):
     return make
 
 
+def null_baselines(env, thread_counts, conns, script, seconds, wenv):
+    """Swap the do-nothing responder in at each thread count and measure it; returns
+    the results by thread count and the best count."""
+    nulls = {}
+    for t in thread_counts:
+        null = swap_to_null(env, t)
+        try:
+            wrk(env.https_port, "/enrich", 2, conns, script=script, env=wenv)  # warm-up
+            nulls[t] = wrk(env.https_port, "/enrich", seconds, conns, script=script, env=wenv)
+        finally:
+            stop(null)
+    return nulls, max(nulls, key=lambda t: nulls[t]["rps"])
+
+
+def baseline_rows(out, label, nulls, best):
+    for t, nr in sorted(nulls.items()):
+        out.append(row(f"{label}, do-nothing libfcgi responder, {t} threads", nr,
+                       "baseline (best)" if t == best else ""))
+
+
 def bench_responder(a, out, rss):
     """(a) /health and cache-hit POST /enrich against the do-nothing responder:
     enrichd at its default thread count, the do-nothing responder at 8 and at 64
@@ -240,24 +260,13 @@ def bench_responder(a, out, rss):
         hit = wrk(env.https_port, "/enrich", a.seconds, a.conns, script="enrich_hit.lua", env=wenv)
         health = wrk(env.https_port, "/health", a.seconds, a.conns)
         rss["after cache-hit and /health load"] = rss_kb(env.enrichd.pid)
-        nulls = {}
-        for t in (8, 64):
-            null = swap_to_null(env, t)
-            try:
-                wrk(env.https_port, "/enrich", 2, a.conns, script="enrich_hit.lua", env=wenv)
-                nulls[t] = wrk(env.https_port, "/enrich", a.seconds, a.conns,
-                               script="enrich_hit.lua", env=wenv)
-            finally:
-                stop(null)
-    best = max(nulls, key=lambda t: nulls[t]["rps"])
+        nulls, best = null_baselines(env, (8, 64), a.conns, "enrich_hit.lua", a.seconds, wenv)
     base = nulls[best]
     out.append(row(f"POST /enrich, cache hit, auth + rate limit (enrichd, {ENRICHD_THREADS} threads)",
                    hit, f"{hit['rps'] / base['rps'] * 100:.0f}% of the baseline" if base["rps"] else ""))
     out.append(row("GET /health (enrichd)", health,
                    f"{health['rps'] / base['rps'] * 100:.0f}% of the baseline" if base["rps"] else ""))
-    for t, nr in sorted(nulls.items()):
-        out.append(row(f"same requests, do-nothing libfcgi responder, {t} threads", nr,
-                       "baseline (best)" if t == best else ""))
+    baseline_rows(out, "same requests", nulls, best)
     return hit, base
 
 
@@ -347,26 +356,16 @@ def bench_latency(a, out, rss, threads_seen):
                 perf.wait()
             rss["after 1,000 concurrent clients (provider 100 ms)"] = rss_kb(env.enrichd.pid)
             threads_seen["1,000 clients"] = smp.max_threads()
-            nulls = {}
-            for t in (8, 64, 1100):
-                null = swap_to_null(env, t)
-                try:
-                    wrk(env.https_port, "/enrich", 2, 1000, script="enrich_unique.lua", env=wenv)
-                    nulls[t] = wrk(env.https_port, "/enrich", a.seconds, 1000,
-                                   script="enrich_unique.lua", env=wenv)
-                finally:
-                    stop(null)
+            nulls, best = null_baselines(env, (8, 64, 1100), 1000, "enrich_unique.lua",
+                                         a.seconds, wenv)
     finally:
         up.close()
-    best = max(nulls, key=lambda t: nulls[t]["rps"])
     base = nulls[best]["rps"]
     bound = min(10000.0, base)
     out.append(row(f"POST /enrich, 1,000 clients, provider 100 ms away (enrichd, {ENRICHD_THREADS} responder threads)",
                    r, f"{r['rps'] / bound * 100:.0f}% of min(10000/s, null at 1,000) = "
                    f"{bound:.0f}/s; p99 {'under' if (r['p99'] or 1e9) < 250 else 'over'} 250 ms"))
-    for t, nr in sorted(nulls.items()):
-        out.append(row(f"same load, do-nothing libfcgi responder, {t} threads", nr,
-                       "baseline (best)" if t == best else ""))
+    baseline_rows(out, "same load", nulls, best)
     return r, base
 
 

@@ -17,7 +17,6 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <malloc.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -222,29 +221,6 @@ static bool quiet(int fd)
 	return false;
 }
 
-/* The orderly close where there is no loop to do it: here, waiting. */
-static void linger_here(int fd)
-{
-	int64_t deadline = util_deadline_in(LINGER_MS);
-	char trash[1024];
-
-	if (shutdown(fd, SHUT_WR) == 0) {
-		while (!util_deadline_passed(deadline)) {
-			struct pollfd p = { fd, POLLIN, 0 };
-			ssize_t n;
-
-			if (poll(&p, 1, 100) < 0 && errno != EINTR)
-				break;
-			if (!p.revents)
-				continue;
-			n = recv(fd, trash, sizeof trash, MSG_DONTWAIT);
-			if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
-				break; /* nginx closed its end, or the connection failed */
-		}
-	}
-	close(fd);
-}
-
 static void rq_finish(struct rq *q)
 {
 	struct ev_loop *l = co_loop();
@@ -254,14 +230,11 @@ static void rq_finish(struct rq *q)
 	fcgi_finish(&q->fc);
 	/* A connection nginx keeps for its next request stays with the pooled
 	 * request; one with nothing left to read is closed at once; any other
-	 * is closed by the loop. */
+	 * is closed by the loop (there is one while requests are served). */
 	if (!q->fc.keep && q->fc.fd >= 0) {
 		fd = fcgi_detach(&q->fc);
-		if (consumed && quiet(fd)) {
+		if ((consumed && quiet(fd)) || l == NULL) {
 			close(fd);
-			fd = -1;
-		} else if (l == NULL) {
-			linger_here(fd);
 			fd = -1;
 		}
 	}

@@ -89,18 +89,24 @@ static void forget_input(struct fcgi_conn *c)
 	c->rec_left = c->pad_left = 0;
 }
 
-void fcgi_release(struct fcgi_conn *c)
+static void forget_params(struct fcgi_conn *c)
 {
-	if (c->fd >= 0)
-		close(c->fd);
-	c->fd = -1;
-	forget_input(c);
 	free(c->params);
 	c->params = NULL;
 	c->params_len = c->params_cap = 0;
 	free(c->pairs);
 	c->pairs = NULL;
 	c->pairs_cap = 0;
+	c->nparams = 0;
+}
+
+void fcgi_release(struct fcgi_conn *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	forget_input(c);
+	forget_params(c);
 	buf_release(&c->out);
 }
 
@@ -268,25 +274,32 @@ static bool broke(struct fcgi_conn *c, const char *why)
 	return false;
 }
 
-/* Skip n bytes of the input. */
-static bool skip(struct fcgi_conn *c, size_t n)
+/* Take n bytes of the input, the first cap of them into dst (the rest
+ * skipped).  Returns how many were kept, or -1 when the input ended first. */
+static ssize_t consume(struct fcgi_conn *c, size_t n, unsigned char *dst, size_t cap)
 {
+	size_t kept = 0;
+
 	while (n > 0) {
-		size_t take;
+		size_t take, keep;
 
 		if (buffered(c) == 0 && fill(c) <= 0)
-			return false;
+			return -1;
 		take = buffered(c) < n ? buffered(c) : n;
+		keep = kept + take <= cap ? take : cap - kept;
+		if (keep > 0)
+			memcpy(dst + kept, c->in + c->in_off, keep);
+		kept += keep;
 		c->in_off += take;
 		n -= take;
 	}
-	return true;
+	return (ssize_t)kept;
 }
 
 /* The rest of the current record, content and padding, skipped. */
 static bool close_record(struct fcgi_conn *c)
 {
-	bool ok = skip(c, c->rec_left + c->pad_left);
+	bool ok = consume(c, c->rec_left + c->pad_left, NULL, 0) >= 0;
 
 	c->rec_type = 0;
 	c->rec_left = c->pad_left = 0;
@@ -332,6 +345,14 @@ static bool nv_len(const unsigned char *p, size_t len, size_t *i, size_t *out)
 	return true;
 }
 
+/* The pair at p[*i] of p[0..n): its name's and value's lengths, *i moved
+ * to its name.  False when no whole pair is left. */
+static bool next_pair(const unsigned char *p, size_t n, size_t *i, size_t *nl, size_t *vl)
+{
+	return nv_len(p, n, i, nl) && nv_len(p, n, i, vl) && *nl <= n - *i &&
+	       *vl <= n - *i - *nl;
+}
+
 /* Room for one more pair in c's index. */
 static bool pair_room(struct fcgi_conn *c, unsigned count)
 {
@@ -360,8 +381,7 @@ static void decode_params(struct fcgi_conn *c)
 	while (i < n) {
 		size_t nl, vl;
 
-		if (!nv_len(p, n, &i, &nl) || !nv_len(p, n, &i, &vl) || nl > n - i ||
-		    vl > n - i - nl || !pair_room(c, count))
+		if (!next_pair(p, n, &i, &nl, &vl) || !pair_room(c, count))
 			break;
 		c->pairs[count] = (struct fcgi_pair){ (uint32_t)o, (uint32_t)nl };
 		memmove(p + o, p + i, nl);
@@ -381,22 +401,10 @@ static void decode_params(struct fcgi_conn *c)
  * the rest skipped).  Returns how many were kept, or -1. */
 static ssize_t take_content(struct fcgi_conn *c, unsigned char *dst, size_t cap)
 {
-	size_t kept = 0;
+	ssize_t kept = consume(c, c->rec_left, dst, cap);
 
-	while (c->rec_left > 0) {
-		size_t take, keep;
-
-		if (buffered(c) == 0 && fill(c) <= 0)
-			return -1;
-		take = buffered(c) < c->rec_left ? buffered(c) : c->rec_left;
-		keep = kept + take <= cap ? take : cap - kept;
-		if (keep > 0)
-			memcpy(dst + kept, c->in + c->in_off, keep);
-		kept += keep;
-		c->in_off += take;
-		c->rec_left -= take;
-	}
-	return (ssize_t)kept;
+	c->rec_left = 0;
+	return kept;
 }
 
 /* Management records (request id 0): the variables asked for that the
@@ -419,8 +427,7 @@ static bool management(struct fcgi_conn *c)
 	for (size_t i = 0; i < (size_t)n;) {
 		size_t nl, vl;
 
-		if (!nv_len(ask, (size_t)n, &i, &nl) || !nv_len(ask, (size_t)n, &i, &vl) ||
-		    nl > (size_t)n - i || vl > (size_t)n - i - nl)
+		if (!next_pair(ask, (size_t)n, &i, &nl, &vl))
 			break;
 		if (nl == 15 && memcmp(ask + i, "FCGI_MPXS_CONNS", 15) == 0 && alen + 18 <= sizeof ans) {
 			ans[alen++] = 15;
@@ -654,14 +661,8 @@ enum enr_err fcgi_finish(struct fcgi_conn *c)
 	if (c->out.alloc > FCGI_KEEP_OUT)
 		buf_release(&c->out);
 	buf_reset(&c->out);
-	if (c->params_cap > FCGI_KEEP_PARAMS) {
-		free(c->params);
-		c->params = NULL;
-		c->params_cap = 0;
-		free(c->pairs);
-		c->pairs = NULL;
-		c->pairs_cap = 0;
-	}
+	if (c->params_cap > FCGI_KEEP_PARAMS)
+		forget_params(c);
 	c->params_len = 0;
 	c->nparams = 0;
 	/* The next request on this connection only after this one's input
