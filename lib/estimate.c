@@ -107,6 +107,7 @@ enum enr_err est_row(const struct wf_ctx *ctx, const struct rec *rec, fld_set wa
 	}
 	out->cached = out->n == 0 && hits > 0;
 	out->local_only = out->n == 0 && hits == 0;
+	pl_finish(pl);
 	wf_result_release(&res);
 	free(pl);
 	return rc;

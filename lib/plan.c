@@ -183,6 +183,9 @@ void pl_init(struct pl_plan *pl, const struct cfg *cfg, const struct dom_lists *
 	pl->rec = rec;
 	pl->out = out;
 	pl->active = -1;
+	pl->cap = 2 * ((int)cfg->nproviders + 2); /* the builtins local and mock too */
+	if (pl->cap > PL_LOOKUPS_MAX)
+		pl->cap = PL_LOOKUPS_MAX;
 	out->want = want;
 	pl_company_of(rec, pl->company_domain, &pl->company_name, pl->company_key);
 }
@@ -207,7 +210,9 @@ static struct pl_lookup *add(struct pl_plan *pl, const struct cfg_provider *p, e
 	struct pl_lookup *lk;
 	enum enr_err rc = ENR_OK;
 
-	if (pl->nlk == PL_LOOKUPS_MAX)
+	if (pl->nlk == pl->cap)
+		return NULL;
+	if (pl->lk == NULL && (pl->lk = calloc((size_t)pl->cap, sizeof *pl->lk)) == NULL)
 		return NULL;
 	lk = &pl->lk[pl->nlk];
 	memset(lk, 0, sizeof *lk);
@@ -357,7 +362,7 @@ void pl_done(struct pl_plan *pl, struct pl_lookup *lk, const struct pl_answer *a
 	const char *name = lk->p->name;
 
 	lk->done = true;
-	if (pl->active == (int)(lk - pl->lk))
+	if (pl->active >= 0 && &pl->lk[pl->active] == lk)
 		pl->active = -1;
 	out->depth++;
 	switch (a->end) {
@@ -436,6 +441,9 @@ void pl_finish(struct pl_plan *pl)
 	else
 		out->status = failed ? WF_INCOMPLETE : WF_NOT_FOUND;
 	out->cached = out->calls == 0 && out->shared_calls == 0 && out->cache_hits > 0;
+	free(pl->lk);
+	pl->lk = NULL;
+	pl->nlk = 0;
 }
 
 bool pl_company_unknown(const struct pl_plan *pl)

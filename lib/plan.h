@@ -107,8 +107,10 @@ struct pl_plan {
 	bool company_fed;                 /* the key came from a person answer */
 
 	int group, pos;                   /* where the walk is */
-	struct pl_lookup lk[PL_LOOKUPS_MAX];
-	int nlk;
+	/* Its lookups, nlk of cap: allocated at the first, sized to the
+	 * configuration (a person and a company lookup per provider). */
+	struct pl_lookup *lk;
+	int nlk, cap;
 	int active;                       /* index of the lookup being made, -1 none */
 	bool no_paid;                     /* a budget refused: builtins only from now on */
 	bool finished;
@@ -121,8 +123,8 @@ void pl_init(struct pl_plan *pl, const struct cfg *cfg, const struct dom_lists *
 	     const struct rec *rec, fld_set want, struct wf_result *out);
 
 /* The next lookup to make, or NULL when the plan is finished (or while
- * its lookup is outstanding).  The pointer stays valid for the plan's
- * life.  ENR_E_NOMEM only when a cache key could not be built (the plan
+ * its lookup is outstanding).  The pointer stays valid until
+ * pl_finish.  ENR_E_NOMEM only when a cache key could not be built (the plan
  * is then finished). */
 struct pl_lookup *pl_next(struct pl_plan *pl);
 
@@ -132,7 +134,9 @@ struct pl_lookup *pl_next(struct pl_plan *pl);
 void pl_done(struct pl_plan *pl, struct pl_lookup *lk, const struct pl_answer *a);
 
 /* Set out->status (complete, partial, not_found, incomplete) from what
- * was found and what failed.  Call once the plan is finished. */
+ * was found and what failed, and free the plan's lookups (what pl_next
+ * returned is gone).  Call once for every plan started, when it is
+ * finished or abandoned. */
 void pl_finish(struct pl_plan *pl);
 
 /* True when the plan still needs a company key it does not have: a

@@ -204,6 +204,8 @@ TEST(people_of_one_company_share_its_cache_key)
 	CHECK_INT(lb->kind, PROV_KIND_COMPANY);
 	CHECK(memcmp(la->key, lb->key, CACHE_KEY_LEN) == 0);
 	CHECK_STR(pa.company_key, "d:initech.com");
+	pl_finish(&pa);
+	pl_finish(&pb);
 	wf_result_release(&oa);
 	wf_result_release(&ob);
 	rec_release(&a);
