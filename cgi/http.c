@@ -24,8 +24,10 @@
 /* Everything before the large parts, and the large parts' heads. */
 static void clear(struct http_req *r)
 {
-	memset(r, 0, offsetof(struct http_req, path));
-	r->path[0] = '\0';
+	memset(r, 0, offsetof(struct http_req, path_own));
+	r->path = "";
+	free(r->path_own);
+	r->path_own = NULL;
 	qs_release(&r->qs);
 	r->match.n = 0;
 }
@@ -33,9 +35,9 @@ static void clear(struct http_req *r)
 void http_req_init(struct http_req *r)
 {
 	qs_init(&r->qs);
+	r->path_own = NULL;
 	clear(r);
-	r->headers = NULL;
-	r->headers_cap = 0;
+	buf_init(&r->head, 0);
 	buf_init(&r->body, LIM_BODY_MAX_CEILING);
 	buf_init(&r->out, 0);
 }
@@ -43,9 +45,9 @@ void http_req_init(struct http_req *r)
 void http_req_release(struct http_req *r)
 {
 	qs_release(&r->qs);
-	free(r->headers);
-	r->headers = NULL;
-	r->headers_cap = 0;
+	free(r->path_own);
+	r->path_own = NULL;
+	buf_release(&r->head);
 	buf_release(&r->body);
 	buf_release(&r->out);
 }
@@ -60,6 +62,7 @@ void http_req_reset(struct http_req *r)
 		buf_release(&out);
 	buf_reset(&body);
 	buf_reset(&out);
+	buf_reset(&r->head);
 	clear(r);
 	r->body = body;
 	r->out = out;
@@ -110,23 +113,26 @@ void http_req_begin(struct http_req *r, struct fcgi_conn *fc, struct cfg *cfg)
 	 * no query); only the raw REQUEST_URI has its query to cut off, and it is
 	 * not decoded.  The query comes from QUERY_STRING alone. */
 	uri = http_param(r, "DOCUMENT_URI");
+	if (uri == NULL || *uri == '\0')
+		uri = http_param(r, "PATH_INFO");
 	if (uri && *uri) {
-		plen = strlen(uri);
-	} else if ((uri = http_param(r, "PATH_INFO")) != NULL && *uri) {
 		plen = strlen(uri);
 	} else if ((uri = http_param(r, "REQUEST_URI")) != NULL && *uri) {
 		plen = strcspn(uri, "?");
 	} else {
 		uri = "/";
-		plen = 1;
+		plen = strlen(uri);
 	}
 	if (plen > LIM_PATH_MAX) {
 		/* Cut, it could name a route it never asked for: it matches none. */
 		r->path_too_long = true;
-		plen = 0;
+	} else if (uri[plen] == '\0') {
+		r->path = uri; /* the parameter itself: it lives as long as the request */
+	} else if ((r->path_own = strndup(uri, plen)) != NULL) {
+		r->path = r->path_own;
+	} else {
+		r->path_too_long = true; /* no memory for it: it matches nothing */
 	}
-	memcpy(r->path, uri, plen);
-	r->path[plen] = '\0';
 	r->query = http_param(r, "QUERY_STRING");
 	if (r->query == NULL)
 		r->query = "";
@@ -257,49 +263,62 @@ enum enr_err http_read_body(struct http_req *r, size_t max)
 	return ENR_OK;
 }
 
+/* Where the line of header name (n bytes) starts in r->head, or -1. */
+static long header_at(const struct http_req *r, const char *name, size_t n)
+{
+	const char *h = r->head.data;
+
+	for (size_t at = 0; at < r->head.len;) {
+		const char *eol = strstr(h + at, "\r\n");
+
+		if (strncasecmp(h + at, name, n) == 0 && h[at + n] == ':')
+			return (long)at;
+		at = (size_t)(eol - h) + 2;
+	}
+	return -1;
+}
+
 void http_set_header(struct http_req *r, const char *name, const char *value)
 {
-	struct http_header *h = NULL;
-	size_t o = 0;
+	size_t n = strnlen(name, HTTP_HEADER_NAME_MAX), was, v = 0;
+	long at = header_at(r, name, n);
 
-	for (unsigned i = 0; i < r->nheaders; i++) {
-		if (strcasecmp(r->headers[i].name, name) == 0) {
-			h = &r->headers[i];
-			break;
-		}
-	}
-	if (h == NULL) {
-		if (r->nheaders == r->headers_cap) {
-			unsigned cap = r->headers_cap ? r->headers_cap * 2 : 8;
-			struct http_header *more;
+	if (at >= 0) {
+		/* replaced: its line goes, the new one comes last */
+		char *line = r->head.data + at, *next = strstr(line, "\r\n") + 2;
 
-			if (cap > LIM_RESPONSE_HEADERS)
-				cap = LIM_RESPONSE_HEADERS;
-			if (cap == r->headers_cap)
-				return; /* full */
-			more = realloc(r->headers, cap * sizeof *more);
-			if (more == NULL)
-				return; /* no memory: the header is left out */
-			r->headers = more;
-			r->headers_cap = cap;
-		}
-		h = &r->headers[r->nheaders++];
+		memmove(line, next, (size_t)(r->head.data + r->head.len - next) + 1);
+		r->head.len -= (size_t)(next - line);
+		r->nheaders--;
+	} else if (r->nheaders == LIM_RESPONSE_HEADERS) {
+		return; /* full */
 	}
-	util_strlcpy(h->name, name, sizeof h->name);
-	for (const char *p = value; *p && o + 1 < sizeof h->value; p++) {
-		if (*p != '\r' && *p != '\n')
-			h->value[o++] = *p;
+	was = r->head.len;
+	if (buf_append(&r->head, name, n) != ENR_OK || buf_append(&r->head, ": ", 2) != ENR_OK)
+		goto nomem;
+	for (const char *p = value; *p && v < HTTP_HEADER_VALUE_MAX;) {
+		size_t run = strcspn(p, "\r\n"); /* line breaks are left out */
+
+		if (run > HTTP_HEADER_VALUE_MAX - v)
+			run = HTTP_HEADER_VALUE_MAX - v;
+		if (buf_append(&r->head, p, run) != ENR_OK)
+			goto nomem;
+		v += run;
+		p += run;
+		while (*p == '\r' || *p == '\n')
+			p++;
 	}
-	h->value[o] = '\0';
+	if (buf_append(&r->head, "\r\n", 2) != ENR_OK)
+		goto nomem;
+	r->nheaders++;
+	return;
+nomem:
+	buf_truncate(&r->head, was); /* no memory: the header is left out */
 }
 
 static bool has_header(const struct http_req *r, const char *name)
 {
-	for (unsigned i = 0; i < r->nheaders; i++) {
-		if (strcasecmp(r->headers[i].name, name) == 0)
-			return true;
-	}
-	return false;
+	return header_at(r, name, strlen(name)) >= 0;
 }
 
 static void out_write(struct http_req *r, const void *p, size_t n)
@@ -348,12 +367,7 @@ static void send_head(struct http_req *r, int status, const char *ctype, long lo
 	out_str(r, "\r\nX-Request-Id: ");
 	out_str(r, r->rid);
 	out_str(r, "\r\nCache-Control: no-store\r\n");
-	for (unsigned i = 0; i < r->nheaders; i++) {
-		out_str(r, r->headers[i].name);
-		out_str(r, ": ");
-		out_str(r, r->headers[i].value);
-		out_str(r, "\r\n");
-	}
+	out_write(r, r->head.data, r->head.len);
 	out_str(r, "\r\n");
 }
 

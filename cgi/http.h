@@ -27,10 +27,8 @@
 
 #define HTTP_MAX_PARAMS 4
 
-struct http_header {
-	char name[64];
-	char value[256];
-};
+#define HTTP_HEADER_NAME_MAX 63    /* bytes of a response header's name kept */
+#define HTTP_HEADER_VALUE_MAX 255  /* bytes of its value kept */
 
 struct auth_ctx; /* cgi/auth edge, filled after authentication */
 
@@ -41,6 +39,7 @@ struct http_req {
 
 	/* request */
 	const char *method;
+	const char *path;                 /* the path the web server matched (see http.c) */
 	bool path_too_long;               /* over LIM_PATH_MAX: path is "" and matches nothing */
 	const char *query;                /* raw QUERY_STRING ("" when none) */
 	char rid[LIM_REQUEST_ID_MAX + 1];
@@ -61,20 +60,20 @@ struct http_req {
 
 	/* response */
 	int status;
-	unsigned nheaders;
+	unsigned nheaders;                /* lines in head */
 	struct buf out;
 	bool head_sent;
 	bool responded;
 
 	/* The large parts last: a request clears only their heads (http.c), so
 	 * a pooled request keeps resident only what its requests used. */
-	char path[LIM_PATH_MAX + 1];      /* the path the web server matched (see http.c) */
+	char *path_own;                   /* path, when it had to be cut out of REQUEST_URI */
 	struct qs qs;                     /* the query, checked against the route's table */
 	struct rt_match match;
-	/* The response's headers, the first nheaders of headers_cap (grown up
-	 * to LIM_RESPONSE_HEADERS; kept for the next request). */
-	struct http_header *headers;
-	unsigned headers_cap;
+	/* The response's own headers as they are sent, "Name: value\r\n"
+	 * lines (LIM_RESPONSE_HEADERS at most); the memory is kept for the
+	 * next request. */
+	struct buf head;
 };
 
 void http_req_init(struct http_req *r);

@@ -16,7 +16,7 @@
 struct rt_match {
 	unsigned n;                          /* captures found */
 	const char *cap[RT_MAX_CAPTURES];    /* point into store */
-	char store[2048];
+	char store[256];                     /* a longer capture matches nothing */
 };
 
 /* True when path matches pattern; *m then holds the captures (copied, so

@@ -57,11 +57,27 @@ TEST(long_capture_refused)
 	CHECK(!rt_match("/x/{id}", path, &m));
 }
 
+TEST(a_capture_the_store_holds_matches_one_byte_more_does_not)
+{
+	enum { STORE = sizeof(((struct rt_match *)0)->store) };
+	static char path[3 + STORE + 1];
+	struct rt_match m;
+
+	memcpy(path, "/x/", 3);
+	memset(path + 3, 'a', STORE - 1); /* the store's size less its terminator */
+	REQUIRE(rt_match("/x/{id}", path, &m));
+	CHECK_INT(m.n, 1);
+	CHECK_INT(strlen(m.cap[0]), STORE - 1);
+	path[3 + STORE - 1] = 'a';
+	CHECK(!rt_match("/x/{id}", path, &m));
+}
+
 int main(void)
 {
 	RUN(literal_paths);
 	RUN(captures);
 	RUN(no_write_on_mismatch);
 	RUN(long_capture_refused);
+	RUN(a_capture_the_store_holds_matches_one_byte_more_does_not);
 	return harness_done();
 }
