@@ -298,6 +298,8 @@ void fib_set_data(struct fib *f, void *p)
 	f->data = p;
 }
 
+#define FIB_TRIM_MARGIN 1024u
+
 void fib_trim(void)
 {
 	struct fib *f = tl_current;
@@ -308,8 +310,11 @@ void fib_trim(void)
 	if (f == NULL)
 		return;
 	lo = (uintptr_t)f->base + pg;
-	/* Keep the page we are on and one below it for the calls to come. */
-	top = ((uintptr_t)&here & ~(uintptr_t)(pg - 1)) - pg;
+	/* Keep the pages from FIB_TRIM_MARGIN below here up: the margin holds
+	 * this call's own frames (madvise's return address is on the stack
+	 * while it runs).  A call to come that goes deeper touches a fresh
+	 * zeroed page. */
+	top = ((uintptr_t)&here - FIB_TRIM_MARGIN) & ~(uintptr_t)(pg - 1);
 	if (top > lo)
 		(void)madvise((void *)lo, top - lo, MADV_DONTNEED);
 }
