@@ -64,11 +64,12 @@ void prov_request_init(struct prov_request *r)
 /* Clear (the auth header holds a key) and free r's header lines. */
 static void free_lines(struct prov_request *r)
 {
-	if (r->headers) {
-		explicit_bzero(r->headers, r->nheaders * sizeof r->headers[0]);
-		free(r->headers);
+	for (unsigned i = 0; i < r->nheaders; i++) {
+		explicit_bzero(r->headers[i], strlen(r->headers[i]));
+		free(r->headers[i]);
+		r->headers[i] = NULL;
 	}
-	r->headers = NULL;
+	r->nheaders = 0;
 }
 
 void prov_request_release(struct prov_request *r)
@@ -91,6 +92,7 @@ static bool has_line_break(const char *s)
  * header line of its own. */
 enum enr_err prov_request_header(struct prov_request *r, const char *name, const char *value)
 {
+	size_t n;
 	char *line;
 
 	if (name == NULL || value == NULL || name[0] == '\0' || strchr(name, ':') ||
@@ -98,22 +100,15 @@ enum enr_err prov_request_header(struct prov_request *r, const char *name, const
 		return ENR_E_INVALID;
 	if (r->nheaders >= PROV_MAX_HEADERS)
 		return ENR_E_RANGE;
-	{
-		/* A new block, not realloc: the old one may hold a key, and is
-		 * cleared before it is freed. */
-		char (*grown)[PROV_HEADER_LINE] = malloc((r->nheaders + 1) * sizeof r->headers[0]);
-
-		if (grown == NULL)
-			return ENR_E_NOMEM;
-		if (r->headers)
-			memcpy(grown, r->headers, r->nheaders * sizeof r->headers[0]);
-		free_lines(r);
-		r->headers = grown;
-	}
-	line = r->headers[r->nheaders];
 	/* A value longer than the line is cut, as the header promises. */
-	snprintf(line, sizeof r->headers[0], "%s: %s", name, value);
-	r->nheaders++;
+	n = strlen(name) + 2 + strlen(value) + 1;
+	if (n > PROV_HEADER_LINE)
+		n = PROV_HEADER_LINE;
+	line = malloc(n);
+	if (line == NULL)
+		return ENR_E_NOMEM;
+	snprintf(line, n, "%s: %s", name, value);
+	r->headers[r->nheaders++] = line;
 	return ENR_OK;
 }
 

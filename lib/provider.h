@@ -68,9 +68,9 @@ struct prov_request {
 	struct buf url;
 	struct buf body;                     /* len 0: no body */
 	unsigned nheaders;
-	/* The complete "Name: value" lines, nheaders of them, on the heap: a
-	 * request is built on a fiber's stack, and the lines are few. */
-	char (*headers)[PROV_HEADER_LINE];
+	/* The complete "Name: value" lines, nheaders of them, each on the heap
+	 * in its own size (PROV_HEADER_LINE at most, terminator included). */
+	char *headers[PROV_MAX_HEADERS];
 };
 
 void prov_request_init(struct prov_request *r);

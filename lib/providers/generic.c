@@ -145,7 +145,7 @@ static enum enr_err generic_build(const struct cfg_provider *p, const struct cfg
 {
 	const struct cfg_generic *g = p ? p->generic : NULL;
 	const char *base = p && p->base_url ? p->base_url : "";
-	char auth[sizeof out->headers[0]];
+	char auth[PROV_HEADER_LINE];
 	bool post;
 	int used = 0;
 	enum enr_err rc;

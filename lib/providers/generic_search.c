@@ -218,7 +218,7 @@ static enum enr_err gs_build(const struct cfg_provider *p, const struct cfg_key 
 {
 	const struct cfg_generic_search *g;
 	const struct cfg_generic *lookup;
-	char auth[sizeof out->headers[0]];
+	char auth[PROV_HEADER_LINE];
 	prov_filter_set can;
 	bool post;
 	enum enr_err rc;

@@ -103,7 +103,7 @@ static enum enr_err put_url(const struct cfg_provider *p, const char *path, stru
  * than sent cut or split. */
 static enum enr_err common_headers(const struct cfg_key *key, struct prov_request *r)
 {
-	char value[sizeof r->headers[0]];
+	char value[PROV_HEADER_LINE];
 	enum enr_err rc;
 	int n;
 
@@ -114,7 +114,7 @@ static enum enr_err common_headers(const struct cfg_key *key, struct prov_reques
 			return ENR_E_INVALID;
 	}
 	n = snprintf(value, sizeof value, "Bearer %s", key->secret);
-	if (n < 0 || (size_t)n + sizeof "Authorization: " > sizeof r->headers[0])
+	if (n < 0 || (size_t)n + sizeof "Authorization: " > PROV_HEADER_LINE)
 		rc = ENR_E_INVALID;
 	else if (prov_request_header(r, "Authorization", value) != ENR_OK ||
 		 prov_request_header(r, "Accept", "application/json") != ENR_OK ||

@@ -258,7 +258,7 @@ static enum enr_err surfe_build(const struct cfg_provider *p, const struct cfg_k
 				const struct prov_search *s, struct prov_request *out)
 {
 	json_t *body = NULL;
-	char *text = NULL, auth[sizeof out->headers[0]];
+	char *text = NULL, auth[PROV_HEADER_LINE];
 	enum enr_err rc;
 
 	if (p == NULL || key == NULL || key->secret == NULL || s == NULL ||
