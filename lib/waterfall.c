@@ -104,7 +104,7 @@ struct slot {
 	int hold;              /* index of its budget hold in the round, -1 */
 	struct prov_result res;
 	struct rot_report rep;
-	struct bulk_item item;
+	struct bulk_item *item;  /* S_BULK: in the collector */
 	struct pl_answer ans;
 };
 
@@ -407,57 +407,69 @@ static enum enr_err perform(struct round *r)
 {
 	const struct wf_ctx *ctx = r->ctx;
 	struct rot_ctx rc_ctx = rot_ctx_of(ctx);
+	enum enr_err failed = ENR_OK;
 
 	for (size_t i = 0; i < r->n; i++) {
 		struct slot *sl = &r->s[i];
+		struct bulk_item *it;
 		int size, linger;
 
 		if (sl->state != S_CALL || !bulk_path(ctx, sl->lk, &size, &linger))
 			continue;
-		bulk_item_init(&sl->item);
-		sl->item.p = sl->lk->p;
-		sl->item.q = sl->lk->q;
-		memcpy(sl->item.key, sl->lk->key, CACHE_KEY_LEN);
-		sl->item.cacheable = cacheable(ctx, sl->lk);
-		sl->item.deadline_mono_ms = ctx->deadline_mono_ms;
-		if (bulk_submit(&rc_ctx, &sl->item, size, linger) == ENR_OK)
+		if ((it = malloc(sizeof *it)) == NULL)
+			continue; /* made as a single call below */
+		bulk_item_init(it);
+		it->p = sl->lk->p;
+		it->q = sl->lk->q;
+		memcpy(it->key, sl->lk->key, CACHE_KEY_LEN);
+		it->cacheable = cacheable(ctx, sl->lk);
+		it->deadline_mono_ms = ctx->deadline_mono_ms;
+		if (bulk_submit(&rc_ctx, it, size, linger) == ENR_OK) {
+			sl->item = it;
 			sl->state = S_BULK;
-		else
-			bulk_item_release(&sl->item); /* made as a single call below */
+		} else {
+			bulk_item_release(it); /* made as a single call below */
+			free(it);
+		}
 	}
-	for (size_t i = 0; i < r->n; i++) {
+	for (size_t i = 0; i < r->n && failed == ENR_OK; i++) {
 		struct slot *sl = &r->s[i];
-		enum enr_err rc;
 
 		if (sl->state != S_CALL)
 			continue;
-		rc = rot_call(&rc_ctx, sl->lk->p, &sl->lk->q, &sl->res, &sl->rep);
-		if (rc)
-			return rc;
+		failed = rot_call(&rc_ctx, sl->lk->p, &sl->lk->q, &sl->res, &sl->rep);
+		if (failed)
+			break;
 		add_report(sl->job->out, &sl->rep, false);
 		end_report(sl, &sl->rep);
 		write_cache(ctx, sl);
 	}
+	/* Waited for after a failure too: the collector writes into the item. */
 	for (size_t i = 0; i < r->n; i++) {
 		struct slot *sl = &r->s[i];
+		struct bulk_item *it = sl->item;
 
 		if (sl->state != S_BULK)
 			continue;
-		bulk_wait(&sl->item);
-		prov_result_release(&sl->res);
-		sl->res = sl->item.res;
-		prov_result_init(&sl->item.res);
-		sl->rep = sl->item.rep;
-		if (sl->item.cache_failed) {
-			mx_add(mx_cache_write_failures, "", 1);
-			log_error("waterfall", "%s answer not cached: asking again will call the "
-				  "provider again", sl->lk->p->name);
+		bulk_wait(it);
+		sl->item = NULL;
+		if (failed == ENR_OK) {
+			prov_result_release(&sl->res);
+			sl->res = it->res;
+			prov_result_init(&it->res);
+			sl->rep = it->rep;
+			if (it->cache_failed) {
+				mx_add(mx_cache_write_failures, "", 1);
+				log_error("waterfall", "%s answer not cached: asking again will call "
+					  "the provider again", sl->lk->p->name);
+			}
+			add_report(sl->job->out, &sl->rep, true);
+			end_report(sl, &sl->rep);
 		}
-		bulk_item_release(&sl->item);
-		add_report(sl->job->out, &sl->rep, true);
-		end_report(sl, &sl->rep);
+		bulk_item_release(it);
+		free(it);
 	}
-	return ENR_OK;
+	return failed;
 }
 
 /* Ends the in-process flights the round still holds. */
