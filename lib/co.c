@@ -160,6 +160,14 @@ enum enr_err co_start(struct co_task *t, bool *moved)
 	return ENR_OK;
 }
 
+/* A wait on the loop: what the calls since the last one touched below
+ * here is given back first. */
+static void wait_here(void)
+{
+	fib_trim();
+	fib_yield();
+}
+
 /* Leave the starting thread for the loop; true when on it now. */
 static bool move(void)
 {
@@ -232,7 +240,7 @@ enum enr_err co_perform(const struct prov_request *req, int timeout_ms, size_t b
 	t->xtimeout_ms = timeout_ms;
 	t->xbody_max = body_max;
 	t->waiting = CO_W_STARTING;
-	fib_yield();
+	wait_here();
 	return t->xrc;
 }
 
@@ -267,7 +275,7 @@ void co_sleep_ms(int64_t ms)
 		return;
 	}
 	t->waiting = CO_W_TIMER;
-	fib_yield();
+	wait_here();
 	ev_timer_stop(t->loop, &t->timer);
 }
 
@@ -328,7 +336,7 @@ void co_call(void (*fn)(void *arg), void *arg)
 		return;
 	}
 	t->waiting = CO_W_CALL;
-	fib_yield();
+	wait_here();
 }
 
 /* ---- group commit ----------------------------------------------------------- */
@@ -378,7 +386,7 @@ bool co_write(int kind, struct co_write *w)
 	if (sp_write(the_pool, kinds[kind].pool_kind, w) != ENR_OK)
 		return false;
 	t->waiting = CO_W_CALL;
-	fib_yield();
+	wait_here();
 	return true;
 }
 
