@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "limits.h"
 #include "log.h"
 #include "spool.h"
 #include "util.h"
@@ -146,12 +147,17 @@ enum enr_err co_start(struct co_task *t, bool *moved)
 	if (rc)
 		return rc;
 	fib_set_data(t->fib, t);
-	if (fib_resume(t->fib)) {
-		fib_free(t->fib);
-		t->fib = NULL;
-		*moved = false;
-		return ENR_OK;
+	while (!fib_resume(t->fib)) {
+		if (t->waiting != CO_W_HERE)
+			goto moving;
+		t->waiting = CO_W_NONE;
+		t->here_fn(t->here_arg);
 	}
+	fib_free(t->fib);
+	t->fib = NULL;
+	*moved = false;
+	return ENR_OK;
+moving:
 	/* It yielded to move (the only wait before the loop): from the post
 	 * on, t is the loop's. */
 	*moved = true;
@@ -160,11 +166,20 @@ enum enr_err co_start(struct co_task *t, bool *moved)
 	return ENR_OK;
 }
 
-/* A wait on the loop: what the calls since the last one touched below
- * here is given back first. */
+/* With many continuations waiting, what a wait's stack touched below it
+ * is given back first.  With few, it is kept: the pages cost less than
+ * giving them back (each madvise that drops pages interrupts every other
+ * CPU to flush its TLB), and the calls after the wait touch them again. */
+static void trim_if_many(void)
+{
+	if (atomic_load(&in_flight) >= LIM_CO_TRIM_FROM)
+		fib_trim();
+}
+
+/* A wait on the loop. */
 static void wait_here(void)
 {
-	fib_trim();
+	trim_if_many();
 	fib_yield();
 }
 
@@ -181,7 +196,7 @@ static bool move(void)
 	t->waiting = CO_W_MOVING;
 	/* What the request's start touched (parsing, say) is not needed for
 	 * the wait. */
-	fib_trim();
+	trim_if_many();
 	fib_yield();
 	return true;
 }
@@ -329,6 +344,15 @@ void co_call(void (*fn)(void *arg), void *arg)
 	struct co_task *t = on_loop();
 	struct call c = { fn, arg, t };
 
+	if (t == NULL && (t = co_current()) != NULL) {
+		/* Not moved yet: the starting thread runs it on its own stack, so
+		 * the store's deep calls leave no pages on the fiber's. */
+		t->here_fn = fn;
+		t->here_arg = arg;
+		t->waiting = CO_W_HERE;
+		fib_yield();
+		return;
+	}
 	if (t == NULL || the_pool == NULL ||
 	    sp_submit(the_pool, call_run, &c, t->loop, call_done) != ENR_OK) {
 		/* Off the loop, or the pool's queue is full: here, blocking. */
@@ -576,6 +600,7 @@ void co_cancel(struct co_task *t)
 	case CO_W_NONE:
 	case CO_W_MOVING:
 	case CO_W_STARTING: /* never seen: resume starts the transfer before it returns */
+	case CO_W_HERE:     /* never seen: only before the move */
 	case CO_W_CALL:
 		break; /* a store call cannot be taken back: it ends by itself */
 	}

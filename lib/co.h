@@ -48,7 +48,7 @@ struct co_task;
 typedef void (*co_fn)(struct co_task *t);
 
 enum co_wait { CO_W_NONE, CO_W_MOVING, CO_W_STARTING, CO_W_XFER, CO_W_TIMER, CO_W_CALL,
-	       CO_W_COND };
+	       CO_W_COND, CO_W_HERE };
 
 struct co_waiter;
 
@@ -72,6 +72,8 @@ struct co_task {
 	struct up_response *resp;
 	enum enr_err xrc;
 	const struct prov_request *xreq;  /* CO_W_STARTING: what to start */
+	void (*here_fn)(void *arg);       /* CO_W_HERE: a call for the starting thread */
+	void *here_arg;
 	int xtimeout_ms;
 	size_t xbody_max;
 	struct co_waiter *cw;

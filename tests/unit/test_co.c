@@ -12,6 +12,7 @@
 #include "lib/co.h"
 #include "lib/evfake.h"
 #include "lib/evloop.h"
+#include "lib/fiber.h"
 #include "lib/spool.h"
 #include "lib/util.h"
 
@@ -407,6 +408,48 @@ TEST(store_calls_from_the_loop_run_on_a_pool_thread)
 	ev_free(l);
 }
 
+struct off_stack {
+	bool on_fiber;       /* what co_call's function saw */
+	pthread_t ran_on;
+	int calls;
+};
+
+static void where_am_i(void *arg)
+{
+	struct off_stack *o = arg;
+
+	o->on_fiber = fib_current() != NULL;
+	o->ran_on = pthread_self();
+	o->calls++;
+}
+
+static struct off_stack before_move;
+
+static void store_then_return(struct co_task *t)
+{
+	struct job *j = t->arg;
+
+	co_call(where_am_i, &before_move);
+	co_call(where_am_i, &before_move);
+	j->steps = before_move.calls;
+}
+
+TEST(store_calls_before_the_move_run_on_the_starting_threads_own_stack)
+{
+	struct fx x;
+	struct job j = { 0 };
+	bool moved = true;
+
+	REQUIRE(fx_up(&x));
+	before_move.on_fiber = true;
+	start(&j, store_then_return, &moved);
+	CHECK(!moved);
+	CHECK_INT(j.steps, 2); /* the body went on after each */
+	CHECK(!before_move.on_fiber);
+	CHECK(pthread_equal(before_move.ran_on, pthread_self()));
+	fx_down(&x);
+}
+
 int main(void)
 {
 	RUN(quick_work_never_leaves_the_thread);
@@ -417,5 +460,6 @@ int main(void)
 	RUN(a_cancelled_waiter_leaves_the_flight);
 	RUN(a_lock_held_across_waits_is_taken_in_turn_even_when_cancelled);
 	RUN(store_calls_from_the_loop_run_on_a_pool_thread);
+	RUN(store_calls_before_the_move_run_on_the_starting_threads_own_stack);
 	return harness_done();
 }
