@@ -304,6 +304,7 @@ void fib_trim(void)
 {
 	struct fib *f = tl_current;
 	char here;
+	unsigned char vec[LIM_FIB_STACK / 4096];
 	uintptr_t lo, top;
 	size_t pg = page_size();
 
@@ -315,6 +316,20 @@ void fib_trim(void)
 	 * while it runs).  A call to come that goes deeper touches a fresh
 	 * zeroed page. */
 	top = ((uintptr_t)&here - FIB_TRIM_MARGIN) & ~(uintptr_t)(pg - 1);
-	if (top > lo)
-		(void)madvise((void *)lo, top - lo, MADV_DONTNEED);
+	if (top <= lo)
+		return;
+	/* Only from the deepest resident page: a madvise that drops pages
+	 * costs every other CPU a TLB flush (an interrupt, and on a virtual
+	 * machine an exit), and most waits find nothing to drop.  mincore
+	 * costs neither. */
+	if ((top - lo) / pg <= sizeof vec && mincore((void *)lo, top - lo, vec) == 0) {
+		size_t n = (top - lo) / pg, first = 0;
+
+		while (first < n && !(vec[first] & 1))
+			first++;
+		if (first == n)
+			return;
+		lo += first * pg;
+	}
+	(void)madvise((void *)lo, top - lo, MADV_DONTNEED);
 }

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "lib/fiber.h"
 #include "lib/limits.h"
@@ -135,6 +136,47 @@ TEST(trim_keeps_the_live_frames_and_the_stack_still_works)
 	fib_free(f);
 }
 
+/* Resident pages of the 96 KiB that start 8 KiB below here. */
+static __attribute__((noinline)) int resident_below(void)
+{
+	unsigned char vec[24];
+	char here;
+	uintptr_t hi = ((uintptr_t)&here & ~(uintptr_t)4095) - 8192, lo = hi - sizeof vec * 4096;
+	int n = 0;
+
+	if (mincore((void *)lo, hi - lo, vec) != 0)
+		return -1;
+	for (size_t i = 0; i < sizeof vec; i++)
+		n += vec[i] & 1;
+	return n;
+}
+
+struct trimmed {
+	int before, after;
+};
+
+static void touches_deep_then_trims(void *arg)
+{
+	struct trimmed *t = arg;
+
+	(void)deep(100);
+	t->before = resident_below();
+	fib_trim();
+	t->after = resident_below();
+}
+
+TEST(a_trim_gives_back_the_pages_deeper_calls_touched)
+{
+	struct trimmed t = { -1, -1 };
+	struct fib *f = NULL;
+
+	REQUIRE(fib_new(touches_deep_then_trims, &t, &f) == ENR_OK);
+	CHECK(fib_resume(f));
+	CHECK(t.before >= 20); /* 100 KiB of frames went through them */
+	CHECK_INT(t.after, 0);
+	fib_free(f);
+}
+
 static void nothing(void *arg)
 {
 	(*(int *)arg)++;
@@ -208,6 +250,7 @@ int main(void)
 {
 	RUN(runs_yields_and_carries_on_on_another_thread);
 	RUN(trim_keeps_the_live_frames_and_the_stack_still_works);
+	RUN(a_trim_gives_back_the_pages_deeper_calls_touched);
 	RUN(stacks_are_reused);
 	RUN(a_kept_fiber_starts_afresh);
 	return harness_done();
