@@ -15,7 +15,8 @@
  *   co_perform      an upstream transfer (lib/evloop.h; up_perform off one)
  *   co_sleep_ms     a timer
  *   co_call         a function that may block (a store round trip): it
- *                   runs on the store pool's threads, never on the loop
+ *                   runs on the store pool's threads, never on the loop;
+ *                   before the move, on the starting thread's own stack
  *   co_cond_wait    a condition shared with threads (a coalesced lookup)
  *
  * Cancelling (the client went away) ends the current wait at once and
@@ -114,7 +115,9 @@ ENR_MUST_CHECK enum enr_err co_perform(const struct prov_request *req, int timeo
 void co_sleep_ms(int64_t ms);
 
 /* fn(arg) where blocking is allowed: on a store pool thread when called
- * on the loop (the continuation waits), else right here. */
+ * on the loop (the continuation waits); on the starting thread's own stack
+ * (not the fiber's) from a continuation that has not moved; else right
+ * here.  fn sees no continuation (co_current is NULL) off the loop. */
 void co_call(void (*fn)(void *arg), void *arg);
 
 /* Group commit.  Writes of one kind that continuations on the loop queue

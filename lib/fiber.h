@@ -54,7 +54,9 @@ void fib_set_data(struct fib *f, void *p);
 /* From inside a fiber: give the pages of its stack below the current
  * depth back to the system (they are resident from deeper calls that have
  * returned).  A wait of thousands of fibers then costs what they hold, not
- * what they once touched. */
+ * what they once touched.  Only pages found resident (mincore) are
+ * dropped, so a trim that finds none makes no madvise (whose TLB flush
+ * interrupts every other CPU). */
 void fib_trim(void);
 
 /* Stacks allocated now (running, waiting or kept for reuse). */
