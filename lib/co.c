@@ -147,17 +147,18 @@ enum enr_err co_start(struct co_task *t, bool *moved)
 	if (rc)
 		return rc;
 	fib_set_data(t->fib, t);
-	while (!fib_resume(t->fib)) {
+	for (;;) {
+		if (fib_resume(t->fib)) {
+			fib_free(t->fib);
+			t->fib = NULL;
+			*moved = false;
+			return ENR_OK;
+		}
 		if (t->waiting != CO_W_HERE)
-			goto moving;
+			break;
 		t->waiting = CO_W_NONE;
-		t->here_fn(t->here_arg);
+		t->here_fn(t->here_arg); /* a store call, on this thread's stack */
 	}
-	fib_free(t->fib);
-	t->fib = NULL;
-	*moved = false;
-	return ENR_OK;
-moving:
 	/* It yielded to move (the only wait before the loop): from the post
 	 * on, t is the loop's. */
 	*moved = true;
