@@ -267,7 +267,7 @@ def bench_responder(a, out, rss):
                                                       "enrich": ["first_name", "title", "phone"]},
                         headers={"Authorization": "Bearer " + key})
         assert r.status == 200, r
-        hits, healths, rounds = [], [], []
+        hits, rounds, health = [], [], None
         for i in range(a.rounds):
             if i:
                 env.start_enrichd()
@@ -277,7 +277,7 @@ def bench_responder(a, out, rss):
             hits.append(wrk(env.https_port, "/enrich", a.seconds, a.conns,
                             script="enrich_hit.lua", env=wenv))
             if i == 0:
-                healths.append(wrk(env.https_port, "/health", a.seconds, a.conns))
+                health = wrk(env.https_port, "/health", a.seconds, a.conns)
                 rss["after cache-hit and /health load"] = rss_kb(env.enrichd.pid)
             rounds.append(null_baselines(env, (8, 64), a.conns, "enrich_hit.lua", a.seconds, wenv))
     ratios = [h["rps"] / n[b]["rps"] * 100 for h, (n, b) in zip(hits, rounds) if n[b]["rps"]]
@@ -291,7 +291,6 @@ def bench_responder(a, out, rss):
     out.append(row(f"POST /enrich, cache hit, auth + rate limit (enrichd, {ENRICHD_THREADS} threads)",
                    hit, f"{median(ratios):.0f}% of the baseline (median of {len(ratios)} "
                    f"alternating rounds: {each})" if ratios else ""))
-    health = healths[0]
     out.append(row("GET /health (enrichd)", health,
                    f"{health['rps'] / nulls[best]['rps'] * 100:.0f}% of the baseline"
                    if nulls[best]["rps"] else ""))

@@ -167,20 +167,15 @@ enum enr_err co_start(struct co_task *t, bool *moved)
 	return ENR_OK;
 }
 
-/* With many continuations waiting, what a wait's stack touched below it
- * is given back first.  With few, it is kept: the pages cost less than
- * giving them back (each madvise that drops pages interrupts every other
- * CPU to flush its TLB), and the calls after the wait touch them again. */
-static void trim_if_many(void)
+/* A wait (the move to the loop included).  With many continuations
+ * waiting, what its stack touched below it is given back first.  With few,
+ * it is kept: the pages cost less than giving them back (each madvise that
+ * drops pages interrupts every other CPU to flush its TLB), and the calls
+ * after the wait touch them again. */
+static void wait_here(void)
 {
 	if (atomic_load(&in_flight) >= LIM_CO_TRIM_FROM)
 		fib_trim();
-}
-
-/* A wait on the loop. */
-static void wait_here(void)
-{
-	trim_if_many();
 	fib_yield();
 }
 
@@ -195,10 +190,7 @@ static bool move(void)
 		return true;
 	t->loop = the_loop;
 	t->waiting = CO_W_MOVING;
-	/* What the request's start touched (parsing, say) is not needed for
-	 * the wait. */
-	trim_if_many();
-	fib_yield();
+	wait_here();
 	return true;
 }
 
