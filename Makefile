@@ -22,7 +22,7 @@ SAN       ?=
 PKGS      := libcurl jansson libconfig sqlite3 libpq libcrypto libpsl
 # Only the benchmark's do-nothing baseline links libfcgi; enrichd speaks
 # FastCGI itself (lib/fcgi.c).
-BENCH_PKGS := fcgi
+BENCH_PKGS := fcgi libnghttp2 libssl
 
 ifeq ($(SAN),)
 BUILD     ?= build

@@ -49,7 +49,7 @@ SETTINGS=$VAR/deploy.env
 
 # Debian packages the build, the service, the packaging and the tests need.
 PACKAGES=(build-essential pkg-config ca-certificates openssl curl ssl-cert
-          libfcgi-dev libcurl4-openssl-dev libjansson-dev libconfig-dev libsqlite3-dev
+          libfcgi-dev libcurl4-openssl-dev libjansson-dev libconfig-dev libsqlite3-dev libnghttp2-dev
           libpq-dev libssl-dev libpsl-dev sqlite3 nginx-light fcgiwrap python3 wrk clang
           libclang-rt-14-dev systemd dpkg-dev postgresql postgresql-client
           python3-jsonschema chromium chromium-driver python3-selenium prometheus)
