@@ -45,11 +45,10 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 
-from harness import BUILD, Env, deep_merge, pg_database, wait_for  # noqa: E402
+from harness import BUILD, Env, FastUp, deep_merge, pg_database, wait_for  # noqa: E402
 from providers import client_key, keys_env, provider, secret  # noqa: E402
 
 NULLFCGI = os.path.join(BUILD, "bench", "nullfcgi")
-FASTUP = os.path.join(BUILD, "bench", "fastup")
 BACKLOG = 4096   # enrichd's listen_backlog and the null responder's, in every case
 HIGH_LIMITS = {"requests_per_minute": 1000000000, "burst": 1000000000,
                "records_per_hour": 1000000000000, "records_per_day": 1000000000000}
@@ -170,34 +169,6 @@ class Sampler:
         return max((s[2] for s in self.samples), default=0)
 
 
-class FastUp:
-    """bench/fastup.c on a free port: PDL answers after delay_ms."""
-
-    def __init__(self, tmp, delay_ms, threads=1):
-        self.port_file = os.path.join(tmp, f"fastup{delay_ms}.port")
-        self.log = open(os.path.join(tmp, f"fastup{delay_ms}.log"), "wb")
-        self.proc = subprocess.Popen([FASTUP, "--port-file", self.port_file, "--delay-ms",
-                                      str(delay_ms), "--threads", str(threads)],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
-        self.port = int(wait_for(self._port, timeout=10, what="fastup port"))
-
-    def _port(self):
-        if self.proc.poll() is not None:
-            raise RuntimeError("fastup exited at start")
-        try:
-            with open(self.port_file) as f:
-                return f.read().strip() or None
-        except FileNotFoundError:
-            return None
-
-    def url(self):
-        return f"http://127.0.0.1:{self.port}/pdl"
-
-    def close(self):
-        stop(self.proc)
-        self.log.close()
-
-
 # Responder threads of the latency rows: requests that wait on the provider
 # hold none, so the default is enough.
 ENRICHD_THREADS = 8
@@ -208,6 +179,8 @@ def fast_conf(up, threads):
     def make(env):
         p = {"name": "pdl", "kind": "pdl", "base_url": up.url(), "timeout_ms": 5000,
              "keys": [{"id": f"pdl-{i}", "secret": f"env:PDL_KEY_{i}"} for i in (1, 2)]}
+        if up.tls:
+            p["ca_file"] = up.cert
         return {"threads": threads, "listen_backlog": BACKLOG, "log_level": "warn",
                 "accounts_default": HIGH_LIMITS, "providers": [p],
                 "waterfall": {"person": ["pdl"], "phone": ["pdl"], "email": ["pdl"],

@@ -139,6 +139,8 @@ struct cfg_provider {
 	int min_likelihood;        /* pdl */
 	int credits_per_hit;
 	int poll_interval_ms;      /* surfe */
+	int http2;                 /* enum prov_http2 */
+	char *ca_file;             /* CAs its TLS certificate is checked against ("": the system's) */
 	struct {
 		bool enabled;            /* batches call the bulk endpoint (pdl, lusha, surfe) */
 		int batch_size;          /* items per bulk call (up to the kind's maximum) */
@@ -171,6 +173,7 @@ struct cfg {
 	int up_max_connections;       /* upstream connection cache (0: no cap) */
 	int up_max_host_connections;  /* per provider host (0: no cap) */
 	int up_max_idle_connections;  /* idle ones kept open */
+	int up_max_streams;           /* HTTP/2 calls one connection carries at once */
 	enum log_level log_level;
 	enum log_format log_format;
 	char *log_file;          /* "" = standard error */

@@ -11,9 +11,11 @@
  */
 #include "config_int.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fields.h"
 #include "json_path.h"
@@ -69,6 +71,8 @@ static const char *const method_names[] = { "GET", "POST" };
 
 /* lib/budget.h enum bud_period, in order. */
 static const char *const period_names[] = { "day", "month" };
+/* enum prov_http2 */
+static const char *const http2_names[] = { "auto", "off" };
 
 static int kind_of(const char *kind)
 {
@@ -305,6 +309,12 @@ static bool provider_finish(struct cfg_ld *ld, const config_setting_t *blk, void
 			cfg_ld_fail(ld, blk, disp, "provider name \"%s\" is used twice", p->name);
 			return false;
 		}
+	}
+	/* Else every call would fail its TLS check and cool its key down. */
+	if (p->ca_file && p->ca_file[0] && access(p->ca_file, R_OK) != 0) {
+		cfg_ld_fail(ld, config_setting_get_member(blk, "ca_file"), disp,
+			    "ca_file %s cannot be read: %s", p->ca_file, strerror(errno));
+		return false;
 	}
 	if (kind_of(p->kind) != K_GENERIC) {
 		if (req || fields || st || srch[0] || srch[1]) {
@@ -580,6 +590,8 @@ static const struct cfg_dir provider_dirs[] = {
 	{ .path = "credits_per_hit", .type = CT_INT, .min = 0, .max = 1000, AT(credits_per_hit),
 	  .set = set_credits_per_hit },
 	INT("poll_interval_ms", poll_interval_ms, 10, 60000, 250),
+	CHOICE("http2", http2, http2_names, 0),
+	STR("ca_file", ca_file, 0, STRMAX, "", CF_PATH, NULL),
 	GROUP("bulk"),
 	BOOL("bulk.enabled", bulk.enabled, false),
 	INT("bulk.batch_size", bulk.batch_size, 1, 10000, 100),
@@ -625,6 +637,7 @@ static const struct cfg_dir root_dirs[] = {
 	INT("upstream.max_connections", up_max_connections, 0, LIM_EV_XFERS_MAX, 0),
 	INT("upstream.max_host_connections", up_max_host_connections, 0, LIM_EV_XFERS_MAX, 0),
 	INT("upstream.max_idle_connections", up_max_idle_connections, 0, LIM_EV_XFERS_MAX, 0),
+	INT("upstream.max_streams_per_connection", up_max_streams, 1, LIM_EV_XFERS_MAX, 1000),
 
 	GROUP("http"),
 	STR("http.server_name", server_name, 1, 255, "localhost", 0, cfg_check_server_names),

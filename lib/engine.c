@@ -101,6 +101,7 @@ enum enr_err eng_start(const struct cfg *cfg, struct store *st, struct eng **out
 	eo.free_xfers = ENG_FREE_XFERS;
 	eo.max_connections = cfg->up_max_connections;
 	eo.max_host_connections = cfg->up_max_host_connections;
+	eo.max_streams = cfg->up_max_streams;
 	/* 0: keep as many idle as may be in flight, so that a steady load
 	 * reuses its connections instead of making new ones. */
 	eo.max_idle_connections = cfg->up_max_idle_connections > 0 ? cfg->up_max_idle_connections

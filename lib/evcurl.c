@@ -274,6 +274,9 @@ static enum enr_err evc_open(struct ev_loop *l, const struct ev_opts *o, void **
 		if (o->max_idle_connections > 0)
 			curl_multi_setopt(sh->m, CURLMOPT_MAXCONNECTS,
 					  part(o->max_idle_connections, i, c->nsh));
+		/* Not split: it is per connection. */
+		if (o->max_streams > 0)
+			curl_multi_setopt(sh->m, CURLMOPT_MAX_CONCURRENT_STREAMS, (long)o->max_streams);
 	}
 	*be = c;
 	return ENR_OK;
@@ -321,10 +324,9 @@ static enum enr_err evc_start(void *be, struct ev_xfer *x, const struct prov_req
 	if (rc)
 		goto fail;
 	curl_easy_setopt(e->h, CURLOPT_PRIVATE, (void *)x);
-	curl_easy_setopt(e->h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-	/* Over TLS, wait for a connection being set up to say whether it
-	 * multiplexes rather than open a second one to the same host. */
-	if (strncmp(buf_cstr(&req->url), "https://", 8) == 0)
+	/* Where HTTP/2 may come, wait for a connection being set up to say
+	 * whether it multiplexes rather than open a second one to the host. */
+	if (req->http2 == PROV_HTTP2_AUTO && strncmp(buf_cstr(&req->url), "https://", 8) == 0)
 		curl_easy_setopt(e->h, CURLOPT_PIPEWAIT, 1L);
 	ev_xfer_set_layer_data(x, e);
 	e->sh = &c->sh[0];

@@ -675,7 +675,8 @@ enum enr_err ev_new(const struct ev_opts *o, struct ev_loop **out)
 	if (o == NULL)
 		o = &defaults;
 	if (o->max_xfers < 0 || o->max_xfers > LIM_EV_XFERS_MAX || o->free_xfers < 0 ||
-	    o->max_connections < 0 || o->max_host_connections < 0 || o->max_idle_connections < 0)
+	    o->max_connections < 0 || o->max_host_connections < 0 || o->max_idle_connections < 0 ||
+	    o->max_streams < 0)
 		return ENR_E_INVALID;
 	l = calloc(1, sizeof *l);
 	if (l == NULL)

@@ -213,6 +213,8 @@ struct ev_opts {
 	int max_connections;        /* CURLMOPT_MAX_TOTAL_CONNECTIONS */
 	int max_host_connections;   /* CURLMOPT_MAX_HOST_CONNECTIONS */
 	int max_idle_connections;   /* CURLMOPT_MAXCONNECTS: idle ones kept open */
+	int max_streams;            /* CURLMOPT_MAX_CONCURRENT_STREAMS: HTTP/2 calls a
+				     * connection carries at once (the server may say fewer) */
 	const struct ev_xfer_ops *xfer; /* NULL: ev_curl_ops */
 	void *xfer_arg;
 	/* NULL: util_mono_ms.  With another clock the loop never sleeps for a

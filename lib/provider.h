@@ -63,8 +63,16 @@ struct prov_query {
 
 /* An HTTP request an adapter wants made (caller-owned: prov_request_init /
  * prov_request_release). */
+/* How a call speaks HTTP (a provider's "http2" setting). */
+enum prov_http2 {
+	PROV_HTTP2_AUTO,            /* HTTP/2 when TLS negotiates it, else HTTP/1.1 */
+	PROV_HTTP2_OFF,             /* HTTP/1.1 only */
+};
+
 struct prov_request {
 	char method[8];                      /* "GET" or "POST" */
+	enum prov_http2 http2;
+	const char *ca_file;                 /* borrowed; NULL or "": the system's CAs */
 	struct buf url;
 	struct buf body;                     /* len 0: no body */
 	unsigned nheaders;

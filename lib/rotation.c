@@ -533,13 +533,15 @@ static bool pace(const struct rot_ctx *ctx, const struct cfg_provider *p, const 
 /* Perform req within the provider's timeout and what is left of the
  * request's deadline, and count the call in rep. */
 static enum enr_err perform(const struct rot_ctx *ctx, const struct cfg_provider *p,
-			    const struct prov_request *req, struct rot_report *rep,
+			    struct prov_request *req, struct rot_report *rep,
 			    struct up_response *resp)
 {
 	int64_t left = co_deadline_left(ctx->deadline_mono_ms);
 	int timeout = p->timeout_ms;
 	enum enr_err rc;
 
+	req->http2 = (enum prov_http2)p->http2;
+	req->ca_file = p->ca_file;
 	if (left < timeout)
 		timeout = left < 1 ? 1 : (int)left;
 	rc = co_perform(req, timeout, LIM_UPSTREAM_BODY_MAX, resp);
@@ -562,7 +564,7 @@ static bool cut_by_deadline(const struct prov_result *res, const struct rot_repo
 
 /* One HTTP exchange: perform req and parse it into res. */
 static enum enr_err exchange(const struct rot_ctx *ctx, const struct cfg_provider *p,
-			     const struct rot_op *op, const struct prov_request *req,
+			     const struct rot_op *op, struct prov_request *req,
 			     struct prov_result *res, struct rot_report *rep,
 			     struct up_response *resp)
 {
@@ -915,7 +917,7 @@ enum enr_err rot_call_op(const struct rot_ctx *ctx, const struct cfg_provider *p
 /* One bulk exchange: perform req and read the answer's items. */
 static enum enr_err exchange_bulk(const struct rot_ctx *ctx, const struct cfg_provider *p,
 				  const struct prov_ops *ops, const struct prov_query *const *qs,
-				  const char *const *ids, size_t m, const struct prov_request *req,
+				  const char *const *ids, size_t m, struct prov_request *req,
 				  struct prov_result *call, struct prov_result *res,
 				  struct rot_report *rep, struct up_response *resp)
 {

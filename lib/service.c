@@ -102,7 +102,8 @@ static bool restart_only_changed(const struct cfg *a, const struct cfg *b)
 	       a->store_threads != b->store_threads ||
 	       a->up_max_connections != b->up_max_connections ||
 	       a->up_max_host_connections != b->up_max_host_connections ||
-	       a->up_max_idle_connections != b->up_max_idle_connections;
+	       a->up_max_idle_connections != b->up_max_idle_connections ||
+	       a->up_max_streams != b->up_max_streams;
 }
 
 enum enr_err svc_reload(struct svc *s, const char *path)

@@ -227,6 +227,10 @@ enum enr_err up_call_begin(CURL *h, const struct prov_request *req, int timeout_
 	}
 
 	curl_easy_setopt(h, CURLOPT_URL, buf_cstr(&req->url));
+	curl_easy_setopt(h, CURLOPT_HTTP_VERSION, req->http2 == PROV_HTTP2_OFF ?
+			 (long)CURL_HTTP_VERSION_1_1 : (long)CURL_HTTP_VERSION_2TLS);
+	if (req->ca_file && req->ca_file[0])
+		curl_easy_setopt(h, CURLOPT_CAINFO, req->ca_file);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https,http");
 	curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "https");
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);

@@ -29,6 +29,7 @@ import openapi
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.path.join(ROOT, os.environ.get("BUILD", "build"))
+FASTUP = os.path.join(BUILD, "bench", "fastup")
 ENRICHD = os.path.join(BUILD, "enrichd")
 ENRICHCTL = os.path.join(BUILD, "enrichctl")
 WORKER = os.path.join(BUILD, "enrich-worker")
@@ -128,6 +129,54 @@ def tls_cert():
              "-subj", "/CN=localhost", "-keyout", key, "-out", cert],
             check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return cert, key
+
+
+class FastUp:
+    """bench/fastup.c on a free port: PDL answers after delay_ms over HTTP/1.1; with
+    tls over TLS (its own certificate for 127.0.0.1, the CA file enrichd is given),
+    HTTP/1.1 or, with h2 too, HTTP/2 (ALPN)."""
+
+    def __init__(self, tmp, delay_ms, threads=1, tls=False, h2=False):
+        self.tls, self.h2 = tls or h2, h2
+        name = f"fastup{delay_ms}{'h2' if h2 else 'tls' if tls else ''}"
+        self.port_file = os.path.join(tmp, name + ".port")
+        self.log_path = os.path.join(tmp, name + ".log")
+        self.log = open(self.log_path, "wb")
+        args = [FASTUP, "--port-file", self.port_file, "--delay-ms", str(delay_ms),
+                "--threads", str(threads)]
+        if self.tls:
+            self.cert, key = os.path.join(tmp, name + ".crt"), os.path.join(tmp, name + ".key")
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                            "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
+                            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                            "-keyout", key, "-out", self.cert],
+                           check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            args += ["--tls-cert", self.cert, "--tls-key", key] + (["--h2"] if h2 else [])
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+        self.port = int(wait_for(self._port, timeout=10, what="fastup port"))
+
+    def _port(self):
+        if self.proc.poll() is not None:
+            raise RuntimeError("fastup exited at start")
+        try:
+            with open(self.port_file) as f:
+                return f.read().strip() or None
+        except FileNotFoundError:
+            return None
+
+    def url(self):
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}/pdl"
+
+    def close(self):
+        """Stop it; then connections and answers are what it says it accepted and
+        gave (None when it did not say)."""
+        self.proc.terminate()
+        self.proc.wait()
+        self.log.close()
+        with open(self.log_path) as f:
+            m = re.search(r"fastup: (\d+) connections, (\d+) answers", f.read())
+        self.connections, self.answers = (int(m.group(1)), int(m.group(2))) if m else (None, None)
+        return self.connections
 
 
 _ports_given = collections.deque(maxlen=64)

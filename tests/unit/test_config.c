@@ -14,6 +14,7 @@
 #include "lib/config_int.h"
 #include "lib/fields.h"
 #include "lib/limits.h"
+#include "lib/provider.h"
 #include "lib/util.h"
 
 #include "harness.h"
@@ -103,6 +104,7 @@ TEST(empty_file_gives_defaults)
 	CHECK_INT(c->store_threads, 4);
 	CHECK_INT(c->up_max_host_connections, 0);
 	CHECK_INT(c->up_max_idle_connections, 0);
+	CHECK_INT(c->up_max_streams, 1000);
 	/* Default paths are beside the file, like relative ones. */
 	snprintf(want, sizeof want, "%s/var/run/enrichd.sock", real);
 	CHECK_STR(c->listen, want);
@@ -816,6 +818,8 @@ TEST(provider_and_key_defaults)
 	CHECK_INT(p->min_likelihood, 6);
 	CHECK_INT(p->credits_per_hit, 1);
 	CHECK_INT(p->poll_interval_ms, 250);
+	CHECK_INT(p->http2, PROV_HTTP2_AUTO);
+	CHECK_STR(p->ca_file, "");
 	CHECK(p->generic == NULL);
 	CHECK_STR(p->keys[0].account, "s1");
 	CHECK_STR(p->keys[0].category, "");
@@ -858,6 +862,15 @@ TEST(provider_and_key_defaults)
 	CHECK(refused("endpoints = { enqueue = { deadline_ms = 100; }; };\n", 1,
 		      "endpoints.enqueue.deadline_ms: unknown setting"));
 	CHECK(refused("log_level = \"notice\";\n", 1, "log_level: \"notice\" is not one of debug|info|warn|error"));
+	CHECK(refused("providers = ( { name = \"p\"; kind = \"pdl\"; http2 = \"prior\";\n"
+		      "  keys = ( { id = \"k\"; secret = \"env:ENRICHD_T_KEY1\"; } ); } );\n",
+		      1, "providers[0].http2: \"prior\" is not one of auto|off"));
+	/* A CA file that cannot be read would fail every call's TLS check. */
+	CHECK(refused("providers = ( { name = \"p\"; kind = \"pdl\";\n  ca_file = \"/nonexistent/ca.pem\";\n"
+		      "  keys = ( { id = \"k\"; secret = \"env:ENRICHD_T_KEY1\"; } ); } );\n",
+		      2, "providers[0]: ca_file /nonexistent/ca.pem cannot be read: No such file"));
+	CHECK(refused("upstream = { max_streams_per_connection = 0; };\n", 1,
+		      "upstream.max_streams_per_connection: 0 is outside 1..100000"));
 }
 
 TEST(fields_and_groups)
