@@ -723,26 +723,31 @@ enum enr_err rot_call(const struct rot_ctx *ctx, const struct cfg_provider *p,
 
 /* The provider's keys as the store has them, with the counts still in
  * memory: on the heap and no larger than the pool, since a call keeps them
- * for as long as it waits on the provider. */
+ * for as long as it waits on the provider (NULL when it has none). */
 static enum enr_err load_keys(const struct rot_ctx *ctx, const char *provider,
 			      struct kp_key **out, int *n)
 {
-	struct kp_key *keys = malloc(ROT_KEYS_MAX * sizeof *keys), *fit;
-	enum enr_err rc;
+	enum enr_err rc = st_ukeys_load(ctx->store, provider, ROT_KEYS_MAX, out, n);
 
-	*out = NULL;
-	*n = 0;
-	if (keys == NULL)
-		return ENR_E_NOMEM;
-	rc = st_ukeys_of(ctx->store, provider, keys, ROT_KEYS_MAX, n);
-	if (rc) {
-		free(keys);
-		return rc;
-	}
-	rot_pending_apply(keys, *n);
-	fit = realloc(keys, (size_t)(*n > 0 ? *n : 1) * sizeof *keys);
-	*out = fit ? fit : keys;
-	return ENR_OK;
+	if (rc == ENR_OK)
+		rot_pending_apply(*out, *n);
+	return rc;
+}
+
+/* Read the keys again (a rate limit cooled the others of its account too):
+ * in a new array, since the pool may have more keys now than when the call
+ * began; *keys stays as it was when the read fails. */
+static void reload_keys(const struct rot_ctx *ctx, const char *provider, struct kp_key **keys,
+			int *n)
+{
+	struct kp_key *fresh;
+	int m;
+
+	if (st_ukeys_load(ctx->store, provider, ROT_KEYS_MAX, &fresh, &m) != ENR_OK)
+		return;
+	free(*keys);
+	*keys = fresh;
+	*n = m;
 }
 
 enum enr_err rot_call_op(const struct rot_ctx *ctx, const struct cfg_provider *p,
@@ -878,13 +883,9 @@ enum enr_err rot_call_op(const struct rot_ctx *ctx, const struct cfg_provider *p
 			break;
 		}
 		skip[order[0]] = true;
-		if (out->outcome == PROV_RATE_LIMITED) {
-			/* Other keys of the same upstream account cooled too. */
-			int m;
-
-			if (st_ukeys_of(ctx->store, p->name, keys, ROT_KEYS_MAX, &m) == ENR_OK)
-				nkeys = m;
-		}
+		/* Other keys of the same upstream account cooled too. */
+		if (out->outcome == PROV_RATE_LIMITED)
+			reload_keys(ctx, p->name, &keys, &nkeys);
 		if (out->outcome == PROV_REQUEST_REJECTED)
 			any_rejected = true;
 		if (out->outcome == PROV_TRANSIENT) {
@@ -1189,12 +1190,8 @@ enum enr_err rot_call_bulk(const struct rot_ctx *ctx, const struct cfg_provider 
 		if (ch.from != ch.to && (ch.to == KP_INVALID || ch.to == KP_EXHAUSTED))
 			alert_key(ctx->cfg, ctx->store, &after);
 		skip[order[0]] = true;
-		if (call.outcome == PROV_RATE_LIMITED) {
-			int mm;
-
-			if (st_ukeys_of(ctx->store, p->name, keys, ROT_KEYS_MAX, &mm) == ENR_OK)
-				nkeys = mm;
-		}
+		if (call.outcome == PROV_RATE_LIMITED)
+			reload_keys(ctx, p->name, &keys, &nkeys);
 		if (call.outcome == PROV_REQUEST_REJECTED)
 			any_rejected = true;
 		if (call.outcome == PROV_TRANSIENT) {

@@ -297,6 +297,10 @@ enum enr_err st_ukey_sync(struct store *s, const struct st_ukey_cfg *keys, size_
 /* read: the configured keys of a provider in configuration order (at most max). */
 enum enr_err st_ukeys_of(struct store *s, const char *provider, struct kp_key *keys, int max,
 			 int *n) ENR_MUST_CHECK;
+/* read: the same, into an array on the heap no larger than the keys found
+ * (*keys NULL when there are none; the caller frees it). */
+enum enr_err st_ukeys_load(struct store *s, const char *provider, int max, struct kp_key **keys,
+			   int *n) ENR_MUST_CHECK;
 /* read: every configured key, by provider and position. */
 enum enr_err st_ukey_each(struct store *s, int (*fn)(void *arg, const struct kp_key *k),
 			  void *arg) ENR_MUST_CHECK;

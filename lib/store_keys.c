@@ -11,6 +11,7 @@
 #include "store.h"
 #include "store_int.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define UKEY_COLS                                                                      \
@@ -134,6 +135,8 @@ static void row_ukey(const struct db_row *r, struct kp_key *k)
 struct key_list {
 	struct kp_key *keys;
 	int max, n;
+	int cap;      /* grown on the heap as rows come; 0 with a caller's array */
+	bool nomem;
 };
 
 static int list_row(void *arg, const struct db_row *r)
@@ -142,6 +145,17 @@ static int list_row(void *arg, const struct db_row *r)
 
 	if (x->n >= x->max)
 		return 1;
+	if (x->cap > 0 && x->n == x->cap) {
+		int cap = x->cap * 2 < x->max ? x->cap * 2 : x->max;
+		struct kp_key *k = realloc(x->keys, (size_t)cap * sizeof *k);
+
+		if (k == NULL) {
+			x->nomem = true;
+			return 1;
+		}
+		x->keys = k;
+		x->cap = cap;
+	}
 	row_ukey(r, &x->keys[x->n++]);
 	return 0;
 }
@@ -149,12 +163,42 @@ static int list_row(void *arg, const struct db_row *r)
 enum enr_err st_ukeys_of(struct store *s, const char *provider, struct kp_key *keys, int max,
 			 int *n)
 {
-	struct key_list x = { keys, max, 0 };
+	struct key_list x = { keys, max, 0, 0, false };
 	enum enr_err rc = db_run(s, &q_of_provider, list_row, &x, NULL, "t", provider);
 
 	if (rc == ENR_OK)
 		*n = x.n;
 	return rc;
+}
+
+/* A pool has a few keys: the array starts at that and grows on the store's
+ * side, so no room for the most a provider may have waits in the queue
+ * with the call. */
+#define UKEYS_FIRST 4
+
+enum enr_err st_ukeys_load(struct store *s, const char *provider, int max, struct kp_key **keys,
+			   int *n)
+{
+	struct key_list x = { NULL, max, 0, max < UKEYS_FIRST ? max : UKEYS_FIRST, false };
+	enum enr_err rc;
+
+	*keys = NULL;
+	*n = 0;
+	if (max <= 0)
+		return ENR_OK;
+	x.keys = malloc((size_t)x.cap * sizeof *x.keys);
+	if (x.keys == NULL)
+		return ENR_E_NOMEM;
+	rc = db_run(s, &q_of_provider, list_row, &x, NULL, "t", provider);
+	if (rc == ENR_OK && x.nomem)
+		rc = ENR_E_NOMEM;
+	if (rc != ENR_OK || x.n == 0) {
+		free(x.keys);
+		return rc;
+	}
+	*keys = x.keys;
+	*n = x.n;
+	return ENR_OK;
 }
 
 struct key_each {
@@ -181,7 +225,7 @@ enum enr_err st_ukey_each(struct store *s, int (*fn)(void *arg, const struct kp_
 enum enr_err st_ukey_get(struct store *s, const char *id, struct kp_key *out)
 {
 	struct kp_key k;
-	struct key_list x = { &k, 1, 0 };
+	struct key_list x = { &k, 1, 0, 0, false };
 	enum enr_err rc = db_run(s, &q_by_id, list_row, &x, NULL, "t", id);
 
 	if (rc)

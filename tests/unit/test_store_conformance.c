@@ -693,6 +693,45 @@ TEST(key_pool_sync_get_put_and_cool)
 	st_close(s);
 }
 
+/* The array grows as rows come (from room for four), up to max. */
+TEST(key_pool_loads_into_an_array_of_its_size)
+{
+	struct store *s = fresh();
+	struct st_ukey_cfg many[10];
+	struct kp_key *keys = (struct kp_key *)&keys;
+	int n = -1;
+
+	REQUIRE(s != NULL);
+	for (int i = 0; i < 10; i++) {
+		memset(&many[i], 0, sizeof many[i]);
+		snprintf(many[i].id, sizeof many[i].id, "pdl-%d", i + 1);
+		snprintf(many[i].provider, sizeof many[i].provider, "%s", "pdl");
+		snprintf(many[i].account, sizeof many[i].account, "%s", "acme");
+		snprintf(many[i].last4, sizeof many[i].last4, "%04d", i);
+		many[i].ord = 9 - i;
+	}
+	CHECK_INT(st_ukey_sync(s, many, 10), ENR_OK);
+	REQUIRE(st_ukeys_load(s, "pdl", 64, &keys, &n) == ENR_OK);
+	CHECK_INT(n, 10);
+	/* In configuration order. */
+	CHECK_STR(keys[0].id, "pdl-10");
+	CHECK_STR(keys[9].id, "pdl-1");
+	CHECK_STR(keys[4].last4, "0005");
+	free(keys);
+	REQUIRE(st_ukeys_load(s, "pdl", 5, &keys, &n) == ENR_OK);
+	CHECK_INT(n, 5);
+	CHECK_STR(keys[4].id, "pdl-6");
+	free(keys);
+	REQUIRE(st_ukeys_load(s, "pdl", 3, &keys, &n) == ENR_OK);
+	CHECK_INT(n, 3);
+	free(keys);
+	/* None: no array. */
+	REQUIRE(st_ukeys_load(s, "lusha", 64, &keys, &n) == ENR_OK);
+	CHECK_INT(n, 0);
+	CHECK(keys == NULL);
+	st_close(s);
+}
+
 TEST(revive_and_apply_through_rotation)
 {
 	struct store *s = fresh();
@@ -2294,6 +2333,7 @@ int main(void)
 	RUN(admissions_from_8_threads_in_2_processes_admit_exactly_the_burst);
 	RUN(leases_never_admit_more_than_the_bucket);
 	RUN(key_pool_sync_get_put_and_cool);
+	RUN(key_pool_loads_into_an_array_of_its_size);
 	RUN(revive_and_apply_through_rotation);
 	RUN(concurrent_key_applies_never_lose_a_transition);
 	RUN(pacing_slots_are_shared);
