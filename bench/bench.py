@@ -337,10 +337,24 @@ def perf_record(a, pid):
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def latency_over_tls_h2(a, tmp):
+    """The 1,000-client case with the provider as real ones are: over TLS, HTTP/2."""
+    up = FastUp(tmp, 100, h2=True)
+    try:
+        with Env(conf=fast_conf(up, ENRICHD_THREADS), env=keys_env("pdl", 2)) as env:
+            wenv = dict(os.environ, KEY=client_key(env))
+            wrk(env.https_port, "/enrich", 2, 1000, script="enrich_unique.lua", env=wenv)
+            return wrk(env.https_port, "/enrich", a.seconds, 1000, script="enrich_unique.lua",
+                       env=wenv), up
+    finally:
+        up.close()
+
+
 def bench_latency(a, out, rss, threads_seen):
     """1,000 concurrent clients, provider 100 ms away, never in the cache; then the
     null responder at 1,000 connections behind the same nginx (several thread counts,
-    the best is the baseline)."""
+    the best is the baseline); then the same clients with the provider over TLS and
+    HTTP/2."""
     import tempfile
     tmp = tempfile.mkdtemp(prefix="enrichd-bench-")
     up = FastUp(tmp, 100)
@@ -361,11 +375,15 @@ def bench_latency(a, out, rss, threads_seen):
                                          a.seconds, wenv)
     finally:
         up.close()
+    r2, up2 = latency_over_tls_h2(a, tmp)
     base = nulls[best]["rps"]
     bound = min(10000.0, base)
-    out.append(row(f"POST /enrich, 1,000 clients, provider 100 ms away (enrichd, {ENRICHD_THREADS} responder threads)",
-                   r, f"{r['rps'] / bound * 100:.0f}% of min(10000/s, null at 1,000) = "
-                   f"{bound:.0f}/s; p99 {'under' if (r['p99'] or 1e9) < 250 else 'over'} 250 ms"))
+    for how, res, u in (("", r, up), (", over TLS with HTTP/2", r2, up2)):
+        out.append(row(f"POST /enrich, 1,000 clients, provider 100 ms away{how} (enrichd, "
+                       f"{ENRICHD_THREADS} responder threads)",
+                       res, f"{res['rps'] / bound * 100:.0f}% of min(10000/s, null at 1,000) = "
+                       f"{bound:.0f}/s; p99 {'under' if (res['p99'] or 1e9) < 250 else 'over'} "
+                       f"250 ms; {u.connections} connections to the provider"))
     baseline_rows(out, "same load", nulls, best)
     return r, base
 
@@ -391,34 +409,49 @@ def raise_backlogs(want=16384):
     return ", ".join(got)
 
 
+# How the c5000 case's stand-in speaks: the target's row first (plain HTTP/1.1, as
+# every latency row), then a provider as real ones are, over TLS, with HTTP/2 and
+# without.
+C5000_UPSTREAMS = (("plain HTTP/1.1", {}), ("TLS, HTTP/2", {"h2": True}),
+                   ("TLS, HTTP/1.1", {"tls": True}))
+
+
 def bench_c5000(a, out, rss, threads_seen):
-    """5,000 concurrent clients, provider 1 s away: errors, RSS, threads (vs 10)."""
+    """5,000 concurrent clients, provider 1 s away: errors, RSS, threads (vs 10), with the
+    provider over plain HTTP/1.1, then over TLS with HTTP/2 and with HTTP/1.1."""
     import tempfile
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     backlogs = raise_backlogs()
     tmp = tempfile.mkdtemp(prefix="enrichd-bench-")
-    up = FastUp(tmp, 1000)
     env_vars = dict(keys_env("pdl", 2), WORKER_CONNECTIONS="16384", LISTEN_BACKLOG="16384")
-    try:
-        with Env(conf=fast_conf(up, ENRICHD_THREADS), env=env_vars) as env:
-            key = client_key(env)
-            wenv = dict(os.environ, KEY=key)
-            with Sampler(env.enrichd.pid) as s10:
-                r10 = wrk(env.https_port, "/enrich", 5, 10, script="enrich_unique.lua", env=wenv)
-            with Sampler(env.enrichd.pid) as s5k:
-                r = wrk(env.https_port, "/enrich", max(a.seconds, 20), 5000, threads=2,
-                        script="enrich_unique.lua", env=wenv, timeout="15s")
-            rss["after 5,000 concurrent clients (provider 1 s)"] = rss_kb(env.enrichd.pid)
-    finally:
-        up.close()
-    threads_seen["10 clients"] = s10.max_threads()
-    threads_seen["5,000 clients"] = s5k.max_threads()
-    out.append(row("POST /enrich, 10 clients, provider 1 s away", r10,
-                   f"{s10.max_threads()} responder threads"))
-    out.append(row(f"POST /enrich, 5,000 clients, provider 1 s away (enrichd, {ENRICHD_THREADS} responder threads)", r,
-                   f"RSS max {s5k.max_rss() / 1024:.0f} MiB (target < 128); "
-                   f"{s5k.max_threads()} threads (at 10 clients: {s10.max_threads()}); "
-                   f"nofile limit {hard}; {backlogs}, nginx backlog 16384{error_kinds(r)}"))
+    for i, (how, kw) in enumerate(C5000_UPSTREAMS):
+        up = FastUp(tmp, 1000, **kw)
+        try:
+            with Env(conf=fast_conf(up, ENRICHD_THREADS), env=env_vars) as env:
+                key = client_key(env)
+                wenv = dict(os.environ, KEY=key)
+                with Sampler(env.enrichd.pid) as s10:
+                    r10 = wrk(env.https_port, "/enrich", 5, 10, script="enrich_unique.lua",
+                              env=wenv)
+                with Sampler(env.enrichd.pid) as s5k:
+                    r = wrk(env.https_port, "/enrich", max(a.seconds, 20), 5000, threads=2,
+                            script="enrich_unique.lua", env=wenv, timeout="15s")
+                rss[f"after 5,000 concurrent clients (provider 1 s, {how})"] = \
+                    rss_kb(env.enrichd.pid)
+        finally:
+            up.close()
+        if i == 0:
+            threads_seen["10 clients"] = s10.max_threads()
+            threads_seen["5,000 clients"] = s5k.max_threads()
+            out.append(row("POST /enrich, 10 clients, provider 1 s away", r10,
+                           f"{s10.max_threads()} responder threads"))
+        target = " (target < 128)" if i == 0 else ""
+        out.append(row(f"POST /enrich, 5,000 clients, provider 1 s away, {how} (enrichd, "
+                       f"{ENRICHD_THREADS} responder threads)", r,
+                       f"RSS max {s5k.max_rss() / 1024:.0f} MiB{target}; "
+                       f"{up.connections} connections to the provider; "
+                       f"{s5k.max_threads()} threads (at 10 clients: {s10.max_threads()}); "
+                       f"nofile limit {hard}; {backlogs}, nginx backlog 16384{error_kinds(r)}"))
 
 
 def bench_soak(a, out):

@@ -61,14 +61,14 @@ struct prov_query {
 #define PROV_MAX_HEADERS 8
 #define PROV_HEADER_LINE 512   /* bytes of one header line, its terminator included */
 
-/* An HTTP request an adapter wants made (caller-owned: prov_request_init /
- * prov_request_release). */
 /* How a call speaks HTTP (a provider's "http2" setting). */
 enum prov_http2 {
 	PROV_HTTP2_AUTO,            /* HTTP/2 when TLS negotiates it, else HTTP/1.1 */
 	PROV_HTTP2_OFF,             /* HTTP/1.1 only */
 };
 
+/* An HTTP request an adapter wants made (caller-owned: prov_request_init /
+ * prov_request_release). */
 struct prov_request {
 	char method[8];                      /* "GET" or "POST" */
 	enum prov_http2 http2;

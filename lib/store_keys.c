@@ -196,6 +196,12 @@ enum enr_err st_ukeys_load(struct store *s, const char *provider, int max, struc
 		free(x.keys);
 		return rc;
 	}
+	if (x.n < x.cap) {
+		struct kp_key *fit = realloc(x.keys, (size_t)x.n * sizeof *fit);
+
+		if (fit)
+			x.keys = fit;
+	}
 	*keys = x.keys;
 	*n = x.n;
 	return ENR_OK;
