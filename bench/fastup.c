@@ -15,7 +15,10 @@
  * per thread is the whole timer.
  *
  *   fastup --port-file FILE [--port N] [--delay-ms MS] [--threads N] [--h2]
- *          [--tls-cert PEM --tls-key PEM]
+ *          [--max-streams N] [--tls-cert PEM --tls-key PEM]
+ *
+ * --max-streams: the streams an HTTP/2 connection may carry at once, as the
+ * server's SETTINGS say (default 1000).
  *
  * Writes the port to FILE.tmp and renames it to FILE once listening.
  * SIGTERM/SIGINT: exit 0 (the port file is removed) after one line on
@@ -23,9 +26,6 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <nghttp2/nghttp2.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -39,6 +39,10 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <nghttp2/nghttp2.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #define MAX_FDS 65536
 #define IN_MAX 16384
@@ -97,6 +101,7 @@ struct worker {
 static struct conn *conns[MAX_FDS];
 static pthread_mutex_t conns_mu = PTHREAD_MUTEX_INITIALIZER; /* slot ownership only */
 static int delay_ms = 100;
+static int max_streams = 1000;
 static bool h2_mode;
 static SSL_CTX *tls_ctx;
 static nghttp2_session_callbacks *h2_cbs;
@@ -449,7 +454,8 @@ static int h2_on_frame(nghttp2_session *s, const nghttp2_frame *f, void *ud)
 
 static bool h2_open(struct conn *c)
 {
-	nghttp2_settings_entry iv = { NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 1000 };
+	nghttp2_settings_entry iv = { NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS,
+				      (uint32_t)max_streams };
 
 	return nghttp2_session_server_new(&c->h2, h2_cbs, c) == 0 &&
 	       nghttp2_submit_settings(c->h2, NGHTTP2_FLAG_NONE, &iv, 1) == 0;
@@ -665,13 +671,17 @@ int main(int argc, char **argv)
 			i++;
 		else if (strcmp(argv[i], "--h2") == 0)
 			h2_mode = true;
+		else if (strcmp(argv[i], "--max-streams") == 0 &&
+			 parse_int(v, 1, 1000000, &max_streams) == 0)
+			i++;
 		else if (strcmp(argv[i], "--tls-cert") == 0 && *v && (cert = v) != NULL)
 			i++;
 		else if (strcmp(argv[i], "--tls-key") == 0 && *v && (key = v) != NULL)
 			i++;
 		else {
 			fprintf(stderr, "usage: fastup --port-file FILE [--port N] [--delay-ms MS] "
-					"[--threads 1..%d] [--h2] [--tls-cert PEM --tls-key PEM]\n",
+					"[--threads 1..%d] [--h2] [--max-streams N] "
+					"[--tls-cert PEM --tls-key PEM]\n",
 				THREADS_MAX);
 			return 2;
 		}

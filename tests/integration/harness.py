@@ -136,7 +136,7 @@ class FastUp:
     tls over TLS (its own certificate for 127.0.0.1, the CA file enrichd is given),
     HTTP/1.1 or, with h2 too, HTTP/2 (ALPN)."""
 
-    def __init__(self, tmp, delay_ms, threads=1, tls=False, h2=False):
+    def __init__(self, tmp, delay_ms, threads=1, tls=False, h2=False, max_streams=None):
         self.tls, self.h2 = tls or h2, h2
         name = f"fastup{delay_ms}{'h2' if h2 else 'tls' if tls else ''}"
         self.port_file = os.path.join(tmp, name + ".port")
@@ -152,6 +152,8 @@ class FastUp:
                             "-keyout", key, "-out", self.cert],
                            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             args += ["--tls-cert", self.cert, "--tls-key", key] + (["--h2"] if h2 else [])
+        if max_streams:
+            args += ["--max-streams", str(max_streams)]
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
         self.port = int(wait_for(self._port, timeout=10, what="fastup port"))
 

@@ -19,12 +19,13 @@ def tls_provider(up, ca_file, **extra):
     return p
 
 
-def run_calls(n, delay_ms, tag, h2=True, ca="own", **pextra):
-    """n concurrent POST /enrich against the TLS stand-in; (answers, connections the
-    stand-in accepted, answers it gave)."""
+def run_calls(n, delay_ms, tag, h2=True, ca="own", max_streams=None, upstream=None, **pextra):
+    """n concurrent POST /enrich against the TLS stand-in (which allows max_streams
+    streams a connection); (answers, connections the stand-in accepted, answers it
+    gave)."""
     raise_nofile()
     tmp = tempfile.mkdtemp(prefix="enrichd-h2-")
-    up = FastUp(tmp, delay_ms, tls=True, h2=h2)
+    up = FastUp(tmp, delay_ms, tls=True, h2=h2, max_streams=max_streams)
     ca_file = up.cert
     if ca == "other":
         other = FastUp(tmp, 1, tls=True)
@@ -32,7 +33,7 @@ def run_calls(n, delay_ms, tag, h2=True, ca="own", **pextra):
         other.close()
     try:
         conf = {"threads": 4, "listen_backlog": 4096, "accounts_default": HIGH,
-                "providers": [tls_provider(up, ca_file, **pextra)],
+                "providers": [tls_provider(up, ca_file, **pextra)], "upstream": upstream or {},
                 "waterfall": {g: ["pdl"] for g in ("person", "phone", "email", "company")},
                 "endpoints": {"enrich": {"deadline_ms": 20000}}}
         with Env(conf=lambda env: conf, env={"PDL_KEY_1": "pdl-secret-0001"}) as env:
@@ -61,6 +62,20 @@ def test_calls_to_an_http2_provider_share_one_connection():
     # one call started before the first connection said it speaks HTTP/2).
     check(conns is not None and 1 <= conns <= 2, conns)
     print(f"    {n} concurrent calls over HTTP/2: {conns} connection(s) to the provider")
+
+
+def test_a_host_cap_keeps_calls_on_the_streams_a_provider_allows():
+    # The provider allows 100 streams a connection and 1,000 calls wait on it at once:
+    # past the streams it allows, each call would open a connection of its own; with
+    # max_host_connections the calls wait for a free stream instead.
+    n = 1000
+    answers, conns, served = run_calls(n, 300, "cap", max_streams=100,
+                                       upstream={"max_host_connections": 16})
+    check(statuses(answers) == {200: n}, (statuses(answers), [a[1] for a in answers][:3]))
+    check(served == n, served)
+    check(conns is not None and 1 <= conns <= 16, conns)
+    print(f"    {n} calls, provider allows 100 streams, max_host_connections 16: "
+          f"{conns} connections")
 
 
 def test_http2_off_keeps_http1_a_connection_per_call_in_flight():
