@@ -73,6 +73,7 @@ static void provider_release(struct cfg_provider *p)
 	free(p->name);
 	free(p->kind);
 	free(p->base_url);
+	free(p->ca_file);
 	for (size_t k = 0; k < p->nkeys; k++) {
 		free(p->keys[k].id);
 		free(p->keys[k].account);

@@ -19,10 +19,12 @@ def tls_provider(up, ca_file, **extra):
     return p
 
 
-def run_calls(n, delay_ms, tag, h2=True, ca="own", max_streams=None, upstream=None, **pextra):
+def run_calls(n, delay_ms, tag, h2=True, ca="own", max_streams=None, upstream=None,
+              warm=False, **pextra):
     """n concurrent POST /enrich against the TLS stand-in (which allows max_streams
-    streams a connection); (answers, connections the stand-in accepted, answers it
-    gave)."""
+    streams a connection), after one call alone when warm (its connection has then
+    said how many streams it allows); (answers, connections the stand-in accepted,
+    answers it gave)."""
     raise_nofile()
     tmp = tempfile.mkdtemp(prefix="enrichd-h2-")
     up = FastUp(tmp, delay_ms, tls=True, h2=h2, max_streams=max_streams)
@@ -38,6 +40,9 @@ def run_calls(n, delay_ms, tag, h2=True, ca="own", max_streams=None, upstream=No
                 "endpoints": {"enrich": {"deadline_ms": 20000}}}
         with Env(conf=lambda env: conf, env={"PDL_KEY_1": "pdl-secret-0001"}) as env:
             k = client_key(env)
+            if warm:
+                first = many(env.https_port, k, [body(0, tag + "warm")], timeout=60)
+                check(first[0][0] == 200, first[0][:2])
             answers = many(env.https_port, k, [body(i, tag) for i in range(n)], timeout=60)
     finally:
         up.close()
@@ -52,15 +57,16 @@ def statuses(answers):
 
 
 def test_calls_to_an_http2_provider_share_one_connection():
+    # One call first: until a new connection's SETTINGS are read, libcurl counts 100
+    # streams on it, and calls of a burst beyond them open connections of their own
+    # (the README says how to cap that).  Then 300 calls in flight at once share it.
     n = 300
-    answers, conns, _ = run_calls(n, 500, "h2")
+    answers, conns, _ = run_calls(n, 500, "h2", warm=True)
     check(statuses(answers) == {200: n}, (statuses(answers), [a[1] for a in answers][:3]))
     for a in answers[:20]:
         b = json.loads(a[2])
         check(b["_meta"]["status"] == "complete" and b["title"] == "engineering manager", b)
-    # 300 calls in flight at once, multiplexed: one connection (a second at most, if
-    # one call started before the first connection said it speaks HTTP/2).
-    check(conns is not None and 1 <= conns <= 2, conns)
+    check(conns == 1, conns)
     print(f"    {n} concurrent calls over HTTP/2: {conns} connection(s) to the provider")
 
 
