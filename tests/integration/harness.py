@@ -131,6 +131,17 @@ def tls_cert():
     return cert, key
 
 
+def port_from(proc, port_file, what):
+    """The port a server started as proc wrote to port_file; None while it has not."""
+    if proc.poll() is not None:
+        raise TestFailure(f"{what} exited at start")
+    try:
+        with open(port_file) as f:
+            return f.read().strip() or None
+    except FileNotFoundError:
+        return None
+
+
 class FastUp:
     """bench/fastup.c on a free port: PDL answers after delay_ms over HTTP/1.1; with
     tls over TLS (its own certificate for 127.0.0.1, the CA file enrichd is given),
@@ -155,16 +166,8 @@ class FastUp:
         if max_streams:
             args += ["--max-streams", str(max_streams)]
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
-        self.port = int(wait_for(self._port, timeout=10, what="fastup port"))
-
-    def _port(self):
-        if self.proc.poll() is not None:
-            raise RuntimeError("fastup exited at start")
-        try:
-            with open(self.port_file) as f:
-                return f.read().strip() or None
-        except FileNotFoundError:
-            return None
+        self.port = int(wait_for(lambda: port_from(self.proc, self.port_file, "fastup"),
+                                 timeout=10, what="fastup port"))
 
     def url(self):
         return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}/pdl"
@@ -346,17 +349,10 @@ class Sim:
              "--port", str(free_port()), "--port-file", self.port_file,
              "--delay-ms", str(delay_ms)],
             stdout=self.log, stderr=subprocess.STDOUT)
-        self.port = int(wait_for(lambda: self._read_port(), timeout=10, what="simulator port"))
+        self.port = int(wait_for(lambda: port_from(self.proc, self.port_file,
+                                                   "provider simulator"),
+                                 timeout=10, what="simulator port"))
         self.base = f"http://127.0.0.1:{self.port}"
-
-    def _read_port(self):
-        if self.proc.poll() is not None:
-            raise TestFailure("provider simulator exited at start")
-        try:
-            with open(self.port_file) as f:
-                return f.read().strip() or None
-        except FileNotFoundError:
-            return None
 
     def url(self, kind):
         return f"{self.base}/{kind}"
