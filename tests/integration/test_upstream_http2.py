@@ -1,13 +1,15 @@
 """Connections to providers over TLS: calls to a provider that speaks HTTP/2 share a
-connection (many streams on one), a provider's "http2 = off" keeps HTTP/1.1 (a
-connection a call in flight), and its certificate is checked against the provider's
-ca_file.  The provider is bench/fastup with its own certificate for 127.0.0.1."""
+connection (many streams on one), a cap on connections keeps calls on the streams a
+provider allows, a provider's "http2 = off" keeps HTTP/1.1 (a connection a call in
+flight), and its certificate is checked against the provider's ca_file.  The provider
+is bench/fastup with its own certificate for 127.0.0.1."""
 
 import json
 import os
+import subprocess
 import tempfile
 
-from harness import Env, FastUp, check
+from harness import ENRICHD, Env, FastUp, check
 from providers import client_key
 from test_engine import HIGH, body, many, raise_nofile
 
@@ -107,8 +109,6 @@ def test_a_provider_certificate_the_ca_file_did_not_sign_is_refused():
 
 
 def test_an_unreadable_ca_file_is_a_configuration_error():
-    from harness import ENRICHD
-    import subprocess
     tmp = tempfile.mkdtemp(prefix="enrichd-h2-")
     conf = os.path.join(tmp, "enrichd.conf")
     with open(conf, "w") as f:
