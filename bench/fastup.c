@@ -1,11 +1,10 @@
 /*
  * fastup.c - the benchmark's fast upstream: a PDL stand-in that answers
  * every person (or company) enrichment with the same hit after a fixed
- * delay, HTTP/1.1 with keep-alive or, with --h2, HTTP/2 (every request a
- * stream of one connection), on one epoll thread per --threads.  With
- * --tls-cert and --tls-key it speaks TLS, and ALPN picks the protocol of
- * each connection (h2 only with --h2); without, --h2 is HTTP/2 over
- * cleartext TCP with prior knowledge.
+ * delay, HTTP/1.1 with keep-alive, on one epoll thread per --threads.  With
+ * --tls-cert and --tls-key it speaks TLS, and with --h2 too ALPN may pick
+ * HTTP/2 for a connection (every request a stream of it).  enrichd speaks
+ * HTTP/2 only over TLS, so neither does this.
  *
  * The provider simulator (tests/sim/providersim.py) speaks every provider
  * faithfully but is Python: on two cores it caps near ten thousand
@@ -580,10 +579,8 @@ static void *serve(void *arg)
 					setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 					c->w = w;
 					c->fd = cfd;
-					if (tls_ctx ? (c->ssl = SSL_new(tls_ctx)) == NULL ||
-						      !SSL_set_fd(c->ssl, cfd) :
-						      h2_mode && !h2_open(c)) {
-						nghttp2_session_del(c->h2);
+					if (tls_ctx && ((c->ssl = SSL_new(tls_ctx)) == NULL ||
+							!SSL_set_fd(c->ssl, cfd))) {
 						SSL_free(c->ssl);
 						free(c);
 						close(cfd);
@@ -597,8 +594,6 @@ static void *serve(void *arg)
 					conns[cfd] = c;
 					pthread_mutex_unlock(&conns_mu);
 					epoll_ctl(w->ep, EPOLL_CTL_ADD, cfd, &ce);
-					if (c->h2)
-						h2_send(w, cfd);
 				}
 				continue;
 			}
@@ -694,6 +689,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "fastup: --tls-cert and --tls-key go together\n");
 		return 2;
 	}
+	if (h2_mode && cert == NULL) {
+		fprintf(stderr, "fastup: --h2 needs --tls-cert and --tls-key\n");
+		return 2;
+	}
 	if (cert) {
 		tls_ctx = SSL_CTX_new(TLS_server_method());
 		if (tls_ctx == NULL || SSL_CTX_use_certificate_chain_file(tls_ctx, cert) != 1 ||
@@ -735,7 +734,7 @@ int main(int argc, char **argv)
 	}
 	printf("fastup listening on 127.0.0.1:%d, %s, answers after %d ms, %d thread%s\n", port,
 	       tls_ctx ? (h2_mode ? "TLS, HTTP/2 or HTTP/1.1 by ALPN" : "TLS, HTTP/1.1") :
-	       h2_mode ? "HTTP/2 (prior knowledge)" : "HTTP/1.1", delay_ms, nthreads,
+	       "HTTP/1.1", delay_ms, nthreads,
 	       nthreads > 1 ? "s" : "");
 	fflush(stdout);
 	for (int i = 0; i < nthreads; i++)
