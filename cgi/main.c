@@ -221,13 +221,12 @@ static bool quiet(int fd)
 	return false;
 }
 
-static void rq_finish(struct rq *q)
+/* After the answer went: the connection and the request go back. */
+static void rq_close(struct rq *q, bool consumed)
 {
 	struct ev_loop *l = co_loop();
-	bool consumed = http_input_consumed(&q->r);
 	int fd = -1;
 
-	fcgi_finish(&q->fc);
 	/* A connection nginx keeps for its next request stays with the pooled
 	 * request; one with nothing left to read is closed at once; any other
 	 * is closed by the loop (there is one while requests are served). */
@@ -250,6 +249,14 @@ static void rq_finish(struct rq *q)
 	q->linger_fd = fd;
 	atomic_fetch_add(&lingering, 1);
 	ev_post_task(l, &q->linger_task, linger_start, q);
+}
+
+static void rq_finish(struct rq *q)
+{
+	bool consumed = http_input_consumed(&q->r);
+
+	fcgi_finish(&q->fc);
+	rq_close(q, consumed);
 }
 
 /* nginx closes the FastCGI connection when its client goes away
@@ -280,14 +287,19 @@ static void rq_finish_there(void *arg)
 	rq_finish(arg);
 }
 
-/* Finishing writes the rest of the answer, a write that blocks while nginx
- * reads slowly: a writer thread's job, never the loop's. */
+/* Finishing writes the rest of the answer.  The loop does it when the
+ * socket takes it all at once, as it does but when nginx reads slowly;
+ * a write that would wait is a writer thread's job, never the loop's. */
 static void rq_ended(struct co_task *t)
 {
 	struct rq *q = t->arg;
+	bool consumed = http_input_consumed(&q->r);
 
 	ev_io_stop(t->loop, &q->client);
-	eng_hand_off(app_engine(), rq_finish_there, q);
+	if (fcgi_finish_now(&q->fc))
+		rq_close(q, consumed);
+	else
+		eng_hand_off(app_engine(), rq_finish_there, q);
 }
 
 static void *responder_thread(void *arg)

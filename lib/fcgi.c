@@ -124,9 +124,26 @@ static void header(unsigned char h[FCGI_HEADER], int type, unsigned id, size_t l
 	h[7] = 0;
 }
 
-/* Write every byte of iov[0..n) (the array is used up). */
+/* Step over the first w bytes of (*iov)[0..*n). */
+static void advance(struct iovec **iov, int *n, size_t w)
+{
+	while (*n > 0 && w >= (*iov)->iov_len) {
+		w -= (*iov)->iov_len;
+		(*iov)++;
+		(*n)--;
+	}
+	if (*n > 0) {
+		(*iov)->iov_base = (char *)(*iov)->iov_base + w;
+		(*iov)->iov_len -= w;
+	}
+}
+
+/* Write every byte of iov[0..n) (the array is used up), but for the first
+ * c->out_sent, which went before (fcgi_finish_now). */
 static enum enr_err write_all(struct fcgi_conn *c, struct iovec *iov, int n)
 {
+	advance(&iov, &n, c->out_sent);
+	c->out_sent = 0;
 	while (n > 0) {
 		ssize_t w = writev(c->fd, iov, n);
 
@@ -136,15 +153,7 @@ static enum enr_err write_all(struct fcgi_conn *c, struct iovec *iov, int n)
 			c->out_failed = true;
 			return ENR_E_IO;
 		}
-		while (n > 0 && (size_t)w >= iov->iov_len) {
-			w -= (ssize_t)iov->iov_len;
-			iov++;
-			n--;
-		}
-		if (n > 0) {
-			iov->iov_base = (char *)iov->iov_base + w;
-			iov->iov_len -= (size_t)w;
-		}
+		advance(&iov, &n, (size_t)w);
 	}
 	return ENR_OK;
 }
@@ -165,6 +174,15 @@ static void end_request(struct fcgi_conn *c, unsigned id, int status)
 	unsigned char b[8] = { 0, 0, 0, 0, (unsigned char)status, 0, 0, 0 };
 
 	reply(c, T_END, id, b, sizeof b);
+}
+
+/* The empty STDOUT record, then END_REQUEST and its body. */
+static void end_records(const struct fcgi_conn *c, unsigned char tail[3 * FCGI_HEADER])
+{
+	header(tail, T_STDOUT, c->id, 0, 0);
+	header(tail + FCGI_HEADER, T_END, c->id, 8, 0);
+	memset(tail + 2 * FCGI_HEADER, 0, FCGI_HEADER);
+	tail[2 * FCGI_HEADER + 4] = REQUEST_COMPLETE;
 }
 
 /* Send p[0..n) as STDOUT records, then (when end) the records that end the
@@ -190,11 +208,7 @@ static enum enr_err send_out(struct fcgi_conn *c, const char *p, size_t n, bool 
 			n -= len;
 		}
 		if (n == 0 && end) {
-			/* The empty STDOUT record, then END_REQUEST and its body. */
-			header(tail, T_STDOUT, c->id, 0, 0);
-			header(tail + FCGI_HEADER, T_END, c->id, 8, 0);
-			memset(tail + 2 * FCGI_HEADER, 0, FCGI_HEADER);
-			tail[2 * FCGI_HEADER + 4] = REQUEST_COMPLETE;
+			end_records(c, tail);
 			iov[nio++] = (struct iovec){ tail, sizeof tail };
 		}
 		if (nio > 0 && write_all(c, iov, nio) != ENR_OK)
@@ -524,6 +538,7 @@ enum fcgi_rc fcgi_next_on(struct fcgi_conn *c, int fd)
 	c->id = 0;
 	c->keep = false;
 	c->in_ended = c->broken = c->params_dropped = c->out_failed = false;
+	c->out_sent = 0;
 	c->nparams = 0;
 	c->params_len = 0;
 	for (;;) {
@@ -652,12 +667,9 @@ bool fcgi_input_consumed(const struct fcgi_conn *c)
 	return c->in_ended && buffered(c) == 0;
 }
 
-enum enr_err fcgi_finish(struct fcgi_conn *c)
+/* The request is over: what it kept goes, the connection's fate is set. */
+static void forget_request(struct fcgi_conn *c)
 {
-	enum enr_err rc = ENR_OK;
-
-	if (c->fd >= 0 && c->id != 0)
-		rc = send_out(c, c->out.data, c->out.len, true);
 	if (c->out.alloc > FCGI_KEEP_OUT)
 		buf_release(&c->out);
 	buf_reset(&c->out);
@@ -672,7 +684,52 @@ enum enr_err fcgi_finish(struct fcgi_conn *c)
 	if (!c->keep && buffered(c) == 0)
 		forget_input(c);
 	c->id = 0;
+	c->out_sent = 0;
+}
+
+enum enr_err fcgi_finish(struct fcgi_conn *c)
+{
+	enum enr_err rc = ENR_OK;
+
+	if (c->fd >= 0 && c->id != 0)
+		rc = send_out(c, c->out.data, c->out.len, true);
+	forget_request(c);
 	return rc;
+}
+
+bool fcgi_finish_now(struct fcgi_conn *c)
+{
+	unsigned char head[FCGI_HEADER], tail[3 * FCGI_HEADER];
+	struct iovec iov[3];
+	struct msghdr m = { .msg_iov = iov };
+	size_t total = sizeof tail;
+	ssize_t w;
+
+	if (c->fd < 0 || c->id == 0 || c->out_failed || c->out.len > FCGI_CHUNK || c->out_sent)
+		return false;
+	/* The bytes send_out would write, in the same order. */
+	if (c->out.len > 0) {
+		header(head, T_STDOUT, c->id, c->out.len, 0);
+		iov[m.msg_iovlen++] = (struct iovec){ head, FCGI_HEADER };
+		iov[m.msg_iovlen++] = (struct iovec){ c->out.data, c->out.len };
+		total += FCGI_HEADER + c->out.len;
+	}
+	end_records(c, tail);
+	iov[m.msg_iovlen++] = (struct iovec){ tail, sizeof tail };
+	do
+		w = sendmsg(c->fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+	while (w < 0 && errno == EINTR);
+	if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+		c->out_failed = true; /* it is over: nothing more can go */
+		forget_request(c);
+		return true;
+	}
+	if (w < 0 || (size_t)w < total) {
+		c->out_sent = w > 0 ? (size_t)w : 0;
+		return false;
+	}
+	forget_request(c);
+	return true;
 }
 
 int fcgi_detach(struct fcgi_conn *c)

@@ -40,6 +40,7 @@ struct fcgi_conn {
 	bool broken;               /* broke the protocol, aborted or went: no more input */
 	bool params_dropped;       /* parameters past LIM_FCGI_PARAMS_MAX were left out */
 	bool out_failed;           /* a write failed: the rest of the answer goes nowhere */
+	size_t out_sent;           /* bytes of the last records fcgi_finish_now got out */
 	unsigned nparams;
 	char *params;              /* nparams pairs "name\0value\0" */
 	size_t params_len, params_cap;
@@ -91,6 +92,11 @@ enum enr_err fcgi_write(struct fcgi_conn *c, const void *p, size_t n);
  * carry the next one; when not, the caller closes it (fcgi_detach). */
 enum enr_err fcgi_finish(struct fcgi_conn *c);
 
+/* fcgi_finish without waiting: true when the socket took the rest of the
+ * answer and the records that end the request at once (or writing failed,
+ * which ends it too), with c as fcgi_finish leaves it; false when the
+ * socket is full, and fcgi_finish, which may wait, sends what is left. */
+bool fcgi_finish_now(struct fcgi_conn *c);
 /* Hand the connection to the caller: c has none afterwards. */
 int fcgi_detach(struct fcgi_conn *c);
 

@@ -3,6 +3,7 @@
  * pair: the web server's records are written by the test, the answer's
  * records read back and taken apart.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -268,6 +269,93 @@ TEST(a_large_answer_goes_in_records_of_at_most_64_KiB)
 	fcgi_release(&c);
 	close(sv[1]);
 	free(big);
+	buf_release(&w);
+	buf_release(&pairs);
+	buf_release(&out);
+}
+
+static void *finish_later(void *arg)
+{
+	CHECK(fcgi_finish(arg) == ENR_OK);
+	return NULL;
+}
+
+/* Fill sv's sending side until it takes no more; the bytes it took. */
+static size_t fill_socket(int fd)
+{
+	static const char junk[512];
+	size_t total = 0;
+	ssize_t w;
+
+	while ((w = send(fd, junk, sizeof junk, MSG_DONTWAIT)) > 0)
+		total += (size_t)w;
+	CHECK(w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+	return total;
+}
+
+TEST(an_answer_the_socket_takes_at_once_is_finished_without_waiting)
+{
+	int sv[2], small = 4096;
+	struct buf w, pairs, out;
+	struct fcgi_conn c;
+	char answer[20000], drop[512];
+	size_t filled;
+	pthread_t t;
+
+	/* Taken at once: the same records fcgi_finish would write. */
+	pair(sv);
+	buf_init(&w, 0);
+	buf_init(&pairs, 0);
+	buf_init(&out, 0);
+	nv(&pairs, "REQUEST_METHOD", "GET");
+	begin(&w, 7, 1, false);
+	params(&w, 7, &pairs, 100);
+	rec(&w, STDIN, 7, "", 0, 0);
+	begun(&c, sv, &w);
+	CHECK(fcgi_write(&c, "Status: 200 OK\r\n\r\nnow", 22) == ENR_OK);
+	CHECK(fcgi_finish_now(&c));
+	CHECK_INT(c.id, 0);
+	CHECK(c.out.len == 0);
+	CHECK(read_answer(sv[1], 7, &out, 0));
+	CHECK_STR(buf_cstr(&out), "Status: 200 OK\r\n\r\nnow");
+	fcgi_release(&c);
+	close(sv[1]);
+
+	/* A full socket: nothing is finished, and fcgi_finish then sends every
+	 * byte once, what went before included, while the reader drains. */
+	for (int round = 0; round < 2; round++) {
+		pair(sv);
+		CHECK(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small) == 0);
+		begun(&c, sv, &w);
+		memset(answer, 'x', sizeof answer);
+		memcpy(answer, "Status: 200 OK\r\n\r\n", 18);
+		CHECK(fcgi_write(&c, answer, sizeof answer) == ENR_OK);
+		filled = fill_socket(sv[0]);
+		if (round == 1) {
+			/* Room for part of the records: some go now, the rest later. */
+			CHECK(read_n(sv[1], (unsigned char *)drop, 512));
+			filled -= 512;
+		}
+		CHECK(!fcgi_finish_now(&c));
+		CHECK_INT(c.id, 7);
+		if (round == 1)
+			CHECK(c.out_sent > 0 && c.out_sent < sizeof answer + 32);
+		CHECK(pthread_create(&t, NULL, finish_later, &c) == 0);
+		for (size_t left = filled; left > 0;) {
+			size_t k = left < sizeof drop ? left : sizeof drop;
+
+			CHECK(read_n(sv[1], (unsigned char *)drop, k));
+			left -= k;
+		}
+		buf_reset(&out);
+		CHECK(read_answer(sv[1], 7, &out, 0));
+		pthread_join(t, NULL);
+		CHECK_INT(out.len, sizeof answer);
+		CHECK(out.len == sizeof answer && memcmp(out.data, answer, sizeof answer) == 0);
+		CHECK_INT(c.id, 0);
+		fcgi_release(&c);
+		close(sv[1]);
+	}
 	buf_release(&w);
 	buf_release(&pairs);
 	buf_release(&out);
@@ -565,6 +653,7 @@ int main(void)
 {
 	RUN(a_request_its_parameters_and_its_body_are_read);
 	RUN(a_large_answer_goes_in_records_of_at_most_64_KiB);
+	RUN(an_answer_the_socket_takes_at_once_is_finished_without_waiting);
 	RUN(management_records_other_roles_and_a_second_request_are_answered);
 	RUN(a_kept_connection_carries_the_next_request);
 	RUN(a_connection_that_breaks_the_protocol_gives_no_request);
