@@ -214,6 +214,47 @@ void jw_int(struct jw *w, int64_t v)
 		put(w, d, n);
 }
 
+/* v in d as a decimal of at most 6 places that reads back as v (scores
+ * and confidences are such values, and printf's "%.17g" is both slow and
+ * long for them): its length, 0 when v is no such value.  The digits are
+ * those of r / 10^k for an integer r below 2^53, a division IEEE rounds
+ * to the nearest double as a reader's conversion of the text does, so
+ * equal to v means the text reads back as v; the first k that fits has
+ * no trailing zero. */
+static int short_real(char d[40], double v)
+{
+	static const double p10[] = { 1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6 };
+	double a = fabs(v);
+
+	if (a >= 1e9 || (a < 1e-6 && v != 0))
+		return 0;
+	for (int k = 0; k <= 6; k++) {
+		double r = nearbyint(a * p10[k]);
+		unsigned long long u = (unsigned long long)r, ip, fp;
+		char *q = d;
+
+		if (r / p10[k] != a)
+			continue;
+		ip = u / (unsigned long long)p10[k];
+		fp = u % (unsigned long long)p10[k];
+		if (signbit(v))
+			*q++ = '-';
+		q += snprintf(q, 24, "%llu.", ip);
+		if (k == 0) {
+			*q++ = '0';
+		} else {
+			for (int i = k - 1; i >= 0; i--) {
+				q[i] = (char)('0' + fp % 10);
+				fp /= 10;
+			}
+			q += k;
+		}
+		*q = '\0';
+		return (int)(q - d);
+	}
+	return 0;
+}
+
 void jw_real(struct jw *w, double v)
 {
 	char d[40];
@@ -225,6 +266,11 @@ void jw_real(struct jw *w, double v)
 	}
 	if (!value_begins(w))
 		return;
+	n = short_real(d, v);
+	if (n > 0) {
+		put(w, d, (size_t)n);
+		return;
+	}
 	n = snprintf(d, sizeof d, "%.17g", v);
 	if (n <= 0 || (size_t)n >= sizeof d - 2) {
 		fail(w, ENR_E_INTERNAL);

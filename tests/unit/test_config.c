@@ -590,12 +590,18 @@ TEST(http_only_to_loopback)
 		"https://api.example.com", "https://api.example.com:8443/v2",
 		"http://127.0.0.1:9/pdl", "http://127.8.9.10/x", "http://localhost:8080",
 		"http://LOCALHOST/", "http://[::1]:9/x",
+		"https://api.example.com/v5/person/enrich?email=a%40b.com&min_likelihood=2",
+		"http://127.0.0.1:65535/x?y=z", "https://a.b:443", "http://localhost?x=1",
+		"HTTPS://API.EXAMPLE.COM/", "https://user@api.example.com/", "http://127.0.0.1:/x",
 	};
 	static const char *const bad[] = {
 		"http://api.example.com", "http://10.0.0.1/", "http://0.0.0.0:9/",
 		"http://[::ffff:127.0.0.1]/", "http://127.0.0.1.nip.io/", "http://localhost.example/",
 		"http://127.0.0.1@api.example.com/", "http://128.0.0.1/", "ftp://127.0.0.1/",
 		"127.0.0.1:9/x", "http://", "",
+		"https://a:99999/", "https://exa mple.com/", "https://host/pa th", "https://",
+		"http://127.0.0.1:70000/", "https://host/\x7f",
+		"http://127.0.0.1:9\t/x", "http://localhost.:9/", "http://127.000.0.1.x/",
 	};
 	char why[256], text[512];
 

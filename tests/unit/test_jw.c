@@ -47,7 +47,7 @@ TEST(nested_values_read_back_as_written)
 	jw_end(&w);
 	jw_end(&w);
 	CHECK_INT(jw_finish(&w), ENR_OK);
-	CHECK_STR(b.data, "{\"s\":\"plain\",\"n\":-9223372036854775808,\"r\":0.90000000000000002,"
+	CHECK_STR(b.data, "{\"s\":\"plain\",\"n\":-9223372036854775808,\"r\":0.9,"
 			  "\"whole\":2.0,\"nan\":null,\"t\":true,\"none\":null,"
 			  "\"a\":[1,[],{},false]}");
 	j = json_loads(b.data, 0, NULL);
@@ -56,6 +56,59 @@ TEST(nested_values_read_back_as_written)
 	CHECK_DBL(json_real_value(json_object_get(j, "r")), 0.9, 0);
 	CHECK_INT(json_array_size(json_object_get(j, "a")), 4);
 	json_decref(j);
+	buf_release(&b);
+}
+
+/* One real alone, as written. */
+static const char *real_text(struct buf *b, double v)
+{
+	struct jw w;
+
+	buf_reset(b);
+	jw_init(&w, b);
+	jw_real(&w, v);
+	CHECK_INT(jw_finish(&w), ENR_OK);
+	return buf_cstr(b);
+}
+
+TEST(reals_read_back_exactly_and_short_decimals_stay_short)
+{
+	static const struct { double v; const char *text; } shorts[] = {
+		{ 0.0, "0.0" }, { -0.0, "-0.0" }, { 1.0, "1.0" }, { 0.9, "0.9" },
+		{ 0.85, "0.85" }, { -2.5, "-2.5" }, { 0.000001, "0.000001" },
+		{ 123456.654321, "123456.654321" }, { 999999999.0, "999999999.0" },
+		{ 1e9, "1000000000.0" }, { 0.1 + 0.2, "0.30000000000000004" },
+		{ 1e-7, "9.9999999999999995e-08" }, { 1e300, "1.0000000000000001e+300" },
+	};
+	struct buf b;
+	unsigned seed = 7;
+
+	buf_init(&b, 0);
+	for (size_t i = 0; i < sizeof shorts / sizeof shorts[0]; i++) {
+		const char *t = real_text(&b, shorts[i].v);
+
+		CHECK_STR(t, shorts[i].text);
+		CHECK(strtod(t, NULL) == shorts[i].v);
+		CHECK(signbit(strtod(t, NULL)) == signbit(shorts[i].v));
+	}
+	/* Random values, with few and with many digits: each reads back as
+	 * itself and keeps its point. */
+	for (int i = 0; i < 200000; i++) {
+		double v;
+		const char *t;
+
+		seed = seed * 1103515245u + 12345u;
+		if (i % 2)
+			v = (double)(seed % 2000001u) / 1000.0 - 1000.0;
+		else
+			v = ldexp((double)seed, (int)(seed % 61) - 50);
+		t = real_text(&b, v);
+		if (strtod(t, NULL) != v || strpbrk(t, ".e") == NULL) {
+			CHECK(strtod(t, NULL) == v);
+			CHECK(strpbrk(t, ".e") != NULL);
+			break;
+		}
+	}
 	buf_release(&b);
 }
 
@@ -184,6 +237,7 @@ TEST(writing_appends_to_what_the_buffer_holds)
 int main(void)
 {
 	RUN(nested_values_read_back_as_written);
+	RUN(reals_read_back_exactly_and_short_decimals_stay_short);
 	RUN(strings_are_escaped_as_json_needs);
 	RUN(bad_utf8_is_replaced_byte_by_byte);
 	RUN(misuse_is_reported_not_written);
