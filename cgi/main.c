@@ -235,8 +235,14 @@ static void rq_close(struct rq *q, bool consumed)
 		if ((consumed && quiet(fd)) || l == NULL) {
 			close(fd);
 			fd = -1;
+			/* Finished on the loop: the client's watch goes with
+			 * the descriptor. */
+			if (q->client.active)
+				ev_io_closed(l, &q->client);
 		}
 	}
+	if (q->client.active)
+		ev_io_stop(l, &q->client);
 	http_req_reset(&q->r);
 	cfg_release(q->cfg);
 	q->cfg = NULL;
@@ -295,11 +301,12 @@ static void rq_ended(struct co_task *t)
 	struct rq *q = t->arg;
 	bool consumed = http_input_consumed(&q->r);
 
-	ev_io_stop(t->loop, &q->client);
-	if (fcgi_finish_now(&q->fc))
+	if (fcgi_finish_now(&q->fc)) {
 		rq_close(q, consumed);
-	else
+	} else {
+		ev_io_stop(t->loop, &q->client);
 		eng_hand_off(app_engine(), rq_finish_there, q);
+	}
 }
 
 static void *responder_thread(void *arg)

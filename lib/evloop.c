@@ -369,17 +369,24 @@ enum enr_err ev_io_start(struct ev_loop *l, struct ev_io *w, int fd, unsigned ev
 	return ENR_OK;
 }
 
+void ev_io_closed(struct ev_loop *l, struct ev_io *w)
+{
+	if (!w->active)
+		return;
+	w->active = false;
+	for (int i = 0; i < l->cur_n; i++) {
+		if (l->evs[i].data.ptr == w)
+			l->evs[i].data.ptr = NULL;
+	}
+}
+
 void ev_io_stop(struct ev_loop *l, struct ev_io *w)
 {
 	if (!w->active)
 		return;
 	/* The descriptor may be closed already (then epoll forgot it). */
 	epoll_ctl(l->ep, EPOLL_CTL_DEL, w->fd, NULL);
-	w->active = false;
-	for (int i = 0; i < l->cur_n; i++) {
-		if (l->evs[i].data.ptr == w)
-			l->evs[i].data.ptr = NULL;
-	}
+	ev_io_closed(l, w);
 }
 
 /* ---- one turn --------------------------------------------------------------- */

@@ -143,6 +143,11 @@ ENR_MUST_CHECK enum enr_err ev_io_start(struct ev_loop *l, struct ev_io *w, int 
  * w already taken from epoll in this turn is dropped.  w may then be freed. */
 void ev_io_stop(struct ev_loop *l, struct ev_io *w);
 
+/* ev_io_stop for a descriptor the loop's thread has just closed, with no
+ * copy of it open anywhere (epoll forgets such a descriptor by itself):
+ * no system call. */
+void ev_io_closed(struct ev_loop *l, struct ev_io *w);
+
 /* ---- transfers ----------------------------------------------------------- */
 
 struct ev_xfer;

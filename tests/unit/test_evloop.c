@@ -590,6 +590,85 @@ TEST(timer_on_the_real_clock)
 	ev_free(l);
 }
 
+/* ---- descriptors ------------------------------------------------------------- */
+
+struct closing {
+	struct ev_io a, b, c;
+	int sa[2], sb[2], sc[2];
+	int a_calls, b_calls, c_calls;
+	bool done, c_done;
+};
+
+/* Whichever of a and b comes first closes the other's descriptor, whose
+ * event is ready in the same turn. */
+static void on_pair(struct ev_loop *l, struct ev_io *w, unsigned events)
+{
+	struct closing *x = w->arg;
+	bool is_a = w == &x->a;
+	struct ev_io *other = is_a ? &x->b : &x->a;
+	int *ofd = is_a ? &x->sb[0] : &x->sa[0];
+
+	(void)events;
+	if (is_a)
+		x->a_calls++;
+	else
+		x->b_calls++;
+	if (other->active) {
+		close(*ofd);
+		*ofd = -1;
+		ev_io_closed(l, other);
+	}
+	ev_io_stop(l, w);
+	x->done = true;
+}
+
+static void on_third(struct ev_loop *l, struct ev_io *w, unsigned events)
+{
+	struct closing *x = w->arg;
+
+	(void)events;
+	x->c_calls++;
+	ev_io_stop(l, w);
+	x->c_done = true;
+}
+
+TEST(a_descriptor_closed_on_the_loop_leaves_no_event_behind)
+{
+	struct ev_loop *l = NULL;
+	struct closing x;
+
+	memset(&x, 0, sizeof x);
+	REQUIRE(ev_new(NULL, &l) == ENR_OK);
+	REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, x.sa) == 0);
+	REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, x.sb) == 0);
+	ev_io_init(&x.a, on_pair, &x);
+	ev_io_init(&x.b, on_pair, &x);
+	CHECK_INT(ev_io_start(l, &x.a, x.sa[0], EV_READ), ENR_OK);
+	CHECK_INT(ev_io_start(l, &x.b, x.sb[0], EV_READ), ENR_OK);
+	/* Both readable before the loop looks: one turn holds both events. */
+	CHECK(write(x.sa[1], "a", 1) == 1);
+	CHECK(write(x.sb[1], "b", 1) == 1);
+	CHECK_INT(ev_run_until(l, &x.done, 10000), ENR_OK);
+	CHECK_INT(x.a_calls + x.b_calls, 1);
+	/* A new descriptor takes the closed one's number; the old watch is
+	 * gone from epoll and from the loop, the new one alone is told. */
+	REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, x.sc) == 0);
+	ev_io_init(&x.c, on_third, &x);
+	CHECK_INT(ev_io_start(l, &x.c, x.sc[0], EV_READ), ENR_OK);
+	CHECK(write(x.sc[1], "c", 1) == 1);
+	CHECK_INT(ev_run_until(l, &x.c_done, 10000), ENR_OK);
+	CHECK_INT(x.c_calls, 1);
+	CHECK_INT(x.a_calls + x.b_calls, 1);
+	for (int i = 0; i < 2; i++) {
+		if (x.sa[i] >= 0)
+			close(x.sa[i]);
+		if (x.sb[i] >= 0)
+			close(x.sb[i]);
+		close(x.sc[i]);
+	}
+	ev_free(l);
+}
+
 /* ---- tasks --------------------------------------------------------------------- */
 
 enum { POSTERS = 8, PER_POSTER = 20000 };
@@ -1330,6 +1409,7 @@ int main(void)
 	RUN(cancel_a_timer);
 	RUN(thousands_of_timers_in_order);
 	RUN(timer_on_the_real_clock);
+	RUN(a_descriptor_closed_on_the_loop_leaves_no_event_behind);
 	RUN(post_from_eight_threads_reaches_the_loop_once_each);
 	RUN(tasks_run_in_order_and_at_free);
 	RUN(fake_transfer_answer_goes_through_the_capture);
