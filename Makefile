@@ -97,6 +97,11 @@ FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build-fuzz/%)
 
 BINS      := $(BUILD)/enrichd $(TOOL_BINS) $(BENCH_BINS)
 
+# The fibers' unit tests once more with the switch other machines get
+# (ucontext, lib/fiber.c), so that code is built and run here too.
+FIB_PORTABLE_OBJS := $(BUILD)/portable/lib/fiber.o $(BUILD)/portable/tests/unit/test_fiber.o
+FIB_PORTABLE_BIN  := $(BUILD)/tests/test_fiber_portable
+
 .PHONY: all test test-unit test-integration lint fuzz fuzz-run bench install install-service deb clean deps
 
 # Objects are reached through pattern rules; without this make would treat
@@ -104,12 +109,20 @@ BINS      := $(BUILD)/enrichd $(TOOL_BINS) $(BENCH_BINS)
 # `make` would compile them again.
 .SECONDARY:
 
-all: $(BINS) $(UNIT_BINS)
+all: $(BINS) $(UNIT_BINS) $(FIB_PORTABLE_BIN)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
 
+
+$(BUILD)/portable/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -DFIB_PORTABLE $(ALL_CFLAGS) -c $< -o $@
+
+$(FIB_PORTABLE_BIN): $(FIB_PORTABLE_OBJS) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $(FIB_PORTABLE_OBJS) $(LIB_A) $(LDLIBS)
 
 $(LIB_A): $(LIB_OBJS)
 	@rm -f $@
@@ -209,4 +222,5 @@ clean:
 	rm -rf build build-san build-tsan build-perf build-fuzz
 
 -include $(LIB_OBJS:.o=.d) $(FUZZ_OBJS:.o=.d) $(CGI_OBJS:.o=.d) $(TOOL_OBJS:.o=.d) \
-	 $(BENCH_OBJS:.o=.d) $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%.d)
+	 $(BENCH_OBJS:.o=.d) $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%.d) \
+	 $(FIB_PORTABLE_OBJS:.o=.d)
