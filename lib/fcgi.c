@@ -462,7 +462,9 @@ static bool add_params(struct fcgi_conn *c)
 	ssize_t kept;
 
 	if (want > c->params_cap && c->params_cap < LIM_FCGI_PARAMS_MAX) {
-		size_t cap = c->params_cap ? c->params_cap : 2048;
+		/* A web server sends them in one record, as a rule: the first
+		 * allocation fits that record (a waiting request keeps it). */
+		size_t cap = c->params_cap ? c->params_cap : (want + 255) & ~(size_t)255;
 		char *more;
 
 		while (cap < want && cap < LIM_FCGI_PARAMS_MAX)
