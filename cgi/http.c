@@ -58,10 +58,10 @@ void http_req_reset(struct http_req *r)
 
 	if (body.alloc > HTTP_KEEP_BYTES)
 		buf_release(&body);
-	if (out.alloc > HTTP_KEEP_BYTES)
-		buf_release(&out);
+	/* The answer is written after any wait: a pooled request waiting
+	 * on a provider holds no answer memory of the one before it. */
+	buf_release(&out);
 	buf_reset(&body);
-	buf_reset(&out);
 	buf_reset(&r->head);
 	clear(r);
 	r->body = body;

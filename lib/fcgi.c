@@ -29,7 +29,6 @@
 #define FCGI_CHUNK 65528u          /* content of one STDOUT record: a multiple of 8 */
 #define FCGI_DIRECT_READ 4096u     /* body reads this large bypass the buffer */
 #define FCGI_KEEP_PARAMS (16u * 1024u)  /* parameter memory it keeps */
-#define FCGI_KEEP_OUT (16u * 1024u)     /* answer memory a pooled request keeps */
 
 enum {
 	T_BEGIN = 1, T_ABORT = 2, T_END = 3, T_PARAMS = 4, T_STDIN = 5, T_STDOUT = 6,
@@ -672,9 +671,9 @@ bool fcgi_input_consumed(const struct fcgi_conn *c)
 /* The request is over: what it kept goes, the connection's fate is set. */
 static void forget_request(struct fcgi_conn *c)
 {
-	if (c->out.alloc > FCGI_KEEP_OUT)
-		buf_release(&c->out);
-	buf_reset(&c->out);
+	/* The answer's memory goes with it: the next request on this
+	 * connection object may wait long before it has one. */
+	buf_release(&c->out);
 	if (c->params_cap > FCGI_KEEP_PARAMS)
 		forget_params(c);
 	c->params_len = 0;
