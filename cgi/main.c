@@ -294,7 +294,7 @@ static void rq_finish_there(void *arg)
 }
 
 /* Finishing writes the rest of the answer.  The loop does it when the
- * socket takes it all at once, as it does but when nginx reads slowly;
+ * socket takes it all at once, which it does unless nginx reads slowly;
  * a write that would wait is a writer thread's job, never the loop's. */
 static void rq_ended(struct co_task *t)
 {
