@@ -86,7 +86,6 @@ static bool plain_url_ok(const char *url)
 	bool tls = strncmp(url, "https://", 8) == 0;
 	const char *h = url + (tls ? 8 : 7), *e = h, *p;
 	char host[16];
-	struct in_addr a4;
 
 	if (!tls && strncmp(url, "http://", 7) != 0)
 		return false;
@@ -95,16 +94,12 @@ static bool plain_url_ok(const char *url)
 	if (e == h)
 		return false;
 	if (!tls) {
-		if ((size_t)(e - h) == 9 && strncasecmp(h, "localhost", 9) == 0) {
-			/* the name itself */
-		} else if ((size_t)(e - h) < sizeof host) {
-			memcpy(host, h, (size_t)(e - h));
-			host[e - h] = '\0';
-			if (inet_pton(AF_INET, host, &a4) != 1 || (ntohl(a4.s_addr) >> 24) != 127)
-				return false;
-		} else {
+		if ((size_t)(e - h) >= sizeof host)
 			return false;
-		}
+		memcpy(host, h, (size_t)(e - h));
+		host[e - h] = '\0';
+		if (!loopback_host(host))
+			return false;
 	}
 	p = e + port_len(e);
 	if (*p != '\0' && *p != '/' && *p != '?')
