@@ -242,7 +242,7 @@ static enum enr_err key_lookup(const unsigned char hash[AUTH_HASH_LEN], struct s
 
 /* Every failure answers the same 401 body: a client learns nothing about
  * which keys or accounts exist.  The reason goes to the log and metrics. */
-static enum enr_err authenticate(struct http_req *r, const struct route *rt)
+static CO_OWN_FRAME enum enr_err authenticate(struct http_req *r, const struct route *rt)
 {
 	char key[AUTH_KEY_LEN + 1];
 	unsigned char hash[AUTH_HASH_LEN];
@@ -348,7 +348,7 @@ enum enr_err route_admit(struct http_req *r, int request_cost, int64_t records,
 	return res.verdict == ADM_QUOTA ? ENR_E_QUOTA : ENR_E_RATE_LIMITED;
 }
 
-static void observe(struct http_req *r)
+static CO_OWN_FRAME void observe(struct http_req *r)
 {
 	char labels[LIM_METRIC_LABELS_MAX];
 	char route[128];

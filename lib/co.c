@@ -167,14 +167,17 @@ enum enr_err co_start(struct co_task *t, bool *moved)
 	return ENR_OK;
 }
 
-/* A wait (the move to the loop included).  With many continuations
- * waiting, what its stack touched below it is given back first.  With few,
- * it is kept: the pages cost less than giving them back (each madvise that
- * drops pages interrupts every other CPU to flush its TLB), and the calls
- * after the wait touch them again. */
-static void wait_here(void)
+/* A wait (the move to the loop included).  Before a long one (the move,
+ * which is followed by a transfer or a timer, and those) with many
+ * continuations waiting, what its stack touched below it is given back
+ * first: once a request, since its store calls before the move went
+ * deepest.  With few, or before a short one (a store call or write on the
+ * loop), it is kept: the pages cost less than giving them back (each
+ * madvise that drops pages interrupts every other CPU to flush its TLB),
+ * and the calls after the wait touch them again. */
+static void wait_here(bool long_wait)
 {
-	if (atomic_load(&in_flight) >= LIM_CO_TRIM_FROM)
+	if (long_wait && atomic_load(&in_flight) >= LIM_CO_TRIM_FROM)
 		fib_trim();
 	fib_yield();
 }
@@ -190,7 +193,7 @@ static bool move(void)
 		return true;
 	t->loop = the_loop;
 	t->waiting = CO_W_MOVING;
-	wait_here();
+	wait_here(true);
 	return true;
 }
 
@@ -248,7 +251,7 @@ enum enr_err co_perform(const struct prov_request *req, int timeout_ms, size_t b
 	t->xtimeout_ms = timeout_ms;
 	t->xbody_max = body_max;
 	t->waiting = CO_W_STARTING;
-	wait_here();
+	wait_here(true);
 	return t->xrc;
 }
 
@@ -283,7 +286,7 @@ void co_sleep_ms(int64_t ms)
 		return;
 	}
 	t->waiting = CO_W_TIMER;
-	wait_here();
+	wait_here(true);
 	ev_timer_stop(t->loop, &t->timer);
 }
 
@@ -353,7 +356,7 @@ void co_call(void (*fn)(void *arg), void *arg)
 		return;
 	}
 	t->waiting = CO_W_CALL;
-	wait_here();
+	wait_here(false);
 }
 
 /* ---- group commit ----------------------------------------------------------- */
@@ -403,7 +406,7 @@ bool co_write(int kind, struct co_write *w)
 	if (sp_write(the_pool, kinds[kind].pool_kind, w) != ENR_OK)
 		return false;
 	t->waiting = CO_W_CALL;
-	wait_here();
+	wait_here(false);
 	return true;
 }
 

@@ -46,6 +46,18 @@ struct sp_pool;
 struct store;
 struct co_task;
 
+/* On a function a continuation calls before or after a wait, never across
+ * one, with large locals: it gets a frame of its own instead of growing its
+ * caller's (into which the compiler would inline it).  The frames a waiting
+ * continuation keeps are all its stack holds while it waits (fib_trim gives
+ * back what lies below them), so the chain to a wait stays short: one page. */
+#if defined(__GNUC__) || defined(__clang__)
+#define CO_OWN_FRAME __attribute__((noinline))
+#else
+#define CO_OWN_FRAME
+#endif
+
+
 typedef void (*co_fn)(struct co_task *t);
 
 enum co_wait { CO_W_NONE, CO_W_MOVING, CO_W_STARTING, CO_W_XFER, CO_W_TIMER, CO_W_CALL,

@@ -334,7 +334,7 @@ static void add_error(struct wf_result *out, const char *name, enum wf_error_kin
 	}
 	if (out->nerrors == WF_PROVIDERS_MAX)
 		return;
-	util_strlcpy(out->errors[out->nerrors].provider, name, sizeof out->errors[0].provider);
+	out->errors[out->nerrors].provider = name;
 	out->errors[out->nerrors].kind = kind;
 	out->nerrors++;
 }

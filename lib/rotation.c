@@ -416,8 +416,8 @@ static const struct cfg_key *cfg_key_of(const struct cfg_provider *p, const char
 /* Count one upstream call of key (NULL for a built-in provider: those are
  * this process's answers, not upstream calls) with its outcome, credits
  * and meters. */
-static void count_call(const char *provider, const char *key, const struct prov_result *res,
-		       double ms)
+static CO_OWN_FRAME void count_call(const char *provider, const char *key,
+				    const struct prov_result *res, double ms)
 {
 	char labels[LIM_METRIC_LABELS_MAX * 2], pv[LIM_NAME_MAX * 2 + 1];
 	enum prov_outcome o = res->outcome;
@@ -502,7 +502,8 @@ static int flush_outcomes(struct store *st, enum enr_err *first)
 
 /* Wait for the key's (and its upstream account's) pacing slots.  False
  * when the slot is past the deadline: the caller tries another key. */
-static bool pace(const struct rot_ctx *ctx, const struct cfg_provider *p, const struct cfg_key *k)
+static CO_OWN_FRAME bool pace(const struct rot_ctx *ctx, const struct cfg_provider *p,
+			      const struct cfg_key *k)
 {
 	int64_t now = util_now_ms(), start = now, wait;
 	char scope[2 * LIM_NAME_MAX + 16];
@@ -578,10 +579,10 @@ static enum enr_err exchange(const struct rot_ctx *ctx, const struct cfg_provide
 }
 
 /* Surfe-style providers: poll until the job is done or the deadline. */
-static enum enr_err poll_pending(const struct rot_ctx *ctx, const struct cfg_provider *p,
-				 const struct rot_op *op, const struct cfg_key *key,
-				 struct prov_result *res, struct rot_report *rep,
-				 struct up_response *resp)
+static CO_OWN_FRAME enum enr_err poll_pending(const struct rot_ctx *ctx,
+					      const struct cfg_provider *p, const struct rot_op *op,
+					      const struct cfg_key *key, struct prov_result *res,
+					      struct rot_report *rep, struct up_response *resp)
 {
 	char id[sizeof res->pending_id];
 	enum enr_err rc = ENR_OK;
@@ -607,7 +608,8 @@ static enum enr_err poll_pending(const struct rot_ctx *ctx, const struct cfg_pro
 	return rc;
 }
 
-static void log_move(const struct kp_key *k, enum prov_outcome o, const struct kp_key *next)
+static CO_OWN_FRAME void log_move(const struct kp_key *k, enum prov_outcome o,
+				  const struct kp_key *next)
 {
 	char until[21] = "";
 
@@ -643,9 +645,9 @@ static bool budget_applies(const struct cfg_provider *p, const struct cfg_key *c
 /* Key idx's budget (or its upstream account's) is spent: park it, and for
  * an account budget every key of that account, exhausted until the budget
  * resets; the pool moves on.  An alert says so. */
-static void park_for_budget(const struct rot_ctx *ctx, const struct kp_params *params,
-			    struct kp_key *keys, int nkeys, bool *skip, int idx,
-			    const struct bud_verdict *v)
+static CO_OWN_FRAME void park_for_budget(const struct rot_ctx *ctx, const struct kp_params *params,
+					 struct kp_key *keys, int nkeys, bool *skip, int idx,
+					 const struct bud_verdict *v)
 {
 	for (int i = 0; i < nkeys; i++) {
 		struct kp_key after;
@@ -750,92 +752,209 @@ static void reload_keys(const struct rot_ctx *ctx, const char *provider, struct 
 	*n = m;
 }
 
+/* A call's walk over the key pool.  What lives here lives across the
+ * call's waits; what is needed only between them is in the helpers below,
+ * each with its own frame (CO_OWN_FRAME), so a waiting call keeps little
+ * stack. */
+struct walk {
+	struct kp_key *keys;   /* the pool as read, on the heap */
+	int nkeys;
+	bool skip[ROT_KEYS_MAX];
+	bool first_only;       /* rotation off: the first key or nothing */
+	bool any_rejected, any_transient;
+	int transients;
+	uint64_t cursor;       /* round robin's start for this try */
+	struct kp_params params;
+};
+
+/* The key to try next (an index into w->keys), -1 when none may be. */
+static CO_OWN_FRAME int next_key(const struct rot_ctx *ctx, const struct walk *w, uint64_t cursor,
+				 int64_t now)
+{
+	int order[ROT_KEYS_MAX];
+
+	return kp_order(w->keys, w->nkeys, ctx->cfg->rotation.strategy, cursor, w->skip,
+			w->first_only, now, order) > 0
+		       ? order[0]
+		       : -1;
+}
+
+/* The key's budget (or its upstream account's) for this call: *hold is
+ * NULL when none applies, else a reservation to settle (on the heap: only
+ * calls with a budget carry one while they wait).  *use is false when the
+ * key is not to be used now (skipped, or parked with its budget). */
+static CO_OWN_FRAME enum enr_err reserve_budget(const struct rot_ctx *ctx,
+						const struct cfg_provider *p,
+						const struct rot_op *op, const struct cfg_key *ck,
+						struct walk *w, int idx, struct bud_hold **hold,
+						bool *use)
+{
+	const struct kp_key *k = &w->keys[idx];
+	struct bud_verdict v;
+	enum enr_err rc;
+
+	*hold = NULL;
+	*use = true;
+	if (!budget_applies(p, ck, op->worst_credits))
+		return ENR_OK;
+	*hold = calloc(1, sizeof **hold);
+	if (*hold == NULL)
+		return ENR_E_NOMEM;
+	rc = bud_reserve_key(ctx->store, ctx->cfg, p, ck, op->worst_credits, util_now_ms(),
+			     hold_until(ctx), *hold, &v);
+	if (rc == ENR_OK && !v.ok) {
+		*use = false;
+		if (v.fits >= op->unit_credits && op->unit_credits > 0) {
+			/* Not spent, only too small for this call: the next key. */
+			log_info("rotation", "key %s (...%s): %s cannot take %lld credits "
+				 "(%lld left), trying the next key", k->id, k->last4, v.what,
+				 (long long)op->worst_credits, (long long)v.fits);
+			w->skip[idx] = true;
+		} else {
+			park_for_budget(ctx, &w->params, w->keys, w->nkeys, w->skip, idx, &v);
+		}
+	}
+	if (rc || !*use) {
+		free(*hold);
+		*hold = NULL;
+	}
+	return rc;
+}
+
+/* Settle a budget hold with what the call spent, and free it. */
+static void settle_budget(const struct rot_ctx *ctx, struct bud_hold *hold, int64_t spent)
+{
+	if (hold == NULL)
+		return;
+	bud_settle(ctx->store, hold, spent);
+	free(hold);
+}
+
+/* What the call's outcome does to key idx: counted in memory or applied
+ * in the store.  An answer ends the walk (*done); else the key is skipped,
+ * the pool read again when a rate limit may have cooled its account's
+ * other keys, a transient failure paused on, and the move logged. */
+static CO_OWN_FRAME enum enr_err take_outcome(const struct rot_ctx *ctx,
+					      const struct cfg_provider *p, struct walk *w, int idx,
+					      const struct prov_result *out, struct rot_report *rep,
+					      bool *done)
+{
+	struct kp_key *k = &w->keys[idx], after;
+	struct kp_change ch;
+	enum enr_err rc;
+	int next;
+
+	*done = false;
+	if (k->state == KP_ACTIVE && k->transients == 0 &&
+	    (out->outcome == PROV_HIT || out->outcome == PROV_MISS) &&
+	    pend_add(k, out->outcome, out->credits, util_now_ms())) {
+		/* Nothing about the key changes: count the call in memory. */
+		after = *k;
+		ch.from = ch.to = KP_ACTIVE;
+	} else {
+		rc = rot_apply(ctx->store, k->id, out->outcome, out->until_ms, out->credits,
+			       util_now_ms(), &w->params, &after, &ch);
+		if (rc)
+			return rc;
+	}
+	*k = after;
+	if (ch.from != ch.to && (ch.to == KP_INVALID || ch.to == KP_EXHAUSTED))
+		alert_key(ctx->cfg, ctx->store, &after);
+	if (out->outcome == PROV_HIT || out->outcome == PROV_MISS) {
+		rep->status = ROT_ANSWERED;
+		util_strlcpy(rep->key_id, k->id, sizeof rep->key_id);
+		*done = true;
+		return ENR_OK;
+	}
+	w->skip[idx] = true;
+	/* Other keys of the same upstream account cooled too. */
+	if (out->outcome == PROV_RATE_LIMITED)
+		reload_keys(ctx, p->name, &w->keys, &w->nkeys);
+	if (out->outcome == PROV_REQUEST_REJECTED)
+		w->any_rejected = true;
+	if (out->outcome == PROV_TRANSIENT) {
+		int64_t pause = TRANSIENT_BACKOFF_MS << (w->transients < 4 ? w->transients : 4);
+
+		w->any_transient = true;
+		/* Not when the pause would use up the time left. */
+		if (pause < co_deadline_left(ctx->deadline_mono_ms))
+			co_sleep_ms(pause);
+		w->transients++;
+	}
+	next = next_key(ctx, w, w->cursor + 1, util_now_ms());
+	log_move(&after, out->outcome, next >= 0 ? &w->keys[next] : NULL);
+	if (out->reason[0])
+		log_debug("rotation", "%s: %s", p->name, out->reason);
+	return ENR_OK;
+}
+
+/* The walk found no key to try: why, for the report. */
+static CO_OWN_FRAME void no_key_left(const struct rot_ctx *ctx, const struct cfg_provider *p,
+				     const struct walk *w, int64_t now, struct rot_report *rep)
+{
+	if (w->any_rejected) {
+		rep->status = ROT_REJECTED;
+	} else if (w->any_transient) {
+		rep->status = ROT_FAILED;
+	} else {
+		rep->status = ROT_NO_KEY;
+		rep->comes_back_ms = kp_earliest_ms(w->keys, w->nkeys, w->first_only, now);
+		alert_pool_dry(ctx->cfg, ctx->store, p->name, rep->comes_back_ms);
+	}
+}
+
 enum enr_err rot_call_op(const struct rot_ctx *ctx, const struct cfg_provider *p,
 			 const struct rot_op *op, struct prov_result *out, struct rot_report *rep)
 {
-	struct kp_key *keys;
-	bool skip[ROT_KEYS_MAX] = { false };
-	struct kp_params params;
+	struct walk w;
 	struct up_response resp;
-	bool first_only = !(ctx->cfg->rotation.enabled && ctx->cfg->rotation.endpoints[ctx->endpoint]);
-	bool any_rejected = false, any_transient = false;
-	int nkeys = 0, transients = 0;
-	struct bud_hold hold;
 	enum enr_err rc = ENR_OK;
 
 	memset(rep, 0, sizeof *rep);
 	prov_result_reset(out);
-	kp_params_from_cfg(ctx->cfg, &params);
-	rc = load_keys(ctx, p->name, &keys, &nkeys);
+	memset(&w, 0, sizeof w);
+	w.first_only = !(ctx->cfg->rotation.enabled && ctx->cfg->rotation.endpoints[ctx->endpoint]);
+	kp_params_from_cfg(ctx->cfg, &w.params);
+	rc = load_keys(ctx, p->name, &w.keys, &w.nkeys);
 	if (rc)
 		return rc;
 	up_response_init(&resp);
 	for (;;) {
-		int order[ROT_KEYS_MAX], n;
-		uint64_t cursor = 0;
 		const struct cfg_key *ck;
-		struct kp_key *k, after;
-		struct kp_change ch;
+		struct bud_hold *hold;
 		struct prov_request req;
 		int64_t now;
+		int idx;
+		bool use, answered, done;
 
 		if (co_deadline_left(ctx->deadline_mono_ms) <= 0) {
 			rep->status = ROT_DEADLINE;
 			break;
 		}
 		now = util_now_ms();
-		if (ctx->cfg->rotation.strategy == CFG_STRATEGY_ROUND_ROBIN && !first_only)
-			cursor = rr_next(p->name);
-		n = kp_order(keys, nkeys, ctx->cfg->rotation.strategy, cursor, skip, first_only, now,
-			     order);
-		if (n == 0) {
-			if (any_rejected) {
-				rep->status = ROT_REJECTED;
-			} else if (any_transient) {
-				rep->status = ROT_FAILED;
-			} else {
-				rep->status = ROT_NO_KEY;
-				rep->comes_back_ms = kp_earliest_ms(keys, nkeys, first_only, now);
-				alert_pool_dry(ctx->cfg, ctx->store, p->name, rep->comes_back_ms);
-			}
+		w.cursor = 0;
+		if (ctx->cfg->rotation.strategy == CFG_STRATEGY_ROUND_ROBIN && !w.first_only)
+			w.cursor = rr_next(p->name);
+		idx = next_key(ctx, &w, w.cursor, now);
+		if (idx < 0) {
+			no_key_left(ctx, p, &w, now, rep);
 			break;
 		}
-		k = &keys[order[0]];
-		ck = cfg_key_of(p, k->id);
-		if (ck == NULL) {
-			skip[order[0]] = true;
+		ck = cfg_key_of(p, w.keys[idx].id);
+		if (ck == NULL || !pace(ctx, p, ck)) {
+			w.skip[idx] = true;
 			continue;
 		}
-		if (!pace(ctx, p, ck)) {
-			skip[order[0]] = true;
+		rc = reserve_budget(ctx, p, op, ck, &w, idx, &hold, &use);
+		if (rc)
+			break;
+		if (!use)
 			continue;
-		}
-		memset(&hold, 0, sizeof hold);
-		if (budget_applies(p, ck, op->worst_credits)) {
-			struct bud_verdict v;
-
-			rc = bud_reserve_key(ctx->store, ctx->cfg, p, ck, op->worst_credits,
-					     util_now_ms(), hold_until(ctx), &hold, &v);
-			if (rc)
-				break;
-			if (!v.ok && v.fits >= op->unit_credits && op->unit_credits > 0) {
-				/* Not spent, only too small for this call: the next key. */
-				log_info("rotation", "key %s (...%s): %s cannot take %lld credits "
-					 "(%lld left), trying the next key", k->id, k->last4, v.what,
-					 (long long)op->worst_credits, (long long)v.fits);
-				skip[order[0]] = true;
-				continue;
-			}
-			if (!v.ok) {
-				park_for_budget(ctx, &params, keys, nkeys, skip, order[0], &v);
-				continue;
-			}
-		}
 		prov_request_init(&req);
 		rc = op->build(op->arg, p, ck, &req);
 		if (rc == ENR_E_INVALID) {
 			prov_request_release(&req);
-			bud_settle(ctx->store, &hold, 0);
+			settle_budget(ctx, hold, 0);
 			rep->status = ROT_NOT_APPLICABLE;
 			rc = ENR_OK;
 			break;
@@ -845,9 +964,8 @@ enum enr_err rot_call_op(const struct rot_ctx *ctx, const struct cfg_provider *p
 		prov_request_release(&req);
 		if (rc == ENR_OK && out->outcome == PROV_PENDING && op->build_poll)
 			rc = poll_pending(ctx, p, op, ck, out, rep, &resp);
-		bud_settle(ctx->store, &hold,
-			   rc == ENR_OK && (out->outcome == PROV_HIT || out->outcome == PROV_MISS)
-				   ? out->credits : 0);
+		answered = rc == ENR_OK && (out->outcome == PROV_HIT || out->outcome == PROV_MISS);
+		settle_budget(ctx, hold, answered ? out->credits : 0);
 		if (rc)
 			break;
 		if (co_cancelled()) {
@@ -855,59 +973,19 @@ enum enr_err rot_call_op(const struct rot_ctx *ctx, const struct cfg_provider *p
 			rep->status = ROT_DEADLINE;
 			break;
 		}
-		count_call(p->name, k->id, out, resp.elapsed_ms);
+		count_call(p->name, w.keys[idx].id, out, resp.elapsed_ms);
 		if (out->outcome == PROV_PENDING || cut_by_deadline(out, rep)) {
 			/* The job or the call did not finish in the request's time:
 			 * nothing to hold against the key. */
 			rep->status = ROT_DEADLINE;
 			break;
 		}
-		if (k->state == KP_ACTIVE && k->transients == 0 &&
-		    (out->outcome == PROV_HIT || out->outcome == PROV_MISS) &&
-		    pend_add(k, out->outcome, out->credits, util_now_ms())) {
-			/* Nothing about the key changes: count the call in memory. */
-			after = *k;
-			ch.from = ch.to = KP_ACTIVE;
-		} else {
-			rc = rot_apply(ctx->store, k->id, out->outcome, out->until_ms, out->credits,
-				       util_now_ms(), &params, &after, &ch);
-			if (rc)
-				break;
-		}
-		*k = after;
-		if (ch.from != ch.to && (ch.to == KP_INVALID || ch.to == KP_EXHAUSTED))
-			alert_key(ctx->cfg, ctx->store, &after);
-		if (out->outcome == PROV_HIT || out->outcome == PROV_MISS) {
-			rep->status = ROT_ANSWERED;
-			util_strlcpy(rep->key_id, k->id, sizeof rep->key_id);
+		rc = take_outcome(ctx, p, &w, idx, out, rep, &done);
+		if (rc || done)
 			break;
-		}
-		skip[order[0]] = true;
-		/* Other keys of the same upstream account cooled too. */
-		if (out->outcome == PROV_RATE_LIMITED)
-			reload_keys(ctx, p->name, &keys, &nkeys);
-		if (out->outcome == PROV_REQUEST_REJECTED)
-			any_rejected = true;
-		if (out->outcome == PROV_TRANSIENT) {
-			int64_t pause = TRANSIENT_BACKOFF_MS << (transients < 4 ? transients : 4);
-
-			any_transient = true;
-			/* Not when the pause would use up the time left. */
-			if (pause < co_deadline_left(ctx->deadline_mono_ms))
-				co_sleep_ms(pause);
-			transients++;
-		}
-		{
-			int nn = kp_order(keys, nkeys, ctx->cfg->rotation.strategy, cursor + 1, skip,
-					  first_only, util_now_ms(), order);
-
-			log_move(&after, out->outcome, nn > 0 ? &keys[order[0]] : NULL);
-			if (out->reason[0])
-				log_debug("rotation", "%s: %s", p->name, out->reason);
-		}
 	}
 	up_response_release(&resp);
-	free(keys);
+	free(w.keys);
 	if (rep->status != ROT_ANSWERED)
 		prov_result_reset(out);
 	return rc;

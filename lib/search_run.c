@@ -155,8 +155,7 @@ static void add_error(struct srch_result *out, const char *provider, enum wf_err
 		if (strcmp(out->errors[i].provider, provider) == 0)
 			return;
 	}
-	util_strlcpy(out->errors[out->nerrors].provider, provider,
-		     sizeof out->errors[out->nerrors].provider);
+	out->errors[out->nerrors].provider = provider;
 	out->errors[out->nerrors].kind = kind;
 	out->nerrors++;
 }

@@ -383,7 +383,7 @@ enum enr_err db_execv(struct db_conn *c, struct db_stmt *q, const struct db_para
 enum enr_err db_exec(struct db_conn *c, struct db_stmt *q, db_row_fn fn, void *arg,
 		     int64_t *changes, const char *types, ...)
 {
-	struct db_param p[32];
+	struct db_param p[DB_ARGS_MAX];
 	va_list ap;
 	int n;
 
@@ -451,7 +451,7 @@ static void run_stmt(void *arg)
 enum enr_err db_run(struct store *s, struct db_stmt *q, db_row_fn fn, void *arg,
 		    int64_t *changes, const char *types, ...)
 {
-	struct db_param p[32];
+	struct db_param p[DB_ARGS_MAX];
 	struct db_call a;
 	va_list ap;
 	int n;

@@ -38,6 +38,8 @@
 
 #define DB_STMTS_MAX 160     /* distinct statements of all store files */
 #define DB_PARAMS_MAX 448    /* parameters of one statement */
+#define DB_ARGS_MAX 16       /* arguments of one db_run or db_exec: on the caller's stack,
+				 a waiting request's */
 
 enum db_dialect { DB_SQLITE, DB_PG, DB__MAX };
 

@@ -238,7 +238,7 @@ static bool bulk_path(const struct wf_ctx *ctx, const struct pl_lookup *lk, int 
 }
 
 /* a..g: deadline, built-ins, the cache, dry runs, duplicates, in-flight. */
-static enum enr_err prepare(struct round *r)
+static CO_OWN_FRAME enum enr_err prepare(struct round *r)
 {
 	const struct wf_ctx *ctx = r->ctx;
 
@@ -337,7 +337,7 @@ static int64_t hold_expiry(const struct wf_ctx *ctx)
 
 /* h: the client's credit budget, reserved per account and provider for the
  * slots about to call.  What does not fit ends PL_BUDGET. */
-static enum enr_err reserve(struct round *r)
+static CO_OWN_FRAME enum enr_err reserve(struct round *r)
 {
 	const struct wf_ctx *ctx = r->ctx;
 
@@ -486,7 +486,7 @@ static void end_flights(struct round *r)
  * holds (with what the answers cost).  A slot waiting on another process's
  * claim keeps its in-process flight: the callers here who asked for the
  * same lookup wait for its answer, not make the call beside it. */
-static void release(struct round *r)
+static CO_OWN_FRAME void release(struct round *r)
 {
 	const struct wf_ctx *ctx = r->ctx;
 
@@ -510,7 +510,7 @@ static void release(struct round *r)
 
 /* A lookup another caller was making: wait for it and read the cache; when
  * the answer is not there (it failed, or took too long), make it here. */
-static enum enr_err resolve_deferred(struct round *r)
+static CO_OWN_FRAME enum enr_err resolve_deferred(struct round *r)
 {
 	const struct wf_ctx *ctx = r->ctx;
 	struct rot_ctx rc_ctx = rot_ctx_of(ctx);
@@ -574,7 +574,7 @@ static enum enr_err resolve_deferred(struct round *r)
 }
 
 /* Followers take their leader's answer (a copy that cost nothing). */
-static enum enr_err follow(struct round *r)
+static CO_OWN_FRAME enum enr_err follow(struct round *r)
 {
 	for (size_t i = 0; i < r->n; i++) {
 		struct slot *sl = &r->s[i], *ld;

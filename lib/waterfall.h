@@ -61,8 +61,9 @@ enum wf_error_kind {
 
 extern const char *const wf_error_names[WF_ERR__MAX];
 
+/* Its provider's name points where the result's other names do (below). */
 struct wf_error {
-	char provider[LIM_NAME_MAX + 1];
+	const char *provider;
 	enum wf_error_kind kind;
 };
 

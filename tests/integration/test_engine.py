@@ -10,8 +10,9 @@ import signal
 import ssl
 import time
 
+import fcgi
 import openapi
-from harness import Env, check, wait_for
+from harness import ROOT, Env, Skip, check, wait_for
 from providers import client_key, keys_env, provider
 
 HIGH = {"requests_per_minute": 10000000, "burst": 10000000,
@@ -156,6 +157,75 @@ def test_two_thousand_clients_through_four_threads_are_all_answered():
         print(f"    {n} clients, provider {delay_ms} ms away, 4 responder threads: all 200 in "
               f"{took:.1f} s; enrichd threads {base} before, at most {max(seen)} during; "
               f"{writes:.0f} store writes in {batches:.0f} transactions")
+
+
+def limit(name):
+    """A constant of lib/limits.h (a number, or a product of numbers)."""
+    import re
+    with open(os.path.join(ROOT, "lib", "limits.h")) as f:
+        m = re.search(r"#define %s\s+\(?([0-9u *]+)\)?" % name, f.read())
+    v = 1
+    for part in m.group(1).replace("u", "").split("*"):
+        v *= int(part)
+    return v
+
+
+def fiber_stacks(pid, size):
+    """Resident KiB of each mapping of size bytes (a fiber's stack) in pid."""
+    out, cur = [], None
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            w = line.split()
+            if "-" in w[0] and ":" not in w[0]:
+                lo, hi = (int(x, 16) for x in w[0].split("-"))
+                cur = hi - lo
+            elif w[0] == "Rss:" and cur == size:
+                out.append(int(w[1]))
+    return out
+
+
+def test_a_waiting_request_keeps_one_page_of_stack():
+    """With many requests waiting, each gives back what its stack touched below the
+    frames it waits in, and those fit in one page: requests that began waiting after
+    LIM_CO_TRIM_FROM others hold 4 KiB of stack, the first ones (untrimmed) 8."""
+    san = os.environ.get("SAN", "")
+    if "address" in san or "thread" in san:
+        raise Skip("the sanitizers' frames are several times deeper")
+    raise_nofile()
+    trim_from, stack = limit("LIM_CO_TRIM_FROM"), limit("LIM_RESPONDER_STACK")
+    n = trim_from + 400
+    with Env(conf=engine_conf(threads=4), sim=True, sim_delay_ms=8000,
+             env=keys_env("pdl", 1)) as env:
+        k = client_key(env)
+        conns = []
+        try:
+            for i in range(n):
+                data = body(i, "page")
+                c = fcgi.Conn(env.socket, timeout=60)
+                c.begin({"REQUEST_METHOD": "POST", "REQUEST_URI": "/enrich",
+                         "DOCUMENT_URI": "/enrich", "CONTENT_TYPE": "application/json",
+                         "CONTENT_LENGTH": str(len(data)), "HTTP_AUTHORIZATION": "Bearer " + k,
+                         "GATEWAY_INTERFACE": "CGI/1.1"})
+                c.send_stdin(data)
+                c.end_stdin()
+                conns.append(c)
+            # Every request waits on its call to the provider.
+            wait_for(lambda: len(env.sim.calls(provider="pdl")) >= n, timeout=60,
+                     what=f"{n} calls in flight")
+            rss = fiber_stacks(env.enrichd.pid, stack)
+            by_size = {kib: rss.count(kib) for kib in sorted(set(rss))}
+            check(len(rss) >= n, (len(rss), by_size))
+            check(rss.count(4) >= n - trim_from - 50, by_size)
+            check(rss.count(4) + rss.count(8) >= n, by_size)
+            answers = [c.read_response() for c in conns]
+        finally:
+            for c in conns:
+                c.close()
+        statuses = {}
+        for a in answers:
+            statuses[a[0]] = statuses.get(a[0], 0) + 1
+        check(statuses == {200: n}, statuses)
+        print(f"    {n} requests waiting: fiber stacks by resident KiB {by_size}")
 
 
 def test_sigterm_finishes_the_requests_in_flight_within_the_grace():

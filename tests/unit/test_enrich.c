@@ -95,7 +95,7 @@ TEST(the_answer_names_every_wanted_field_and_its_meta)
 	r.tried[r.ntried++] = "pdl";
 	r.tried[r.ntried++] = "lusha";
 	r.skipped[r.nskipped++] = "surfe";
-	util_strlcpy(r.errors[0].provider, "surfe", sizeof r.errors[0].provider);
+	r.errors[0].provider = "surfe";
 	r.errors[r.nerrors++].kind = WF_ERR_NO_KEY;
 	r.credits = 3;
 	REQUIRE(r.value[FLD_FIRST_NAME] && r.value[FLD_TITLE] && r.value[FLD_CITY]);
