@@ -101,18 +101,23 @@ struct slot {
 	int leader;
 	bool flight;           /* holds the in-process flight of lk->key */
 	bool claim;            /* holds the store claim of lk->key */
-	int hold;              /* index of its budget hold in the round, -1 */
+	int hold;              /* index of its budget hold in the round, or HOLD_* */
 	struct prov_result res;
 	struct rot_report rep;
 	struct bulk_item *item;  /* S_BULK: in the collector */
 	struct pl_answer ans;
 };
 
+/* slot.hold when it is not an index into round.holds. */
+enum { HOLD_UNSET = -1,     /* not reserved yet */
+       HOLD_NONE = -2 };    /* reserved: no budget applies, nothing held */
+
 struct round {
 	const struct wf_ctx *ctx;
 	struct slot *s;
 	size_t n;
-	struct bud_hold *holds;
+	size_t njobs;              /* the most slots a round has */
+	struct bud_hold *holds;    /* room for njobs, allocated at the first hold */
 	int64_t *hold_spent;
 	size_t nholds;
 };
@@ -335,6 +340,21 @@ static int64_t hold_expiry(const struct wf_ctx *ctx)
 	return util_now_ms() + (left > 0 ? left : 0) + HOLD_SLACK_MS;
 }
 
+/* Room for a hold per slot: most rounds hold nothing (no budget applies),
+ * so a waiting request does not carry one. */
+static bool holds_room(struct round *r)
+{
+	r->holds = calloc(r->njobs, sizeof *r->holds);
+	r->hold_spent = calloc(r->njobs, sizeof *r->hold_spent);
+	if (r->holds && r->hold_spent)
+		return true;
+	free(r->holds);
+	free(r->hold_spent);
+	r->holds = NULL;
+	r->hold_spent = NULL;
+	return false;
+}
+
 /* h: the client's credit budget, reserved per account and provider for the
  * slots about to call.  What does not fit ends PL_BUDGET. */
 static CO_OWN_FRAME enum enr_err reserve(struct round *r)
@@ -344,21 +364,21 @@ static CO_OWN_FRAME enum enr_err reserve(struct round *r)
 	for (size_t i = 0; i < r->n; i++) {
 		struct slot *sl = &r->s[i];
 		int64_t account = sl->job->account_id, cph = sl->lk->p->credits_per_hit, count = 0;
-		struct bud_hold *h;
+		struct bud_hold h;
 		struct bud_verdict v;
 		enum enr_err rc;
 		size_t taken = 0;
+		int idx;
 
-		if (sl->state != S_CALL || sl->hold >= 0 || account <= 0 || cph <= 0)
+		if (sl->state != S_CALL || sl->hold != HOLD_UNSET || account <= 0 || cph <= 0)
 			continue;
 		for (size_t k = i; k < r->n; k++) {
-			if (r->s[k].state == S_CALL && r->s[k].hold < 0 &&
+			if (r->s[k].state == S_CALL && r->s[k].hold == HOLD_UNSET &&
 			    r->s[k].job->account_id == account && r->s[k].lk->p == sl->lk->p)
 				count++;
 		}
-		h = &r->holds[r->nholds];
 		rc = bud_reserve_account(ctx->store, ctx->cfg, account, count * cph, util_now_ms(),
-					 hold_expiry(ctx), h, &v);
+					 hold_expiry(ctx), &h, &v);
 		if (rc)
 			return rc;
 		if (!v.ok && v.fits >= cph) {
@@ -366,21 +386,30 @@ static CO_OWN_FRAME enum enr_err reserve(struct round *r)
 			int64_t fit = v.fits / cph;
 
 			rc = bud_reserve_account(ctx->store, ctx->cfg, account, fit * cph,
-						 util_now_ms(), hold_expiry(ctx), h, &v);
+						 util_now_ms(), hold_expiry(ctx), &h, &v);
 			if (rc)
 				return rc;
 			if (v.ok)
 				count = fit;
 		}
-		r->hold_spent[r->nholds] = 0;
+		idx = HOLD_NONE;
+		if (v.ok && h.held) {
+			if (r->holds == NULL && !holds_room(r)) {
+				bud_settle(ctx->store, &h, 0);
+				return ENR_E_NOMEM;
+			}
+			idx = (int)r->nholds++;
+			r->holds[idx] = h;
+			r->hold_spent[idx] = 0;
+		}
 		for (size_t k = i; k < r->n; k++) {
 			struct slot *o = &r->s[k];
 
-			if (o->state != S_CALL || o->hold >= 0 || o->job->account_id != account ||
-			    o->lk->p != sl->lk->p)
+			if (o->state != S_CALL || o->hold != HOLD_UNSET ||
+			    o->job->account_id != account || o->lk->p != sl->lk->p)
 				continue;
 			if (v.ok && (int64_t)taken < count) {
-				o->hold = (int)r->nholds;
+				o->hold = idx;
 				taken++;
 				continue;
 			}
@@ -395,8 +424,6 @@ static CO_OWN_FRAME enum enr_err reserve(struct round *r)
 				o->flight = false;
 			}
 		}
-		if (v.ok)
-			r->nholds++;
 	}
 	return ENR_OK;
 }
@@ -623,11 +650,10 @@ enum enr_err wf_run_many(const struct wf_ctx *ctx, struct wf_job *jobs, size_t n
 
 	memset(&r, 0, sizeof r);
 	r.ctx = ctx;
-	plans = calloc(n ? n : 1, sizeof *plans);
-	r.s = calloc(n ? n : 1, sizeof *r.s);
-	r.holds = calloc(n ? n : 1, sizeof *r.holds);
-	r.hold_spent = calloc(n ? n : 1, sizeof *r.hold_spent);
-	if (plans == NULL || r.s == NULL || r.holds == NULL || r.hold_spent == NULL) {
+	r.njobs = n ? n : 1;
+	plans = calloc(r.njobs, sizeof *plans);
+	r.s = calloc(r.njobs, sizeof *r.s);
+	if (plans == NULL || r.s == NULL) {
 		rc = ENR_E_NOMEM;
 		goto out;
 	}
@@ -648,7 +674,7 @@ enum enr_err wf_run_many(const struct wf_ctx *ctx, struct wf_job *jobs, size_t n
 			sl->lk = lk;
 			sl->job = &jobs[i];
 			sl->leader = -1;
-			sl->hold = -1;
+			sl->hold = HOLD_UNSET;
 			prov_result_init(&sl->res);
 		}
 		if (r.n == 0)
