@@ -110,7 +110,7 @@
 #define LIM_FIB_STACK           LIM_RESPONDER_STACK /* a fiber's stack (a request runs on one) */
 #define LIM_FIB_STACKS_KEPT     4096    /* stacks of ended fibers kept for reuse */
 #define LIM_CO_TRIM_FROM        2048    /* continuations waiting from which a wait trims its
-					   stack (below: 8 KiB more each, 16 MiB at most) */
+					   stack (below: 4 KiB more each, 8 MiB at most) */
 #define LIM_SP_THREADS_MAX      64      /* pool threads */
 #define LIM_SP_QUEUE_DEFAULT    65536   /* closures and writes waiting, unless configured */
 #define LIM_SP_QUEUE_MAX        (1024 * 1024)
