@@ -763,7 +763,6 @@ struct walk {
 	bool first_only;       /* rotation off: the first key or nothing */
 	bool any_rejected, any_transient;
 	int transients;
-	uint64_t cursor;       /* round robin's start for this try */
 	struct kp_params params;
 };
 
@@ -836,8 +835,8 @@ static void settle_budget(const struct rot_ctx *ctx, struct bud_hold *hold, int6
  * other keys, a transient failure paused on, and the move logged. */
 static CO_OWN_FRAME enum enr_err take_outcome(const struct rot_ctx *ctx,
 					      const struct cfg_provider *p, struct walk *w, int idx,
-					      const struct prov_result *out, struct rot_report *rep,
-					      bool *done)
+					      uint64_t cursor, const struct prov_result *out,
+					      struct rot_report *rep, bool *done)
 {
 	struct kp_key *k = &w->keys[idx], after;
 	struct kp_change ch;
@@ -881,7 +880,7 @@ static CO_OWN_FRAME enum enr_err take_outcome(const struct rot_ctx *ctx,
 			co_sleep_ms(pause);
 		w->transients++;
 	}
-	next = next_key(ctx, w, w->cursor + 1, util_now_ms());
+	next = next_key(ctx, w, cursor + 1, util_now_ms());
 	log_move(&after, out->outcome, next >= 0 ? &w->keys[next] : NULL);
 	if (out->reason[0])
 		log_debug("rotation", "%s: %s", p->name, out->reason);
@@ -924,6 +923,7 @@ enum enr_err rot_call_op(const struct rot_ctx *ctx, const struct cfg_provider *p
 		struct bud_hold *hold;
 		struct prov_request req;
 		int64_t now;
+		uint64_t cursor;
 		int idx;
 		bool use, answered, done;
 
@@ -932,10 +932,10 @@ enum enr_err rot_call_op(const struct rot_ctx *ctx, const struct cfg_provider *p
 			break;
 		}
 		now = util_now_ms();
-		w.cursor = 0;
+		cursor = 0;
 		if (ctx->cfg->rotation.strategy == CFG_STRATEGY_ROUND_ROBIN && !w.first_only)
-			w.cursor = rr_next(p->name);
-		idx = next_key(ctx, &w, w.cursor, now);
+			cursor = rr_next(p->name);
+		idx = next_key(ctx, &w, cursor, now);
 		if (idx < 0) {
 			no_key_left(ctx, p, &w, now, rep);
 			break;
@@ -980,7 +980,7 @@ enum enr_err rot_call_op(const struct rot_ctx *ctx, const struct cfg_provider *p
 			rep->status = ROT_DEADLINE;
 			break;
 		}
-		rc = take_outcome(ctx, p, &w, idx, out, rep, &done);
+		rc = take_outcome(ctx, p, &w, idx, cursor, out, rep, &done);
 		if (rc || done)
 			break;
 	}
